@@ -1,0 +1,61 @@
+"""Settings, read once from the environment (prefix ``PIE_``) by ``bootstrap`` and passed down.
+Nothing else in PIE reads ``os.environ``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "pie"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PIE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Folder for the embedded SQLite database, reports and suggested mappings.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the store the application uses. Unset: SQLite at "
+            "DATA_DIR/pie.db. PostgreSQL: postgresql+asyncpg://pie_app@host/pie (a role that is "
+            "neither superuser nor table owner, so row-level security applies)."
+        ),
+    )
+    admin_database_url: str | None = Field(
+        default=None,
+        description=(
+            "URL used by `pie db upgrade` to run migrations as the tables' owner. "
+            "Unset: DATABASE_URL."
+        ),
+    )
+    app_role: str = Field(
+        default="pie_app",
+        description="PostgreSQL role the migrations grant table access to (the app's role).",
+    )
+    tenant: str | None = Field(
+        default=None, description="Tenant id or name the CLI acts for (same as --tenant)."
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address `pie serve` listens on.")
+    api_port: int = Field(default=8000, description="Port `pie serve` listens on.")
+    encryption_key: SecretStr | None = Field(
+        default=None, description="Key that encrypts stored source credentials (later issues)."
+    )
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "pie.db"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
+
+    @property
+    def effective_admin_database_url(self) -> str:
+        return self.admin_database_url or self.effective_database_url

@@ -1,0 +1,69 @@
+"""The unit of work: one transaction of one tenant, with its repositories.
+
+async with container.uow(tenant_id) as uow:
+    ...                       # reads and writes through uow.deals, uow.accounts, ...
+    await uow.commit()        # the one place that commits; leaving without it rolls back
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Self
+from uuid import UUID
+
+from pie.domain.model import Tenant
+from pie.ports.repositories import (
+    AccountRepository,
+    ActivityRepository,
+    ContactRepository,
+    DealRepository,
+    ExternalRefRepository,
+    PlanRepository,
+    StageTransitionRepository,
+    StakeholderRepository,
+)
+
+
+class UnitOfWork(Protocol):
+    tenant_id: UUID
+    accounts: AccountRepository
+    contacts: ContactRepository
+    stakeholders: StakeholderRepository
+    deals: DealRepository
+    activities: ActivityRepository
+    transitions: StageTransitionRepository
+    refs: ExternalRefRepository
+    plans: PlanRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Roll back whatever was not committed and release the connection."""
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewTenant:
+    tenant: Tenant
+    api_key: str  # shown once; only its hash is stored
+
+
+class TenantDirectory(Protocol):
+    """Tenants and their API keys: the only store access that is not scoped to one tenant."""
+
+    async def create(self, name: str) -> NewTenant: ...
+
+    async def issue_key(self, tenant_id: UUID) -> str:
+        """A new API key for the tenant (the raw key, shown once)."""
+        ...
+
+    async def authenticate(self, api_key: str) -> UUID | None:
+        """The tenant an API key belongs to, or None for an unknown or revoked key."""
+        ...
+
+    async def get(self, tenant_id: UUID) -> Tenant | None: ...
+
+    async def find_by_name(self, name: str) -> Tenant | None: ...
