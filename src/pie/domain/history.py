@@ -3,7 +3,7 @@ back-tests work on. Loading histories is the store's job; what is in here is pur
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pie.domain.model import Account, Activity, Deal, Stakeholder, StageTransition
 
@@ -15,4 +15,3 @@ class DealHistory:
     transitions: tuple[StageTransition, ...] = ()  # oldest first
     stakeholders: tuple[Stakeholder, ...] = ()
     activities: tuple[Activity, ...] = ()  # oldest first
-    extra: dict[str, object] = field(default_factory=dict)
