@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pie.domain.model import Account, Activity, Deal, Stakeholder, StageTransition
+from pie.domain.model import Account, Activity, Deal, StageTransition, Stakeholder
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,380 @@
+"""In-memory unit of work and tenant directory with real state and transaction semantics.
+
+`InMemoryStore` is the "database"; each `InMemoryUnitOfWork` works on a private copy of the
+tenant's tables and publishes it on `commit()`, so an abandoned or failed unit of work leaves
+the store untouched, exactly like the SQL adapter. It keeps the repository contract (see
+tests/contract) honest: the same suite runs against it and the real engines.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import secrets
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any, Generic, Self, TypeVar
+from uuid import UUID, uuid4
+
+from pie.domain.dedup import MATCH_WINDOW, is_matching_deal
+from pie.domain.errors import Conflict, NotFound, StaleVersion
+from pie.domain.model import (
+    Account,
+    Activity,
+    Contact,
+    Deal,
+    EntityKind,
+    ExternalRef,
+    StageTransition,
+    Stakeholder,
+    Tenant,
+)
+from pie.domain.plans import AccountPlan, AccountPlanData, OpportunityPlan, OpportunityPlanData
+from pie.domain.stages import CLOSED_STAGES
+from pie.ports.repositories import DealFilter, UpsertCounts
+from pie.ports.uow import NewTenant
+
+T = TypeVar("T")
+
+_EXCLUDED_FROM_COMPARISON = frozenset({"updated_at"})
+
+
+def _same_business_fields(a: object, b: object) -> bool:
+    return all(
+        getattr(a, f.name) == getattr(b, f.name)
+        for f in dataclasses.fields(a)  # type: ignore[arg-type]
+        if f.name not in _EXCLUDED_FROM_COMPARISON
+    )
+
+
+class Tables:
+    """One tenant's rows."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[UUID, Any]] = {
+            "accounts": {},
+            "contacts": {},
+            "stakeholders": {},
+            "deals": {},
+            "activities": {},
+            "transitions": {},
+        }
+        self.refs: dict[tuple[EntityKind, str, str], ExternalRef] = {}
+        self.account_plans: dict[UUID, AccountPlan] = {}
+        self.opportunity_plans: dict[UUID, OpportunityPlan] = {}
+
+
+class InMemoryStore:
+    def __init__(self) -> None:
+        self.tenants: dict[UUID, Tenant] = {}
+        self.key_hashes: dict[str, UUID] = {}
+        self.tables: dict[UUID, Tables] = {}
+        self.commits = 0
+
+    def tables_for(self, tenant_id: UUID) -> Tables:
+        return self.tables.setdefault(tenant_id, Tables())
+
+
+class _Repo(Generic[T]):
+    def __init__(self, tables: Tables, name: str, *, cascade: Callable[[UUID], None] | None = None):
+        self._tables, self._name, self._cascade = tables, name, cascade
+
+    @property
+    def _rows(self) -> dict[UUID, T]:
+        return self._tables.rows[self._name]
+
+    async def get(self, ident: UUID) -> T | None:
+        row = self._rows.get(ident)
+        return copy.deepcopy(row) if row is not None else None
+
+    async def add(self, item: T) -> None:
+        ident: UUID = item.id  # type: ignore[attr-defined]
+        if ident in self._rows:
+            raise Conflict(f"{self._name} {ident} exists already")
+        self._rows[ident] = copy.deepcopy(item)
+
+    async def update(self, item: T) -> None:
+        ident: UUID = item.id  # type: ignore[attr-defined]
+        if ident not in self._rows:
+            raise NotFound(ident)
+        self._rows[ident] = copy.deepcopy(item)
+
+    async def delete(self, ident: UUID) -> bool:
+        if self._rows.pop(ident, None) is None:
+            return False
+        if self._cascade:
+            self._cascade(ident)
+        return True
+
+    async def upsert_many(self, items: Sequence[T]) -> UpsertCounts:
+        created = updated = unchanged = 0
+        for item in items:
+            ident: UUID = item.id  # type: ignore[attr-defined]
+            old = self._rows.get(ident)
+            if old is None:
+                created += 1
+            elif _same_business_fields(old, item):
+                unchanged += 1
+                continue
+            else:
+                updated += 1
+            self._rows[ident] = copy.deepcopy(item)
+        return UpsertCounts(created, updated, unchanged)
+
+    async def iter_all(self, *, batch_size: int = 5000) -> AsyncIterator[Sequence[T]]:
+        ordered = [self._rows[k] for k in sorted(self._rows)]
+        for start in range(0, len(ordered), batch_size):
+            yield copy.deepcopy(ordered[start : start + batch_size])
+
+    def _where(self, pred: Callable[[T], bool], key: Callable[[T], Any]) -> list[T]:
+        return copy.deepcopy(sorted((r for r in self._rows.values() if pred(r)), key=key))
+
+
+class FakeAccountRepository(_Repo[Account]):
+    async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Account]:
+        return self._where(lambda a: True, lambda a: (a.name, a.id))[offset : offset + limit]
+
+    async def count(self) -> int:
+        return len(self._rows)
+
+
+class FakeContactRepository(_Repo[Contact]):
+    async def for_account(self, account_id: UUID) -> Sequence[Contact]:
+        return self._where(lambda c: c.account_id == account_id, lambda c: (c.name, c.id))
+
+
+class FakeStakeholderRepository(_Repo[Stakeholder]):
+    async def for_deal(self, deal_id: UUID) -> Sequence[Stakeholder]:
+        return self._where(lambda s: s.deal_id == deal_id, lambda s: s.id)
+
+    async def for_account(self, account_id: UUID) -> Sequence[Stakeholder]:
+        return self._where(lambda s: s.account_id == account_id, lambda s: s.id)
+
+
+def _matches(deal: Deal, flt: DealFilter) -> bool:
+    return (
+        (not flt.stages or deal.stage in flt.stages)
+        and (flt.account_id is None or deal.account_id == flt.account_id)
+        and (flt.is_open is None or (deal.stage not in CLOSED_STAGES) == flt.is_open)
+        and (flt.name_contains is None or flt.name_contains.lower() in deal.name.lower())
+    )
+
+
+class FakeDealRepository(_Repo[Deal]):
+    async def list(
+        self, flt: DealFilter = DealFilter(), *, limit: int = 100, offset: int = 0
+    ) -> Sequence[Deal]:
+        rows = sorted(
+            (d for d in self._rows.values() if _matches(d, flt)),
+            key=lambda d: (-d.created_at.timestamp(), d.id),
+        )
+        return copy.deepcopy(rows[offset : offset + limit])
+
+    async def count(self, flt: DealFilter = DealFilter()) -> int:
+        return sum(1 for d in self._rows.values() if _matches(d, flt))
+
+    async def find_matching(
+        self, *, account_id: UUID, product_line: str | None, expected_close: date | None
+    ) -> Deal | None:
+        candidates = [
+            d
+            for d in self._rows.values()
+            if is_matching_deal(
+                d, account_id=account_id, product_line=product_line, expected_close=expected_close
+            )
+        ]
+
+        def distance(d: Deal) -> float:
+            if d.expected_close is None or expected_close is None:
+                return MATCH_WINDOW.days + 1
+            return abs((d.expected_close - expected_close).days)
+
+        candidates.sort(key=lambda d: (distance(d), d.id))
+        return copy.deepcopy(candidates[0]) if candidates else None
+
+
+class FakeActivityRepository(_Repo[Activity]):
+    async def for_deal(self, deal_id: UUID) -> Sequence[Activity]:
+        return self._where(lambda a: a.deal_id == deal_id, lambda a: (a.occurred_at, a.id))
+
+
+class FakeStageTransitionRepository(_Repo[StageTransition]):
+    async def for_deal(self, deal_id: UUID) -> Sequence[StageTransition]:
+        return self._where(lambda t: t.deal_id == deal_id, lambda t: (t.at, t.id))
+
+
+class FakeExternalRefRepository:
+    def __init__(self, tables: Tables) -> None:
+        self._refs = tables.refs
+
+    async def resolve(
+        self, kind: EntityKind, source: str, external_ids: Sequence[str]
+    ) -> dict[str, UUID]:
+        found = {x: self._refs.get((kind, source, x)) for x in external_ids}
+        return {x: ref.entity_id for x, ref in found.items() if ref is not None}
+
+    async def upsert_many(self, refs: Sequence[ExternalRef]) -> UpsertCounts:
+        created = updated = unchanged = 0
+        for ref in refs:
+            key = (ref.kind, ref.source, ref.external_id)
+            old = self._refs.get(key)
+            if old is None:
+                created += 1
+            elif old == ref:
+                unchanged += 1
+            else:
+                updated += 1
+            self._refs[key] = ref
+        return UpsertCounts(created, updated, unchanged)
+
+    async def for_entity(self, kind: EntityKind, entity_id: UUID) -> Sequence[ExternalRef]:
+        return sorted(
+            (r for r in self._refs.values() if r.kind == kind and r.entity_id == entity_id),
+            key=lambda r: (r.source, r.external_id),
+        )
+
+
+class FakePlanRepository:
+    def __init__(self, tables: Tables, tenant_id: UUID, clock: Callable[[], datetime]) -> None:
+        self._tables, self._tenant, self._clock = tables, tenant_id, clock
+
+    async def get_account_plan(self, account_id: UUID) -> AccountPlan | None:
+        return copy.deepcopy(self._tables.account_plans.get(account_id))
+
+    async def save_account_plan(
+        self, account_id: UUID, data: AccountPlanData, *, expected_version: int
+    ) -> AccountPlan:
+        old = self._tables.account_plans.get(account_id)
+        actual = old.version if old else 0
+        if actual != expected_version:
+            raise StaleVersion("account plan", account_id, expected_version, actual)
+        plan = AccountPlan(
+            id=old.id if old else uuid4(),
+            tenant_id=self._tenant,
+            account_id=account_id,
+            version=actual + 1,
+            data=data.model_copy(deep=True),
+            updated_at=self._clock(),
+        )
+        self._tables.account_plans[account_id] = plan
+        return copy.deepcopy(plan)
+
+    async def get_opportunity_plan(self, deal_id: UUID) -> OpportunityPlan | None:
+        return copy.deepcopy(self._tables.opportunity_plans.get(deal_id))
+
+    async def save_opportunity_plan(
+        self, deal_id: UUID, data: OpportunityPlanData, *, expected_version: int
+    ) -> OpportunityPlan:
+        old = self._tables.opportunity_plans.get(deal_id)
+        actual = old.version if old else 0
+        if actual != expected_version:
+            raise StaleVersion("opportunity plan", deal_id, expected_version, actual)
+        plan = OpportunityPlan(
+            id=old.id if old else uuid4(),
+            tenant_id=self._tenant,
+            deal_id=deal_id,
+            version=actual + 1,
+            data=data.model_copy(deep=True),
+            updated_at=self._clock(),
+        )
+        self._tables.opportunity_plans[deal_id] = plan
+        return copy.deepcopy(plan)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class InMemoryUnitOfWork:
+    def __init__(
+        self, tenant_id: UUID, store: InMemoryStore, *, clock: Callable[[], datetime] = _utcnow
+    ) -> None:
+        self.tenant_id, self._store, self._clock = tenant_id, store, clock
+        self.committed = False
+
+    async def __aenter__(self) -> Self:
+        self._begin()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.rollback()
+
+    def _begin(self) -> None:
+        self._work = copy.deepcopy(self._store.tables_for(self.tenant_id))
+        t = self._work
+        self.accounts = FakeAccountRepository(t, "accounts", cascade=self._account_deleted)
+        self.contacts = FakeContactRepository(t, "contacts", cascade=self._contact_deleted)
+        self.stakeholders = FakeStakeholderRepository(t, "stakeholders")
+        self.deals = FakeDealRepository(t, "deals", cascade=self._deal_deleted)
+        self.activities = FakeActivityRepository(t, "activities")
+        self.transitions = FakeStageTransitionRepository(t, "transitions")
+        self.refs = FakeExternalRefRepository(t)
+        self.plans = FakePlanRepository(t, self.tenant_id, self._clock)
+
+    async def commit(self) -> None:
+        self._store.tables[self.tenant_id] = self._work
+        self._store.commits += 1
+        self.committed = True
+        self._begin()
+
+    async def rollback(self) -> None:
+        self._begin()
+
+    # ON DELETE rules of the SQL schema: children of a deal go with it; references are cleared.
+    def _deal_deleted(self, deal_id: UUID) -> None:
+        rows = self._work.rows
+        for name in ("stakeholders", "activities", "transitions"):
+            rows[name] = {k: v for k, v in rows[name].items() if v.deal_id != deal_id}
+        self._work.opportunity_plans.pop(deal_id, None)
+
+    def _account_deleted(self, account_id: UUID) -> None:
+        rows = self._work.rows
+        for name in ("contacts", "deals", "activities"):
+            for row in rows[name].values():
+                if row.account_id == account_id:
+                    row.account_id = None
+        rows["stakeholders"] = {
+            k: v
+            for k, v in rows["stakeholders"].items()
+            if not (v.account_id == account_id and v.deal_id is None)
+        }
+        self._work.account_plans.pop(account_id, None)
+
+    def _contact_deleted(self, contact_id: UUID) -> None:
+        rows = self._work.rows
+        rows["stakeholders"] = {
+            k: v for k, v in rows["stakeholders"].items() if v.contact_id != contact_id
+        }
+
+
+def _hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+class FakeTenantDirectory:
+    def __init__(self, store: InMemoryStore, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._store, self._clock = store, clock
+
+    async def create(self, name: str) -> NewTenant:
+        if any(t.name == name for t in self._store.tenants.values()):
+            raise Conflict(f"a tenant named {name!r} exists already")
+        tenant = Tenant(id=uuid4(), name=name, created_at=self._clock())
+        self._store.tenants[tenant.id] = tenant
+        return NewTenant(tenant=tenant, api_key=await self.issue_key(tenant.id))
+
+    async def issue_key(self, tenant_id: UUID) -> str:
+        if tenant_id not in self._store.tenants:
+            raise NotFound(tenant_id)
+        key = "pie_" + secrets.token_urlsafe(32)
+        self._store.key_hashes[_hash_key(key)] = tenant_id
+        return key
+
+    async def authenticate(self, api_key: str) -> UUID | None:
+        return self._store.key_hashes.get(_hash_key(api_key))
+
+    async def get(self, tenant_id: UUID) -> Tenant | None:
+        return self._store.tenants.get(tenant_id)
+
+    async def find_by_name(self, name: str) -> Tenant | None:
+        return next((t for t in self._store.tenants.values() if t.name == name), None)
