@@ -1,0 +1,57 @@
+"""The HTTP API. `create_app()` builds the container from Settings at start-up unless one is
+given (tests pass their own)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+import pie
+from pie.bootstrap import Container, build
+from pie.config import Settings
+from pie.entrypoints.api import errors
+from pie.entrypoints.api.deps import ContainerDep
+from pie.entrypoints.api.routes_deals import router as deals_router
+from pie.entrypoints.api.schemas import Health
+
+
+def create_app(container: Container | None = None, settings: Settings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = container is None
+        app.state.container = container or build(settings or Settings())
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.container.aclose()
+
+    app = FastAPI(
+        title="PIE Sales Intelligence",
+        version=pie.__version__,
+        description="One truthful model of your deals. Authenticate with a tenant API key.",
+        lifespan=lifespan,
+    )
+    if container is not None:
+        app.state.container = container
+    errors.install(app)
+
+    @app.get("/api/health", response_model=Health, tags=["health"])
+    async def health(c: ContainerDep) -> Health:
+        try:
+            async with c.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception:  # reported, not raised: health must answer
+            database = "unreachable"
+        return Health(
+            status="ok" if database == "ok" else "degraded",
+            version=pie.__version__,
+            database=database,
+        )
+
+    app.include_router(deals_router)
+    return app

@@ -1,0 +1,153 @@
+"""`pie deals` and `pie accounts`."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import typer
+
+from pie.bootstrap import Container
+from pie.domain.errors import DealNotFound, InvalidInput
+from pie.domain.model import EntityKind
+from pie.domain.stages import Stage, parse_stage
+from pie.entrypoints.api.schemas import (
+    AccountDetailRead,
+    DealDetailRead,
+    account_page,
+    deal_page,
+)
+from pie.entrypoints.cli import render
+from pie.entrypoints.cli.common import console, print_json, run, state, tenant_id
+from pie.ports.repositories import DealFilter
+from pie.ports.uow import UnitOfWork
+from pie.services import deals as svc
+
+deals_app = typer.Typer(help="Look at deals.")
+accounts_app = typer.Typer(help="Look at accounts.")
+
+
+def _stages(names: list[str]) -> tuple[Stage, ...]:
+    stages = []
+    for name in names:
+        stage = parse_stage(name)
+        if stage is None:
+            raise InvalidInput(
+                f"unknown stage {name!r}; stages are: {', '.join(Stage)}", field="--stage"
+            )
+        stages.append(stage)
+    return tuple(stages)
+
+
+async def _resolve(uow: UnitOfWork, kind: EntityKind, ident: str) -> UUID:
+    """A PIE id, or SOURCE:EXTERNAL_ID (e.g. salesforce:006Ho00000AbCdEIAV)."""
+    try:
+        return UUID(ident)
+    except ValueError:
+        pass
+    source, sep, external = ident.partition(":")
+    if sep:
+        async with uow:
+            found = await uow.refs.resolve(kind, source, [external])
+        if external in found:
+            return found[external]
+    raise (
+        DealNotFound(ident)
+        if kind is EntityKind.DEAL
+        else InvalidInput(
+            f"{ident!r} is neither a PIE id nor a known SOURCE:EXTERNAL_ID", field="id"
+        )
+    )
+
+
+@deals_app.command("list")
+def list_deals(
+    ctx: typer.Context,
+    stage: list[str] = typer.Option([], "--stage", "-s", help="Only this stage (repeatable)"),
+    account: str | None = typer.Option(None, help="Only this account (id or SOURCE:ID)"),
+    open_: bool | None = typer.Option(None, "--open/--closed", help="Only open or closed deals"),
+    name: str | None = typer.Option(None, "--name", help="Name contains"),
+    limit: int = typer.Option(50, min=1, max=10_000),
+    offset: int = typer.Option(0, min=0),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """List deals, newest first."""
+    st = state(ctx)
+
+    async def work(c: Container) -> svc.Page:  # type: ignore[type-arg]
+        tid = await tenant_id(st, c)
+        account_id = await _resolve(c.uow(tid), EntityKind.ACCOUNT, account) if account else None
+        flt = DealFilter(
+            stages=_stages(stage), account_id=account_id, is_open=open_, name_contains=name
+        )
+        return await svc.list_deals(c.uow(tid), flt, limit=limit, offset=offset)
+
+    page = run(st, work)
+    if as_json:
+        print_json(deal_page(page))
+        return
+    console.print(render.deals_table(page.items))
+    shown = f"{page.offset + 1}-{page.offset + len(page.items)}" if page.items else "none"
+    console.print(f"{shown} of {page.total:,} deals")
+
+
+@deals_app.command("show")
+def show_deal(
+    ctx: typer.Context,
+    ident: str = typer.Argument(..., metavar="ID", help="PIE id or SOURCE:EXTERNAL_ID"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """A deal with its stakeholders, activities and stage transitions."""
+    st = state(ctx)
+
+    async def work(c: Container) -> svc.DealDetail:
+        tid = await tenant_id(st, c)
+        deal_id = await _resolve(c.uow(tid), EntityKind.DEAL, ident)
+        return await svc.deal_detail(c.uow(tid), deal_id)
+
+    detail = run(st, work)
+    if as_json:
+        print_json(DealDetailRead.of(detail))
+    else:
+        console.print(render.deal_detail(detail))
+
+
+@accounts_app.command("list")
+def list_accounts(
+    ctx: typer.Context,
+    limit: int = typer.Option(50, min=1, max=10_000),
+    offset: int = typer.Option(0, min=0),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """List accounts by name."""
+    st = state(ctx)
+
+    async def work(c: Container) -> svc.Page:  # type: ignore[type-arg]
+        return await svc.list_accounts(c.uow(await tenant_id(st, c)), limit=limit, offset=offset)
+
+    page = run(st, work)
+    if as_json:
+        print_json(account_page(page))
+        return
+    console.print(render.accounts_table(page.items))
+    console.print(f"{len(page.items)} of {page.total:,} accounts")
+
+
+@accounts_app.command("show")
+def show_account(
+    ctx: typer.Context,
+    ident: str = typer.Argument(..., metavar="ID", help="PIE id or SOURCE:EXTERNAL_ID"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """An account with its contacts and deals."""
+    st = state(ctx)
+
+    async def work(c: Container) -> svc.AccountDetail:
+        tid = await tenant_id(st, c)
+        account_id = await _resolve(c.uow(tid), EntityKind.ACCOUNT, ident)
+        return await svc.account_detail(c.uow(tid), account_id)
+
+    detail = run(st, work)
+    if as_json:
+        print_json(AccountDetailRead.of(detail))
+    else:
+        console.print(render.account_detail(detail))

@@ -1,0 +1,70 @@
+"""`pie demo`: the whole journey on the embedded default, with no arguments and no network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+import typer
+
+from pie.bootstrap import Container
+from pie.domain.summary import PipelineSummary
+from pie.entrypoints.cli import render
+from pie.entrypoints.cli.common import console, run, state
+from pie.entrypoints.cli.importing import report_table
+from pie.entrypoints.cli.progress import progress_bar
+from pie.importing.report import ImportReport
+from pie.importing.service import import_file
+from pie.sample import generate
+from pie.services.deals import pipeline_summary
+from pie.services.tenants import ensure_tenant
+
+DEMO_TENANT = "demo"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    tenant_id: UUID
+    api_key: str | None
+    report: ImportReport
+    summary: PipelineSummary
+
+
+def demo(
+    ctx: typer.Context,
+    deals: int = typer.Option(3000, "--deals", "-n", min=100, help="Deals in the sample"),
+    seed: int = typer.Option(7, "--seed", help="Sample seed"),
+) -> None:
+    """Create a demo tenant, generate a sample world, import it and summarise the pipeline."""
+    st = state(ctx)
+    sample = st.settings.data_dir / "demo" / f"sample-{deals}-seed{seed}.json"
+    if not sample.exists():
+        sample.parent.mkdir(parents=True, exist_ok=True)
+        with progress_bar(f"generating {deals:,} sample deals", deals) as advance_to:
+            generate(sample, deals=deals, seed=seed, progress=advance_to)
+
+    size = sample.stat().st_size
+
+    async def work(c: Container) -> DemoResult:
+        tid, key = await ensure_tenant(c.tenants, DEMO_TENANT)
+        with progress_bar(f"importing {sample.name}", size) as advance_to:
+            report = await import_file(
+                c.uow(tid),
+                sample,
+                suggestions_dir=st.settings.data_dir,
+                progress=lambda done, _total: advance_to(done),
+            )
+        return DemoResult(tid, key, report, await pipeline_summary(c.uow(tid)))
+
+    result = run(st, work)
+    console.print(report_table(result.report))
+    console.print(render.summary(result.summary))
+    console.rule()
+    console.print(f"store: {st.settings.effective_database_url}")
+    console.print(f"demo tenant: {DEMO_TENANT} ({result.tenant_id})")
+    if result.api_key:
+        console.print(f"demo API key (shown once): [bold]{result.api_key}[/]")
+    console.print(
+        "next: [bold]pie --tenant demo deals list --open[/], "
+        "[bold]pie --tenant demo deals show sample:D000001[/], [bold]pie serve[/]"
+    )

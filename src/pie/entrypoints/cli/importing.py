@@ -1,0 +1,91 @@
+"""`pie import` and `pie generate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from pie.bootstrap import Container
+from pie.entrypoints.cli.common import console, err_console, print_json, run, state, tenant_id
+from pie.entrypoints.cli.progress import progress_bar
+from pie.importing.report import KIND_ORDER, ImportReport
+from pie.importing.service import import_file
+from pie.sample import generate
+
+
+def report_table(report: ImportReport) -> Table:
+    table = Table(title=f"Imported {report.file} ({report.format}, source {report.source})")
+    for col in ("records", "created", "updated", "unchanged", "skipped"):
+        table.add_column(col, justify="left" if col == "records" else "right")
+    for kind in KIND_ORDER:
+        c = report.count(kind)
+        table.add_row(
+            str(kind), *(f"{n:,}" for n in (c.created, c.updated, c.unchanged, c.skipped))
+        )
+    return table
+
+
+def import_command(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        help="pie-json, salesforce-csv, hubspot-csv, xes, eventlog-csv (default: detected)",
+    ),
+    source: str | None = typer.Option(None, help="Source the file's ids belong to"),
+    stage_map: Path | None = typer.Option(
+        None, "--stage-map", exists=True, help="Stage mapping TOML"
+    ),
+    history: Path | None = typer.Option(None, "--history", exists=True, help="Stage-history CSV"),
+    skip_bad_rows: bool = typer.Option(
+        False, "--skip-bad-rows", help="Store the good rows, list the bad"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+) -> None:
+    """Import a file into the tenant's store, in one transaction (all or nothing)."""
+    st = state(ctx)
+
+    total = file.stat().st_size + (history.stat().st_size if history else 0)
+
+    async def work(c: Container) -> ImportReport:
+        tid = await tenant_id(st, c)
+        with progress_bar(f"importing {file.name}", total) as advance_to:
+            return await import_file(
+                c.uow(tid),
+                file,
+                format=fmt,
+                source=source,
+                stage_map=stage_map,
+                history=history,
+                skip_bad_rows=skip_bad_rows,
+                suggestions_dir=st.settings.data_dir,
+                progress=lambda done, _total: advance_to(done),
+            )
+
+    report = run(st, work)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        console.print(report_table(report))
+    for rejected in report.rejected:
+        err_console.print(
+            f"skipped {rejected.source} {rejected.record} field {rejected.field!r}: "
+            f"{rejected.problem}",
+            highlight=False,
+        )
+
+
+def generate_command(
+    out: Path = typer.Argument(..., dir_okay=False, help="Where to write the JSON sample"),
+    deals: int = typer.Option(3000, "--deals", "-n", min=1, help="Number of deals"),
+    seed: int = typer.Option(7, "--seed", help="Random seed (same seed, same file)"),
+    conversations: bool = typer.Option(True, "--conversations/--no-conversations"),
+) -> None:
+    """Write a realistic sample world in PIE's JSON format, with its ground truth beside it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with progress_bar(f"generating {deals:,} deals", deals) as advance_to:
+        generate(out, deals=deals, seed=seed, conversations=conversations, progress=advance_to)
+    console.print(f"wrote {out} and its ground truth beside it")

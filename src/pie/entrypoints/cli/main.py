@@ -1,0 +1,54 @@
+"""The `pie` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from pie.config import Settings
+from pie.entrypoints.cli import db, deals, demo, importing, serve, tenants
+from pie.entrypoints.cli.common import State, fail
+
+app = typer.Typer(
+    name="pie",
+    help="PIE Sales Intelligence: one truthful model of your deals, then simulate them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    database: str | None = typer.Option(
+        None, "--db", help="Database URL (PIE_DATABASE_URL); default: SQLite in the data folder"
+    ),
+    tenant: str | None = typer.Option(
+        None, "--tenant", "-t", help="Tenant id or name (PIE_TENANT)"
+    ),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data folder (PIE_DATA_DIR)"),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks"),
+) -> None:
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {"database_url": database, "tenant": tenant, "data_dir": data_dir}.items()
+        if v is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except Exception as err:  # a malformed PIE_* variable
+        fail(f"bad configuration: {err}")
+    ctx.obj = State(settings=settings, debug=debug)
+
+
+app.add_typer(db.app, name="db")
+app.add_typer(tenants.app, name="tenant")
+app.add_typer(deals.deals_app, name="deals")
+app.add_typer(deals.accounts_app, name="accounts")
+app.command("import")(importing.import_command)
+app.command("generate")(importing.generate_command)
+app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)

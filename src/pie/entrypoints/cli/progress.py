@@ -1,0 +1,39 @@
+"""Progress bars for long work (on stderr, so --json output stays clean)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from pie.entrypoints.cli.common import err_console
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """Yields ``advance_to(done)``: move the bar to ``done`` of ``total``."""
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance_to(done: int) -> None:
+            bar.update(task, completed=done)
+
+        yield advance_to
+        bar.update(task, completed=total if total is not None else None)

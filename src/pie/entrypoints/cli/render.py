@@ -1,0 +1,157 @@
+"""Rich renderings of deals, accounts and summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+
+from pie.domain.model import Account, Deal
+from pie.domain.summary import PipelineSummary
+from pie.services.deals import AccountDetail, DealDetail
+
+
+def money(value: Decimal | None, currency: str = "USD") -> str:
+    return "—" if value is None else f"{value:,.0f} {currency}"
+
+
+def deals_table(deals: Sequence[Deal], *, title: str | None = None) -> Table:
+    table = Table(title=title)
+    for col in ("id", "name", "stage", "value", "expected close", "owner"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for d in deals:
+        table.add_row(
+            str(d.id),
+            d.name,
+            str(d.stage),
+            money(d.value, d.currency),
+            str(d.expected_close or "—"),
+            d.owner or "—",
+        )
+    return table
+
+
+def accounts_table(accounts: Sequence[Account]) -> Table:
+    table = Table()
+    for col in ("id", "name", "industry", "employees", "country"):
+        table.add_column(col)
+    for a in accounts:
+        table.add_row(
+            str(a.id), a.name, a.industry or "—", str(a.employees or "—"), a.country or "—"
+        )
+    return table
+
+
+def _fields(title: str, rows: Sequence[tuple[str, object]]) -> Table:
+    table = Table(title=title, show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, "—" if value in (None, "", {}) else str(value))
+    return table
+
+
+def deal_detail(detail: DealDetail) -> RenderableType:
+    d = detail.deal
+    parts: list[RenderableType] = [
+        _fields(
+            d.name,
+            [
+                ("id", d.id),
+                ("account", detail.account.name if detail.account else None),
+                ("stage", f"{d.stage} ({d.outcome})"),
+                ("value", money(d.value, d.currency)),
+                ("probability", f"{d.probability:.0%}" if d.probability is not None else None),
+                ("expected close", d.expected_close),
+                ("owner", d.owner),
+                ("product line", d.product_line),
+                ("source", d.source),
+                ("external ids", ", ".join(f"{k}:{v}" for k, v in d.external_ids.items())),
+                ("created", d.created_at),
+                ("closed", d.closed_at),
+                ("lost reason", d.lost_reason),
+            ],
+        )
+    ]
+    sh = Table(title="Stakeholders")
+    for col in ("name", "title", "roles", "sentiment", "engagement"):
+        sh.add_column(col)
+    for v in detail.stakeholders:
+        s = v.stakeholder
+        sh.add_row(
+            v.contact.name if v.contact else str(s.contact_id),
+            (v.contact.title if v.contact else None) or "—",
+            ", ".join(s.roles) or "—",
+            "—" if s.sentiment is None else f"{s.sentiment:+.2f}",
+            "—" if s.engagement is None else f"{s.engagement:.2f}",
+        )
+    tr = Table(title="Stage transitions")
+    for col in ("at", "from", "to", "days in from", "value"):
+        tr.add_column(col)
+    for t in detail.transitions:
+        tr.add_row(
+            t.at.strftime("%Y-%m-%d %H:%M"),
+            str(t.from_stage or "—"),
+            str(t.to_stage),
+            "—" if t.days_in_from_stage is None else f"{t.days_in_from_stage:.1f}",
+            money(t.value, d.currency),
+        )
+    ac = Table(title="Activities")
+    for col in ("at", "type", "outcome", "subject", "open objections"):
+        ac.add_column(col)
+    for a in detail.activities:
+        ac.add_row(
+            a.occurred_at.strftime("%Y-%m-%d %H:%M"),
+            str(a.type),
+            str(a.outcome),
+            a.subject or a.summary or "—",
+            str(sum(1 for o in a.objections if not o.resolved)),
+        )
+    parts += [sh, tr, ac]
+    return Group(*parts)
+
+
+def account_detail(detail: AccountDetail) -> RenderableType:
+    a = detail.account
+    head = _fields(
+        a.name,
+        [
+            ("id", a.id),
+            ("domain", a.domain),
+            ("industry", a.industry),
+            ("employees", a.employees),
+            ("annual revenue", money(a.annual_revenue) if a.annual_revenue else None),
+            ("country", a.country),
+            ("external ids", ", ".join(f"{k}:{v}" for k, v in a.external_ids.items())),
+        ],
+    )
+    contacts = Table(title="Contacts")
+    for col in ("name", "title", "email"):
+        contacts.add_column(col)
+    for c in detail.contacts:
+        contacts.add_row(c.name, c.title or "—", c.email or "—")
+    return Group(head, contacts, deals_table(detail.deals, title="Deals"))
+
+
+def summary(s: PipelineSummary) -> RenderableType:
+    stages = Table(title="Deals by stage")
+    stages.add_column("stage")
+    stages.add_column("deals", justify="right")
+    stages.add_column("value", justify="right")
+    for stage, totals in s.by_stage.items():
+        stages.add_row(str(stage), f"{totals.count:,}", money(totals.value))
+    head = _fields(
+        "Pipeline",
+        [
+            ("deals", f"{s.total:,} ({s.open:,} open, {s.won:,} won, {s.lost:,} lost)"),
+            ("win rate", f"{s.win_rate:.1%}" if s.win_rate is not None else None),
+            (
+                "median cycle time",
+                f"{s.median_cycle_days:.0f} days" if s.median_cycle_days is not None else None,
+            ),
+            ("open pipeline", money(s.open_value)),
+        ],
+    )
+    return Group(head, stages, deals_table(s.largest_open, title="Largest open deals"))
