@@ -1,0 +1,184 @@
+"""The bulk idempotent write behind every ``upsert_many``.
+
+PostgreSQL: each chunk is COPYed (binary) into a temporary staging table, then moved with one
+``INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE (cols) IS DISTINCT FROM (new cols)
+RETURNING (xmax = 0)``: rows that did not exist are created, rows whose business columns differ
+are updated, the rest are not touched, and the RETURNING tells created from updated.
+
+SQLite: the keys already stored are read first, then one ``executemany`` of
+``INSERT ... ON CONFLICT DO UPDATE ... WHERE <a column differs>``; the change count minus the
+rows created is the number updated.
+
+Both run inside the caller's transaction, never commit, and never touch another tenant's row:
+a record whose key belongs to another tenant raises Conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import JSON, CursorResult, Table, and_, or_, select, tuple_
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pie.adapters.db.engine import json_dumps
+from pie.adapters.db.types import Money, to_money
+from pie.domain.errors import Conflict
+from pie.ports.repositories import UpsertCounts
+
+PG_CHUNK = 20_000
+SQLITE_CHUNK = 2_000
+NOT_COMPARED = frozenset({"updated_at"})
+
+
+def _dedupe(rows: Sequence[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
+    """The last record of each key (a batch may name a record twice; the later one wins)."""
+    by_key = {tuple(r[k] for k in key): r for r in rows}
+    return list(by_key.values())
+
+
+async def upsert_rows(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: Sequence[str] = ("id",),
+) -> UpsertCounts:
+    """Create or update ``rows`` (dicts keyed by column name) of ``table`` by ``key``.
+
+    ``created + updated + unchanged == len(rows)``; a record repeated in ``rows`` counts as
+    unchanged for each repetition after the first.
+    """
+    if not rows:
+        return UpsertCounts()
+    unique = _dedupe(rows, key)
+    repeated = len(rows) - len(unique)
+    conn = await session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    chunk = PG_CHUNK if postgres else SQLITE_CHUNK
+    total = UpsertCounts(unchanged=repeated)
+    for start in range(0, len(unique), chunk):
+        part = unique[start : start + chunk]
+        if postgres:
+            total += await _pg_upsert(session, table, part, key)
+        else:
+            total += await _sqlite_upsert(session, table, part, key)
+    return total
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+
+def _pg_converter(table: Table, column: str) -> Callable[[Any], Any] | None:
+    col_type = table.c[column].type
+    if isinstance(col_type, JSON):
+        return lambda v: None if v is None else json_dumps(v)
+    if isinstance(col_type, Money):
+        return lambda v: None if v is None else to_money(v)
+    return None
+
+
+def _pg_records(
+    table: Table, columns: list[str], rows: Sequence[dict[str, Any]]
+) -> list[tuple[Any, ...]]:
+    converters = [_pg_converter(table, c) for c in columns]
+    if not any(converters):
+        return [tuple(r[c] for c in columns) for r in rows]
+    plan = list(zip(columns, converters, strict=True))
+    return [tuple(conv(r[c]) if conv else r[c] for c, conv in plan) for r in rows]
+
+
+async def _pg_upsert(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str]
+) -> UpsertCounts:
+    columns = list(table.c.keys())
+    stage = f"pie_stage_{table.name}"
+    conn = await session.connection()
+    # Through SQLAlchemy, so the transaction (and the tenant setting) is begun before raw COPY.
+    await conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DROP"
+    )
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert isinstance(raw, asyncpg.Connection)
+    compared = [c for c in columns if c not in key and c != "tenant_id" and c not in NOT_COMPARED]
+    updated = [c for c in columns if c not in key and c != "tenant_id"]
+    cols = ", ".join(columns)
+    target = ", ".join(f"{table.name}.{c}" for c in compared)
+    excluded = ", ".join(f"EXCLUDED.{c}" for c in compared)
+    sql = f"""
+        WITH written AS (
+            INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage}
+            ON CONFLICT ({", ".join(key)}) DO UPDATE
+            SET {", ".join(f"{c} = EXCLUDED.{c}" for c in updated)}
+            WHERE {table.name}.tenant_id = EXCLUDED.tenant_id
+              AND ({target}) IS DISTINCT FROM ({excluded})
+            RETURNING (xmax = 0) AS created
+        )
+        SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM written
+    """
+    if len(compared) == 1:  # a one-column row constructor is just the column
+        sql = sql.replace(
+            f"({target}) IS DISTINCT FROM ({excluded})", f"{target} IS DISTINCT FROM {excluded}"
+        )
+    try:
+        await raw.copy_records_to_table(
+            stage, records=_pg_records(table, columns, rows), columns=columns
+        )
+        result = await raw.fetchrow(sql)
+        await raw.execute(f"TRUNCATE {stage}")
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise Conflict(
+            f"{table.name}: some records have ids that belong to another tenant"
+        ) from exc
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise Conflict(f"{table.name}: {exc}") from exc
+    assert result is not None
+    created, changed = int(result[0]), int(result[1])
+    return UpsertCounts(created, changed, len(rows) - created - changed)
+
+
+# --- SQLite -------------------------------------------------------------------------------------
+
+
+async def _sqlite_existing(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str]
+) -> set[tuple[Any, ...]]:
+    if tuple(key) == ("id",):
+        found = await session.execute(
+            select(table.c.id, table.c.tenant_id).where(table.c.id.in_([r["id"] for r in rows]))
+        )
+        existing = set()
+        tenant = rows[0]["tenant_id"]
+        for ident, owner in found:
+            if owner != tenant:
+                raise Conflict(f"{table.name}: some records have ids that belong to another tenant")
+            existing.add((ident,))
+        return existing
+    key_cols = [table.c[k] for k in key]
+    found = await session.execute(
+        select(*key_cols).where(tuple_(*key_cols).in_([tuple(r[k] for k in key) for r in rows]))
+    )
+    return {tuple(row) for row in found}
+
+
+async def _sqlite_upsert(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str]
+) -> UpsertCounts:
+    existing = await _sqlite_existing(session, table, rows, key)
+    created = sum(1 for r in rows if tuple(r[k] for k in key) not in existing)
+    columns = list(table.c.keys())
+    compared = [c for c in columns if c not in key and c != "tenant_id" and c not in NOT_COMPARED]
+    stmt = sqlite_insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c: stmt.excluded[c] for c in columns if c not in key and c != "tenant_id"},
+        where=and_(
+            table.c.tenant_id == stmt.excluded.tenant_id,
+            or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in compared)),
+        ),
+    )
+    result = cast(CursorResult[Any], await session.execute(stmt, list(rows)))
+    changed = result.rowcount - created
+    return UpsertCounts(created, changed, len(rows) - created - changed)
