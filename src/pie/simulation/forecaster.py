@@ -1,0 +1,107 @@
+"""The small interface back-tests run forecasters through.
+
+A forecaster is fitted on the histories known at ``as_of`` and then predicts, for each open deal,
+the chance it is won (within ``horizon_days`` of ``as_of`` when given, else eventually) and how
+long it takes to close. ``MarkovForecaster`` is PIE's full model (context and time in stage);
+``PlainMarkovForecaster`` is the same machinery without either: a plain Markov chain baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+import numpy as np
+
+from pie.domain.errors import NotConfigured
+from pie.domain.history import DealHistory
+from pie.mining.config import DEFAULT_CONFIG, MiningConfig
+from pie.mining.fit import fit
+from pie.mining.model import ProcessModel
+
+from .results import simulate
+from .state import deal_state
+
+
+@dataclass(frozen=True, slots=True)
+class DealPrediction:
+    deal_id: UUID
+    p_win: float  # won within the horizon if one was given, else eventually
+    expected_days: float  # expected days from as_of until the deal closes (won or lost)
+    days_p10: float
+    days_p90: float
+
+
+class Forecaster(Protocol):
+    """Fit on what was known at ``as_of``; predict open deals as of ``as_of``.
+
+    ``predict`` returns one prediction per deal, in the order given; deals that are already
+    closed at ``as_of`` raise ``pie.domain.errors.InvalidInput``.
+    """
+
+    name: str
+
+    def fit(self, histories: Sequence[DealHistory], *, as_of: datetime) -> None: ...
+
+    def predict(
+        self, open_deals: Sequence[DealHistory], *, as_of: datetime, horizon_days: int | None
+    ) -> list[DealPrediction]: ...
+
+
+class MarkovForecaster:
+    """PIE's model: the mined semi-Markov process (context, time in stage), simulated."""
+
+    name = "markov"
+
+    def __init__(
+        self, config: MiningConfig = DEFAULT_CONFIG, runs: int = 2_000, seed: int = 0
+    ) -> None:
+        self.config, self.runs, self.seed = config, runs, seed
+        self.model: ProcessModel | None = None
+
+    def fit(self, histories: Sequence[DealHistory], *, as_of: datetime) -> None:
+        self.model = fit(histories, as_of=as_of, config=self.config)
+
+    def predict(
+        self, open_deals: Sequence[DealHistory], *, as_of: datetime, horizon_days: int | None
+    ) -> list[DealPrediction]:
+        if self.model is None:
+            raise NotConfigured(f"{self.name}: call fit before predict")
+        states = [deal_state(h, self.model, as_of=as_of) for h in open_deals]
+        outcomes = simulate(
+            self.model,
+            states,
+            runs=self.runs,
+            rng=np.random.default_rng(self.seed),
+            horizon_days=horizon_days,
+        )
+        return [
+            DealPrediction(
+                deal_id=o.deal_id,
+                p_win=o.p_win if o.p_win_within_horizon is None else o.p_win_within_horizon,
+                expected_days=o.expected_days,
+                days_p10=o.days_quantiles[0],
+                days_p90=o.days_quantiles[2],
+            )
+            for o in outcomes
+        ]
+
+
+#: No context and a single dwell bin (constant hazards): a plain continuous-time Markov chain.
+PLAIN_CONFIG = MiningConfig(use_context=False, dwell_edges=(0.0,))
+
+
+class PlainMarkovForecaster(MarkovForecaster):
+    """The same machinery with no context and no dwell dependence: a plain Markov baseline."""
+
+    name = "plain_markov"
+
+    def __init__(
+        self, config: MiningConfig = PLAIN_CONFIG, runs: int = 2_000, seed: int = 0
+    ) -> None:
+        plain = dataclasses.replace(config, use_context=False, dwell_edges=(0.0,))
+        super().__init__(plain, runs, seed)

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pie.domain.history import DealHistory
+from pie.domain.model import StakeholderRole
+from pie.domain.stages import Stage
+from pie.mining import Context, MiningConfig, SufficiencyLevel, fit
+from pie.simulation.exact import exact
+from pie.simulation.state import DealState
+from tests.helpers_world import day, deal_history
+from tests.unit.simulation.synth import AS_OF, Chain, synthetic_world
+
+CHAMP = Context(has_champion=True, size_ratio=1.0)
+PLAIN = Context(has_champion=False, size_ratio=1.0)
+
+
+def _fresh(stage: Stage, ctx: Context) -> DealState:
+    from uuid import uuid4
+
+    return DealState(deal_id=uuid4(), stage=stage, days_in_stage=0.0, context=ctx)
+
+
+def test_mined_probabilities_match_a_known_chain() -> None:
+    chain = Chain()
+    model = fit(synthetic_world(4000, seed=11, chain=chain), as_of=AS_OF)
+    for ctx, truth in ((PLAIN, chain.p_adv), (CHAMP, chain.p_adv_champion)):
+        for stage, nxt in ((Stage.QUALIFICATION, Stage.DISCOVERY), (Stage.DEMO, Stage.PROPOSAL)):
+            est = model.next_stage_probabilities(stage, ctx)
+            se = math.sqrt(truth * (1 - truth) / est.exits)
+            assert abs(est.probabilities[nxt] - truth) < 3 * se, (stage, ctx, est)
+            assert est.visits >= est.exits > 100
+    assert model.mean_dwell(Stage.DEMO, PLAIN) == pytest.approx(chain.mean_dwell, rel=0.1)
+
+
+def _slow_losses(deals: int, seed: int) -> list[DealHistory]:
+    """lead -> qualification (0.6) or stalled; qualification -> won (0.6) or stalled; stalled
+    deals are lost after 150 days on average. True P(win) = 0.36; losses take long."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(deals):
+        t = float(rng.uniform(0, 600))
+        moves: list[tuple[Stage, float]] = [(Stage.LEAD, t)]
+        for nxt in (Stage.QUALIFICATION, Stage.CLOSED_WON):
+            t += float(rng.exponential(10.0))
+            moves.append((nxt if rng.random() < 0.6 else Stage.STALLED, t))
+            if moves[-1][0] is Stage.STALLED:
+                moves.append((Stage.CLOSED_LOST, t + float(rng.exponential(150.0))))
+                break
+        out.append(deal_history(f"slow{i}", [m for m in moves if m[1] <= 600.0]))
+    return out
+
+
+def test_censored_visits_keep_the_win_rate_unbiased() -> None:
+    histories = _slow_losses(3000, seed=5)
+    as_of = day(600.0)
+    start = [_fresh(Stage.LEAD, PLAIN)]
+    censored = exact(fit(histories, as_of=as_of), start).p_win[0]
+    closed_only = [h for h in histories if not h.deal.is_open]
+    naive = exact(fit(closed_only, as_of=as_of), start).p_win[0]
+    se = math.sqrt(0.36 * 0.64 / 3000)
+    assert abs(censored - 0.36) < 4 * se
+    assert naive > 0.36 + 6 * se  # closed-only training over-counts the quick wins
+
+
+def test_a_sparse_bucket_is_pulled_towards_its_parent_and_reports_its_count() -> None:
+    rng = np.random.default_rng(3)
+    histories = []
+    for i in range(1500):
+        t = float(rng.uniform(0, 500))
+        d = float(rng.exponential(10))
+        nxt = Stage.PROPOSAL if rng.random() < 0.7 else Stage.CLOSED_LOST
+        histories.append(deal_history(f"p{i}", [(Stage.DEMO, t), (nxt, t + d)]))
+    for i in range(4):  # four champion deals, all lost: raw estimate 0
+        stake = [(StakeholderRole.CHAMPION, 1.0)]
+        moves = [(Stage.DEMO, 10.0 + i), (Stage.CLOSED_LOST, 20.0 + i)]
+        histories.append(deal_history(f"c{i}", moves, stakeholders=stake))
+    model = fit(histories, as_of=day(600), config=MiningConfig(min_won=0, min_lost=1))
+    sparse = model.next_stage_probabilities(Stage.DEMO, CHAMP)
+    parent = model.next_stage_probabilities(Stage.DEMO, PLAIN)
+    assert sparse.visits == 4 and sparse.exits == 4
+    assert parent.visits > 1000
+    assert 0.0 < sparse.probabilities[Stage.PROPOSAL] < parent.probabilities[Stage.PROPOSAL]
+
+
+def test_below_the_sufficiency_gate_context_is_ignored_and_said() -> None:
+    model = fit(synthetic_world(200, seed=2), as_of=AS_OF)
+    assert model.sufficiency.level is SufficiencyLevel.STAGE
+    assert "not enough history" in model.sufficiency.message
+    a = model.next_stage_probabilities(Stage.DEMO, CHAMP).probabilities
+    b = model.next_stage_probabilities(Stage.DEMO, PLAIN).probabilities
+    assert a == b
+
+
+def test_without_history_canonical_defaults_are_used() -> None:
+    model = fit([], as_of=AS_OF)
+    assert model.sufficiency.level is SufficiencyLevel.DEFAULTS
+    p = exact(model, [_fresh(Stage.DEMO, PLAIN)]).p_win[0]
+    assert p == pytest.approx(0.35)
+
+
+def test_only_transitions_known_at_as_of_are_used() -> None:
+    h = deal_history("x", [(Stage.LEAD, 0.0), (Stage.QUALIFICATION, 50.0)])
+    model = fit([h], as_of=day(20.0))
+    est = model.next_stage_probabilities(Stage.LEAD, PLAIN)
+    assert est.visits == 1 and est.exits == 0  # censored at as_of, not a transition

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from pie.domain.errors import InvalidInput
+from pie.simulation import (
+    MarkovForecaster,
+    PlainMarkovForecaster,
+    deal_forecast,
+    deal_state,
+    parse_period,
+    pipeline_forecast,
+)
+from tests.unit.simulation.conftest import GtWorld
+
+
+def test_a_deal_forecast_has_three_trajectories_and_ranked_recommendations(
+    gt_world: GtWorld,
+) -> None:
+    histories, _, as_of, model = gt_world
+    h = next(
+        h for h in histories
+        if h.deal.is_open and not model.context_of(h, as_of).has_champion
+        and h.deal.stage.value in ("lead", "qualification", "discovery")
+    )  # fmt: skip
+    fc = deal_forecast(
+        model, deal_state(h, model, as_of=as_of), runs=3000, rng=np.random.default_rng(0)
+    )
+    names = [t.name for t in fc.scenarios]
+    assert names == ["current_trajectory", "best_case", "worst_case"]
+    current, best, worst = fc.scenarios
+    assert worst.p_win < current.p_win < best.p_win
+    assert fc.recommendations
+    gains = [r.result.delta.p_win for r in fc.recommendations]
+    assert gains == sorted(gains, reverse=True)
+    top = fc.recommendations[0]
+    assert "win rate" in top.impact and top.result.delta.p_win_ci[0] <= top.result.delta.p_win
+    body = fc.to_dict()
+    assert body["recommendations"][0]["action"] == top.action
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("2026Q1", date(2026, 1, 1), date(2026, 3, 31)),
+        ("2026-q4", date(2026, 10, 1), date(2026, 12, 31)),
+        ("2026-02", date(2026, 2, 1), date(2026, 2, 28)),
+        ("2026", date(2026, 1, 1), date(2026, 12, 31)),
+    ],
+)
+def test_periods_parse(text: str, start: date, end: date) -> None:
+    p = parse_period(text)
+    assert (p.start, p.end) == (start, end)
+
+
+def test_an_unknown_period_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="2026Q1"):
+        parse_period("Q1 2026")
+
+
+def test_pipeline_won_value_by_period_is_ordered(gt_world: GtWorld) -> None:
+    histories, _, as_of, model = gt_world
+    states = [deal_state(h, model, as_of=as_of) for h in histories if h.deal.is_open]
+    periods = [parse_period(p) for p in ("2026Q4", "2027Q1", "2027")]
+    out = pipeline_forecast(
+        model, states, periods, as_of=as_of, runs=2000, rng=np.random.default_rng(4)
+    )
+    for f in out:
+        assert 0 <= f.p10 <= f.p50 <= f.p90
+        assert f.expected_wins > 0
+    assert out[2].expected_value <= sum(s.value for s in states)
+    assert out[2].expected_value >= out[1].expected_value  # 2027 contains 2027Q1
+
+
+def test_forecasters_predict_every_open_deal(gt_world: GtWorld) -> None:
+    histories, _, as_of, _ = gt_world
+    open_deals = [h for h in histories if h.deal.is_open][:30]
+    for fc in (MarkovForecaster(runs=500), PlainMarkovForecaster(runs=500)):
+        fc.fit(histories, as_of=as_of)
+        eventual = fc.predict(open_deals, as_of=as_of, horizon_days=None)
+        within = fc.predict(open_deals, as_of=as_of, horizon_days=30)
+        assert [p.deal_id for p in eventual] == [h.deal.id for h in open_deals]
+        for e, w in zip(eventual, within, strict=True):
+            assert 0 <= w.p_win <= e.p_win <= 1
+            assert e.days_p10 <= e.expected_days * 3 and e.days_p10 <= e.days_p90
