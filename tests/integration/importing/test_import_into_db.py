@@ -1,0 +1,151 @@
+"""Imports into the real engines (SQLite and PostgreSQL): one transaction per file, idempotent
+re-imports, and nothing stored from a bad file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from pie.domain.errors import InvalidInput, UnmappedStages
+from pie.domain.model import EntityKind, derive_id
+from pie.domain.stages import Stage
+from pie.importing import import_file
+from tests.dbfixtures import Database
+from tests.unit.importing.files import (
+    GENERIC_HISTORY,
+    HS_HEADER,
+    HS_ROWS,
+    SF_HEADER,
+    SF_HISTORY,
+    SF_ROWS,
+    csv_text,
+    pie_doc,
+    write,
+    write_json,
+)
+
+
+async def stored(db: Database, tenant: UUID) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    async with db.uow(tenant) as uow:
+        for name in ("accounts", "contacts", "stakeholders", "deals", "activities", "transitions"):
+            repo = getattr(uow, name)
+            counts[name] = sum([len(batch) async for batch in repo.iter_all()])
+    return {k: v for k, v in counts.items() if v}
+
+
+async def test_salesforce_csv_with_history_imports_once_and_reimports_unchanged(
+    db: Database, tmp_path: Path
+) -> None:
+    tenant = (await db.new_tenant()).tenant.id
+    deals = write(tmp_path / "opps.csv", csv_text(SF_HEADER, SF_ROWS))
+    history = write(tmp_path / "history.csv", SF_HISTORY)
+
+    first = await import_file(db.uow(tenant), deals, history=history, chunk_size=2)
+    again = await import_file(db.uow(tenant), deals, history=history)
+
+    assert first.table() == [
+        ("account", 2, 0, 0, 0),
+        ("deal", 3, 0, 0, 0),
+        ("stage_transition", 5, 0, 0, 0),
+    ]
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 10)
+    assert await stored(db, tenant) == {"accounts": 2, "deals": 3, "transitions": 5}
+    async with db.uow(tenant) as uow:
+        deal_id = derive_id(tenant, EntityKind.DEAL, "salesforce", "006A")
+        deal = await uow.deals.get(deal_id)
+        changes = await uow.transitions.for_deal(deal_id)
+        refs = await uow.refs.resolve(EntityKind.DEAL, "salesforce", ["006A", "006B", "006X"])
+    assert deal is not None and deal.stage is Stage.NEGOTIATION
+    assert [(c.from_stage, c.to_stage, c.days_in_from_stage) for c in changes] == [
+        (None, Stage.LEAD, None),
+        (Stage.LEAD, Stage.QUALIFICATION, 10.0),
+        (Stage.QUALIFICATION, Stage.NEGOTIATION, 90.0),
+    ]
+    assert set(refs) == {"006A", "006B"}
+
+
+async def test_hubspot_csv_with_generic_history(db: Database, tmp_path: Path) -> None:
+    tenant = (await db.new_tenant()).tenant.id
+    deals = write(tmp_path / "deals.csv", csv_text(HS_HEADER, HS_ROWS))
+    history = write(tmp_path / "changes.csv", GENERIC_HISTORY)
+
+    report = await import_file(db.uow(tenant), deals, history=history)
+
+    assert report.table() == [
+        ("account", 2, 0, 0, 0),
+        ("deal", 3, 0, 0, 0),
+        ("stage_transition", 3, 0, 0, 0),
+    ]
+    again = await import_file(db.uow(tenant), deals, history=history)
+    assert (again.created, again.updated) == (0, 0)
+
+
+async def test_pie_json_imports_every_entity_and_reimports_unchanged(
+    db: Database, tmp_path: Path
+) -> None:
+    tenant = (await db.new_tenant()).tenant.id
+    path = write_json(tmp_path / "data.json", pie_doc())
+
+    first = await import_file(db.uow(tenant), path, chunk_size=1)
+    again = await import_file(db.uow(tenant), path)
+
+    assert first.created == 12
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 12)
+    assert await stored(db, tenant) == {
+        "accounts": 2,
+        "contacts": 2,
+        "stakeholders": 2,
+        "deals": 2,
+        "activities": 1,
+        "transitions": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("rows", "error"),
+    [
+        ([*SF_ROWS, SF_ROWS[1].replace("12000", "-1")], InvalidInput),
+        (
+            [*SF_ROWS, SF_ROWS[1].replace("006B", "006E").replace("Prospecting", "Parked")],
+            UnmappedStages,
+        ),
+    ],
+    ids=["negative amount on the last line", "unknown stage"],
+)
+async def test_a_bad_file_stores_nothing_even_after_chunks_were_written(
+    db: Database, tmp_path: Path, rows: list[str], error: type[Exception]
+) -> None:
+    tenant = (await db.new_tenant()).tenant.id
+    deals = write(tmp_path / "opps.csv", csv_text(SF_HEADER, rows))
+    history = write(tmp_path / "history.csv", SF_HISTORY)
+
+    with pytest.raises(error):
+        await import_file(db.uow(tenant), deals, history=history, chunk_size=1)
+
+    assert await stored(db, tenant) == {}
+    async with db.uow(tenant) as uow:
+        assert await uow.refs.resolve(EntityKind.DEAL, "salesforce", ["006A"]) == {}
+
+
+async def test_skip_bad_rows_stores_the_good_rows(db: Database, tmp_path: Path) -> None:
+    tenant = (await db.new_tenant()).tenant.id
+    rows = [SF_ROWS[0], SF_ROWS[1].replace("2025-09-30", "not a date"), SF_ROWS[2]]
+    deals = write(tmp_path / "opps.csv", csv_text(SF_HEADER, rows))
+
+    report = await import_file(db.uow(tenant), deals, skip_bad_rows=True)
+
+    assert [(r.record, r.field) for r in report.rejected] == [("line 3", "Close Date")]
+    assert await stored(db, tenant) == {"accounts": 2, "deals": 2}
+
+
+async def test_imports_are_kept_apart_by_tenant(db: Database, tmp_path: Path) -> None:
+    a = (await db.new_tenant()).tenant.id
+    b = (await db.new_tenant()).tenant.id
+    deals = write(tmp_path / "opps.csv", csv_text(SF_HEADER, SF_ROWS))
+    await import_file(db.uow(a), deals)
+    report = await import_file(db.uow(b), deals)
+    assert report.count(EntityKind.DEAL).created == 3
+    assert await stored(db, a) == await stored(db, b) == {"accounts": 2, "deals": 3}
