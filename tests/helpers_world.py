@@ -1,26 +1,22 @@
 """Deal histories for tests: loaded from a ``pie/v1`` JSON file, or built by hand.
 
-``load_histories`` is a small, test-only reader of the format in docs/pie-json-format.md (the
-real importer streams into the store); it gives every record the id the importer would derive
-from its external id. ``deal_history`` builds one history from a list of stage moves.
+``load_histories`` imports a file with the real importer into the in-memory store and loads it
+back as the services do. ``deal_history`` builds one history from a list of stage moves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import json
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 from pie.domain.history import DealHistory
 from pie.domain.model import (
-    Account,
     Activity,
-    ActivityOutcome,
     ActivityType,
     Deal,
     EntityKind,
@@ -30,7 +26,10 @@ from pie.domain.model import (
     StakeholderRole,
     derive_id,
 )
-from pie.domain.stages import Stage, parse_stage
+from pie.domain.stages import Stage
+from pie.importing import import_file
+from pie.services.histories import load_histories as histories_in_store
+from tests.fakes.uow import InMemoryStore, InMemoryUnitOfWork
 
 TENANT = UUID("00000000-0000-4000-8000-000000000001")
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -41,158 +40,17 @@ def day(n: float) -> datetime:
     return T0 + timedelta(days=n)
 
 
-def _ts(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _date(text: str | None) -> date | None:
-    return None if text is None else date.fromisoformat(text)
-
-
-def _money(v: Any) -> Decimal | None:
-    return None if v is None else Decimal(str(v))
-
-
-def _stage(name: str) -> Stage:
-    stage = parse_stage(name)
-    if stage is None:
-        raise ValueError(f"unknown stage {name!r}")
-    return stage
-
-
 def load_histories(path: Path, *, tenant_id: UUID = TENANT) -> list[DealHistory]:
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    source = doc.get("source", "file")
+    """A PIE JSON file read the way a user's file is: through the real importer into the
+    in-memory store, then loaded as histories; in file order (deal ids sort as in the file)."""
 
-    def rid(kind: EntityKind, ext: str) -> UUID:
-        return derive_id(tenant_id, kind, source, ext)
+    async def run() -> list[DealHistory]:
+        store = InMemoryStore()
+        await import_file(InMemoryUnitOfWork(tenant_id, store), path)
+        return await histories_in_store(InMemoryUnitOfWork(tenant_id, store))
 
-    accounts: dict[str, Account] = {}
-    for a in doc.get("accounts", []):
-        created = _ts(a.get("created_at")) or T0
-        accounts[a["id"]] = Account(
-            id=rid(EntityKind.ACCOUNT, a["id"]),
-            tenant_id=tenant_id,
-            name=a["name"],
-            domain=a.get("domain"),
-            industry=a.get("industry"),
-            employees=a.get("employees"),
-            annual_revenue=_money(a.get("annual_revenue")),
-            country=a.get("country"),
-            owner=a.get("owner"),
-            external_ids={source: a["id"]},
-            custom_fields=a.get("custom_fields", {}),
-            created_at=created,
-            updated_at=_ts(a.get("updated_at")) or created,
-        )
-    return [_deal(d, source, tenant_id, accounts, rid) for d in doc.get("deals", [])]
-
-
-def _deal(
-    d: dict[str, Any],
-    source: str,
-    tenant_id: UUID,
-    accounts: dict[str, Account],
-    rid: Any,
-) -> DealHistory:
-    deal_id = rid(EntityKind.DEAL, d["id"])
-    account = accounts.get(d["account"]) if d.get("account") else None
-    created = _ts(d["created_at"])
-    assert created is not None
-    transitions: list[StageTransition] = []
-    for i, t in enumerate(d.get("stage_history", [])):
-        at = _ts(t["at"])
-        assert at is not None
-        prev = transitions[-1].at if transitions else None
-        transitions.append(
-            StageTransition(
-                id=rid(EntityKind.STAGE_TRANSITION, f"{d['id']}#{i}"),
-                tenant_id=tenant_id,
-                deal_id=deal_id,
-                from_stage=_stage(t["from"]) if t.get("from") else None,
-                to_stage=_stage(t["to"]),
-                at=at,
-                days_in_from_stage=None if prev is None else (at - prev).total_seconds() / 86400,
-                value=_money(t.get("value")),
-                expected_close=_date(t.get("expected_close")),
-                probability=t.get("probability"),
-            )
-        )
-    activities = [
-        Activity(
-            id=rid(EntityKind.ACTIVITY, a["id"]),
-            tenant_id=tenant_id,
-            deal_id=deal_id,
-            account_id=account.id if account else None,
-            type=ActivityType(a["type"]),
-            occurred_at=_ts(a["at"]) or created,
-            participants=tuple(rid(EntityKind.CONTACT, c) for c in a.get("participants", [])),
-            outcome=ActivityOutcome(a.get("outcome", "unknown")),
-            subject=a.get("subject"),
-            summary=a.get("summary"),
-            objections=tuple(
-                Objection(
-                    objection=o["objection"],
-                    resolved=o.get("resolved", False),
-                    resolution=o.get("resolution"),
-                )
-                for o in a.get("objections", [])
-            ),
-            raw_content=a.get("content"),
-        )
-        for a in d.get("activities", [])
-    ]
-    # pie/v1 stakeholders carry no dates and today's roles; unless the file dates them, they
-    # count as known only from the deal's last update, so no role leaks into the past.
-    last_update = _ts(d.get("updated_at")) or created
-    stakeholders = [
-        Stakeholder(
-            id=rid(EntityKind.STAKEHOLDER, f"{d['id']}/{s['contact']}"),
-            tenant_id=tenant_id,
-            account_id=account.id if account else None,
-            deal_id=deal_id,
-            contact_id=rid(EntityKind.CONTACT, s["contact"]),
-            roles=tuple(StakeholderRole(r) for r in s.get("roles", [])),
-            is_primary=s.get("primary", False),
-            sentiment=s.get("sentiment"),
-            engagement=s.get("engagement"),
-            created_at=_ts(s.get("created_at")) or last_update,
-            updated_at=_ts(s.get("updated_at")) or _ts(s.get("created_at")) or last_update,
-        )
-        for s in d.get("stakeholders", [])
-    ]
-    deal = Deal(
-        id=deal_id,
-        tenant_id=tenant_id,
-        name=d["name"],
-        account_id=account.id if account else None,
-        stage=_stage(d["stage"]),
-        value=_money(d.get("value")),
-        currency=d.get("currency", "USD"),
-        source_stage=d["stage"],
-        probability=d.get("probability"),
-        expected_close=_date(d.get("expected_close")),
-        owner=d.get("owner"),
-        product_line=d.get("product_line"),
-        source=source,
-        lead_source=d.get("lead_source"),
-        lost_reason=d.get("lost_reason"),
-        qualification=d.get("qualification", {}),
-        custom_fields=d.get("custom_fields", {}),
-        external_ids={source: d["id"]},
-        created_at=created,
-        updated_at=_ts(d.get("updated_at")) or created,
-        closed_at=_ts(d.get("closed_at")),
-    )
-    return DealHistory(
-        deal=deal,
-        account=account,
-        transitions=tuple(sorted(transitions, key=lambda t: t.at)),
-        stakeholders=tuple(stakeholders),
-        activities=tuple(sorted(activities, key=lambda a: a.occurred_at)),
-    )
+    histories = asyncio.run(run())
+    return sorted(histories, key=lambda h: sorted(h.deal.external_ids.values()))
 
 
 # -- building histories by hand ------------------------------------------------------------
@@ -321,7 +179,8 @@ def rewrite_after(h: DealHistory, cutoff: datetime, n: int) -> DealHistory:
     """The same deal with everything after ``cutoff`` changed: later stage moves shifted and
     their outcomes flipped, some open deals won, today's values altered, activities and a
     champion added after the cutoff, and (for a deal open at the cutoff) its objections'
-    resolutions flipped, as if resolved later. ``n`` varies the changes between deals."""
+    resolutions flipped unless dated before the cutoff: resolved later, or not at all.
+    ``n`` varies the changes between deals."""
     kept = [t for t in h.transitions if t.at < cutoff]
     later = [t for t in h.transitions if t.at >= cutoff]
     flip = {Stage.CLOSED_WON: Stage.CLOSED_LOST, Stage.CLOSED_LOST: Stage.CLOSED_WON}
@@ -365,16 +224,17 @@ def rewrite_after(h: DealHistory, cutoff: datetime, n: int) -> DealHistory:
         updated_at=final.at,
     )
     open_then = not kept or kept[-1].to_stage.is_open
+    resolved_later = cutoff + timedelta(days=3 + n % 5)
+
+    def flip(o: Objection) -> Objection:
+        if o.resolved_at is not None and o.resolved_at < cutoff:
+            return o  # a dated resolution before the cutoff is the past, not the future
+        if o.resolved:
+            return dataclasses.replace(o, resolved=False, resolution=None, resolved_at=None)
+        return dataclasses.replace(o, resolved=True, resolution="later", resolved_at=resolved_later)
+
     flipped = tuple(
-        dataclasses.replace(
-            a,
-            objections=tuple(
-                dataclasses.replace(o, resolved=not o.resolved, resolution="later")
-                for o in a.objections
-            ),
-        )
-        if open_then
-        else a
+        dataclasses.replace(a, objections=tuple(flip(o) for o in a.objections)) if open_then else a
         for a in h.activities
     )
     return dataclasses.replace(

@@ -40,6 +40,19 @@ T = TypeVar("T")
 _EXCLUDED_FROM_COMPARISON = frozenset({"updated_at"})
 
 
+def _clone(item: T) -> T:
+    """A copy the caller may change freely: records' only mutable parts are the record itself
+    and its dict fields (tuples hold frozen values)."""
+    if item is None:
+        return item
+    twin = copy.copy(item)
+    for f in dataclasses.fields(twin):  # type: ignore[arg-type]
+        value = getattr(twin, f.name)
+        if isinstance(value, dict) and value:
+            setattr(twin, f.name, copy.deepcopy(value))
+    return twin
+
+
 def _same_business_fields(a: object, b: object) -> bool:
     return all(
         getattr(a, f.name) == getattr(b, f.name)
@@ -65,6 +78,15 @@ class Tables:
         self.opportunity_plans: dict[UUID, OpportunityPlan] = {}
 
 
+def _snapshot(tables: Tables) -> Tables:
+    twin = Tables()
+    twin.rows = {name: dict(rows) for name, rows in tables.rows.items()}
+    twin.refs = dict(tables.refs)
+    twin.account_plans = dict(tables.account_plans)
+    twin.opportunity_plans = dict(tables.opportunity_plans)
+    return twin
+
+
 class InMemoryStore:
     def __init__(self) -> None:
         self.tenants: dict[UUID, Tenant] = {}
@@ -86,19 +108,19 @@ class _Repo(Generic[T]):
 
     async def get(self, ident: UUID) -> T | None:
         row = self._rows.get(ident)
-        return copy.deepcopy(row) if row is not None else None
+        return _clone(row) if row is not None else None
 
     async def add(self, item: T) -> None:
         ident: UUID = item.id  # type: ignore[attr-defined]
         if ident in self._rows:
             raise Conflict(f"{self._name} {ident} exists already")
-        self._rows[ident] = copy.deepcopy(item)
+        self._rows[ident] = _clone(item)
 
     async def update(self, item: T) -> None:
         ident: UUID = item.id  # type: ignore[attr-defined]
         if ident not in self._rows:
             raise NotFound(ident)
-        self._rows[ident] = copy.deepcopy(item)
+        self._rows[ident] = _clone(item)
 
     async def delete(self, ident: UUID) -> bool:
         if self._rows.pop(ident, None) is None:
@@ -119,16 +141,16 @@ class _Repo(Generic[T]):
                 continue
             else:
                 updated += 1
-            self._rows[ident] = copy.deepcopy(item)
+            self._rows[ident] = _clone(item)
         return UpsertCounts(created, updated, unchanged)
 
     async def iter_all(self, *, batch_size: int = 5000) -> AsyncIterator[Sequence[T]]:
         ordered = [self._rows[k] for k in sorted(self._rows)]
         for start in range(0, len(ordered), batch_size):
-            yield copy.deepcopy(ordered[start : start + batch_size])
+            yield [_clone(r) for r in ordered[start : start + batch_size]]
 
     def _where(self, pred: Callable[[T], bool], key: Callable[[T], Any]) -> list[T]:
-        return copy.deepcopy(sorted((r for r in self._rows.values() if pred(r)), key=key))
+        return [_clone(r) for r in sorted((r for r in self._rows.values() if pred(r)), key=key)]
 
 
 class FakeAccountRepository(_Repo[Account]):
@@ -169,7 +191,7 @@ class FakeDealRepository(_Repo[Deal]):
             (d for d in self._rows.values() if _matches(d, flt)),
             key=lambda d: (-d.created_at.timestamp(), d.id),
         )
-        return copy.deepcopy(rows[offset : offset + limit])
+        return [_clone(r) for r in rows[offset : offset + limit]]
 
     async def count(self, flt: DealFilter = DealFilter()) -> int:
         return sum(1 for d in self._rows.values() if _matches(d, flt))
@@ -191,7 +213,7 @@ class FakeDealRepository(_Repo[Deal]):
             return abs((d.expected_close - expected_close).days)
 
         candidates.sort(key=lambda d: (distance(d), d.id))
-        return copy.deepcopy(candidates[0]) if candidates else None
+        return _clone(candidates[0]) if candidates else None
 
 
 class FakeActivityRepository(_Repo[Activity]):
@@ -301,7 +323,9 @@ class InMemoryUnitOfWork:
         await self.rollback()
 
     def _begin(self) -> None:
-        self._work = copy.deepcopy(self._store.tables_for(self.tenant_id))
+        # Rows are never changed in place (writes store clones, reads return clones), so the
+        # transaction's private copy only needs copies of the tables' dicts.
+        self._work = _snapshot(self._store.tables_for(self.tenant_id))
         t = self._work
         self.accounts = FakeAccountRepository(t, "accounts", cascade=self._account_deleted)
         self.contacts = FakeContactRepository(t, "contacts", cascade=self._contact_deleted)
@@ -331,9 +355,9 @@ class InMemoryUnitOfWork:
     def _account_deleted(self, account_id: UUID) -> None:
         rows = self._work.rows
         for name in ("contacts", "deals", "activities"):
-            for row in rows[name].values():
+            for key, row in rows[name].items():
                 if row.account_id == account_id:
-                    row.account_id = None
+                    rows[name][key] = dataclasses.replace(row, account_id=None)
         rows["stakeholders"] = {
             k: v
             for k, v in rows["stakeholders"].items()

@@ -130,6 +130,8 @@ class Stakeholder:
 
     ``scores`` holds political scores (0-10) by name and ``score_sources`` where each came from
     (heuristic, conversation_signal, human_override); both are filled by later features.
+    ``created_at`` is when the contact became known in these roles: process mining treats a
+    champion or blocker as present only from then on.
     """
 
     id: UUID
@@ -200,6 +202,7 @@ class Objection:
     objection: str
     resolved: bool = False
     resolution: str | None = None
+    resolved_at: datetime | None = None  # when it was resolved, if the source knows
 
 
 @dataclass(slots=True, kw_only=True)

@@ -251,8 +251,7 @@ class PieJsonReader:
                 deals=[deal],
                 transitions=[change(ids, deal_id) for change in changes],
                 stakeholders=[
-                    _stakeholder(ids, deal, s, created_at, updated_at)
-                    for s in rec.get("stakeholders") or []
+                    _stakeholder(ids, deal, s, updated_at) for s in rec.get("stakeholders") or []
                 ],
                 activities=[_activity(ids, deal, a) for a in activities],
             )
@@ -340,10 +339,11 @@ def _change(
     return make
 
 
-def _stakeholder(
-    ids: Ids, deal: Deal, s: dict[str, Any], created: datetime, updated: datetime
-) -> Stakeholder:
+def _stakeholder(ids: Ids, deal: Deal, s: dict[str, Any], updated: datetime) -> Stakeholder:
     contact_id = ids.need(EntityKind.CONTACT, s["contact"], "stakeholders.contact")
+    # Undated roles are dated at the deal's last update, never at its creation: a champion
+    # found late must not look known from the start (that would leak into back-tests).
+    known = _ts(s, "created_at") or updated
     return Stakeholder(
         id=derive_id(ids.tenant_id, EntityKind.STAKEHOLDER, deal.id, contact_id),
         tenant_id=ids.tenant_id,
@@ -354,8 +354,8 @@ def _stakeholder(
         is_primary=bool(s.get("primary", False)),
         sentiment=_float(s.get("sentiment")),
         engagement=_float(s.get("engagement")),
-        created_at=created,
-        updated_at=updated,
+        created_at=known,
+        updated_at=max(known, updated),
     )
 
 
@@ -389,6 +389,7 @@ def _activity(ids: Ids, deal: Deal, a: dict[str, Any]) -> Activity:
                 objection=o["objection"],
                 resolved=bool(o.get("resolved", False)),
                 resolution=o.get("resolution"),
+                resolved_at=_ts(o, "resolved_at"),
             )
             for o in a.get("objections") or ()
         ),

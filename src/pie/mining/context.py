@@ -116,8 +116,9 @@ def _known_since(history: DealHistory, role: StakeholderRole) -> float:
 def _blocker_open_at(history: DealHistory, times: NDArray[np.float64]) -> NDArray[np.bool_]:
     """Whether a blocker or objection was unresolved at each time. A blocker stakeholder is
     open from when it is known. An objection is open from when it is raised; one marked
-    resolved closes (with the blocker) at the next activity after it that a blocker stakeholder
-    or the objection's participants take part in."""
+    resolved closes (with the blocker) at its ``resolved_at`` when the source dates it, else at
+    the next activity after it that a blocker stakeholder or the objection's participants take
+    part in."""
     blockers = {s.contact_id for s in history.stakeholders if StakeholderRole.BLOCKER in s.roles}
     opened = _known_since(history, StakeholderRole.BLOCKER)
     closed = np.inf
@@ -128,6 +129,10 @@ def _blocker_open_at(history: DealHistory, times: NDArray[np.float64]) -> NDArra
         at = to_days(a.occurred_at)
         opened = min(opened, at)
         if all(o.resolved for o in a.objections):
+            dated = [o.resolved_at for o in a.objections if o.resolved_at is not None]
+            if len(dated) == len(a.objections):
+                closed = min(closed, max(to_days(d) for d in dated))
+                continue
             people = blockers | set(a.participants)
             later = (to_days(b.occurred_at) for b in acts[i + 1 :] if people & set(b.participants))
             closed = min(closed, next(later, np.inf))

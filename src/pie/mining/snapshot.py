@@ -12,7 +12,8 @@ but which one is unknown, so it is in neither the world nor the outcomes.
 
 Some records hold today's state although they are dated in the past, and are made to say
 only what was known at the cutoff: an objection raised in an activity of a deal still open at
-the cutoff is shown unresolved (whether and when it was resolved is not dated), and a
+the cutoff is shown unresolved unless its ``resolved_at`` says it was resolved before the
+cutoff (an undated resolution could have come later), and a
 stakeholder updated at or after the cutoff keeps its roles but loses its sentiment, engagement
 and scores. Fields that are not event-dated at all (the account, the deal's name, owner,
 product line, qualification and custom fields) are kept as they are today.
@@ -29,7 +30,7 @@ from uuid import UUID
 
 from pie.domain.errors import InvalidInput
 from pie.domain.history import DealHistory
-from pie.domain.model import Activity, DealOutcome, StageTransition, Stakeholder
+from pie.domain.model import Activity, DealOutcome, Objection, StageTransition, Stakeholder
 from pie.domain.stages import Stage
 
 _DAY_SECONDS = 86_400.0
@@ -211,7 +212,7 @@ def _rebuild(h: DealHistory, cutoff: datetime) -> DealHistory | None:
         sorted((a for a in h.activities if a.occurred_at < cutoff), key=lambda a: a.occurred_at)
     )
     if state.stage.is_open:
-        activities = tuple(_unresolved(a) for a in activities)
+        activities = tuple(_unresolved(a, cutoff) for a in activities)
     stakeholders = tuple(_as_known(s, cutoff) for s in h.stakeholders if s.created_at < cutoff)
     unchanged = len(transitions) == len(h.transitions) and state.stage is deal.stage
     updated_at = max(
@@ -237,13 +238,23 @@ def _rebuild(h: DealHistory, cutoff: datetime) -> DealHistory | None:
     )
 
 
-def _unresolved(activity: Activity) -> Activity:
-    if not any(o.resolved or o.resolution for o in activity.objections):
+def _resolved_before(o: Objection, cutoff: datetime) -> bool:
+    return o.resolved and o.resolved_at is not None and o.resolved_at < cutoff
+
+
+def _unresolved(activity: Activity, cutoff: datetime) -> Activity:
+    """The activity's objections as known at the cutoff."""
+    if all(
+        _resolved_before(o, cutoff) or not (o.resolved or o.resolution) for o in activity.objections
+    ):
         return activity
     return dataclasses.replace(
         activity,
         objections=tuple(
-            dataclasses.replace(o, resolved=False, resolution=None) for o in activity.objections
+            o
+            if _resolved_before(o, cutoff)
+            else dataclasses.replace(o, resolved=False, resolution=None, resolved_at=None)
+            for o in activity.objections
         ),
     )
 

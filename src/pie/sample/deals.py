@@ -224,12 +224,14 @@ def build_deal(
             "next_steps": [draws.pick(_NEXT_STEPS)] if touch.kind in ("call", "meeting") else [],
         }
         if touch.purpose == "objection":
-            done = path.resolved_at is not None
+            resolved_at = path.resolved_at
+            done = resolved_at is not None
             activity["objections"] = [
                 {
                     "objection": objection,
                     "resolved": done,
                     "resolution": resolution if done else None,
+                    "resolved_at": clock.ts(resolved_at) if resolved_at is not None else None,
                 }
             ]
         activities.append(activity)
@@ -278,6 +280,15 @@ def build_deal(
             value=last.value,
         )
     primary = champion if champion is not None else chosen[0]
+
+    def known_since(c: int) -> str:
+        """When the contact became known in its roles: a champion or blocker when found."""
+        if c == champion and path.champion_at is not None:
+            return clock.ts(path.champion_at)
+        if c == blocker and path.blocker_at is not None:
+            return clock.ts(path.blocker_at)
+        return str(history[0]["at"])
+
     updated = max(history[-1]["at"], activities[-1]["at"]) if activities else history[-1]["at"]
     deal: dict[str, Any] = {
         "id": did,
@@ -309,6 +320,7 @@ def build_deal(
                     else 0.1
                 ),
                 "engagement": 0.8 if c == champion else 0.4,
+                "created_at": known_since(c),
             }
             for c in chosen
         ],

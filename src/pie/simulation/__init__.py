@@ -9,14 +9,14 @@ from pie.simulation.forecaster import (
     PlainMarkovForecaster,
 )
 from pie.simulation.pipeline import Period, PeriodForecast, parse_period, pipeline_forecast
-from pie.simulation.results import DealOutcome, simulate
+from pie.simulation.results import DealSimulation, simulate
 from pie.simulation.scenarios import Scenario, ScenarioResult, parse_scenario, simulate_scenario
 from pie.simulation.state import DealState, deal_state
 
 __all__ = [
     "DealForecast",
-    "DealOutcome",
     "DealPrediction",
+    "DealSimulation",
     "DealState",
     "ExactResult",
     "Forecaster",

@@ -63,6 +63,12 @@ class PeriodForecast:
     p90: float
     expected_value: float
     expected_wins: float
+    open_deals: int
+    histogram_edges: tuple[float, ...]  # won value bins across runs
+    histogram_counts: tuple[int, ...]
+
+
+HISTOGRAM_BINS = 24
 
 
 def pipeline_forecast(
@@ -98,9 +104,18 @@ def pipeline_forecast(
     out = []
     for k, p in enumerate(periods):
         q10, q50, q90 = np.quantile(value[k], (0.1, 0.5, 0.9))
+        counts, edges = np.histogram(value[k], bins=HISTOGRAM_BINS)
         out.append(
             PeriodForecast(
-                p, float(q10), float(q50), float(q90), float(value[k].mean()), float(wins[k].mean())
+                period=p,
+                p10=float(q10),
+                p50=float(q50),
+                p90=float(q90),
+                expected_value=float(value[k].mean()),
+                expected_wins=float(wins[k].mean()),
+                open_deals=len(states),
+                histogram_edges=tuple(float(e) for e in edges),
+                histogram_counts=tuple(int(c) for c in counts),
             )
         )
     return out

@@ -20,7 +20,7 @@ QUANTILES = (0.1, 0.5, 0.9)
 
 
 @dataclass(frozen=True, slots=True)
-class DealOutcome:
+class DealSimulation:
     """One deal's simulated outcome. Intervals are 95%: Wilson for p_win (and expected value,
     which is value x p_win), normal for the mean days. Days count from ``as_of`` to the close
     (won or lost), over runs that closed within the simulation's limit."""
@@ -42,7 +42,7 @@ class DealOutcome:
 
 def summarise(
     state: DealState, won: NDArray[np.bool_], days: Float, horizon_days: float | None
-) -> DealOutcome:
+) -> DealSimulation:
     runs = won.size
     wins = float(won.sum())
     lo, hi = wilson(np.array([wins]), np.array([float(runs)]))
@@ -59,7 +59,7 @@ def summarise(
     within = None
     if horizon_days is not None:
         within = float((won & (np.nan_to_num(days, nan=np.inf) <= horizon_days)).mean())
-    return DealOutcome(
+    return DealSimulation(
         deal_id=state.deal_id,
         runs=runs,
         p_win=p,
@@ -85,10 +85,10 @@ def simulate(
     horizon_days: float | None = None,
     chunk_paths: int = 200_000,
     max_days: float = 3650.0,
-) -> list[DealOutcome]:
+) -> list[DealSimulation]:
     """Simulate every deal ``runs`` times; the same Generator state gives the same result."""
     key = new_key(rng)
-    out: list[DealOutcome] = []
+    out: list[DealSimulation] = []
     for chunk in chunks(
         model, states, runs=runs, key=key, chunk_paths=chunk_paths, max_days=max_days
     ):

@@ -14,9 +14,9 @@ from pie.domain.history import DealHistory
 from pie.mining.dfg import discover_dfg
 from pie.mining.eventlog_arrays import EventLog
 from pie.mining.eventlog_export import OCEL_EVENT_TYPES, write_ocel, write_xes
+from tests.helpers_world import load_histories
 
 from .histories import hand_built, random_histories
-from .pie_json import histories_from_pie_json
 
 XES = "{http://www.xes-standard.org/}"
 pytestmark = pytest.mark.filterwarnings(
@@ -40,7 +40,7 @@ def sample_world(tmp_path_factory: pytest.TempPathFactory) -> list[DealHistory]:
         pytest.skip("pie.sample.generate does not exist yet")
     path = tmp_path_factory.mktemp("sample") / "world.json"
     sample.generate(path, deals=300, seed=5, conversations=False)
-    histories = histories_from_pie_json(path)
+    histories = load_histories(path)
     assert len(histories) >= 300
     return histories
 

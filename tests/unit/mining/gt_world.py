@@ -1,20 +1,14 @@
-"""The sample world with its ground truth, loaded for the miner's checks.
-
-pie/v1 stakeholders carry no dates, so ``helpers_world.load_histories`` dates them at the deal's
-last update. The truth file knows when each champion was found and each blocker appeared; this
-loader dates those stakeholders accordingly, as a CRM that records stakeholder dates would.
-"""
+"""The sample world with its ground truth, loaded for the miner's checks (through the real
+importer: the generator dates each champion and blocker stakeholder when it was found)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pie.domain.history import DealHistory
-from pie.domain.model import StakeholderRole
 from pie.sample.generate import generate
 from tests.helpers_world import load_histories
 
@@ -31,15 +25,5 @@ def sample_world(
     meta = json.loads((tmp / "world.ground_truth.json").read_text())
     truth = [json.loads(line) for line in (tmp / "world.truth.jsonl").read_text().splitlines()]
     histories = load_histories(out)
-    dated = []
-    for h, t in zip(histories, truth, strict=True):
-        stakeholders = tuple(
-            dataclasses.replace(s, created_at=_ts(t["champion_at"]))
-            if StakeholderRole.CHAMPION in s.roles and t["champion_at"]
-            else dataclasses.replace(s, created_at=_ts(t["blocker_at"]))
-            if StakeholderRole.BLOCKER in s.roles and t["blocker_at"]
-            else s
-            for s in h.stakeholders
-        )
-        dated.append(dataclasses.replace(h, stakeholders=stakeholders))
-    return dated, truth, _ts(meta["as_of"])
+    assert [h.deal.external_ids["sample"] for h in histories] == [t["deal"] for t in truth]
+    return histories, truth, _ts(meta["as_of"])

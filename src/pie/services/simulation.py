@@ -1,0 +1,177 @@
+"""Mining, simulation, forecasts and back-tests over a tenant's store.
+
+Every use case loads the tenant's deal histories, fits the process model on what is known at
+``as_of`` and answers from it. ``as_of`` defaults to the newest event in the data (for a CRM
+that syncs continuously that is about now; for an export or the sample world it is the moment
+the data was taken), so a forecast never counts days that the data cannot have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import numpy as np
+
+from pie.domain.errors import DealNotFound, InvalidInput
+from pie.domain.history import DealHistory
+from pie.mining import MiningConfig, ProcessModel, fit
+from pie.mining.config import DEFAULT_CONFIG
+from pie.mining.dfg import DirectlyFollows, discover_dfg
+from pie.mining.eventlog_arrays import EventLog
+from pie.mining.snapshot import as_of as snapshot_as_of
+from pie.mining.snapshot import data_end
+from pie.ports.uow import UnitOfWork
+from pie.services.histories import load_histories
+from pie.simulation import (
+    DealForecast,
+    DealSimulation,
+    MarkovForecaster,
+    PeriodForecast,
+    ScenarioResult,
+    deal_forecast,
+    deal_state,
+    parse_period,
+    pipeline_forecast,
+    simulate,
+    simulate_scenario,
+)
+from pie.simulation.backtest import BacktestReport, run_backtest
+from pie.simulation.baselines import default_baselines
+
+DEFAULT_RUNS = 10_000
+
+
+@dataclass(frozen=True)
+class World:
+    """A tenant's histories as of a moment, with the model fitted on them."""
+
+    histories: Sequence[DealHistory]
+    as_of: datetime
+    model: ProcessModel
+
+    def history(self, deal_id: UUID) -> DealHistory:
+        for h in self.histories:
+            if h.deal.id == deal_id:
+                return h
+        raise DealNotFound(deal_id)
+
+    def open_deals(self) -> list[DealHistory]:
+        return [h for h in self.histories if h.deal.is_open]
+
+
+@dataclass(frozen=True)
+class Mined:
+    world: World
+    dfg: DirectlyFollows
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def load_world(
+    uow: UnitOfWork, *, as_of: datetime | None = None, config: MiningConfig = DEFAULT_CONFIG
+) -> World:
+    histories = await load_histories(uow)
+    end = data_end(histories)
+    if end is None:
+        raise InvalidInput(
+            "the tenant has no deals yet: import some first (pie import FILE, or pie demo)",
+            field="deals",
+        )
+    moment = _aware(as_of) if as_of else end + timedelta(seconds=1)
+    if moment <= end:
+        histories = snapshot_as_of(histories, moment)
+    return World(histories, moment, fit(histories, as_of=moment, config=config))
+
+
+async def mine(uow: UnitOfWork, *, as_of: datetime | None = None) -> Mined:
+    world = await load_world(uow, as_of=as_of)
+    return Mined(world, discover_dfg(EventLog.from_histories(world.histories)))
+
+
+async def simulate_deal(
+    uow: UnitOfWork,
+    deal_id: UUID,
+    *,
+    scenario: str | None = None,
+    runs: int = DEFAULT_RUNS,
+    seed: int = 0,
+    as_of: datetime | None = None,
+) -> DealSimulation | ScenarioResult:
+    """A deal's simulated outcome; with a scenario, baseline vs modified with common random
+    numbers."""
+    world = await load_world(uow, as_of=as_of)
+    state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
+    rng = np.random.default_rng(seed)
+    if scenario:
+        return simulate_scenario(world.model, state, scenario, runs=runs, rng=rng)
+    return simulate(world.model, [state], runs=runs, rng=rng)[0]
+
+
+async def forecast_deal(
+    uow: UnitOfWork,
+    deal_id: UUID,
+    *,
+    runs: int = DEFAULT_RUNS,
+    seed: int = 0,
+    as_of: datetime | None = None,
+) -> DealForecast:
+    world = await load_world(uow, as_of=as_of)
+    state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
+    return deal_forecast(world.model, state, runs=runs, rng=np.random.default_rng(seed))
+
+
+def next_quarter_label(moment: datetime) -> str:
+    return f"{moment.year}Q{(moment.month - 1) // 3 + 1}"
+
+
+async def forecast_pipeline(
+    uow: UnitOfWork,
+    periods: Sequence[str],
+    *,
+    runs: int = 2_000,
+    seed: int = 0,
+    as_of: datetime | None = None,
+) -> tuple[World, list[PeriodForecast]]:
+    """Won value per period across all open deals. No periods: the quarter of ``as_of``."""
+    world = await load_world(uow, as_of=as_of)
+    wanted = [parse_period(p) for p in (periods or [next_quarter_label(world.as_of)])]
+    open_deals = world.open_deals()
+    states = [deal_state(h, world.model, as_of=world.as_of) for h in open_deals]
+    forecasts = pipeline_forecast(
+        world.model, states, wanted, as_of=world.as_of, runs=runs, rng=np.random.default_rng(seed)
+    )
+    return world, forecasts
+
+
+def default_cutoffs(histories: Sequence[DealHistory], count: int = 3) -> list[datetime]:
+    """Cutoffs spread over the second half of the data, each leaving time to see outcomes."""
+    end = data_end(histories)
+    start = min((h.deal.created_at for h in histories), default=None)
+    if end is None or start is None:
+        raise InvalidInput("no deals to back-test: import some first", field="deals")
+    span = end - start
+    return [start + span * (0.5 + 0.3 * i / max(count - 1, 1)) for i in range(count)]
+
+
+async def backtest(
+    uow: UnitOfWork,
+    *,
+    cutoffs: Sequence[datetime] = (),
+    horizon_days: int | None = None,
+    runs: int = 2_000,
+    seed: int = 0,
+) -> BacktestReport:
+    histories = await load_histories(uow)
+    chosen = [_aware(c) for c in cutoffs] or default_cutoffs(histories)
+    return run_backtest(
+        histories,
+        cutoffs=chosen,
+        horizon_days=horizon_days,
+        model=MarkovForecaster(runs=runs, seed=seed),
+        baselines=default_baselines(),
+    )
