@@ -9,12 +9,14 @@ unknown name is listed, and a suggested mapping file is written.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from pie.domain.errors import InvalidInput
+from pie.domain.history import DealHistory
 from pie.domain.model import EntityKind
 from pie.domain.stage_mapping import StageMapper
 from pie.domain.stages import Stage
@@ -24,12 +26,26 @@ from pie.importing.csvio import CsvFile, sniff_header
 from pie.importing.json_stream import JsonRecords
 from pie.importing.pie_json import PieJsonReader
 from pie.importing.report import ImportReport, Tally
-from pie.importing.sink import DEFAULT_CHUNK_SIZE, Problem, Rejecter, SeenIds, Sink
-from pie.importing.stage_maps import load_stage_map, unmapped_error
+from pie.importing.sink import (
+    DEFAULT_CHUNK_SIZE,
+    Draft,
+    Ids,
+    Problem,
+    Records,
+    Rejecter,
+    SeenIds,
+    Sink,
+)
+from pie.importing.stage_maps import load_stage_map, unmapped_activities_error, unmapped_error
+from pie.mining.eventlog_import import UnmappedActivities, read_event_log
+from pie.mining.eventlog_mapping import EventLogMapping, load_mapping
 from pie.ports.uow import UnitOfWork
 
 PIE_JSON = "pie-json"
-FORMATS: tuple[str, ...] = (PIE_JSON, *LAYOUTS)
+XES = "xes"
+EVENTLOG_CSV = "eventlog-csv"
+EVENT_LOGS = (XES, EVENTLOG_CSV)
+FORMATS: tuple[str, ...] = (PIE_JSON, *LAYOUTS, *EVENT_LOGS)
 _ALIASES = {
     "json": PIE_JSON,
     "pie": PIE_JSON,
@@ -55,6 +71,8 @@ def detect_format(path: Path, format: str | None = None) -> str:
         return wanted
     if not wanted and path.suffix.lower() == ".json":
         return PIE_JSON
+    if not wanted and path.name.lower().endswith((".xes", ".xes.gz")):
+        return XES
     layout = detect_layout(sniff_header(path))
     if layout is None:
         raise InvalidInput(
@@ -80,14 +98,21 @@ async def import_file(
     progress: Progress | None = None,
     now: datetime | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    mapping: Path | None = None,
+    sort_events: bool = False,
 ) -> ImportReport:
     """Import one file (and its stage history) into ``uow``'s tenant, committing once.
+
+    Event logs (XES, or CSV with ``format="eventlog-csv"``) are read with ``mapping``, a TOML
+    file that maps activity names to stages and case attributes to deal fields (see
+    docs/eventlog.md); without one, activities must be named like PIE's stages.
 
     Raises InvalidInput (or UnmappedStages) naming the file, record and field; then nothing
     is stored."""
     path = Path(path)
-    _check_files(path, history)
-    fmt = detect_format(path, format)
+    _check_files(path, history, mapping)
+    fmt = EVENTLOG_CSV if mapping and not format and path.suffix.lower() == ".csv" else None
+    fmt = fmt or detect_format(path, format)
     overrides = load_stage_map(Path(stage_map)) if stage_map else {}
     run = _Run(
         uow,
@@ -102,6 +127,11 @@ async def import_file(
     async with uow:
         if fmt == PIE_JSON:
             mapper = await run.pie_json(source)
+        elif fmt in EVENT_LOGS:
+            log_mapping = load_mapping(Path(mapping)) if mapping else EventLogMapping.identity()
+            if source:
+                log_mapping = dataclasses.replace(log_mapping, source=source)
+            mapper = await run.event_log(log_mapping, sort_events, suggestions_dir)
         else:
             mapper = await run.deal_csv(fmt, source)
         if run.history:
@@ -119,6 +149,21 @@ async def import_file(
         rejected=tuple(run.tally.rejected),
         history_file=str(run.history) if run.history else None,
     )
+
+
+def _history_records(h: DealHistory, case: str) -> Callable[[Ids], Records]:
+    """A deal and its transitions from an event log, on the id the store knows it by."""
+
+    def build(ids: Ids) -> Records:
+        deal_id = ids.own(EntityKind.DEAL, case)
+        if deal_id == h.deal.id:
+            return Records(deals=[h.deal], transitions=list(h.transitions))
+        return Records(
+            deals=[dataclasses.replace(h.deal, id=deal_id)],
+            transitions=[dataclasses.replace(t, deal_id=deal_id) for t in h.transitions],
+        )
+
+    return build
 
 
 def _check_files(*files: Path | None) -> None:
@@ -223,6 +268,33 @@ class _Run:
             await self.sink.flush()
         self.done_before += self.path.stat().st_size
         self._fh = None
+        return mapper
+
+    async def event_log(
+        self, mapping: EventLogMapping, sort_events: bool, suggestions_dir: Path | None
+    ) -> StageMapper:
+        try:
+            histories = read_event_log(
+                self.path, mapping, tenant_id=self.uow.tenant_id, sort_events=sort_events
+            )
+        except UnmappedActivities as err:
+            raise unmapped_activities_error(err, self.path, suggestions_dir) from None
+        mapper = self._mapper(mapping.source)
+        for n, h in enumerate(histories):
+            case = h.deal.external_ids.get(mapping.source, str(h.deal.id))
+            await self.sink.put(
+                Draft(
+                    kind=EntityKind.DEAL,
+                    record=f"case {case}",
+                    record_id=case,
+                    own=[(EntityKind.DEAL, case)],
+                    build=_history_records(h, case),
+                )
+            )
+            if n % 1000 == 0:
+                self.report_progress()
+        await self.sink.flush()
+        self.done_before += self.path.stat().st_size
         return mapper
 
     async def history_csv(self, mapper: StageMapper) -> None:

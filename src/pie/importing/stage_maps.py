@@ -8,6 +8,8 @@ from pathlib import Path
 from pie.domain.errors import InvalidInput, UnmappedStages
 from pie.domain.stage_mapping import StageMapper, parse_mapping_toml
 from pie.domain.stages import Stage
+from pie.mining.eventlog_import import UnmappedActivities
+from pie.mining.eventlog_mapping import suggested_mapping
 
 
 def load_stage_map(path: Path) -> dict[str, dict[str, Stage]]:
@@ -37,3 +39,18 @@ def unmapped_error(
     except OSError:
         written = None
     return UnmappedStages(str(data_file), mapper.unmapped_names(), written)
+
+
+def unmapped_activities_error(
+    err: UnmappedActivities, data_file: Path, suggestions_dir: Path | None
+) -> UnmappedStages:
+    """The event-log twin of ``unmapped_error``: write an ``[activities]`` section to fill in."""
+    target = (suggestions_dir or data_file.parent) / f"{data_file.name}.mapping.toml"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(suggested_mapping(err.names), encoding="utf-8")
+    except OSError:
+        return err
+    fresh = UnmappedActivities(str(data_file), err.names, str(target))
+    fresh.suggestion_path = str(target)
+    return fresh

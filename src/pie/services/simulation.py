@@ -125,8 +125,11 @@ async def forecast_deal(
     return deal_forecast(world.model, state, runs=runs, rng=np.random.default_rng(seed))
 
 
-def next_quarter_label(moment: datetime) -> str:
-    return f"{moment.year}Q{(moment.month - 1) // 3 + 1}"
+def default_periods(moment: datetime) -> list[str]:
+    """The quarter ``moment`` is in and the one after it."""
+    quarter = (moment.month - 1) // 3
+    year, nxt = divmod(quarter + 1, 4)
+    return [f"{moment.year}Q{quarter + 1}", f"{moment.year + year}Q{nxt + 1}"]
 
 
 async def forecast_pipeline(
@@ -137,9 +140,10 @@ async def forecast_pipeline(
     seed: int = 0,
     as_of: datetime | None = None,
 ) -> tuple[World, list[PeriodForecast]]:
-    """Won value per period across all open deals. No periods: the quarter of ``as_of``."""
+    """Won value per period across all open deals. No periods: the quarter of ``as_of`` and
+    the next one."""
     world = await load_world(uow, as_of=as_of)
-    wanted = [parse_period(p) for p in (periods or [next_quarter_label(world.as_of)])]
+    wanted = [parse_period(p) for p in (periods or default_periods(world.as_of))]
     open_deals = world.open_deals()
     states = [deal_state(h, world.model, as_of=world.as_of) for h in open_deals]
     forecasts = pipeline_forecast(

@@ -55,7 +55,7 @@ class Forecaster(Protocol):
 class MarkovForecaster:
     """PIE's model: the mined semi-Markov process (context, time in stage), simulated."""
 
-    name = "markov"
+    name = "pie"
 
     def __init__(
         self, config: MiningConfig = DEFAULT_CONFIG, runs: int = 2_000, seed: int = 0

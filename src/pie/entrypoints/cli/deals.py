@@ -38,7 +38,7 @@ def _stages(names: list[str]) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
-async def _resolve(uow: UnitOfWork, kind: EntityKind, ident: str) -> UUID:
+async def resolve_id(uow: UnitOfWork, kind: EntityKind, ident: str) -> UUID:
     """A PIE id, or SOURCE:EXTERNAL_ID (e.g. salesforce:006Ho00000AbCdEIAV)."""
     try:
         return UUID(ident)
@@ -75,7 +75,7 @@ def list_deals(
 
     async def work(c: Container) -> svc.Page:  # type: ignore[type-arg]
         tid = await tenant_id(st, c)
-        account_id = await _resolve(c.uow(tid), EntityKind.ACCOUNT, account) if account else None
+        account_id = await resolve_id(c.uow(tid), EntityKind.ACCOUNT, account) if account else None
         flt = DealFilter(
             stages=_stages(stage), account_id=account_id, is_open=open_, name_contains=name
         )
@@ -101,7 +101,7 @@ def show_deal(
 
     async def work(c: Container) -> svc.DealDetail:
         tid = await tenant_id(st, c)
-        deal_id = await _resolve(c.uow(tid), EntityKind.DEAL, ident)
+        deal_id = await resolve_id(c.uow(tid), EntityKind.DEAL, ident)
         return await svc.deal_detail(c.uow(tid), deal_id)
 
     detail = run(st, work)
@@ -143,7 +143,7 @@ def show_account(
 
     async def work(c: Container) -> svc.AccountDetail:
         tid = await tenant_id(st, c)
-        account_id = await _resolve(c.uow(tid), EntityKind.ACCOUNT, ident)
+        account_id = await resolve_id(c.uow(tid), EntityKind.ACCOUNT, ident)
         return await svc.account_detail(c.uow(tid), account_id)
 
     detail = run(st, work)

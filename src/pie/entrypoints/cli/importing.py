@@ -10,8 +10,8 @@ from rich.table import Table
 from pie.bootstrap import Container
 from pie.entrypoints.cli.common import console, err_console, print_json, run, state, tenant_id
 from pie.entrypoints.cli.progress import progress_bar
+from pie.importing import import_file
 from pie.importing.report import KIND_ORDER, ImportReport
-from pie.importing.service import import_file
 from pie.sample import generate
 
 
@@ -43,6 +43,12 @@ def import_command(
     skip_bad_rows: bool = typer.Option(
         False, "--skip-bad-rows", help="Store the good rows, list the bad"
     ),
+    mapping: Path | None = typer.Option(
+        None, "--mapping", exists=True, help="Event-log mapping TOML (activities -> stages)"
+    ),
+    sort_events: bool = typer.Option(
+        False, "--sort-events", help="Event logs: sort each case's events by time"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
     """Import a file into the tenant's store, in one transaction (all or nothing)."""
@@ -63,6 +69,8 @@ def import_command(
                 skip_bad_rows=skip_bad_rows,
                 suggestions_dir=st.settings.data_dir,
                 progress=lambda done, _total: advance_to(done),
+                mapping=mapping,
+                sort_events=sort_events,
             )
 
     report = run(st, work)

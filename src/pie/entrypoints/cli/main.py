@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from pie.config import Settings
-from pie.entrypoints.cli import db, deals, demo, importing, serve, tenants
+from pie.entrypoints.cli import db, deals, demo, export, importing, serve, simulation, tenants
 from pie.entrypoints.cli.common import State, fail
 
 app = typer.Typer(
@@ -50,5 +50,10 @@ app.add_typer(deals.deals_app, name="deals")
 app.add_typer(deals.accounts_app, name="accounts")
 app.command("import")(importing.import_command)
 app.command("generate")(importing.generate_command)
+app.command("mine")(simulation.mine_command)
+app.command("simulate")(simulation.simulate_command)
+app.command("forecast")(simulation.forecast_command)
+app.command("backtest")(simulation.backtest_command)
+app.add_typer(export.app, name="export")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
