@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import numpy as np
@@ -125,11 +126,17 @@ async def forecast_deal(
     return deal_forecast(world.model, state, runs=runs, rng=np.random.default_rng(seed))
 
 
-def default_periods(moment: datetime) -> list[str]:
-    """The quarter ``moment`` is in and the one after it."""
-    quarter = (moment.month - 1) // 3
-    year, nxt = divmod(quarter + 1, 4)
-    return [f"{moment.year}Q{quarter + 1}", f"{moment.year + year}Q{nxt + 1}"]
+def default_periods(moment: datetime, *, min_days_left: int = 30) -> list[str]:
+    """The quarter ``moment`` is in (unless it ends within ``min_days_left`` days) and the
+    quarter after it."""
+    labels = []
+    for step in range(3):
+        q = (moment.month - 1) // 3 + step
+        year, quarter = moment.year + q // 4, q % 4 + 1
+        end = parse_period(f"{year}Q{quarter}").end
+        if (end - moment.date()).days >= min_days_left:
+            labels.append(f"{year}Q{quarter}")
+    return labels[:2]
 
 
 async def forecast_pipeline(
@@ -150,6 +157,26 @@ async def forecast_pipeline(
         world.model, states, wanted, as_of=world.as_of, runs=runs, rng=np.random.default_rng(seed)
     )
     return world, forecasts
+
+
+def pipeline_dict(world: World, forecasts: list[PeriodForecast]) -> dict[str, Any]:
+    return {
+        "as_of": world.as_of.isoformat(),
+        "periods": [
+            {
+                "period": f.period.label,
+                "start": f.period.start.isoformat(),
+                "end": f.period.end.isoformat(),
+                "open_deals": f.open_deals,
+                "expected_wins": f.expected_wins,
+                "expected_value": f.expected_value,
+                "p10": f.p10,
+                "p50": f.p50,
+                "p90": f.p90,
+            }
+            for f in forecasts
+        ],
+    }
 
 
 def default_cutoffs(histories: Sequence[DealHistory], count: int = 3) -> list[datetime]:

@@ -56,15 +56,50 @@ async def upsert_rows(
     unique = _dedupe(rows, key)
     repeated = len(rows) - len(unique)
     conn = await session.connection()
-    postgres = conn.dialect.name == "postgresql"
-    chunk = PG_CHUNK if postgres else SQLITE_CHUNK
     total = UpsertCounts(unchanged=repeated)
-    for start in range(0, len(unique), chunk):
-        part = unique[start : start + chunk]
-        if postgres:
-            total += await _pg_upsert(session, table, part, key)
-        else:
-            total += await _sqlite_upsert(session, table, part, key)
+    if conn.dialect.name == "postgresql":
+        columns = list(table.c.keys())
+        records = _pg_records(table, columns, unique)
+        for start in range(0, len(records), PG_CHUNK):
+            part = records[start : start + PG_CHUNK]
+            total += await _pg_upsert(session, table, columns, part, key)
+        return total
+    for start in range(0, len(unique), SQLITE_CHUNK):
+        total += await _sqlite_upsert(session, table, unique[start : start + SQLITE_CHUNK], key)
+    return total
+
+
+async def upsert_items(
+    session: AsyncSession,
+    table: Table,
+    items: Sequence[Any],
+    *,
+    to_row: Callable[[Any], dict[str, Any]],
+    to_pg: Callable[[Any], tuple[Any, ...]],
+    pg_columns: Sequence[str],
+    key: Sequence[str] = ("id",),
+    key_of: Callable[[Any], Any] = lambda item: item.id,
+) -> UpsertCounts:
+    """``upsert_rows`` for domain objects (keyed by ``id`` unless ``key``/``key_of`` say
+    otherwise): on PostgreSQL their COPY records are
+    built straight from the objects with ``to_pg`` (in the order ``pg_columns``, which must be
+    the table's), elsewhere the rows come from ``to_row``."""
+    if not items:
+        return UpsertCounts()
+    unique = list({key_of(item): item for item in items}.values())  # the later record wins
+    conn = await session.connection()
+    if conn.dialect.name != "postgresql":
+        rows = [to_row(item) for item in unique]
+        return await upsert_rows(session, table, rows, key=key) + UpsertCounts(
+            unchanged=len(items) - len(unique)
+        )
+    columns = list(pg_columns)
+    if columns != list(table.c.keys()):
+        raise AssertionError(f"{table.name}: COPY columns {columns} are not the table's")
+    total = UpsertCounts(unchanged=len(items) - len(unique))
+    for start in range(0, len(unique), PG_CHUNK):
+        records = [to_pg(item) for item in unique[start : start + PG_CHUNK]]
+        total += await _pg_upsert(session, table, columns, records, key)
     return total
 
 
@@ -91,9 +126,12 @@ def _pg_records(
 
 
 async def _pg_upsert(
-    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str]
+    session: AsyncSession,
+    table: Table,
+    columns: list[str],
+    records: list[tuple[Any, ...]],
+    key: Sequence[str],
 ) -> UpsertCounts:
-    columns = list(table.c.keys())
     stage = f"pie_stage_{table.name}"
     conn = await session.connection()
     # Through SQLAlchemy, so the transaction (and the tenant setting) is begun before raw COPY.
@@ -123,9 +161,7 @@ async def _pg_upsert(
             f"({target}) IS DISTINCT FROM ({excluded})", f"{target} IS DISTINCT FROM {excluded}"
         )
     try:
-        await raw.copy_records_to_table(
-            stage, records=_pg_records(table, columns, rows), columns=columns
-        )
+        await raw.copy_records_to_table(stage, records=records, columns=columns)
         result = await raw.fetchrow(sql)
         await raw.execute(f"TRUNCATE {stage}")
     except asyncpg.InsufficientPrivilegeError as exc:
@@ -136,7 +172,7 @@ async def _pg_upsert(
         raise Conflict(f"{table.name}: {exc}") from exc
     assert result is not None
     created, changed = int(result[0]), int(result[1])
-    return UpsertCounts(created, changed, len(rows) - created - changed)
+    return UpsertCounts(created, changed, len(records) - created - changed)
 
 
 # --- SQLite -------------------------------------------------------------------------------------

@@ -13,12 +13,25 @@ from datetime import date
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, CursorResult, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    CursorResult,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pie.adapters.db import mapping
-from pie.adapters.db.bulk import upsert_rows
+from pie.adapters.db.bulk import upsert_items
 from pie.adapters.db.tables import (
     AccountRow,
     ActivityRow,
@@ -61,6 +74,11 @@ REFS: Table = ExternalRefRow.__table__  # type: ignore[assignment]
 
 _CLOSED = [str(s) for s in CLOSED_STAGES]
 _IN_CHUNK = 1000  # ids per IN (...) list
+_PG_RESOLVE = text(
+    "SELECT r.external_id, r.entity_id FROM unnest(:ids) AS w(external_id)"
+    " JOIN external_refs r ON r.tenant_id = :tenant AND r.kind = :kind"
+    " AND r.source = :source AND r.external_id = w.external_id"
+).bindparams(bindparam("ids", type_=ARRAY(String())))
 
 
 def _rowcount(result: object) -> int:
@@ -134,7 +152,20 @@ class _SqlRepository(Generic[T]):
         return _rowcount(result) > 0
 
     async def upsert_many(self, items: Sequence[T]) -> UpsertCounts:
-        return await upsert_rows(self._session, self._table, [self._row(i) for i in items])
+        for item in items:
+            if item.tenant_id != self._tenant:  # type: ignore[attr-defined]
+                raise InvalidInput(
+                    f"{self._table.name} {item.id} belongs to another tenant",  # type: ignore[attr-defined]
+                    field="tenant_id",
+                )
+        return await upsert_items(
+            self._session,
+            self._table,
+            items,
+            to_row=self._to_row,
+            to_pg=mapping.PG_RECORDS[self._table.name],
+            pg_columns=mapping.PG_COLUMNS[self._table.name],
+        )
 
     async def iter_all(self, *, batch_size: int = 5000) -> AsyncIterator[Sequence[T]]:
         last: UUID | None = None
@@ -336,6 +367,18 @@ class SqlExternalRefRepository:
     ) -> dict[str, UUID]:
         wanted = list(dict.fromkeys(external_ids))
         found: dict[str, UUID] = {}
+        if not wanted:
+            return found
+        conn = await self._session.connection()
+        if conn.dialect.name == "postgresql":
+            # One join against the unnested list, not IN lists: inside a big import's
+            # transaction the table has no statistics for its new rows, and with an IN list the
+            # planner scans every ref of the kind per query, comparing each with the whole list.
+            rows = await self._session.execute(
+                _PG_RESOLVE,
+                {"tenant": self._tenant, "kind": str(kind), "source": source, "ids": wanted},
+            )
+            return {str(ext): ident for ext, ident in rows}
         for start in range(0, len(wanted), _IN_CHUNK):
             rows = await self._session.execute(
                 select(REFS.c.external_id, REFS.c.entity_id).where(
@@ -350,16 +393,21 @@ class SqlExternalRefRepository:
         return found
 
     async def upsert_many(self, refs: Sequence[ExternalRef]) -> UpsertCounts:
-        rows = []
         for ref in refs:
             if ref.tenant_id != self._tenant:
                 raise InvalidInput(
                     f"external ref {ref.source}/{ref.external_id} belongs to another tenant",
                     field="tenant_id",
                 )
-            rows.append(mapping.ref_to_row(ref))
-        return await upsert_rows(
-            self._session, REFS, rows, key=("tenant_id", "kind", "source", "external_id")
+        return await upsert_items(
+            self._session,
+            REFS,
+            refs,
+            to_row=mapping.ref_to_row,
+            to_pg=mapping.ref_to_pg,
+            pg_columns=mapping.PG_COLUMNS["external_refs"],
+            key=("tenant_id", "kind", "source", "external_id"),
+            key_of=mapping.ref_key,
         )
 
     async def for_entity(self, kind: EntityKind, entity_id: UUID) -> Sequence[ExternalRef]:

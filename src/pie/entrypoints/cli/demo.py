@@ -10,13 +10,14 @@ import typer
 from pie.bootstrap import Container
 from pie.domain.summary import PipelineSummary
 from pie.entrypoints.cli import render
-from pie.entrypoints.cli.common import console, run, state
+from pie.entrypoints.cli.common import console, err_console, run, state
 from pie.entrypoints.cli.importing import report_table
 from pie.entrypoints.cli.progress import progress_bar
 from pie.importing.report import ImportReport
 from pie.importing.service import import_file
 from pie.sample import generate
 from pie.services.deals import pipeline_summary
+from pie.services.report import Report, build_report
 from pie.services.tenants import ensure_tenant
 
 DEMO_TENANT = "demo"
@@ -26,8 +27,9 @@ DEMO_TENANT = "demo"
 class DemoResult:
     tenant_id: UUID
     api_key: str | None
-    report: ImportReport
+    imported: ImportReport
     summary: PipelineSummary
+    report: Report
 
 
 def demo(
@@ -48,23 +50,31 @@ def demo(
     async def work(c: Container) -> DemoResult:
         tid, key = await ensure_tenant(c.tenants, DEMO_TENANT)
         with progress_bar(f"importing {sample.name}", size) as advance_to:
-            report = await import_file(
+            imported = await import_file(
                 c.uow(tid),
                 sample,
                 suggestions_dir=st.settings.data_dir,
                 progress=lambda done, _total: advance_to(done),
             )
-        return DemoResult(tid, key, report, await pipeline_summary(c.uow(tid)))
+        summary = await pipeline_summary(c.uow(tid))
+        with err_console.status("mining, forecasting the open pipeline and back-testing"):
+            report = await build_report(c.uow(tid), title="PIE demo: the sample pipeline")
+        return DemoResult(tid, key, imported, summary, report)
 
     result = run(st, work)
-    console.print(report_table(result.report))
+    report_path = st.settings.data_dir / "demo" / "report.html"
+    report_path.write_text(result.report.html, encoding="utf-8")
+    console.print(report_table(result.imported))
     console.print(render.summary(result.summary))
+    console.print(render.pipeline_forecast(result.report.forecasts))
+    console.print(render.backtest(result.report.backtest.to_dict()))
     console.rule()
+    console.print(f"report: [bold]{report_path}[/] (open it in a browser)")
     console.print(f"store: {st.settings.effective_database_url}")
     console.print(f"demo tenant: {DEMO_TENANT} ({result.tenant_id})")
     if result.api_key:
         console.print(f"demo API key (shown once): [bold]{result.api_key}[/]")
     console.print(
-        "next: [bold]pie --tenant demo deals list --open[/], "
-        "[bold]pie --tenant demo deals show sample:D000001[/], [bold]pie serve[/]"
+        "next: [bold]pie -t demo deals list --open[/], [bold]pie -t demo forecast "
+        "pipeline[/], [bold]pie -t demo mine[/], [bold]pie -t demo backtest[/], [bold]pie serve[/]"
     )

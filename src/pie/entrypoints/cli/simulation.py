@@ -12,6 +12,7 @@ from pie.bootstrap import Container
 from pie.domain.errors import InvalidInput
 from pie.domain.model import EntityKind
 from pie.domain.stages import ALL_STAGES, OPEN_PIPELINE, STAGE_ORDER, Stage
+from pie.entrypoints.cli import render
 from pie.entrypoints.cli.common import console, err_console, print_json, run, state, tenant_id
 from pie.entrypoints.cli.deals import resolve_id
 from pie.mining import Context, ProcessModel
@@ -237,40 +238,6 @@ def _deal_forecast_text(f: DealForecast) -> None:
     console.print(recs if f.recommendations else "No recommendation changes the odds.")
 
 
-def _pipeline_text(world: svc.World, forecasts: list[PeriodForecast]) -> None:
-    table = Table(title=f"Pipeline forecast as of {world.as_of:%Y-%m-%d} (won value)")
-    for col in ("period", "open deals", "expected wins", "expected", "P10", "P50", "P90"):
-        table.add_column(col, justify="left" if col == "period" else "right")
-    for f in forecasts:
-        table.add_row(
-            f.period.label,
-            f"{f.open_deals:,}",
-            f"{f.expected_wins:.1f}",
-            *(f"{v:,.0f}" for v in (f.expected_value, f.p10, f.p50, f.p90)),
-        )
-    console.print(table)
-
-
-def pipeline_dict(world: svc.World, forecasts: list[PeriodForecast]) -> dict[str, Any]:
-    return {
-        "as_of": world.as_of.isoformat(),
-        "periods": [
-            {
-                "period": f.period.label,
-                "start": f.period.start.isoformat(),
-                "end": f.period.end.isoformat(),
-                "open_deals": f.open_deals,
-                "expected_wins": f.expected_wins,
-                "expected_value": f.expected_value,
-                "p10": f.p10,
-                "p50": f.p50,
-                "p90": f.p90,
-            }
-            for f in forecasts
-        ],
-    }
-
-
 def forecast_command(
     ctx: typer.Context,
     target: str = typer.Argument(
@@ -298,9 +265,9 @@ def forecast_command(
 
         world, forecasts = run(st, pipeline)
         if as_json:
-            print_json(pipeline_dict(world, forecasts))
+            print_json(svc.pipeline_dict(world, forecasts))
         else:
-            _pipeline_text(world, forecasts)
+            console.print(render.pipeline_forecast(forecasts, as_of=world.as_of))
         return
     if period:
         err_console.print("--period applies to `pie forecast pipeline` only; ignored")
@@ -315,22 +282,6 @@ def forecast_command(
         print_json(forecast.to_dict())
     else:
         _deal_forecast_text(forecast)
-
-
-def _scores_row(name: str, d: dict[str, Any]) -> tuple[str, ...]:
-    def f(key: str, fmt: str = ".4f") -> str:
-        v = d.get(key)
-        return "—" if v is None else format(v, fmt)
-
-    return (
-        name,
-        f("brier"),
-        f("log_loss"),
-        f("ece"),
-        f("auc", ".3f"),
-        f("days_mae", ".1f"),
-        f("interval80_coverage", ".2f"),
-    )
 
 
 def backtest_command(
@@ -357,16 +308,4 @@ def backtest_command(
     if as_json:
         print_json(data)
         return
-    table = Table(
-        title=f"Back-test: {data['n_forecast']:,} forecasts, {data['n_censored']:,} censored"
-    )
-    for col in ("forecaster", "Brier", "log loss", "ECE", "AUC", "days MAE", "80% coverage"):
-        table.add_column(col, justify="left" if col == "forecaster" else "right")
-    table.add_row(*_scores_row("PIE model", data))
-    for key, base in data["baselines"].items():
-        table.add_row(*_scores_row(key, base))
-    console.print(table)
-    beaten = data["beats_baselines_on_brier"]
-    verdict = "beats" if all(beaten.values()) else "does NOT beat"
-    console.print(f"PIE's model {verdict} every baseline on Brier score: {beaten}")
-    console.print("cutoffs: " + ", ".join(data["cutoffs"]))
+    console.print(render.backtest(data))
