@@ -127,7 +127,15 @@ def activity(tenant: UUID, deal_id: UUID | None, **kw: object) -> Activity:
         "summary": "went well",
         "key_moments": (KeyMoment(text="budget ok", at_seconds=61.5, sentiment=0.5),),
         "next_steps": ("send proposal",),
-        "objections": (Objection(objection="price", resolved=True, resolution="discount"),),
+        "objections": (
+            Objection(
+                objection="price",
+                resolved=True,
+                resolution="discount",
+                resolved_at=T0 + timedelta(days=3, hours=2),
+            ),
+            Objection(objection="security review"),
+        ),
         "raw_content": "transcript ...",
         "external_ids": {"crm": "E-1"},
     }

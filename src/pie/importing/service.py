@@ -151,15 +151,21 @@ async def import_file(
     )
 
 
-def _history_records(h: DealHistory, case: str) -> Callable[[Ids], Records]:
-    """A deal and its transitions from an event log, on the id the store knows it by."""
+def _history_records(
+    h: DealHistory, case: str, account_key: str | None, with_account: bool
+) -> Callable[[Ids], Records]:
+    """A deal and its transitions from an event log (and its account, the first time it
+    appears), on the ids the store knows them by."""
 
     def build(ids: Ids) -> Records:
         deal_id = ids.own(EntityKind.DEAL, case)
-        if deal_id == h.deal.id:
-            return Records(deals=[h.deal], transitions=list(h.transitions))
+        account = h.account
+        if account is not None and account_key is not None:
+            account = dataclasses.replace(account, id=ids.own(EntityKind.ACCOUNT, account_key))
+        deal = dataclasses.replace(h.deal, id=deal_id, account_id=account.id if account else None)
         return Records(
-            deals=[dataclasses.replace(h.deal, id=deal_id)],
+            accounts=[account] if account is not None and with_account else [],
+            deals=[deal],
             transitions=[dataclasses.replace(t, deal_id=deal_id) for t in h.transitions],
         )
 
@@ -280,15 +286,23 @@ class _Run:
         except UnmappedActivities as err:
             raise unmapped_activities_error(err, self.path, suggestions_dir) from None
         mapper = self._mapper(mapping.source)
+        accounts_seen: set[str] = set()
         for n, h in enumerate(histories):
             case = h.deal.external_ids.get(mapping.source, str(h.deal.id))
+            key = h.account.external_ids.get(mapping.source) if h.account else None
+            key = key or (h.account.name if h.account else None)
+            first = key is not None and key not in accounts_seen
+            own = [(EntityKind.DEAL, case)]
+            if key is not None:
+                accounts_seen.add(key)
+                own.append((EntityKind.ACCOUNT, key))
             await self.sink.put(
                 Draft(
                     kind=EntityKind.DEAL,
                     record=f"case {case}",
                     record_id=case,
-                    own=[(EntityKind.DEAL, case)],
-                    build=_history_records(h, case),
+                    own=own,
+                    build=_history_records(h, case, key, first),
                 )
             )
             if n % 1000 == 0:

@@ -213,6 +213,7 @@ def _account(name: str | None, tenant_id: UUID, source: str, at: datetime) -> Ac
         id=derive_id(tenant_id, EntityKind.ACCOUNT, source, name),
         tenant_id=tenant_id,
         name=name,
+        external_ids={source: name},
         created_at=at,
         updated_at=at,
     )

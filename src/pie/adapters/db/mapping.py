@@ -8,6 +8,7 @@ mapping read through those same column types.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -204,7 +205,22 @@ def _key_moment(m: KeyMoment) -> dict[str, Any]:
 
 
 def _objection(o: Objection) -> dict[str, Any]:
-    return {"objection": o.objection, "resolved": o.resolved, "resolution": o.resolution}
+    return {
+        "objection": o.objection,
+        "resolved": o.resolved,
+        "resolution": o.resolution,
+        "resolved_at": o.resolved_at.isoformat() if o.resolved_at else None,
+    }
+
+
+def _objection_from(d: Mapping[str, Any]) -> Objection:
+    at = d.get("resolved_at")
+    return Objection(
+        objection=d["objection"],
+        resolved=d["resolved"],
+        resolution=d.get("resolution"),
+        resolved_at=datetime.fromisoformat(at) if at else None,
+    )
 
 
 def activity_to_row(a: Activity) -> dict[str, Any]:
@@ -241,7 +257,7 @@ def activity_from_row(r: Row) -> Activity:
         summary=r["summary"],
         key_moments=tuple(KeyMoment(**m) for m in r["key_moments"]),
         next_steps=tuple(r["next_steps"]),
-        objections=tuple(Objection(**o) for o in r["objections"]),
+        objections=tuple(_objection_from(o) for o in r["objections"]),
         raw_content=r["raw_content"],
         external_ids=r["external_ids"],
     )

@@ -69,7 +69,14 @@ def run(st: State, work: Callable[[Container], Awaitable[T]], *, migrate: bool =
     except Exception as err:
         if st.debug:
             raise
-        fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", code=2)
+        fail(f"{type(err).__name__}: {brief(err)} (run with --debug for the details)", code=2)
+
+
+def brief(err: BaseException, limit: int = 300) -> str:
+    """The first line of an unexpected error, short enough for a terminal (driver errors
+    carry whole statements and their parameters)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def ensure_embedded_schema(settings: Settings) -> None:
