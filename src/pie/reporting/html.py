@@ -93,6 +93,18 @@ def _stage_positions(stages: Sequence[str]) -> dict[str, tuple[float, float]]:
     return pos
 
 
+BOX_HALF_W, BOX_HALF_H = 52.0, 17.0
+
+
+def _to_box_edge(fx: float, fy: float, cx: float, cy: float) -> tuple[float, float]:
+    """Where the line from (fx, fy) to a box's centre (cx, cy) meets the box's border."""
+    dx, dy = cx - fx, cy - fy
+    if dx == 0 and dy == 0:
+        return cx, cy
+    scale = min(BOX_HALF_W / abs(dx) if dx else math.inf, BOX_HALF_H / abs(dy) if dy else math.inf)
+    return cx - dx * scale, cy - dy * scale
+
+
 def flow_svg(edges: Sequence[FlowEdge]) -> str:
     if not edges:
         return "<p>No stage transitions yet.</p>"
@@ -101,8 +113,9 @@ def flow_svg(edges: Sequence[FlowEdge]) -> str:
     biggest = max(e.count for e in edges)
     parts = [f'<svg viewBox="0 0 {WIDTH} 370" width="100%" role="img" aria-label="stage flow">']
     parts.append(
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="5" '
-        'markerHeight="5" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>'
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" '
+        'markerHeight="9" markerUnits="userSpaceOnUse" orient="auto">'
+        '<path d="M0,0 L10,5 L0,10 z" fill="#455a64"/></marker></defs>'
     )
     for e in sorted(edges, key=lambda e: e.count):
         (x1, y1), (x2, y2) = pos[e.source], pos[e.target]
@@ -112,6 +125,8 @@ def flow_svg(edges: Sequence[FlowEdge]) -> str:
         if y1 != y2:
             bend = 0
         mx, my = (x1 + x2) / 2, (y1 + y2) / 2 + (bend if y1 == y2 else 0)
+        x1, y1 = _to_box_edge(mx, my, x1, y1)
+        x2, y2 = _to_box_edge(mx, my, x2, y2)
         color = (
             "#2e7d32"
             if e.target == Stage.CLOSED_WON
@@ -134,7 +149,8 @@ def flow_svg(edges: Sequence[FlowEdge]) -> str:
             name, "#e3f2fd"
         )
         parts.append(
-            f'<rect x="{x - 52:.0f}" y="{y - 17:.0f}" width="104" height="34" rx="8" '
+            f'<rect x="{x - BOX_HALF_W:.0f}" y="{y - BOX_HALF_H:.0f}" width="{2 * BOX_HALF_W:.0f}" '
+            f'height="{2 * BOX_HALF_H:.0f}" rx="8" '
             f'fill="{fill}" stroke="#37474f"/><text x="{x:.0f}" y="{y + 5:.0f}" '
             f'text-anchor="middle" font-size="13">{_esc(name)}</text>'
         )
