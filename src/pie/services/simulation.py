@@ -8,6 +8,7 @@ the data was taken), so a forecast never counts days that the data cannot have s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -86,12 +87,15 @@ async def load_world(
     moment = _aware(as_of) if as_of else end + timedelta(seconds=1)
     if moment <= end:
         histories = snapshot_as_of(histories, moment)
-    return World(histories, moment, fit(histories, as_of=moment, config=config))
+    # CPU-bound work runs in a worker thread so an API server stays responsive meanwhile
+    model = await asyncio.to_thread(fit, histories, as_of=moment, config=config)
+    return World(histories, moment, model)
 
 
 async def mine(uow: UnitOfWork, *, as_of: datetime | None = None) -> Mined:
     world = await load_world(uow, as_of=as_of)
-    return Mined(world, discover_dfg(EventLog.from_histories(world.histories)))
+    dfg = await asyncio.to_thread(lambda: discover_dfg(EventLog.from_histories(world.histories)))
+    return Mined(world, dfg)
 
 
 async def simulate_deal(
@@ -109,8 +113,10 @@ async def simulate_deal(
     state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
     rng = np.random.default_rng(seed)
     if scenario:
-        return simulate_scenario(world.model, state, scenario, runs=runs, rng=rng)
-    return simulate(world.model, [state], runs=runs, rng=rng)[0]
+        return await asyncio.to_thread(
+            simulate_scenario, world.model, state, scenario, runs=runs, rng=rng
+        )
+    return (await asyncio.to_thread(simulate, world.model, [state], runs=runs, rng=rng))[0]
 
 
 async def forecast_deal(
@@ -123,7 +129,9 @@ async def forecast_deal(
 ) -> DealForecast:
     world = await load_world(uow, as_of=as_of)
     state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
-    return deal_forecast(world.model, state, runs=runs, rng=np.random.default_rng(seed))
+    return await asyncio.to_thread(
+        deal_forecast, world.model, state, runs=runs, rng=np.random.default_rng(seed)
+    )
 
 
 def default_periods(moment: datetime, *, min_days_left: int = 30) -> list[str]:
@@ -153,8 +161,14 @@ async def forecast_pipeline(
     wanted = [parse_period(p) for p in (periods or default_periods(world.as_of))]
     open_deals = world.open_deals()
     states = [deal_state(h, world.model, as_of=world.as_of) for h in open_deals]
-    forecasts = pipeline_forecast(
-        world.model, states, wanted, as_of=world.as_of, runs=runs, rng=np.random.default_rng(seed)
+    forecasts = await asyncio.to_thread(
+        pipeline_forecast,
+        world.model,
+        states,
+        wanted,
+        as_of=world.as_of,
+        runs=runs,
+        rng=np.random.default_rng(seed),
     )
     return world, forecasts
 
@@ -199,7 +213,8 @@ async def backtest(
 ) -> BacktestReport:
     histories = await load_histories(uow)
     chosen = [_aware(c) for c in cutoffs] or default_cutoffs(histories)
-    return run_backtest(
+    return await asyncio.to_thread(
+        run_backtest,
         histories,
         cutoffs=chosen,
         horizon_days=horizon_days,
