@@ -1,17 +1,19 @@
-"""Streaming a ``pie/v1`` document record by record with ijson (its C backend when installed):
-only one record is in memory at a time. Each record is checked against its part of the JSON
-Schema shipped in ``schema/pie-v1.schema.json`` as it arrives."""
+"""Streaming a ``pie/v1`` document record by record: only one record is in memory at a time.
+Each record is checked against its part of the JSON Schema shipped in
+``schema/pie-v1.schema.json`` as it arrives."""
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any, BinaryIO
 
 import fastjsonschema
-import ijson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -20,6 +22,20 @@ from pie.domain.errors import InvalidInput
 SECTIONS = ("accounts", "contacts", "deals")
 FORMAT = "pie/v1"
 _MAX_MESSAGE = 200
+_READ = 1 << 20  # characters decoded per read
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+class _BadConstant(ValueError):
+    """NaN and Infinity: Python's json reads them, JSON has no such values."""
+
+
+def _bad_constant(name: str) -> Any:
+    raise _BadConstant(name)
+
+
+#: Non-integers as Decimal, integers as int: the values ijson gave before.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_bad_constant)
 
 
 @cache
@@ -83,7 +99,12 @@ def schema_problem(definition: str | None, instance: object) -> tuple[str, str] 
 
 class JsonRecords:
     """Iterates (section, index, record) over a pie/v1 file. ``source`` is known once the
-    first record arrives (it must come before the arrays)."""
+    first record arrives (it must come before the arrays).
+
+    The top level (keys, their order, the arrays' brackets and commas) is walked here; each
+    record is decoded whole by the standard library's C JSON scanner (non-integers as
+    ``Decimal``, as ijson gives them), so only one record is in memory at a time and no Python
+    code runs per JSON token."""
 
     def __init__(self, fh: BinaryIO, *, label: str) -> None:
         self.label = label
@@ -92,41 +113,105 @@ class JsonRecords:
         head = fh.read(3)
         if head != b"\xef\xbb\xbf":
             fh.seek(0)
-        self._events = ijson.parse(fh)
+        self._fh = fh
+        self._buf = ""
+        self._pos = 0
+        self._pending = b""  # the start of a UTF-8 sequence cut by the read size
+        self._eof = False
+        self._bad_utf8: str | None = None  # what is wrong after the decodable text
 
     def _fail(self, problem: str, *, field: str = "") -> InvalidInput:
         return InvalidInput(problem, source=self.label, record=self.where, field=field)
 
-    def __iter__(self) -> Iterator[tuple[str, int, Any]]:
-        try:
-            yield from self._document()
-        except ijson.JSONError as exc:
-            raw = exc.args[0] if exc.args else ""
-            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-            detail = text.strip().splitlines()[0] if text.strip() else "unexpected end"
-            raise self._fail(
-                f"is not valid JSON ({detail[:_MAX_MESSAGE]}); is the file complete?"
-            ) from None
-        except UnicodeDecodeError:
-            raise self._fail("is not UTF-8 text (save the file as UTF-8)") from None
+    def _invalid(self, detail: str) -> InvalidInput:
+        return self._fail(f"is not valid JSON ({detail[:_MAX_MESSAGE]}); is the file complete?")
 
-    def _next(self) -> tuple[str, str, Any]:
+    def __iter__(self) -> Iterator[tuple[str, int, Any]]:
+        yield from self._document()
+
+    # --- the text, read as needed -------------------------------------------------------------
+
+    def _more(self, at_least: int = _READ) -> bool:
+        """Reads more text into the buffer; False at the end of the file."""
+        if self._eof:
+            return False
+        if self._pos > _READ:  # drop what has been consumed
+            self._buf, self._pos = self._buf[self._pos :], 0
+        data = self._pending + self._fh.read(max(at_least, _READ))
+        final = len(data) == len(self._pending)
         try:
-            event: tuple[str, str, Any] = next(self._events)
-        except StopIteration:
-            raise self._fail("is not valid JSON: the file ends early; is it complete?") from None
-        return event
+            text, used = codecs.utf_8_decode(data, "strict", final)
+        except UnicodeDecodeError as exc:
+            text, used = data[: exc.start].decode("utf-8"), len(data)
+            self._bad_utf8 = f"invalid UTF-8 byte 0x{data[exc.start]:02x}"
+            final = True
+        self._pending = data[used:]
+        self._buf += text
+        if final:
+            self._eof = True
+        return bool(text) or not final
+
+    def _end_error(self) -> InvalidInput:
+        if self._bad_utf8:
+            return self._invalid(self._bad_utf8)
+        return self._invalid("parse error: premature EOF")
+
+    def _peek(self) -> str:
+        """The next character that is not JSON whitespace ("" at the end of the file)."""
+        while True:
+            match = _WS.match(self._buf, self._pos)
+            self._pos = match.end() if match else self._pos
+            if self._pos < len(self._buf):
+                return self._buf[self._pos]
+            if not self._more():
+                return ""
+
+    def _expect_more(self) -> str:
+        char = self._peek()
+        if not char:
+            raise self._end_error()
+        return char
+
+    def _value(self) -> Any:
+        """Decodes the JSON value at the current position."""
+        self._expect_more()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self._buf, self._pos)
+            except json.JSONDecodeError as exc:
+                if self._more(len(self._buf) - self._pos):
+                    continue
+                if self._bad_utf8 or exc.pos >= len(self._buf) - 1:
+                    raise self._end_error() from None
+                raise self._invalid(exc.msg) from None
+            except _BadConstant as exc:
+                raise self._invalid(f"{exc} is not JSON") from None
+            if end >= len(self._buf) and self._more():
+                continue  # a number (or literal) may go on in the next read
+            self._pos = end
+            return value
+
+    # --- the document -------------------------------------------------------------------------
 
     def _document(self) -> Iterator[tuple[str, int, Any]]:
-        _, event, _ = self._next()
-        if event != "start_map":
+        if self._expect_more() != "{":
+            self._value()  # invalid JSON reports as such
             raise self._fail("must be a JSON object with format, source and arrays")
+        self._pos += 1
         keys: list[str] = []
+        first = True
         while True:
-            _, event, value = self._next()
-            if event == "end_map":
+            char = self._expect_more()
+            if char == "}" and first:
+                self._pos += 1
                 break
-            key = str(value)
+            if char != '"':
+                raise self._invalid(f"expected a key, found {char!r}")
+            key = self._value()
+            if self._expect_more() != ":":
+                raise self._invalid(f"expected ':' after {key!r}")
+            self._pos += 1
+            first = False
             if not keys and key != "format":
                 raise self._fail('"format": "pie/v1" must be the first key', field="format")
             if key in keys:
@@ -148,18 +233,23 @@ class JsonRecords:
                 raise self._fail(
                     "is not a pie/v1 key (format, source, accounts, contacts, deals)", field=key
                 )
+            char = self._expect_more()
+            self._pos += 1
+            if char == "}":
+                break
+            if char != ",":
+                raise self._invalid(f"expected ',' or '}}', found {char!r}")
         if "format" not in keys:
             raise self._fail('has no "format": "pie/v1"', field="format")
         self.where = "the document"
-        try:
-            extra = next(self._events)
-        except StopIteration:
-            return
-        raise self._fail(f"has more data after the document ends ({extra[1]})")
+        if self._peek():
+            raise self._invalid("parse error: trailing garbage")
+        if self._bad_utf8:
+            raise self._invalid(self._bad_utf8)
 
     def _scalar(self, key: str) -> None:
-        _, event, value = self._next()
-        if event in ("start_map", "start_array"):
+        value = self._value()
+        if isinstance(value, (dict, list)):
             raise self._fail("must be a string", field=key)
         problem = schema_problem(None, {"format": FORMAT, key: value})
         if problem:
@@ -168,25 +258,23 @@ class JsonRecords:
             self.source = str(value)
 
     def _section(self, key: str) -> Iterator[tuple[str, int, Any]]:
-        prefix, event, value = self._next()
-        if event != "start_array":
+        if self._expect_more() != "[":
+            self._value()  # invalid JSON reports as such
             raise self._fail("must be an array", field=key)
+        self._pos += 1
         if self.source is None:
             self.source = "file"
-        item = f"{key}.item"
+        if self._expect_more() == "]":
+            self._pos += 1
+            return
         index = 0
         while True:
-            prefix, event, value = self._next()
-            if event == "end_array" and prefix == key:
-                return
             self.where = f"{key}[{index}]"
-            builder = ijson.ObjectBuilder()
-            builder.event(event, value)
-            if event in ("start_map", "start_array"):
-                while True:
-                    prefix, event, value = self._next()
-                    builder.event(event, value)
-                    if prefix == item and event in ("end_map", "end_array"):
-                        break
-            yield key, index, builder.value
+            yield key, index, self._value()
             index += 1
+            char = self._expect_more()
+            self._pos += 1
+            if char == "]":
+                return
+            if char != ",":
+                raise self._invalid(f"expected ',' or ']', found {char!r}")

@@ -31,7 +31,7 @@ from pie.domain.model import (
 from pie.importing.report import Rejected, Tally
 from pie.ports.uow import UnitOfWork
 
-DEFAULT_CHUNK_SIZE = 2000
+DEFAULT_CHUNK_SIZE = 5000
 
 Key = tuple[EntityKind, str]  # (kind, external id)
 
@@ -74,6 +74,9 @@ class Ids:
 
     def own(self, kind: EntityKind, external_id: str) -> UUID:
         """The id of a record this file brings: the stored one, or derived from the key."""
+        known = self.local.get((kind, external_id))  # set by the sink just before build
+        if known is not None:
+            return known
         found = self.resolved.get(kind, {}).get(external_id)
         return found or derive_id(self.tenant_id, kind, self.source, external_id)
 

@@ -15,21 +15,24 @@ a record whose key belongs to another tenant raises Conflict.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import JSON, CursorResult, Table, and_, or_, select, tuple_
+from sqlalchemy import JSON, CursorResult, Date, Table, Uuid, and_, or_, select, tuple_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pie.adapters.db.engine import json_dumps
-from pie.adapters.db.types import Money, to_money
+from pie.adapters.db.types import Money, UtcDateTime, to_money
 from pie.domain.errors import Conflict
 from pie.ports.repositories import UpsertCounts
 
 PG_CHUNK = 20_000
 SQLITE_CHUNK = 2_000
+SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection during bulk writes
 NOT_COMPARED = frozenset({"updated_at"})
 
 
@@ -88,15 +91,25 @@ async def upsert_items(
         return UpsertCounts()
     unique = list({key_of(item): item for item in items}.values())  # the later record wins
     conn = await session.connection()
-    if conn.dialect.name != "postgresql":
-        rows = [to_row(item) for item in unique]
-        return await upsert_rows(session, table, rows, key=key) + UpsertCounts(
-            unchanged=len(items) - len(unique)
-        )
     columns = list(pg_columns)
     if columns != list(table.c.keys()):
         raise AssertionError(f"{table.name}: COPY columns {columns} are not the table's")
     total = UpsertCounts(unchanged=len(items) - len(unique))
+    if conn.dialect.name == "sqlite":
+        converters = _sqlite_converters(table, columns)
+        for start in range(0, len(unique), SQLITE_CHUNK):
+            records = [
+                tuple(
+                    conv(v) if conv and v is not None else v
+                    for conv, v in zip(converters, rec, strict=True)
+                )
+                for rec in map(to_pg, unique[start : start + SQLITE_CHUNK])
+            ]
+            total += await _sqlite_upsert_raw(session, table, columns, records, key)
+        return total
+    if conn.dialect.name != "postgresql":
+        rows = [to_row(item) for item in unique]
+        return await upsert_rows(session, table, rows, key=key) + total
     for start in range(0, len(unique), PG_CHUNK):
         records = [to_pg(item) for item in unique[start : start + PG_CHUNK]]
         total += await _pg_upsert(session, table, columns, records, key)
@@ -218,3 +231,96 @@ async def _sqlite_upsert(
     result = cast(CursorResult[Any], await session.execute(stmt, list(rows)))
     changed = result.rowcount - created
     return UpsertCounts(created, changed, len(rows) - created - changed)
+
+
+# --- SQLite, straight from the COPY tuples ------------------------------------------------------
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} (PIE stores aware UTC only)")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_converters(table: Table, columns: Sequence[str]) -> list[Callable[[Any], Any] | None]:
+    """Per column, what turns a ``*_to_pg`` value into the value SQLAlchemy's column type
+    stores on SQLite (uuid as 32 hex digits, timestamps as naive UTC text, dates as ISO text,
+    money as integer cents); JSON is already canonical text, the rest passes as it is."""
+    out: list[Callable[[Any], Any] | None] = []
+    for name in columns:
+        col_type = table.c[name].type
+        if isinstance(col_type, Uuid):
+            out.append(lambda v: v.hex)
+        elif isinstance(col_type, UtcDateTime):
+            out.append(_sqlite_datetime)
+        elif isinstance(col_type, Money):
+            out.append(lambda v: int(to_money(v).scaleb(2)))
+        elif isinstance(col_type, Date):
+            out.append(lambda v: v.isoformat())
+        else:
+            out.append(None)
+    return out
+
+
+async def _sqlite_upsert_raw(
+    session: AsyncSession,
+    table: Table,
+    columns: list[str],
+    records: list[tuple[Any, ...]],
+    key: Sequence[str],
+) -> UpsertCounts:
+    """The SQLite upsert of ``_sqlite_upsert``, with parameters bound by the driver as they
+    are: the keys already stored are read first (and any other tenant's refused), then one
+    ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <a column differs>``."""
+    conn = await session.connection()
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    if not getattr(raw, "_pie_cache_set", False):
+        # A bigger page cache than SQLite's 2 MB default: inserts of random (uuid) keys
+        # otherwise reread B-tree pages from disk once the tables outgrow the cache.
+        await raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        raw._pie_cache_set = True
+    position = {c: i for i, c in enumerate(columns)}
+    key_at = [position[k] for k in key]
+    keys = [tuple(r[i] for i in key_at) for r in records]
+    existing: set[tuple[Any, ...]] = set()
+    if tuple(key) == ("id",):
+        tenant = records[0][position["tenant_id"]]
+        ids = [k[0] for k in keys]
+        cursor = await raw.execute(
+            f"SELECT id, tenant_id FROM {table.name} WHERE id IN ({','.join('?' * len(ids))})",
+            ids,
+        )
+        for ident, owner in await cursor.fetchall():
+            if owner != tenant:
+                raise Conflict(f"{table.name}: some records have ids that belong to another tenant")
+            existing.add((ident,))
+    else:  # grouped by every key column but the last, which goes in the IN list
+        groups: dict[tuple[Any, ...], list[Any]] = {}
+        for k in keys:
+            groups.setdefault(k[:-1], []).append(k[-1])
+        head = " AND ".join(f"{c} = ?" for c in key[:-1])
+        for prefix, lasts in groups.items():
+            cursor = await raw.execute(
+                f"SELECT {', '.join(key)} FROM {table.name} WHERE {head}"
+                f" AND {key[-1]} IN ({','.join('?' * len(lasts))})",
+                [*prefix, *lasts],
+            )
+            existing.update(tuple(row) for row in await cursor.fetchall())
+    created = sum(1 for k in keys if k not in existing)
+    compared = [c for c in columns if c not in key and c != "tenant_id" and c not in NOT_COMPARED]
+    updated = [c for c in columns if c not in key and c != "tenant_id"]
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in updated)
+        + f" WHERE {table.name}.tenant_id = excluded.tenant_id AND ("
+        + " OR ".join(f"{table.name}.{c} IS NOT excluded.{c}" for c in compared)
+        + ")"
+    )
+    try:
+        cursor = await raw.executemany(sql, records)
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(f"{table.name}: {exc}") from exc
+    changed = cursor.rowcount - created
+    return UpsertCounts(created, changed, len(records) - created - changed)
