@@ -34,7 +34,7 @@ def _bad_constant(name: str) -> Any:
     raise _BadConstant(name)
 
 
-#: Non-integers as Decimal, integers as int: the values ijson gave before.
+#: Non-integers as Decimal, integers as int (exact money, no float rounding).
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_bad_constant)
 
 
@@ -103,7 +103,7 @@ class JsonRecords:
 
     The top level (keys, their order, the arrays' brackets and commas) is walked here; each
     record is decoded whole by the standard library's C JSON scanner (non-integers as
-    ``Decimal``, as ijson gives them), so only one record is in memory at a time and no Python
+    ``Decimal``), so only one record is in memory at a time and no Python
     code runs per JSON token."""
 
     def __init__(self, fh: BinaryIO, *, label: str) -> None:

@@ -35,7 +35,7 @@ _KIND = {"accounts": EntityKind.ACCOUNT, "contacts": EntityKind.CONTACT, "deals"
 
 
 def plain(value: Any) -> Any:
-    """JSON as ijson gives it (Decimal numbers) -> plain Python (int or float)."""
+    """Decoded JSON (Decimal numbers) -> plain Python (int or float)."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
