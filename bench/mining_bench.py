@@ -134,10 +134,11 @@ def main() -> int:
         print(f"read {len(histories)} deal histories in {time.perf_counter() - start:.1f} s")
 
     build_s, log = best_of(args.repeat, lambda: EventLog.from_histories(histories))
-    frame = to_frame(log)
+    frame_s, frame = best_of(args.repeat, lambda: to_frame(log))
     print(
         f"event log: {len(log)} events, {len(log.case_ids)} cases; "
-        f"EventLog.from_histories {build_s * 1e3:.0f} ms"
+        f"EventLog.from_histories {build_s * 1e3:.0f} ms, "
+        f"DataFrame for pm4py {frame_s * 1e3:.0f} ms"
     )
 
     pie_s, ours = best_of(args.repeat, lambda: discover_dfg(log))
@@ -193,10 +194,12 @@ def main() -> int:
             pm4py_shuffled_s / pie_shuffled_s,
             identical_shuffled,
         ),
+        # both sides starting from the deal histories: PIE builds its EventLog, pm4py gets
+        # the same events as a DataFrame (built from the EventLog, so its cost is a floor)
         (
-            "dfg_incl_eventlog_build_vs_pm4py",
-            pie_s + build_s,
-            both / (pie_s + build_s),
+            "dfg_from_histories_vs_pm4py",
+            build_s + pie_s,
+            (build_s + frame_s + both) / (build_s + pie_s),
             identical,
         ),
     ]
