@@ -81,10 +81,6 @@ def derive_id(tenant_id: UUID, kind: EntityKind | str, *key: object) -> UUID:
     return uuid.uuid5(PIE_NAMESPACE, "|".join((str(tenant_id), str(kind), *map(str, key))))
 
 
-def external_id_key(source: str, external_id: str) -> tuple[str, str]:
-    return (source, external_id)
-
-
 @dataclass(slots=True, kw_only=True)
 class Tenant:
     id: UUID

@@ -28,16 +28,14 @@ def _allow_large_fields() -> None:
 
 class CsvFile:
     """``header`` (the names as written), ``columns`` (normalized name -> index), and
-    iteration over (line number, cells) for each data row; ``bytes_read`` so far."""
+    iteration over (line number, cells) for each data row."""
 
     def __init__(self, path: Path, fh: BinaryIO, *, label: str | None = None) -> None:
         _allow_large_fields()
         self.path, self.label = path, label or str(path)
         self._fh = fh
-        self.bytes_read = 0
         self._line = 0
         self._reader = csv.reader(self._lines(), dialect="excel", strict=False)
-        self._last_line = 0
         first = self._next_row()
         if first is None:
             raise InvalidInput("is empty: expected a header row", source=self.label)
@@ -63,7 +61,6 @@ class CsvFile:
             if not raw:
                 return
             self._line += 1
-            self.bytes_read += len(raw)
             if len(raw) > MAX_LINE_BYTES:
                 raise InvalidInput(
                     f"line is longer than {MAX_LINE_BYTES // 1_048_576} MiB",

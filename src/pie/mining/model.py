@@ -96,13 +96,6 @@ class ProcessModel:
         )[0]
         return self._estimate(s, c, probs)
 
-    def probabilities_in_bin(self, stage: Stage, ctx: Context, days_in_stage: float) -> Estimate:
-        """P(next stage | stage, context, the visit ends in the dwell bucket of the given day)."""
-        s, c = STAGE_INDEX[stage], self.context_index(ctx)
-        b = int(np.searchsorted(self.edges, days_in_stage, side="right") - 1)
-        rate = self.rates[s, c, b]
-        return self._estimate(s, c, rate / max(rate.sum(), 1e-300))
-
     def mean_dwell(self, stage: Stage, ctx: Context, days_in_stage: float = 0.0) -> float:
         """Expected days still to spend in ``stage`` after ``days_in_stage`` days."""
         s, c = STAGE_INDEX[stage], self.context_index(ctx)

@@ -6,7 +6,6 @@ from a list costs a few nanoseconds. The generator is passed in, so a seed fixes
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 
 import numpy as np
@@ -55,12 +54,6 @@ class Draws:
 
     def pick(self, items: Sequence[str]) -> str:
         return items[self.index(len(items))]
-
-    def weighted(self, cumulative: Sequence[float]) -> int:
-        """An index drawn with the given cumulative weights (the last is the total)."""
-        return min(
-            bisect.bisect_right(cumulative, self.uniform() * cumulative[-1]), len(cumulative) - 1
-        )
 
     def poisson(self, lam: float, cap: int) -> int:
         """A Poisson(lam) count, capped at ``cap`` (inverse transform on one uniform)."""

@@ -78,9 +78,6 @@ class Directory:
     def contact_name(self, c: int) -> str:
         return f"{vocab.FIRST_NAMES[self.first[c]]} {vocab.LAST_NAMES[self.last[c]]}"
 
-    def contact_first_name(self, c: int) -> str:
-        return vocab.FIRST_NAMES[self.first[c]]
-
     def contact_title(self, c: int) -> str:
         return vocab.TITLES[self.title[c]][0]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import defaultdict
 from uuid import UUID
 
-from pie.domain.errors import DealNotFound
 from pie.domain.history import DealHistory
 from pie.domain.model import Account, Activity, StageTransition, Stakeholder
 from pie.ports.uow import UnitOfWork
@@ -45,18 +44,3 @@ async def load_histories(uow: UnitOfWork) -> list[DealHistory]:
                     )
                 )
     return histories
-
-
-async def load_history(uow: UnitOfWork, deal_id: UUID) -> DealHistory:
-    async with uow:
-        deal = await uow.deals.get(deal_id)
-        if deal is None:
-            raise DealNotFound(deal_id)
-        account = await uow.accounts.get(deal.account_id) if deal.account_id else None
-        return DealHistory(
-            deal=deal,
-            account=account,
-            transitions=tuple(await uow.transitions.for_deal(deal_id)),
-            stakeholders=tuple(await uow.stakeholders.for_deal(deal_id)),
-            activities=tuple(await uow.activities.for_deal(deal_id)),
-        )

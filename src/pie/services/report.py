@@ -14,6 +14,7 @@ from pie.reporting.html import (
     render_report,
 )
 from pie.services import simulation as svc
+from pie.services.histories import load_histories
 from pie.simulation import PeriodForecast
 from pie.simulation.backtest import BacktestReport, Scores
 
@@ -35,9 +36,11 @@ def _score_row(name: str, s: Scores) -> ScoreRow | None:
 async def build_report(
     uow: UnitOfWork, *, title: str = "PIE pipeline report", runs: int = 2_000, seed: int = 0
 ) -> Report:
-    mined = await svc.mine(uow)
-    world, forecasts = await svc.forecast_pipeline(uow, [], runs=runs, seed=seed)
-    backtest = await svc.backtest(uow, runs=runs, seed=seed)
+    histories = await load_histories(uow)  # one read of the store, one fit of the model
+    world = await svc.world_of(histories)
+    mined = await svc.mine_world(world)
+    forecasts = await svc.forecast_world(world, [], runs=runs, seed=seed)
+    backtest = await svc.backtest_histories(histories, runs=runs, seed=seed)
     dfg = mined.dfg
     median = dfg.seconds("median")
     flow = [

@@ -77,7 +77,17 @@ def _aware(moment: datetime) -> datetime:
 async def load_world(
     uow: UnitOfWork, *, as_of: datetime | None = None, config: MiningConfig = DEFAULT_CONFIG
 ) -> World:
-    histories = await load_histories(uow)
+    return await world_of(await load_histories(uow), as_of=as_of, config=config)
+
+
+async def world_of(
+    histories: Sequence[DealHistory],
+    *,
+    as_of: datetime | None = None,
+    config: MiningConfig = DEFAULT_CONFIG,
+) -> World:
+    """The histories as of ``as_of`` (default: just after the newest event), with the model
+    fitted on them."""
     end = data_end(histories)
     if end is None:
         raise InvalidInput(
@@ -93,7 +103,10 @@ async def load_world(
 
 
 async def mine(uow: UnitOfWork, *, as_of: datetime | None = None) -> Mined:
-    world = await load_world(uow, as_of=as_of)
+    return await mine_world(await load_world(uow, as_of=as_of))
+
+
+async def mine_world(world: World) -> Mined:
     dfg = await asyncio.to_thread(lambda: discover_dfg(EventLog.from_histories(world.histories)))
     return Mined(world, dfg)
 
@@ -158,10 +171,16 @@ async def forecast_pipeline(
     """Won value per period across all open deals. No periods: the quarter of ``as_of`` and
     the next one."""
     world = await load_world(uow, as_of=as_of)
+    return world, await forecast_world(world, periods, runs=runs, seed=seed)
+
+
+async def forecast_world(
+    world: World, periods: Sequence[str], *, runs: int = 2_000, seed: int = 0
+) -> list[PeriodForecast]:
     wanted = [parse_period(p) for p in (periods or default_periods(world.as_of))]
     open_deals = world.open_deals()
     states = [deal_state(h, world.model, as_of=world.as_of) for h in open_deals]
-    forecasts = await asyncio.to_thread(
+    return await asyncio.to_thread(
         pipeline_forecast,
         world.model,
         states,
@@ -170,7 +189,6 @@ async def forecast_pipeline(
         runs=runs,
         rng=np.random.default_rng(seed),
     )
-    return world, forecasts
 
 
 def pipeline_dict(world: World, forecasts: list[PeriodForecast]) -> dict[str, Any]:
@@ -211,7 +229,23 @@ async def backtest(
     runs: int = 2_000,
     seed: int = 0,
 ) -> BacktestReport:
-    histories = await load_histories(uow)
+    return await backtest_histories(
+        await load_histories(uow),
+        cutoffs=cutoffs,
+        horizon_days=horizon_days,
+        runs=runs,
+        seed=seed,
+    )
+
+
+async def backtest_histories(
+    histories: Sequence[DealHistory],
+    *,
+    cutoffs: Sequence[datetime] = (),
+    horizon_days: int | None = None,
+    runs: int = 2_000,
+    seed: int = 0,
+) -> BacktestReport:
     chosen = [_aware(c) for c in cutoffs] or default_cutoffs(histories)
     return await asyncio.to_thread(
         run_backtest,

@@ -24,10 +24,6 @@ def json_dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def is_sqlite(url: str | URL) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
-
-
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite:///path`` or
     ``postgresql+asyncpg://user@host/db``).

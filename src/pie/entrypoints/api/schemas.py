@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from pie.domain.model import Account, Activity, Deal
+from pie.domain.model import Account, Deal
 from pie.domain.summary import PipelineSummary
 from pie.services.deals import AccountDetail, DealDetail, Page, StakeholderView
 
@@ -150,13 +150,9 @@ class DealDetailRead(BaseModel):
             deal=DealRead.of(detail.deal),
             account=AccountRead.model_validate(detail.account) if detail.account else None,
             stakeholders=[StakeholderRead.of(v) for v in detail.stakeholders],
-            activities=[_activity(a) for a in detail.activities],
+            activities=[ActivityRead.model_validate(a) for a in detail.activities],
             transitions=[StageTransitionRead.model_validate(t) for t in detail.transitions],
         )
-
-
-def _activity(a: Activity) -> ActivityRead:
-    return ActivityRead.model_validate(a)
 
 
 class AccountDetailRead(BaseModel):

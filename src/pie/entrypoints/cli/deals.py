@@ -8,7 +8,7 @@ import typer
 
 from pie.bootstrap import Container
 from pie.domain.errors import DealNotFound, InvalidInput
-from pie.domain.model import EntityKind
+from pie.domain.model import Account, Deal, EntityKind
 from pie.domain.stages import Stage, parse_stage
 from pie.entrypoints.api.schemas import (
     AccountDetailRead,
@@ -73,7 +73,7 @@ def list_deals(
     """List deals, newest first."""
     st = state(ctx)
 
-    async def work(c: Container) -> svc.Page:  # type: ignore[type-arg]
+    async def work(c: Container) -> svc.Page[Deal]:
         tid = await tenant_id(st, c)
         account_id = await resolve_id(c.uow(tid), EntityKind.ACCOUNT, account) if account else None
         flt = DealFilter(
@@ -121,7 +121,7 @@ def list_accounts(
     """List accounts by name."""
     st = state(ctx)
 
-    async def work(c: Container) -> svc.Page:  # type: ignore[type-arg]
+    async def work(c: Container) -> svc.Page[Account]:
         return await svc.list_accounts(c.uow(await tenant_id(st, c)), limit=limit, offset=offset)
 
     page = run(st, work)
