@@ -18,7 +18,7 @@ from typing import Any, Generic, Self, TypeVar
 from uuid import UUID, uuid4
 
 from pie.domain.dedup import MATCH_WINDOW, is_matching_deal
-from pie.domain.errors import Conflict, NotFound, StaleVersion
+from pie.domain.errors import ApiKeyNotFound, Conflict, NotFound, StaleVersion, TenantNotFound
 from pie.domain.model import (
     Account,
     Activity,
@@ -33,7 +33,7 @@ from pie.domain.model import (
 from pie.domain.plans import AccountPlan, AccountPlanData, OpportunityPlan, OpportunityPlanData
 from pie.domain.stages import CLOSED_STAGES
 from pie.ports.repositories import DealFilter, UpsertCounts
-from pie.ports.uow import NewTenant
+from pie.ports.uow import ApiKey, NewTenant
 
 T = TypeVar("T")
 
@@ -377,8 +377,12 @@ def _hash_key(api_key: str) -> str:
 
 
 class FakeTenantDirectory:
+    """Tenants in ``store.tenants``; live keys' hashes in ``store.key_hashes``, every key's
+    shown prefix and dates here."""
+
     def __init__(self, store: InMemoryStore, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self._store, self._clock = store, clock
+        self._keys: dict[str, tuple[UUID, ApiKey]] = {}  # hash -> (tenant, key)
 
     async def create(self, name: str) -> NewTenant:
         if any(t.name == name for t in self._store.tenants.values()):
@@ -387,12 +391,51 @@ class FakeTenantDirectory:
         self._store.tenants[tenant.id] = tenant
         return NewTenant(tenant=tenant, api_key=await self.issue_key(tenant.id))
 
+    async def list(self) -> Sequence[Tenant]:
+        return sorted(self._store.tenants.values(), key=lambda t: t.name)
+
+    async def rename(self, tenant_id: UUID, name: str) -> Tenant:
+        if tenant_id not in self._store.tenants:
+            raise TenantNotFound(tenant_id)
+        if any(t.name == name and t.id != tenant_id for t in self._store.tenants.values()):
+            raise Conflict(f"a tenant named {name!r} exists already")
+        renamed = dataclasses.replace(self._store.tenants[tenant_id], name=name)
+        self._store.tenants[tenant_id] = renamed
+        return renamed
+
     async def issue_key(self, tenant_id: UUID) -> str:
         if tenant_id not in self._store.tenants:
-            raise NotFound(tenant_id)
+            raise TenantNotFound(tenant_id)
         key = "pie_" + secrets.token_urlsafe(32)
         self._store.key_hashes[_hash_key(key)] = tenant_id
+        self._keys[_hash_key(key)] = (tenant_id, ApiKey(key[:12], self._clock()))
         return key
+
+    async def list_keys(self, tenant_id: UUID) -> Sequence[ApiKey]:
+        if tenant_id not in self._store.tenants:
+            raise TenantNotFound(tenant_id)
+        keys = [k for t, k in self._keys.values() if t == tenant_id]
+        return sorted(keys, key=lambda k: (k.created_at, k.prefix))
+
+    async def revoke_key(self, tenant_id: UUID, key_or_prefix: str) -> ApiKey:
+        whole = len(key_or_prefix) > 12
+        live = [
+            h
+            for h, (t, k) in self._keys.items()
+            if t == tenant_id
+            and k.revoked_at is None
+            and (h == _hash_key(key_or_prefix) if whole else k.prefix == key_or_prefix)
+        ]
+        shown = key_or_prefix[:12] + ("…" if whole else "")
+        if not live:
+            raise ApiKeyNotFound(shown)
+        if len(live) > 1:
+            raise Conflict(f"{len(live)} live keys start with {shown}: give the whole key")
+        [digest] = live
+        revoked = dataclasses.replace(self._keys[digest][1], revoked_at=self._clock())
+        self._keys[digest] = (tenant_id, revoked)
+        del self._store.key_hashes[digest]
+        return revoked
 
     async def authenticate(self, api_key: str) -> UUID | None:
         return self._store.key_hashes.get(_hash_key(api_key))
