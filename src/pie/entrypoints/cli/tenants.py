@@ -85,10 +85,11 @@ def list_tenants(ctx: typer.Context, as_json: bool = AS_JSON) -> None:
     if as_json:
         print_json([_tenant_dict(t) for t in found])
         return
-    table = Table("name", "id", "created")
-    for t in found:
-        table.add_row(t.name, str(t.id), f"{t.created_at:%Y-%m-%d %H:%M}")
-    console.print(table)
+    from pie.entrypoints.cli.render import Column, fitted_table
+
+    columns = (Column("name", wraps=True), Column("id", folds=True), Column("created", 1))
+    rows = [(t.name, str(t.id), f"{t.created_at:%Y-%m-%d %H:%M}") for t in found]
+    console.print(fitted_table(columns, rows, console.width))
     console.print(f"{len(found):,} tenants")
 
 
