@@ -19,7 +19,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pie demo
 
-# The whole suite: lint, types, architecture contracts, then every test (PostgreSQL included).
+# The whole suite: lint, types, architecture contracts, then every test, PostgreSQL included
+# (the server at PIE_TEST_PG_URL if one answers, else a throwaway one the tests start and remove).
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench

@@ -5,6 +5,8 @@
 * ``sqlite_db`` / ``postgres_db``: the same handle for one engine only.
 * ``postgres_database``: the session's PostgreSQL database (names and URLs), for tests that
   need raw connections, e.g. as the superuser.
+* ``postgres_server``: the server itself: the machine's if one answers at PIE_TEST_PG_URL,
+  else a throwaway server started for the session and removed after it.
 """
 
 from __future__ import annotations
@@ -25,11 +27,18 @@ from tests.dbfixtures import (
     open_database,
     sqlite_url,
 )
+from tests.postgres_server import PostgresServer, postgres_for_tests
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[PostgresDatabase]:
-    database = create_postgres_database()
+def postgres_server() -> Iterator[PostgresServer]:
+    with postgres_for_tests() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server: PostgresServer) -> Iterator[PostgresDatabase]:
+    database = create_postgres_database(postgres_server)
     yield database
     drop_postgres_database(database)
 

@@ -10,6 +10,9 @@ migrated SQLite file per test. The pytest fixtures built on these live in tests/
 ``db.url`` is the URL the application would use (on PostgreSQL the non-owner app role, so
 row-level security applies); ``db.admin_url`` the migrating superuser's. Tests never share
 tenants, so they stay independent without emptying the database between tests.
+
+The PostgreSQL server is the machine's when it answers, else a throwaway one the session
+starts (see tests/postgres_server.py).
 """
 
 from __future__ import annotations
@@ -35,15 +38,11 @@ from pie.adapters.db.engine import make_engine, make_sessions
 from pie.adapters.db.tenants import SqlTenantDirectory
 from pie.adapters.db.uow import SqlUnitOfWork
 from pie.ports.uow import NewTenant
+from tests.postgres_server import PostgresServer
 
-PG_HOST, PG_PORT, PG_SUPERUSER = "127.0.0.1", 5432, "postgres"
 APP_ROLE = "pie_test_app"
 Kind = Literal["sqlite", "postgresql"]
 R = TypeVar("R")
-
-
-def pg_url(database: str, user: str = PG_SUPERUSER) -> str:
-    return f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{database}"
 
 
 def run_in_thread(make: Callable[[], Coroutine[Any, Any, R]]) -> R:
@@ -53,33 +52,34 @@ def run_in_thread(make: Callable[[], Coroutine[Any, Any, R]]) -> R:
         return pool.submit(lambda: asyncio.run(make())).result()
 
 
-async def _superuser() -> Any:
+async def _superuser(server: PostgresServer) -> Any:
     try:
         return await asyncpg.connect(
-            host=PG_HOST, port=PG_PORT, user=PG_SUPERUSER, database="postgres", timeout=10
+            host=server.host, port=server.port, user=server.user, database="postgres", timeout=10
         )
     except (OSError, asyncpg.PostgresError) as exc:
         pytest.fail(
-            f"PostgreSQL is not reachable as {PG_SUPERUSER}@{PG_HOST}:{PG_PORT} ({exc}); "
-            "the database tests need it running (they are never skipped)",
+            f"PostgreSQL is not reachable as {server.user}@{server.host}:{server.port} ({exc}); "
+            "the database tests need it (they are never skipped)",
             pytrace=False,
         )
 
 
 @dataclass(frozen=True)
 class PostgresDatabase:
+    server: PostgresServer
     name: str
     admin_url: str  # superuser: owns the tables, bypasses row-level security
     app_url: str  # the app role: neither superuser nor owner
 
 
-def create_postgres_database(*, migrated: bool = True) -> PostgresDatabase:
+def create_postgres_database(server: PostgresServer, *, migrated: bool = True) -> PostgresDatabase:
     """A new empty database ``pie_test_<random>`` (migrated with the app role ``pie_test_app``
     unless ``migrated=False``). Drop it with ``drop_postgres_database``."""
     name = f"pie_test_{uuid.uuid4().hex[:12]}"
 
     async def create() -> None:
-        conn = await _superuser()
+        conn = await _superuser(server)
         try:
             exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", APP_ROLE)
             if not exists:
@@ -91,7 +91,7 @@ def create_postgres_database(*, migrated: bool = True) -> PostgresDatabase:
             await conn.close()
 
     run_in_thread(create)
-    database = PostgresDatabase(name, pg_url(name), pg_url(name, APP_ROLE))
+    database = PostgresDatabase(server, name, server.url(name), server.url(name, APP_ROLE))
     if migrated:
         migrate.upgrade(database.admin_url, app_role=APP_ROLE)
     return database
@@ -99,7 +99,7 @@ def create_postgres_database(*, migrated: bool = True) -> PostgresDatabase:
 
 def drop_postgres_database(database: PostgresDatabase) -> None:
     async def drop() -> None:
-        conn = await _superuser()
+        conn = await _superuser(database.server)
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
         finally:

@@ -104,6 +104,12 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     assert (tmp_path / "pie.db").exists()
     assert "Deals by stage" in result.stdout
     assert "win rate" in result.stdout
-    again = pie("--data-dir", tmp_path, "demo", "--deals", "200")
+    again = pie("--data-dir", tmp_path, "demo", "--deals", "200", "--json")
     assert again.exit_code == 0, again.output
-    assert "API key" not in again.stdout  # the demo tenant exists: no new key
+    body = json.loads(again.stdout)
+    assert body["api_key"] is None  # the demo tenant exists: no new key
+    assert body["summary"]["deals"] == 200
+    assert body["imported"]["counts"]["deal"]["unchanged"] == 200
+    assert {"periods", "as_of"} <= set(body["pipeline"])
+    assert "baselines" in body["backtest"]
+    assert Path(body["report"]).exists()

@@ -17,12 +17,21 @@ from datetime import UTC, date, datetime
 from typing import Any, Generic, Self, TypeVar
 from uuid import UUID, uuid4
 
+import orjson
+
 from pie.adapters.db import mapping
+from pie.adapters.db.engine import json_dumps
 from pie.adapters.db.types import to_money
-from pie.adapters.db.writes import jsonable
 from pie.domain import ownership
 from pie.domain.dedup import MATCH_WINDOW, is_matching_deal
-from pie.domain.errors import Conflict, InvalidInput, NotFound, StaleVersion
+from pie.domain.errors import (
+    ApiKeyNotFound,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    StaleVersion,
+    TenantNotFound,
+)
 from pie.domain.model import (
     Account,
     Activity,
@@ -45,7 +54,7 @@ from pie.ports.repositories import (
     DealFilter,
     UpsertCounts,
 )
-from pie.ports.uow import NewTenant
+from pie.ports.uow import ApiKey, NewTenant
 
 T = TypeVar("T")
 
@@ -127,6 +136,11 @@ class InMemoryStore:
 
     def tables_for(self, tenant_id: UUID) -> Tables:
         return self.tables.setdefault(tenant_id, Tables())
+
+
+def jsonable(value: Any) -> Any:
+    """A value as the SQL store's JSON columns give it back (see engine.json_dumps)."""
+    return orjson.loads(json_dumps(value))
 
 
 def _row_of(item: Any, to_row: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
@@ -249,7 +263,7 @@ class _Repo(Generic[T]):
             old = self._rows.get(ident)
             if old is None:
                 changed, prov = ownership.created(
-                    values=row, carried=carried, origin=origin, at=now, skip=_PASSIVE
+                    values=row, carried=carried, origin=origin, at=now.isoformat(), skip=_PASSIVE
                 )
                 self._store_row(row, 1, prov)
                 self._log(ident, "create", 1, origin, changed)
@@ -266,7 +280,7 @@ class _Repo(Generic[T]):
                 incoming=row,
                 carried=carried,
                 origin=origin,
-                at=now,
+                at=now.isoformat(),
                 policy=self._tables.policy,
                 passive=_PASSIVE,
             )
@@ -612,8 +626,12 @@ def _hash_key(api_key: str) -> str:
 
 
 class FakeTenantDirectory:
+    """Tenants in ``store.tenants``; live keys' hashes in ``store.key_hashes``, every key's
+    shown prefix and dates here."""
+
     def __init__(self, store: InMemoryStore, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self._store, self._clock = store, clock
+        self._keys: dict[str, tuple[UUID, ApiKey]] = {}  # hash -> (tenant, key)
 
     async def create(self, name: str) -> NewTenant:
         if any(t.name == name for t in self._store.tenants.values()):
@@ -622,12 +640,51 @@ class FakeTenantDirectory:
         self._store.tenants[tenant.id] = tenant
         return NewTenant(tenant=tenant, api_key=await self.issue_key(tenant.id))
 
+    async def list(self) -> Sequence[Tenant]:
+        return sorted(self._store.tenants.values(), key=lambda t: t.name)
+
+    async def rename(self, tenant_id: UUID, name: str) -> Tenant:
+        if tenant_id not in self._store.tenants:
+            raise TenantNotFound(tenant_id)
+        if any(t.name == name and t.id != tenant_id for t in self._store.tenants.values()):
+            raise Conflict(f"a tenant named {name!r} exists already")
+        renamed = dataclasses.replace(self._store.tenants[tenant_id], name=name)
+        self._store.tenants[tenant_id] = renamed
+        return renamed
+
     async def issue_key(self, tenant_id: UUID) -> str:
         if tenant_id not in self._store.tenants:
-            raise NotFound(tenant_id)
+            raise TenantNotFound(tenant_id)
         key = "pie_" + secrets.token_urlsafe(32)
         self._store.key_hashes[_hash_key(key)] = tenant_id
+        self._keys[_hash_key(key)] = (tenant_id, ApiKey(key[:12], self._clock()))
         return key
+
+    async def list_keys(self, tenant_id: UUID) -> Sequence[ApiKey]:
+        if tenant_id not in self._store.tenants:
+            raise TenantNotFound(tenant_id)
+        keys = [k for t, k in self._keys.values() if t == tenant_id]
+        return sorted(keys, key=lambda k: (k.created_at, k.prefix))
+
+    async def revoke_key(self, tenant_id: UUID, key_or_prefix: str) -> ApiKey:
+        whole = len(key_or_prefix) > 12
+        live = [
+            h
+            for h, (t, k) in self._keys.items()
+            if t == tenant_id
+            and k.revoked_at is None
+            and (h == _hash_key(key_or_prefix) if whole else k.prefix == key_or_prefix)
+        ]
+        shown = key_or_prefix[:12] + ("…" if whole else "")
+        if not live:
+            raise ApiKeyNotFound(shown)
+        if len(live) > 1:
+            raise Conflict(f"{len(live)} live keys start with {shown}: give the whole key")
+        [digest] = live
+        revoked = dataclasses.replace(self._keys[digest][1], revoked_at=self._clock())
+        self._keys[digest] = (tenant_id, revoked)
+        del self._store.key_hashes[digest]
+        return revoked
 
     async def authenticate(self, api_key: str) -> UUID | None:
         return self._store.key_hashes.get(_hash_key(api_key))

@@ -41,6 +41,10 @@ class TenantNotFound(NotFound):
     kind = "tenant"
 
 
+class ApiKeyNotFound(NotFound):
+    kind = "live API key"
+
+
 class Conflict(PieError):
     pass
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -149,7 +148,7 @@ def merge(
     incoming: Mapping[str, Any],
     carried: Iterable[str],
     origin: str,
-    at: datetime,
+    at: str,
     policy: OwnershipPolicy = DEFAULT_POLICY,
     passive: frozenset[str] = frozenset(),
 ) -> Merge:
@@ -161,7 +160,7 @@ def merge(
     prov: Provenance = {k: list(v) for k, v in provenance.items()}
     changed: dict[str, tuple[Any, Any]] = {}
     kept: list[Kept] = []
-    stamp = [origin, at.isoformat()]
+    stamp = [origin, at]
     for name in carried:
         if name in passive or name not in incoming:
             continue
@@ -187,13 +186,13 @@ def created(
     values: Mapping[str, Any],
     carried: Iterable[str],
     origin: str,
-    at: datetime,
+    at: str,
     skip: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, tuple[Any, Any]], Provenance]:
     """The change and provenance of a new record: every carried, non-empty field."""
     changed: dict[str, tuple[Any, Any]] = {}
     prov: Provenance = {}
-    stamp = [origin, at.isoformat()]
+    stamp = [origin, at]
     for name in carried:
         if name in skip or name not in values or is_empty(values[name]):
             continue

@@ -7,11 +7,16 @@
 Both stream: a history is written as soon as it is read and then dropped. OCEL lists objects
 before events, so its events are spooled to a temporary file (in memory while small) and
 copied after the objects.
+
+Text XML 1.0 cannot hold (control characters other than tab, newline and carriage return;
+lone surrogates; U+FFFE and U+FFFF) is dropped from names and values in both formats, so the
+files stay readable by XML tools and by converters from OCEL JSON to OCEL XML.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -53,6 +58,28 @@ _XES_HEADER = (
 )
 
 
+#: Characters XML 1.0 cannot hold, not even as character references.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: The same characters in text json.dumps wrote (control characters as \b, \f or \u00XX); a
+#: false alarm (an escaped backslash before "b") only costs a second, cleaned dump.
+_NOT_XML_IN_JSON = re.compile(r"\\[bf]|\\u00[01][0-9a-fA-F]|[\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: str) -> str:
+    """``value`` without the characters XML 1.0 cannot hold."""
+    return NOT_XML.sub("", value)
+
+
+def _xml_safe(item: Any) -> Any:
+    if isinstance(item, str):
+        return xml_text(item)
+    if isinstance(item, dict):
+        return {xml_text(k): _xml_safe(v) for k, v in item.items()}
+    if isinstance(item, list | tuple):
+        return [_xml_safe(v) for v in item]
+    return item
+
+
 def iso(at: datetime) -> str:
     """ISO 8601 in UTC with an explicit offset; a naive datetime is taken to be UTC."""
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
@@ -77,7 +104,7 @@ def _text_out(out: TextIO | Path) -> Iterator[TextIO]:
 
 
 def _xes_attr(kind: str, key: str, value: str) -> str:
-    return f"<{kind} key={quoteattr(key)} value={quoteattr(value)}/>"
+    return f"<{kind} key={quoteattr(xml_text(key))} value={quoteattr(xml_text(value))}/>"
 
 
 def _xes_trace(history: DealHistory) -> str:
@@ -292,8 +319,11 @@ class _JsonArray:
         self._handle, self._first = handle, True
 
     def add(self, item: dict[str, Any]) -> None:
+        text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+        if _NOT_XML_IN_JSON.search(text):  # rare: clean the item, not every item
+            text = json.dumps(_xml_safe(item), ensure_ascii=False, separators=(",", ":"))
         self._handle.write("\n" if self._first else ",\n")
-        self._handle.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+        self._handle.write(text)
         self._first = False
 
 

@@ -7,7 +7,9 @@ async with container.uow(tenant_id) as uow:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, Self
 from uuid import UUID
 
@@ -75,13 +77,41 @@ class NewTenant:
     api_key: str  # shown once; only its hash is stored
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """What is kept of an API key besides its hash: its first characters, to tell keys apart."""
+
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
 class TenantDirectory(Protocol):
     """Tenants and their API keys: the only store access that is not scoped to one tenant."""
 
     async def create(self, name: str) -> NewTenant: ...
 
+    async def list(self) -> Sequence[Tenant]:
+        """Every tenant, by name. On PostgreSQL only the tables' owner may (NotConfigured
+        otherwise): the app role sees one tenant at a time."""
+        ...
+
+    async def rename(self, tenant_id: UUID, name: str) -> Tenant:
+        """TenantNotFound if there is no such tenant, Conflict if the name is taken."""
+        ...
+
     async def issue_key(self, tenant_id: UUID) -> str:
         """A new API key for the tenant (the raw key, shown once)."""
+        ...
+
+    async def list_keys(self, tenant_id: UUID) -> Sequence[ApiKey]:
+        """The tenant's keys, revoked ones included, oldest first."""
+        ...
+
+    async def revoke_key(self, tenant_id: UUID, key_or_prefix: str) -> ApiKey:
+        """Revoke the tenant's live key given whole or by its shown prefix; from then on it
+        authenticates nothing. NotFound if no live key matches, Conflict if a prefix matches
+        more than one."""
         ...
 
     async def authenticate(self, api_key: str) -> UUID | None:

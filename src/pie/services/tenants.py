@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from pie.domain.errors import InvalidInput, NotConfigured, TenantNotFound
+from pie.domain.model import Tenant
 from pie.ports.uow import NewTenant, TenantDirectory
 
 
@@ -37,3 +38,10 @@ async def ensure_tenant(tenants: TenantDirectory, name: str) -> tuple[UUID, str 
         return tenant.id, None
     created = await tenants.create(name)
     return created.tenant.id, created.api_key
+
+
+async def rename_tenant(tenants: TenantDirectory, tenant_id: UUID, name: str) -> Tenant:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a tenant needs a name", field="name")
+    return await tenants.rename(tenant_id, name)

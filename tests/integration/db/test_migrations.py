@@ -28,7 +28,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield sqlite_url(tmp_path / "nested" / "folder" / "pie.db")
         return
-    database = create_postgres_database(migrated=False)
+    database = create_postgres_database(request.getfixturevalue("postgres_server"), migrated=False)
     yield database.admin_url
     drop_postgres_database(database)
 

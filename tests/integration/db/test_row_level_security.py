@@ -16,7 +16,7 @@ from pie.domain.model import EntityKind, ExternalRef
 from pie.domain.ownership import OwnershipPolicy
 from pie.domain.plans import AccountPlanData, OpportunityPlanData
 from tests.contract import records as r
-from tests.dbfixtures import APP_ROLE, PG_HOST, PG_PORT, Database, PostgresDatabase
+from tests.dbfixtures import APP_ROLE, Database, PostgresDatabase
 
 pytestmark = pytest.mark.postgres
 ALL_TABLES = ("tenants", *TENANT_TABLES)
@@ -65,7 +65,10 @@ async def two(postgres_db: Database, postgres_database: PostgresDatabase) -> Asy
         await uow.policy.save(OwnershipPolicy.from_document({"deal.stage": ["human", "pie"]}))
         await uow.commit()
     app = await asyncpg.connect(
-        host=PG_HOST, port=PG_PORT, user=APP_ROLE, database=postgres_database.name
+        host=postgres_database.server.host,
+        port=postgres_database.server.port,
+        user=APP_ROLE,
+        database=postgres_database.name,
     )
     try:
         yield Two(a, b, app)

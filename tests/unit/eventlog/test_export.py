@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import warnings
@@ -168,3 +169,53 @@ def test_pm4py_reads_the_ocel(pm4py: ModuleType, tmp_path: Path) -> None:
     assert len(stage_events) == sum(len(h.transitions) for h in histories)
     related = ocel.relations[ocel.relations["ocel:qualifier"] == "deal"]
     assert len(related) == written  # every event names its deal
+
+
+def _with_control_characters(histories: list[DealHistory]) -> list[DealHistory]:
+    first = histories[0]
+    deal = dataclasses.replace(
+        first.deal, name="Acme\x01 plat\x0bform\x00 & <co>\x1f", owner="a\x08na\x0c"
+    )
+    return [dataclasses.replace(first, deal=deal), *histories[1:]]
+
+
+def test_xes_drops_what_xml_cannot_hold_and_round_trips_through_pm4py(
+    pm4py: ModuleType, tmp_path: Path
+) -> None:
+    histories = _with_control_characters(hand_built())
+    path = tmp_path / "control.xes"
+    events = write_xes(histories, path)
+    root = ET.parse(path).getroot()  # a strict XML parser: any control character fails here
+    first = {a.get("key"): a.get("value") for a in root.findall(f"{XES}trace")[0]}
+    assert first["name"] == "Acme platform & <co>"
+    assert first["owner"] == "ana"
+    frame = pm4py.read_xes(str(path))
+    assert len(frame) == events
+    deal_id = str(histories[0].deal.id)
+    names = set(frame.loc[frame["case:concept:name"] == deal_id, "case:name"])
+    assert names == {"Acme platform & <co>"}
+    assert set(frame.loc[frame["case:concept:name"] == deal_id, "org:resource"]) == {"ana"}
+
+
+def test_ocel_drops_what_xml_cannot_hold_and_converts_to_ocel_xml_with_pm4py(
+    pm4py: ModuleType, tmp_path: Path
+) -> None:
+    histories = _with_control_characters(hand_built())
+    path = tmp_path / "control.jsonocel"
+    write_ocel(histories, path)
+    text = path.read_text(encoding="utf-8")
+    assert "\\u00" not in text and "\\b" not in text and "\\f" not in text
+    deal = next(
+        o for o in json.loads(text)["objects"] if o["id"].endswith(str(histories[0].deal.id))
+    )
+    attributes = {a["name"]: a["value"] for a in deal["attributes"]}
+    assert (attributes["name"], attributes["owner"]) == ("Acme platform & <co>", "ana")
+    ocel = pm4py.read_ocel2_json(str(path))
+    xml_path = tmp_path / "control.xmlocel"
+    pm4py.write_ocel2_xml(ocel, str(xml_path))
+    ET.parse(xml_path)  # well-formed XML
+    again = pm4py.read_ocel2_xml(str(xml_path))
+    assert len(again.events) == len(ocel.events)
+    assert "Acme platform & <co>" in set(again.object_changes.get("name", [])) | set(
+        again.objects.get("name", [])
+    )

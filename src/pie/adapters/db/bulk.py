@@ -203,8 +203,7 @@ async def _pg_staged(
     )
     raw = (await conn.get_raw_connection()).driver_connection
     assert isinstance(raw, asyncpg.Connection)
-    plan = [(c, _pg_converter(table, c)) for c in columns]
-    records = [tuple(_conv(conv, r[c]) for c, conv in plan) for r in rows]
+    records = _records(rows, columns, [_pg_converter(table, c) for c in columns])
     try:
         await raw.copy_records_to_table(stage, records=records, columns=columns)
         result = await raw.fetch(sql.format(stage=stage))
@@ -225,6 +224,17 @@ async def _pg_staged(
 
 def _conv(conv: Convert, value: Any) -> Any:
     return conv(value) if conv is not None and value is not None else value
+
+
+def _records(
+    rows: Sequence[Row], columns: Sequence[str], converters: Sequence[Convert]
+) -> list[tuple[Any, ...]]:
+    """Row dicts -> driver tuples, converting column by column (faster than value by value)."""
+    values = [[r[c] for r in rows] for c in columns]
+    for i, conv in enumerate(converters):
+        if conv is not None:
+            values[i] = [None if v is None else conv(v) for v in values[i]]
+    return list(zip(*values, strict=True))
 
 
 # --- SQLite -------------------------------------------------------------------------------------
@@ -278,12 +288,10 @@ async def _sqlite_many(
     sql: str,
 ) -> int:
     raw = await _sqlite_raw(session)
-    plan = list(zip(columns, _sqlite_converters(table, columns), strict=True))
+    converters = _sqlite_converters(table, columns)
     total = 0
     for start in range(0, len(rows), SQLITE_CHUNK):
-        records = [
-            tuple(_conv(conv, r[c]) for c, conv in plan) for r in rows[start : start + SQLITE_CHUNK]
-        ]
+        records = _records(rows[start : start + SQLITE_CHUNK], columns, converters)
         try:
             cursor = await raw.executemany(sql, records)
         except sqlite3.IntegrityError as exc:

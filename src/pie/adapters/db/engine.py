@@ -3,10 +3,11 @@ aiosqlite) and PostgreSQL (via asyncpg)."""
 
 from __future__ import annotations
 
-import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import URL, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -19,9 +20,23 @@ from sqlalchemy.ext.asyncio import (
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
+_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot store a {type(value).__name__} as JSON")
+
+
 def json_dumps(value: Any) -> str:
-    """Canonical JSON (sorted keys), so equal documents are equal text on SQLite too."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Canonical JSON (sorted keys, no spaces, UTF-8), so equal documents are equal text on
+    SQLite too. Datetimes and dates are ISO 8601, UUIDs and money (Decimal) strings."""
+    return orjson.dumps(value, default=_encode, option=_JSON_OPTIONS).decode()
+
+
+def json_loads(text: str | bytes) -> Any:
+    return orjson.loads(text)
 
 
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -34,7 +49,13 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, echo=echo)
-    return create_async_engine(parsed, echo=echo, pool_pre_ping=True, json_serializer=json_dumps)
+    return create_async_engine(
+        parsed,
+        echo=echo,
+        pool_pre_ping=True,
+        json_serializer=json_dumps,
+        json_deserializer=json_loads,
+    )
 
 
 def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
@@ -45,6 +66,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
         url,
         echo=echo,
         json_serializer=json_dumps,
+        json_deserializer=json_loads,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
 

@@ -4,31 +4,43 @@ Only the sha256 hex of a key is stored, with its first characters for telling ke
 On PostgreSQL the app role cannot see other tenants' rows, so looking a tenant up by key or by
 name goes through the SECURITY DEFINER functions ``pie_authenticate`` and
 ``pie_tenant_by_name``; every other statement runs with ``pie.tenant_id`` set to the tenant it
-concerns, so row-level security admits it.
+concerns, so row-level security admits it. Listing every tenant is for the tables' owner (whose
+``pie_owner_lookup`` policy shows all tenant rows): the app role is refused, not shown nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import Table, insert, select, text, update
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pie.adapters.db.mapping import tenant_from_row
 from pie.adapters.db.tables import ApiKeyRow, TenantRow
 from pie.adapters.db.uow import bind_tenant
-from pie.domain.errors import Conflict, InvalidInput, TenantNotFound
+from pie.domain.errors import (
+    ApiKeyNotFound,
+    Conflict,
+    InvalidInput,
+    NotConfigured,
+    TenantNotFound,
+)
 from pie.domain.model import Tenant
-from pie.ports.uow import NewTenant
+from pie.ports.uow import ApiKey, NewTenant
 
 TENANTS: Table = TenantRow.__table__  # type: ignore[assignment]
 API_KEYS: Table = ApiKeyRow.__table__  # type: ignore[assignment]
 KEY_PREFIX = "pie_"
 SHOWN_PREFIX_LENGTH = 12
+#: On PostgreSQL: may the current role read every tenant (superuser, or a member of the owner)?
+SEES_ALL_TENANTS = text(
+    "SELECT pg_has_role((SELECT relowner FROM pg_class WHERE oid = 'tenants'::regclass), 'USAGE')"
+)
 
 
 def hash_key(api_key: str) -> str:
@@ -82,22 +94,74 @@ class SqlTenantDirectory:
             await session.commit()
         return key
 
-    async def revoke_key(self, tenant_id: UUID, api_key: str) -> bool:
-        """Revoke one of the tenant's keys; False if the tenant has no such (live) key."""
+    async def list(self) -> Sequence[Tenant]:
+        async with self._session(None) as session:
+            if await self._postgres(session) and not await session.scalar(SEES_ALL_TENANTS):
+                raise NotConfigured(
+                    "only the tables' owner may list tenants: set PIE_ADMIN_DATABASE_URL "
+                    "to the owner's URL"
+                )
+            rows = (await session.execute(select(TENANTS).order_by(TENANTS.c.name))).mappings()
+            return [tenant_from_row(row) for row in rows]
+
+    async def rename(self, tenant_id: UUID, name: str) -> Tenant:
+        name = name.strip()
+        if not name:
+            raise InvalidInput("a tenant needs a name", field="name")
+        taken = await self.find_by_name(name)
+        if taken is not None and taken.id != tenant_id:
+            raise Conflict(f"a tenant named {name!r} exists already")
         async with self._session(tenant_id) as session:
+            try:
+                result = await session.execute(
+                    update(TENANTS)
+                    .where(TENANTS.c.id == tenant_id)
+                    .values(name=name)
+                    .returning(*TENANTS.c)
+                )
+                row = result.mappings().first()
+                await session.commit()
+            except IntegrityError as exc:
+                raise Conflict(f"a tenant named {name!r} exists already") from exc
+        if row is None:
+            raise TenantNotFound(tenant_id)
+        return tenant_from_row(row)
+
+    async def list_keys(self, tenant_id: UUID) -> Sequence[ApiKey]:
+        async with self._session(tenant_id) as session:
+            if await self._get(session, tenant_id) is None:
+                raise TenantNotFound(tenant_id)
+            rows = await session.execute(
+                select(API_KEYS.c.prefix, API_KEYS.c.created_at, API_KEYS.c.revoked_at)
+                .where(API_KEYS.c.tenant_id == tenant_id)
+                .order_by(API_KEYS.c.created_at, API_KEYS.c.prefix)
+            )
+            return [ApiKey(r.prefix, r.created_at, r.revoked_at) for r in rows]
+
+    async def revoke_key(self, tenant_id: UUID, key_or_prefix: str) -> ApiKey:
+        whole = len(key_or_prefix) > SHOWN_PREFIX_LENGTH
+        match = (
+            API_KEYS.c.key_hash == hash_key(key_or_prefix)
+            if whole
+            else API_KEYS.c.prefix == key_or_prefix
+        )
+        live = (API_KEYS.c.tenant_id == tenant_id, API_KEYS.c.revoked_at.is_(None), match)
+        shown = key_or_prefix[:SHOWN_PREFIX_LENGTH] + ("…" if whole else "")
+        async with self._session(tenant_id) as session:
+            count = await session.scalar(select(func.count()).where(*live))
+            if not count:
+                raise ApiKeyNotFound(shown)
+            if count > 1:
+                raise Conflict(f"{count} live keys start with {shown}: give the whole key")
             result = await session.execute(
                 update(API_KEYS)
-                .where(
-                    API_KEYS.c.tenant_id == tenant_id,
-                    API_KEYS.c.key_hash == hash_key(api_key),
-                    API_KEYS.c.revoked_at.is_(None),
-                )
+                .where(*live)
                 .values(revoked_at=_utcnow())
-                .returning(API_KEYS.c.id)
+                .returning(API_KEYS.c.prefix, API_KEYS.c.created_at, API_KEYS.c.revoked_at)
             )
-            revoked = result.first() is not None
+            row = result.one()
             await session.commit()
-        return revoked
+        return ApiKey(row.prefix, row.created_at, row.revoked_at)
 
     async def authenticate(self, api_key: str) -> UUID | None:
         if not api_key.startswith(KEY_PREFIX):

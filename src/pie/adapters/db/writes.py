@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from enum import Enum
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -39,25 +37,6 @@ NEVER_MERGED = frozenset({"id", "tenant_id"})
 PASSIVE = frozenset({"updated_at"})
 
 
-def jsonable(value: Any) -> Any:
-    """A value as the change feed holds it: JSON types only (money and dates as strings)."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return str(value)
-
-
 @dataclass(frozen=True, slots=True)
 class TableSpec(Generic[T]):
     table: Table
@@ -65,9 +44,14 @@ class TableSpec(Generic[T]):
     to_row: Callable[[T], dict[str, Any]]
     versioned: bool
 
-    @property
-    def fields(self) -> frozenset[str]:
-        return frozenset(self.table.c.keys()) - STORE_COLUMNS - NEVER_MERGED
+    fields: frozenset[str] = field(init=False)
+    money: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = frozenset(self.table.c.keys())
+        object.__setattr__(self, "fields", names - STORE_COLUMNS - NEVER_MERGED)
+        money = tuple(n for n, c in self.table.c.items() if isinstance(c.type, Money))
+        object.__setattr__(self, "money", money)
 
 
 @dataclass(slots=True)
@@ -162,8 +146,8 @@ class Writer:
             raise InvalidInput(
                 f"{spec.table.name} {row['id']} belongs to another tenant", field="tenant_id"
             )
-        for name, column in spec.table.c.items():
-            if isinstance(column.type, Money) and row.get(name) is not None:
+        for name in spec.money:
+            if row.get(name) is not None:
                 row[name] = to_money(row[name])
         return row
 
@@ -177,16 +161,17 @@ class Writer:
         expected_version: int | None,
     ) -> _Planned:
         plan, now = _Planned(), self._clock()
+        stamp = now.isoformat()
         for ident, (row, carried) in incoming.items():
             old = stored.get(ident)
             if old is None:
                 changed, prov = ownership.created(
-                    values=row, carried=carried, origin=origin, at=now, skip=PASSIVE
+                    values=row, carried=carried, origin=origin, at=stamp, skip=PASSIVE
                 )
                 if spec.versioned:
                     row = {**row, "version": 1, "provenance": prov}
                 plan.creates.append(row)
-                plan.changes.append(self._change(spec.kind, ident, "create", 1, origin, changed))
+                plan.changes.append(_change(spec.kind, ident, "create", 1, origin, changed, now))
                 continue
             version = int(old.get("version", 0))
             if expected_version is not None and version != expected_version:
@@ -199,7 +184,7 @@ class Writer:
                 incoming=row,
                 carried=carried,
                 origin=origin,
-                at=now,
+                at=stamp,
                 policy=policy,
                 passive=PASSIVE,
             )
@@ -213,7 +198,7 @@ class Writer:
                 plan.read_versions[ident] = version
             plan.updates.append(values)
             plan.changes.append(
-                self._change(spec.kind, ident, "update", version + 1, origin, merged.changed)
+                _change(spec.kind, ident, "update", version + 1, origin, merged.changed, now)
             )
         return plan
 
@@ -226,26 +211,7 @@ class Writer:
         raise StaleVersion(spec.kind.value, ident, read.get(ident, 0), actual)
 
     async def deleted(self, kind: EntityKind, ident: UUID, version: int, origin: str) -> None:
-        await self.append([self._change(kind, ident, "delete", version, origin, {})])
-
-    def _change(
-        self,
-        kind: EntityKind,
-        ident: UUID,
-        op: str,
-        version: int,
-        origin: str,
-        changed: Mapping[str, tuple[Any, Any]],
-    ) -> dict[str, Any]:
-        return {
-            "entity": kind.value,
-            "entity_id": ident,
-            "op": op,
-            "version": version,
-            "origin": origin,
-            "fields": {k: [jsonable(old), jsonable(new)] for k, (old, new) in changed.items()},
-            "at": self._clock(),
-        }
+        await self.append([_change(kind, ident, "delete", version, origin, {}, self._clock())])
 
     # --- the change feed --------------------------------------------------------------------
 
@@ -272,3 +238,25 @@ class Writer:
         )
         last = result.scalar_one()
         return int(last)
+
+
+def _change(
+    kind: EntityKind,
+    ident: UUID,
+    op: str,
+    version: int,
+    origin: str,
+    changed: Mapping[str, tuple[Any, Any]],
+    at: datetime,
+) -> dict[str, Any]:
+    """A change row; its ``fields`` values are encoded to JSON (ISO dates, money as strings)
+    by the JSON column's serializer."""
+    return {
+        "entity": kind.value,
+        "entity_id": ident,
+        "op": op,
+        "version": version,
+        "origin": origin,
+        "fields": {k: [old, new] for k, (old, new) in changed.items()},
+        "at": at,
+    }

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 import pie
@@ -30,7 +31,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
             if owned:
                 await app.state.container.aclose()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their assets served locally, not from a CDN
         title="PIE Sales Intelligence",
         version=pie.__version__,
         description="One truthful model of your deals. Authenticate with a tenant API key.",

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from pie.bootstrap import Container
-from pie.domain.ownership import OwnershipPolicy
 from pie.entrypoints.cli.common import console, print_json, run, state, tenant_id
-from pie.services.changes import ChangePage, list_changes, parse_entity
-from pie.services.policy import get_policy, read_policy_file, set_policy
-from pie.services.schemas.changes import ChangePageRead, PolicyRead
+
+if TYPE_CHECKING:
+    from pie.bootstrap import Container
+    from pie.domain.ownership import OwnershipPolicy
+    from pie.services.changes import ChangePage
 
 policy_app = typer.Typer(help="Who may overwrite which field (field ownership).")
 
@@ -25,6 +25,11 @@ def changes_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """What changed in the store, oldest first: record, fields (old -> new), origin."""
+    from rich.table import Table
+
+    from pie.services.changes import list_changes, parse_entity
+    from pie.services.schemas.changes import ChangePageRead
+
     st = state(ctx)
 
     async def work(c: Container) -> ChangePage:
@@ -59,6 +64,8 @@ def show(
     ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON")
 ) -> None:
     """The tenant's field ownership policy."""
+    from pie.services.policy import get_policy
+
     st = state(ctx)
 
     async def work(c: Container) -> OwnershipPolicy:
@@ -74,6 +81,8 @@ def set_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Replace the tenant's policy with the one in FILE (an empty file restores the default)."""
+    from pie.services.policy import read_policy_file, set_policy
+
     st = state(ctx)
 
     async def work(c: Container) -> OwnershipPolicy:
@@ -84,6 +93,8 @@ def set_command(
 
 
 def _print(policy: OwnershipPolicy, as_json: bool) -> None:
+    from pie.services.schemas.changes import PolicyRead
+
     if as_json:
         print_json(PolicyRead.of(policy).model_dump(mode="json"))
         return

@@ -1,5 +1,10 @@
 """What every command shares: settings from global options, running async work, errors as one
-line, JSON output, the tenant."""
+line, JSON output, the tenant.
+
+The CLI starts fast because its modules import only typer, rich and the standard library at the
+top: anything heavier (sqlalchemy, numpy, fastapi, pydantic, the sample generator) is imported
+inside the command that uses it. tests/unit/cli/test_startup.py holds every module to that.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,22 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from uuid import UUID
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 
-from pie.bootstrap import Container, build
-from pie.config import Settings
 from pie.domain.errors import PieError
-from pie.services.tenants import resolve_tenant
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from pie.bootstrap import Container
+    from pie.config import Settings
 
 T = TypeVar("T")
 
@@ -28,14 +37,30 @@ err_console = Console(stderr=True)
 
 @dataclass
 class State:
-    settings: Settings
+    """The global options. ``settings`` are read on first use, so `pie CMD --help` needs no
+    configuration (and does not load pydantic)."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
     debug: bool = False
+    create: bool = False  # --create: an explicit SQLite path may be in a new folder
+
+    @cached_property
+    def settings(self) -> Settings:
+        from pie.config import Settings
+
+        try:
+            settings = Settings(**self.overrides)
+        except Exception as err:  # a malformed PIE_* variable
+            fail(f"bad configuration: {' '.join(str(err).split())}")
+        if not self.create:
+            check_database_folder(settings)
+        return settings
 
 
 def state(ctx: typer.Context) -> State:
     found = ctx.find_object(State)
     if found is None:  # a sub-app called without the main callback (tests)
-        found = State(Settings())
+        found = State()
         ctx.obj = found
     return found
 
@@ -45,9 +70,31 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a ``sqlite[+driver]:///PATH`` URL names; None for other stores and memory."""
+    scheme, sep, rest = url.partition(":///")
+    path = rest.split("?", 1)[0]
+    if not sep or not scheme.startswith("sqlite") or path in ("", ":memory:"):
+        return None
+    return None if path.startswith("file:") else Path(path).expanduser()
+
+
+def check_database_folder(settings: Settings) -> None:
+    """A SQLite file named explicitly (--db, PIE_DATABASE_URL) must be in a folder that exists:
+    a typo should not silently create folders and a new, empty store. The default store in the
+    data folder is created on first use."""
+    path = sqlite_file(settings.database_url) if settings.database_url else None
+    if path is not None and not path.parent.is_dir():
+        fail(
+            f"--db: folder {path.parent} does not exist (database {path}); check the path, "
+            "or pass --create to create it"
+        )
+
+
 def run(st: State, work: Callable[[Container], Awaitable[T]], *, migrate: bool = True) -> T:
     """Run ``work`` with a fresh container; PIE errors become one line and exit code 1,
     anything unexpected exit code 2 (the traceback only with --debug)."""
+    from pie.bootstrap import build
 
     async def main() -> T:
         if migrate:
@@ -90,11 +137,13 @@ def ensure_embedded_schema(settings: Settings) -> None:
 
 
 def tenant_id(st: State, container: Container) -> Awaitable[UUID]:
+    from pie.services.tenants import resolve_tenant
+
     return resolve_tenant(container.tenants, st.settings.tenant)
 
 
 def print_json(data: BaseModel | dict[str, Any] | list[Any]) -> None:
-    if isinstance(data, BaseModel):
-        sys.stdout.write(data.model_dump_json(indent=2) + "\n")
-    else:
+    if isinstance(data, dict | list):
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(data.model_dump_json(indent=2) + "\n")

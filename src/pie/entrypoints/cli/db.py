@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pie.adapters.db import migrate
-from pie.entrypoints.cli.common import console, fail, state
+from pie.entrypoints.cli.common import console, fail, print_json, state
 
 app = typer.Typer(help="Database schema: apply migrations, show the current revision.")
 
@@ -13,6 +12,8 @@ app = typer.Typer(help="Database schema: apply migrations, show the current revi
 @app.command()
 def upgrade(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (as the tables' owner: PIE_ADMIN_DATABASE_URL)."""
+    from pie.adapters.db import migrate
+
     st = state(ctx)
     try:
         migrate.upgrade(
@@ -31,6 +32,8 @@ def upgrade(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
 @app.command()
 def downgrade(ctx: typer.Context, revision: str = typer.Argument(...)) -> None:
     """Revert migrations down to REVISION ("base" removes every table)."""
+    from pie.adapters.db import migrate
+
     st = state(ctx)
     migrate.downgrade(st.settings.effective_admin_database_url, revision=revision)
     console.print(
@@ -39,7 +42,16 @@ def downgrade(ctx: typer.Context, revision: str = typer.Argument(...)) -> None:
 
 
 @app.command()
-def current(ctx: typer.Context) -> None:
-    """Print the database's migration revision."""
+def current(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON")
+) -> None:
+    """Print the database's migration revision, and the newest one PIE knows."""
+    from pie.adapters.db import migrate
+
     st = state(ctx)
-    console.print(migrate.current_revision(st.settings.effective_admin_database_url) or "none")
+    revision = migrate.current_revision(st.settings.effective_admin_database_url)
+    if as_json:
+        head = migrate.head_revision()
+        print_json({"revision": revision, "head": head, "up_to_date": revision == head})
+    else:
+        console.print(revision or "none")

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import typer
 
-from pie.bootstrap import Container
 from pie.domain.errors import DealNotFound, InvalidInput
 from pie.domain.model import Account, Deal, EntityKind
 from pie.domain.stages import Stage, parse_stage
-from pie.entrypoints.api.schemas import (
-    AccountDetailRead,
-    DealDetailRead,
-    account_page,
-    deal_page,
-)
 from pie.entrypoints.cli import render
 from pie.entrypoints.cli.common import console, print_json, run, state, tenant_id
-from pie.ports.repositories import DealFilter
-from pie.ports.uow import UnitOfWork
-from pie.services import deals as svc
+
+if TYPE_CHECKING:
+    from pie.bootstrap import Container
+    from pie.ports.uow import UnitOfWork
+    from pie.services import deals as svc
 
 deals_app = typer.Typer(help="Look at deals.")
 accounts_app = typer.Typer(help="Look at accounts.")
@@ -71,6 +67,9 @@ def list_deals(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """List deals, newest first."""
+    from pie.ports.repositories import DealFilter
+    from pie.services import deals as svc
+
     st = state(ctx)
 
     async def work(c: Container) -> svc.Page[Deal]:
@@ -83,9 +82,11 @@ def list_deals(
 
     page = run(st, work)
     if as_json:
+        from pie.entrypoints.api.schemas import deal_page
+
         print_json(deal_page(page))
         return
-    console.print(render.deals_table(page.items))
+    console.print(render.deals_table(page.items, width=console.width))
     shown = f"{page.offset + 1}-{page.offset + len(page.items)}" if page.items else "none"
     console.print(f"{shown} of {page.total:,} deals")
 
@@ -97,6 +98,8 @@ def show_deal(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """A deal with its stakeholders, activities and stage transitions."""
+    from pie.services import deals as svc
+
     st = state(ctx)
 
     async def work(c: Container) -> svc.DealDetail:
@@ -106,6 +109,8 @@ def show_deal(
 
     detail = run(st, work)
     if as_json:
+        from pie.entrypoints.api.schemas import DealDetailRead
+
         print_json(DealDetailRead.of(detail))
     else:
         console.print(render.deal_detail(detail))
@@ -119,6 +124,8 @@ def list_accounts(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """List accounts by name."""
+    from pie.services import deals as svc
+
     st = state(ctx)
 
     async def work(c: Container) -> svc.Page[Account]:
@@ -126,9 +133,11 @@ def list_accounts(
 
     page = run(st, work)
     if as_json:
+        from pie.entrypoints.api.schemas import account_page
+
         print_json(account_page(page))
         return
-    console.print(render.accounts_table(page.items))
+    console.print(render.accounts_table(page.items, width=console.width))
     console.print(f"{len(page.items)} of {page.total:,} accounts")
 
 
@@ -139,6 +148,8 @@ def show_account(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """An account with its contacts and deals."""
+    from pie.services import deals as svc
+
     st = state(ctx)
 
     async def work(c: Container) -> svc.AccountDetail:
@@ -148,6 +159,8 @@ def show_account(
 
     detail = run(st, work)
     if as_json:
+        from pie.entrypoints.api.schemas import AccountDetailRead
+
         print_json(AccountDetailRead.of(detail))
     else:
-        console.print(render.account_detail(detail))
+        console.print(render.account_detail(detail, width=console.width))

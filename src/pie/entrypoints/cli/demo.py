@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import typer
 
-from pie.bootstrap import Container
 from pie.domain.summary import PipelineSummary
 from pie.entrypoints.cli import render
-from pie.entrypoints.cli.common import console, err_console, run, state
-from pie.entrypoints.cli.importing import report_table
+from pie.entrypoints.cli.common import State, console, err_console, print_json, run, state
 from pie.entrypoints.cli.progress import progress_bar
-from pie.importing.report import ImportReport
-from pie.importing.service import import_file
-from pie.sample import generate
-from pie.services.deals import pipeline_summary
-from pie.services.report import Report, build_report
-from pie.services.tenants import ensure_tenant
+
+if TYPE_CHECKING:
+    from pie.bootstrap import Container
+    from pie.importing.report import ImportReport
+    from pie.services.report import Report
 
 DEMO_TENANT = "demo"
 
@@ -36,36 +35,76 @@ def demo(
     ctx: typer.Context,
     deals: int = typer.Option(3000, "--deals", "-n", min=100, help="Deals in the sample"),
     seed: int = typer.Option(7, "--seed", help="Sample seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (progress stays on stderr)"),
 ) -> None:
     """Create a demo tenant, generate a sample world, import it and summarise the pipeline."""
     st = state(ctx)
     sample = st.settings.data_dir / "demo" / f"sample-{deals}-seed{seed}.json"
     if not sample.exists():
+        from pie.sample import generate
+
         sample.parent.mkdir(parents=True, exist_ok=True)
         with progress_bar(f"generating {deals:,} sample deals", deals) as advance_to:
             generate(sample, deals=deals, seed=seed, progress=advance_to)
-
     size = sample.stat().st_size
-
-    async def work(c: Container) -> DemoResult:
-        tid, key = await ensure_tenant(c.tenants, DEMO_TENANT)
-        with progress_bar(f"importing {sample.name}", size) as advance_to:
-            imported = await import_file(
-                c.uow(tid),
-                sample,
-                suggestions_dir=st.settings.data_dir,
-                progress=lambda done, _total: advance_to(done),
-            )
-        summary = await pipeline_summary(c.uow(tid))
-        with err_console.status("mining, forecasting the open pipeline and back-testing"):
-            report = await build_report(c.uow(tid), title="PIE demo: the sample pipeline")
-        return DemoResult(tid, key, imported, summary, report)
-
-    result = run(st, work)
+    result = run(st, lambda c: _import_and_report(st, c, sample, size))
     report_path = st.settings.data_dir / "demo" / "report.html"
     report_path.write_text(result.report.html, encoding="utf-8")
+    if as_json:
+        print_json(_demo_dict(st, result, report_path))
+    else:
+        _print_demo(st, result, report_path)
+
+
+async def _import_and_report(st: State, c: Container, sample: Path, size: int) -> DemoResult:
+    from pie.importing.service import import_file
+    from pie.services.deals import pipeline_summary
+    from pie.services.report import build_report
+    from pie.services.tenants import ensure_tenant
+
+    tid, key = await ensure_tenant(c.tenants, DEMO_TENANT)
+    with progress_bar(f"importing {sample.name}", size) as advance_to:
+        imported = await import_file(
+            c.uow(tid),
+            sample,
+            suggestions_dir=st.settings.data_dir,
+            progress=lambda done, _total: advance_to(done),
+        )
+    summary = await pipeline_summary(c.uow(tid))
+    with err_console.status("mining, forecasting the open pipeline and back-testing"):
+        report = await build_report(c.uow(tid), title="PIE demo: the sample pipeline")
+    return DemoResult(tid, key, imported, summary, report)
+
+
+def _demo_dict(st: State, result: DemoResult, report_path: Path) -> dict[str, Any]:
+    from pie.services.simulation import pipeline_dict
+
+    s = result.summary
+    return {
+        "tenant": {"id": str(result.tenant_id), "name": DEMO_TENANT},
+        "api_key": result.api_key,
+        "store": st.settings.effective_database_url,
+        "report": str(report_path),
+        "imported": result.imported.to_dict(),
+        "summary": {
+            "deals": s.total,
+            "open": s.open,
+            "won": s.won,
+            "lost": s.lost,
+            "win_rate": s.win_rate,
+            "median_cycle_days": s.median_cycle_days,
+            "open_value": str(s.open_value),
+        },
+        "pipeline": pipeline_dict(result.report.mined.world, result.report.forecasts),
+        "backtest": result.report.backtest.to_dict(),
+    }
+
+
+def _print_demo(st: State, result: DemoResult, report_path: Path) -> None:
+    from pie.entrypoints.cli.importing import report_table
+
     console.print(report_table(result.imported))
-    console.print(render.summary(result.summary))
+    console.print(render.summary(result.summary, width=console.width))
     console.print(render.pipeline_forecast(result.report.forecasts))
     console.print(render.backtest(result.report.backtest.to_dict()))
     console.rule()

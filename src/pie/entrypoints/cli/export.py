@@ -5,14 +5,15 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from pie.bootstrap import Container
-from pie.domain.history import DealHistory
 from pie.entrypoints.cli.common import err_console, run, state, tenant_id
-from pie.mining.eventlog_export import write_ocel, write_xes
-from pie.services.histories import load_histories
+
+if TYPE_CHECKING:
+    from pie.bootstrap import Container
+    from pie.domain.history import DealHistory
 
 app = typer.Typer(help="Export PIE's data for other tools.")
 
@@ -29,6 +30,9 @@ def eventlog(
     fmt: EventLogFormat = typer.Option(EventLogFormat.XES, "--format", help="xes or ocel"),
 ) -> None:
     """Every deal's stage history as an XES (IEEE 1849) or OCEL 2.0 JSON event log."""
+    from pie.mining.eventlog_export import write_ocel, write_xes
+    from pie.services.histories import load_histories
+
     st = state(ctx)
 
     async def work(c: Container) -> list[DealHistory]:

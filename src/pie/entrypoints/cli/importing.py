@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from pie.bootstrap import Container
 from pie.entrypoints.cli.common import console, err_console, print_json, run, state, tenant_id
 from pie.entrypoints.cli.progress import progress_bar
-from pie.importing import import_file
-from pie.importing.report import KIND_ORDER, ImportReport
-from pie.sample import generate
+
+if TYPE_CHECKING:
+    from pie.bootstrap import Container
+    from pie.importing.report import ImportReport
 
 
 def report_table(report: ImportReport) -> Table:
+    from pie.importing.report import KIND_ORDER
+
     table = Table(title=f"Imported {report.file} ({report.format}, source {report.source})")
     for col in ("records", "created", "updated", "unchanged", "skipped"):
         table.add_column(col, justify="left" if col == "records" else "right")
@@ -52,6 +56,8 @@ def import_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
     """Import a file into the tenant's store, in one transaction (all or nothing)."""
+    from pie.importing import import_file
+
     st = state(ctx)
 
     total = file.stat().st_size + (history.stat().st_size if history else 0)
@@ -91,9 +97,17 @@ def generate_command(
     deals: int = typer.Option(3000, "--deals", "-n", min=1, help="Number of deals"),
     seed: int = typer.Option(7, "--seed", help="Random seed (same seed, same file)"),
     conversations: bool = typer.Option(True, "--conversations/--no-conversations"),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON"),
 ) -> None:
     """Write a realistic sample world in PIE's JSON format, with its ground truth beside it."""
+    from pie.sample import generate
+
     out.parent.mkdir(parents=True, exist_ok=True)
     with progress_bar(f"generating {deals:,} deals", deals) as advance_to:
-        generate(out, deals=deals, seed=seed, conversations=conversations, progress=advance_to)
-    console.print(f"wrote {out} and its ground truth beside it")
+        made = generate(
+            out, deals=deals, seed=seed, conversations=conversations, progress=advance_to
+        )
+    if as_json:
+        print_json({"seed": seed, **dataclasses.asdict(made)})
+    else:
+        console.print(f"wrote {out} and its ground truth beside it")

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from pie.config import Settings
+import pie
 from pie.entrypoints.cli import (
     changes,
     db,
@@ -19,7 +19,7 @@ from pie.entrypoints.cli import (
     simulation,
     tenants,
 )
-from pie.entrypoints.cli.common import State, fail
+from pie.entrypoints.cli.common import State
 
 app = typer.Typer(
     name="pie",
@@ -30,32 +30,41 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"pie {pie.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
     database: str | None = typer.Option(
         None, "--db", help="Database URL (PIE_DATABASE_URL); default: SQLite in the data folder"
     ),
+    create: bool = typer.Option(
+        False, "--create", help="Let --db name a SQLite file in a folder that does not exist yet"
+    ),
     tenant: str | None = typer.Option(
         None, "--tenant", "-t", help="Tenant id or name (PIE_TENANT)"
     ),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Data folder (PIE_DATA_DIR)"),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks"),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version"
+    ),
 ) -> None:
     overrides: dict[str, Any] = {
         k: v
         for k, v in {"database_url": database, "tenant": tenant, "data_dir": data_dir}.items()
         if v is not None
     }
-    try:
-        settings = Settings(**overrides)
-    except Exception as err:  # a malformed PIE_* variable
-        fail(f"bad configuration: {err}")
-    ctx.obj = State(settings=settings, debug=debug)
+    ctx.obj = State(overrides, debug=debug, create=create)
 
 
 app.add_typer(db.app, name="db")
 app.add_typer(tenants.app, name="tenant")
+app.add_typer(tenants.keys_app, name="key")
 app.add_typer(deals.deals_app, name="deals")
 app.add_typer(deals.accounts_app, name="accounts")
 app.command("import")(importing.import_command)

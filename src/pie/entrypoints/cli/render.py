@@ -1,62 +1,162 @@
-"""Rich renderings of deals, accounts and summaries."""
+"""Rich renderings of deals, accounts and summaries.
+
+Listings fit the console (80 columns when piped): the name column keeps a readable width and
+wraps, and the least important columns are dropped when there is no room for them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.table import Table
 
 from pie.domain.model import Account, Deal
 from pie.domain.summary import PipelineSummary
-from pie.services.deals import AccountDetail, DealDetail
-from pie.simulation import PeriodForecast
+
+if TYPE_CHECKING:
+    from pie.services.deals import AccountDetail, DealDetail
+    from pie.simulation import PeriodForecast
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+#: The name column never gets narrower than this (or than its longest name, if shorter).
+NAME_MIN_WIDTH = 20
 
 
 def money(value: Decimal | None, currency: str = "USD") -> str:
     return "—" if value is None else f"{value:,.0f} {currency}"
 
 
-def short_ref(deal: Deal) -> str:
-    """The deal's first source id (what people search by), else its PIE id."""
-    for source, external in sorted(deal.external_ids.items()):
+def compact_money(value: Decimal | float | None, currency: str = "USD") -> str:
+    """``$2.1M``, ``$950K``, ``$12K``, ``$640``; another currency's code follows the number."""
+    if value is None:
+        return "—"
+    amount, suffix = abs(float(value)), ""
+    for unit, letter in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if round(amount / unit, 1) >= 1:
+            amount, suffix = amount / unit, letter
+            break
+    digits = 1 if suffix and round(amount, 1) < 10 else 0
+    number = f"{'-' if float(value) < 0 else ''}{amount:.{digits}f}{suffix}"
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol}{number}" if symbol else f"{number} {currency}"
+
+
+def short_ref(item: Deal | Account) -> str:
+    """The record's first source id (what people search by), else its PIE id."""
+    for source, external in sorted(item.external_ids.items()):
         return f"{source}:{external}"
-    return str(deal.id)
+    return str(item.id)
 
 
-def deals_table(deals: Sequence[Deal], *, title: str | None = None) -> Table:
+@dataclass(frozen=True)
+class Column:
+    header: str
+    drop_order: int = 0  # 0: always shown; otherwise dropped for room, highest first
+    justify: str = "left"
+    wraps: bool = False  # the name: wraps, and never narrower than NAME_MIN_WIDTH
+    folds: bool = False  # an id: folded onto a second line if even then there is no room
+
+
+FOLDED_MIN_WIDTH = 12
+
+
+def fitted_table(
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[str]],
+    width: int,
+    *,
+    title: str | None = None,
+) -> Table:
+    """A table of ``rows`` that fits ``width`` cells. Optional columns are dropped (highest
+    ``drop_order`` first) until the rest fit at their natural width beside a readable name;
+    if even that is too wide, ids fold onto two lines. The name takes the room that is left."""
+    natural = [
+        max([cell_len(c.header), *(cell_len(r[i]) for r in rows)]) for i, c in enumerate(columns)
+    ]
+    name = next(i for i, c in enumerate(columns) if c.wraps)
+    name_min = min(natural[name], NAME_MIN_WIDTH)
+    keep = list(range(len(columns)))
+
+    def room(widths: Sequence[int]) -> int:  # what the others leave for the name
+        borders = 3 * len(keep) + 1  # a border and a space either side of every column
+        return width - borders - sum(widths[i] for i in keep if i != name)
+
+    for i in sorted(keep, key=lambda i: -columns[i].drop_order):
+        if room(natural) >= name_min or columns[i].drop_order == 0:
+            break
+        keep.remove(i)
+    widths = list(natural)
+    for i in (i for i in keep if columns[i].folds):
+        shortfall = name_min - room(widths)
+        if shortfall > 0:
+            widths[i] -= min(shortfall, max(widths[i] - FOLDED_MIN_WIDTH, 0))
+    widths[name] = max(min(natural[name], room(widths)), 1)
     table = Table(title=title)
-    for col in ("id", "name", "stage", "value", "expected close", "owner"):
+    for i in keep:
+        c, fixed = columns[i], widths[i] if columns[i].wraps or columns[i].folds else None
         table.add_column(
-            col,
-            justify="right" if col == "value" else "left",
-            no_wrap=col != "name",
-            overflow="ellipsis",
+            c.header,
+            justify=c.justify,  # type: ignore[arg-type]
+            no_wrap=fixed is None,
+            overflow="fold",
+            width=fixed,
         )
-    for d in deals:
-        table.add_row(
+    for row in rows:
+        table.add_row(*(row[i] for i in keep))
+    return table
+
+
+DEAL_COLUMNS = (
+    Column("id", folds=True),
+    Column("name", wraps=True),
+    Column("stage"),
+    Column("value", justify="right"),
+    Column("expected close", drop_order=2),
+    Column("owner", drop_order=3),
+)
+
+
+def deals_table(deals: Sequence[Deal], *, title: str | None = None, width: int = 80) -> Table:
+    rows = [
+        (
             short_ref(d),
             d.name,
             str(d.stage),
-            money(d.value, d.currency),
+            compact_money(d.value, d.currency),
             str(d.expected_close or "—"),
             d.owner or "—",
         )
-    return table
+        for d in deals
+    ]
+    return fitted_table(DEAL_COLUMNS, rows, width, title=title)
 
 
-def accounts_table(accounts: Sequence[Account]) -> Table:
-    table = Table()
-    for col in ("id", "name", "industry", "employees", "country"):
-        table.add_column(col)
-    for a in accounts:
-        table.add_row(
-            str(a.id), a.name, a.industry or "—", str(a.employees or "—"), a.country or "—"
+ACCOUNT_COLUMNS = (
+    Column("id", folds=True),
+    Column("name", wraps=True),
+    Column("industry", drop_order=2),
+    Column("employees", drop_order=1, justify="right"),
+    Column("country", drop_order=3),
+)
+
+
+def accounts_table(accounts: Sequence[Account], *, width: int = 80) -> Table:
+    rows = [
+        (
+            short_ref(a),
+            a.name,
+            a.industry or "—",
+            f"{a.employees:,}" if a.employees is not None else "—",
+            a.country or "—",
         )
-    return table
+        for a in accounts
+    ]
+    return fitted_table(ACCOUNT_COLUMNS, rows, width)
 
 
 def _fields(title: str, rows: Sequence[tuple[str, object]]) -> Table:
@@ -128,7 +228,7 @@ def deal_detail(detail: DealDetail) -> RenderableType:
     return Group(*parts)
 
 
-def account_detail(detail: AccountDetail) -> RenderableType:
+def account_detail(detail: AccountDetail, *, width: int = 80) -> RenderableType:
     a = detail.account
     head = _fields(
         a.name,
@@ -147,10 +247,10 @@ def account_detail(detail: AccountDetail) -> RenderableType:
         contacts.add_column(col)
     for c in detail.contacts:
         contacts.add_row(c.name, c.title or "—", c.email or "—")
-    return Group(head, contacts, deals_table(detail.deals, title="Deals"))
+    return Group(head, contacts, deals_table(detail.deals, title="Deals", width=width))
 
 
-def summary(s: PipelineSummary) -> RenderableType:
+def summary(s: PipelineSummary, *, width: int = 80) -> RenderableType:
     stages = Table(title="Deals by stage")
     stages.add_column("stage")
     stages.add_column("deals", justify="right")
@@ -169,7 +269,8 @@ def summary(s: PipelineSummary) -> RenderableType:
             ("open pipeline", money(s.open_value)),
         ],
     )
-    return Group(head, stages, deals_table(s.largest_open, title="Largest open deals"))
+    largest = deals_table(s.largest_open, title="Largest open deals", width=width)
+    return Group(head, stages, largest)
 
 
 def pipeline_forecast(

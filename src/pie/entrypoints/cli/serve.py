@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
-from pie.entrypoints.api.app import create_app
 from pie.entrypoints.cli.common import ensure_embedded_schema, state
 
 
@@ -15,6 +13,10 @@ def serve(
     port: int | None = typer.Option(None, help="Port (PIE_API_PORT)"),
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from pie.entrypoints.api.app import create_app
+
     st = state(ctx)
     ensure_embedded_schema(st.settings)
     uvicorn.run(

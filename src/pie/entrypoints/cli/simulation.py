@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from pie.bootstrap import Container
 from pie.domain.errors import InvalidInput
 from pie.domain.model import EntityKind
 from pie.domain.stages import ALL_STAGES, OPEN_PIPELINE, STAGE_ORDER, Stage
 from pie.entrypoints.cli import render
 from pie.entrypoints.cli.common import console, err_console, print_json, run, state, tenant_id
 from pie.entrypoints.cli.deals import resolve_id
-from pie.mining import Context, ProcessModel
-from pie.services import simulation as svc
-from pie.simulation import DealForecast, DealSimulation, PeriodForecast, ScenarioResult
-from pie.simulation.backtest import BacktestReport
+
+if TYPE_CHECKING:  # numpy and the database load only when a command runs
+    from pie.bootstrap import Container
+    from pie.mining import ProcessModel
+    from pie.services import simulation as svc
+    from pie.simulation import DealForecast, DealSimulation, PeriodForecast, ScenarioResult
+    from pie.simulation.backtest import BacktestReport
 
 
 def parse_moment(text: str | None, option: str) -> datetime | None:
@@ -39,6 +41,8 @@ def _next_stage(stage: Stage) -> Stage:
 
 def context_effects(model: ProcessModel, exits: dict[str, int]) -> list[dict[str, Any]]:
     """P(advance) per open stage for a neutral deal, with a champion, with a blocker."""
+    from pie.mining import Context
+
     rows = []
     for stage in OPEN_PIPELINE:
         nxt = _next_stage(stage)
@@ -66,6 +70,8 @@ def mine_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Mine the stage process: transitions, time in stage and context effects."""
+    from pie.services import simulation as svc
+
     st = state(ctx)
 
     async def work(c: Container) -> svc.Mined:
@@ -175,6 +181,9 @@ def simulate_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Simulate a deal's outcome, or a scenario against its baseline."""
+    from pie.services import simulation as svc
+    from pie.simulation import ScenarioResult
+
     st = state(ctx)
 
     async def work(c: Container) -> DealSimulation | ScenarioResult:
@@ -253,6 +262,8 @@ def forecast_command(
 ) -> None:
     """A deal's trajectory, best and worst case and ranked recommendations; or, with
     `pipeline`, the distribution of won value per period over all open deals."""
+    from pie.services import simulation as svc
+
     st = state(ctx)
     moment = parse_moment(as_of, "--as-of")
     if target == "pipeline":
@@ -296,6 +307,8 @@ def backtest_command(
 ) -> None:
     """Forecast every deal open at past cutoffs with only what was known then, and score the
     forecasts against what happened, next to three baselines."""
+    from pie.services import simulation as svc
+
     st = state(ctx)
     cutoffs = [m for m in (parse_moment(c, "--cutoff") for c in cutoff) if m is not None]
 
