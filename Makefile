@@ -23,7 +23,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy
+	$(BIN)/mypy  # src, tests and bench: [tool.mypy] files in pyproject.toml
 	$(BIN)/lint-imports
 	@$(BIN)/pytest -q; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo 'pytest collected no tests: failing' >&2; exit 1; fi; exit $$rc

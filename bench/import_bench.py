@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Table, func, select
 
 from pie.adapters.db import migrate
