@@ -1,4 +1,5 @@
-"""The one place that builds the real objects from Settings."""
+"""The one place that builds the real objects from Settings, and runs the schema migrations
+for the entrypoints (the CLI reaches the database adapters only through here)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pie.adapters.db import migrate
 from pie.adapters.db.engine import make_engine, make_sessions
 from pie.adapters.db.tenants import SqlTenantDirectory
 from pie.adapters.db.uow import SqlUnitOfWork
@@ -32,3 +34,35 @@ def build(settings: Settings) -> Container:
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessions(engine)
     return Container(settings, engine, sessions, SqlTenantDirectory(sessions))
+
+
+# --- the schema -----------------------------------------------------------------------------
+# Migrations run as the tables' owner (``admin`` URL), except the embedded SQLite store, which
+# migrates itself on first use.
+
+
+def upgrade_schema(settings: Settings, revision: str = "head") -> str | None:
+    """Apply the migrations up to ``revision``; returns the revision the database is now at."""
+    url = settings.effective_admin_database_url
+    migrate.upgrade(url, app_role=settings.app_role, revision=revision)
+    return migrate.current_revision(url)
+
+
+def downgrade_schema(settings: Settings, revision: str) -> str | None:
+    """Revert the migrations down to ``revision`` (``base`` removes every table)."""
+    url = settings.effective_admin_database_url
+    migrate.downgrade(url, app_role=settings.app_role, revision=revision)
+    return migrate.current_revision(url)
+
+
+def schema_revision(settings: Settings) -> str | None:
+    """The revision the database is at, or None for a database PIE never migrated."""
+    return migrate.current_revision(settings.effective_admin_database_url)
+
+
+def ensure_embedded_schema(settings: Settings) -> None:
+    """The embedded SQLite store needs no setup: bring its schema up to date on first use.
+    PostgreSQL is migrated explicitly by its owner with `pie db upgrade`."""
+    url = settings.effective_database_url
+    if url.startswith("sqlite"):
+        migrate.upgrade(url, app_role=settings.app_role)

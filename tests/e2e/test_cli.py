@@ -107,3 +107,16 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     again = pie("--data-dir", tmp_path, "demo", "--deals", "200")
     assert again.exit_code == 0, again.output
     assert "API key" not in again.stdout  # the demo tenant exists: no new key
+
+
+def test_db_upgrade_current_and_downgrade_on_a_new_sqlite_store(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    assert pie("--db", url, "db", "current").stdout.strip() == "none"
+    up = pie("--db", url, "db", "upgrade")
+    assert up.exit_code == 0, up.output
+    head = pie("--db", url, "db", "current").stdout.strip()
+    assert head != "none"
+    assert head in up.stdout
+    down = pie("--db", url, "db", "downgrade", "base")
+    assert down.exit_code == 0, down.output
+    assert pie("--db", url, "db", "current").stdout.strip() == "none"

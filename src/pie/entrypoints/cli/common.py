@@ -15,7 +15,7 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
-from pie.bootstrap import Container, build
+from pie.bootstrap import Container, build, ensure_embedded_schema
 from pie.config import Settings
 from pie.domain.errors import PieError
 from pie.services.tenants import resolve_tenant
@@ -77,16 +77,6 @@ def brief(err: BaseException, limit: int = 300) -> str:
     carry whole statements and their parameters)."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def ensure_embedded_schema(settings: Settings) -> None:
-    """The embedded SQLite store needs no setup: bring its schema up to date on first use.
-    PostgreSQL is migrated explicitly by its owner with `pie db upgrade`."""
-    url = settings.effective_database_url
-    if url.startswith("sqlite"):
-        from pie.adapters.db import migrate
-
-        migrate.upgrade(url, app_role=settings.app_role)
 
 
 def tenant_id(st: State, container: Container) -> Awaitable[UUID]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pie.adapters.db import migrate
+from pie.bootstrap import downgrade_schema, schema_revision, upgrade_schema
 from pie.entrypoints.cli.common import console, fail, state
 
 app = typer.Typer(help="Database schema: apply migrations, show the current revision.")
@@ -15,16 +15,11 @@ def upgrade(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (as the tables' owner: PIE_ADMIN_DATABASE_URL)."""
     st = state(ctx)
     try:
-        migrate.upgrade(
-            st.settings.effective_admin_database_url,
-            app_role=st.settings.app_role,
-            revision=revision,
-        )
+        current = upgrade_schema(st.settings, revision)
     except Exception as err:
         if st.debug:
             raise
         fail(f"migration failed: {type(err).__name__}: {err}")
-    current = migrate.current_revision(st.settings.effective_admin_database_url)
     console.print(f"database at revision [bold]{current}[/]")
 
 
@@ -32,14 +27,11 @@ def upgrade(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
 def downgrade(ctx: typer.Context, revision: str = typer.Argument(...)) -> None:
     """Revert migrations down to REVISION ("base" removes every table)."""
     st = state(ctx)
-    migrate.downgrade(st.settings.effective_admin_database_url, revision=revision)
-    console.print(
-        f"database at revision {migrate.current_revision(st.settings.effective_admin_database_url)}"
-    )
+    console.print(f"database at revision {downgrade_schema(st.settings, revision)}")
 
 
 @app.command()
 def current(ctx: typer.Context) -> None:
     """Print the database's migration revision."""
     st = state(ctx)
-    console.print(migrate.current_revision(st.settings.effective_admin_database_url) or "none")
+    console.print(schema_revision(st.settings) or "none")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import typer
 import uvicorn
 
+from pie.bootstrap import ensure_embedded_schema
 from pie.entrypoints.api.app import create_app
-from pie.entrypoints.cli.common import ensure_embedded_schema, state
+from pie.entrypoints.cli.common import state
 
 
 def serve(
