@@ -8,7 +8,6 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from pie.adapters.db import migrate
 from pie.adapters.db.engine import make_engine, make_sessions
 from pie.adapters.db.tenants import SqlTenantDirectory
 from pie.adapters.db.uow import SqlUnitOfWork
@@ -38,11 +37,13 @@ def build(settings: Settings) -> Container:
 
 # --- the schema -----------------------------------------------------------------------------
 # Migrations run as the tables' owner (``admin`` URL), except the embedded SQLite store, which
-# migrates itself on first use.
+# migrates itself on first use. Alembic is imported only when a migration runs.
 
 
 def upgrade_schema(settings: Settings, revision: str = "head") -> str | None:
     """Apply the migrations up to ``revision``; returns the revision the database is now at."""
+    from pie.adapters.db import migrate
+
     url = settings.effective_admin_database_url
     migrate.upgrade(url, app_role=settings.app_role, revision=revision)
     return migrate.current_revision(url)
@@ -50,6 +51,8 @@ def upgrade_schema(settings: Settings, revision: str = "head") -> str | None:
 
 def downgrade_schema(settings: Settings, revision: str) -> str | None:
     """Revert the migrations down to ``revision`` (``base`` removes every table)."""
+    from pie.adapters.db import migrate
+
     url = settings.effective_admin_database_url
     migrate.downgrade(url, app_role=settings.app_role, revision=revision)
     return migrate.current_revision(url)
@@ -57,6 +60,8 @@ def downgrade_schema(settings: Settings, revision: str) -> str | None:
 
 def schema_revision(settings: Settings) -> str | None:
     """The revision the database is at, or None for a database PIE never migrated."""
+    from pie.adapters.db import migrate
+
     return migrate.current_revision(settings.effective_admin_database_url)
 
 
@@ -65,4 +70,6 @@ def ensure_embedded_schema(settings: Settings) -> None:
     PostgreSQL is migrated explicitly by its owner with `pie db upgrade`."""
     url = settings.effective_database_url
     if url.startswith("sqlite"):
+        from pie.adapters.db import migrate
+
         migrate.upgrade(url, app_role=settings.app_role)
