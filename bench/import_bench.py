@@ -270,7 +270,7 @@ async def count_records(sessions: Any, tenant: UUID) -> int:
 def dlt_runs(engine_name: str, destination: Any, path: Path, records: int) -> tuple[Timed, Timed]:
     """dlt's first load and unchanged re-run of the same file (see bench/dlt_load.py); rates
     are over the same records PIE stores, so the ratio is the ratio of the times."""
-    loader = DltLoader(destination, engine_name)
+    loader = DltLoader(destination, engine_name, workers=dlt_load.WORKERS[engine_name])
     try:
         first = loader.load(path)
         counted = {table: loader.count(table) for table in ("deals", "deals__activities")}
