@@ -9,10 +9,10 @@ Run: .venv/bin/python bench/simulate_bench.py   (ends with one JSON line per ben
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import random
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.helpers_world import load_histories
-
+from pie.bootstrap import build, ensure_embedded_schema
+from pie.config import Settings
+from pie.domain.history import DealHistory
+from pie.importing import import_file
 from pie.mining import ProcessModel, fit
 from pie.mining.events import LOST, WON
 from pie.sample.generate import generate
+from pie.services.histories import load_histories
 from pie.simulation import DealState, deal_state, simulate
 from pie.simulation.montecarlo import Starts, Tables
 
@@ -78,11 +79,26 @@ class LoopSimulator:
         return sum(1 for won, _ in outcomes if won) / runs
 
 
+async def imported(path: Path, data_dir: Path) -> list[DealHistory]:
+    """The file imported into a fresh embedded store and read back as the services read it,
+    in a stable order (the ids are derived from a random tenant)."""
+    settings = Settings(data_dir=data_dir, database_url=None)
+    ensure_embedded_schema(settings)
+    container = build(settings)
+    try:
+        tenant = (await container.tenants.create("bench")).tenant.id
+        await import_file(container.uow(tenant), path)
+        histories = await load_histories(container.uow(tenant))
+    finally:
+        await container.aclose()
+    return sorted(histories, key=lambda h: (h.deal.created_at, h.deal.name))
+
+
 def world() -> tuple[ProcessModel, list[DealState]]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "world.json"
         generate(out, deals=3000, seed=5, conversations=False)
-        histories = load_histories(out)
+        histories = asyncio.run(imported(out, Path(tmp)))
     as_of = max(t.at for h in histories for t in h.transitions)
     model = fit(histories, as_of=as_of)
     states = [deal_state(h, model, as_of=as_of) for h in histories if h.deal.is_open]

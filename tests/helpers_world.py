@@ -55,7 +55,11 @@ def load_histories(path: Path, *, tenant_id: UUID = TENANT) -> list[DealHistory]
 
 # -- building histories by hand ------------------------------------------------------------
 
-Move = tuple[Stage, float] | tuple[Stage, float, float | None, float | None]
+Move = (
+    tuple[Stage, float]
+    | tuple[Stage, float, float | None]
+    | tuple[Stage, float, float | None, float | None]
+)
 
 
 def deal_history(
@@ -183,14 +187,14 @@ def rewrite_after(h: DealHistory, cutoff: datetime, n: int) -> DealHistory:
     ``n`` varies the changes between deals."""
     kept = [t for t in h.transitions if t.at < cutoff]
     later = [t for t in h.transitions if t.at >= cutoff]
-    flip = {Stage.CLOSED_WON: Stage.CLOSED_LOST, Stage.CLOSED_LOST: Stage.CLOSED_WON}
+    swap = {Stage.CLOSED_WON: Stage.CLOSED_LOST, Stage.CLOSED_LOST: Stage.CLOSED_WON}
     changed = []
     for t in later:
         changed.append(
             dataclasses.replace(
                 t,
-                to_stage=flip.get(t.to_stage, t.to_stage),
-                from_stage=flip.get(t.from_stage, t.from_stage) if t.from_stage else None,
+                to_stage=swap.get(t.to_stage, t.to_stage),
+                from_stage=swap.get(t.from_stage, t.from_stage) if t.from_stage else None,
                 at=t.at + timedelta(days=3),
                 value=Decimal(123),
                 probability=0.99,

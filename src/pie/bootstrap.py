@@ -1,4 +1,5 @@
-"""The one place that builds the real objects from Settings."""
+"""The one place that builds the real objects from Settings, and runs the schema migrations
+for the entrypoints (the CLI reaches the database adapters only through here)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,50 @@ def build(settings: Settings) -> Container:
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessions(engine)
     return Container(settings, engine, sessions, SqlTenantDirectory(sessions))
+
+
+# --- the schema -----------------------------------------------------------------------------
+# Migrations run as the tables' owner (``admin`` URL), except the embedded SQLite store, which
+# migrates itself on first use. Alembic is imported only when a migration runs.
+
+
+def upgrade_schema(settings: Settings, revision: str = "head") -> str | None:
+    """Apply the migrations up to ``revision``; returns the revision the database is now at."""
+    from pie.adapters.db import migrate
+
+    url = settings.effective_admin_database_url
+    migrate.upgrade(url, app_role=settings.app_role, revision=revision)
+    return migrate.current_revision(url)
+
+
+def downgrade_schema(settings: Settings, revision: str) -> str | None:
+    """Revert the migrations down to ``revision`` (``base`` removes every table)."""
+    from pie.adapters.db import migrate
+
+    url = settings.effective_admin_database_url
+    migrate.downgrade(url, app_role=settings.app_role, revision=revision)
+    return migrate.current_revision(url)
+
+
+def schema_revision(settings: Settings) -> str | None:
+    """The revision the database is at, or None for a database PIE never migrated."""
+    from pie.adapters.db import migrate
+
+    return migrate.current_revision(settings.effective_admin_database_url)
+
+
+def head_revision() -> str:
+    """The newest schema revision this PIE knows."""
+    from pie.adapters.db import migrate
+
+    return migrate.head_revision()
+
+
+def ensure_embedded_schema(settings: Settings) -> None:
+    """The embedded SQLite store needs no setup: bring its schema up to date on first use.
+    PostgreSQL is migrated explicitly by its owner with `pie db upgrade`."""
+    url = settings.effective_database_url
+    if url.startswith("sqlite"):
+        from pie.adapters.db import migrate
+
+        migrate.upgrade(url, app_role=settings.app_role)

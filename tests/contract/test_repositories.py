@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import pytest
 
 from pie.domain.errors import Conflict, NotFound, StaleVersion
-from pie.domain.model import EntityKind, ExternalRef
+from pie.domain.model import ActivityOutcome, EntityKind, ExternalRef, StakeholderRole
 from pie.domain.plans import AccountPlanData, CompanyProfile, OpportunityPlanData
 from pie.domain.stages import Stage
 from pie.ports.repositories import DealFilter, UpsertCounts
@@ -78,17 +78,18 @@ async def test_every_entity_round_trips_and_can_be_updated_and_deleted(store: St
         assert got is not None
         assert got.created_at.utcoffset() == timedelta(0)
 
-        for repo, item, change in (
+        edits: tuple[tuple[Any, Any, dict[str, object]], ...] = (
             (uow.accounts, acc, {"name": "Acme GmbH", "annual_revenue": None}),
             (uow.contacts, con, {"email": None, "title": "CEO"}),
             (uow.deals, deal, {"stage": Stage.CLOSED_WON, "custom_fields": {"a": [1]}}),
-            (uow.activities, act, {"outcome": r.ActivityOutcome.NEGATIVE, "next_steps": ()}),
+            (uow.activities, act, {"outcome": ActivityOutcome.NEGATIVE, "next_steps": ()}),
             (uow.transitions, tr, {"to_stage": Stage.NEGOTIATION, "value": None}),
-            (uow.stakeholders, sh, {"roles": (r.StakeholderRole.BLOCKER,), "sentiment": 1.0}),
-        ):
-            changed = dataclasses.replace(item, **change)  # type: ignore[type-var]
-            await repo.update(changed)  # type: ignore[attr-defined]
-            assert await repo.get(item.id) == v(changed, 2)  # type: ignore[attr-defined]
+            (uow.stakeholders, sh, {"roles": (StakeholderRole.BLOCKER,), "sentiment": 1.0}),
+        )
+        for repo, item, change in edits:
+            changed = dataclasses.replace(item, **change)
+            await repo.update(changed)
+            assert await repo.get(item.id) == v(changed, 2)
         await uow.commit()
     async with store.uow(t) as uow:
         assert await uow.transitions.delete(tr.id) is True
@@ -373,7 +374,7 @@ async def test_a_tenant_never_reaches_another_tenants_records(store: Store) -> N
         await uow.plans.save_account_plan(acc.id, AccountPlanData(), expected_version=0)
         await uow.commit()
     async with store.uow(a) as uow:
-        pairs = (
+        pairs: tuple[tuple[Any, Any], ...] = (
             (uow.accounts, acc),
             (uow.contacts, con),
             (uow.deals, deal),
@@ -382,11 +383,11 @@ async def test_a_tenant_never_reaches_another_tenants_records(store: Store) -> N
             (uow.stakeholders, sh),
         )
         for repo, item in pairs:
-            assert await repo.get(item.id) is None  # type: ignore[attr-defined]
-            assert await repo.delete(item.id) is False  # type: ignore[attr-defined]
+            assert await repo.get(item.id) is None
+            assert await repo.delete(item.id) is False
             with pytest.raises(NotFound):
-                await repo.update(dataclasses.replace(item, tenant_id=a))  # type: ignore[attr-defined]
-            assert [x async for x in repo.iter_all()] == []  # type: ignore[attr-defined]
+                await repo.update(dataclasses.replace(item, tenant_id=a))
+            assert [x async for x in repo.iter_all()] == []
         assert await uow.accounts.list() == []
         assert await uow.accounts.count() == 0
         assert await uow.deals.list() == []

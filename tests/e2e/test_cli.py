@@ -113,3 +113,16 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     assert {"periods", "as_of"} <= set(body["pipeline"])
     assert "baselines" in body["backtest"]
     assert Path(body["report"]).exists()
+
+
+def test_db_upgrade_current_and_downgrade_on_a_new_sqlite_store(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    assert pie("--db", url, "db", "current").stdout.strip() == "none"
+    up = pie("--db", url, "db", "upgrade")
+    assert up.exit_code == 0, up.output
+    head = pie("--db", url, "db", "current").stdout.strip()
+    assert head != "none"
+    assert head in up.stdout
+    down = pie("--db", url, "db", "downgrade", "base")
+    assert down.exit_code == 0, down.output
+    assert pie("--db", url, "db", "current").stdout.strip() == "none"

@@ -4,11 +4,16 @@ PieError
 ├── NotFound            (DealNotFound, AccountNotFound, TenantNotFound)
 ├── Conflict            (StaleVersion, DuplicateDeal)
 ├── InvalidInput        carries source, record, field
-│   └── UnmappedStages  lists every unmapped stage name and where a suggested mapping was written
+│   ├── UnmappedStages  lists every unmapped stage name and where a suggested mapping was written
+│   │   └── UnmappedActivities  (pie.mining.eventlog_import) the same for an event log's activities
+│   └── InvalidTransition       (pie.domain.stages) a stage move the taxonomy does not allow
 ├── NotConfigured       a setting or tenant is missing
 └── ConnectorError
     ├── TransientError  carries retry_after; safe to retry
     └── PermanentError  auth, bad request, missing permission; do not retry
+
+Every exception class PIE defines sits in this tree, except a few that never leave the module
+that raises them (tests/unit/test_error_tree.py lists them and checks the rule).
 """
 
 from __future__ import annotations

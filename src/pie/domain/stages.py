@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from pie.domain.errors import InvalidInput
+
 
 class Stage(StrEnum):
     LEAD = "lead"
@@ -106,7 +108,9 @@ class TransitionKind(StrEnum):
     CORRECTION = "correction"  # closed_won <-> closed_lost, a correction of the record
 
 
-class InvalidTransition(ValueError):
+class InvalidTransition(InvalidInput):
+    """A stage move the taxonomy does not allow: bad input (422 in the API), not a crash."""
+
     def __init__(self, from_stage: Stage | None, to_stage: Stage, reason: str) -> None:
         self.from_stage, self.to_stage = from_stage, to_stage
         super().__init__(f"cannot move from {from_stage} to {to_stage}: {reason}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from pie.adapters.db import migrate

@@ -46,7 +46,7 @@ def header_cells(lines: list[str]) -> dict[str, int]:
     return {cell.strip(): len(cell) - 2 for cell in cells}
 
 
-def deals() -> list:
+def deals() -> list[Deal]:
     return [
         deal(
             T,

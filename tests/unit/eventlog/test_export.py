@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import json
 import warnings
@@ -30,8 +31,7 @@ pytestmark = pytest.mark.filterwarnings(
 def pm4py() -> ModuleType:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pm4py and its dependencies warn on import
-        import pm4py as module
-    return module
+        return importlib.import_module("pm4py")
 
 
 @pytest.fixture(scope="module")

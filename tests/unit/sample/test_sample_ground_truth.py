@@ -28,7 +28,7 @@ BASE = Context(
 
 
 def ctx(**changes: object) -> Context:
-    fields = {
+    fields: dict[str, object] = {
         "has_champion": BASE.has_champion,
         "unresolved_blocker": BASE.unresolved_blocker,
         "icp_match": BASE.icp_match,

@@ -66,7 +66,8 @@ def test_ece_and_reliability_by_hand() -> None:
     table = reliability_table(p, y)
     assert len(table) == 10
     assert [b.count for b in table] == [2, 1, 0, 0, 0, 0, 0, 0, 0, 4]
-    assert (table[0].lower, table[0].upper) == (0.0, pytest.approx(0.1))
+    assert table[0].lower == 0.0
+    assert table[0].upper == pytest.approx(0.1)
     assert table[0].mean_predicted == pytest.approx(0.05)
     assert table[0].observed_rate == 0.5
     assert table[2].mean_predicted is None

@@ -54,7 +54,7 @@ def test_scenarios_that_do_not_apply_are_refused(gt_world: GtWorld) -> None:
         ("increase_touchpoints:factor=4", lambda s: (s.context.days_since_activity or 0) > 10),
     ],
 )
-def test_favourable_scenarios_raise_the_win_rate(gt_world: GtWorld, scenario, pick) -> None:  # type: ignore[no-untyped-def]
+def test_favourable_scenarios_raise_the_win_rate(gt_world: GtWorld, scenario, pick) -> None:
     *_, model = gt_world
     state = next(
         s

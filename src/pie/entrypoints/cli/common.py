@@ -94,7 +94,7 @@ def check_database_folder(settings: Settings) -> None:
 def run(st: State, work: Callable[[Container], Awaitable[T]], *, migrate: bool = True) -> T:
     """Run ``work`` with a fresh container; PIE errors become one line and exit code 1,
     anything unexpected exit code 2 (the traceback only with --debug)."""
-    from pie.bootstrap import build
+    from pie.bootstrap import build, ensure_embedded_schema
 
     async def main() -> T:
         if migrate:
@@ -124,16 +124,6 @@ def brief(err: BaseException, limit: int = 300) -> str:
     carry whole statements and their parameters)."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def ensure_embedded_schema(settings: Settings) -> None:
-    """The embedded SQLite store needs no setup: bring its schema up to date on first use.
-    PostgreSQL is migrated explicitly by its owner with `pie db upgrade`."""
-    url = settings.effective_database_url
-    if url.startswith("sqlite"):
-        from pie.adapters.db import migrate
-
-        migrate.upgrade(url, app_role=settings.app_role)
 
 
 def tenant_id(st: State, container: Container) -> Awaitable[UUID]:

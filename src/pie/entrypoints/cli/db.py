@@ -12,33 +12,25 @@ app = typer.Typer(help="Database schema: apply migrations, show the current revi
 @app.command()
 def upgrade(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (as the tables' owner: PIE_ADMIN_DATABASE_URL)."""
-    from pie.adapters.db import migrate
+    from pie.bootstrap import upgrade_schema
 
     st = state(ctx)
     try:
-        migrate.upgrade(
-            st.settings.effective_admin_database_url,
-            app_role=st.settings.app_role,
-            revision=revision,
-        )
+        current = upgrade_schema(st.settings, revision)
     except Exception as err:
         if st.debug:
             raise
         fail(f"migration failed: {type(err).__name__}: {err}")
-    current = migrate.current_revision(st.settings.effective_admin_database_url)
     console.print(f"database at revision [bold]{current}[/]")
 
 
 @app.command()
 def downgrade(ctx: typer.Context, revision: str = typer.Argument(...)) -> None:
     """Revert migrations down to REVISION ("base" removes every table)."""
-    from pie.adapters.db import migrate
+    from pie.bootstrap import downgrade_schema
 
     st = state(ctx)
-    migrate.downgrade(st.settings.effective_admin_database_url, revision=revision)
-    console.print(
-        f"database at revision {migrate.current_revision(st.settings.effective_admin_database_url)}"
-    )
+    console.print(f"database at revision {downgrade_schema(st.settings, revision)}")
 
 
 @app.command()
@@ -46,12 +38,12 @@ def current(
     ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON")
 ) -> None:
     """Print the database's migration revision, and the newest one PIE knows."""
-    from pie.adapters.db import migrate
+    from pie.bootstrap import head_revision, schema_revision
 
     st = state(ctx)
-    revision = migrate.current_revision(st.settings.effective_admin_database_url)
+    revision = schema_revision(st.settings)
     if as_json:
-        head = migrate.head_revision()
+        head = head_revision()
         print_json({"revision": revision, "head": head, "up_to_date": revision == head})
     else:
         console.print(revision or "none")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pie.entrypoints.cli.common import ensure_embedded_schema, state
+from pie.entrypoints.cli.common import state
 
 
 def serve(
@@ -15,6 +15,7 @@ def serve(
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
+    from pie.bootstrap import ensure_embedded_schema
     from pie.entrypoints.api.app import create_app
 
     st = state(ctx)
