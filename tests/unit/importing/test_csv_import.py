@@ -52,11 +52,11 @@ async def test_imports_a_salesforce_export_with_its_opportunity_history(
     assert acme.owner == "Ann Lee"
     assert acme.lead_source == "Web"
     assert acme.custom_fields == {"Type": "Renewal"}
-    assert acme.external_ids == {"salesforce": "006A"}
     assert acme.created_at == datetime(2025, 1, 10, 9, 12, 3, tzinfo=UTC)
     account = store.tables_for(tenant).rows["accounts"][acme.account_id]
     assert account.name == "Acme Corp"
-    assert account.external_ids == {"salesforce": "001A"}
+    refs = store.tables_for(tenant).refs
+    assert refs[(EntityKind.ACCOUNT, "salesforce", "001A")].entity_id == account.id
     globex = store.tables_for(tenant).rows["deals"][
         derive_id(tenant, EntityKind.DEAL, "salesforce", "006C")
     ]
@@ -87,7 +87,6 @@ async def test_imports_a_salesforce_export_with_its_opportunity_history(
         (None, Stage.LEAD),
         (Stage.LEAD, Stage.CLOSED_WON),
     ]
-    refs = store.tables_for(tenant).refs
     assert {(k.value, x) for k, _, x in refs} == {
         ("account", "001A"),
         ("account", "001G"),
@@ -127,7 +126,8 @@ async def test_imports_a_hubspot_export_with_a_generic_history(
     assert addon.account_id == initech.account_id  # the same company, one account
     accounts = store.tables_for(tenant).rows["accounts"]
     assert accounts[hooli.account_id].name == "Hooli"  # the first of several associations
-    assert accounts[hooli.account_id].external_ids == {"hubspot": "9002"}
+    hooli_ref = store.tables_for(tenant).refs[(EntityKind.ACCOUNT, "hubspot", "9002")]
+    assert hooli_ref.entity_id == hooli.account_id
     changes = sorted(rows(store, tenant, "transitions"), key=lambda t: t.at)
     assert [(t.from_stage, t.to_stage, t.days_in_from_stage) for t in changes] == [
         (None, Stage.LEAD, None),
