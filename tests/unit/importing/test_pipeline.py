@@ -4,7 +4,7 @@ next run resumes from there."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import pytest
@@ -148,9 +148,7 @@ async def test_unmapped_stages_stop_the_writes_after_the_committed_batches(
     assert cursor is not None and cursor.value == "00000003"
 
 
-async def test_stage_names_map_with_the_vendor_defaults(
-    store: InMemoryStore, tenant: UUID
-) -> None:
+async def test_stage_names_map_with_the_vendor_defaults(store: InMemoryStore, tenant: UUID) -> None:
     source = FakePagingSource({"deals": [opportunity(1, stage="Negotiation/Review")]})
     await import_source(
         InMemoryUnitOfWork(tenant, store), source, salesforce.mapper, vendor="salesforce"
@@ -176,7 +174,7 @@ class _Cursors:
 
 
 class InMemoryUnitOfWork(_FakeUow):  # type: ignore[no-redef]
-    _cursors_of: dict[int, dict[tuple[str, str], Any]] = {}
+    _cursors_of: ClassVar[dict[int, dict[tuple[str, str], Any]]] = {}
 
     def _begin(self) -> None:
         super()._begin()
