@@ -4,7 +4,7 @@ next run resumes from there."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -15,8 +15,7 @@ from pie.domain.stages import Stage
 from pie.importing import import_source
 from pie.importing.mapping import salesforce
 from tests.fakes.source import FakePagingSource
-from tests.fakes.uow import InMemoryStore
-from tests.fakes.uow import InMemoryUnitOfWork as _FakeUow
+from tests.fakes.uow import InMemoryStore, InMemoryUnitOfWork
 
 
 def opportunity(i: int, stage: str = "Prospecting") -> dict[str, Any]:
@@ -155,32 +154,3 @@ async def test_stage_names_map_with_the_vendor_defaults(store: InMemoryStore, te
     )
     (deal,) = store.tables_for(tenant).rows["deals"].values()
     assert deal.stage is Stage.NEGOTIATION
-
-
-# --- until the fake unit of work has cursors: a wrapper with the CursorRepository contract ---
-
-
-class _Cursors:
-    def __init__(self, committed: dict[tuple[str, str], Any]) -> None:
-        self.committed, self.pending = committed, dict(committed)
-
-    async def get(self, source: str, stream: str) -> Any:
-        return self.pending.get((source, stream))
-
-    async def save(self, source: str, stream: str, value: str) -> None:
-        from types import SimpleNamespace
-
-        self.pending[(source, stream)] = SimpleNamespace(value=value)
-
-
-class InMemoryUnitOfWork(_FakeUow):  # type: ignore[no-redef]
-    _cursors_of: ClassVar[dict[int, dict[tuple[str, str], Any]]] = {}
-
-    def _begin(self) -> None:
-        super()._begin()
-        self.cursors = _Cursors(self._cursors_of.setdefault(id(self._store), {}))
-
-    async def commit(self) -> None:
-        table = self._cursors_of.setdefault(id(self._store), {})
-        table.update(self.cursors.pending)
-        await super().commit()
