@@ -1,9 +1,19 @@
-"""File import: PIE's JSON format and CRM CSV exports, into the store through the unit of work.
+"""Ingestion: extract (a source's raw records) -> map (drafts of the unified model) -> load
+(the sink, through the unit of work). See docs/pipeline.md.
 
-The CLI and API call ``import_file``; ``ImportReport`` is what they print or return.
+The CLI and API call ``import_file`` (a file, one transaction) or ``import_source`` (a
+resumable source, one transaction per batch with its cursor); ``ImportReport`` is what they
+print or return.
 """
 
 from pie.importing.report import EntityCounts, ImportReport, Rejected
-from pie.importing.service import FORMATS, detect_format, import_file
+from pie.importing.service import detect_format, import_file, import_source
 
-__all__ = ["FORMATS", "EntityCounts", "ImportReport", "Rejected", "detect_format", "import_file"]
+__all__ = [
+    "EntityCounts",
+    "ImportReport",
+    "Rejected",
+    "detect_format",
+    "import_file",
+    "import_source",
+]

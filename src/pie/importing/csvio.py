@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 from pie.domain.errors import InvalidInput
 from pie.domain.stage_mapping import normalize_name
-from pie.importing.sink import Problem
+from pie.importing.draft import Problem
 
 #: The largest cell accepted, in characters.
 MAX_CELL_CHARS = 1_048_576

@@ -1,12 +1,16 @@
-"""What an import did: counts per entity kind and the records it rejected (style section 11)."""
+"""What an import did: counts per entity kind, the records it rejected, the field writes the
+ownership policy refused, and the cursors it committed (style section 11)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pie.domain.model import EntityKind
 from pie.ports.repositories import UpsertCounts
+
+if TYPE_CHECKING:
+    from pie.domain.ownership import Kept
 
 #: Order of the kinds in tables and JSON.
 KIND_ORDER: tuple[EntityKind, ...] = (
@@ -23,7 +27,7 @@ KIND_ORDER: tuple[EntityKind, ...] = (
 class Rejected:
     """A record left out by ``skip_bad_rows``: where it is and what is wrong with it."""
 
-    source: str  # the file
+    source: str  # the file (or the source's label)
     record: str  # "line 12" or "deals[3]"
     record_id: str  # the record's id in the file, when it has one
     field: str
@@ -62,6 +66,8 @@ class ImportReport:
     source: str  # the source name the records' external ids belong to
     counts: dict[EntityKind, EntityCounts]
     rejected: tuple[Rejected, ...] = ()
+    kept: tuple[Kept, ...] = ()  # field writes refused by precedence: the stored value stayed
+    cursors: dict[str, str] = field(default_factory=dict)  # stream -> position committed
     history_file: str | None = None
 
     def count(self, kind: EntityKind) -> EntityCounts:
@@ -105,6 +111,8 @@ class ImportReport:
                 "skipped": self.skipped,
             },
             "rejected": [r.to_dict() for r in self.rejected],
+            "kept": [k.to_dict() for k in self.kept],
+            "cursors": dict(self.cursors),
         }
 
 
@@ -114,8 +122,10 @@ class Tally:
 
     counts: dict[EntityKind, EntityCounts] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)
+    kept: list[Kept] = field(default_factory=list)
 
     def add(self, kind: EntityKind, upserted: UpsertCounts) -> None:
+        self.kept += upserted.kept
         c = self.counts.get(kind, EntityCounts())
         self.counts[kind] = EntityCounts(
             c.created + upserted.created,

@@ -142,3 +142,41 @@ def parse_currency(text: str) -> str:
     if not re.fullmatch(r"[A-Z]{3}", value):
         raise BadValue(f"is not an ISO 4217 currency code: {text!r}")
     return value
+
+
+# --- values as an API returns them (numbers, booleans, strings) or as a CSV cell -------------
+
+
+def to_timestamp(value: object) -> datetime:
+    """A time stamp: text as ``parse_timestamp`` reads it, or epoch milliseconds (HubSpot)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    text = str(value).strip()
+    if text.isdigit() and len(text) >= 12:
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    return parse_timestamp(text)
+
+
+def to_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return parse_date(str(value))
+
+
+def to_money(value: object) -> tuple[Decimal, str | None]:
+    """An amount as ``parse_money`` reads it, or a number (an API's ``Amount``)."""
+    if isinstance(value, str):
+        return parse_money(value)
+    if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+        return check_money(value), None
+    raise BadValue(f"is not an amount: {value!r}")
+
+
+def to_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    return parse_bool(str(value))

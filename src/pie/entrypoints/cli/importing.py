@@ -90,6 +90,21 @@ def import_command(
             f"{rejected.problem}",
             highlight=False,
         )
+    if line := kept_line(report):
+        err_console.print(line, highlight=False, markup=False)
+
+
+def kept_line(report: ImportReport) -> str:
+    """One line when the ownership policy refused writes, or ""."""
+    if not report.kept:
+        return ""
+    origins = sorted({k.kept_origin for k in report.kept})
+    fields = sorted({f"{k.entity.value}.{k.field}" for k in report.kept})
+    shown = ", ".join(fields[:5]) + (", ..." if len(fields) > 5 else "")
+    return (
+        f"kept {len(report.kept):,} stored value(s) of {', '.join(origins)} that "
+        f"{report.source} may not overwrite ({shown}); the report's 'kept' lists them (--json)"
+    )
 
 
 def generate_command(

@@ -1,6 +1,9 @@
 """``pie/v1`` records -> drafts: schema check, then the rules the schema cannot state
 (timestamps parse and carry a zone, money is not negative, the stage history is consistent,
-ids are unique in the file, references resolve)."""
+ids are unique in the file, references resolve).
+
+A record carries the fields whose keys it has: a key that is absent leaves the stored value
+alone, a key that is null clears it (``KEY_FIELDS`` says which key fills which field)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from pie.domain.model import (
     Account,
@@ -27,11 +31,61 @@ from pie.domain.model import (
 from pie.domain.stage_mapping import StageMapper
 from pie.domain.stages import InvalidTransition, Stage, classify_transition
 from pie.importing import values as v
+from pie.importing.draft import Draft, Ids, Problem, Records
 from pie.importing.json_stream import schema_problem
-from pie.importing.sink import Draft, Ids, Problem, Records, SeenIds
+from pie.importing.mapping import MapContext
+from pie.importing.source import RawRecord
 
 _DEFINITION = {"accounts": "account", "contacts": "contact", "deals": "deal"}
 _KIND = {"accounts": EntityKind.ACCOUNT, "contacts": EntityKind.CONTACT, "deals": EntityKind.DEAL}
+
+#: Per section, the record's keys -> the fields they fill (a key not listed fills no field:
+#: ``id``, or child records such as ``stage_history``).
+KEY_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "accounts": {
+        **{k: (k,) for k in ("name", "domain", "industry", "employees", "annual_revenue")},
+        **{k: (k,) for k in ("country", "owner", "custom_fields", "created_at", "updated_at")},
+    },
+    "contacts": {
+        "account": ("account_id",),
+        **{k: (k,) for k in ("name", "title", "email", "phone", "department", "created_at")},
+        "updated_at": ("updated_at",),
+    },
+    "deals": {
+        "account": ("account_id",),
+        "stage": ("stage", "source_stage"),
+        **{k: (k,) for k in ("name", "value", "currency", "probability", "expected_close")},
+        **{k: (k,) for k in ("owner", "product_line", "lead_source", "detection_confidence")},
+        **{k: (k,) for k in ("qualification", "custom_fields", "lost_reason", "closed_at")},
+        "created_at": ("created_at",),
+    },
+    "stakeholders": {
+        "roles": ("roles",),
+        "primary": ("is_primary",),
+        "sentiment": ("sentiment",),
+        "engagement": ("engagement",),
+    },
+}
+#: Carried by every record of a section: ``updated_at`` follows any change (it defaults to
+#: ``created_at``), a deal always says where it came from, a stakeholder whom it links.
+_ALWAYS: dict[str, frozenset[str]] = {
+    "accounts": frozenset({"updated_at"}),
+    "contacts": frozenset({"updated_at"}),
+    "deals": frozenset({"source", "updated_at"}),
+    "stakeholders": frozenset({"account_id", "deal_id", "contact_id", "created_at", "updated_at"}),
+}
+
+
+def carried(section: str, record: dict[str, Any]) -> frozenset[str]:
+    """The fields a record of ``section`` carries: those of the keys it has."""
+    table = KEY_FIELDS[section]
+    fields = set(_ALWAYS[section])
+    for key in record:
+        fields.update(table.get(key, ()))
+    return frozenset(fields)
+
+
+_UNSET = UUID(int=0)  # ids are set by build, once the sink knows them
 
 
 def plain(value: Any) -> Any:
@@ -79,99 +133,96 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-class PieJsonReader:
-    def __init__(self, *, seen: SeenIds, now: datetime) -> None:
-        self.seen, self.now = seen, now
+class PieJsonMapper:
+    """Maps the records of a ``PieJsonSource`` (streams accounts, contacts, deals)."""
 
-    def draft(self, section: str, index: int, record: Any, mapper: StageMapper) -> Draft | None:
+    def __init__(self, ctx: MapContext) -> None:
+        self.seen, self.now, self.stages = ctx.seen, ctx.now, ctx.stages
+
+    def describe(self, raw: RawRecord) -> tuple[EntityKind, str]:
+        record_id = raw.data.get("id") if isinstance(raw.data, dict) else None
+        return _KIND[raw.stream], record_id if isinstance(record_id, str) else ""
+
+    def draft(self, raw: RawRecord) -> Draft | None:
+        section, record, where = raw.stream, raw.data, raw.where
         ext = record.get("id") if isinstance(record, dict) else None
         if problem := schema_problem(_DEFINITION[section], record):
             raise Problem(*problem)
         assert isinstance(ext, str)
         if not self.seen.add(_KIND[section], ext):
             raise Problem("id", f"{ext!r} appears more than once in {section}")
-        where = f"{section}[{index}]"
         if section == "accounts":
             return self._account(where, ext, record)
         if section == "contacts":
             return self._contact(where, ext, record)
-        return self._deal(where, ext, record, mapper)
+        return self._deal(where, ext, record, self.stages)
 
     def _account(self, where: str, ext: str, rec: dict[str, Any]) -> Draft:
         created, updated = _ts(rec, "created_at"), _ts(rec, "updated_at")
-        revenue = _money(rec, "annual_revenue")
-        now = self.now
+        created_at = created or self.now  # not carried without the key: a stored one stays
+        account = Account(
+            id=_UNSET,
+            tenant_id=_UNSET,
+            name=rec["name"],
+            domain=rec.get("domain"),
+            industry=rec.get("industry"),
+            employees=rec.get("employees"),
+            annual_revenue=_money(rec, "annual_revenue"),
+            country=rec.get("country"),
+            owner=rec.get("owner"),
+            custom_fields=plain(rec.get("custom_fields") or {}),
+            created_at=created_at,
+            updated_at=updated or created_at,
+        )
+        fields = carried("accounts", rec)
 
         def build(ids: Ids) -> Records:
-            stored = ids.stored_record(EntityKind.ACCOUNT, ext)
-            created_at = created or (stored.created_at if stored else now)
-            return Records(
-                accounts=[
-                    Account(
-                        id=ids.own(EntityKind.ACCOUNT, ext),
-                        tenant_id=ids.tenant_id,
-                        name=rec["name"],
-                        domain=rec.get("domain"),
-                        industry=rec.get("industry"),
-                        employees=rec.get("employees"),
-                        annual_revenue=revenue,
-                        country=rec.get("country"),
-                        owner=rec.get("owner"),
-                        external_ids={ids.source: ext},
-                        custom_fields=plain(rec.get("custom_fields") or {}),
-                        created_at=created_at,
-                        updated_at=updated or created_at,
-                    )
-                ]
-            )
+            account.id, account.tenant_id = ids.own(EntityKind.ACCOUNT, ext), ids.tenant_id
+            out = Records()
+            out.accounts.add(account, fields)
+            return out
 
-        key = (EntityKind.ACCOUNT, ext)
         return Draft(
             kind=EntityKind.ACCOUNT,
             record=where,
             record_id=ext,
             build=build,
-            own=[key],
-            fetch=[key] if created is None else [],
+            own=[(EntityKind.ACCOUNT, ext)],
         )
 
     def _contact(self, where: str, ext: str, rec: dict[str, Any]) -> Draft:
         created, updated = _ts(rec, "created_at"), _ts(rec, "updated_at")
+        created_at = created or self.now
         account = rec.get("account")
-        now = self.now
+        contact = Contact(
+            id=_UNSET,
+            tenant_id=_UNSET,
+            account_id=None,
+            name=rec["name"],
+            title=rec.get("title"),
+            email=rec.get("email"),
+            phone=rec.get("phone"),
+            department=rec.get("department"),
+            created_at=created_at,
+            updated_at=updated or created_at,
+        )
+        fields = carried("contacts", rec)
 
         def build(ids: Ids) -> Records:
-            stored = ids.stored_record(EntityKind.CONTACT, ext)
-            created_at = created or (stored.created_at if stored else now)
-            return Records(
-                contacts=[
-                    Contact(
-                        id=ids.own(EntityKind.CONTACT, ext),
-                        tenant_id=ids.tenant_id,
-                        account_id=ids.need(EntityKind.ACCOUNT, account, "account")
-                        if account
-                        else None,
-                        name=rec["name"],
-                        title=rec.get("title"),
-                        email=rec.get("email"),
-                        phone=rec.get("phone"),
-                        department=rec.get("department"),
-                        external_ids={ids.source: ext},
-                        created_at=created_at,
-                        updated_at=updated or created_at,
-                    )
-                ]
-            )
+            contact.id, contact.tenant_id = ids.own(EntityKind.CONTACT, ext), ids.tenant_id
+            if account:
+                contact.account_id = ids.need(EntityKind.ACCOUNT, account, "account")
+            out = Records()
+            out.contacts.add(contact, fields)
+            return out
 
-        key = (EntityKind.CONTACT, ext)
         return Draft(
             kind=EntityKind.CONTACT,
             record=where,
             record_id=ext,
             build=build,
-            own=[key],
+            own=[(EntityKind.CONTACT, ext)],
             refs=[(EntityKind.ACCOUNT, account, "account")] if account else [],
-            fetch=[key] if created is None else [],
         )
 
     def _deal(self, where: str, ext: str, rec: dict[str, Any], mapper: StageMapper) -> Draft | None:
@@ -219,6 +270,8 @@ class PieJsonReader:
                 field = f"stage_history[{i}].trigger_activity"
                 refs.append((EntityKind.ACTIVITY, h["trigger_activity"], field))
 
+        fields = carried("deals", rec)
+
         def build(ids: Ids) -> Records:
             deal_id = ids.own(EntityKind.DEAL, ext)
             account = rec.get("account")
@@ -241,20 +294,22 @@ class PieJsonReader:
                 detection_confidence=_float(rec.get("detection_confidence")),
                 qualification=plain(rec.get("qualification") or {}),
                 custom_fields=plain(rec.get("custom_fields") or {}),
-                external_ids={ids.source: ext},
                 lost_reason=rec.get("lost_reason"),
                 created_at=created_at,
                 updated_at=updated_at,
                 closed_at=closed_at,
             )
-            return Records(
-                deals=[deal],
-                transitions=[change(ids, deal_id) for change in changes],
-                stakeholders=[
-                    _stakeholder(ids, deal, s, updated_at) for s in rec.get("stakeholders") or []
-                ],
-                activities=[_activity(ids, deal, a) for a in activities],
-            )
+            out = Records()
+            out.deals.add(deal, fields)
+            for change in changes:
+                out.transitions.add(change(ids, deal_id))
+            for s in rec.get("stakeholders") or ():
+                out.stakeholders.add(
+                    _stakeholder(ids, deal, s, updated_at), carried("stakeholders", s)
+                )
+            for a in activities:
+                out.activities.add(_activity(ids, deal, a))
+            return out
 
         return Draft(
             kind=EntityKind.DEAL, record=where, record_id=ext, build=build, own=own, refs=refs
@@ -394,5 +449,4 @@ def _activity(ids: Ids, deal: Deal, a: dict[str, Any]) -> Activity:
             for o in a.get("objections") or ()
         ),
         raw_content=a.get("content"),
-        external_ids={ids.source: a["id"]},
     )

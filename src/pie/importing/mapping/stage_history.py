@@ -8,26 +8,28 @@
   changed at, optionally value, probability, expected close); each row's from-stage must be
   the previous row's to-stage.
 
-Rows of one deal must be together (any order inside the group: they are sorted by time).
-Days in the from-stage are computed here. A deal must be in the deals file or the store.
+Rows of one deal must be together (any order inside the group: they are sorted by time); the
+source (``StageHistorySource``) hands over each deal's rows as one record. Days in the
+from-stage are computed here. A deal must be in the deals file or the store. Every transition
+carries every field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from pie.domain.errors import InvalidInput
 from pie.domain.model import EntityKind, StageTransition, derive_id
-from pie.domain.stage_mapping import StageMapper
 from pie.domain.stages import InvalidTransition, Stage, classify_transition
 from pie.importing import values as v
-from pie.importing.csvio import CsvFile
-from pie.importing.sink import Draft, Ids, Problem, Records, SeenIds
+from pie.importing.draft import Draft, Ids, Problem, Records, SeenIds
+from pie.importing.mapping import MapContext
+from pie.importing.source import RawRecord
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "deal_id": ("Opportunity ID", "Deal ID", "Record ID", "deal id", "deal_id"),
@@ -64,9 +66,21 @@ class _Row:
     expected_close: date | None
 
 
-class HistoryCsvReader:
-    def __init__(self, csv_file: CsvFile, *, mapper: StageMapper) -> None:
-        self.csv, self.mapper = csv_file, mapper
+class CsvHeader(Protocol):
+    label: str
+    header: list[str]
+    header_line: int
+
+    def find(self, *names: str) -> int | None: ...
+
+    def cells(self, line: int, row: list[str]) -> list[str]: ...
+
+
+class StageHistoryMapper:
+    """Maps the records of a ``StageHistorySource``: (deal id, rows) -> its transitions."""
+
+    def __init__(self, csv_file: CsvHeader, ctx: MapContext) -> None:
+        self.csv, self.mapper = csv_file, ctx.stages
         self.index = {
             role: i for role, names in COLUMNS.items() if (i := csv_file.find(*names)) is not None
         }
@@ -82,22 +96,11 @@ class HistoryCsvReader:
         self.layout = TRANSITIONS if "from" in self.index else SNAPSHOTS
         self._seen = SeenIds()
 
-    def groups(self) -> Iterator[tuple[str, list[tuple[int, list[str]]]]]:
-        """(deal id, rows) for each run of rows of one deal."""
-        current: str | None = None
-        rows: list[tuple[int, list[str]]] = []
-        for line, row in self.csv:
-            i = self.index["deal_id"]
-            deal = row[i].strip() if i < len(row) else ""
-            if deal != current:
-                if current is not None:
-                    yield current, rows
-                current, rows = deal, []
-            rows.append((line, row))
-        if current is not None:
-            yield current, rows
+    def describe(self, raw: RawRecord) -> tuple[EntityKind, str]:
+        return EntityKind.STAGE_TRANSITION, raw.data[0]
 
-    def draft(self, deal_ext: str, rows: list[tuple[int, list[str]]]) -> Draft | None:
+    def draft(self, raw: RawRecord) -> Draft | None:
+        deal_ext, rows = raw.data
         first_line = rows[0][0]
         if not deal_ext:
             raise Problem(COLUMNS["deal_id"][0], "is empty", record=f"line {first_line}")
@@ -114,7 +117,10 @@ class HistoryCsvReader:
 
         def build(ids: Ids) -> Records:
             deal_id = ids.need(EntityKind.DEAL, deal_ext, COLUMNS["deal_id"][0])
-            return Records(transitions=[_transition(ids.tenant_id, deal_id, *s) for s in steps])
+            out = Records()
+            for step in steps:
+                out.transitions.add(_transition(ids.tenant_id, deal_id, *step))
+            return out
 
         return Draft(
             kind=EntityKind.STAGE_TRANSITION,

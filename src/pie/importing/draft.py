@@ -1,0 +1,147 @@
+"""Drafts: what a mapper makes of a raw record, and what the sink stores.
+
+A ``Draft`` says where its record is, the external ids it brings (``own``), the records it
+refers to (``refs``) and a ``build`` function that makes the records once the sink knows the
+ids of a batch (``Ids``). Every record is built with the set of fields it *carries*: a field the
+source does not have is not carried and is left alone on a stored record (absent is not
+empty); a carried field that is empty clears the stored value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, TypeVar
+from uuid import UUID
+
+from pie.domain.model import (
+    Account,
+    Activity,
+    Contact,
+    Deal,
+    EntityKind,
+    StageTransition,
+    Stakeholder,
+    derive_id,
+)
+
+if TYPE_CHECKING:
+    from pie.ports.repositories import Carried
+
+T = TypeVar("T")
+Key = tuple[EntityKind, str]  # (kind, external id)
+
+
+class Problem(Exception):
+    """What is wrong with one record: the field and the problem (and, if it is not the
+    record's first line, the line)."""
+
+    def __init__(self, field: str, problem: str, *, record: str | None = None) -> None:
+        self.field, self.problem, self.record = field, problem, record
+        super().__init__(f"{field}: {problem}")
+
+
+@dataclass(slots=True)
+class Rows(Generic[T]):
+    """Records of one kind and, for each, the fields it carries (None: every field)."""
+
+    items: list[T] = field(default_factory=list)
+    fields: list[Carried] = field(default_factory=list)
+
+    def add(self, item: T, carried: Carried = None) -> None:
+        self.items.append(item)
+        self.fields.append(carried)
+
+    def extend(self, other: Rows[T]) -> None:
+        self.items += other.items
+        self.fields += other.fields
+
+    def carried(self) -> list[Carried] | None:
+        """``fields`` for ``upsert_many``: None when every record carries every field."""
+        return self.fields if any(f is not None for f in self.fields) else None
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+@dataclass(slots=True)
+class Records:
+    accounts: Rows[Account] = field(default_factory=Rows)
+    contacts: Rows[Contact] = field(default_factory=Rows)
+    deals: Rows[Deal] = field(default_factory=Rows)
+    stakeholders: Rows[Stakeholder] = field(default_factory=Rows)
+    activities: Rows[Activity] = field(default_factory=Rows)
+    transitions: Rows[StageTransition] = field(default_factory=Rows)
+
+    def extend(self, other: Records) -> None:
+        self.accounts.extend(other.accounts)
+        self.contacts.extend(other.contacts)
+        self.deals.extend(other.deals)
+        self.stakeholders.extend(other.stakeholders)
+        self.activities.extend(other.activities)
+        self.transitions.extend(other.transitions)
+
+
+class Ids:
+    """Ids by external id, for one batch: the batch's own records and the store's."""
+
+    def __init__(self, tenant_id: UUID, source: str) -> None:
+        self.tenant_id, self.source = tenant_id, source
+        self.resolved: dict[EntityKind, dict[str, UUID]] = {}
+        self.local: dict[Key, UUID] = {}
+
+    def own(self, kind: EntityKind, external_id: str) -> UUID:
+        """The id of a record this source brings: the stored one, or derived from the key."""
+        known = self.local.get((kind, external_id))  # set by the sink just before build
+        if known is not None:
+            return known
+        found = self.resolved.get(kind, {}).get(external_id)
+        return found or derive_id(self.tenant_id, kind, self.source, external_id)
+
+    def ref(self, kind: EntityKind, external_id: str) -> UUID | None:
+        return self.local.get((kind, external_id)) or self.resolved.get(kind, {}).get(external_id)
+
+    def need(self, kind: EntityKind, external_id: str, field: str) -> UUID:
+        ident = self.ref(kind, external_id)
+        if ident is None:
+            raise Problem(
+                field,
+                f"refers to {kind.value} {external_id!r}, which is neither earlier in the "
+                "source nor in the store",
+            )
+        return ident
+
+
+@dataclass(slots=True, kw_only=True)
+class Draft:
+    kind: EntityKind
+    record: str  # "line 12", "deals[3]"
+    record_id: str
+    build: Callable[[Ids], Records]
+    own: Sequence[Key] = ()
+    refs: Sequence[tuple[EntityKind, str, str]] = ()  # (kind, external id, field)
+
+
+class SeenIds:
+    """External ids already met in a source, per kind, kept as 64-bit hashes so a file with
+    millions of records needs tens of megabytes, not hundreds."""
+
+    def __init__(self) -> None:
+        self._seen: dict[EntityKind, set[int]] = {}
+
+    @staticmethod
+    def _h(external_id: str) -> int:
+        return int.from_bytes(hashlib.blake2b(external_id.encode(), digest_size=8).digest())
+
+    def add(self, kind: EntityKind, external_id: str) -> bool:
+        """Remember the id; False if it was met before."""
+        seen = self._seen.setdefault(kind, set())
+        h = self._h(external_id)
+        if h in seen:
+            return False
+        seen.add(h)
+        return True
+
+    def __contains__(self, key: Key) -> bool:
+        return self._h(key[1]) in self._seen.get(key[0], set())
