@@ -416,15 +416,24 @@ class FakeExternalRefRepository:
         found = {x: self._refs.get((kind, source, x)) for x in external_ids}
         return {x: ref.entity_id for x, ref in found.items() if ref is not None}
 
+    async def digests(
+        self, kind: EntityKind, source: str, external_ids: Sequence[str]
+    ) -> dict[str, str]:
+        found = {x: self._refs.get((kind, source, x)) for x in external_ids}
+        return {x: r.digest for x, r in found.items() if r is not None and r.digest is not None}
+
     async def upsert_many(self, refs: Sequence[ExternalRef]) -> UpsertCounts:
         created = updated = unchanged = 0
         for ref in refs:
             key = (ref.kind, ref.source, ref.external_id)
             old = self._refs.get(key)
+            if ref.digest is None and old is not None:
+                ref = dataclasses.replace(ref, digest=old.digest)
             if old is None:
                 created += 1
             elif old == ref:
                 unchanged += 1
+                continue
             else:
                 updated += 1
             self._refs[key] = ref

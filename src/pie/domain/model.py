@@ -248,10 +248,13 @@ class StageTransition:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExternalRef:
-    """(tenant, entity kind, source, external id) -> the PIE record; unique."""
+    """(tenant, entity kind, source, external id) -> the PIE record; unique. ``digest`` is a
+    hash of the source's record as it was last stored (imports skip a record whose digest has
+    not changed); None when the writer keeps none."""
 
     tenant_id: UUID
     kind: EntityKind
     source: str
     external_id: str
     entity_id: UUID
+    digest: str | None = None

@@ -121,6 +121,7 @@ class Draft:
     build: Callable[[Ids], Records]
     own: Sequence[Key] = ()
     refs: Sequence[tuple[EntityKind, str, str]] = ()  # (kind, external id, field)
+    digest: str | None = None  # the source record's digest, kept on the ref of (kind, record_id)
 
 
 class SeenIds:

@@ -73,13 +73,21 @@ async def import_file(
         suggestions_dir=suggestions_dir,
     )
     fmt = formats.detect(path, format, options)
+    mapping_text = _file_bytes(mapping)
     files = [path, *([Path(history)] if history else [])]
     load = _Load(uow, skip_bad_rows, chunk_size, _FileProgress(progress, files))
     async with uow:
         main = fmt.open(path, options)
-        await load.file(main)
+        salt = pipeline.fingerprint(
+            fmt.name,
+            main.source.name,
+            sorted((k, sorted(v.items())) for k, v in options.overrides.items()),
+            mapping_text,
+            sort_events,
+        )
+        await load.file(main, salt)
         if history:
-            await load.file(formats.open_history(Path(history), main.context))
+            await load.file(formats.open_history(Path(history), main.context), salt)
         if main.context.stages.unmapped:
             raise unmapped_error(main.context.stages, path, suggestions_dir)
         await uow.commit()
@@ -113,7 +121,13 @@ async def import_source(
             if (cursor := await uow.cursors.get(source.name, stream)) is not None:
                 since[stream] = cursor.value
         load.cursors = dict(since)
-        await load.run(source, make_mapper(ctx), since=since)
+        salt = pipeline.fingerprint(
+            format,
+            source.name,
+            vendor,
+            sorted((k, sorted(v.items())) for k, v in overrides.items()),
+        )
+        await load.run(source, make_mapper(ctx), since=since, salt=salt)
         if stages.unmapped:
             raise UnmappedStages(source.label, stages.unmapped_names(), None)
         await uow.commit()
@@ -153,9 +167,9 @@ class _Load:
         self.tally = Tally()
         self.cursors: dict[str, str] = {}
 
-    async def file(self, opened: Opened) -> None:
+    async def file(self, opened: Opened, salt: str) -> None:
         self.progress.current = opened.source
-        await self.run(opened.source, opened.mapper, since={}, labels=opened.labels)
+        await self.run(opened.source, opened.mapper, since={}, labels=opened.labels, salt=salt)
         self.progress.next_file(opened.source.done)
 
     async def run(
@@ -165,6 +179,7 @@ class _Load:
         *,
         since: dict[str, str],
         labels: Mapping[str, str] | None = None,
+        salt: str | None = None,
     ) -> None:
         sink = Sink(
             self.uow,
@@ -176,7 +191,7 @@ class _Load:
             resumable=source.resumable,
         )
         try:
-            await pipeline.run(source, mapper, sink, since=since)
+            await pipeline.run(source, mapper, sink, since=since, salt=salt)
         finally:
             self.cursors.update(sink.committed)
 
@@ -191,6 +206,10 @@ class _Load:
             cursors=dict(self.cursors),
             history_file=str(history) if history else None,
         )
+
+
+def _file_bytes(path: Path | None) -> bytes:
+    return Path(path).read_bytes() if path else b""
 
 
 def _check_files(*files: Path | None) -> None:

@@ -19,7 +19,7 @@ from pie.domain.errors import InvalidInput
 from pie.domain.model import EntityKind, ExternalRef
 from pie.importing.draft import Draft, Ids, Problem, Records, Rows
 from pie.importing.report import Rejected, Tally
-from pie.ports.repositories import Repository
+from pie.ports.repositories import Repository, UpsertCounts
 from pie.ports.uow import UnitOfWork
 
 DEFAULT_CHUNK_SIZE = 5000
@@ -67,6 +67,10 @@ class Sink:
         self.committed: dict[str, str] = {}  # stream -> the position committed last
         self._drafts: list[Draft] = []
         self._positions: dict[str, str] = {}
+
+    def unchanged(self, kind: EntityKind) -> None:
+        """A record the source sent exactly as it was stored last time: nothing to write."""
+        self.tally.add(kind, UpsertCounts(unchanged=1))
 
     def advance(self, stream: str, position: str) -> None:
         """The stream reaches ``position`` once the drafts put so far are stored."""
@@ -124,6 +128,7 @@ class Sink:
                 self.reject(d.kind, d.record, d.record_id, problem)
                 continue
             out.extend(built)
+            main = (d.kind, d.record_id)
             refs += [
                 ExternalRef(
                     tenant_id=self.uow.tenant_id,
@@ -131,6 +136,7 @@ class Sink:
                     source=self.source,
                     external_id=ext,
                     entity_id=ident,
+                    digest=d.digest if (kind, ext) == main else None,
                 )
                 for (kind, ext), ident in mine.items()
             ]

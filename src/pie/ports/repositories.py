@@ -196,7 +196,16 @@ class ExternalRefRepository(Protocol):
         """The PIE ids of those external ids that are known (unknown ones are left out)."""
         ...
 
-    async def upsert_many(self, refs: Sequence[ExternalRef]) -> UpsertCounts: ...
+    async def digests(
+        self, kind: EntityKind, source: str, external_ids: Sequence[str]
+    ) -> dict[str, str]:
+        """The stored digests of those external ids that have one."""
+        ...
+
+    async def upsert_many(self, refs: Sequence[ExternalRef]) -> UpsertCounts:
+        """A ref is written when it is new, points elsewhere now, or brings a new digest (a
+        ref without one keeps the stored digest)."""
+        ...
 
     async def for_entity(self, kind: EntityKind, entity_id: UUID) -> Sequence[ExternalRef]: ...
 

@@ -4,6 +4,7 @@ aiosqlite) and PostgreSQL (via asyncpg)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from uuid import UUID
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ _JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def _encode(value: Any) -> Any:
-    if isinstance(value, Decimal):
+    if isinstance(value, Decimal | UUID):  # asyncpg's UUIDs are a subclass orjson leaves to us
         return str(value)
     raise TypeError(f"cannot store a {type(value).__name__} as JSON")
 

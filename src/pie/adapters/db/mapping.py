@@ -297,6 +297,7 @@ def ref_to_row(ref: ExternalRef) -> dict[str, Any]:
         "source": ref.source,
         "external_id": ref.external_id,
         "entity_id": ref.entity_id,
+        "digest": ref.digest,
     }
 
 
@@ -307,6 +308,7 @@ def ref_from_row(r: Row) -> ExternalRef:
         source=r["source"],
         external_id=r["external_id"],
         entity_id=r["entity_id"],
+        digest=r["digest"],
     )
 
 

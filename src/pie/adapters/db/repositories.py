@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
@@ -75,7 +76,7 @@ REFS: Table = ExternalRefRow.__table__  # type: ignore[assignment]
 _CLOSED = [str(s) for s in CLOSED_STAGES]
 _IN_CHUNK = 1000  # ids per IN (...) list
 _PG_RESOLVE = text(
-    "SELECT r.external_id, r.entity_id FROM unnest(:ids) AS w(external_id)"
+    "SELECT r.external_id, r.entity_id, r.digest FROM unnest(:ids) AS w(external_id)"
     " JOIN external_refs r ON r.tenant_id = :tenant AND r.kind = :kind"
     " AND r.source = :source AND r.external_id = w.external_id"
 ).bindparams(bindparam("ids", type_=ARRAY(String())))
@@ -417,8 +418,22 @@ class SqlExternalRefRepository:
     async def resolve(
         self, kind: EntityKind, source: str, external_ids: Sequence[str]
     ) -> dict[str, UUID]:
+        return {
+            ext: ident
+            for ext, (ident, _) in (await self._lookup(kind, source, external_ids)).items()
+        }
+
+    async def digests(
+        self, kind: EntityKind, source: str, external_ids: Sequence[str]
+    ) -> dict[str, str]:
+        found = await self._lookup(kind, source, external_ids)
+        return {ext: digest for ext, (_, digest) in found.items() if digest is not None}
+
+    async def _lookup(
+        self, kind: EntityKind, source: str, external_ids: Sequence[str]
+    ) -> dict[str, tuple[UUID, str | None]]:
         wanted = list(dict.fromkeys(external_ids))
-        found: dict[str, UUID] = {}
+        found: dict[str, tuple[UUID, str | None]] = {}
         if not wanted:
             return found
         conn = await self._session.connection()
@@ -430,22 +445,22 @@ class SqlExternalRefRepository:
                 _PG_RESOLVE,
                 {"tenant": self._tenant, "kind": str(kind), "source": source, "ids": wanted},
             )
-            return {str(ext): ident for ext, ident in rows}
+            return {str(ext): (ident, digest) for ext, ident, digest in rows}
         for start in range(0, len(wanted), _IN_CHUNK):
             rows = await self._session.execute(
-                select(REFS.c.external_id, REFS.c.entity_id).where(
+                select(REFS.c.external_id, REFS.c.entity_id, REFS.c.digest).where(
                     REFS.c.tenant_id == self._tenant,
                     REFS.c.kind == str(kind),
                     REFS.c.source == source,
                     REFS.c.external_id.in_(wanted[start : start + _IN_CHUNK]),
                 )
             )
-            for ext, ident in rows:
-                found[ext] = ident
+            for ext, ident, digest in rows:
+                found[ext] = (ident, digest)
         return found
 
     async def upsert_many(self, refs: Sequence[ExternalRef]) -> UpsertCounts:
-        """Only refs that are new or point elsewhere now are written."""
+        """Only refs that are new, point elsewhere now or bring a new digest are written."""
         unique = list({mapping.ref_key(ref): ref for ref in refs}.values())
         groups: dict[tuple[EntityKind, str], list[ExternalRef]] = {}
         for ref in unique:
@@ -458,12 +473,14 @@ class SqlExternalRefRepository:
         created: list[ExternalRef] = []
         moved: list[ExternalRef] = []
         for (kind, source), group in groups.items():
-            known = await self.resolve(kind, source, [ref.external_id for ref in group])
+            known = await self._lookup(kind, source, [ref.external_id for ref in group])
             for ref in group:
                 was = known.get(ref.external_id)
                 if was is None:
                     created.append(ref)
-                elif was != ref.entity_id:
+                elif was[0] != ref.entity_id:
+                    moved.append(ref if ref.digest is not None else replace(ref, digest=was[1]))
+                elif ref.digest is not None and ref.digest != was[1]:
                     moved.append(ref)
         rows = [mapping.ref_to_row(ref) for ref in (*created, *moved)]
         await upsert_rows(

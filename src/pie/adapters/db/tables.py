@@ -245,6 +245,7 @@ class ExternalRefRow(Base):
     source: Mapped[str] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(primary_key=True)
     entity_id: Mapped[UUID]
+    digest: Mapped[str | None] = mapped_column(String(32))
 
 
 class AccountPlanRow(Base):

@@ -44,6 +44,7 @@ def _is_pg() -> bool:
 
 def upgrade() -> None:
     _create_tables()
+    op.add_column("external_refs", sa.Column("digest", sa.String(length=32), nullable=True))
     for table in VERSIONED:
         op.add_column(table, sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
         op.add_column(table, sa.Column("provenance", JSON, nullable=False, server_default="{}"))
@@ -246,6 +247,7 @@ def downgrade() -> None:
     for table in VERSIONED:
         op.execute(f"ALTER TABLE {table} DROP COLUMN provenance")
         op.execute(f"ALTER TABLE {table} DROP COLUMN version")
+    op.execute("ALTER TABLE external_refs DROP COLUMN digest")
     op.drop_table("field_policies")
     op.drop_table("model_cache")
     op.drop_table("source_cursors")
