@@ -4,9 +4,9 @@ aiosqlite) and PostgreSQL (via asyncpg)."""
 from __future__ import annotations
 
 from decimal import Decimal
-from uuid import UUID
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import orjson
 from sqlalchemy import URL, event, make_url
