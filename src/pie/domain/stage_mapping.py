@@ -175,6 +175,11 @@ class StageMapper:
         table.update(self.overrides.get(source, {}))
         self._table = table
 
+    def fingerprint(self) -> str:
+        """The name -> stage table it maps by, as text: two mappers with the same fingerprint
+        map every known name alike."""
+        return ";".join(f"{k}={v.value}" for k, v in sorted(self._table.items()))
+
     def map(
         self, name: str, metadata: StageMeta | None = None, *, hint: StageMeta | None = None
     ) -> Stage | None:

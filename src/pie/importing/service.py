@@ -20,6 +20,7 @@ from pie.domain.stage_mapping import StageMapper
 from pie.importing import formats, pipeline
 from pie.importing.draft import SeenIds
 from pie.importing.formats import Opened, Options
+from pie.importing.gc_tuning import fewer_collections
 from pie.importing.mapping import MapContext, Mapper
 from pie.importing.report import ImportReport, Tally
 from pie.importing.sink import DEFAULT_CHUNK_SIZE, Rejecter, Sink
@@ -76,12 +77,29 @@ async def import_file(
     mapping_text = _file_bytes(mapping)
     files = [path, *([Path(history)] if history else [])]
     load = _Load(uow, skip_bad_rows, chunk_size, _FileProgress(progress, files))
+    with fewer_collections():
+        return await _import_file(
+            uow, load, fmt, path, options, mapping_text, sort_events, history, suggestions_dir
+        )
+
+
+async def _import_file(
+    uow: UnitOfWork,
+    load: _Load,
+    fmt: formats.Format,
+    path: Path,
+    options: Options,
+    mapping_text: bytes,
+    sort_events: bool,
+    history: Path | None,
+    suggestions_dir: Path | None,
+) -> ImportReport:
     async with uow:
         main = fmt.open(path, options)
         salt = pipeline.fingerprint(
             fmt.name,
             main.source.name,
-            sorted((k, sorted(v.items())) for k, v in options.overrides.items()),
+            main.context.stages.fingerprint(),
             mapping_text,
             sort_events,
         )
@@ -115,23 +133,31 @@ async def import_source(
     stages = StageMapper(source.name, overrides, vendor=vendor)
     ctx = MapContext(stages, SeenIds(), now or datetime.now(UTC), scope="in this run")
     load = _Load(uow, skip_bad_rows, chunk_size, _FileProgress(None, []))
+    with fewer_collections():
+        await _import_source(uow, load, source, make_mapper(ctx), stages, vendor, format)
+    return load.report(source.label, format, source.name, None)
+
+
+async def _import_source(
+    uow: UnitOfWork,
+    load: _Load,
+    source: Source,
+    mapper: Mapper,
+    stages: StageMapper,
+    vendor: str | None,
+    format: str,
+) -> None:
     async with uow:
         since: dict[str, str] = {}
         for stream in source.streams:
             if (cursor := await uow.cursors.get(source.name, stream)) is not None:
                 since[stream] = cursor.value
         load.cursors = dict(since)
-        salt = pipeline.fingerprint(
-            format,
-            source.name,
-            vendor,
-            sorted((k, sorted(v.items())) for k, v in overrides.items()),
-        )
-        await load.run(source, make_mapper(ctx), since=since, salt=salt)
+        salt = pipeline.fingerprint(format, source.name, vendor, stages.fingerprint())
+        await load.run(source, mapper, since=since, salt=salt)
         if stages.unmapped:
             raise UnmappedStages(source.label, stages.unmapped_names(), None)
         await uow.commit()
-    return load.report(source.label, format, source.name, None)
 
 
 class _FileProgress:

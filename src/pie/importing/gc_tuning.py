@@ -1,0 +1,38 @@
+"""Fewer garbage collections while a bulk import runs.
+
+An import allocates millions of small, long-lived objects (rows, records, dicts). With the
+interpreter's default thresholds (700, 10, 10) the collector keeps scanning all of them again,
+which costs a third of an import's CPU time. While at least one import runs, the thresholds are
+raised; the last import to finish restores them. Nothing is disabled: cycles are still
+collected, just less often.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+BULK_THRESHOLDS = (50_000, 50, 100)
+
+_lock = threading.Lock()
+_active = 0
+_saved: tuple[int, int, int] = gc.get_threshold()
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    global _active, _saved
+    with _lock:
+        if _active == 0:
+            _saved = gc.get_threshold()
+            gc.set_threshold(*BULK_THRESHOLDS)
+        _active += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _active -= 1
+            if _active == 0:
+                gc.set_threshold(*_saved)
