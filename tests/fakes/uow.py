@@ -261,6 +261,11 @@ class _Repo(Generic[T]):
         now = self._clock()
         for ident, (row, carried) in incoming.items():
             old = self._rows.get(ident)
+            if old is None and not self._versioned:
+                self._store_row(row, 1, {})
+                self._log(ident, "create", 1, origin, {})
+                created += 1
+                continue
             if old is None:
                 changed, prov = ownership.created(
                     values=row, carried=carried, origin=origin, at=now.isoformat(), skip=_PASSIVE

@@ -5,7 +5,9 @@ merged with its stored row by ``pie.domain.ownership`` (only the fields it carri
 decides which origin may replace which), new records are inserted and changed ones updated
 (each update only where the stored version is still the one read, so two writers racing end
 in one clean ``StaleVersion``), and one change row per created, updated or deleted record is
-appended to the tenant's change feed, all in the caller's transaction.
+appended to the tenant's change feed, all in the caller's transaction. (The creation of a
+history record, an activity or a stage transition, is logged without its values: the record
+itself holds them, and there are many.)
 """
 
 from __future__ import annotations
@@ -165,10 +167,11 @@ class Writer:
         for ident, (row, carried) in incoming.items():
             old = stored.get(ident)
             if old is None:
-                changed, prov = ownership.created(
-                    values=row, carried=carried, origin=origin, at=stamp, skip=PASSIVE
-                )
-                if spec.versioned:
+                changed: Mapping[str, tuple[Any, Any]] = {}
+                if spec.versioned:  # history records (activities, transitions) log no values
+                    changed, prov = ownership.created(
+                        values=row, carried=carried, origin=origin, at=stamp, skip=PASSIVE
+                    )
                     row = {**row, "version": 1, "provenance": prov}
                 plan.creates.append(row)
                 plan.changes.append(_change(spec.kind, ident, "create", 1, origin, changed, now))
