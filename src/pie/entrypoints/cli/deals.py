@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import typer
 
 from pie.bootstrap import Container
-from pie.domain.errors import DealNotFound, InvalidInput
+from pie.domain.errors import InvalidInput
 from pie.domain.model import Account, Deal, EntityKind
 from pie.domain.stages import Stage, parse_stage
-from pie.entrypoints.api.schemas import (
+from pie.entrypoints.cli import render
+from pie.entrypoints.cli.common import console, print_json, run, state, tenant_id
+from pie.ports.repositories import DealFilter
+from pie.services import deals as svc
+from pie.services.refs import resolve_id
+from pie.services.schemas import (
     AccountDetailRead,
     DealDetailRead,
     account_page,
     deal_page,
 )
-from pie.entrypoints.cli import render
-from pie.entrypoints.cli.common import console, print_json, run, state, tenant_id
-from pie.ports.repositories import DealFilter
-from pie.ports.uow import UnitOfWork
-from pie.services import deals as svc
 
 deals_app = typer.Typer(help="Look at deals.")
 accounts_app = typer.Typer(help="Look at accounts.")
@@ -36,27 +34,6 @@ def _stages(names: list[str]) -> tuple[Stage, ...]:
             )
         stages.append(stage)
     return tuple(stages)
-
-
-async def resolve_id(uow: UnitOfWork, kind: EntityKind, ident: str) -> UUID:
-    """A PIE id, or SOURCE:EXTERNAL_ID (e.g. salesforce:006Ho00000AbCdEIAV)."""
-    try:
-        return UUID(ident)
-    except ValueError:
-        pass
-    source, sep, external = ident.partition(":")
-    if sep:
-        async with uow:
-            found = await uow.refs.resolve(kind, source, [external])
-        if external in found:
-            return found[external]
-    raise (
-        DealNotFound(ident)
-        if kind is EntityKind.DEAL
-        else InvalidInput(
-            f"{ident!r} is neither a PIE id nor a known SOURCE:EXTERNAL_ID", field="id"
-        )
-    )
 
 
 @deals_app.command("list")

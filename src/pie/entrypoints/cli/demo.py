@@ -9,7 +9,7 @@ import typer
 
 from pie.bootstrap import Container
 from pie.domain.summary import PipelineSummary
-from pie.entrypoints.cli import render
+from pie.entrypoints.cli import render, render_forecasts
 from pie.entrypoints.cli.common import console, err_console, run, state
 from pie.entrypoints.cli.importing import report_table
 from pie.entrypoints.cli.progress import progress_bar
@@ -18,6 +18,7 @@ from pie.importing.service import import_file
 from pie.sample import generate
 from pie.services.deals import pipeline_summary
 from pie.services.report import Report, build_report
+from pie.services.schemas import BacktestRead, PeriodForecastRead
 from pie.services.tenants import ensure_tenant
 
 DEMO_TENANT = "demo"
@@ -66,8 +67,9 @@ def demo(
     report_path.write_text(result.report.html, encoding="utf-8")
     console.print(report_table(result.imported))
     console.print(render.summary(result.summary))
-    console.print(render.pipeline_forecast(result.report.forecasts))
-    console.print(render.backtest(result.report.backtest.to_dict()))
+    periods = [PeriodForecastRead.of(f) for f in result.report.forecasts]
+    console.print(render_forecasts.pipeline_forecast(periods))
+    console.print(render_forecasts.backtest(BacktestRead.of(result.report.backtest)))
     console.rule()
     console.print(f"report: [bold]{report_path}[/] (open it in a browser)")
     console.print(f"store: {st.settings.effective_database_url}")

@@ -9,10 +9,11 @@ import typer
 
 from pie.config import Settings
 from pie.entrypoints.cli import db, deals, demo, export, importing, serve, simulation, tenants
-from pie.entrypoints.cli.common import State, fail
+from pie.entrypoints.cli.common import PieGroup, State, fail
 
 app = typer.Typer(
     name="pie",
+    cls=PieGroup,
     help="PIE Sales Intelligence: one truthful model of your deals, then simulate them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

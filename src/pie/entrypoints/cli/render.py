@@ -1,11 +1,9 @@
-"""Rich renderings of deals, accounts and summaries."""
+"""Rich renderings of deals, accounts and summaries (forecasts: ``render_forecasts``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -13,7 +11,6 @@ from rich.table import Table
 from pie.domain.model import Account, Deal
 from pie.domain.summary import PipelineSummary
 from pie.services.deals import AccountDetail, DealDetail
-from pie.simulation import PeriodForecast
 
 
 def money(value: Decimal | None, currency: str = "USD") -> str:
@@ -170,55 +167,3 @@ def summary(s: PipelineSummary) -> RenderableType:
         ],
     )
     return Group(head, stages, deals_table(s.largest_open, title="Largest open deals"))
-
-
-def pipeline_forecast(
-    forecasts: Sequence[PeriodForecast], *, as_of: datetime | None = None
-) -> Table:
-    when = f" as of {as_of:%Y-%m-%d}" if as_of else ""
-    table = Table(title=f"Pipeline forecast{when} (won value)")
-    for col in ("period", "open deals", "expected wins", "expected", "P10", "P50", "P90"):
-        table.add_column(col, justify="left" if col == "period" else "right")
-    for f in forecasts:
-        table.add_row(
-            f.period.label,
-            f"{f.open_deals:,}",
-            f"{f.expected_wins:.1f}",
-            *(f"{v:,.0f}" for v in (f.expected_value, f.p10, f.p50, f.p90)),
-        )
-    return table
-
-
-def _scores(name: str, d: dict[str, Any]) -> tuple[str, ...]:
-    def f(key: str, fmt: str = ".4f") -> str:
-        v = d.get(key)
-        return "—" if v is None else format(v, fmt)
-
-    return (
-        name,
-        f("brier"),
-        f("log_loss"),
-        f("ece"),
-        f("auc", ".3f"),
-        f("days_mae", ".1f"),
-        f("interval80_coverage", ".2f"),
-    )
-
-
-def backtest(data: dict[str, Any]) -> RenderableType:
-    table = Table(
-        title=f"Back-test: {data['n_forecast']:,} forecasts, {data['n_censored']:,} censored"
-    )
-    for col in ("forecaster", "Brier", "log loss", "ECE", "AUC", "days MAE", "80% coverage"):
-        table.add_column(col, justify="left" if col == "forecaster" else "right")
-    table.add_row(*_scores("PIE model", data))
-    for key, base in data["baselines"].items():
-        table.add_row(*_scores(key, base))
-    lost = [k for k, won in data["beats_baselines_on_brier"].items() if not won]
-    verdict = (
-        "PIE's model beats every baseline on Brier score."
-        if not lost
-        else f"PIE's model does NOT beat {', '.join(lost)} on Brier score."
-    )
-    cutoffs = "cutoffs: " + ", ".join(c[:10] for c in data["cutoffs"])
-    return Group(table, verdict, cutoffs)
