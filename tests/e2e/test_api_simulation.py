@@ -20,7 +20,7 @@ from pie.entrypoints.api.app import create_app
 from pie.importing import import_file
 from pie.mining import ProcessModel
 from pie.sample import generate
-from pie.services import world as world_module
+from pie.services import model_cache
 
 
 @pytest.fixture(scope="module")
@@ -111,13 +111,13 @@ async def test_deal_and_pipeline_forecasts(api: Api) -> None:
 def fits(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Every fit of the process model the services make, counted."""
     calls: list[object] = []
-    real = world_module.fit
+    real = model_cache.fit
 
     def counting(*args: Any, **kwargs: Any) -> ProcessModel:
         calls.append(kwargs.get("as_of"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(world_module, "fit", counting)
+    monkeypatch.setattr(model_cache, "fit", counting)
     return calls
 
 

@@ -13,9 +13,10 @@ from pie.mining import Context, ProcessModel
 from pie.mining.dfg import DirectlyFollows, discover_dfg
 from pie.mining.eventlog_arrays import EventLog
 from pie.ports.uow import UnitOfWork
+from pie.services.model_cache import ModelCache
 from pie.services.schemas import ProcessRead, StageEffectRead, SufficiencyRead, TransitionRead
 from pie.services.schemas.simulation import finite
-from pie.services.world import World, load_world
+from pie.services.world import World
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,12 @@ async def mine_world(world: World) -> Mined:
     return Mined(world, dfg)
 
 
-async def process(uow: UnitOfWork, *, as_of: datetime | None = None) -> ProcessRead:
+async def process(
+    uow: UnitOfWork, *, as_of: datetime | None = None, cache: ModelCache | None = None
+) -> ProcessRead:
     """The mined transition table, time in stage, context effects and sufficiency."""
-    return analyse(await mine_world(await load_world(uow, as_of=as_of)))
+    world = await (cache or ModelCache()).world(uow, as_of=as_of)
+    return analyse(await mine_world(world))
 
 
 def analyse(mined: Mined) -> ProcessRead:

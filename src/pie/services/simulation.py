@@ -20,6 +20,7 @@ from pie.domain.history import DealHistory
 from pie.mining.snapshot import data_end
 from pie.ports.uow import UnitOfWork
 from pie.services.histories import load_histories
+from pie.services.model_cache import ModelCache
 from pie.services.schemas import (
     BacktestRead,
     DealForecastRead,
@@ -30,7 +31,7 @@ from pie.services.schemas import (
     PipelineForecastRead,
     ScenarioResultRead,
 )
-from pie.services.world import World, aware, load_world
+from pie.services.world import World, aware
 from pie.simulation import (
     MarkovForecaster,
     Period,
@@ -56,6 +57,11 @@ def rng_for(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+async def fitted(uow: UnitOfWork, *, as_of: datetime | None, cache: ModelCache | None) -> World:
+    """The tenant's world, from ``cache`` (or the store's model cache) when nothing changed."""
+    return await (cache or ModelCache()).world(uow, as_of=as_of)
+
+
 async def require_deal(uow: UnitOfWork, deal_id: UUID) -> None:
     """Raise DealNotFound unless the tenant has the deal: cheap, so it goes before any fit."""
     async with uow:
@@ -71,13 +77,14 @@ async def simulate_deal(
     runs: int = DEFAULT_RUNS,
     seed: int = 0,
     as_of: datetime | None = None,
+    cache: ModelCache | None = None,
 ) -> DealSimulationRead | ScenarioResultRead:
     """A deal's simulated outcome; with a scenario, baseline against modified with common
     random numbers."""
     parsed = parse_scenario(scenario) if scenario else None
     rng = rng_for(seed)
     await require_deal(uow, deal_id)
-    world = await load_world(uow, as_of=as_of)
+    world = await fitted(uow, as_of=as_of, cache=cache)
     state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
     if parsed is not None:
         result = await asyncio.to_thread(
@@ -95,11 +102,12 @@ async def forecast_deal(
     runs: int = DEFAULT_RUNS,
     seed: int = 0,
     as_of: datetime | None = None,
+    cache: ModelCache | None = None,
 ) -> DealForecastRead:
     """The deal's current, best and worst case, and recommendations ranked by impact."""
     rng = rng_for(seed)
     await require_deal(uow, deal_id)
-    world = await load_world(uow, as_of=as_of)
+    world = await fitted(uow, as_of=as_of, cache=cache)
     state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
     forecast = await asyncio.to_thread(deal_forecast, world.model, state, runs=runs, rng=rng)
     return DealForecastRead.of(forecast, deal_id=deal_id, as_of=world.as_of, runs=runs)
@@ -126,12 +134,13 @@ async def forecast_pipeline(
     seed: int = 0,
     as_of: datetime | None = None,
     deals: bool = False,
+    cache: ModelCache | None = None,
 ) -> PipelineForecastRead:
     """Won value per period across all open deals (no periods: the quarter of ``as_of`` and
     the next one); with ``deals``, every open deal's part in it. One fit, one simulation."""
     wanted = [parse_period(p) for p in periods]
     rng = rng_for(seed)
-    world = await load_world(uow, as_of=as_of)
+    world = await fitted(uow, as_of=as_of, cache=cache)
     wanted = wanted or [parse_period(p) for p in default_periods(world.as_of)]
     forecasts, contributions = await _simulate_pipeline(world, wanted, runs=runs, rng=rng)
     return PipelineForecastRead(

@@ -19,8 +19,6 @@ from pie.mining import MiningConfig, ProcessModel, fit
 from pie.mining.config import DEFAULT_CONFIG
 from pie.mining.snapshot import as_of as snapshot_as_of
 from pie.mining.snapshot import data_end
-from pie.ports.uow import UnitOfWork
-from pie.services.histories import load_histories
 
 
 @dataclass(frozen=True)
@@ -44,12 +42,6 @@ class World:
 def aware(moment: datetime) -> datetime:
     """A moment without a time zone is taken as UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-async def load_world(
-    uow: UnitOfWork, *, as_of: datetime | None = None, config: MiningConfig = DEFAULT_CONFIG
-) -> World:
-    return await world_of(await load_histories(uow), as_of=as_of, config=config)
 
 
 def snapshot(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from pie.domain.model import EntityKind
-from pie.entrypoints.api.deps import UowDep
+from pie.entrypoints.api.deps import CacheDep, UowDep
 from pie.entrypoints.api.errors import responses
 from pie.services import process as process_svc
 from pie.services import simulation as svc
@@ -55,7 +55,7 @@ class SimulateIn(BaseModel):
 
 
 @router.post("/simulate", tags=["simulation"], responses=responses(404))
-async def simulate(body: SimulateIn, uow: UowDep) -> ScenarioResultRead:
+async def simulate(body: SimulateIn, uow: UowDep, cache: CacheDep) -> ScenarioResultRead:
     """Baseline against the scenario for one deal, with common random numbers."""
     deal_id = await resolve_id(uow, EntityKind.DEAL, body.deal_id)
     result = await svc.simulate_deal(
@@ -65,6 +65,7 @@ async def simulate(body: SimulateIn, uow: UowDep) -> ScenarioResultRead:
         runs=body.n_simulations,
         seed=body.seed,
         as_of=body.as_of,
+        cache=cache,
     )
     assert isinstance(result, ScenarioResultRead)
     return result
@@ -74,6 +75,7 @@ async def simulate(body: SimulateIn, uow: UowDep) -> ScenarioResultRead:
 async def deal_forecast(
     deal_id: DealRef,
     uow: UowDep,
+    cache: CacheDep,
     runs: Annotated[int, Query(ge=100, le=100_000)] = 10_000,
     seed: Seed = 0,
     as_of: AsOf = None,
@@ -81,12 +83,13 @@ async def deal_forecast(
     """The deal's current trajectory, best and worst case, and recommendations ranked by
     their simulated impact."""
     resolved = await resolve_id(uow, EntityKind.DEAL, deal_id)
-    return await svc.forecast_deal(uow, resolved, runs=runs, seed=seed, as_of=as_of)
+    return await svc.forecast_deal(uow, resolved, runs=runs, seed=seed, as_of=as_of, cache=cache)
 
 
 @router.get("/forecast/pipeline", tags=["simulation"])
 async def pipeline_forecast(
     uow: UowDep,
+    cache: CacheDep,
     period: Annotated[
         list[str] | None, Query(description="2026Q1, 2026-03 or 2026 (repeatable)")
     ] = None,
@@ -100,12 +103,12 @@ async def pipeline_forecast(
     """Won value per period over all open deals: P10/P50/P90, expected value and wins; with
     `deals=true`, every open deal, sorted by its expected value in the first period."""
     return await svc.forecast_pipeline(
-        uow, period or [], runs=runs, seed=seed, as_of=as_of, deals=deals
+        uow, period or [], runs=runs, seed=seed, as_of=as_of, deals=deals, cache=cache
     )
 
 
 @router.get("/process", tags=["process"])
-async def process(uow: UowDep, as_of: AsOf = None) -> ProcessRead:
+async def process(uow: UowDep, cache: CacheDep, as_of: AsOf = None) -> ProcessRead:
     """The mined stage process: transition table, time in stage, context effects and whether
     the data suffices for them."""
-    return await process_svc.process(uow, as_of=as_of)
+    return await process_svc.process(uow, as_of=as_of, cache=cache)

@@ -46,7 +46,8 @@ def mine_command(
     moment = parse_moment(as_of, "--as-of")
 
     async def work(c: Container) -> ProcessRead:
-        return await process_svc.process(c.uow(await tenant_id(st, c)), as_of=moment)
+        uow = c.uow(await tenant_id(st, c))
+        return await process_svc.process(uow, as_of=moment, cache=c.models)
 
     mined = run(st, work)
     if as_json:
@@ -77,7 +78,13 @@ def simulate_command(
         tid = await tenant_id(st, c)
         deal_id = await resolve_id(c.uow(tid), EntityKind.DEAL, deal)
         return await svc.simulate_deal(
-            c.uow(tid), deal_id, scenario=scenario, runs=runs, seed=seed, as_of=moment
+            c.uow(tid),
+            deal_id,
+            scenario=scenario,
+            runs=runs,
+            seed=seed,
+            as_of=moment,
+            cache=c.models,
         )
 
     result = run(st, work)
@@ -114,7 +121,13 @@ def forecast_command(
         async def pipeline(c: Container) -> PipelineForecastRead:
             uow = c.uow(await tenant_id(st, c))
             return await svc.forecast_pipeline(
-                uow, period, runs=min(runs, 20_000), seed=seed, as_of=moment, deals=deals
+                uow,
+                period,
+                runs=min(runs, 20_000),
+                seed=seed,
+                as_of=moment,
+                deals=deals,
+                cache=c.models,
             )
 
         result = run(st, pipeline)
@@ -132,7 +145,9 @@ def forecast_command(
     async def deal(c: Container) -> DealForecastRead:
         tid = await tenant_id(st, c)
         deal_id = await resolve_id(c.uow(tid), EntityKind.DEAL, target)
-        return await svc.forecast_deal(c.uow(tid), deal_id, runs=runs, seed=seed, as_of=moment)
+        return await svc.forecast_deal(
+            c.uow(tid), deal_id, runs=runs, seed=seed, as_of=moment, cache=c.models
+        )
 
     forecast = run(st, deal)
     if as_json:
