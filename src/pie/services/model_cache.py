@@ -27,7 +27,7 @@ from pie.mining.config import DEFAULT_CONFIG
 from pie.ports.uow import UnitOfWork
 from pie.services.histories import load_histories
 from pie.services.model_codec import FINGERPRINT, CodecError, decode_model, encode_model
-from pie.services.world import World, snapshot
+from pie.services.world import World, aware, snapshot
 
 DEFAULT_ENTRIES = 8
 
@@ -58,7 +58,7 @@ class _CachingUnitOfWork(Protocol):
 def fit_key(config: MiningConfig, as_of: datetime | None) -> str:
     """The fitting options and model layout an entry was fitted with, as one string."""
     options = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
-    moment = as_of.isoformat() if as_of else "latest"
+    moment = aware(as_of).isoformat() if as_of else "latest"
     return f"process:{FINGERPRINT}:{options}:{moment}"
 
 

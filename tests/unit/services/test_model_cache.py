@@ -13,9 +13,8 @@ from uuid import UUID, uuid4
 import pytest
 
 from pie.importing import import_file
-from pie.mining import ProcessModel
+from pie.mining import ProcessModel, fit
 from pie.sample import generate
-from pie.services import model_cache
 from pie.services.model_cache import ModelCache
 from tests.fakes.uow import InMemoryStore, InMemoryUnitOfWork
 
@@ -89,13 +88,13 @@ async def world(sample: Path) -> World:
 @pytest.fixture
 def fits(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
     calls: list[datetime] = []
-    real = model_cache.fit
+    real = fit
 
     def counting(*args: Any, **kwargs: Any) -> ProcessModel:
         calls.append(kwargs["as_of"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(model_cache, "fit", counting)
+    monkeypatch.setattr("pie.services.model_cache.fit", counting)
     return calls
 
 

@@ -51,8 +51,10 @@ def test_a_foreign_or_damaged_payload_is_refused(model: ProcessModel) -> None:
     with pytest.raises(CodecError):
         decode_model(encode_model(model)[:-100])
     buf = io.BytesIO()
-    blob = np.frombuffer(json.dumps({"fingerprint": "old", "model": {}}).encode(), np.uint8)
-    np.savez(buf, **{META: blob})
+    blob: dict[str, Any] = {
+        META: np.frombuffer(json.dumps({"fingerprint": "old", "model": {}}).encode(), np.uint8)
+    }
+    np.savez(buf, **blob)
     with pytest.raises(CodecError, match="another model layout"):
         decode_model(buf.getvalue())
     pickled = io.BytesIO()
