@@ -36,7 +36,6 @@ def account(tenant: UUID, **kw: object) -> Account:
         "annual_revenue": Decimal("12500000.50"),
         "country": "DE",
         "owner": "ana",
-        "external_ids": {"crm": "A-1"},
         "custom_fields": {"tier": "gold", "tags": ["x", "y"], "score": 0.5},
         "created_at": T0,
         "updated_at": T0,
@@ -55,7 +54,6 @@ def contact(tenant: UUID, account_id: UUID | None, **kw: object) -> Contact:
         "email": "bo@acme.test",
         "phone": "+49 1",
         "department": "IT",
-        "external_ids": {"crm": "C-1"},
         "created_at": T0,
         "updated_at": T0,
     }
@@ -82,7 +80,6 @@ def deal(tenant: UUID, account_id: UUID | None, **kw: object) -> Deal:
         "detection_confidence": 0.9,
         "qualification": {"budget": {"status": "confirmed"}},
         "custom_fields": {"region": "emea"},
-        "external_ids": {"crm": "D-1"},
         "lost_reason": None,
         "created_at": T0,
         "updated_at": T0,
@@ -137,7 +134,6 @@ def activity(tenant: UUID, deal_id: UUID | None, **kw: object) -> Activity:
             Objection(objection="security review"),
         ),
         "raw_content": "transcript ...",
-        "external_ids": {"crm": "E-1"},
     }
     fields.update(kw)
     return Activity(**fields)  # type: ignore[arg-type]

@@ -17,8 +17,12 @@ from datetime import UTC, date, datetime
 from typing import Any, Generic, Self, TypeVar
 from uuid import UUID, uuid4
 
+from pie.adapters.db import mapping
+from pie.adapters.db.types import to_money
+from pie.adapters.db.writes import jsonable
+from pie.domain import ownership
 from pie.domain.dedup import MATCH_WINDOW, is_matching_deal
-from pie.domain.errors import Conflict, NotFound, StaleVersion
+from pie.domain.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from pie.domain.model import (
     Account,
     Activity,
@@ -30,14 +34,46 @@ from pie.domain.model import (
     Stakeholder,
     Tenant,
 )
+from pie.domain.ownership import DEFAULT_POLICY, PIE, Kept, OwnershipPolicy
 from pie.domain.plans import AccountPlan, AccountPlanData, OpportunityPlan, OpportunityPlanData
 from pie.domain.stages import CLOSED_STAGES
-from pie.ports.repositories import DealFilter, UpsertCounts
+from pie.ports.repositories import (
+    CachedModel,
+    Carried,
+    Change,
+    Cursor,
+    DealFilter,
+    UpsertCounts,
+)
 from pie.ports.uow import NewTenant
 
 T = TypeVar("T")
 
-_EXCLUDED_FROM_COMPARISON = frozenset({"updated_at"})
+#: name -> (entity kind, to_row, from_row, versioned): the SQL adapter's own row mapping, so
+#: the fake compares, merges and logs exactly the values the real store does.
+_SPECS: dict[
+    str, tuple[EntityKind, Callable[[Any], dict[str, Any]], Callable[[Any], Any], bool]
+] = {
+    "accounts": (EntityKind.ACCOUNT, mapping.account_to_row, mapping.account_from_row, True),
+    "contacts": (EntityKind.CONTACT, mapping.contact_to_row, mapping.contact_from_row, True),
+    "stakeholders": (
+        EntityKind.STAKEHOLDER,
+        mapping.stakeholder_to_row,
+        mapping.stakeholder_from_row,
+        True,
+    ),
+    "deals": (EntityKind.DEAL, mapping.deal_to_row, mapping.deal_from_row, True),
+    "activities": (EntityKind.ACTIVITY, mapping.activity_to_row, mapping.activity_from_row, False),
+    "transitions": (
+        EntityKind.STAGE_TRANSITION,
+        mapping.transition_to_row,
+        mapping.transition_from_row,
+        False,
+    ),
+}
+_MONEY = ("annual_revenue", "value")
+_NEVER_MERGED = frozenset({"id", "tenant_id"})
+_PASSIVE = frozenset({"updated_at"})
 
 
 def _clone(item: T) -> T:
@@ -53,37 +89,32 @@ def _clone(item: T) -> T:
     return twin
 
 
-def _same_business_fields(a: object, b: object) -> bool:
-    return all(
-        getattr(a, f.name) == getattr(b, f.name)
-        for f in dataclasses.fields(a)  # type: ignore[arg-type]
-        if f.name not in _EXCLUDED_FROM_COMPARISON
-    )
-
-
 class Tables:
-    """One tenant's rows."""
+    """One tenant's rows, with the store's own bookkeeping."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, dict[UUID, Any]] = {
-            "accounts": {},
-            "contacts": {},
-            "stakeholders": {},
-            "deals": {},
-            "activities": {},
-            "transitions": {},
-        }
+        self.rows: dict[str, dict[UUID, Any]] = {name: {} for name in _SPECS}
+        self.provenance: dict[tuple[str, UUID], dict[str, list[str]]] = {}
         self.refs: dict[tuple[EntityKind, str, str], ExternalRef] = {}
         self.account_plans: dict[UUID, AccountPlan] = {}
         self.opportunity_plans: dict[UUID, OpportunityPlan] = {}
+        self.changes: list[Change] = []
+        self.cursors: dict[tuple[str, str], Cursor] = {}
+        self.models: dict[str, CachedModel] = {}
+        self.policy: OwnershipPolicy = DEFAULT_POLICY
 
 
 def _snapshot(tables: Tables) -> Tables:
     twin = Tables()
     twin.rows = {name: dict(rows) for name, rows in tables.rows.items()}
+    twin.provenance = dict(tables.provenance)
     twin.refs = dict(tables.refs)
     twin.account_plans = dict(tables.account_plans)
     twin.opportunity_plans = dict(tables.opportunity_plans)
+    twin.changes = list(tables.changes)
+    twin.cursors = dict(tables.cursors)
+    twin.models = dict(tables.models)
+    twin.policy = tables.policy
     return twin
 
 
@@ -98,59 +129,194 @@ class InMemoryStore:
         return self.tables.setdefault(tenant_id, Tables())
 
 
+def _row_of(item: Any, to_row: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    row = to_row(item)
+    for name in _MONEY:
+        if row.get(name) is not None:
+            row[name] = to_money(row[name])
+    return row
+
+
 class _Repo(Generic[T]):
-    def __init__(self, tables: Tables, name: str, *, cascade: Callable[[UUID], None] | None = None):
+    def __init__(
+        self,
+        tables: Tables,
+        name: str,
+        tenant_id: UUID,
+        clock: Callable[[], datetime],
+        *,
+        cascade: Callable[[UUID], None] | None = None,
+    ):
         self._tables, self._name, self._cascade = tables, name, cascade
+        self._tenant, self._clock = tenant_id, clock
+        self._kind, self._to_row, self._from_row, self._versioned = _SPECS[name]
 
     @property
     def _rows(self) -> dict[UUID, T]:
         return self._tables.rows[self._name]
 
+    def _out(self, item: T) -> T:
+        return self._outs([item])[0]
+
+    def _outs(self, items: Sequence[T]) -> list[T]:
+        """Copies of ``items`` with their source ids from the refs (one pass over the refs)."""
+        twins = [_clone(item) for item in items]
+        if not twins or not hasattr(twins[0], "external_ids"):
+            return twins
+        wanted = {twin.id for twin in twins}  # type: ignore[attr-defined]
+        ids: dict[UUID, dict[str, str]] = {}
+        for ref in self._tables.refs.values():
+            if ref.kind == self._kind and ref.entity_id in wanted:
+                ids.setdefault(ref.entity_id, {})[ref.source] = ref.external_id
+        for twin in twins:
+            twin.external_ids = ids.get(twin.id, {})  # type: ignore[attr-defined]
+        return twins
+
     async def get(self, ident: UUID) -> T | None:
         row = self._rows.get(ident)
-        return _clone(row) if row is not None else None
+        return self._out(row) if row is not None else None
 
-    async def add(self, item: T) -> None:
+    async def add(self, item: T, *, origin: str = PIE) -> None:
         ident: UUID = item.id  # type: ignore[attr-defined]
         if ident in self._rows:
             raise Conflict(f"{self._name} {ident} exists already")
-        self._rows[ident] = _clone(item)
+        self._write([item], origin=origin)
 
-    async def update(self, item: T) -> None:
+    async def update(
+        self,
+        item: T,
+        *,
+        origin: str = PIE,
+        expected_version: int | None = None,
+        fields: Carried = None,
+    ) -> UpsertCounts:
         ident: UUID = item.id  # type: ignore[attr-defined]
         if ident not in self._rows:
             raise NotFound(ident)
-        self._rows[ident] = _clone(item)
+        return self._write(
+            [item], origin=origin, fields=[fields], expected_version=expected_version
+        )
 
-    async def delete(self, ident: UUID) -> bool:
-        if self._rows.pop(ident, None) is None:
+    async def delete(self, ident: UUID, *, origin: str = PIE) -> bool:
+        old = self._rows.pop(ident, None)
+        if old is None:
             return False
+        version = getattr(old, "version", 0) + 1 if self._versioned else 1
+        self._log(ident, "delete", version, origin, {})
+        self._tables.provenance.pop((self._name, ident), None)
+        self._drop_refs(self._kind, ident)
         if self._cascade:
             self._cascade(ident)
         return True
 
-    async def upsert_many(self, items: Sequence[T]) -> UpsertCounts:
-        created = updated = unchanged = 0
+    def _drop_refs(self, kind: EntityKind, ident: UUID) -> None:
+        refs = self._tables.refs
+        for key in [k for k, r in refs.items() if r.kind == kind and r.entity_id == ident]:
+            del refs[key]
+
+    async def upsert_many(
+        self,
+        items: Sequence[T],
+        *,
+        origin: str = PIE,
+        fields: Sequence[Carried] | None = None,
+    ) -> UpsertCounts:
         for item in items:
-            ident: UUID = item.id  # type: ignore[attr-defined]
+            if item.tenant_id != self._tenant:  # type: ignore[attr-defined]
+                raise InvalidInput(f"{self._name} belongs to another tenant", field="tenant_id")
+        return self._write(items, origin=origin, fields=fields)
+
+    def _write(
+        self,
+        items: Sequence[T],
+        *,
+        origin: str,
+        fields: Sequence[Carried] | None = None,
+        expected_version: int | None = None,
+    ) -> UpsertCounts:
+        origin = ownership.check_origin(origin)
+        incoming: dict[UUID, tuple[dict[str, Any], frozenset[str]]] = {}
+        for n, item in enumerate(items):
+            row = _row_of(item, self._to_row)
+            mergeable = frozenset(row) - _NEVER_MERGED
+            carried = fields[n] if fields is not None else None
+            incoming[row["id"]] = (row, mergeable if carried is None else carried & mergeable)
+        created = updated = 0
+        unchanged = len(items) - len(incoming)
+        kept: list[Kept] = []
+        now = self._clock()
+        for ident, (row, carried) in incoming.items():
             old = self._rows.get(ident)
             if old is None:
+                changed, prov = ownership.created(
+                    values=row, carried=carried, origin=origin, at=now, skip=_PASSIVE
+                )
+                self._store_row(row, 1, prov)
+                self._log(ident, "create", 1, origin, changed)
                 created += 1
-            elif _same_business_fields(old, item):
+                continue
+            version = getattr(old, "version", 0)
+            if expected_version is not None and version != expected_version:
+                raise StaleVersion(self._kind.value, ident, expected_version, version)
+            merged = ownership.merge(
+                entity=self._kind,
+                entity_id=ident,
+                stored=_row_of(old, self._to_row),
+                provenance=self._tables.provenance.get((self._name, ident), {}),
+                incoming=row,
+                carried=carried,
+                origin=origin,
+                at=now,
+                policy=self._tables.policy,
+                passive=_PASSIVE,
+            )
+            kept += merged.kept
+            if not merged.changed:
                 unchanged += 1
                 continue
-            else:
-                updated += 1
-            self._rows[ident] = _clone(item)
-        return UpsertCounts(created, updated, unchanged)
+            self._store_row(merged.values, version + 1, merged.provenance)
+            self._log(ident, "update", version + 1, origin, merged.changed)
+            updated += 1
+        return UpsertCounts(created, updated, unchanged, tuple(kept))
+
+    def _store_row(self, row: dict[str, Any], version: int, prov: dict[str, list[str]]) -> None:
+        item = self._from_row({**row, "version": version} if self._versioned else row)
+        self._rows[row["id"]] = item
+        if self._versioned:
+            self._tables.provenance[(self._name, row["id"])] = prov
+
+    def _log(
+        self,
+        ident: UUID,
+        op: str,
+        version: int,
+        origin: str,
+        changed: dict[str, tuple[Any, Any]],
+    ) -> None:
+        changes = self._tables.changes
+        changes.append(
+            Change(
+                seq=(changes[-1].seq if changes else 0) + 1,
+                entity=self._kind,
+                entity_id=ident,
+                op=op,
+                version=version,
+                origin=origin,
+                fields={k: [jsonable(a), jsonable(b)] for k, (a, b) in changed.items()},
+                at=self._clock(),
+            )
+        )
+
+    async def provenance(self, ident: UUID) -> dict[str, list[str]]:
+        return copy.deepcopy(self._tables.provenance.get((self._name, ident), {}))
 
     async def iter_all(self, *, batch_size: int = 5000) -> AsyncIterator[Sequence[T]]:
         ordered = [self._rows[k] for k in sorted(self._rows)]
         for start in range(0, len(ordered), batch_size):
-            yield [_clone(r) for r in ordered[start : start + batch_size]]
+            yield self._outs(ordered[start : start + batch_size])
 
     def _where(self, pred: Callable[[T], bool], key: Callable[[T], Any]) -> list[T]:
-        return [_clone(r) for r in sorted((r for r in self._rows.values() if pred(r)), key=key)]
+        return self._outs(sorted((r for r in self._rows.values() if pred(r)), key=key))
 
 
 class FakeAccountRepository(_Repo[Account]):
@@ -191,7 +357,7 @@ class FakeDealRepository(_Repo[Deal]):
             (d for d in self._rows.values() if _matches(d, flt)),
             key=lambda d: (-d.created_at.timestamp(), d.id),
         )
-        return [_clone(r) for r in rows[offset : offset + limit]]
+        return self._outs(rows[offset : offset + limit])
 
     async def count(self, flt: DealFilter = DealFilter()) -> int:
         return sum(1 for d in self._rows.values() if _matches(d, flt))
@@ -213,7 +379,7 @@ class FakeDealRepository(_Repo[Deal]):
             return abs((d.expected_close - expected_close).days)
 
         candidates.sort(key=lambda d: (distance(d), d.id))
-        return _clone(candidates[0]) if candidates else None
+        return self._out(candidates[0]) if candidates else None
 
 
 class FakeActivityRepository(_Repo[Activity]):
@@ -255,6 +421,57 @@ class FakeExternalRefRepository:
             (r for r in self._refs.values() if r.kind == kind and r.entity_id == entity_id),
             key=lambda r: (r.source, r.external_id),
         )
+
+
+class FakeCursorRepository:
+    def __init__(self, tables: Tables, clock: Callable[[], datetime]) -> None:
+        self._tables, self._clock = tables, clock
+
+    async def get(self, source: str, stream: str) -> Cursor | None:
+        return self._tables.cursors.get((source, stream))
+
+    async def save(self, source: str, stream: str, value: str) -> None:
+        self._tables.cursors[(source, stream)] = Cursor(source, stream, value, self._clock())
+
+
+class FakeChangeFeed:
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    async def latest(self) -> int:
+        return self._tables.changes[-1].seq if self._tables.changes else 0
+
+    async def list(
+        self, *, since: int = 0, entity: EntityKind | None = None, limit: int = 100
+    ) -> Sequence[Change]:
+        found = [
+            c
+            for c in self._tables.changes
+            if c.seq > since and (entity is None or c.entity is entity)
+        ]
+        return found[: max(0, limit)]
+
+
+class FakeModelCache:
+    def __init__(self, tables: Tables, clock: Callable[[], datetime]) -> None:
+        self._tables, self._clock = tables, clock
+
+    async def get(self, key: str) -> CachedModel | None:
+        return self._tables.models.get(key)
+
+    async def put(self, key: str, change_seq: int, payload: bytes) -> None:
+        self._tables.models[key] = CachedModel(key, change_seq, payload, self._clock())
+
+
+class FakePolicyRepository:
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    async def get(self) -> OwnershipPolicy:
+        return self._tables.policy
+
+    async def save(self, policy: OwnershipPolicy) -> None:
+        self._tables.policy = policy
 
 
 class FakePlanRepository:
@@ -327,14 +544,23 @@ class InMemoryUnitOfWork:
         # transaction's private copy only needs copies of the tables' dicts.
         self._work = _snapshot(self._store.tables_for(self.tenant_id))
         t = self._work
-        self.accounts = FakeAccountRepository(t, "accounts", cascade=self._account_deleted)
-        self.contacts = FakeContactRepository(t, "contacts", cascade=self._contact_deleted)
-        self.stakeholders = FakeStakeholderRepository(t, "stakeholders")
-        self.deals = FakeDealRepository(t, "deals", cascade=self._deal_deleted)
-        self.activities = FakeActivityRepository(t, "activities")
-        self.transitions = FakeStageTransitionRepository(t, "transitions")
+        me, clock = self.tenant_id, self._clock
+        self.accounts = FakeAccountRepository(
+            t, "accounts", me, clock, cascade=self._account_deleted
+        )
+        self.contacts = FakeContactRepository(
+            t, "contacts", me, clock, cascade=self._contact_deleted
+        )
+        self.stakeholders = FakeStakeholderRepository(t, "stakeholders", me, clock)
+        self.deals = FakeDealRepository(t, "deals", me, clock, cascade=self._deal_deleted)
+        self.activities = FakeActivityRepository(t, "activities", me, clock)
+        self.transitions = FakeStageTransitionRepository(t, "transitions", me, clock)
         self.refs = FakeExternalRefRepository(t)
-        self.plans = FakePlanRepository(t, self.tenant_id, self._clock)
+        self.plans = FakePlanRepository(t, me, clock)
+        self.cursors = FakeCursorRepository(t, clock)
+        self.changes = FakeChangeFeed(t)
+        self.models = FakeModelCache(t, clock)
+        self.policy = FakePolicyRepository(t)
 
     async def commit(self) -> None:
         self._store.tables[self.tenant_id] = self._work
@@ -349,7 +575,9 @@ class InMemoryUnitOfWork:
     def _deal_deleted(self, deal_id: UUID) -> None:
         rows = self._work.rows
         for name in ("stakeholders", "activities", "transitions"):
-            rows[name] = {k: v for k, v in rows[name].items() if v.deal_id != deal_id}
+            gone = {k for k, v in rows[name].items() if v.deal_id == deal_id}
+            rows[name] = {k: v for k, v in rows[name].items() if k not in gone}
+            self._drop_refs(_SPECS[name][0], gone)
         self._work.opportunity_plans.pop(deal_id, None)
 
     def _account_deleted(self, account_id: UUID) -> None:
@@ -358,18 +586,25 @@ class InMemoryUnitOfWork:
             for key, row in rows[name].items():
                 if row.account_id == account_id:
                     rows[name][key] = dataclasses.replace(row, account_id=None)
-        rows["stakeholders"] = {
-            k: v
+        gone = {
+            k
             for k, v in rows["stakeholders"].items()
-            if not (v.account_id == account_id and v.deal_id is None)
+            if v.account_id == account_id and v.deal_id is None
         }
+        rows["stakeholders"] = {k: v for k, v in rows["stakeholders"].items() if k not in gone}
+        self._drop_refs(EntityKind.STAKEHOLDER, gone)
         self._work.account_plans.pop(account_id, None)
 
     def _contact_deleted(self, contact_id: UUID) -> None:
         rows = self._work.rows
-        rows["stakeholders"] = {
-            k: v for k, v in rows["stakeholders"].items() if v.contact_id != contact_id
-        }
+        gone = {k for k, v in rows["stakeholders"].items() if v.contact_id == contact_id}
+        rows["stakeholders"] = {k: v for k, v in rows["stakeholders"].items() if k not in gone}
+        self._drop_refs(EntityKind.STAKEHOLDER, gone)
+
+    def _drop_refs(self, kind: EntityKind, gone: set[UUID]) -> None:
+        refs = self._work.refs
+        for key in [k for k, r in refs.items() if r.kind == kind and r.entity_id in gone]:
+            del refs[key]
 
 
 def _hash_key(api_key: str) -> str:

@@ -1,8 +1,11 @@
 """The unified model: one shape for every source's accounts, contacts, deals and activities.
 
-Entities are plain dataclasses (no ORM, no I/O). Every entity belongs to one tenant. Records that
-come from a source keep their source ids in ``external_ids`` ({source: external id}); the store
-also indexes them as ExternalRef rows.
+Entities are plain dataclasses (no ORM, no I/O). Every entity belongs to one tenant. A record's
+source ids live in the store's external refs (``ExternalRef``); ``external_ids`` ({source:
+external id}) is filled from there when a record is read and ignored when one is written.
+
+Accounts, contacts, deals and stakeholders carry a ``version`` the store increments on every
+change (0: not stored yet); see ``pie.domain.ownership`` for who may change which field.
 
 Money is ``Decimal`` in ``currency`` units. Timestamps are timezone-aware UTC datetimes.
 Probabilities and confidences are floats in [0, 1]; sentiment is in [-1, 1].
@@ -103,6 +106,7 @@ class Account:
     custom_fields: JsonDict = field(default_factory=dict)
     created_at: datetime
     updated_at: datetime
+    version: int = 0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -118,6 +122,7 @@ class Contact:
     external_ids: dict[str, str] = field(default_factory=dict)
     created_at: datetime
     updated_at: datetime
+    version: int = 0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -144,6 +149,7 @@ class Stakeholder:
     notes: str | None = None
     created_at: datetime
     updated_at: datetime
+    version: int = 0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -172,6 +178,7 @@ class Deal:
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None = None
+    version: int = 0
 
     @property
     def outcome(self) -> DealOutcome:

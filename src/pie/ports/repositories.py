@@ -3,17 +3,23 @@ it never sees or touches another tenant's rows. Repositories never commit.
 
 ``upsert_many`` is the bulk, idempotent write used by imports: records are keyed by ``id``
 (imports derive ids from (tenant, kind, source, external id) with ``derive_id``); a record
-that does not exist is created, one that exists with different business fields is updated, one
-that exists with the same fields is left alone (``updated_at`` is not compared). The returned
-counts say which happened.
+that does not exist is created, one that exists is updated in the fields the write *carries*
+(``fields``; absent is not empty, an empty carried value clears) where the ownership policy
+lets ``origin`` replace the stored value (see ``pie.domain.ownership``), and one whose carried
+fields equal the stored ones is left alone (``updated_at`` is not compared). The returned counts
+say which happened, and list the field writes the policy refused.
+
+Every write that changes a record increments its version (accounts, contacts, deals,
+stakeholders) and appends a ``Change`` to the tenant's change feed in the same transaction.
+``external_ids`` on the records is filled from the external refs on read and ignored on write.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import date
-from typing import Protocol, TypeVar
+from datetime import date, datetime
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from pie.domain.model import (
@@ -26,10 +32,15 @@ from pie.domain.model import (
     StageTransition,
     Stakeholder,
 )
+from pie.domain.ownership import PIE, Kept, OwnershipPolicy
 from pie.domain.plans import AccountPlan, AccountPlanData, OpportunityPlan, OpportunityPlanData
 from pie.domain.stages import Stage
 
 T = TypeVar("T")
+
+
+#: Per record, the names of the fields a write carries; None: every field.
+Carried = frozenset[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +48,49 @@ class UpsertCounts:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    kept: tuple[Kept, ...] = ()  # field writes the ownership policy refused
 
     def __add__(self, other: UpsertCounts) -> UpsertCounts:
         return UpsertCounts(
             self.created + other.created,
             self.updated + other.updated,
             self.unchanged + other.unchanged,
+            self.kept + other.kept,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed change of one record: ``fields`` maps each changed field to
+    ``[old, new]`` (JSON values); ``op`` is create, update or delete. ``seq`` orders a tenant's
+    changes in commit order."""
+
+    seq: int
+    entity: EntityKind
+    entity_id: UUID
+    op: str
+    version: int
+    origin: str
+    fields: dict[str, list[Any]]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """How far a source's stream was read, as of the commit that stored what it covers."""
+
+    source: str
+    stream: str
+    value: str
+    committed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CachedModel:
+    key: str  # the fitting options' key
+    change_seq: int  # the tenant's latest change when the model was fitted
+    payload: bytes
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,39 +104,64 @@ class DealFilter:
 class Repository(Protocol[T]):
     async def get(self, ident: UUID) -> T | None: ...
 
-    async def add(self, item: T) -> None:
+    async def add(self, item: T, *, origin: str = PIE) -> None:
         """Insert a new record; the id must be new."""
 
-    async def update(self, item: T) -> None:
-        """Overwrite an existing record by id; raises NotFound if there is none."""
+    async def update(
+        self,
+        item: T,
+        *,
+        origin: str = PIE,
+        expected_version: int | None = None,
+        fields: Carried = None,
+    ) -> UpsertCounts:
+        """Write ``item``'s ``fields`` (all by default) over the stored record, as ``origin``.
+        Raises NotFound if there is none, StaleVersion if ``expected_version`` is given and
+        the stored version differs (someone else wrote in between)."""
+        ...
 
-    async def delete(self, ident: UUID) -> bool:
+    async def delete(self, ident: UUID, *, origin: str = PIE) -> bool:
         """Delete by id (and the rows that belong to it); False if there was none."""
 
-    async def upsert_many(self, items: Sequence[T]) -> UpsertCounts: ...
+    async def upsert_many(
+        self,
+        items: Sequence[T],
+        *,
+        origin: str = PIE,
+        fields: Sequence[Carried] | None = None,
+    ) -> UpsertCounts:
+        """``fields[i]``: the fields ``items[i]`` carries (None: all)."""
+        ...
 
     def iter_all(self, *, batch_size: int = 5000) -> AsyncIterator[Sequence[T]]:
         """Every record of the tenant, in batches, ordered by id."""
         ...
 
 
-class AccountRepository(Repository[Account], Protocol):
+class Provenanced(Protocol):
+    async def provenance(self, ident: UUID) -> dict[str, list[str]]:
+        """Per field, ``[origin, when]`` of the write that set its current value ({} for a
+        record that is not there)."""
+        ...
+
+
+class AccountRepository(Repository[Account], Provenanced, Protocol):
     async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Account]: ...
 
     async def count(self) -> int: ...
 
 
-class ContactRepository(Repository[Contact], Protocol):
+class ContactRepository(Repository[Contact], Provenanced, Protocol):
     async def for_account(self, account_id: UUID) -> Sequence[Contact]: ...
 
 
-class StakeholderRepository(Repository[Stakeholder], Protocol):
+class StakeholderRepository(Repository[Stakeholder], Provenanced, Protocol):
     async def for_deal(self, deal_id: UUID) -> Sequence[Stakeholder]: ...
 
     async def for_account(self, account_id: UUID) -> Sequence[Stakeholder]: ...
 
 
-class DealRepository(Repository[Deal], Protocol):
+class DealRepository(Repository[Deal], Provenanced, Protocol):
     async def list(
         self, flt: DealFilter = DealFilter(), *, limit: int = 100, offset: int = 0
     ) -> Sequence[Deal]:
@@ -144,3 +216,37 @@ class PlanRepository(Protocol):
     async def save_opportunity_plan(
         self, deal_id: UUID, data: OpportunityPlanData, *, expected_version: int
     ) -> OpportunityPlan: ...
+
+
+class CursorRepository(Protocol):
+    async def get(self, source: str, stream: str) -> Cursor | None: ...
+
+    async def save(self, source: str, stream: str, value: str) -> None:
+        """Store the position in the caller's transaction (so it commits with the data)."""
+        ...
+
+
+class ChangeFeed(Protocol):
+    async def latest(self) -> int:
+        """The tenant's newest change seq; 0 when it has none."""
+        ...
+
+    async def list(
+        self, *, since: int = 0, entity: EntityKind | None = None, limit: int = 100
+    ) -> Sequence[Change]:
+        """Changes with seq > ``since``, oldest first."""
+        ...
+
+
+class ModelCacheRepository(Protocol):
+    async def get(self, key: str) -> CachedModel | None: ...
+
+    async def put(self, key: str, change_seq: int, payload: bytes) -> None: ...
+
+
+class PolicyRepository(Protocol):
+    async def get(self) -> OwnershipPolicy:
+        """The tenant's ownership policy (the default when none was set)."""
+        ...
+
+    async def save(self, policy: OwnershipPolicy) -> None: ...

@@ -15,25 +15,49 @@ from pie.domain.model import Tenant
 from pie.ports.repositories import (
     AccountRepository,
     ActivityRepository,
+    ChangeFeed,
     ContactRepository,
+    CursorRepository,
     DealRepository,
     ExternalRefRepository,
+    ModelCacheRepository,
     PlanRepository,
+    PolicyRepository,
     StageTransitionRepository,
     StakeholderRepository,
 )
 
 
 class UnitOfWork(Protocol):
-    tenant_id: UUID
-    accounts: AccountRepository
-    contacts: ContactRepository
-    stakeholders: StakeholderRepository
-    deals: DealRepository
-    activities: ActivityRepository
-    transitions: StageTransitionRepository
-    refs: ExternalRefRepository
-    plans: PlanRepository
+    """The repositories are read-only attributes (properties), so any object that has them,
+    as plain attributes or properties, satisfies the protocol."""
+
+    @property
+    def tenant_id(self) -> UUID: ...
+    @property
+    def accounts(self) -> AccountRepository: ...
+    @property
+    def contacts(self) -> ContactRepository: ...
+    @property
+    def stakeholders(self) -> StakeholderRepository: ...
+    @property
+    def deals(self) -> DealRepository: ...
+    @property
+    def activities(self) -> ActivityRepository: ...
+    @property
+    def transitions(self) -> StageTransitionRepository: ...
+    @property
+    def refs(self) -> ExternalRefRepository: ...
+    @property
+    def plans(self) -> PlanRepository: ...
+    @property
+    def cursors(self) -> CursorRepository: ...
+    @property
+    def changes(self) -> ChangeFeed: ...
+    @property
+    def models(self) -> ModelCacheRepository: ...
+    @property
+    def policy(self) -> PolicyRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from uuid import UUID
 
@@ -37,6 +37,8 @@ class DealDetail:
     stakeholders: Sequence[StakeholderView]
     activities: Sequence[Activity]
     transitions: Sequence[StageTransition]
+    #: per field, [origin, when] of the write that set its value (see pie.domain.ownership)
+    provenance: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,8 @@ async def deal_detail(uow: UnitOfWork, deal_id: UUID) -> DealDetail:
         ]
         activities = await uow.activities.for_deal(deal_id)
         transitions = await uow.transitions.for_deal(deal_id)
-    return DealDetail(deal, account, views, activities, transitions)
+        provenance = await uow.deals.provenance(deal_id)
+    return DealDetail(deal, account, views, activities, transitions, provenance)
 
 
 async def list_accounts(uow: UnitOfWork, *, limit: int = 50, offset: int = 0) -> Page[Account]:

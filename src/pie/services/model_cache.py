@@ -19,7 +19,6 @@ import hashlib
 import weakref
 from collections import OrderedDict
 from datetime import datetime
-from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 from pie.mining import MiningConfig, ProcessModel, fit
@@ -30,29 +29,6 @@ from pie.services.model_codec import FINGERPRINT, CodecError, decode_model, enco
 from pie.services.world import World, aware, snapshot
 
 DEFAULT_ENTRIES = 8
-
-
-class _Cached(Protocol):
-    change_seq: int
-    payload: bytes
-
-
-class _Models(Protocol):
-    async def get(self, key: str) -> _Cached | None: ...
-
-    async def put(self, key: str, change_seq: int, payload: bytes) -> None: ...
-
-
-class _Changes(Protocol):
-    async def latest(self) -> int: ...
-
-
-@runtime_checkable
-class _CachingUnitOfWork(Protocol):
-    """What the store's unit of work offers the cache (the change feed and the model table)."""
-
-    changes: _Changes
-    models: _Models
 
 
 def fit_key(config: MiningConfig, as_of: datetime | None) -> str:
@@ -86,8 +62,9 @@ class ModelCache:
         slot = (uow.tenant_id, key)
         lock = self._locks.get(slot) or self._locks.setdefault(slot, asyncio.Lock())
         async with lock:  # concurrent requests for one tenant fit once
-            seq = await _latest(uow)  # before the histories: a write in between refits later
-            if seq is not None and (hit := self._worlds.get(slot)) and hit[0] == seq:
+            async with uow:  # before the histories: a write in between only refits later
+                seq = await uow.changes.latest()
+            if (hit := self._worlds.get(slot)) and hit[0] == seq:
                 self._worlds.move_to_end(slot)
                 return hit[1]
             known, moment = snapshot(await load_histories(uow), as_of)
@@ -97,8 +74,7 @@ class ModelCache:
                 self.fits += 1
                 await _store(uow, key, seq, model)
             world = World(known, moment, model)
-            if seq is not None:
-                self._remember(slot, seq, world)
+            self._remember(slot, seq, world)
             return world
 
     def _remember(self, slot: tuple[UUID, str], seq: int, world: World) -> None:
@@ -108,17 +84,7 @@ class ModelCache:
             self._worlds.popitem(last=False)
 
 
-async def _latest(uow: UnitOfWork) -> int | None:
-    """The tenant's newest change seq; None when the store keeps no change feed."""
-    if not isinstance(uow, _CachingUnitOfWork):
-        return None
-    async with uow:
-        return await uow.changes.latest()
-
-
-async def _stored(uow: UnitOfWork, key: str, seq: int | None) -> ProcessModel | None:
-    if seq is None or not isinstance(uow, _CachingUnitOfWork):
-        return None
+async def _stored(uow: UnitOfWork, key: str, seq: int) -> ProcessModel | None:
     async with uow:
         cached = await uow.models.get(key)
     if cached is None or cached.change_seq != seq:
@@ -129,9 +95,7 @@ async def _stored(uow: UnitOfWork, key: str, seq: int | None) -> ProcessModel | 
         return None  # written by another PIE: fit again and overwrite it
 
 
-async def _store(uow: UnitOfWork, key: str, seq: int | None, model: ProcessModel) -> None:
-    if seq is None or not isinstance(uow, _CachingUnitOfWork):
-        return
+async def _store(uow: UnitOfWork, key: str, seq: int, model: ProcessModel) -> None:
     payload = await asyncio.to_thread(encode_model, model)
     async with uow:
         await uow.models.put(key, seq, payload)

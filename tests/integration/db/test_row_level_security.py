@@ -13,6 +13,7 @@ import pytest_asyncio
 
 from pie.adapters.db.tables import TENANT_TABLES
 from pie.domain.model import EntityKind, ExternalRef
+from pie.domain.ownership import OwnershipPolicy
 from pie.domain.plans import AccountPlanData, OpportunityPlanData
 from tests.contract import records as r
 from tests.dbfixtures import APP_ROLE, PG_HOST, PG_PORT, Database, PostgresDatabase
@@ -59,6 +60,9 @@ async def two(postgres_db: Database, postgres_database: PostgresDatabase) -> Asy
         )
         await uow.plans.save_account_plan(acc.id, AccountPlanData(), expected_version=0)
         await uow.plans.save_opportunity_plan(deal.id, OpportunityPlanData(), expected_version=0)
+        await uow.cursors.save("s", "deals", "2024-01-01")
+        await uow.models.put("fit", await uow.changes.latest(), b"model")
+        await uow.policy.save(OwnershipPolicy.from_document({"deal.stage": ["human", "pie"]}))
         await uow.commit()
     app = await asyncpg.connect(
         host=PG_HOST, port=PG_PORT, user=APP_ROLE, database=postgres_database.name
@@ -112,9 +116,14 @@ async def test_another_tenants_rows_cannot_be_read_changed_or_deleted(two: Two) 
         ("api_keys", "VALUES (gen_random_uuid(), $1, 'hash', 'pie_', now(), NULL)"),
         (
             "accounts",
-            "VALUES (gen_random_uuid(), $1, 'x', NULL, NULL, NULL, NULL, NULL, NULL,"
-            " '{}', '{}', now(), now())",
+            "(id, tenant_id, name, custom_fields, created_at, updated_at, version, provenance)"
+            " VALUES (gen_random_uuid(), $1, 'x', '{}', now(), now(), 1, '{}')",
         ),
+        (
+            "changes",
+            "VALUES ($1, 99, 'deal', gen_random_uuid(), 'create', 1, 'pie', '{}', now())",
+        ),
+        ("change_counters", "VALUES ($1, 99)"),
         ("external_refs", "VALUES ($1, 'deal', 's', '2', gen_random_uuid())"),
     ],
 )

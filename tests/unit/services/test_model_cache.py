@@ -4,8 +4,9 @@ so a new process does not refit."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,61 +15,30 @@ import pytest
 
 from pie.importing import import_file
 from pie.mining import ProcessModel, fit
+from pie.mining.config import DEFAULT_CONFIG
 from pie.sample import generate
-from pie.services.model_cache import ModelCache
+from pie.services.model_cache import ModelCache, fit_key
 from tests.fakes.uow import InMemoryStore, InMemoryUnitOfWork
-
-
-@dataclass
-class Stored:
-    key: str
-    change_seq: int
-    payload: bytes
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
-@dataclass
-class Backing:
-    """The change feed's newest seq and the model table, shared by every unit of work."""
-
-    seq: int = 1
-    models: dict[tuple[UUID, str], Stored] = field(default_factory=dict)
-
-
-class Feed:
-    def __init__(self, backing: Backing) -> None:
-        self._b = backing
-
-    async def latest(self) -> int:
-        return self._b.seq
-
-
-class Models:
-    def __init__(self, backing: Backing, tenant: UUID) -> None:
-        self._b, self._t = backing, tenant
-
-    async def get(self, key: str) -> Stored | None:
-        return self._b.models.get((self._t, key))
-
-    async def put(self, key: str, change_seq: int, payload: bytes) -> None:
-        self._b.models[(self._t, key)] = Stored(key, change_seq, payload)
-
-
-class CachingUow(InMemoryUnitOfWork):
-    def __init__(self, tenant: UUID, store: InMemoryStore, backing: Backing) -> None:
-        super().__init__(tenant, store)
-        self.changes = Feed(backing)
-        self.models = Models(backing, tenant)
 
 
 @dataclass
 class World:
     store: InMemoryStore
-    backing: Backing
     tenant: UUID
 
-    def uow(self) -> CachingUow:
-        return CachingUow(self.tenant, self.store, self.backing)
+    def uow(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self.tenant, self.store)
+
+    async def write(self) -> None:
+        """Rename a deal: a change, so a newer change seq."""
+        async with self.uow() as uow:
+            before = await uow.changes.latest()
+            async for batch in uow.deals.iter_all(batch_size=1):
+                deal = batch[0]
+                break
+            await uow.deals.update(dataclasses.replace(deal, name=deal.name + "+"))
+            await uow.commit()
+            assert await uow.changes.latest() > before
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +52,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def world(sample: Path) -> World:
     store, tenant = InMemoryStore(), uuid4()
     await import_file(InMemoryUnitOfWork(tenant, store), sample)
-    return World(store, Backing(), tenant)
+    return World(store, tenant)
 
 
 @pytest.fixture
@@ -104,7 +74,7 @@ async def test_one_fit_per_change_seq(world: World, fits: list[datetime]) -> Non
     again = await cache.world(world.uow())
     assert again is first
     assert len(fits) == 1
-    world.backing.seq += 1  # a write
+    await world.write()
     a, b = await asyncio.gather(cache.world(world.uow()), cache.world(world.uow()))
     assert a is b is not first
     assert len(fits) == 2
@@ -118,7 +88,7 @@ async def test_a_new_process_loads_the_stored_model(world: World, fits: list[dat
     assert loaded.as_of == fitted.as_of
     assert (loaded.model.rates == fitted.model.rates).all()
     assert len(loaded.histories) == len(fitted.histories)
-    world.backing.seq += 1
+    await world.write()
     await ModelCache().world(world.uow())
     assert len(fits) == 2  # the stored model is for an older seq
 
@@ -138,15 +108,11 @@ async def test_as_of_is_part_of_the_key(world: World, fits: list[datetime]) -> N
 
 async def test_a_damaged_stored_model_is_refitted(world: World, fits: list[datetime]) -> None:
     await ModelCache().world(world.uow())
-    for stored in world.backing.models.values():
-        stored.payload = b"garbage"
+    key = fit_key(DEFAULT_CONFIG, None)
+    async with world.uow() as uow:
+        stored = await uow.models.get(key)
+        assert stored is not None
+        await uow.models.put(key, stored.change_seq, b"garbage")
+        await uow.commit()
     await ModelCache().world(world.uow())
-    assert len(fits) == 2
-
-
-async def test_without_a_change_feed_every_call_fits(world: World, fits: list[datetime]) -> None:
-    cache = ModelCache()
-    plain = InMemoryUnitOfWork(world.tenant, world.store)
-    await cache.world(plain)
-    await cache.world(plain)
     assert len(fits) == 2

@@ -1,16 +1,11 @@
-"""The bulk idempotent write behind every ``upsert_many``.
+"""Set-based reads and writes of many rows at once, on both engines.
 
-PostgreSQL: each chunk is COPYed (binary) into a temporary staging table, then moved with one
-``INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE (cols) IS DISTINCT FROM (new cols)
-RETURNING (xmax = 0)``: rows that did not exist are created, rows whose business columns differ
-are updated, the rest are not touched, and the RETURNING tells created from updated.
+Rows are dicts keyed by column name holding the values the column types take (see mapping.py).
+PostgreSQL: rows are COPYed (binary) into a temporary staging table shaped like the target
+(COPY straight into a table is refused under row-level security), then moved with one
+statement. SQLite: one ``executemany`` with the driver's own parameter binding.
 
-SQLite: the keys already stored are read first, then one ``executemany`` of
-``INSERT ... ON CONFLICT DO UPDATE ... WHERE <a column differs>``; the change count minus the
-rows created is the number updated.
-
-Both run inside the caller's transaction, never commit, and never touch another tenant's row:
-a record whose key belongs to another tenant raises Conflict.
+Everything runs inside the caller's transaction and never commits.
 """
 
 from __future__ import annotations
@@ -18,133 +13,188 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
+from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import JSON, CursorResult, Date, Table, Uuid, and_, or_, select, tuple_
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import JSON, Date, Table, Uuid, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pie.adapters.db.engine import json_dumps
 from pie.adapters.db.types import Money, UtcDateTime, to_money
 from pie.domain.errors import Conflict
-from pie.ports.repositories import UpsertCounts
 
 PG_CHUNK = 20_000
 SQLITE_CHUNK = 2_000
+READ_CHUNK = 2_000
 SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection during bulk writes
-NOT_COMPARED = frozenset({"updated_at"})
+
+Row = dict[str, Any]
+Convert = Callable[[Any], Any] | None
 
 
-def _dedupe(rows: Sequence[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
-    """The last record of each key (a batch may name a record twice; the later one wins)."""
-    by_key = {tuple(r[k] for k in key): r for r in rows}
-    return list(by_key.values())
+async def dialect(session: AsyncSession) -> str:
+    return (await session.connection()).dialect.name
+
+
+async def fetch_by_id(
+    session: AsyncSession, table: Table, tenant_id: UUID, ids: Sequence[UUID]
+) -> dict[UUID, Row]:
+    """The tenant's stored rows of ``ids`` (read through the column types). Another tenant's
+    row is never read: writing over its id then fails as a duplicate key (Conflict)."""
+    found: dict[UUID, Row] = {}
+    for start in range(0, len(ids), READ_CHUNK):
+        part = ids[start : start + READ_CHUNK]
+        result = await session.execute(
+            select(table).where(table.c.tenant_id == tenant_id, table.c.id.in_(part))
+        )
+        for row in result.mappings():
+            found[row["id"]] = dict(row)
+    return found
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Row]) -> None:
+    """Insert new rows; an id that exists already raises Conflict (a concurrent writer)."""
+    if not rows:
+        return
+    columns = list(table.c.keys())
+    if await dialect(session) == "postgresql":
+        for start in range(0, len(rows), PG_CHUNK):
+            part = rows[start : start + PG_CHUNK]
+            await _pg_staged(session, table, columns, part, _pg_insert_sql(table, columns))
+        return
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    )
+    await _sqlite_many(session, table, columns, rows, sql)
+
+
+async def update_rows(
+    session: AsyncSession, table: Table, rows: Sequence[Row], *, versioned: bool
+) -> set[UUID]:
+    """Overwrite stored rows by id. With ``versioned`` a row is written only where the stored
+    version is the row's version minus one (the one the writer read). Returns the ids that were
+    NOT written (someone else wrote in between)."""
+    if not rows:
+        return set()
+    columns = list(table.c.keys())
+    written: set[UUID] = set()
+    if await dialect(session) == "postgresql":
+        for start in range(0, len(rows), PG_CHUNK):
+            part = rows[start : start + PG_CHUNK]
+            sql = _pg_update_sql(table, columns, versioned=versioned)
+            for record in await _pg_staged(session, table, columns, part, sql):
+                written.add(record[0])
+        return {r["id"] for r in rows} - written
+    settable = [c for c in columns if c not in ("id", "tenant_id")]
+    where = "id = ? AND tenant_id = ?" + (" AND version = ?" if versioned else "")
+    sql = f"UPDATE {table.name} SET {', '.join(f'{c} = ?' for c in settable)} WHERE {where}"
+    converters = dict(zip(columns, _sqlite_converters(table, columns), strict=True))
+
+    def params(row: Row) -> tuple[Any, ...]:
+        values = [_conv(converters[c], row[c]) for c in settable]
+        values += [
+            _conv(converters["id"], row["id"]),
+            _conv(converters["tenant_id"], row["tenant_id"]),
+        ]
+        if versioned:
+            values.append(row["version"] - 1)
+        return tuple(values)
+
+    raw = await _sqlite_raw(session)
+    cursor = await raw.executemany(sql, [params(row) for row in rows])
+    if cursor.rowcount == len(rows):
+        return set()
+    # Someone else wrote some of them: find which (their stored version moved on).
+    stored = await fetch_by_id(session, table, rows[0]["tenant_id"], [r["id"] for r in rows])
+    return {
+        r["id"]
+        for r in rows
+        if r["id"] not in stored or (versioned and stored[r["id"]]["version"] != r["version"])
+    }
 
 
 async def upsert_rows(
-    session: AsyncSession,
-    table: Table,
-    rows: Sequence[dict[str, Any]],
-    *,
-    key: Sequence[str] = ("id",),
-) -> UpsertCounts:
-    """Create or update ``rows`` (dicts keyed by column name) of ``table`` by ``key``.
-
-    ``created + updated + unchanged == len(rows)``; a record repeated in ``rows`` counts as
-    unchanged for each repetition after the first.
-    """
+    session: AsyncSession, table: Table, rows: Sequence[Row], *, key: Sequence[str]
+) -> int:
+    """Insert rows, or update the non-key columns of those whose ``key`` exists and whose
+    values differ; the number of rows created or changed."""
     if not rows:
-        return UpsertCounts()
-    unique = _dedupe(rows, key)
-    repeated = len(rows) - len(unique)
-    conn = await session.connection()
-    total = UpsertCounts(unchanged=repeated)
-    if conn.dialect.name == "postgresql":
-        columns = list(table.c.keys())
-        records = _pg_records(table, columns, unique)
-        for start in range(0, len(records), PG_CHUNK):
-            part = records[start : start + PG_CHUNK]
-            total += await _pg_upsert(session, table, columns, part, key)
-        return total
-    for start in range(0, len(unique), SQLITE_CHUNK):
-        total += await _sqlite_upsert(session, table, unique[start : start + SQLITE_CHUNK], key)
-    return total
-
-
-async def upsert_items(
-    session: AsyncSession,
-    table: Table,
-    items: Sequence[Any],
-    *,
-    to_row: Callable[[Any], dict[str, Any]],
-    to_pg: Callable[[Any], tuple[Any, ...]],
-    pg_columns: Sequence[str],
-    key: Sequence[str] = ("id",),
-    key_of: Callable[[Any], Any] = lambda item: item.id,
-) -> UpsertCounts:
-    """``upsert_rows`` for domain objects (keyed by ``id`` unless ``key``/``key_of`` say
-    otherwise): on PostgreSQL their COPY records are
-    built straight from the objects with ``to_pg`` (in the order ``pg_columns``, which must be
-    the table's), elsewhere the rows come from ``to_row``."""
-    if not items:
-        return UpsertCounts()
-    unique = list({key_of(item): item for item in items}.values())  # the later record wins
-    conn = await session.connection()
-    columns = list(pg_columns)
-    if columns != list(table.c.keys()):
-        raise AssertionError(f"{table.name}: COPY columns {columns} are not the table's")
-    total = UpsertCounts(unchanged=len(items) - len(unique))
-    if conn.dialect.name == "sqlite":
-        converters = _sqlite_converters(table, columns)
-        for start in range(0, len(unique), SQLITE_CHUNK):
-            records = [
-                tuple(
-                    conv(v) if conv and v is not None else v
-                    for conv, v in zip(converters, rec, strict=True)
-                )
-                for rec in map(to_pg, unique[start : start + SQLITE_CHUNK])
-            ]
-            total += await _sqlite_upsert_raw(session, table, columns, records, key)
-        return total
-    if conn.dialect.name != "postgresql":
-        rows = [to_row(item) for item in unique]
-        return await upsert_rows(session, table, rows, key=key) + total
-    for start in range(0, len(unique), PG_CHUNK):
-        records = [to_pg(item) for item in unique[start : start + PG_CHUNK]]
-        total += await _pg_upsert(session, table, columns, records, key)
-    return total
+        return 0
+    unique = list({tuple(r[k] for k in key): r for r in rows}.values())
+    columns = list(table.c.keys())
+    rest = [c for c in columns if c not in key]
+    if await dialect(session) == "postgresql":
+        sql = _pg_insert_sql(table, columns, key=key, rest=rest)
+        changed = 0
+        for start in range(0, len(unique), PG_CHUNK):
+            part = unique[start : start + PG_CHUNK]
+            changed += len(await _pg_staged(session, table, columns, part, sql))
+        return changed
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in rest)
+        + " WHERE "
+        + " OR ".join(f"{table.name}.{c} IS NOT excluded.{c}" for c in rest)
+    )
+    return await _sqlite_many(session, table, columns, unique, sql)
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
 
-def _pg_converter(table: Table, column: str) -> Callable[[Any], Any] | None:
+def _pg_insert_sql(
+    table: Table,
+    columns: Sequence[str],
+    *,
+    key: Sequence[str] = (),
+    rest: Sequence[str] = (),
+) -> str:
+    cols = ", ".join(columns)
+    sql = f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {{stage}}"
+    if key:
+        target = ", ".join(f"{table.name}.{c}" for c in rest)
+        excluded = ", ".join(f"EXCLUDED.{c}" for c in rest)
+        if len(rest) == 1:
+            distinct = f"{target} IS DISTINCT FROM {excluded}"
+        else:
+            distinct = f"({target}) IS DISTINCT FROM ({excluded})"
+        sql += (
+            f" ON CONFLICT ({', '.join(key)}) DO UPDATE"
+            f" SET {', '.join(f'{c} = EXCLUDED.{c}' for c in rest)} WHERE {distinct}"
+        )
+    return sql + " RETURNING 1"
+
+
+def _pg_update_sql(table: Table, columns: Sequence[str], *, versioned: bool) -> str:
+    settable = [c for c in columns if c not in ("id", "tenant_id")]
+    check = " AND t.version = s.version - 1" if versioned else ""
+    return (
+        f"UPDATE {table.name} AS t SET {', '.join(f'{c} = s.{c}' for c in settable)} "
+        f"FROM {{stage}} AS s WHERE t.id = s.id AND t.tenant_id = s.tenant_id{check} "
+        "RETURNING t.id"
+    )
+
+
+def _pg_converter(table: Table, column: str) -> Convert:
     col_type = table.c[column].type
     if isinstance(col_type, JSON):
-        return lambda v: None if v is None else json_dumps(v)
+        return json_dumps
     if isinstance(col_type, Money):
-        return lambda v: None if v is None else to_money(v)
+        return to_money
     return None
 
 
-def _pg_records(
-    table: Table, columns: list[str], rows: Sequence[dict[str, Any]]
-) -> list[tuple[Any, ...]]:
-    converters = [_pg_converter(table, c) for c in columns]
-    if not any(converters):
-        return [tuple(r[c] for c in columns) for r in rows]
-    plan = list(zip(columns, converters, strict=True))
-    return [tuple(conv(r[c]) if conv else r[c] for c, conv in plan) for r in rows]
-
-
-async def _pg_upsert(
+async def _pg_staged(
     session: AsyncSession,
     table: Table,
     columns: list[str],
-    records: list[tuple[Any, ...]],
-    key: Sequence[str],
-) -> UpsertCounts:
+    rows: Sequence[Row],
+    sql: str,
+) -> list[Any]:
+    """COPY ``rows`` into the table's staging table, run ``sql`` (``{stage}`` names it), empty
+    the staging table and return the statement's records."""
     stage = f"pie_stage_{table.name}"
     conn = await session.connection()
     # Through SQLAlchemy, so the transaction (and the tenant setting) is begun before raw COPY.
@@ -153,87 +203,31 @@ async def _pg_upsert(
     )
     raw = (await conn.get_raw_connection()).driver_connection
     assert isinstance(raw, asyncpg.Connection)
-    compared = [c for c in columns if c not in key and c != "tenant_id" and c not in NOT_COMPARED]
-    updated = [c for c in columns if c not in key and c != "tenant_id"]
-    cols = ", ".join(columns)
-    target = ", ".join(f"{table.name}.{c}" for c in compared)
-    excluded = ", ".join(f"EXCLUDED.{c}" for c in compared)
-    sql = f"""
-        WITH written AS (
-            INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage}
-            ON CONFLICT ({", ".join(key)}) DO UPDATE
-            SET {", ".join(f"{c} = EXCLUDED.{c}" for c in updated)}
-            WHERE {table.name}.tenant_id = EXCLUDED.tenant_id
-              AND ({target}) IS DISTINCT FROM ({excluded})
-            RETURNING (xmax = 0) AS created
-        )
-        SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM written
-    """
-    if len(compared) == 1:  # a one-column row constructor is just the column
-        sql = sql.replace(
-            f"({target}) IS DISTINCT FROM ({excluded})", f"{target} IS DISTINCT FROM {excluded}"
-        )
+    plan = [(c, _pg_converter(table, c)) for c in columns]
+    records = [tuple(_conv(conv, r[c]) for c, conv in plan) for r in rows]
     try:
         await raw.copy_records_to_table(stage, records=records, columns=columns)
-        result = await raw.fetchrow(sql)
+        result = await raw.fetch(sql.format(stage=stage))
         await raw.execute(f"TRUNCATE {stage}")
     except asyncpg.InsufficientPrivilegeError as exc:
         raise Conflict(
             f"{table.name}: some records have ids that belong to another tenant"
         ) from exc
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(
+            f"{table.name}: a record was created by someone else at the same time "
+            f"({exc.detail or exc}); run again"
+        ) from exc
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise Conflict(f"{table.name}: {exc}") from exc
-    assert result is not None
-    created, changed = int(result[0]), int(result[1])
-    return UpsertCounts(created, changed, len(records) - created - changed)
+    return list(result)
+
+
+def _conv(conv: Convert, value: Any) -> Any:
+    return conv(value) if conv is not None and value is not None else value
 
 
 # --- SQLite -------------------------------------------------------------------------------------
-
-
-async def _sqlite_existing(
-    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str]
-) -> set[tuple[Any, ...]]:
-    if tuple(key) == ("id",):
-        found = await session.execute(
-            select(table.c.id, table.c.tenant_id).where(table.c.id.in_([r["id"] for r in rows]))
-        )
-        existing = set()
-        tenant = rows[0]["tenant_id"]
-        for ident, owner in found:
-            if owner != tenant:
-                raise Conflict(f"{table.name}: some records have ids that belong to another tenant")
-            existing.add((ident,))
-        return existing
-    key_cols = [table.c[k] for k in key]
-    found = await session.execute(
-        select(*key_cols).where(tuple_(*key_cols).in_([tuple(r[k] for k in key) for r in rows]))
-    )
-    return {tuple(row) for row in found}
-
-
-async def _sqlite_upsert(
-    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str]
-) -> UpsertCounts:
-    existing = await _sqlite_existing(session, table, rows, key)
-    created = sum(1 for r in rows if tuple(r[k] for k in key) not in existing)
-    columns = list(table.c.keys())
-    compared = [c for c in columns if c not in key and c != "tenant_id" and c not in NOT_COMPARED]
-    stmt = sqlite_insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(key),
-        set_={c: stmt.excluded[c] for c in columns if c not in key and c != "tenant_id"},
-        where=and_(
-            table.c.tenant_id == stmt.excluded.tenant_id,
-            or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in compared)),
-        ),
-    )
-    result = cast(CursorResult[Any], await session.execute(stmt, list(rows)))
-    changed = result.rowcount - created
-    return UpsertCounts(created, changed, len(rows) - created - changed)
-
-
-# --- SQLite, straight from the COPY tuples ------------------------------------------------------
 
 
 def _sqlite_datetime(value: datetime) -> str:
@@ -242,11 +236,11 @@ def _sqlite_datetime(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _sqlite_converters(table: Table, columns: Sequence[str]) -> list[Callable[[Any], Any] | None]:
-    """Per column, what turns a ``*_to_pg`` value into the value SQLAlchemy's column type
-    stores on SQLite (uuid as 32 hex digits, timestamps as naive UTC text, dates as ISO text,
-    money as integer cents); JSON is already canonical text, the rest passes as it is."""
-    out: list[Callable[[Any], Any] | None] = []
+def _sqlite_converters(table: Table, columns: Sequence[str]) -> list[Convert]:
+    """Per column, what turns a Python value into the value SQLAlchemy's column type stores on
+    SQLite (uuid as 32 hex digits, timestamps as naive UTC text, dates as ISO text, money as
+    integer cents, JSON as canonical text); the rest passes as it is."""
+    out: list[Convert] = []
     for name in columns:
         col_type = table.c[name].type
         if isinstance(col_type, Uuid):
@@ -257,21 +251,14 @@ def _sqlite_converters(table: Table, columns: Sequence[str]) -> list[Callable[[A
             out.append(lambda v: int(to_money(v).scaleb(2)))
         elif isinstance(col_type, Date):
             out.append(lambda v: v.isoformat())
+        elif isinstance(col_type, JSON):
+            out.append(json_dumps)
         else:
             out.append(None)
     return out
 
 
-async def _sqlite_upsert_raw(
-    session: AsyncSession,
-    table: Table,
-    columns: list[str],
-    records: list[tuple[Any, ...]],
-    key: Sequence[str],
-) -> UpsertCounts:
-    """The SQLite upsert of ``_sqlite_upsert``, with parameters bound by the driver as they
-    are: the keys already stored are read first (and any other tenant's refused), then one
-    ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <a column differs>``."""
+async def _sqlite_raw(session: AsyncSession) -> Any:
     conn = await session.connection()
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
@@ -280,47 +267,26 @@ async def _sqlite_upsert_raw(
         # otherwise reread B-tree pages from disk once the tables outgrow the cache.
         await raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         raw._pie_cache_set = True
-    position = {c: i for i, c in enumerate(columns)}
-    key_at = [position[k] for k in key]
-    keys = [tuple(r[i] for i in key_at) for r in records]
-    existing: set[tuple[Any, ...]] = set()
-    if tuple(key) == ("id",):
-        tenant = records[0][position["tenant_id"]]
-        ids = [k[0] for k in keys]
-        cursor = await raw.execute(
-            f"SELECT id, tenant_id FROM {table.name} WHERE id IN ({','.join('?' * len(ids))})",
-            ids,
-        )
-        for ident, owner in await cursor.fetchall():
-            if owner != tenant:
-                raise Conflict(f"{table.name}: some records have ids that belong to another tenant")
-            existing.add((ident,))
-    else:  # grouped by every key column but the last, which goes in the IN list
-        groups: dict[tuple[Any, ...], list[Any]] = {}
-        for k in keys:
-            groups.setdefault(k[:-1], []).append(k[-1])
-        head = " AND ".join(f"{c} = ?" for c in key[:-1])
-        for prefix, lasts in groups.items():
-            cursor = await raw.execute(
-                f"SELECT {', '.join(key)} FROM {table.name} WHERE {head}"
-                f" AND {key[-1]} IN ({','.join('?' * len(lasts))})",
-                [*prefix, *lasts],
-            )
-            existing.update(tuple(row) for row in await cursor.fetchall())
-    created = sum(1 for k in keys if k not in existing)
-    compared = [c for c in columns if c not in key and c != "tenant_id" and c not in NOT_COMPARED]
-    updated = [c for c in columns if c not in key and c != "tenant_id"]
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in updated)
-        + f" WHERE {table.name}.tenant_id = excluded.tenant_id AND ("
-        + " OR ".join(f"{table.name}.{c} IS NOT excluded.{c}" for c in compared)
-        + ")"
-    )
-    try:
-        cursor = await raw.executemany(sql, records)
-    except sqlite3.IntegrityError as exc:
-        raise Conflict(f"{table.name}: {exc}") from exc
-    changed = cursor.rowcount - created
-    return UpsertCounts(created, changed, len(records) - created - changed)
+    return raw
+
+
+async def _sqlite_many(
+    session: AsyncSession,
+    table: Table,
+    columns: list[str],
+    rows: Sequence[Row],
+    sql: str,
+) -> int:
+    raw = await _sqlite_raw(session)
+    plan = list(zip(columns, _sqlite_converters(table, columns), strict=True))
+    total = 0
+    for start in range(0, len(rows), SQLITE_CHUNK):
+        records = [
+            tuple(_conv(conv, r[c]) for c, conv in plan) for r in rows[start : start + SQLITE_CHUNK]
+        ]
+        try:
+            cursor = await raw.executemany(sql, records)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"{table.name}: {exc}") from exc
+        total += max(cursor.rowcount, 0)
+    return total

@@ -2,19 +2,18 @@
 
 ``*_to_row`` returns a dict keyed by column name holding Python values the column types accept
 (enums as strings, tuples as lists, nested value objects as dicts); ``*_from_row`` takes a row
-mapping read through those same column types.
+mapping read through those same column types. Column names are the domain's field names. The
+store's own columns (``version``, ``provenance``) are written by the writer (see writes.py), and
+``external_ids`` comes from the external refs, not from the record's row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from pie.adapters.db.engine import json_dumps
-from pie.adapters.db.types import to_money
 from pie.domain.model import (
     Account,
     Activity,
@@ -51,7 +50,6 @@ def account_to_row(a: Account) -> dict[str, Any]:
         "annual_revenue": a.annual_revenue,
         "country": a.country,
         "owner": a.owner,
-        "external_ids": dict(a.external_ids),
         "custom_fields": dict(a.custom_fields),
         "created_at": a.created_at,
         "updated_at": a.updated_at,
@@ -69,10 +67,10 @@ def account_from_row(r: Row) -> Account:
         annual_revenue=r["annual_revenue"],
         country=r["country"],
         owner=r["owner"],
-        external_ids=r["external_ids"],
         custom_fields=r["custom_fields"],
         created_at=r["created_at"],
         updated_at=r["updated_at"],
+        version=r["version"],
     )
 
 
@@ -86,7 +84,6 @@ def contact_to_row(c: Contact) -> dict[str, Any]:
         "email": c.email,
         "phone": c.phone,
         "department": c.department,
-        "external_ids": dict(c.external_ids),
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     }
@@ -102,9 +99,9 @@ def contact_from_row(r: Row) -> Contact:
         email=r["email"],
         phone=r["phone"],
         department=r["department"],
-        external_ids=r["external_ids"],
         created_at=r["created_at"],
         updated_at=r["updated_at"],
+        version=r["version"],
     )
 
 
@@ -143,6 +140,7 @@ def stakeholder_from_row(r: Row) -> Stakeholder:
         notes=r["notes"],
         created_at=r["created_at"],
         updated_at=r["updated_at"],
+        version=r["version"],
     )
 
 
@@ -165,7 +163,6 @@ def deal_to_row(d: Deal) -> dict[str, Any]:
         "detection_confidence": d.detection_confidence,
         "qualification": dict(d.qualification),
         "custom_fields": dict(d.custom_fields),
-        "external_ids": dict(d.external_ids),
         "lost_reason": d.lost_reason,
         "created_at": d.created_at,
         "updated_at": d.updated_at,
@@ -192,11 +189,11 @@ def deal_from_row(r: Row) -> Deal:
         detection_confidence=r["detection_confidence"],
         qualification=r["qualification"],
         custom_fields=r["custom_fields"],
-        external_ids=r["external_ids"],
         lost_reason=r["lost_reason"],
         created_at=r["created_at"],
         updated_at=r["updated_at"],
         closed_at=r["closed_at"],
+        version=r["version"],
     )
 
 
@@ -239,7 +236,6 @@ def activity_to_row(a: Activity) -> dict[str, Any]:
         "next_steps": list(a.next_steps),
         "objections": [_objection(o) for o in a.objections],
         "raw_content": a.raw_content,
-        "external_ids": dict(a.external_ids),
     }
 
 
@@ -259,7 +255,6 @@ def activity_from_row(r: Row) -> Activity:
         next_steps=tuple(r["next_steps"]),
         objections=tuple(_objection_from(o) for o in r["objections"]),
         raw_content=r["raw_content"],
-        external_ids=r["external_ids"],
     )
 
 
@@ -315,259 +310,5 @@ def ref_from_row(r: Row) -> ExternalRef:
     )
 
 
-# --- PostgreSQL COPY records --------------------------------------------------------------------
-#
-# ``*_to_pg`` builds the tuple a binary COPY takes, straight from the domain object, in the
-# table's column order (``PG_COLUMNS``; the bulk writer checks it against the table): the same
-# values ``*_to_row`` gives, with JSON columns already encoded as canonical JSON text and money
-# already rounded to cents, as the column types would do on the way in.
-
-
-def _obj(value: Mapping[str, Any]) -> str:
-    return json_dumps(dict(value)) if value else "{}"
-
-
-def _arr(value: list[Any]) -> str:
-    return json_dumps(value) if value else "[]"
-
-
-def _money(value: Decimal | None) -> Decimal | None:
-    return None if value is None else to_money(value)
-
-
-def account_to_pg(a: Account) -> tuple[Any, ...]:
-    return (
-        a.id,
-        a.tenant_id,
-        a.name,
-        a.domain,
-        a.industry,
-        a.employees,
-        _money(a.annual_revenue),
-        a.country,
-        a.owner,
-        _obj(a.external_ids),
-        _obj(a.custom_fields),
-        a.created_at,
-        a.updated_at,
-    )
-
-
-def contact_to_pg(c: Contact) -> tuple[Any, ...]:
-    return (
-        c.id,
-        c.tenant_id,
-        c.account_id,
-        c.name,
-        c.title,
-        c.email,
-        c.phone,
-        c.department,
-        _obj(c.external_ids),
-        c.created_at,
-        c.updated_at,
-    )
-
-
-def stakeholder_to_pg(s: Stakeholder) -> tuple[Any, ...]:
-    return (
-        s.id,
-        s.tenant_id,
-        s.account_id,
-        s.deal_id,
-        s.contact_id,
-        _arr([str(role) for role in s.roles]),
-        s.is_primary,
-        s.sentiment,
-        s.engagement,
-        _obj(s.scores),
-        _obj(s.score_sources),
-        s.notes,
-        s.created_at,
-        s.updated_at,
-    )
-
-
-def deal_to_pg(d: Deal) -> tuple[Any, ...]:
-    return (
-        d.id,
-        d.tenant_id,
-        d.name,
-        d.account_id,
-        str(d.stage),
-        _money(d.value),
-        d.currency,
-        d.source_stage,
-        d.probability,
-        d.expected_close,
-        d.owner,
-        d.product_line,
-        d.source,
-        d.lead_source,
-        d.detection_confidence,
-        _obj(d.qualification),
-        _obj(d.custom_fields),
-        _obj(d.external_ids),
-        d.lost_reason,
-        d.created_at,
-        d.updated_at,
-        d.closed_at,
-    )
-
-
-def activity_to_pg(a: Activity) -> tuple[Any, ...]:
-    return (
-        a.id,
-        a.tenant_id,
-        a.deal_id,
-        a.account_id,
-        str(a.type),
-        a.occurred_at,
-        _arr([str(p) for p in a.participants]),
-        str(a.outcome),
-        a.subject,
-        a.summary,
-        _arr([_key_moment(m) for m in a.key_moments]),
-        _arr(list(a.next_steps)),
-        _arr([_objection(o) for o in a.objections]),
-        a.raw_content,
-        _obj(a.external_ids),
-    )
-
-
-def transition_to_pg(t: StageTransition) -> tuple[Any, ...]:
-    return (
-        t.id,
-        t.tenant_id,
-        t.deal_id,
-        str(t.from_stage) if t.from_stage is not None else None,
-        str(t.to_stage),
-        t.at,
-        t.days_in_from_stage,
-        t.trigger_activity_id,
-        _money(t.value),
-        t.expected_close,
-        t.probability,
-    )
-
-
-def ref_to_pg(ref: ExternalRef) -> tuple[Any, ...]:
-    return (ref.tenant_id, str(ref.kind), ref.source, ref.external_id, ref.entity_id)
-
-
 def ref_key(ref: ExternalRef) -> tuple[Any, ...]:
     return (ref.tenant_id, str(ref.kind), ref.source, ref.external_id)
-
-
-#: The column order of each ``*_to_pg`` tuple, by table (the ``*_to_row`` keys, in order).
-PG_COLUMNS: dict[str, tuple[str, ...]] = {
-    "external_refs": ("tenant_id", "kind", "source", "external_id", "entity_id"),
-    "accounts": (
-        "id",
-        "tenant_id",
-        "name",
-        "domain",
-        "industry",
-        "employees",
-        "annual_revenue",
-        "country",
-        "owner",
-        "external_ids",
-        "custom_fields",
-        "created_at",
-        "updated_at",
-    ),
-    "contacts": (
-        "id",
-        "tenant_id",
-        "account_id",
-        "name",
-        "title",
-        "email",
-        "phone",
-        "department",
-        "external_ids",
-        "created_at",
-        "updated_at",
-    ),
-    "stakeholders": (
-        "id",
-        "tenant_id",
-        "account_id",
-        "deal_id",
-        "contact_id",
-        "roles",
-        "is_primary",
-        "sentiment",
-        "engagement",
-        "scores",
-        "score_sources",
-        "notes",
-        "created_at",
-        "updated_at",
-    ),
-    "deals": (
-        "id",
-        "tenant_id",
-        "name",
-        "account_id",
-        "stage",
-        "value",
-        "currency",
-        "source_stage",
-        "probability",
-        "expected_close",
-        "owner",
-        "product_line",
-        "source",
-        "lead_source",
-        "detection_confidence",
-        "qualification",
-        "custom_fields",
-        "external_ids",
-        "lost_reason",
-        "created_at",
-        "updated_at",
-        "closed_at",
-    ),
-    "activities": (
-        "id",
-        "tenant_id",
-        "deal_id",
-        "account_id",
-        "type",
-        "occurred_at",
-        "participants",
-        "outcome",
-        "subject",
-        "summary",
-        "key_moments",
-        "next_steps",
-        "objections",
-        "raw_content",
-        "external_ids",
-    ),
-    "stage_transitions": (
-        "id",
-        "tenant_id",
-        "deal_id",
-        "from_stage",
-        "to_stage",
-        "at",
-        "days_in_from_stage",
-        "trigger_activity_id",
-        "value",
-        "expected_close",
-        "probability",
-    ),
-}
-
-#: The ``*_to_pg`` function of each table.
-PG_RECORDS: dict[str, Any] = {
-    "accounts": account_to_pg,
-    "contacts": contact_to_pg,
-    "stakeholders": stakeholder_to_pg,
-    "deals": deal_to_pg,
-    "activities": activity_to_pg,
-    "stage_transitions": transition_to_pg,
-}

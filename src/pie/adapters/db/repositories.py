@@ -22,16 +22,14 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     select,
     text,
-    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pie.adapters.db import mapping
-from pie.adapters.db.bulk import upsert_items
+from pie.adapters.db.bulk import upsert_rows
 from pie.adapters.db.tables import (
     AccountRow,
     ActivityRow,
@@ -41,6 +39,7 @@ from pie.adapters.db.tables import (
     StageTransitionRow,
     StakeholderRow,
 )
+from pie.adapters.db.writes import TableSpec, Writer
 from pie.domain.dedup import MATCH_WINDOW
 from pie.domain.errors import (
     AccountNotFound,
@@ -59,8 +58,9 @@ from pie.domain.model import (
     StageTransition,
     Stakeholder,
 )
+from pie.domain.ownership import PIE
 from pie.domain.stages import CLOSED_STAGES
-from pie.ports.repositories import DealFilter, UpsertCounts
+from pie.ports.repositories import Carried, DealFilter, UpsertCounts
 
 T = TypeVar("T")
 
@@ -86,34 +86,36 @@ def _rowcount(result: object) -> int:
 
 
 class _SqlRepository(Generic[T]):
-    """get / add / update / delete / upsert_many / iter_all over one table keyed by ``id``."""
+    """get / add / update / delete / upsert_many / iter_all over one table keyed by ``id``.
+    Writes go through the unit of work's ``Writer`` (ownership, versions, change feed); reads
+    fill ``external_ids`` from the external refs for kinds that have them."""
 
     def __init__(
         self,
         session: AsyncSession,
         tenant_id: UUID,
         *,
-        table: Table,
-        to_row: Callable[[T], dict[str, Any]],
+        writer: Writer,
+        spec: TableSpec[T],
         from_row: Callable[[mapping.Row], T],
         not_found: type[NotFound] = NotFound,
+        with_refs: bool = False,
     ) -> None:
-        self._session, self._tenant = session, tenant_id
-        self._table, self._to_row, self._from_row = table, to_row, from_row
-        self._not_found = not_found
+        self._session, self._tenant, self._writer = session, tenant_id, writer
+        self._spec, self._table, self._from_row = spec, spec.table, from_row
+        self._not_found, self._with_refs = not_found, with_refs
 
     @property
     def _mine(self) -> ColumnElement[bool]:
         return self._table.c.tenant_id == self._tenant
 
-    def _row(self, item: T) -> dict[str, Any]:
-        row = self._to_row(item)
-        if row["tenant_id"] != self._tenant:
-            raise InvalidInput(
-                f"{self._table.name} {row['id']} belongs to another tenant",
-                field="tenant_id",
-            )
-        return row
+    async def _objects(self, rows: Sequence[mapping.Row]) -> builtins.list[T]:
+        items = [self._from_row(r) for r in rows]
+        if self._with_refs and items:
+            refs = await _refs_of(self._session, self._tenant, self._spec.kind, items)
+            for item in items:
+                item.external_ids = refs.get(item.id, {})  # type: ignore[attr-defined]
+        return items
 
     async def _select(
         self, *where: ColumnElement[bool], order_by: Sequence[Any] = ()
@@ -121,51 +123,73 @@ class _SqlRepository(Generic[T]):
         rows = await self._session.execute(
             select(self._table).where(self._mine, *where).order_by(*order_by)
         )
-        return [self._from_row(r) for r in rows.mappings()]
+        return await self._objects(rows.mappings().all())
 
     async def get(self, ident: UUID) -> T | None:
         found = await self._select(self._table.c.id == ident)
         return found[0] if found else None
 
-    async def add(self, item: T) -> None:
-        row = self._row(item)
+    async def add(self, item: T, *, origin: str = PIE) -> None:
+        ident = item.id  # type: ignore[attr-defined]
+        if await self._session.scalar(select(self._table.c.id).where(self._table.c.id == ident)):
+            raise Conflict(f"{self._table.name} {ident} exists already")
         try:
-            await self._session.execute(insert(self._table).values(row))
+            await self._writer.write(self._spec, [item], origin=origin)
         except IntegrityError as exc:
             raise Conflict(
-                f"{self._table.name} {row['id']} exists already or refers to a missing record"
+                f"{self._table.name} {ident} exists already or refers to a missing record"
             ) from exc
 
-    async def update(self, item: T) -> None:
-        row = self._row(item)
-        values = {k: v for k, v in row.items() if k not in ("id", "tenant_id")}
-        result = await self._session.execute(
-            update(self._table).where(self._mine, self._table.c.id == row["id"]).values(values)
-        )
-        if _rowcount(result) == 0:
-            raise self._not_found(row["id"])
+    async def update(
+        self,
+        item: T,
+        *,
+        origin: str = PIE,
+        expected_version: int | None = None,
+        fields: Carried = None,
+    ) -> UpsertCounts:
+        try:
+            return await self._writer.write(
+                self._spec,
+                [item],
+                origin=origin,
+                fields=[fields],
+                expected_version=expected_version,
+                must_exist=True,
+            )
+        except NotFound:
+            raise self._not_found(item.id) from None  # type: ignore[attr-defined]
 
-    async def delete(self, ident: UUID) -> bool:
+    async def delete(self, ident: UUID, *, origin: str = PIE) -> bool:
+        columns = [self._table.c.id]
+        if self._spec.versioned:
+            columns.append(self._table.c.version)
         result = await self._session.execute(
-            delete(self._table).where(self._mine, self._table.c.id == ident)
+            delete(self._table).where(self._mine, self._table.c.id == ident).returning(*columns)
         )
-        return _rowcount(result) > 0
+        row = result.first()
+        if row is None:
+            return False
+        version = int(row[1]) + 1 if self._spec.versioned else 1
+        await self._writer.deleted(self._spec.kind, ident, version, origin)
+        return True
 
-    async def upsert_many(self, items: Sequence[T]) -> UpsertCounts:
-        for item in items:
-            if item.tenant_id != self._tenant:  # type: ignore[attr-defined]
-                raise InvalidInput(
-                    f"{self._table.name} {item.id} belongs to another tenant",  # type: ignore[attr-defined]
-                    field="tenant_id",
-                )
-        return await upsert_items(
-            self._session,
-            self._table,
-            items,
-            to_row=self._to_row,
-            to_pg=mapping.PG_RECORDS[self._table.name],
-            pg_columns=mapping.PG_COLUMNS[self._table.name],
+    async def upsert_many(
+        self,
+        items: Sequence[T],
+        *,
+        origin: str = PIE,
+        fields: Sequence[Carried] | None = None,
+    ) -> UpsertCounts:
+        return await self._writer.write(self._spec, items, origin=origin, fields=fields)
+
+    async def provenance(self, ident: UUID) -> dict[str, builtins.list[str]]:
+        if not self._spec.versioned:
+            return {}
+        found = await self._session.scalar(
+            select(self._table.c.provenance).where(self._mine, self._table.c.id == ident)
         )
+        return dict(found or {})
 
     async def iter_all(self, *, batch_size: int = 5000) -> AsyncIterator[Sequence[T]]:
         last: UUID | None = None
@@ -176,21 +200,40 @@ class _SqlRepository(Generic[T]):
             rows = (await self._session.execute(stmt.limit(batch_size))).mappings().all()
             if not rows:
                 return
-            yield [self._from_row(r) for r in rows]
+            yield await self._objects(rows)
             last = rows[-1]["id"]
             if len(rows) < batch_size:
                 return
 
 
+async def _refs_of(
+    session: AsyncSession, tenant_id: UUID, kind: EntityKind, items: Sequence[Any]
+) -> dict[UUID, dict[str, str]]:
+    ids = [item.id for item in items]
+    out: dict[UUID, dict[str, str]] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        rows = await session.execute(
+            select(REFS.c.entity_id, REFS.c.source, REFS.c.external_id).where(
+                REFS.c.tenant_id == tenant_id,
+                REFS.c.kind == str(kind),
+                REFS.c.entity_id.in_(ids[start : start + _IN_CHUNK]),
+            )
+        )
+        for entity_id, source, external_id in rows:
+            out.setdefault(entity_id, {})[source] = external_id
+    return out
+
+
 class SqlAccountRepository(_SqlRepository[Account]):
-    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+    def __init__(self, session: AsyncSession, tenant_id: UUID, writer: Writer) -> None:
         super().__init__(
             session,
             tenant_id,
-            table=ACCOUNTS,
-            to_row=mapping.account_to_row,
+            writer=writer,
+            spec=TableSpec(ACCOUNTS, EntityKind.ACCOUNT, mapping.account_to_row, versioned=True),
             from_row=mapping.account_from_row,
             not_found=AccountNotFound,
+            with_refs=True,
         )
 
     async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Account]:
@@ -201,7 +244,7 @@ class SqlAccountRepository(_SqlRepository[Account]):
             .limit(limit)
             .offset(offset)
         )
-        return [mapping.account_from_row(r) for r in rows.mappings()]
+        return await self._objects(rows.mappings().all())
 
     async def count(self) -> int:
         total = await self._session.scalar(
@@ -209,7 +252,7 @@ class SqlAccountRepository(_SqlRepository[Account]):
         )
         return int(total or 0)
 
-    async def delete(self, ident: UUID) -> bool:
+    async def delete(self, ident: UUID, *, origin: str = PIE) -> bool:
         # The account's own stakeholders go with it; a deal's stakeholders only lose the link
         # (the foreign key sets it NULL).
         await self._session.execute(
@@ -219,17 +262,18 @@ class SqlAccountRepository(_SqlRepository[Account]):
                 STAKEHOLDERS.c.deal_id.is_(None),
             )
         )
-        return await super().delete(ident)
+        return await super().delete(ident, origin=origin)
 
 
 class SqlContactRepository(_SqlRepository[Contact]):
-    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+    def __init__(self, session: AsyncSession, tenant_id: UUID, writer: Writer) -> None:
         super().__init__(
             session,
             tenant_id,
-            table=CONTACTS,
-            to_row=mapping.contact_to_row,
+            writer=writer,
+            spec=TableSpec(CONTACTS, EntityKind.CONTACT, mapping.contact_to_row, versioned=True),
             from_row=mapping.contact_from_row,
+            with_refs=True,
         )
 
     async def for_account(self, account_id: UUID) -> Sequence[Contact]:
@@ -239,12 +283,14 @@ class SqlContactRepository(_SqlRepository[Contact]):
 
 
 class SqlStakeholderRepository(_SqlRepository[Stakeholder]):
-    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+    def __init__(self, session: AsyncSession, tenant_id: UUID, writer: Writer) -> None:
         super().__init__(
             session,
             tenant_id,
-            table=STAKEHOLDERS,
-            to_row=mapping.stakeholder_to_row,
+            writer=writer,
+            spec=TableSpec(
+                STAKEHOLDERS, EntityKind.STAKEHOLDER, mapping.stakeholder_to_row, versioned=True
+            ),
             from_row=mapping.stakeholder_from_row,
         )
 
@@ -273,14 +319,15 @@ def _deal_filter(flt: DealFilter) -> builtins.list[ColumnElement[bool]]:
 
 
 class SqlDealRepository(_SqlRepository[Deal]):
-    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+    def __init__(self, session: AsyncSession, tenant_id: UUID, writer: Writer) -> None:
         super().__init__(
             session,
             tenant_id,
-            table=DEALS,
-            to_row=mapping.deal_to_row,
+            writer=writer,
+            spec=TableSpec(DEALS, EntityKind.DEAL, mapping.deal_to_row, versioned=True),
             from_row=mapping.deal_from_row,
             not_found=DealNotFound,
+            with_refs=True,
         )
 
     async def list(
@@ -293,7 +340,7 @@ class SqlDealRepository(_SqlRepository[Deal]):
             .limit(limit)
             .offset(offset)
         )
-        return [mapping.deal_from_row(r) for r in rows.mappings()]
+        return await self._objects(rows.mappings().all())
 
     async def count(self, flt: DealFilter = DealFilter()) -> int:
         total = await self._session.scalar(
@@ -327,13 +374,16 @@ class SqlDealRepository(_SqlRepository[Deal]):
 
 
 class SqlActivityRepository(_SqlRepository[Activity]):
-    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+    def __init__(self, session: AsyncSession, tenant_id: UUID, writer: Writer) -> None:
         super().__init__(
             session,
             tenant_id,
-            table=ACTIVITIES,
-            to_row=mapping.activity_to_row,
+            writer=writer,
+            spec=TableSpec(
+                ACTIVITIES, EntityKind.ACTIVITY, mapping.activity_to_row, versioned=False
+            ),
             from_row=mapping.activity_from_row,
+            with_refs=True,
         )
 
     async def for_deal(self, deal_id: UUID) -> Sequence[Activity]:
@@ -343,12 +393,14 @@ class SqlActivityRepository(_SqlRepository[Activity]):
 
 
 class SqlStageTransitionRepository(_SqlRepository[StageTransition]):
-    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+    def __init__(self, session: AsyncSession, tenant_id: UUID, writer: Writer) -> None:
         super().__init__(
             session,
             tenant_id,
-            table=TRANSITIONS,
-            to_row=mapping.transition_to_row,
+            writer=writer,
+            spec=TableSpec(
+                TRANSITIONS, EntityKind.STAGE_TRANSITION, mapping.transition_to_row, versioned=False
+            ),
             from_row=mapping.transition_from_row,
         )
 
@@ -393,22 +445,31 @@ class SqlExternalRefRepository:
         return found
 
     async def upsert_many(self, refs: Sequence[ExternalRef]) -> UpsertCounts:
-        for ref in refs:
+        """Only refs that are new or point elsewhere now are written."""
+        unique = list({mapping.ref_key(ref): ref for ref in refs}.values())
+        groups: dict[tuple[EntityKind, str], list[ExternalRef]] = {}
+        for ref in unique:
             if ref.tenant_id != self._tenant:
                 raise InvalidInput(
                     f"external ref {ref.source}/{ref.external_id} belongs to another tenant",
                     field="tenant_id",
                 )
-        return await upsert_items(
-            self._session,
-            REFS,
-            refs,
-            to_row=mapping.ref_to_row,
-            to_pg=mapping.ref_to_pg,
-            pg_columns=mapping.PG_COLUMNS["external_refs"],
-            key=("tenant_id", "kind", "source", "external_id"),
-            key_of=mapping.ref_key,
+            groups.setdefault((ref.kind, ref.source), []).append(ref)
+        created: list[ExternalRef] = []
+        moved: list[ExternalRef] = []
+        for (kind, source), group in groups.items():
+            known = await self.resolve(kind, source, [ref.external_id for ref in group])
+            for ref in group:
+                was = known.get(ref.external_id)
+                if was is None:
+                    created.append(ref)
+                elif was != ref.entity_id:
+                    moved.append(ref)
+        rows = [mapping.ref_to_row(ref) for ref in (*created, *moved)]
+        await upsert_rows(
+            self._session, REFS, rows, key=("tenant_id", "kind", "source", "external_id")
         )
+        return UpsertCounts(len(created), len(moved), len(refs) - len(created) - len(moved))
 
     async def for_entity(self, kind: EntityKind, entity_id: UUID) -> Sequence[ExternalRef]:
         rows = await self._session.execute(

@@ -14,12 +14,14 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     Double,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -100,10 +102,11 @@ class AccountRow(Base):
     annual_revenue: Mapped[Decimal | None]
     country: Mapped[str | None]
     owner: Mapped[str | None]
-    external_ids: Mapped[dict[str, str]] = _json()
     custom_fields: Mapped[dict[str, Any]] = _json()
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    version: Mapped[int]
+    provenance: Mapped[dict[str, list[str]]] = _json()
 
 
 class ContactRow(Base):
@@ -118,9 +121,10 @@ class ContactRow(Base):
     email: Mapped[str | None]
     phone: Mapped[str | None]
     department: Mapped[str | None]
-    external_ids: Mapped[dict[str, str]] = _json()
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    version: Mapped[int]
+    provenance: Mapped[dict[str, list[str]]] = _json()
 
 
 class DealRow(Base):
@@ -148,11 +152,12 @@ class DealRow(Base):
     detection_confidence: Mapped[float | None]
     qualification: Mapped[dict[str, Any]] = _json()
     custom_fields: Mapped[dict[str, Any]] = _json()
-    external_ids: Mapped[dict[str, str]] = _json()
     lost_reason: Mapped[str | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    version: Mapped[int]
+    provenance: Mapped[dict[str, list[str]]] = _json()
 
 
 class StakeholderRow(Base):
@@ -179,6 +184,8 @@ class StakeholderRow(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    version: Mapped[int]
+    provenance: Mapped[dict[str, list[str]]] = _json()
 
 
 class ActivityRow(Base):
@@ -202,7 +209,6 @@ class ActivityRow(Base):
     next_steps: Mapped[list[str]] = _json()
     objections: Mapped[list[dict[str, Any]]] = _json()
     raw_content: Mapped[str | None] = mapped_column(Text)
-    external_ids: Mapped[dict[str, str]] = _json()
 
 
 class StageTransitionRow(Base):
@@ -265,6 +271,72 @@ class OpportunityPlanRow(Base):
     updated_at: Mapped[datetime]
 
 
+class ChangeRow(Base):
+    """The change feed: one row per committed change of a record, numbered per tenant in commit
+    order (``seq`` comes from the tenant's ``change_counters`` row, whose lock is held until the
+    writing transaction commits)."""
+
+    __tablename__ = "changes"
+    __table_args__ = (Index(None, "tenant_id", "entity", "seq"),)
+
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[UUID]
+    op: Mapped[str] = mapped_column(String(8))
+    version: Mapped[int]
+    origin: Mapped[str]
+    fields: Mapped[dict[str, Any]] = _json()
+    at: Mapped[datetime]
+
+
+class ChangeCounterRow(Base):
+    __tablename__ = "change_counters"
+
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class SourceCursorRow(Base):
+    __tablename__ = "source_cursors"
+
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(primary_key=True)
+    stream: Mapped[str] = mapped_column(primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    committed_at: Mapped[datetime]
+
+
+class ModelCacheRow(Base):
+    __tablename__ = "model_cache"
+
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(primary_key=True)
+    change_seq: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
+class FieldPolicyRow(Base):
+    """A tenant's field ownership policy (see pie.domain.ownership.OwnershipPolicy)."""
+
+    __tablename__ = "field_policies"
+
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    document: Mapped[dict[str, Any]] = _json()
+    updated_at: Mapped[datetime]
+
+
 metadata = Base.metadata
 
 #: Tables whose rows belong to one tenant (row-level security on ``tenant_id``).
@@ -279,4 +351,9 @@ TENANT_TABLES: tuple[str, ...] = (
     "external_refs",
     "account_plans",
     "opportunity_plans",
+    "changes",
+    "change_counters",
+    "source_cursors",
+    "model_cache",
+    "field_policies",
 )

@@ -15,6 +15,12 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
+from pie.adapters.db.feeds import (
+    SqlChangeFeed,
+    SqlCursorRepository,
+    SqlModelCache,
+    SqlPolicyRepository,
+)
 from pie.adapters.db.plans import SqlPlanRepository
 from pie.adapters.db.repositories import (
     SqlAccountRepository,
@@ -25,13 +31,18 @@ from pie.adapters.db.repositories import (
     SqlStageTransitionRepository,
     SqlStakeholderRepository,
 )
+from pie.adapters.db.writes import Writer
 from pie.ports.repositories import (
     AccountRepository,
     ActivityRepository,
+    ChangeFeed,
     ContactRepository,
+    CursorRepository,
     DealRepository,
     ExternalRefRepository,
+    ModelCacheRepository,
     PlanRepository,
+    PolicyRepository,
     StageTransitionRepository,
     StakeholderRepository,
 )
@@ -66,6 +77,10 @@ class SqlUnitOfWork:
     transitions: StageTransitionRepository
     refs: ExternalRefRepository
     plans: PlanRepository
+    cursors: CursorRepository
+    changes: ChangeFeed
+    models: ModelCacheRepository
+    policy: PolicyRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], tenant_id: UUID) -> None:
         self.tenant_id = tenant_id
@@ -83,14 +98,19 @@ class SqlUnitOfWork:
         session = self._sessions()
         bind_tenant(session, self.tenant_id)
         self._session, tenant = session, self.tenant_id
-        self.accounts = SqlAccountRepository(session, tenant)
-        self.contacts = SqlContactRepository(session, tenant)
-        self.stakeholders = SqlStakeholderRepository(session, tenant)
-        self.deals = SqlDealRepository(session, tenant)
-        self.activities = SqlActivityRepository(session, tenant)
-        self.transitions = SqlStageTransitionRepository(session, tenant)
+        writer = Writer(session, tenant)
+        self.accounts = SqlAccountRepository(session, tenant, writer)
+        self.contacts = SqlContactRepository(session, tenant, writer)
+        self.stakeholders = SqlStakeholderRepository(session, tenant, writer)
+        self.deals = SqlDealRepository(session, tenant, writer)
+        self.activities = SqlActivityRepository(session, tenant, writer)
+        self.transitions = SqlStageTransitionRepository(session, tenant, writer)
         self.refs = SqlExternalRefRepository(session, tenant)
         self.plans = SqlPlanRepository(session, tenant)
+        self.cursors = SqlCursorRepository(session, tenant)
+        self.changes = SqlChangeFeed(session, tenant)
+        self.models = SqlModelCache(session, tenant)
+        self.policy = SqlPolicyRepository(writer)
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

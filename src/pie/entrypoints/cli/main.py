@@ -8,7 +8,17 @@ from typing import Any
 import typer
 
 from pie.config import Settings
-from pie.entrypoints.cli import db, deals, demo, export, importing, serve, simulation, tenants
+from pie.entrypoints.cli import (
+    changes,
+    db,
+    deals,
+    demo,
+    export,
+    importing,
+    serve,
+    simulation,
+    tenants,
+)
 from pie.entrypoints.cli.common import PieGroup, State, fail
 
 app = typer.Typer(
@@ -55,6 +65,8 @@ app.command("mine")(simulation.mine_command)
 app.command("simulate")(simulation.simulate_command)
 app.command("forecast")(simulation.forecast_command)
 app.command("backtest")(simulation.backtest_command)
+app.command("changes")(changes.changes_command)
+app.add_typer(changes.policy_app, name="policy")
 app.add_typer(export.app, name="export")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)

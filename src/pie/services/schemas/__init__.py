@@ -7,6 +7,7 @@ from pie.services.schemas.backtest import (
     ReliabilityBinRead,
     ScoresRead,
 )
+from pie.services.schemas.changes import ChangePageRead, ChangeRead, FieldOrigin, PolicyRead
 from pie.services.schemas.errors import ErrorBody, ErrorCode, ErrorDetail
 from pie.services.schemas.process import (
     ProcessRead,
@@ -40,6 +41,8 @@ __all__ = [
     "AccountDetailRead",
     "AccountRead",
     "BacktestRead",
+    "ChangePageRead",
+    "ChangeRead",
     "ContactRead",
     "CutoffScoresRead",
     "DealDetailRead",
@@ -50,12 +53,14 @@ __all__ = [
     "ErrorBody",
     "ErrorCode",
     "ErrorDetail",
+    "FieldOrigin",
     "ForecasterScoresRead",
     "Health",
     "OpenDealForecastRead",
     "PageRead",
     "PeriodForecastRead",
     "PipelineForecastRead",
+    "PolicyRead",
     "ProcessRead",
     "ReliabilityBinRead",
     "ScenarioResultRead",

@@ -1,0 +1,274 @@
+"""The one write path of records: field ownership, provenance, versions and the change feed.
+
+For a batch of records of one table: the stored rows are read in one query, each record is
+merged with its stored row by ``pie.domain.ownership`` (only the fields it carries; the policy
+decides which origin may replace which), new records are inserted and changed ones updated
+(each update only where the stored version is still the one read, so two writers racing end
+in one clean ``StaleVersion``), and one change row per created, updated or deleted record is
+appended to the tenant's change feed, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from sqlalchemy import Table, Uuid, bindparam, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pie.adapters.db import bulk
+from pie.adapters.db.tables import ChangeCounterRow, ChangeRow, FieldPolicyRow
+from pie.adapters.db.types import Money, to_money
+from pie.domain import ownership
+from pie.domain.errors import InvalidInput, NotFound, StaleVersion
+from pie.domain.model import EntityKind
+from pie.domain.ownership import DEFAULT_POLICY, Kept, OwnershipPolicy
+from pie.ports.repositories import Carried, UpsertCounts
+
+T = TypeVar("T")
+CHANGES: Table = ChangeRow.__table__  # type: ignore[assignment]
+COUNTERS: Table = ChangeCounterRow.__table__  # type: ignore[assignment]
+POLICIES: Table = FieldPolicyRow.__table__  # type: ignore[assignment]
+STORE_COLUMNS = frozenset({"version", "provenance"})
+NEVER_MERGED = frozenset({"id", "tenant_id"})
+PASSIVE = frozenset({"updated_at"})
+
+
+def jsonable(value: Any) -> Any:
+    """A value as the change feed holds it: JSON types only (money and dates as strings)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec(Generic[T]):
+    table: Table
+    kind: EntityKind
+    to_row: Callable[[T], dict[str, Any]]
+    versioned: bool
+
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset(self.table.c.keys()) - STORE_COLUMNS - NEVER_MERGED
+
+
+@dataclass(slots=True)
+class _Planned:
+    creates: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    kept: list[Kept] = field(default_factory=list)
+    unchanged: int = 0
+    read_versions: dict[UUID, int] = field(default_factory=dict)
+
+
+class Writer:
+    """Writes of one unit of work (one tenant, one session)."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        tenant_id: UUID,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._session, self._tenant, self._clock = session, tenant_id, clock
+        self._policy: OwnershipPolicy | None = None
+
+    # --- the policy -----------------------------------------------------------------------
+
+    async def policy(self) -> OwnershipPolicy:
+        if self._policy is None:
+            doc = await self._session.scalar(
+                select(POLICIES.c.document).where(POLICIES.c.tenant_id == self._tenant)
+            )
+            self._policy = OwnershipPolicy.from_document(doc) if doc else DEFAULT_POLICY
+        return self._policy
+
+    async def save_policy(self, policy: OwnershipPolicy) -> None:
+        await bulk.upsert_rows(
+            self._session,
+            POLICIES,
+            [
+                {
+                    "tenant_id": self._tenant,
+                    "document": policy.to_document(),
+                    "updated_at": self._clock(),
+                }
+            ],
+            key=("tenant_id",),
+        )
+        self._policy = policy
+
+    # --- records ----------------------------------------------------------------------------
+
+    async def write(
+        self,
+        spec: TableSpec[T],
+        items: Sequence[T],
+        *,
+        origin: str,
+        fields: Sequence[Carried] | None = None,
+        expected_version: int | None = None,
+        must_exist: bool = False,
+    ) -> UpsertCounts:
+        """Create or update ``items`` (keyed by id; a later duplicate wins)."""
+        if not items:
+            return UpsertCounts()
+        origin = ownership.check_origin(origin)
+        if fields is not None and len(fields) != len(items):
+            raise ValueError("fields must name the carried fields of each item")
+        incoming: dict[UUID, tuple[dict[str, Any], frozenset[str]]] = {}
+        for n, item in enumerate(items):
+            row = self._row(spec, item)
+            carried = fields[n] if fields is not None else None
+            incoming[row["id"]] = (row, spec.fields if carried is None else carried & spec.fields)
+        stored = await bulk.fetch_by_id(self._session, spec.table, self._tenant, list(incoming))
+        if must_exist and len(stored) < len(incoming):
+            missing = next(i for i in incoming if i not in stored)
+            raise NotFound(missing)
+        plan = self._plan(spec, incoming, stored, origin, await self.policy(), expected_version)
+        plan.unchanged += len(items) - len(incoming)
+        await bulk.insert_rows(self._session, spec.table, plan.creates)
+        missed = await bulk.update_rows(
+            self._session, spec.table, plan.updates, versioned=spec.versioned
+        )
+        if missed:
+            await self._stale(spec, missed, plan.read_versions)
+        await self.append(plan.changes)
+        return UpsertCounts(len(plan.creates), len(plan.updates), plan.unchanged, tuple(plan.kept))
+
+    def _row(self, spec: TableSpec[T], item: T) -> dict[str, Any]:
+        row = spec.to_row(item)
+        if row["tenant_id"] != self._tenant:
+            raise InvalidInput(
+                f"{spec.table.name} {row['id']} belongs to another tenant", field="tenant_id"
+            )
+        for name, column in spec.table.c.items():
+            if isinstance(column.type, Money) and row.get(name) is not None:
+                row[name] = to_money(row[name])
+        return row
+
+    def _plan(
+        self,
+        spec: TableSpec[Any],
+        incoming: Mapping[UUID, tuple[dict[str, Any], frozenset[str]]],
+        stored: Mapping[UUID, dict[str, Any]],
+        origin: str,
+        policy: OwnershipPolicy,
+        expected_version: int | None,
+    ) -> _Planned:
+        plan, now = _Planned(), self._clock()
+        for ident, (row, carried) in incoming.items():
+            old = stored.get(ident)
+            if old is None:
+                changed, prov = ownership.created(
+                    values=row, carried=carried, origin=origin, at=now, skip=PASSIVE
+                )
+                if spec.versioned:
+                    row = {**row, "version": 1, "provenance": prov}
+                plan.creates.append(row)
+                plan.changes.append(self._change(spec.kind, ident, "create", 1, origin, changed))
+                continue
+            version = int(old.get("version", 0))
+            if expected_version is not None and version != expected_version:
+                raise StaleVersion(spec.kind.value, ident, expected_version, version)
+            merged = ownership.merge(
+                entity=spec.kind,
+                entity_id=ident,
+                stored={k: v for k, v in old.items() if k not in STORE_COLUMNS},
+                provenance=old.get("provenance") or {},
+                incoming=row,
+                carried=carried,
+                origin=origin,
+                at=now,
+                policy=policy,
+                passive=PASSIVE,
+            )
+            plan.kept += merged.kept
+            if not merged.changed:
+                plan.unchanged += 1
+                continue
+            values = merged.values
+            if spec.versioned:
+                values = {**values, "version": version + 1, "provenance": merged.provenance}
+                plan.read_versions[ident] = version
+            plan.updates.append(values)
+            plan.changes.append(
+                self._change(spec.kind, ident, "update", version + 1, origin, merged.changed)
+            )
+        return plan
+
+    async def _stale(
+        self, spec: TableSpec[Any], missed: set[UUID], read: Mapping[UUID, int]
+    ) -> None:
+        ident = min(missed)
+        now = await bulk.fetch_by_id(self._session, spec.table, self._tenant, [ident])
+        actual = int(now[ident]["version"]) if ident in now else 0
+        raise StaleVersion(spec.kind.value, ident, read.get(ident, 0), actual)
+
+    async def deleted(self, kind: EntityKind, ident: UUID, version: int, origin: str) -> None:
+        await self.append([self._change(kind, ident, "delete", version, origin, {})])
+
+    def _change(
+        self,
+        kind: EntityKind,
+        ident: UUID,
+        op: str,
+        version: int,
+        origin: str,
+        changed: Mapping[str, tuple[Any, Any]],
+    ) -> dict[str, Any]:
+        return {
+            "entity": kind.value,
+            "entity_id": ident,
+            "op": op,
+            "version": version,
+            "origin": origin,
+            "fields": {k: [jsonable(old), jsonable(new)] for k, (old, new) in changed.items()},
+            "at": self._clock(),
+        }
+
+    # --- the change feed --------------------------------------------------------------------
+
+    async def append(self, changes: list[dict[str, Any]]) -> None:
+        """Number ``changes`` after the tenant's last change and store them. The counter row
+        stays locked until the transaction ends, so a tenant's seqs are in commit order."""
+        if not changes:
+            return
+        last = await self._bump(len(changes))
+        first = last - len(changes) + 1
+        rows = [
+            {"tenant_id": self._tenant, "seq": first + n, **change}
+            for n, change in enumerate(changes)
+        ]
+        await bulk.insert_rows(self._session, CHANGES, rows)
+
+    async def _bump(self, count: int) -> int:
+        result = await self._session.execute(
+            text(
+                "INSERT INTO change_counters (tenant_id, last_seq) VALUES (:t, :n) "
+                "ON CONFLICT (tenant_id) DO UPDATE "
+                "SET last_seq = change_counters.last_seq + :n RETURNING last_seq"
+            ).bindparams(bindparam("t", self._tenant, type_=Uuid()), bindparam("n", count)),
+        )
+        last = result.scalar_one()
+        return int(last)
