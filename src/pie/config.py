@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="Address `pie serve` listens on.")
     api_port: int = Field(default=8000, description="Port `pie serve` listens on.")
+    model_cache_size: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description=(
+            "Fitted process models the server keeps in memory (one per tenant and as_of); "
+            "they are also stored in the database, so a restart does not refit."
+        ),
+    )
     encryption_key: SecretStr | None = Field(
         default=None, description="Key that encrypts stored source credentials (later issues)."
     )

@@ -1,4 +1,5 @@
-"""A few deals per tenant, written through the real unit of work."""
+"""A few deals per tenant, written through the real unit of work, each with a source id
+(test:PREFIX-NAME; the account test:PREFIX)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from pie.domain.model import Account, Deal, EntityKind, StageTransition, derive_id
+from pie.domain.model import (
+    Account,
+    Deal,
+    EntityKind,
+    ExternalRef,
+    StageTransition,
+    derive_id,
+)
 from pie.domain.stages import Stage
 from pie.ports.uow import UnitOfWork
 
@@ -75,5 +83,14 @@ async def seed_tenant(uow: UnitOfWork, prefix: str) -> Seeded:
                 )
             )
             ids[name] = deal.id
+        named = [(EntityKind.ACCOUNT, prefix, account.id)]
+        named += [(EntityKind.DEAL, f"{prefix}-{name}", deal_id) for name, deal_id in ids.items()]
+        refs = [
+            ExternalRef(
+                tenant_id=tid, kind=kind, source="test", external_id=external, entity_id=entity
+            )
+            for kind, external, entity in named
+        ]
+        await uow.refs.upsert_many(refs)
         await uow.commit()
     return Seeded(account.id, ids)

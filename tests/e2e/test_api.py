@@ -53,6 +53,8 @@ async def test_deals_need_a_valid_key(world: World, header: str | None) -> None:
     headers = {"Authorization": header} if header else {}
     r = await world.client.get("/api/deals", headers=headers)
     assert r.status_code == 401
+    assert r.json()["error"]["code"] == "unauthorized"
+    assert r.headers["www-authenticate"] == "Bearer"
 
 
 async def test_lists_only_the_callers_deals(world: World) -> None:
@@ -71,6 +73,14 @@ async def test_another_tenants_deal_and_account_are_not_found(world: World) -> N
         assert r.status_code == 404
     r = await world.client.get(f"/api/accounts/{world.b.account_id}", headers=world.as_a())
     assert r.status_code == 404
+    assert r.json() == {
+        "error": {
+            "code": "not_found",
+            "message": f"account {world.b.account_id} not found",
+            "field": None,
+            "record": None,
+        }
+    }
     r = await world.client.get(
         "/api/deals", headers=world.as_a(), params={"account_id": str(world.b.account_id)}
     )
@@ -87,6 +97,25 @@ async def test_filters_and_pages(world: World) -> None:
     assert (len(body["items"]), body["total"]) == (1, 3)
     r = await world.client.get("/api/deals", headers=world.as_a(), params={"stage": "bogus"})
     assert r.status_code == 422
+    error = r.json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_input", "stage.0")
+    assert "stage.0: Input should be" in error["message"]
+
+
+async def test_records_are_named_by_source_id_too(world: World) -> None:
+    r = await world.client.get("/api/deals/test:A-won", headers=world.as_a())
+    assert r.status_code == 200, r.text
+    assert r.json()["deal"]["id"] == str(world.a.deal_ids["won"])
+    r = await world.client.get("/api/accounts/test:A", headers=world.as_a())
+    assert r.json()["account"]["id"] == str(world.a.account_id)
+    r = await world.client.get("/api/deals", headers=world.as_a(), params={"account_id": "test:A"})
+    assert r.json()["total"] == 3
+    for path in ("/api/deals/test:B-won", "/api/accounts/test:B", "/api/deals/no-such-thing"):
+        r = await world.client.get(path, headers=world.as_a())
+        assert r.status_code == 404, path
+        assert r.json()["error"]["code"] == "not_found"
+    r = await world.client.get("/api/nowhere", headers=world.as_a())
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
 
 
 async def test_deal_detail_has_transitions_and_account(world: World) -> None:

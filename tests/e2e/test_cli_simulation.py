@@ -54,7 +54,7 @@ def test_mine_reports_transitions_context_effects_and_sufficiency(world: World) 
     assert mined["sufficiency"]["level"] == "full"
     shares: dict[str, float] = {}
     for t in mined["transitions"]:
-        shares[t["from"]] = shares.get(t["from"], 0.0) + t["share"]
+        shares[t["from_stage"]] = shares.get(t["from_stage"], 0.0) + t["share"]
     assert all(s == pytest.approx(1.0) for s in shares.values())
     by_stage = {s["stage"]: s for s in mined["stages"]}
     # the generator's truth: a champion raises the odds of advancing
@@ -108,6 +108,21 @@ def test_forecast_deal_and_pipeline(world: World) -> None:
     assert "2026Q1" in bad.output
 
 
+def test_forecast_pipeline_lists_every_open_deal(world: World) -> None:
+    args = (*world.args, "forecast", "pipeline", "-p", "2026Q4", "--runs", "500", "--deals")
+    out = ok(*args, "--json")
+    (q4,) = out["periods"]
+    deals = out["deals"]
+    assert len(deals) == q4["open_deals"]
+    contributions = [d["periods"][0]["expected_value"] for d in deals]
+    assert contributions == sorted(contributions, reverse=True)
+    assert sum(contributions) == pytest.approx(q4["expected_value"], rel=1e-9)
+    assert {"deal_id", "ref", "p_win", "expected_close", "expected_value"} <= set(deals[0])
+    text = ok(*args).stdout
+    assert "Open deals by expected won value in 2026Q4" in text
+    assert deals[0]["ref"] in text
+
+
 def test_backtest_json_has_the_model_and_three_baselines(world: World) -> None:
     report = ok(*world.args, "backtest", "--runs", "1000", "--json")
     for key in ("brier", "log_loss", "ece", "n_forecast", "n_censored"):
@@ -119,6 +134,25 @@ def test_backtest_json_has_the_model_and_three_baselines(world: World) -> None:
     outside = pie(*world.args, "backtest", "--cutoff", "1999-01-01")
     assert outside.exit_code == 1
     assert "cutoff" in outside.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("backtest", "--cutoff", "2011/12/01"), "'2011/12/01' is not a date or time"),
+        (("forecast", "pipeline", "--as-of", "2011/12/01"), "'2011/12/01' is not a date"),
+        (("mine", "--as-of", "yesterday"), "'yesterday' is not a date or time"),
+        (("simulate", "sample:NOPE"), "deal sample:NOPE not found"),
+        (("simulate", "x", "--seed", "-1"), "pie simulate: Invalid value for '--seed'"),
+        (("forecast",), "pie forecast: Missing argument"),
+    ],
+)
+def test_bad_input_is_one_line(world: World, args: tuple[str, ...], says: str) -> None:
+    result = pie(*world.args, *args)
+    assert result.exit_code == 1
+    assert says in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "Traceback" not in result.output
 
 
 def test_exported_event_log_imports_back_with_the_same_transitions(
@@ -134,10 +168,24 @@ def test_exported_event_log_imports_back_with_the_same_transitions(
     first = ok(*base, "--tenant", "from-xes", "import", xes, "--json")["counts"]
     original = ok(*world.args, "mine", "--json")["transitions"]
     again = ok(*base, "--tenant", "from-xes", "mine", "--json")["transitions"]
-    assert {(t["from"], t["to"]): t["count"] for t in again} == {
-        (t["from"], t["to"]): t["count"] for t in original
+    assert {(t["from_stage"], t["to_stage"]): t["count"] for t in again} == {
+        (t["from_stage"], t["to_stage"]): t["count"] for t in original
     }
     assert first["deal"]["created"] == 900
     second = ok(*base, "--tenant", "from-xes", "import", xes, "--json")["counts"]
     assert second["deal"]["unchanged"] == 900
     assert second["stage_transition"]["created"] == 0
+
+
+def test_errors_print_brackets_as_text(world: World, tmp_path: Path) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "case_id,activity,timestamp\nc1,Create Lead,2024-01-01T10:00:00\n"
+        "c1,Send Quote,2024-01-05T10:00:00\n",
+        encoding="utf-8",
+    )
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('[activities]\n"Create Lead" = "lead"\n', encoding="utf-8")
+    result = pie(*world.args, "import", log, "--mapping", mapping)
+    assert result.exit_code == 1
+    assert "add each to the [activities] section of" in result.output

@@ -15,6 +15,8 @@ from pie.reporting.html import (
 )
 from pie.services import simulation as svc
 from pie.services.histories import load_histories
+from pie.services.process import Mined, mine_world
+from pie.services.world import world_of
 from pie.simulation import PeriodForecast
 from pie.simulation.backtest import BacktestReport, Scores
 
@@ -22,7 +24,7 @@ from pie.simulation.backtest import BacktestReport, Scores
 @dataclass(frozen=True)
 class Report:
     html: str
-    mined: svc.Mined
+    mined: Mined
     forecasts: list[PeriodForecast]
     backtest: BacktestReport
 
@@ -37,8 +39,8 @@ async def build_report(
     uow: UnitOfWork, *, title: str = "PIE pipeline report", runs: int = 2_000, seed: int = 0
 ) -> Report:
     histories = await load_histories(uow)  # one read of the store, one fit of the model
-    world = await svc.world_of(histories)
-    mined = await svc.mine_world(world)
+    world = await world_of(histories)
+    mined = await mine_world(world)
     forecasts = await svc.forecast_world(world, [], runs=runs, seed=seed)
     backtest = await svc.backtest_histories(histories, runs=runs, seed=seed)
     dfg = mined.dfg

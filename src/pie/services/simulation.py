@@ -1,114 +1,72 @@
-"""Mining, simulation, forecasts and back-tests over a tenant's store.
+"""Simulations, forecasts and back-tests over a tenant's store, answered in the shapes of
+``pie.services.schemas``.
 
-Every use case loads the tenant's deal histories, fits the process model on what is known at
-``as_of`` and answers from it. ``as_of`` defaults to the newest event in the data (for a CRM
-that syncs continuously that is about now; for an export or the sample world it is the moment
-the data was taken), so a forecast never counts days that the data cannot have seen.
+Every use case checks what it was asked (the deal exists, the scenario and periods parse)
+before it loads the tenant's histories and fits the process model on what is known at
+``as_of`` (see ``pie.services.world``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 import numpy as np
 
 from pie.domain.errors import DealNotFound, InvalidInput
 from pie.domain.history import DealHistory
-from pie.mining import MiningConfig, ProcessModel, fit
-from pie.mining.config import DEFAULT_CONFIG
-from pie.mining.dfg import DirectlyFollows, discover_dfg
-from pie.mining.eventlog_arrays import EventLog
-from pie.mining.snapshot import as_of as snapshot_as_of
 from pie.mining.snapshot import data_end
 from pie.ports.uow import UnitOfWork
 from pie.services.histories import load_histories
+from pie.services.model_cache import ModelCache
+from pie.services.schemas import (
+    BacktestRead,
+    DealForecastRead,
+    DealInPeriodRead,
+    DealSimulationRead,
+    OpenDealForecastRead,
+    PeriodForecastRead,
+    PipelineForecastRead,
+    ScenarioResultRead,
+)
+from pie.services.world import World, aware
 from pie.simulation import (
-    DealForecast,
-    DealSimulation,
     MarkovForecaster,
+    Period,
     PeriodForecast,
-    ScenarioResult,
     deal_forecast,
     deal_state,
     parse_period,
-    pipeline_forecast,
+    parse_scenario,
     simulate,
     simulate_scenario,
 )
 from pie.simulation.backtest import BacktestReport, run_backtest
 from pie.simulation.baselines import default_baselines
+from pie.simulation.pipeline import DealContribution, pipeline_forecast_by_deal
 
 DEFAULT_RUNS = 10_000
+PIPELINE_RUNS = 2_000
 
 
-@dataclass(frozen=True)
-class World:
-    """A tenant's histories as of a moment, with the model fitted on them."""
-
-    histories: Sequence[DealHistory]
-    as_of: datetime
-    model: ProcessModel
-
-    def history(self, deal_id: UUID) -> DealHistory:
-        for h in self.histories:
-            if h.deal.id == deal_id:
-                return h
-        raise DealNotFound(deal_id)
-
-    def open_deals(self) -> list[DealHistory]:
-        return [h for h in self.histories if h.deal.is_open]
+def rng_for(seed: int) -> np.random.Generator:
+    if seed < 0:
+        raise InvalidInput(f"the seed must be 0 or more, not {seed}", field="seed")
+    return np.random.default_rng(seed)
 
 
-@dataclass(frozen=True)
-class Mined:
-    world: World
-    dfg: DirectlyFollows
+async def fitted(uow: UnitOfWork, *, as_of: datetime | None, cache: ModelCache | None) -> World:
+    """The tenant's world, from ``cache`` (or the store's model cache) when nothing changed."""
+    return await (cache or ModelCache()).world(uow, as_of=as_of)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-async def load_world(
-    uow: UnitOfWork, *, as_of: datetime | None = None, config: MiningConfig = DEFAULT_CONFIG
-) -> World:
-    return await world_of(await load_histories(uow), as_of=as_of, config=config)
-
-
-async def world_of(
-    histories: Sequence[DealHistory],
-    *,
-    as_of: datetime | None = None,
-    config: MiningConfig = DEFAULT_CONFIG,
-) -> World:
-    """The histories as of ``as_of`` (default: just after the newest event), with the model
-    fitted on them."""
-    end = data_end(histories)
-    if end is None:
-        raise InvalidInput(
-            "the tenant has no deals yet: import some first (pie import FILE, or pie demo)",
-            field="deals",
-        )
-    moment = _aware(as_of) if as_of else end + timedelta(seconds=1)
-    if moment <= end:
-        histories = snapshot_as_of(histories, moment)
-    # CPU-bound work runs in a worker thread so an API server stays responsive meanwhile
-    model = await asyncio.to_thread(fit, histories, as_of=moment, config=config)
-    return World(histories, moment, model)
-
-
-async def mine(uow: UnitOfWork, *, as_of: datetime | None = None) -> Mined:
-    return await mine_world(await load_world(uow, as_of=as_of))
-
-
-async def mine_world(world: World) -> Mined:
-    dfg = await asyncio.to_thread(lambda: discover_dfg(EventLog.from_histories(world.histories)))
-    return Mined(world, dfg)
+async def require_deal(uow: UnitOfWork, deal_id: UUID) -> None:
+    """Raise DealNotFound unless the tenant has the deal: cheap, so it goes before any fit."""
+    async with uow:
+        if await uow.deals.get(deal_id) is None:
+            raise DealNotFound(deal_id)
 
 
 async def simulate_deal(
@@ -119,17 +77,22 @@ async def simulate_deal(
     runs: int = DEFAULT_RUNS,
     seed: int = 0,
     as_of: datetime | None = None,
-) -> DealSimulation | ScenarioResult:
-    """A deal's simulated outcome; with a scenario, baseline vs modified with common random
-    numbers."""
-    world = await load_world(uow, as_of=as_of)
+    cache: ModelCache | None = None,
+) -> DealSimulationRead | ScenarioResultRead:
+    """A deal's simulated outcome; with a scenario, baseline against modified with common
+    random numbers."""
+    parsed = parse_scenario(scenario) if scenario else None
+    rng = rng_for(seed)
+    await require_deal(uow, deal_id)
+    world = await fitted(uow, as_of=as_of, cache=cache)
     state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
-    rng = np.random.default_rng(seed)
-    if scenario:
-        return await asyncio.to_thread(
-            simulate_scenario, world.model, state, scenario, runs=runs, rng=rng
+    if parsed is not None:
+        result = await asyncio.to_thread(
+            simulate_scenario, world.model, state, parsed, runs=runs, rng=rng
         )
-    return (await asyncio.to_thread(simulate, world.model, [state], runs=runs, rng=rng))[0]
+        return ScenarioResultRead.of(result, deal_id=deal_id, as_of=world.as_of)
+    (sim,) = await asyncio.to_thread(simulate, world.model, [state], runs=runs, rng=rng)
+    return DealSimulationRead.of(sim, as_of=world.as_of)
 
 
 async def forecast_deal(
@@ -139,12 +102,15 @@ async def forecast_deal(
     runs: int = DEFAULT_RUNS,
     seed: int = 0,
     as_of: datetime | None = None,
-) -> DealForecast:
-    world = await load_world(uow, as_of=as_of)
+    cache: ModelCache | None = None,
+) -> DealForecastRead:
+    """The deal's current, best and worst case, and recommendations ranked by impact."""
+    rng = rng_for(seed)
+    await require_deal(uow, deal_id)
+    world = await fitted(uow, as_of=as_of, cache=cache)
     state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
-    return await asyncio.to_thread(
-        deal_forecast, world.model, state, runs=runs, rng=np.random.default_rng(seed)
-    )
+    forecast = await asyncio.to_thread(deal_forecast, world.model, state, runs=runs, rng=rng)
+    return DealForecastRead.of(forecast, deal_id=deal_id, as_of=world.as_of, runs=runs)
 
 
 def default_periods(moment: datetime, *, min_days_left: int = 30) -> list[str]:
@@ -162,53 +128,89 @@ def default_periods(moment: datetime, *, min_days_left: int = 30) -> list[str]:
 
 async def forecast_pipeline(
     uow: UnitOfWork,
-    periods: Sequence[str],
+    periods: Sequence[str] = (),
     *,
-    runs: int = 2_000,
+    runs: int = PIPELINE_RUNS,
     seed: int = 0,
     as_of: datetime | None = None,
-) -> tuple[World, list[PeriodForecast]]:
-    """Won value per period across all open deals. No periods: the quarter of ``as_of`` and
-    the next one."""
-    world = await load_world(uow, as_of=as_of)
-    return world, await forecast_world(world, periods, runs=runs, seed=seed)
-
-
-async def forecast_world(
-    world: World, periods: Sequence[str], *, runs: int = 2_000, seed: int = 0
-) -> list[PeriodForecast]:
-    wanted = [parse_period(p) for p in (periods or default_periods(world.as_of))]
-    open_deals = world.open_deals()
-    states = [deal_state(h, world.model, as_of=world.as_of) for h in open_deals]
-    return await asyncio.to_thread(
-        pipeline_forecast,
-        world.model,
-        states,
-        wanted,
+    deals: bool = False,
+    cache: ModelCache | None = None,
+) -> PipelineForecastRead:
+    """Won value per period across all open deals (no periods: the quarter of ``as_of`` and
+    the next one); with ``deals``, every open deal's part in it. One fit, one simulation."""
+    wanted = [parse_period(p) for p in periods]
+    rng = rng_for(seed)
+    world = await fitted(uow, as_of=as_of, cache=cache)
+    wanted = wanted or [parse_period(p) for p in default_periods(world.as_of)]
+    forecasts, contributions = await _simulate_pipeline(world, wanted, runs=runs, rng=rng)
+    return PipelineForecastRead(
         as_of=world.as_of,
         runs=runs,
-        rng=np.random.default_rng(seed),
+        periods=[PeriodForecastRead.of(f) for f in forecasts],
+        deals=_deal_rows(world, wanted, contributions) if deals else None,
     )
 
 
-def pipeline_dict(world: World, forecasts: list[PeriodForecast]) -> dict[str, Any]:
-    return {
-        "as_of": world.as_of.isoformat(),
-        "periods": [
-            {
-                "period": f.period.label,
-                "start": f.period.start.isoformat(),
-                "end": f.period.end.isoformat(),
-                "open_deals": f.open_deals,
-                "expected_wins": f.expected_wins,
-                "expected_value": f.expected_value,
-                "p10": f.p10,
-                "p50": f.p50,
-                "p90": f.p90,
-            }
-            for f in forecasts
-        ],
-    }
+async def forecast_world(
+    world: World, periods: Sequence[str], *, runs: int = PIPELINE_RUNS, seed: int = 0
+) -> list[PeriodForecast]:
+    """The period forecasts of an already fitted world (the HTML report's)."""
+    wanted = [parse_period(p) for p in (periods or default_periods(world.as_of))]
+    forecasts, _ = await _simulate_pipeline(world, wanted, runs=runs, rng=rng_for(seed))
+    return forecasts
+
+
+async def _simulate_pipeline(
+    world: World, periods: Sequence[Period], *, runs: int, rng: np.random.Generator
+) -> tuple[list[PeriodForecast], list[DealContribution]]:
+    states = [deal_state(h, world.model, as_of=world.as_of) for h in world.open_deals()]
+    return await asyncio.to_thread(
+        pipeline_forecast_by_deal,
+        world.model,
+        states,
+        periods,
+        as_of=world.as_of,
+        runs=runs,
+        rng=rng,
+    )
+
+
+def _ref(history: DealHistory) -> str:
+    for source, external in sorted(history.deal.external_ids.items()):
+        return f"{source}:{external}"
+    return str(history.deal.id)
+
+
+def _close_date(as_of: datetime, days: float) -> date | None:
+    return (as_of + timedelta(days=days)).date() if np.isfinite(days) else None
+
+
+def _deal_rows(
+    world: World, periods: Sequence[Period], contributions: Sequence[DealContribution]
+) -> list[OpenDealForecastRead]:
+    """Every open deal, the largest expected value in the first period first."""
+    by_id = {h.deal.id: h for h in world.open_deals()}
+    rows = []
+    for c in contributions:
+        h = by_id[c.deal_id]
+        rows.append(
+            OpenDealForecastRead(
+                deal_id=c.deal_id,
+                ref=_ref(h),
+                name=h.deal.name,
+                stage=str(h.deal.stage),
+                value=c.value,
+                p_win=c.p_win,
+                expected_close=_close_date(world.as_of, c.median_days_to_win),
+                expected_value=c.value * c.p_win,
+                periods=[
+                    DealInPeriodRead(period=p.label, p_win=pw, expected_value=c.value * pw)
+                    for p, pw in zip(periods, c.p_win_in, strict=True)
+                ],
+            )
+        )
+    rows.sort(key=lambda r: (-r.periods[0].expected_value, -r.expected_value, r.name))
+    return rows
 
 
 def default_cutoffs(histories: Sequence[DealHistory], count: int = 3) -> list[datetime]:
@@ -226,16 +228,18 @@ async def backtest(
     *,
     cutoffs: Sequence[datetime] = (),
     horizon_days: int | None = None,
-    runs: int = 2_000,
+    runs: int = PIPELINE_RUNS,
     seed: int = 0,
-) -> BacktestReport:
-    return await backtest_histories(
+) -> BacktestRead:
+    rng_for(seed)
+    report = await backtest_histories(
         await load_histories(uow),
         cutoffs=cutoffs,
         horizon_days=horizon_days,
         runs=runs,
         seed=seed,
     )
+    return BacktestRead.of(report)
 
 
 async def backtest_histories(
@@ -243,10 +247,10 @@ async def backtest_histories(
     *,
     cutoffs: Sequence[datetime] = (),
     horizon_days: int | None = None,
-    runs: int = 2_000,
+    runs: int = PIPELINE_RUNS,
     seed: int = 0,
 ) -> BacktestReport:
-    chosen = [_aware(c) for c in cutoffs] or default_cutoffs(histories)
+    chosen = [aware(c) for c in cutoffs] or default_cutoffs(histories)
     return await asyncio.to_thread(
         run_backtest,
         histories,

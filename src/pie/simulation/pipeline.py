@@ -12,8 +12,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from uuid import UUID
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pie.domain.errors import InvalidInput
 from pie.mining.model import ProcessModel
@@ -68,6 +70,17 @@ class PeriodForecast:
     histogram_counts: tuple[int, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class DealContribution:
+    """One open deal's part in the pipeline forecast, from the same runs."""
+
+    deal_id: UUID
+    value: float
+    p_win: float  # won at all
+    median_days_to_win: float  # over the runs it is won; NaN when it never is
+    p_win_in: tuple[float, ...]  # per period: won with a close date inside it
+
+
 HISTOGRAM_BINS = 24
 
 
@@ -82,6 +95,33 @@ def pipeline_forecast(
     chunk_paths: int = 200_000,
 ) -> list[PeriodForecast]:
     """Won value per period across all open deals (close date = as_of + simulated days)."""
+    forecasts, _ = pipeline_forecast_by_deal(
+        model, states, periods, as_of=as_of, runs=runs, rng=rng, chunk_paths=chunk_paths
+    )
+    return forecasts
+
+
+def _median_won_days(won: NDArray[np.bool_], days: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per deal (column), the median of ``days`` over the runs it is won; NaN if none."""
+    ordered = np.sort(np.where(won, days, np.inf), axis=0)
+    k = won.sum(axis=0)
+    cols = np.arange(won.shape[1])
+    lo, hi = np.maximum((k - 1) // 2, 0), np.maximum(k // 2, 0)
+    out: NDArray[np.float64] = np.where(k > 0, (ordered[lo, cols] + ordered[hi, cols]) / 2, np.nan)
+    return out
+
+
+def pipeline_forecast_by_deal(
+    model: ProcessModel,
+    states: Sequence[DealState],
+    periods: Sequence[Period],
+    *,
+    as_of: datetime,
+    runs: int,
+    rng: np.random.Generator,
+    chunk_paths: int = 200_000,
+) -> tuple[list[PeriodForecast], list[DealContribution]]:
+    """``pipeline_forecast`` and, from the same runs, each deal's contribution to it."""
     origin = as_of.date()
     bounds = np.array(
         [[(p.start - origin).days, (p.end + timedelta(days=1) - origin).days] for p in periods],
@@ -91,16 +131,23 @@ def pipeline_forecast(
     value = np.zeros((len(periods), runs))
     wins = np.zeros((len(periods), runs))
     values = np.array([s.value for s in states], dtype=np.float64)
+    p_win = np.zeros(len(states))
+    median_days = np.full(len(states), np.nan)
+    p_in = np.zeros((len(periods), len(states)))
     key = new_key(rng)
     for chunk in chunks(model, states, runs=runs, key=key, chunk_paths=chunk_paths):
         n = chunk.won.shape[1]
         close = np.where(chunk.won, chunk.days, np.nan) + offset / 86400.0  # days from origin
-        v = values[chunk.first_deal : chunk.first_deal + n]
+        cols = slice(chunk.first_deal, chunk.first_deal + n)
+        v = values[cols]
+        p_win[cols] = chunk.won.mean(axis=0)
+        median_days[cols] = _median_won_days(chunk.won, chunk.days)
         for k, (lo, hi) in enumerate(bounds):
             with np.errstate(invalid="ignore"):
                 inside = (close >= lo) & (close < hi)
             value[k] += inside @ v
             wins[k] += inside.sum(axis=1)
+            p_in[k, cols] = inside.mean(axis=0)
     out = []
     for k, p in enumerate(periods):
         q10, q50, q90 = np.quantile(value[k], (0.1, 0.5, 0.9))
@@ -118,4 +165,14 @@ def pipeline_forecast(
                 histogram_counts=tuple(int(c) for c in counts),
             )
         )
-    return out
+    deals = [
+        DealContribution(
+            deal_id=st.deal_id,
+            value=float(values[j]),
+            p_win=float(p_win[j]),
+            median_days_to_win=float(median_days[j]),
+            p_win_in=tuple(float(p) for p in p_in[:, j]),
+        )
+        for j, st in enumerate(states)
+    ]
+    return out, deals

@@ -17,7 +17,7 @@ from pie.entrypoints.api import errors
 from pie.entrypoints.api.deps import ContainerDep
 from pie.entrypoints.api.routes_deals import router as deals_router
 from pie.entrypoints.api.routes_simulation import router as simulation_router
-from pie.entrypoints.api.schemas import Health
+from pie.services.schemas import Health
 
 
 def create_app(container: Container | None = None, settings: Settings | None = None) -> FastAPI:

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pie.bootstrap import Container
 from pie.ports.uow import UnitOfWork
+from pie.services.model_cache import ModelCache
 
 _bearer = HTTPBearer(auto_error=False, description="A tenant API key (pie tenant create)")
 
@@ -46,3 +47,10 @@ def unit_of_work(tenant: TenantDep, c: ContainerDep) -> UnitOfWork:
 
 
 UowDep = Annotated[UnitOfWork, Depends(unit_of_work)]
+
+
+def model_cache(c: ContainerDep) -> ModelCache:
+    return c.models
+
+
+CacheDep = Annotated[ModelCache, Depends(model_cache)]

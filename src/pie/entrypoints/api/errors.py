@@ -1,31 +1,100 @@
-"""PIE's errors as HTTP answers: the one place that knows status codes."""
+"""PIE's errors as HTTP answers: the one place that knows status codes, and the one body
+shape every error answers with (``pie.services.schemas.ErrorBody``), FastAPI's own 401s, 404s
+and request-validation 422s included."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from pie.domain.errors import Conflict, InvalidInput, NotConfigured, NotFound, PieError
+from pie.services.schemas import ErrorBody, ErrorCode, ErrorDetail
 
-STATUS: dict[type[PieError], int] = {
-    NotFound: 404,
-    Conflict: 409,
-    InvalidInput: 422,
-    NotConfigured: 503,
+STATUS: dict[type[PieError], tuple[int, ErrorCode]] = {
+    NotFound: (404, ErrorCode.NOT_FOUND),
+    Conflict: (409, ErrorCode.CONFLICT),
+    InvalidInput: (422, ErrorCode.INVALID_INPUT),
+    NotConfigured: (503, ErrorCode.NOT_CONFIGURED),
+}
+HTTP_CODES = {
+    401: ErrorCode.UNAUTHORIZED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    422: ErrorCode.INVALID_INPUT,
+}
+DESCRIPTIONS = {
+    401: "No valid tenant API key was given as a bearer token",
+    404: "No such record for this tenant",
+    409: "The record was changed by someone else",
+    422: "The request is malformed or names something invalid",
+    503: "PIE is not configured for this",
 }
 
 
-def status_for(err: PieError) -> int:
+def status_for(err: PieError) -> tuple[int, ErrorCode]:
     for kind in type(err).__mro__:
         if kind in STATUS:
             return STATUS[kind]
-    return 500
+    return 500, ErrorCode.INTERNAL
 
 
-async def _handle(request: Request, exc: Exception) -> JSONResponse:
+def error_response(
+    status: int, detail: ErrorDetail, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    body = ErrorBody(error=detail).model_dump(mode="json")
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _pie_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PieError)
-    return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
+    status, code = status_for(exc)
+    field = getattr(exc, "field", "") or None
+    record = getattr(exc, "record", "") or None
+    return error_response(
+        status, ErrorDetail(code=code, message=str(exc), field=field, record=record)
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
+    return error_response(
+        exc.status_code, ErrorDetail(code=code, message=str(exc.detail)), exc.headers
+    )
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    """("body", "scenario", "type") -> "scenario.type"; ("query", "runs") -> "runs"."""
+    parts = [str(p) for p in loc]
+    return ".".join(parts[1:] if len(parts) > 1 else parts)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    messages = [f"{_field(tuple(e['loc'])) or 'request'}: {e['msg']}" for e in errors[:5]]
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    detail = ErrorDetail(
+        code=ErrorCode.INVALID_INPUT,
+        message="; ".join(messages) + more or "invalid request",
+        field=_field(tuple(first["loc"])) or None,
+    )
+    return error_response(422, detail)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the error answers a route can give, all in the one shape."""
+    return {s: {"model": ErrorBody, "description": DESCRIPTIONS[s]} for s in statuses}
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(PieError, _handle)
+    app.add_exception_handler(PieError, _pie_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -3,46 +3,56 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
+from pie.domain.model import EntityKind
 from pie.domain.stages import Stage
 from pie.entrypoints.api.deps import UowDep
-from pie.entrypoints.api.schemas import (
+from pie.entrypoints.api.errors import responses
+from pie.ports.repositories import DealFilter
+from pie.services import deals as svc
+from pie.services.refs import resolve_id
+from pie.services.schemas import (
     AccountDetailRead,
     DealDetailRead,
     DealRead,
     PageRead,
     deal_page,
 )
-from pie.ports.repositories import DealFilter
-from pie.services import deals as svc
 
-router = APIRouter(prefix="/api", tags=["deals"])
+router = APIRouter(prefix="/api", tags=["deals"], responses=responses(401, 422))
+
+REF = "A PIE id, or SOURCE:EXTERNAL_ID (e.g. salesforce:006Ho00000AbCdEIAV)"
+Ref = Annotated[str, Path(description=REF)]
 
 
 @router.get("/deals", response_model=PageRead[DealRead])
 async def list_deals(
     uow: UowDep,
     stage: Annotated[list[Stage] | None, Query(description="Only these stages")] = None,
-    account_id: UUID | None = None,
+    account_id: Annotated[str | None, Query(description=REF)] = None,
     is_open: Annotated[bool | None, Query(alias="open")] = None,
     q: Annotated[str | None, Query(description="Name contains")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> PageRead[DealRead]:
+    account = await resolve_id(uow, EntityKind.ACCOUNT, account_id) if account_id else None
     flt = DealFilter(
-        stages=tuple(stage or ()), account_id=account_id, is_open=is_open, name_contains=q
+        stages=tuple(stage or ()), account_id=account, is_open=is_open, name_contains=q
     )
     return deal_page(await svc.list_deals(uow, flt, limit=limit, offset=offset))
 
 
-@router.get("/deals/{deal_id}", response_model=DealDetailRead)
-async def get_deal(deal_id: UUID, uow: UowDep) -> DealDetailRead:
-    return DealDetailRead.of(await svc.deal_detail(uow, deal_id))
+@router.get("/deals/{deal_id}", response_model=DealDetailRead, responses=responses(404))
+async def get_deal(deal_id: Ref, uow: UowDep) -> DealDetailRead:
+    """A deal with its stakeholders, activities and stage transitions."""
+    resolved = await resolve_id(uow, EntityKind.DEAL, deal_id)
+    return DealDetailRead.of(await svc.deal_detail(uow, resolved))
 
 
-@router.get("/accounts/{account_id}", response_model=AccountDetailRead)
-async def get_account(account_id: UUID, uow: UowDep) -> AccountDetailRead:
-    return AccountDetailRead.of(await svc.account_detail(uow, account_id))
+@router.get("/accounts/{account_id}", response_model=AccountDetailRead, responses=responses(404))
+async def get_account(account_id: Ref, uow: UowDep) -> AccountDetailRead:
+    """An account with its contacts and deals."""
+    resolved = await resolve_id(uow, EntityKind.ACCOUNT, account_id)
+    return AccountDetailRead.of(await svc.account_detail(uow, resolved))

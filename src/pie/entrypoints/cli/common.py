@@ -20,6 +20,13 @@ from uuid import UUID
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
+try:  # typer vendors click from 0.2x on
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover
+    from click import UsageError  # type: ignore[assignment]
 
 from pie.domain.errors import PieError
 
@@ -66,7 +73,9 @@ def state(ctx: typer.Context) -> State:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print ``message`` as the one-line error (as text: brackets in it are not markup) and
+    exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -89,6 +98,24 @@ def check_database_folder(settings: Settings) -> None:
             f"--db: folder {path.parent} does not exist (database {path}); check the path, "
             "or pass --create to create it"
         )
+
+
+class PieGroup(TyperGroup):
+    """The `pie` command: bad input anywhere (an option's value, a PIE error raised while a
+    command reads its arguments) ends in the one-line error and exit code 1, not a traceback
+    or a usage box; --debug shows the traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as err:
+            where = err.ctx.command_path if err.ctx is not None else ctx.command_path
+            fail(f"{where}: {err.format_message()} (see {where} --help)")
+        except PieError as err:
+            found = ctx.find_object(State)
+            if found is not None and found.debug:
+                raise
+            fail(str(err))
 
 
 def run(st: State, work: Callable[[Container], Awaitable[T]], *, migrate: bool = True) -> T:

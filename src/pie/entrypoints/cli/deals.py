@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from uuid import UUID
 
 import typer
 
-from pie.domain.errors import DealNotFound, InvalidInput
+from pie.domain.errors import InvalidInput
 from pie.domain.model import Account, Deal, EntityKind
 from pie.domain.stages import Stage, parse_stage
 from pie.entrypoints.cli import render
@@ -15,7 +14,6 @@ from pie.entrypoints.cli.common import console, print_json, run, state, tenant_i
 
 if TYPE_CHECKING:
     from pie.bootstrap import Container
-    from pie.ports.uow import UnitOfWork
     from pie.services import deals as svc
 
 deals_app = typer.Typer(help="Look at deals.")
@@ -34,27 +32,6 @@ def _stages(names: list[str]) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
-async def resolve_id(uow: UnitOfWork, kind: EntityKind, ident: str) -> UUID:
-    """A PIE id, or SOURCE:EXTERNAL_ID (e.g. salesforce:006Ho00000AbCdEIAV)."""
-    try:
-        return UUID(ident)
-    except ValueError:
-        pass
-    source, sep, external = ident.partition(":")
-    if sep:
-        async with uow:
-            found = await uow.refs.resolve(kind, source, [external])
-        if external in found:
-            return found[external]
-    raise (
-        DealNotFound(ident)
-        if kind is EntityKind.DEAL
-        else InvalidInput(
-            f"{ident!r} is neither a PIE id nor a known SOURCE:EXTERNAL_ID", field="id"
-        )
-    )
-
-
 @deals_app.command("list")
 def list_deals(
     ctx: typer.Context,
@@ -69,6 +46,7 @@ def list_deals(
     """List deals, newest first."""
     from pie.ports.repositories import DealFilter
     from pie.services import deals as svc
+    from pie.services.refs import resolve_id
 
     st = state(ctx)
 
@@ -82,7 +60,7 @@ def list_deals(
 
     page = run(st, work)
     if as_json:
-        from pie.entrypoints.api.schemas import deal_page
+        from pie.services.schemas import deal_page
 
         print_json(deal_page(page))
         return
@@ -95,10 +73,14 @@ def list_deals(
 def show_deal(
     ctx: typer.Context,
     ident: str = typer.Argument(..., metavar="ID", help="PIE id or SOURCE:EXTERNAL_ID"),
+    provenance: bool = typer.Option(
+        False, "--provenance", help="Also show who wrote each field, and when"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """A deal with its stakeholders, activities and stage transitions."""
     from pie.services import deals as svc
+    from pie.services.refs import resolve_id
 
     st = state(ctx)
 
@@ -109,11 +91,13 @@ def show_deal(
 
     detail = run(st, work)
     if as_json:
-        from pie.entrypoints.api.schemas import DealDetailRead
+        from pie.services.schemas import DealDetailRead
 
         print_json(DealDetailRead.of(detail))
-    else:
-        console.print(render.deal_detail(detail))
+        return
+    console.print(render.deal_detail(detail))
+    if provenance:
+        console.print(render.provenance_table(detail.provenance))
 
 
 @accounts_app.command("list")
@@ -133,7 +117,7 @@ def list_accounts(
 
     page = run(st, work)
     if as_json:
-        from pie.entrypoints.api.schemas import account_page
+        from pie.services.schemas import account_page
 
         print_json(account_page(page))
         return
@@ -149,6 +133,7 @@ def show_account(
 ) -> None:
     """An account with its contacts and deals."""
     from pie.services import deals as svc
+    from pie.services.refs import resolve_id
 
     st = state(ctx)
 
@@ -159,7 +144,7 @@ def show_account(
 
     detail = run(st, work)
     if as_json:
-        from pie.entrypoints.api.schemas import AccountDetailRead
+        from pie.services.schemas import AccountDetailRead
 
         print_json(AccountDetailRead.of(detail))
     else:

@@ -77,7 +77,7 @@ async def _import_and_report(st: State, c: Container, sample: Path, size: int) -
 
 
 def _demo_dict(st: State, result: DemoResult, report_path: Path) -> dict[str, Any]:
-    from pie.services.simulation import pipeline_dict
+    from pie.services.schemas import BacktestRead, PeriodForecastRead
 
     s = result.summary
     return {
@@ -95,18 +95,26 @@ def _demo_dict(st: State, result: DemoResult, report_path: Path) -> dict[str, An
             "median_cycle_days": s.median_cycle_days,
             "open_value": str(s.open_value),
         },
-        "pipeline": pipeline_dict(result.report.mined.world, result.report.forecasts),
-        "backtest": result.report.backtest.to_dict(),
+        "pipeline": {
+            "as_of": result.report.mined.world.as_of.isoformat(),
+            "periods": [
+                PeriodForecastRead.of(f).model_dump(mode="json") for f in result.report.forecasts
+            ],
+        },
+        "backtest": BacktestRead.of(result.report.backtest).model_dump(mode="json"),
     }
 
 
 def _print_demo(st: State, result: DemoResult, report_path: Path) -> None:
+    from pie.entrypoints.cli import render_forecasts
     from pie.entrypoints.cli.importing import report_table
+    from pie.services.schemas import BacktestRead, PeriodForecastRead
 
     console.print(report_table(result.imported))
     console.print(render.summary(result.summary, width=console.width))
-    console.print(render.pipeline_forecast(result.report.forecasts))
-    console.print(render.backtest(result.report.backtest.to_dict()))
+    periods = [PeriodForecastRead.of(f) for f in result.report.forecasts]
+    console.print(render_forecasts.pipeline_forecast(periods))
+    console.print(render_forecasts.backtest(BacktestRead.of(result.report.backtest)))
     console.rule()
     console.print(f"report: [bold]{report_path}[/] (open it in a browser)")
     console.print(f"store: {st.settings.effective_database_url}")

@@ -19,10 +19,11 @@ from pie.entrypoints.cli import (
     simulation,
     tenants,
 )
-from pie.entrypoints.cli.common import State
+from pie.entrypoints.cli.common import PieGroup, State
 
 app = typer.Typer(
     name="pie",
+    cls=PieGroup,
     help="PIE Sales Intelligence: one truthful model of your deals, then simulate them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -1,4 +1,4 @@
-"""Rich renderings of deals, accounts and summaries.
+"""Rich renderings of deals, accounts and summaries (forecasts: ``render_forecasts``).
 
 Listings fit the console (80 columns when piped): the name column keeps a readable width and
 wraps, and the least important columns are dropped when there is no room for them."""
@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.console import Group, RenderableType
@@ -20,7 +19,6 @@ from pie.domain.summary import PipelineSummary
 
 if TYPE_CHECKING:
     from pie.services.deals import AccountDetail, DealDetail
-    from pie.simulation import PeriodForecast
 
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 #: The name column never gets narrower than this (or than its longest name, if shorter).
@@ -273,53 +271,14 @@ def summary(s: PipelineSummary, *, width: int = 80) -> RenderableType:
     return Group(head, stages, largest)
 
 
-def pipeline_forecast(
-    forecasts: Sequence[PeriodForecast], *, as_of: datetime | None = None
-) -> Table:
-    when = f" as of {as_of:%Y-%m-%d}" if as_of else ""
-    table = Table(title=f"Pipeline forecast{when} (won value)")
-    for col in ("period", "open deals", "expected wins", "expected", "P10", "P50", "P90"):
-        table.add_column(col, justify="left" if col == "period" else "right")
-    for f in forecasts:
-        table.add_row(
-            f.period.label,
-            f"{f.open_deals:,}",
-            f"{f.expected_wins:.1f}",
-            *(f"{v:,.0f}" for v in (f.expected_value, f.p10, f.p50, f.p90)),
-        )
+def provenance_table(provenance: dict[str, list[str]]) -> Table:
+    """Who wrote each field's current value, and when (``pie deals show --provenance``)."""
+    table = Table(title="Provenance", box=None, header_style="bold", pad_edge=False)
+    table.add_column("field", no_wrap=True)
+    table.add_column("origin", no_wrap=True)
+    table.add_column("written", no_wrap=True)
+    for name, (origin, at) in sorted(provenance.items()):
+        table.add_row(name, origin, at[:19].replace("T", " "))
+    if not provenance:
+        table.add_row("-", "-", "-")
     return table
-
-
-def _scores(name: str, d: dict[str, Any]) -> tuple[str, ...]:
-    def f(key: str, fmt: str = ".4f") -> str:
-        v = d.get(key)
-        return "—" if v is None else format(v, fmt)
-
-    return (
-        name,
-        f("brier"),
-        f("log_loss"),
-        f("ece"),
-        f("auc", ".3f"),
-        f("days_mae", ".1f"),
-        f("interval80_coverage", ".2f"),
-    )
-
-
-def backtest(data: dict[str, Any]) -> RenderableType:
-    table = Table(
-        title=f"Back-test: {data['n_forecast']:,} forecasts, {data['n_censored']:,} censored"
-    )
-    for col in ("forecaster", "Brier", "log loss", "ECE", "AUC", "days MAE", "80% coverage"):
-        table.add_column(col, justify="left" if col == "forecaster" else "right")
-    table.add_row(*_scores("PIE model", data))
-    for key, base in data["baselines"].items():
-        table.add_row(*_scores(key, base))
-    lost = [k for k, won in data["beats_baselines_on_brier"].items() if not won]
-    verdict = (
-        "PIE's model beats every baseline on Brier score."
-        if not lost
-        else f"PIE's model does NOT beat {', '.join(lost)} on Brier score."
-    )
-    cutoffs = "cutoffs: " + ", ".join(c[:10] for c in data["cutoffs"])
-    return Group(table, verdict, cutoffs)

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from pie.domain.errors import InvalidInput
 from pie.domain.model import EntityKind
-from pie.domain.stages import ALL_STAGES, OPEN_PIPELINE, STAGE_ORDER, Stage
-from pie.entrypoints.cli import render
 from pie.entrypoints.cli.common import console, err_console, print_json, run, state, tenant_id
-from pie.entrypoints.cli.deals import resolve_id
 
-if TYPE_CHECKING:  # numpy and the database load only when a command runs
+if TYPE_CHECKING:  # numpy, pydantic models and the database load only when a command runs
     from pie.bootstrap import Container
-    from pie.mining import ProcessModel
-    from pie.services import simulation as svc
-    from pie.simulation import DealForecast, DealSimulation, PeriodForecast, ScenarioResult
-    from pie.simulation.backtest import BacktestReport
+    from pie.services.schemas import (
+        BacktestRead,
+        DealForecastRead,
+        DealSimulationRead,
+        PipelineForecastRead,
+        ProcessRead,
+        ScenarioResultRead,
+    )
 
 
 def parse_moment(text: str | None, option: str) -> datetime | None:
@@ -35,135 +35,27 @@ def parse_moment(text: str | None, option: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _next_stage(stage: Stage) -> Stage:
-    return STAGE_ORDER[stage.rank + 1] if stage is not Stage.NEGOTIATION else Stage.CLOSED_WON
-
-
-def context_effects(model: ProcessModel, exits: dict[str, int]) -> list[dict[str, Any]]:
-    """P(advance) per open stage for a neutral deal, with a champion, with a blocker."""
-    from pie.mining import Context
-
-    rows = []
-    for stage in OPEN_PIPELINE:
-        nxt = _next_stage(stage)
-
-        def p(ctx: Context, stage: Stage = stage, nxt: Stage = nxt) -> float:
-            return model.next_stage_probabilities(stage, ctx).probabilities.get(nxt, 0.0)
-
-        rows.append(
-            {
-                "stage": str(stage),
-                "advance_to": str(nxt),
-                "exits": exits.get(str(stage), 0),
-                "mean_dwell_days": model.mean_dwell(stage, Context()),
-                "p_advance": p(Context()),
-                "p_advance_with_champion": p(Context(has_champion=True)),
-                "p_advance_with_blocker": p(Context(unresolved_blocker=True)),
-            }
-        )
-    return rows
-
-
 def mine_command(
     ctx: typer.Context,
     as_of: str | None = typer.Option(None, "--as-of", help="Mine what was known then"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Mine the stage process: transitions, time in stage and context effects."""
-    from pie.services import simulation as svc
+    from pie.entrypoints.cli import render_forecasts as render
+    from pie.services import process as process_svc
 
     st = state(ctx)
+    moment = parse_moment(as_of, "--as-of")
 
-    async def work(c: Container) -> svc.Mined:
-        return await svc.mine(c.uow(await tenant_id(st, c)), as_of=parse_moment(as_of, "--as-of"))
+    async def work(c: Container) -> ProcessRead:
+        uow = c.uow(await tenant_id(st, c))
+        return await process_svc.process(uow, as_of=moment, cache=c.models)
 
     mined = run(st, work)
-    model, dfg = mined.world.model, mined.dfg
-    counts, median = dfg.counts(), dfg.seconds("median")
-    exits: dict[str, int] = {}
-    for (frm, _), n in counts.items():
-        exits[frm] = exits.get(frm, 0) + n
-    transitions = [
-        {
-            "from": frm,
-            "to": to,
-            "count": n,
-            "share": n / exits[frm],
-            "median_days": median[(frm, to)] / 86400,
-        }
-        for (frm, to), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    ]
-    effects = context_effects(model, exits)
-    suff = model.sufficiency
     if as_json:
-        print_json(
-            {
-                "as_of": mined.world.as_of.isoformat(),
-                "deals": len(mined.world.histories),
-                "sufficiency": {
-                    "level": str(suff.level),
-                    "won": suff.won,
-                    "lost": suff.lost,
-                    "message": suff.message,
-                },
-                "icp_industries": sorted(model.icp_industries),
-                "transitions": transitions,
-                "stages": effects,
-            }
-        )
-        return
-    names = [str(s) for s in ALL_STAGES]
-    table = Table(title=f"Stage transitions (share of exits), {len(mined.world.histories):,} deals")
-    table.add_column("from \\ to")
-    present = [n for n in names if any(t["to"] == n for t in transitions)]
-    for name in present:
-        table.add_column(name, justify="right")
-    table.add_column("exits", justify="right")
-    for frm in names:
-        if frm not in exits:
-            continue
-        share = {t["to"]: t["share"] for t in transitions if t["from"] == frm}
-        table.add_row(
-            frm, *(f"{share[n]:.0%}" if n in share else "" for n in present), f"{exits[frm]:,}"
-        )
-    console.print(table)
-    eff = Table(title="Odds of advancing (mined, per stage visit)")
-    for col in ("stage", "→", "exits", "mean days", "P(advance)", "+ champion", "+ blocker"):
-        eff.add_column(col, justify="left" if col in ("stage", "→") else "right")
-    for r in effects:
-        eff.add_row(
-            r["stage"],
-            r["advance_to"],
-            f"{r['exits']:,}",
-            f"{r['mean_dwell_days']:.0f}",
-            f"{r['p_advance']:.0%}",
-            f"{r['p_advance_with_champion']:.0%}",
-            f"{r['p_advance_with_blocker']:.0%}",
-        )
-    console.print(eff)
-    console.print(f"as of {mined.world.as_of:%Y-%m-%d %H:%M} UTC. {suff.message}")
-    if model.icp_industries:
-        console.print(f"ideal-customer industries: {', '.join(sorted(model.icp_industries))}")
-
-
-def _interval(ci: tuple[float, float], pct: bool = False) -> str:
-    return f"[{ci[0]:.0%}, {ci[1]:.0%}]" if pct else f"[{ci[0]:.0f}, {ci[1]:.0f}]"
-
-
-def simulation_dict(s: DealSimulation) -> dict[str, Any]:
-    return {
-        "deal_id": str(s.deal_id),
-        "runs": s.runs,
-        "p_win": s.p_win,
-        "p_win_ci": list(s.p_win_ci),
-        "expected_days": s.expected_days,
-        "expected_days_ci": list(s.expected_days_ci),
-        "days_p10_p50_p90": list(s.days_quantiles),
-        "expected_value": s.expected_value,
-        "expected_value_ci": list(s.expected_value_ci),
-        "won_value_p10_p50_p90": list(s.value_quantiles),
-        "confidence": 0.95,
-    }
+        print_json(mined)
+    else:
+        console.print(render.process(mined))
 
 
 def simulate_command(
@@ -176,17 +68,20 @@ def simulate_command(
         "increase_touchpoints:factor=2, custom:has_champion=true,size_ratio=2",
     ),
     runs: int = typer.Option(10_000, "--runs", min=100, max=1_000_000),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0),
     as_of: str | None = typer.Option(None, "--as-of"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Simulate a deal's outcome, or a scenario against its baseline."""
+    from pie.entrypoints.cli import render_forecasts as render
     from pie.services import simulation as svc
-    from pie.simulation import ScenarioResult
+    from pie.services.refs import resolve_id
+    from pie.services.schemas import ScenarioResultRead
 
     st = state(ctx)
+    moment = parse_moment(as_of, "--as-of")
 
-    async def work(c: Container) -> DealSimulation | ScenarioResult:
+    async def work(c: Container) -> DealSimulationRead | ScenarioResultRead:
         tid = await tenant_id(st, c)
         deal_id = await resolve_id(c.uow(tid), EntityKind.DEAL, deal)
         return await svc.simulate_deal(
@@ -195,56 +90,17 @@ def simulate_command(
             scenario=scenario,
             runs=runs,
             seed=seed,
-            as_of=parse_moment(as_of, "--as-of"),
+            as_of=moment,
+            cache=c.models,
         )
 
     result = run(st, work)
-    if isinstance(result, ScenarioResult):
-        if as_json:
-            print_json(result.to_dict())
-            return
-        table = Table(title=f"Scenario {result.scenario} ({result.runs:,} runs, common numbers)")
-        for col in ("", "P(win)", "95% CI", "days to close", "95% CI"):
-            table.add_column(col, justify="right")
-        for name, arm in (
-            ("baseline", result.baseline),
-            ("modified", result.modified),
-            ("delta", result.delta),
-        ):
-            sign = "+" if name == "delta" else ""
-            table.add_row(
-                name,
-                f"{arm.p_win:{sign}.1%}",
-                _interval(arm.p_win_ci, pct=True),
-                f"{arm.days:{sign}.1f}",
-                _interval(arm.days_ci),
-            )
-        console.print(table)
-        return
     if as_json:
-        print_json(simulation_dict(result))
-        return
-    console.print(
-        f"P(win) {result.p_win:.1%} {_interval(result.p_win_ci, pct=True)}, "
-        f"expected {result.expected_days:.0f} days to close {_interval(result.expected_days_ci)} "
-        f"(P10/P50/P90 {'/'.join(f'{d:.0f}' for d in result.days_quantiles)}), "
-        f"expected value {result.expected_value:,.0f} ({result.runs:,} runs, 95% intervals)"
-    )
-
-
-def _deal_forecast_text(f: DealForecast) -> None:
-    table = Table(title="Forecast")
-    for col in ("scenario", "P(win)", "days to close"):
-        table.add_column(col, justify="left" if col == "scenario" else "right")
-    for t in f.scenarios:
-        table.add_row(t.name, f"{t.p_win:.1%}", f"{t.days:.0f}")
-    console.print(table)
-    recs = Table(title="Recommendations (ranked by simulated impact)")
-    recs.add_column("action")
-    recs.add_column("impact")
-    for r in f.recommendations:
-        recs.add_row(r.action, r.impact)
-    console.print(recs if f.recommendations else "No recommendation changes the odds.")
+        print_json(result)
+    elif isinstance(result, ScenarioResultRead):
+        console.print(render.scenario(result))
+    else:
+        console.print(render.simulation(result), highlight=False)
 
 
 def forecast_command(
@@ -255,44 +111,60 @@ def forecast_command(
     period: list[str] = typer.Option(
         [], "--period", "-p", help="2026Q1, 2026-03 or 2026 (repeatable; pipeline only)"
     ),
+    deals: bool = typer.Option(
+        False, "--deals", help="Pipeline: every open deal's P(win), expected close and value"
+    ),
     runs: int = typer.Option(10_000, "--runs", min=100, max=1_000_000),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0),
     as_of: str | None = typer.Option(None, "--as-of"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """A deal's trajectory, best and worst case and ranked recommendations; or, with
     `pipeline`, the distribution of won value per period over all open deals."""
+    from pie.entrypoints.cli import render_forecasts as render
     from pie.services import simulation as svc
+    from pie.services.refs import resolve_id
 
     st = state(ctx)
     moment = parse_moment(as_of, "--as-of")
     if target == "pipeline":
 
-        async def pipeline(c: Container) -> tuple[svc.World, list[PeriodForecast]]:
+        async def pipeline(c: Container) -> PipelineForecastRead:
             uow = c.uow(await tenant_id(st, c))
             return await svc.forecast_pipeline(
-                uow, period, runs=min(runs, 20_000), seed=seed, as_of=moment
+                uow,
+                period,
+                runs=min(runs, 20_000),
+                seed=seed,
+                as_of=moment,
+                deals=deals,
+                cache=c.models,
             )
 
-        world, forecasts = run(st, pipeline)
+        result = run(st, pipeline)
         if as_json:
-            print_json(svc.pipeline_dict(world, forecasts))
-        else:
-            console.print(render.pipeline_forecast(forecasts, as_of=world.as_of))
+            print_json(result)
+            return
+        console.print(render.pipeline_forecast(result.periods, as_of=result.as_of))
+        if deals:
+            console.print(render.pipeline_deals(result))
         return
-    if period:
-        err_console.print("--period applies to `pie forecast pipeline` only; ignored")
+    for given, option in ((period, "--period"), (deals, "--deals")):
+        if given:
+            err_console.print(f"{option} applies to `pie forecast pipeline` only; ignored")
 
-    async def deal(c: Container) -> DealForecast:
+    async def deal(c: Container) -> DealForecastRead:
         tid = await tenant_id(st, c)
         deal_id = await resolve_id(c.uow(tid), EntityKind.DEAL, target)
-        return await svc.forecast_deal(c.uow(tid), deal_id, runs=runs, seed=seed, as_of=moment)
+        return await svc.forecast_deal(
+            c.uow(tid), deal_id, runs=runs, seed=seed, as_of=moment, cache=c.models
+        )
 
     forecast = run(st, deal)
     if as_json:
-        print_json(forecast.to_dict())
+        print_json(forecast)
     else:
-        _deal_forecast_text(forecast)
+        console.print(render.deal_forecast(forecast))
 
 
 def backtest_command(
@@ -302,23 +174,23 @@ def backtest_command(
     ),
     horizon: int | None = typer.Option(None, "--horizon", min=1, help="Score wins within N days"),
     runs: int = typer.Option(2_000, "--runs", min=100, max=100_000),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Forecast every deal open at past cutoffs with only what was known then, and score the
     forecasts against what happened, next to three baselines."""
+    from pie.entrypoints.cli import render_forecasts as render
     from pie.services import simulation as svc
 
     st = state(ctx)
     cutoffs = [m for m in (parse_moment(c, "--cutoff") for c in cutoff) if m is not None]
 
-    async def work(c: Container) -> BacktestReport:
+    async def work(c: Container) -> BacktestRead:
         uow = c.uow(await tenant_id(st, c))
         return await svc.backtest(uow, cutoffs=cutoffs, horizon_days=horizon, runs=runs, seed=seed)
 
     report = run(st, work)
-    data = report.to_dict()
     if as_json:
-        print_json(data)
-        return
-    console.print(render.backtest(data))
+        print_json(report)
+    else:
+        console.print(render.backtest(report))

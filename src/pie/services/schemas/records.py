@@ -1,4 +1,4 @@
-"""The JSON shapes PIE speaks, in the API and in the CLI's --json output alike."""
+"""Deals, accounts and their details as JSON shapes."""
 
 from __future__ import annotations
 
@@ -233,17 +233,3 @@ class Health(BaseModel):
     status: str
     version: str
     database: str
-
-
-__all__ = [
-    "AccountDetailRead",
-    "AccountRead",
-    "ContactRead",
-    "DealDetailRead",
-    "DealRead",
-    "Health",
-    "PageRead",
-    "SummaryRead",
-    "account_page",
-    "deal_page",
-]

@@ -1,0 +1,191 @@
+"""Rich renderings of the mined process, simulations, forecasts and back-tests, from the same
+typed shapes the --json output prints."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.markup import escape
+from rich.table import Table
+
+from pie.domain.stages import ALL_STAGES
+from pie.services.schemas import (
+    BacktestRead,
+    DealForecastRead,
+    DealSimulationRead,
+    PeriodForecastRead,
+    PipelineForecastRead,
+    ProcessRead,
+    ScenarioResultRead,
+    ScoresRead,
+)
+
+
+def _pct(p: float | None) -> str:
+    return "—" if p is None else f"{p:.0%}"
+
+
+def _num(x: float | None, fmt: str = ".0f") -> str:
+    return "—" if x is None else format(x, fmt)
+
+
+def _interval(ci: Sequence[float | None], pct: bool = False) -> str:
+    return f"[{_pct(ci[0])}, {_pct(ci[1])}]" if pct else f"[{_num(ci[0])}, {_num(ci[1])}]"
+
+
+def process(p: ProcessRead) -> RenderableType:
+    exits: dict[str, int] = {}
+    share: dict[tuple[str, str], float] = {}
+    for t in p.transitions:
+        exits[t.from_stage] = exits.get(t.from_stage, 0) + t.count
+        share[(t.from_stage, t.to_stage)] = t.share
+    names = [str(s) for s in ALL_STAGES]
+    present = [n for n in names if any(t.to_stage == n for t in p.transitions)]
+    table = Table(title=f"Stage transitions (share of exits), {p.deals:,} deals")
+    table.add_column("from \\ to")
+    for name in present:
+        table.add_column(name, justify="right")
+    table.add_column("exits", justify="right")
+    for frm in (n for n in names if n in exits):
+        cells = (f"{share[(frm, n)]:.0%}" if (frm, n) in share else "" for n in present)
+        table.add_row(frm, *cells, f"{exits[frm]:,}")
+    eff = Table(title="Odds of advancing (mined, per stage visit)")
+    for col in ("stage", "→", "exits", "mean days", "P(advance)", "+ champion", "+ blocker"):
+        eff.add_column(col, justify="left" if col in ("stage", "→") else "right")
+    for r in p.stages:
+        eff.add_row(
+            r.stage,
+            r.advance_to,
+            f"{r.exits:,}",
+            _num(r.mean_dwell_days),
+            _pct(r.p_advance),
+            _pct(r.p_advance_with_champion),
+            _pct(r.p_advance_with_blocker),
+        )
+    facts = [f"as of {p.as_of:%Y-%m-%d %H:%M} UTC. {escape(p.sufficiency.message)}"]
+    if p.icp_industries:
+        facts.append(f"ideal-customer industries: {escape(', '.join(p.icp_industries))}")
+    return Group(table, eff, *facts)
+
+
+def simulation(s: DealSimulationRead) -> str:
+    return (
+        f"P(win) {s.p_win:.1%} {_interval(s.p_win_ci, pct=True)}, "
+        f"expected {_num(s.expected_days)} days to close {_interval(s.expected_days_ci)} "
+        f"(P10/P50/P90 {'/'.join(_num(d) for d in s.days_p10_p50_p90)}), "
+        f"expected value {s.expected_value:,.0f} ({s.runs:,} runs, 95% intervals, "
+        f"as of {s.as_of:%Y-%m-%d})"
+    )
+
+
+def scenario(r: ScenarioResultRead) -> Table:
+    table = Table(title=f"Scenario {r.scenario} ({r.runs:,} runs, common numbers)")
+    for col in ("", "P(win)", "95% CI", "days to close", "95% CI"):
+        table.add_column(col, justify="right")
+    for name, arm, ci in (
+        ("baseline", r.baseline, r.intervals.baseline),
+        ("modified", r.modified, r.intervals.modified),
+        ("delta", r.delta, r.intervals.delta),
+    ):
+        sign = "+" if name == "delta" else ""
+        table.add_row(
+            name,
+            f"{arm.p_win:{sign}.1%}",
+            _interval(ci.p_win, pct=True),
+            "—" if arm.days is None else f"{arm.days:{sign}.1f}",
+            _interval(ci.days),
+        )
+    return table
+
+
+def deal_forecast(f: DealForecastRead) -> RenderableType:
+    table = Table(title=f"Forecast as of {f.as_of:%Y-%m-%d}")
+    for col in ("scenario", "P(win)", "days to close"):
+        table.add_column(col, justify="left" if col == "scenario" else "right")
+    for t in f.scenarios:
+        table.add_row(t.name, f"{t.p_win:.1%}", _num(t.days))
+    recs = Table(title="Recommendations (ranked by simulated impact)")
+    recs.add_column("action")
+    recs.add_column("impact")
+    for r in f.recommendations:
+        recs.add_row(escape(r.action), escape(r.impact))
+    return Group(table, recs if f.recommendations else "No recommendation changes the odds.")
+
+
+def pipeline_forecast(
+    periods: Sequence[PeriodForecastRead], *, as_of: datetime | None = None
+) -> Table:
+    when = f" as of {as_of:%Y-%m-%d}" if as_of else ""
+    table = Table(title=f"Pipeline forecast{when} (won value)")
+    for col in ("period", "open deals", "expected wins", "expected", "P10", "P50", "P90"):
+        table.add_column(col, justify="left" if col == "period" else "right")
+    for f in periods:
+        table.add_row(
+            f.period,
+            f"{f.open_deals:,}",
+            f"{f.expected_wins:.1f}",
+            *(f"{v:,.0f}" for v in (f.expected_value, f.p10, f.p50, f.p90)),
+        )
+    return table
+
+
+def compact(x: float) -> str:
+    """Money in few characters: 950, 12.3k, 1.2M."""
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.1f}{suffix}"
+    return f"{x:.0f}"
+
+
+def pipeline_deals(p: PipelineForecastRead) -> Table:
+    """Every open deal, the largest expected value in the first period first (fits in 80
+    columns: the name gives way first)."""
+    first = p.periods[0].period if p.periods else ""
+    deals = p.deals or []
+    table = Table(title=f"Open deals by expected won value in {first}", box=box.SIMPLE_HEAD)
+    table.add_column("deal", overflow="fold", min_width=12)
+    table.add_column("stage", no_wrap=True, min_width=11)
+    for col in ("P(win)", "close", "value", f"in {first}"):
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    for d in deals:
+        table.add_row(
+            f"{escape(d.name)}\n[dim]{escape(d.ref)}[/]",
+            d.stage,
+            f"{d.p_win:.0%}",
+            f"{d.expected_close:%Y-%m-%d}" if d.expected_close else "—",
+            compact(d.value),
+            compact(d.periods[0].expected_value) if d.periods else "—",
+        )
+    return table
+
+
+def _scores(name: str, s: ScoresRead) -> tuple[str, ...]:
+    return (
+        name,
+        _num(s.brier, ".4f"),
+        _num(s.log_loss, ".4f"),
+        _num(s.ece, ".4f"),
+        _num(s.auc, ".3f"),
+        _num(s.days_mae, ".1f"),
+        _num(s.interval80_coverage, ".2f"),
+    )
+
+
+def backtest(b: BacktestRead) -> RenderableType:
+    table = Table(title=f"Back-test: {b.n_forecast:,} forecasts, {b.n_censored:,} censored")
+    for col in ("forecaster", "Brier", "log loss", "ECE", "AUC", "days MAE", "80% coverage"):
+        table.add_column(col, justify="left" if col == "forecaster" else "right")
+    table.add_row(*_scores("PIE model", b))
+    for key, base in b.baselines.items():
+        table.add_row(*_scores(key, base))
+    lost = [k for k, won in b.beats_baselines_on_brier.items() if not won]
+    verdict = (
+        "PIE's model beats every baseline on Brier score."
+        if not lost
+        else f"PIE's model does NOT beat {', '.join(lost)} on Brier score."
+    )
+    cutoffs = "cutoffs: " + ", ".join(f"{c:%Y-%m-%d}" for c in b.cutoffs)
+    return Group(table, verdict, cutoffs)

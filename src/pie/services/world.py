@@ -1,0 +1,71 @@
+"""A tenant's deal histories as of a moment, with the process model fitted on them.
+
+``as_of`` defaults to just after the newest event in the data (for a CRM that syncs
+continuously that is about now; for an export or the sample world it is the moment the data was
+taken), so a forecast never counts days that the data cannot have seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from pie.domain.errors import DealNotFound, InvalidInput
+from pie.domain.history import DealHistory
+from pie.mining import MiningConfig, ProcessModel, fit
+from pie.mining.config import DEFAULT_CONFIG
+from pie.mining.snapshot import as_of as snapshot_as_of
+from pie.mining.snapshot import data_end
+
+
+@dataclass(frozen=True)
+class World:
+    """A tenant's histories as of a moment, with the model fitted on them."""
+
+    histories: Sequence[DealHistory]
+    as_of: datetime
+    model: ProcessModel
+
+    def history(self, deal_id: UUID) -> DealHistory:
+        for h in self.histories:
+            if h.deal.id == deal_id:
+                return h
+        raise DealNotFound(deal_id)
+
+    def open_deals(self) -> list[DealHistory]:
+        return [h for h in self.histories if h.deal.is_open]
+
+
+def aware(moment: datetime) -> datetime:
+    """A moment without a time zone is taken as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def snapshot(
+    histories: Sequence[DealHistory], as_of: datetime | None
+) -> tuple[Sequence[DealHistory], datetime]:
+    """The histories as known at ``as_of`` (default: just after the newest event)."""
+    end = data_end(histories)
+    if end is None:
+        raise InvalidInput(
+            "the tenant has no deals yet: import some first (pie import FILE, or pie demo)",
+            field="deals",
+        )
+    moment = aware(as_of) if as_of else end + timedelta(seconds=1)
+    return (snapshot_as_of(histories, moment) if moment <= end else histories), moment
+
+
+async def world_of(
+    histories: Sequence[DealHistory],
+    *,
+    as_of: datetime | None = None,
+    config: MiningConfig = DEFAULT_CONFIG,
+) -> World:
+    """The histories as of ``as_of``, with the model fitted on them."""
+    known, moment = snapshot(histories, as_of)
+    # CPU-bound work runs in a worker thread so an API server stays responsive meanwhile
+    model = await asyncio.to_thread(fit, known, as_of=moment, config=config)
+    return World(known, moment, model)

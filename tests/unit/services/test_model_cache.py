@@ -1,0 +1,118 @@
+"""The per-tenant model cache: one fit per change seq, shared by requests, kept in the store
+so a new process does not refit."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from pie.importing import import_file
+from pie.mining import ProcessModel, fit
+from pie.mining.config import DEFAULT_CONFIG
+from pie.sample import generate
+from pie.services.model_cache import ModelCache, fit_key
+from tests.fakes.uow import InMemoryStore, InMemoryUnitOfWork
+
+
+@dataclass
+class World:
+    store: InMemoryStore
+    tenant: UUID
+
+    def uow(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self.tenant, self.store)
+
+    async def write(self) -> None:
+        """Rename a deal: a change, so a newer change seq."""
+        async with self.uow() as uow:
+            before = await uow.changes.latest()
+            async for batch in uow.deals.iter_all(batch_size=1):
+                deal = batch[0]
+                break
+            await uow.deals.update(dataclasses.replace(deal, name=deal.name + "+"))
+            await uow.commit()
+            assert await uow.changes.latest() > before
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cache") / "world.json"
+    generate(out, deals=300, seed=4, conversations=False)
+    return out
+
+
+@pytest.fixture
+async def world(sample: Path) -> World:
+    store, tenant = InMemoryStore(), uuid4()
+    await import_file(InMemoryUnitOfWork(tenant, store), sample)
+    return World(store, tenant)
+
+
+@pytest.fixture
+def fits(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    calls: list[datetime] = []
+    real = fit
+
+    def counting(*args: Any, **kwargs: Any) -> ProcessModel:
+        calls.append(kwargs["as_of"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("pie.services.model_cache.fit", counting)
+    return calls
+
+
+async def test_one_fit_per_change_seq(world: World, fits: list[datetime]) -> None:
+    cache = ModelCache()
+    first = await cache.world(world.uow())
+    again = await cache.world(world.uow())
+    assert again is first
+    assert len(fits) == 1
+    await world.write()
+    a, b = await asyncio.gather(cache.world(world.uow()), cache.world(world.uow()))
+    assert a is b is not first
+    assert len(fits) == 2
+    assert cache.fits == 2
+
+
+async def test_a_new_process_loads_the_stored_model(world: World, fits: list[datetime]) -> None:
+    fitted = await ModelCache().world(world.uow())
+    loaded = await ModelCache().world(world.uow())
+    assert len(fits) == 1
+    assert loaded.as_of == fitted.as_of
+    assert (loaded.model.rates == fitted.model.rates).all()
+    assert len(loaded.histories) == len(fitted.histories)
+    await world.write()
+    await ModelCache().world(world.uow())
+    assert len(fits) == 2  # the stored model is for an older seq
+
+
+async def test_as_of_is_part_of_the_key(world: World, fits: list[datetime]) -> None:
+    cache = ModelCache(max_entries=1)
+    latest = await cache.world(world.uow())
+    earlier = latest.as_of - timedelta(days=60)
+    past = await cache.world(world.uow(), as_of=earlier)
+    assert past.as_of == earlier
+    assert fits == [latest.as_of, earlier]
+    again = await cache.world(world.uow())  # evicted from memory, loaded from the store
+    assert again.as_of == latest.as_of
+    assert len(fits) == 2
+    assert len(cache._worlds) == 1
+
+
+async def test_a_damaged_stored_model_is_refitted(world: World, fits: list[datetime]) -> None:
+    await ModelCache().world(world.uow())
+    key = fit_key(DEFAULT_CONFIG, None)
+    async with world.uow() as uow:
+        stored = await uow.models.get(key)
+        assert stored is not None
+        await uow.models.put(key, stored.change_seq, b"garbage")
+        await uow.commit()
+    await ModelCache().world(world.uow())
+    assert len(fits) == 2
