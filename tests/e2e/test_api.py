@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 import pytest_asyncio
 
-from pie.bootstrap import build
+from pie.bootstrap import Container, build
 from pie.config import Settings
 from pie.entrypoints.api.app import create_app
 from tests.e2e.seed import Seeded, seed_tenant
@@ -23,6 +24,8 @@ class World:
     key_b: str
     a: Seeded
     b: Seeded
+    container: Container
+    tenant_a: UUID
 
     def as_a(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key_a}"}
@@ -38,7 +41,7 @@ async def world(db: Any) -> AsyncIterator[World]:
     app = create_app(container)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://pie.test") as client:
-        yield World(client, made_a.api_key, made_b.api_key, a, b)
+        yield World(client, made_a.api_key, made_b.api_key, a, b, container, made_a.tenant.id)
     await container.aclose()
 
 

@@ -15,6 +15,7 @@ from pie.bootstrap import Container, build
 from pie.config import Settings
 from pie.entrypoints.api import errors
 from pie.entrypoints.api.deps import ContainerDep
+from pie.entrypoints.api.routes_changes import router as changes_router
 from pie.entrypoints.api.routes_deals import router as deals_router
 from pie.entrypoints.api.routes_simulation import router as simulation_router
 from pie.services.schemas import Health
@@ -57,4 +58,5 @@ def create_app(container: Container | None = None, settings: Settings | None = N
 
     app.include_router(deals_router)
     app.include_router(simulation_router)
+    app.include_router(changes_router)
     return app

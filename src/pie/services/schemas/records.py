@@ -7,11 +7,12 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from pie.domain.model import Account, Deal
 from pie.domain.summary import PipelineSummary
 from pie.services.deals import AccountDetail, DealDetail, Page, StakeholderView
+from pie.services.schemas.changes import FieldOrigin, provenance_read
 
 T = TypeVar("T")
 
@@ -33,6 +34,7 @@ class AccountRead(_Read):
     custom_fields: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    version: int = Field(description="Incremented by every change; name it to detect a race")
 
 
 class ContactRead(_Read):
@@ -44,6 +46,7 @@ class ContactRead(_Read):
     phone: str | None
     department: str | None
     external_ids: dict[str, str]
+    version: int = Field(description="Incremented by every change; name it to detect a race")
 
 
 class DealRead(_Read):
@@ -69,6 +72,7 @@ class DealRead(_Read):
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    version: int = Field(description="Incremented by every change; name it to detect a race")
 
     @classmethod
     def of(cls, deal: Deal) -> DealRead:
@@ -143,6 +147,11 @@ class DealDetailRead(BaseModel):
     stakeholders: list[StakeholderRead]
     activities: list[ActivityRead]
     transitions: list[StageTransitionRead]
+    provenance: dict[str, FieldOrigin] = Field(
+        default_factory=dict,
+        description="Per field of the deal: who wrote its current value (a source name, "
+        "'human' or 'pie') and when",
+    )
 
     @classmethod
     def of(cls, detail: DealDetail) -> DealDetailRead:
@@ -152,6 +161,7 @@ class DealDetailRead(BaseModel):
             stakeholders=[StakeholderRead.of(v) for v in detail.stakeholders],
             activities=[ActivityRead.model_validate(a) for a in detail.activities],
             transitions=[StageTransitionRead.model_validate(t) for t in detail.transitions],
+            provenance=provenance_read(detail.provenance),
         )
 
 
