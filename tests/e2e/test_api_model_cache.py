@@ -15,6 +15,7 @@ import pytest_asyncio
 from pie.bootstrap import Container, build
 from pie.config import Settings
 from pie.domain.model import EntityKind
+from pie.domain.ownership import HUMAN
 from pie.entrypoints.api.app import create_app
 from pie.importing import import_file
 from pie.mining import ProcessModel, fit
@@ -94,7 +95,9 @@ async def test_forecasts_answer_from_the_cache_until_a_write(api: Api, fits: lis
         deal_id = (await uow.refs.resolve(EntityKind.DEAL, "sample", [api.deal[7:]]))[api.deal[7:]]
         deal = await uow.deals.get(deal_id)
         assert deal is not None
-        await uow.deals.update(dataclasses.replace(deal, name=deal.name + " (renamed)"))
+        await uow.deals.update(
+            dataclasses.replace(deal, name=deal.name + " (renamed)"), origin=HUMAN
+        )
         await uow.commit()
     await _get(c, api, "/api/forecast/pipeline", runs=300)
     await _get(c, api, f"/api/deals/{api.deal}/forecast", runs=300)

@@ -16,7 +16,8 @@ from pie.entrypoints.api.errors import status_for
 #: Exception classes that are not PieErrors on purpose: each never leaves the code that raises
 #: it, which turns it into a PieError (or a rejected row) naming the record and field.
 INTERNAL = {
-    "pie.importing.sink.Problem": "one record's problem: becomes a Rejected row or InvalidInput",
+    "pie.importing.draft.Problem": "one record's problem: becomes a Rejected row or InvalidInput",
+    "pie.services.model_codec.CodecError": "a stored model this PIE cannot read: it is refitted",
     "pie.importing.values.BadValue": "a value that does not parse: becomes a Problem",
     "pie.importing.json_stream._BadConstant": "NaN/Infinity in JSON: becomes InvalidInput",
 }
