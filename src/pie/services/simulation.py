@@ -15,8 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import numpy as np
-
 from pie.domain.errors import DealNotFound, InvalidInput
 from pie.domain.history import DealHistory
 from pie.mining import MiningConfig, ProcessModel, fit
@@ -42,6 +40,7 @@ from pie.simulation import (
 )
 from pie.simulation.backtest import BacktestReport, run_backtest
 from pie.simulation.baselines import default_baselines
+from pie.simulation.streams import check_seed, generator
 
 DEFAULT_RUNS = 10_000
 
@@ -124,7 +123,7 @@ async def simulate_deal(
     numbers."""
     world = await load_world(uow, as_of=as_of)
     state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
-    rng = np.random.default_rng(seed)
+    rng = generator(seed)
     if scenario:
         return await asyncio.to_thread(
             simulate_scenario, world.model, state, scenario, runs=runs, rng=rng
@@ -143,7 +142,7 @@ async def forecast_deal(
     world = await load_world(uow, as_of=as_of)
     state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
     return await asyncio.to_thread(
-        deal_forecast, world.model, state, runs=runs, rng=np.random.default_rng(seed)
+        deal_forecast, world.model, state, runs=runs, rng=generator(seed)
     )
 
 
@@ -187,7 +186,7 @@ async def forecast_world(
         wanted,
         as_of=world.as_of,
         runs=runs,
-        rng=np.random.default_rng(seed),
+        rng=generator(seed),
     )
 
 
@@ -246,6 +245,7 @@ async def backtest_histories(
     runs: int = 2_000,
     seed: int = 0,
 ) -> BacktestReport:
+    check_seed(seed)
     chosen = [_aware(c) for c in cutoffs] or default_cutoffs(histories)
     return await asyncio.to_thread(
         run_backtest,
