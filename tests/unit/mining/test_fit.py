@@ -78,7 +78,9 @@ def test_a_sparse_bucket_is_pulled_towards_its_parent_and_reports_its_count() ->
         stake = [(StakeholderRole.CHAMPION, 1.0)]
         moves = [(Stage.DEMO, 10.0 + i), (Stage.CLOSED_LOST, 20.0 + i)]
         histories.append(deal_history(f"c{i}", moves, stakeholders=stake))
-    model = fit(histories, as_of=day(600), config=MiningConfig(min_won=0, min_lost=1))
+    # four champion deals are below the evidence minimum: lift it to see the shrinkage itself
+    config = MiningConfig(min_won=0, min_lost=1, min_evidence_deals=0)
+    model = fit(histories, as_of=day(600), config=config)
     sparse = model.next_stage_probabilities(Stage.DEMO, CHAMP)
     parent = model.next_stage_probabilities(Stage.DEMO, PLAIN)
     assert sparse.visits == 4 and sparse.exits == 4

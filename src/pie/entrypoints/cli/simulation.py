@@ -11,11 +11,12 @@ from rich.table import Table
 from pie.bootstrap import Container
 from pie.domain.errors import InvalidInput
 from pie.domain.model import EntityKind
-from pie.domain.stages import ALL_STAGES, OPEN_PIPELINE, STAGE_ORDER, Stage
+from pie.domain.stages import ALL_STAGES
 from pie.entrypoints.cli import render
 from pie.entrypoints.cli.common import console, err_console, print_json, run, state, tenant_id
 from pie.entrypoints.cli.deals import resolve_id
-from pie.mining import Context, ProcessModel
+from pie.mining import ProcessModel
+from pie.mining.effects import stage_effects
 from pie.services import simulation as svc
 from pie.simulation import DealForecast, DealSimulation, PeriodForecast, ScenarioResult
 from pie.simulation.backtest import BacktestReport
@@ -33,31 +34,9 @@ def parse_moment(text: str | None, option: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _next_stage(stage: Stage) -> Stage:
-    return STAGE_ORDER[stage.rank + 1] if stage is not Stage.NEGOTIATION else Stage.CLOSED_WON
-
-
 def context_effects(model: ProcessModel, exits: dict[str, int]) -> list[dict[str, Any]]:
-    """P(advance) per open stage for a neutral deal, with a champion, with a blocker."""
-    rows = []
-    for stage in OPEN_PIPELINE:
-        nxt = _next_stage(stage)
-
-        def p(ctx: Context, stage: Stage = stage, nxt: Stage = nxt) -> float:
-            return model.next_stage_probabilities(stage, ctx).probabilities.get(nxt, 0.0)
-
-        rows.append(
-            {
-                "stage": str(stage),
-                "advance_to": str(nxt),
-                "exits": exits.get(str(stage), 0),
-                "mean_dwell_days": model.mean_dwell(stage, Context()),
-                "p_advance": p(Context()),
-                "p_advance_with_champion": p(Context(has_champion=True)),
-                "p_advance_with_blocker": p(Context(unresolved_blocker=True)),
-            }
-        )
-    return rows
+    """P(advance) per stage that occurs in the data; factor effects only with evidence."""
+    return stage_effects(model, exits)
 
 
 def mine_command(
@@ -103,6 +82,7 @@ def mine_command(
                 "icp_industries": sorted(model.icp_industries),
                 "transitions": transitions,
                 "stages": effects,
+                "evidence": [e.to_dict() for e in model.evidence.values()],
             }
         )
         return
@@ -131,13 +111,19 @@ def mine_command(
             f"{r['exits']:,}",
             f"{r['mean_dwell_days']:.0f}",
             f"{r['p_advance']:.0%}",
-            f"{r['p_advance_with_champion']:.0%}",
-            f"{r['p_advance_with_blocker']:.0%}",
+            _pct(r["p_advance_with_champion"]),
+            _pct(r["p_advance_with_blocker"]),
         )
     console.print(eff)
+    for found in model.evidence.values():
+        console.print(found.message())
     console.print(f"as of {mined.world.as_of:%Y-%m-%d %H:%M} UTC. {suff.message}")
     if model.icp_industries:
         console.print(f"ideal-customer industries: {', '.join(sorted(model.icp_industries))}")
+
+
+def _pct(p: float | None) -> str:
+    return "–" if p is None else f"{p:.0%}"
 
 
 def _interval(ci: tuple[float, float], pct: bool = False) -> str:
@@ -235,7 +221,9 @@ def _deal_forecast_text(f: DealForecast) -> None:
     recs.add_column("impact")
     for r in f.recommendations:
         recs.add_row(r.action, r.impact)
-    console.print(recs if f.recommendations else "No recommendation changes the odds.")
+    console.print(recs if f.recommendations else "No recommendation the data supports.")
+    for note in f.notes:
+        console.print(note)
 
 
 def forecast_command(
