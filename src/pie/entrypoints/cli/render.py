@@ -221,4 +221,30 @@ def backtest(data: dict[str, Any]) -> RenderableType:
         else f"PIE's model does NOT beat {', '.join(lost)} on Brier score."
     )
     cutoffs = "cutoffs: " + ", ".join(c[:10] for c in data["cutoffs"])
-    return Group(table, verdict, cutoffs)
+    return Group(table, verdict, calibration(data), f"Calibration: {data['verdict']}", cutoffs)
+
+
+def calibration(data: dict[str, Any]) -> RenderableType:
+    """The model's calibration per cutoff and per stage: mean forecast against what happened."""
+    table = Table(title="Calibration of PIE's model (mean P(win) against the observed win rate)")
+    for col in ("", "scored", "mean P(win)", "observed", "Brier", "ECE"):
+        table.add_column(col, justify="left" if not col else "right")
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{v:.0%}"
+
+    def num(v: float | None) -> str:
+        return "—" if v is None else f"{v:.3f}"
+
+    rows = [(f"cutoff {r['cutoff'][:10]}", r) for r in data.get("per_cutoff", [])]
+    rows += [(f"stage {r['stage']}", r) for r in data.get("per_stage", [])]
+    for name, r in rows:
+        table.add_row(
+            name,
+            f"{r['n_scored']:,}",
+            pct(r["mean_p_win"]),
+            pct(r["observed_win_rate"]),
+            num(r["brier"]),
+            num(r["ece"]),
+        )
+    return table
