@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,8 @@ from pie.mining import MiningConfig, ProcessModel, fit
 from pie.mining.config import DEFAULT_CONFIG
 from pie.mining.dfg import DirectlyFollows, discover_dfg
 from pie.mining.eventlog_arrays import EventLog
+from pie.mining.eventlog_import import read_event_log
+from pie.mining.eventlog_mapping import load_mapping
 from pie.mining.snapshot import as_of as snapshot_as_of
 from pie.mining.snapshot import data_end
 from pie.ports.uow import UnitOfWork
@@ -234,6 +237,34 @@ async def backtest(
         horizon_days=horizon_days,
         runs=runs,
         seed=seed,
+    )
+
+
+#: The tenant a log read without a store belongs to (ids only; forecasts do not depend on it).
+LOG_TENANT = UUID(int=0)
+
+
+async def backtest_log(
+    log: Path,
+    mapping: Path,
+    *,
+    cutoffs: Sequence[datetime] = (),
+    horizon_days: int | None = None,
+    runs: int = 2_000,
+    seed: int = 0,
+    sort_events: bool = True,
+) -> BacktestReport:
+    """Back-test an XES or CSV event log read through a mapping file, with no store."""
+    check_seed(seed)
+    histories = await asyncio.to_thread(
+        lambda: list(
+            read_event_log(
+                log, load_mapping(mapping), tenant_id=LOG_TENANT, sort_events=sort_events
+            )
+        )
+    )
+    return await backtest_histories(
+        histories, cutoffs=cutoffs, horizon_days=horizon_days, runs=runs, seed=seed
     )
 
 

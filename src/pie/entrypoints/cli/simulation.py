@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -280,18 +281,32 @@ def backtest_command(
     horizon: int | None = typer.Option(None, "--horizon", min=1, help="Score wins within N days"),
     runs: int = typer.Option(2_000, "--runs", min=100, max=100_000),
     seed: int = typer.Option(0, "--seed"),
+    log: Path | None = typer.Option(
+        None, "--log", help="Back-test this XES or CSV event log instead of the store"
+    ),
+    mapping: Path | None = typer.Option(
+        None, "--mapping", help="The log's mapping file (TOML; see docs/eventlog.md)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Forecast every deal open at past cutoffs with only what was known then, and score the
-    forecasts against what happened, next to three baselines."""
+    forecasts against what happened, next to three baselines. With --log and --mapping, the
+    deals are the cases of an event log and no store is used."""
     st = state(ctx)
     cutoffs = [m for m in (parse_moment(c, "--cutoff") for c in cutoff) if m is not None]
+    if (log is None) != (mapping is None):
+        err_console.print("error: --log and --mapping go together")
+        raise typer.Exit(1)
 
     async def work(c: Container) -> BacktestReport:
+        if log is not None and mapping is not None:
+            return await svc.backtest_log(
+                log, mapping, cutoffs=cutoffs, horizon_days=horizon, runs=runs, seed=seed
+            )
         uow = c.uow(await tenant_id(st, c))
         return await svc.backtest(uow, cutoffs=cutoffs, horizon_days=horizon, runs=runs, seed=seed)
 
-    report = run(st, work)
+    report = run(st, work, migrate=log is None)
     data = report.to_dict()
     if as_json:
         print_json(data)
