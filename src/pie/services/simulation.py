@@ -43,6 +43,7 @@ from pie.simulation import (
 )
 from pie.simulation.backtest import BacktestReport, run_backtest
 from pie.simulation.baselines import default_baselines
+from pie.simulation.calibration import CalibratedForecaster
 from pie.simulation.streams import check_seed, generator
 
 DEFAULT_RUNS = 10_000
@@ -283,6 +284,8 @@ async def backtest_histories(
         histories,
         cutoffs=chosen,
         horizon_days=horizon_days,
-        model=MarkovForecaster(runs=runs, seed=seed),
+        model=CalibratedForecaster(
+            lambda: MarkovForecaster(runs=runs, seed=seed), horizon_days=horizon_days
+        ),
         baselines=default_baselines(),
     )

@@ -26,6 +26,7 @@ from pie.domain.errors import InvalidInput
 from pie.domain.history import DealHistory
 from pie.domain.stages import ALL_STAGES, Stage
 from pie.mining.snapshot import OutcomeAfter, as_of, data_end, outcomes_after, require_aware
+from pie.simulation.calibration import CalibratedForecaster
 from pie.simulation.forecaster import DealPrediction, Forecaster
 from pie.simulation.metrics import (
     RELIABILITY_BINS,
@@ -207,6 +208,8 @@ class BacktestReport:
     data_end: datetime
     model: ForecasterResult
     baselines: Mapping[str, ForecasterResult]
+    #: the model's own forecasts before its calibration map, when it has one
+    uncalibrated: ForecasterResult | None = None
 
     def beats_baselines_on_brier(self) -> dict[str, bool]:
         """For each baseline: is the model's pooled Brier score lower (better)?"""
@@ -226,6 +229,7 @@ class BacktestReport:
             **{k: v for k, v in self.model.to_dict().items() if k != "name"},
             "baselines": {name: r.to_dict() for name, r in self.baselines.items()},
             "beats_baselines_on_brier": self.beats_baselines_on_brier(),
+            "uncalibrated": self.uncalibrated.to_dict() if self.uncalibrated else None,
         }
 
 
@@ -243,6 +247,7 @@ def run_backtest(
     collected: dict[str | None, list[tuple[datetime, list[ScoredForecast]]]] = {
         key: [] for key, _ in forecasters
     }
+    raw: list[tuple[datetime, list[ScoredForecast]]] = []
     for cutoff in cutoffs:
         world = as_of(histories, cutoff)
         open_deals = [h for h in world if h.deal.is_open]
@@ -253,6 +258,8 @@ def run_backtest(
             predictions = forecaster.predict(open_deals, as_of=cutoff, horizon_days=horizon_days)
             paired = _pair_up(forecaster.name, predictions, outcomes, stages)
             collected[key].append((cutoff, paired))
+            if key is None and isinstance(forecaster, CalibratedForecaster):
+                raw.append((cutoff, _pair_up(model.name, forecaster.raw, outcomes, stages)))
     return BacktestReport(
         cutoffs=tuple(cutoffs),
         horizon_days=horizon_days,
@@ -263,6 +270,7 @@ def run_backtest(
             for key, forecaster in forecasters
             if key is not None
         },
+        uncalibrated=_result(model.name, raw) if raw else None,
     )
 
 

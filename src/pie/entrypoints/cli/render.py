@@ -221,7 +221,16 @@ def backtest(data: dict[str, Any]) -> RenderableType:
         else f"PIE's model does NOT beat {', '.join(lost)} on Brier score."
     )
     cutoffs = "cutoffs: " + ", ".join(c[:10] for c in data["cutoffs"])
-    return Group(table, verdict, calibration(data), f"Calibration: {data['verdict']}", cutoffs)
+    parts: list[RenderableType] = [table, verdict, calibration(data)]
+    raw = data.get("uncalibrated")
+    if raw and raw.get("brier") is not None and data.get("brier") is not None:
+        parts.append(
+            f"Calibration map (fitted on earlier cutoffs only): Brier {raw['brier']:.4f} -> "
+            f"{data['brier']:.4f}, ECE {raw['ece']:.4f} -> {data['ece']:.4f}"
+        )
+        parts.append(f"Before the map: {raw['verdict']}")
+    parts += [f"Calibration: {data['verdict']}", cutoffs]
+    return Group(*parts)
 
 
 def calibration(data: dict[str, Any]) -> RenderableType:
