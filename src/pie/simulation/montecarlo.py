@@ -26,7 +26,7 @@ from pie.mining.events import LOST, N_STAGES, STAGE_INDEX, WON
 from pie.mining.model import ProcessModel
 
 from .state import DealState
-from .streams import STEPS_PER_RUN, deal_keys, identity_hash, uniforms
+from .streams import STEPS_PER_RUN, deal_keys, identity_hash, stream_origin, uniforms
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
@@ -131,8 +131,8 @@ def walk(
     n = runs * n_deals
     path = np.arange(n, dtype=np.intp)  # run-major: path = run * n_deals + deal
     deal = path % n_deals
-    keys = deal_keys(key, starts.stream)[deal]  # each path draws from its deal's stream
     counter = (path // n_deals).astype(np.uint64) * np.uint64(STEPS_PER_RUN)
+    origin = stream_origin(deal_keys(key, starts.stream)[deal], counter)  # the deal's stream
     stage, spent = starts.stage[deal], starts.spent[deal]
     ctx, credit = starts.context[deal], starts.credit[deal]
     clock = np.zeros(n)
@@ -143,7 +143,7 @@ def walk(
     for step in range(MAX_STEPS):
         if path.size == 0:
             break
-        u, v = uniforms(keys[path], counter[path] + np.uint64(step))
+        u, v = uniforms(origin[path], step)
         cell = stage * tables.n_contexts + ctx
         remaining, b = _dwell(tables, cell, spent if step == 0 else None, u)
         if credit.any():

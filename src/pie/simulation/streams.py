@@ -86,9 +86,16 @@ def deal_keys(key: int, identity: U64) -> U64:
     return mix(identity + offset)
 
 
-def uniforms(keys: U64, counter: U64) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Two uniforms in (0, 1) per (stream key, counter) pair (32 bits each)."""
-    z = mix(counter * _GAMMA + keys)
+def stream_origin(keys: U64, counter: U64) -> U64:
+    """Where each (stream key, counter) pair starts: ``uniforms(origin, step)`` then reads
+    counter + step of that stream."""
+    out: U64 = counter * _GAMMA + keys
+    return out
+
+
+def uniforms(origin: U64, step: int = 0) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Two uniforms in (0, 1) per stream origin, ``step`` counters on (32 bits each)."""
+    z = mix(origin + np.uint64(step * int(_GAMMA) % 2**64))
     hi = ((z >> np.uint64(32)).astype(np.float64) + 0.5) * 2.0**-32
     lo = ((z & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) * 2.0**-32
     return hi, lo
