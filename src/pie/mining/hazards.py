@@ -74,9 +74,17 @@ def count(
 def _shrink(
     events: Float, exposure: Float, at_risk: Float, parent_rate: Float, strength: float
 ) -> Float:
-    """(events + k * parent_rate) / (exposure + k), k = strength x exposure per visit at risk."""
+    """(events + k * parent_rate) / (exposure + k): a gamma prior at the parent's rate worth
+    ``strength`` visits, each of the bin's exposure per visit at risk but at most the parent's
+    mean dwell, so that a pseudo-visit brings at most one expected exit. (Uncapped, visits
+    that sit in a stage far longer than its typical dwell, such as stale deals, would be
+    pulled back to the quick exits of the parent: many pseudo-exits against few real ones.)"""
     per_visit = exposure / np.maximum(at_risk, 1.0)
-    k = strength * np.where(at_risk > 0, per_visit, 1.0)[..., None]
+    parent_total = parent_rate.sum(axis=-1)
+    with np.errstate(divide="ignore"):
+        parent_dwell = np.where(parent_total > 0, 1.0 / parent_total, np.inf)
+    visit = np.minimum(np.where(at_risk > 0, per_visit, 1.0), parent_dwell)
+    k = strength * visit[..., None]
     return (events + k * parent_rate) / (exposure[..., None] + k)
 
 

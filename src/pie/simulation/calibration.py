@@ -9,9 +9,9 @@ recalibration on those forecasts and outcomes: per stage group (early, late, sta
 forecasts' worth of ridge penalty, so little data changes little.
 
 The map is used only where it is shown to help: leaving each past cutoff out in turn, a map
-fitted on the others must lower the Brier score of the one left out, summed over them;
-otherwise (and with fewer than ``MIN_FORECASTS`` scored past forecasts) the probabilities stay
-as the model gives them.
+fitted on the others must lower the squared error of the forecasts of the one left out, by
+more than two standard errors of the mean gain over all of them; otherwise (and with fewer
+than ``MIN_FORECASTS`` scored past forecasts) the probabilities stay as the model gives them.
 """
 
 from __future__ import annotations
@@ -77,13 +77,14 @@ def cross_validated_map(
     """``fit_map`` on every row if leave-one-fold-out shows it lowers the Brier score."""
     if p.size < MIN_FORECASTS or np.unique(folds).size < 2:
         return CalibrationMap(n=int(p.size))
-    raw = mapped = 0.0
+    gain = np.zeros(p.size)  # per forecast: squared error without the map minus with it
     for k in np.unique(folds):
         out = folds == k
         fitted = fit_map(p[~out], y[~out], groups[~out])
-        raw += float(((p[out] - y[out]) ** 2).sum())
-        mapped += float(((fitted.apply(p[out], groups[out]) - y[out]) ** 2).sum())
-    return fit_map(p, y, groups) if mapped < raw else CalibrationMap(n=int(p.size))
+        mapped = fitted.apply(p[out], groups[out])
+        gain[out] = (p[out] - y[out]) ** 2 - (mapped - y[out]) ** 2
+    helps = gain.mean() > 2.0 * gain.std(ddof=1) / np.sqrt(gain.size)
+    return fit_map(p, y, groups) if helps else CalibrationMap(n=int(p.size))
 
 
 def fit_map(p: Float, y: Float, groups: NDArray[np.intp]) -> CalibrationMap:
