@@ -4,7 +4,8 @@ The back-test's forecasts are grouped into early stages (lead to discovery), lat
 to negotiation) and stalled deals. A group is miscalibrated when its mean forecast is at least
 ``MATERIAL`` (3 points) away from its observed win rate and further than two standard errors
 (so noise in a small group is not called a bias); groups with fewer than ``MIN_GROUP`` scored
-forecasts are not judged.
+forecasts are not judged, and "well calibrated" is said only when all the forecasts together
+could have shown a 5-point gap (two standard errors of at most 5 points).
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ class Gap:
         return self.mean_p_win - self.observed
 
     @property
+    def se(self) -> float:
+        return math.sqrt(max(self.observed * (1 - self.observed), 0.01) / self.n)
+
+    @property
     def material(self) -> bool:
-        se = math.sqrt(max(self.observed * (1 - self.observed), 0.01) / self.n)
-        return abs(self.gap) >= MATERIAL and abs(self.gap) > 2 * se
+        return abs(self.gap) >= MATERIAL and abs(self.gap) > 2 * self.se
 
     def text(self) -> str:
         kind = "over-confident" if self.gap > 0 else "under-confident"
@@ -70,6 +74,11 @@ def verdict(rows: Sequence[tuple[Stage | None, float, bool]], ece: float | None)
     if overall.material:
         return overall.text() + f" (ECE {ece:.3f})"
     worst = max(abs(g.gap) for g in found) * 100
+    if 2 * overall.se > MATERIAL + 0.02:
+        return (
+            f"no clear miscalibration, but {overall.n} scored forecasts are too few to call it "
+            f"well calibrated (ECE {ece:.3f})"
+        )
     return (
         f"well calibrated: on average within {max(worst, 1):.0f} points of what happened "
         f"in every stage group (ECE {ece:.3f})"

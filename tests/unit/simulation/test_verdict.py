@@ -33,3 +33,8 @@ def test_a_small_group_is_not_judged_on_noise() -> None:
     assert "early" not in verdict(_rows(Stage.LEAD, 0.35, 0.3, 100, 1) + late, 0.02)  # < 2 SE
     assert "early" in verdict(_rows(Stage.LEAD, 0.35, 0.3, 2000, 1) + late, 0.02)
     assert verdict([], None).startswith("not enough closed deals")
+
+
+def test_few_forecasts_are_not_called_well_calibrated() -> None:
+    rows = _rows(Stage.LEAD, 0.5, 0.5, 40, 1) + _rows(Stage.DEMO, 0.5, 0.5, 40, 2)
+    assert verdict(rows, 0.08).startswith("no clear miscalibration, but 80 scored forecasts")
