@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from pie.domain.history import DealHistory
 from pie.domain.stages import DEFAULT_PROBABILITY, OPEN_PIPELINE, Stage
 
+from .arrivals import fit_arrivals
 from .config import DEFAULT_CONFIG, MiningConfig
 from .context import encode, factor_shape, industries
 from .events import LOST, N_STAGES, STAGE_INDEX, WON, VisitTable, visit_table
@@ -57,6 +58,7 @@ def fit(
     median_value = _median_value(table)
     found = _evidence(table, outcome, used)
     ignored = frozenset(f for f, e in found.items() if not e.enough)
+    arrivals = fit_arrivals(table, used, ignored)
     table = _without(table, ignored)
     industry = np.array([i in icp for i in industries(histories)] + [False], dtype=np.bool_)
     context = encode(
@@ -88,6 +90,7 @@ def fit(
         median_value=median_value,
         evidence=found,
         ignored=ignored,
+        arrivals=arrivals,
     )
 
 

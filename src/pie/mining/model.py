@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from pie.domain.history import DealHistory
 from pie.domain.stages import ALL_STAGES, Stage
 
+from .arrivals import ArrivalRates
 from .config import MiningConfig
 from .context import Context, contexts_at, encode_one, to_days
 from .events import STAGE_INDEX
@@ -66,6 +67,8 @@ class ProcessModel:
     evidence: Mapping[str, Evidence] = field(default_factory=dict)
     #: factors without enough deals on both sides: the model treats every deal as without them
     ignored: frozenset[str] = frozenset()
+    #: how fast champions and blockers arrive, per stage and time in stage (``arrivals``)
+    arrivals: ArrivalRates | None = None
 
     @property
     def edges(self) -> Float:

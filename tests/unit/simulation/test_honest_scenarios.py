@@ -144,3 +144,11 @@ def test_a_real_effect_is_supported_and_recommended_with_its_evidence(gt_world: 
     assert rec.result.delta.p_win_ci[0] > 0
     body = fc.to_dict()["recommendations"]
     assert {"delta_ci", "evidence_count", "evidence"} <= set(body[0])
+
+
+def test_a_factor_without_evidence_never_arrives() -> None:
+    histories = random_world(98, contacts=False, activities=True)
+    _, model = _states(histories, 98)
+    arrivals = model.arrivals  # type: ignore[attr-defined]
+    assert arrivals is not None and not arrivals.rates.any()
+    assert arrivals.events.sum() == 0
