@@ -59,7 +59,12 @@ def test_mine_reports_transitions_context_effects_and_sufficiency(world: World) 
     by_stage = {s["stage"]: s for s in mined["stages"]}
     # the generator's truth: a champion raises the odds of advancing
     assert by_stage["discovery"]["p_advance_with_champion"] > by_stage["discovery"]["p_advance"]
-    assert by_stage["demo"]["p_advance_with_blocker"] < by_stage["demo"]["p_advance"]
+    # a blocker's effect is shown only where the data's evidence excludes no effect
+    blocked = by_stage["demo"]["p_advance_with_blocker"]
+    assert blocked is None or blocked < by_stage["demo"]["p_advance"]
+    evidence = {e["factor"]: e for e in mined["evidence"]}
+    assert evidence["has_champion"]["supported"]
+    assert (blocked is None) is not evidence["unresolved_blocker"]["supported"]
     assert "lead" in ok(*world.args, "mine").stdout
 
 

@@ -46,3 +46,16 @@ def test_report_without_data_says_so() -> None:
     html = render_report(ReportInput(title="empty", flow=[]))
     assert "No stage transitions yet." in html
     assert "No back-test yet." in html
+
+
+def test_report_shows_calibration_before_and_after_the_map() -> None:
+    html = render_report(
+        ReportInput(
+            title="t",
+            flow=[FlowEdge("lead", "closed_won", 3, 1.0)],
+            calibration=[CalibrationBin(0.2, 0.2, 30), CalibrationBin(0.6, 0.6, 30)],
+            calibration_before=[CalibrationBin(0.3, 0.2, 30), CalibrationBin(0.8, 0.6, 30)],
+        )
+    )
+    assert "before the calibration map" in html
+    assert html.count("<polyline") == 2

@@ -26,6 +26,10 @@ class MiningConfig:
     prior_strength: float = 20.0
     #: Smoothing (pseudo-deals at the overall win rate) for inferring ICP industries.
     icp_smoothing: float = 20.0
+    #: Closed deals needed both with and without a context factor (champion, blocker, recent
+    #: activity) before the miner estimates its effect; below it the factor is ignored and
+    #: nothing is recommended on it (``pie.mining.evidence``).
+    min_evidence_deals: int = 30
     #: False: estimate per stage only (the plain Markov baseline uses this).
     use_context: bool = True
 

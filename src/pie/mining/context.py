@@ -154,5 +154,16 @@ def contexts_at(
     return champion, blocker, recency.astype(np.float64)
 
 
+def arrival_times(history: DealHistory) -> tuple[float, float]:
+    """(days) when a champion was first known and when a blocker or objection was first open;
+    inf when never."""
+    champion = _known_since(history, StakeholderRole.CHAMPION)
+    candidates = [_known_since(history, StakeholderRole.BLOCKER)]
+    candidates += [to_days(a.occurred_at) for a in history.activities if a.objections]
+    times = np.array(sorted(c for c in candidates if np.isfinite(c)), dtype=np.float64)
+    opened = times[_blocker_open_at(history, times)] if times.size else times
+    return champion, float(opened[0]) if opened.size else float(np.inf)
+
+
 def industries(histories: Sequence[DealHistory]) -> list[str | None]:
     return [h.account.industry if h.account is not None else None for h in histories]

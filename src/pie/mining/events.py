@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from pie.domain.history import DealHistory
 from pie.domain.stages import ALL_STAGES, Stage
 
-from .context import contexts_at, to_days
+from .context import arrival_times, contexts_at, to_days
 
 STAGE_INDEX: dict[Stage, int] = {s: i for i, s in enumerate(ALL_STAGES)}
 WON, LOST = STAGE_INDEX[Stage.CLOSED_WON], STAGE_INDEX[Stage.CLOSED_LOST]
@@ -36,6 +36,8 @@ class VisitTable:
     blocker: NDArray[np.bool_]
     value: NDArray[np.float64]  # deal value at the visit's start, NaN if unknown
     recency: NDArray[np.float64]  # days since the last activity, inf if none
+    champion_at: NDArray[np.float64]  # when the deal's champion was first known, inf if never
+    blocker_at: NDArray[np.float64]  # when a blocker was first open, inf if never
 
     def __len__(self) -> int:
         return int(self.stage.size)
@@ -92,6 +94,9 @@ def visit_table(histories: Sequence[DealHistory], *, as_of: datetime) -> VisitTa
         cols["blocker"].append(blocker)
         cols["value"].append(_values_at(history, start, value))
         cols["recency"].append(recency)
+        champion_at, blocker_at = arrival_times(history)
+        cols["champion_at"].append(np.full(stage.size, champion_at))
+        cols["blocker_at"].append(np.full(stage.size, blocker_at))
     empty = {"deal": np.intp, "stage": np.intp, "dest": np.intp, "champion": np.bool_}
     empty |= {"blocker": np.bool_}
     arrays = {

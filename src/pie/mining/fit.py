@@ -13,9 +13,11 @@ from numpy.typing import NDArray
 from pie.domain.history import DealHistory
 from pie.domain.stages import DEFAULT_PROBABILITY, OPEN_PIPELINE, Stage
 
+from .arrivals import fit_arrivals
 from .config import DEFAULT_CONFIG, MiningConfig
 from .context import encode, factor_shape, industries
 from .events import LOST, N_STAGES, STAGE_INDEX, WON, VisitTable, visit_table
+from .evidence import Evidence, evidence
 from .hazards import count, shrunk_rates
 from .model import ProcessModel, Sufficiency, SufficiencyLevel
 
@@ -54,6 +56,10 @@ def fit(
     if sufficiency.level is not SufficiencyLevel.FULL:
         used = dataclasses.replace(config, use_context=False)
     median_value = _median_value(table)
+    found = _evidence(table, outcome, used)
+    ignored = frozenset(f for f, e in found.items() if not e.enough)
+    arrivals = fit_arrivals(table, used, ignored)
+    table = _without(table, ignored)
     industry = np.array([i in icp for i in industries(histories)] + [False], dtype=np.bool_)
     context = encode(
         table.champion,
@@ -82,7 +88,39 @@ def fit(
         sufficiency=sufficiency,
         icp_industries=frozenset(icp),
         median_value=median_value,
+        evidence=found,
+        ignored=ignored,
+        arrivals=arrivals,
     )
+
+
+def _evidence(
+    table: VisitTable, outcome: NDArray[np.intp], config: MiningConfig
+) -> dict[str, Evidence]:
+    recent = table.recency < config.recency_edges[0]
+    present = {
+        "has_champion": table.champion,
+        "unresolved_blocker": table.blocker,
+        "engaged_recently": recent,
+    }
+    return {
+        name: evidence(name, x, table.deal, table.stage, outcome, minimum=config.min_evidence_deals)
+        for name, x in present.items()
+    }
+
+
+def _without(table: VisitTable, ignored: frozenset[str]) -> VisitTable:
+    """The visits with every ignored factor set to its reference (absent, or no activity)."""
+    if not ignored:
+        return table
+    changes: dict[str, NDArray[np.generic]] = {}
+    if "has_champion" in ignored:
+        changes["champion"] = np.zeros_like(table.champion)
+    if "unresolved_blocker" in ignored:
+        changes["blocker"] = np.zeros_like(table.blocker)
+    if "engaged_recently" in ignored:
+        changes["recency"] = np.full_like(table.recency, np.inf)
+    return dataclasses.replace(table, **changes)  # type: ignore[arg-type]
 
 
 def _final_outcome(table: VisitTable, n_deals: int) -> NDArray[np.intp]:

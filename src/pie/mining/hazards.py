@@ -71,12 +71,20 @@ def count(
     )
 
 
-def _shrink(
+def shrink(
     events: Float, exposure: Float, at_risk: Float, parent_rate: Float, strength: float
 ) -> Float:
-    """(events + k * parent_rate) / (exposure + k), k = strength x exposure per visit at risk."""
+    """(events + k * parent_rate) / (exposure + k): a gamma prior at the parent's rate worth
+    ``strength`` visits, each of the bin's exposure per visit at risk but at most the parent's
+    mean dwell, so that a pseudo-visit brings at most one expected exit. (Uncapped, visits
+    that sit in a stage far longer than its typical dwell, such as stale deals, would be
+    pulled back to the quick exits of the parent: many pseudo-exits against few real ones.)"""
     per_visit = exposure / np.maximum(at_risk, 1.0)
-    k = strength * np.where(at_risk > 0, per_visit, 1.0)[..., None]
+    parent_total = parent_rate.sum(axis=-1)
+    with np.errstate(divide="ignore"):
+        parent_dwell = np.where(parent_total > 0, 1.0 / parent_total, np.inf)
+    visit = np.minimum(np.where(at_risk > 0, per_visit, 1.0), parent_dwell)
+    k = strength * visit[..., None]
     return (events + k * parent_rate) / (exposure[..., None] + k)
 
 
@@ -93,13 +101,13 @@ def shrunk_rates(counts: Counts, root_rate: Float, config: MiningConfig) -> Floa
     ctx_axes = tuple(range(1, 1 + n_factors))
     stage_ev = ev.sum(axis=(*ctx_axes, bin_axis))
     stage_ex, stage_ar = ex.sum(axis=(*ctx_axes, bin_axis)), ar.sum(axis=ctx_axes)[..., 0]
-    rate = _shrink(stage_ev, stage_ex, stage_ar, root_rate, 1.0)  # (stage, dest)
+    rate = shrink(stage_ev, stage_ex, stage_ar, root_rate, 1.0)  # (stage, dest)
     rate = rate.reshape(rate.shape[0], *([1] * n_factors), 1, rate.shape[1])
     # level 0: stage x dwell bin; levels 1..: add one factor at a time
     levels = range(n_factors + 1) if config.use_context else range(1)
     for level in levels:
         pooled = tuple(range(1 + level, 1 + n_factors))
-        rate = _shrink(
+        rate = shrink(
             ev.sum(axis=pooled, keepdims=True),
             ex.sum(axis=pooled, keepdims=True),
             ar.sum(axis=pooled, keepdims=True),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -12,9 +14,11 @@ from numpy.typing import NDArray
 from pie.domain.history import DealHistory
 from pie.domain.stages import ALL_STAGES, Stage
 
+from .arrivals import ArrivalRates
 from .config import MiningConfig
 from .context import Context, contexts_at, encode_one, to_days
 from .events import STAGE_INDEX
+from .evidence import Evidence
 from .hazards import Counts
 from .survival import exit_profile, survival_at
 
@@ -59,6 +63,12 @@ class ProcessModel:
     sufficiency: Sufficiency
     icp_industries: frozenset[str]
     median_value: float
+    #: what the data says about each actionable context factor (``pie.mining.evidence``)
+    evidence: Mapping[str, Evidence] = field(default_factory=dict)
+    #: factors without enough deals on both sides: the model treats every deal as without them
+    ignored: frozenset[str] = frozenset()
+    #: how fast champions and blockers arrive, per stage and time in stage (``arrivals``)
+    arrivals: ArrivalRates | None = None
 
     @property
     def edges(self) -> Float:
@@ -69,7 +79,20 @@ class ProcessModel:
         return int(self.rates.shape[1])
 
     def context_index(self, ctx: Context) -> int:
-        return encode_one(ctx, self.config)
+        return encode_one(self.effective(ctx), self.config)
+
+    def effective(self, ctx: Context) -> Context:
+        """``ctx`` as the model sees it: ignored factors at their reference value."""
+        if not self.ignored:
+            return ctx
+        changes: dict[str, object] = {}
+        if "has_champion" in self.ignored:
+            changes["has_champion"] = False
+        if "unresolved_blocker" in self.ignored:
+            changes["unresolved_blocker"] = False
+        if "engaged_recently" in self.ignored:
+            changes["days_since_activity"] = None
+        return dataclasses.replace(ctx, **changes)  # type: ignore[arg-type]
 
     def context_of(self, history: DealHistory, at: datetime) -> Context:
         """The deal's context from what was known strictly before ``at``."""

@@ -55,6 +55,8 @@ class ReportInput:
     flow: Sequence[FlowEdge]
     forecast: ForecastView | None = None
     calibration: Sequence[CalibrationBin] = ()
+    #: the model's calibration before its calibration map, when the back-test used one
+    calibration_before: Sequence[CalibrationBin] = ()
     scores: Sequence[ScoreRow] = ()
     notes: Sequence[str] = field(default_factory=tuple)
     facts: Mapping[str, str] = field(default_factory=dict)
@@ -202,8 +204,9 @@ def forecast_svg(f: ForecastView) -> str:
 # ---------------------------------------------------------------- calibration
 
 
-def calibration_svg(bins: Sequence[CalibrationBin]) -> str:
+def calibration_svg(bins: Sequence[CalibrationBin], before: Sequence[CalibrationBin] = ()) -> str:
     used = [b for b in bins if b.count > 0]
+    earlier = [b for b in before if b.count > 0]
     if not used:
         return "<p>No back-test yet.</p>"
     size, pad = 320.0, 40.0
@@ -223,6 +226,12 @@ def calibration_svg(bins: Sequence[CalibrationBin]) -> str:
         f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(1)}" y2="{py(1)}" stroke="#9e9e9e" '
         'stroke-dasharray="4 3"/>',
     ]
+    if earlier:  # before the calibration map: grey, under the calibrated line
+        line = " ".join(f"{px(b.mean_predicted):.1f},{py(b.observed_rate):.1f}" for b in earlier)
+        parts.append(
+            f'<polyline points="{line}" fill="none" stroke="#9e9e9e" stroke-width="2" '
+            'stroke-dasharray="6 3"><title>before the calibration map</title></polyline>'
+        )
     points = " ".join(f"{px(b.mean_predicted):.1f},{py(b.observed_rate):.1f}" for b in used)
     parts.append(f'<polyline points="{points}" fill="none" stroke="#1565c0" stroke-width="2"/>')
     for b in used:
@@ -286,8 +295,11 @@ hover for counts and median days in the from-stage.</p>
 {forecast}
 <h2>Calibration (back-test)</h2>
 <p class="small">Forecasts made at past cutoffs with only the data known then, scored against
-what happened. Points on the dashed diagonal are perfectly calibrated.</p>
-<div style="display:flex;gap:28px;align-items:center">{calibration_svg(data.calibration)}
+what happened. Points on the dashed diagonal are perfectly calibrated; the grey dashed line,
+when shown, is the model before its calibration map.</p>
+<div style="display:flex;gap:28px;align-items:center">{
+        calibration_svg(data.calibration, data.calibration_before)
+    }
 {_scores_table(data.scores)}</div>
 <ul class="small">{notes}</ul>
 </body></html>

@@ -54,8 +54,8 @@ class StageParams:
     skip: float | None
     regress: float | None
     stall: float | None
-    p_champion_found: float  # a champion is found during a visit (if the deal has none)
-    p_blocker_appears: float  # a blocker appears during a visit (if the deal never had one)
+    champion_rate: float  # per day in the stage: a champion is found (if the deal has none)
+    blocker_rate: float  # per day in the stage: a blocker appears (if the deal never had one)
     activity_rate: float  # buyer-facing activities per day, for an average deal
 
 
@@ -63,25 +63,25 @@ def _default_stages() -> tuple[StageParams, ...]:
     s = StageParams
     return (
         s(stage=Stage.LEAD, mean_dwell_days=7.0, dwell_shape=1.5, advance=1.1, lose=0.0,
-          skip=-1.3, regress=None, stall=-1.0, p_champion_found=0.05, p_blocker_appears=0.02,
+          skip=-1.3, regress=None, stall=-1.0, champion_rate=0.0071, blocker_rate=0.0029,
           activity_rate=0.35),
         s(stage=Stage.QUALIFICATION, mean_dwell_days=10.0, dwell_shape=2.0, advance=1.0,
-          lose=0.0, skip=-1.6, regress=-2.2, stall=-1.2, p_champion_found=0.15,
-          p_blocker_appears=0.04, activity_rate=0.30),
+          lose=0.0, skip=-1.6, regress=-2.2, stall=-1.2, champion_rate=0.0150,
+          blocker_rate=0.0040, activity_rate=0.30),
         s(stage=Stage.DISCOVERY, mean_dwell_days=14.0, dwell_shape=2.0, advance=1.2, lose=0.0,
-          skip=-1.4, regress=-1.8, stall=-1.1, p_champion_found=0.25, p_blocker_appears=0.08,
+          skip=-1.4, regress=-1.8, stall=-1.1, champion_rate=0.0179, blocker_rate=0.0057,
           activity_rate=0.25),
         s(stage=Stage.DEMO, mean_dwell_days=12.0, dwell_shape=2.5, advance=1.2, lose=0.0,
-          skip=-1.8, regress=-1.5, stall=-1.1, p_champion_found=0.20, p_blocker_appears=0.10,
+          skip=-1.8, regress=-1.5, stall=-1.1, champion_rate=0.0167, blocker_rate=0.0083,
           activity_rate=0.25),
         s(stage=Stage.PROPOSAL, mean_dwell_days=16.0, dwell_shape=2.0, advance=1.3, lose=0.0,
-          skip=-2.5, regress=-1.5, stall=-1.0, p_champion_found=0.10, p_blocker_appears=0.12,
+          skip=-2.5, regress=-1.5, stall=-1.0, champion_rate=0.0063, blocker_rate=0.0075,
           activity_rate=0.22),
         s(stage=Stage.NEGOTIATION, mean_dwell_days=18.0, dwell_shape=2.5, advance=1.2,
-          lose=0.0, skip=None, regress=-1.6, stall=-1.3, p_champion_found=0.05,
-          p_blocker_appears=0.08, activity_rate=0.25),
+          lose=0.0, skip=None, regress=-1.6, stall=-1.3, champion_rate=0.0028,
+          blocker_rate=0.0044, activity_rate=0.25),
         s(stage=Stage.STALLED, mean_dwell_days=40.0, dwell_shape=1.5, advance=0.0, lose=0.0,
-          skip=None, regress=None, stall=None, p_champion_found=0.02, p_blocker_appears=0.0,
+          skip=None, regress=None, stall=None, champion_rate=0.0005, blocker_rate=0.0,
           activity_rate=0.03),
     )  # fmt: skip
 

@@ -129,16 +129,22 @@ def _update_terms(
     return value, close
 
 
+def _arrival(draws: Draws, rate: float) -> float:
+    """Days until the first event of a Poisson process with ``rate`` per day (inf if 0)."""
+    u = draws.uniform()
+    return -math.log1p(-u) / rate if rate > 0 else math.inf
+
+
 def _visit_events(
     gt: GroundTruth, draws: Draws, seed: DealSeed, path: DealPath, stage: Stage, t: float, d: float
 ) -> None:
     p = gt.params(stage)
-    if path.champion_at is None and draws.chance(p.p_champion_found):
-        path.champion_at = t + d * draws.uniform()
+    if path.champion_at is None and (wait := _arrival(draws, p.champion_rate)) < d:
+        path.champion_at = t + wait
         path.touches.append(Touch(path.champion_at, "call", stage, "champion"))
     if path.blocker_at is None:
-        if draws.chance(p.p_blocker_appears):
-            path.blocker_at = t + d * draws.uniform()
+        if (wait := _arrival(draws, p.blocker_rate)) < d:
+            path.blocker_at = t + wait
             path.touches.append(Touch(path.blocker_at, "objection", stage, "objection"))
     elif path.resolved_at is None and path.blocker_at < t:
         chance = (

@@ -8,13 +8,14 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
-from pie.domain.stages import OPEN_PIPELINE, STAGE_ORDER, Stage
-from pie.mining import Context, ProcessModel
+from pie.mining import ProcessModel
 from pie.mining.dfg import DirectlyFollows, discover_dfg
+from pie.mining.effects import stage_effects
 from pie.mining.eventlog_arrays import EventLog
 from pie.ports.uow import UnitOfWork
 from pie.services.model_cache import ModelCache
 from pie.services.schemas import ProcessRead, StageEffectRead, SufficiencyRead, TransitionRead
+from pie.services.schemas.process import EvidenceRead
 from pie.services.schemas.simulation import finite
 from pie.services.world import World
 
@@ -64,31 +65,30 @@ def analyse(mined: Mined) -> ProcessRead:
         icp_industries=sorted(model.icp_industries),
         transitions=transitions,
         stages=context_effects(model, exits),
+        evidence=evidence(model),
     )
 
 
-def _next_stage(stage: Stage) -> Stage:
-    return STAGE_ORDER[stage.rank + 1] if stage is not Stage.NEGOTIATION else Stage.CLOSED_WON
-
-
 def context_effects(model: ProcessModel, exits: dict[str, int]) -> list[StageEffectRead]:
-    """P(advance) per open stage for a neutral deal, with a champion, with a blocker."""
-    rows = []
-    for stage in OPEN_PIPELINE:
-        nxt = _next_stage(stage)
+    """P(advance) per open stage that occurs in the data, for a neutral deal and, where the
+    data supports the factor, with a champion or a blocker."""
+    return [
+        StageEffectRead.model_validate({**row, "mean_dwell_days": finite(row["mean_dwell_days"])})
+        for row in stage_effects(model, exits)
+    ]
 
-        def p(ctx: Context, stage: Stage = stage, nxt: Stage = nxt) -> float:
-            return model.next_stage_probabilities(stage, ctx).probabilities.get(nxt, 0.0)
 
-        rows.append(
-            StageEffectRead(
-                stage=str(stage),
-                advance_to=str(nxt),
-                exits=exits.get(str(stage), 0),
-                mean_dwell_days=finite(model.mean_dwell(stage, Context())),
-                p_advance=p(Context()),
-                p_advance_with_champion=p(Context(has_champion=True)),
-                p_advance_with_blocker=p(Context(unresolved_blocker=True)),
-            )
+def evidence(model: ProcessModel) -> list[EvidenceRead]:
+    return [
+        EvidenceRead(
+            factor=e.factor,
+            with_deals=e.with_deals,
+            without_deals=e.without_deals,
+            minimum=e.minimum,
+            odds_ratio=e.odds_ratio,
+            odds_ratio_ci=e.odds_ratio_ci,
+            supported=e.supported,
+            message=e.message(),
         )
-    return rows
+        for e in model.evidence.values()
+    ]

@@ -29,6 +29,14 @@ class Report:
     backtest: BacktestReport
 
 
+def _bins(s: Scores) -> list[CalibrationBin]:
+    return [
+        CalibrationBin(b.mean_predicted, b.observed_rate, b.count)
+        for b in s.reliability
+        if b.count and b.mean_predicted is not None and b.observed_rate is not None
+    ]
+
+
 def _score_row(name: str, s: Scores) -> ScoreRow | None:
     if s.brier is None or s.log_loss is None or s.ece is None:
         return None
@@ -62,20 +70,18 @@ async def build_report(
         open_deals=main.open_deals,
     )
     model = backtest.model.pooled
-    calibration = [
-        CalibrationBin(b.mean_predicted, b.observed_rate, b.count)
-        for b in model.reliability
-        if b.count and b.mean_predicted is not None and b.observed_rate is not None
-    ]
-    rows = [_score_row("PIE model", model)] + [
-        _score_row(key, result.pooled) for key, result in backtest.baselines.items()
-    ]
+    raw = backtest.uncalibrated.pooled if backtest.uncalibrated else None
+    rows = [_score_row("PIE model", model)]
+    if raw is not None:
+        rows.append(_score_row("PIE model before calibration map", raw))
+    rows += [_score_row(key, result.pooled) for key, result in backtest.baselines.items()]
     suff = mined.world.model.sufficiency
     data = ReportInput(
         title=title,
         flow=flow,
         forecast=view,
-        calibration=calibration,
+        calibration=_bins(model),
+        calibration_before=_bins(raw) if raw is not None else [],
         scores=[r for r in rows if r is not None],
         facts={
             "as of": f"{world.as_of:%Y-%m-%d %H:%M} UTC",
@@ -89,6 +95,7 @@ async def build_report(
             "Forecasts come from a semi-Markov model of stage transitions mined from this "
             "tenant's history (context: champion, blocker, ideal-customer fit, deal size, "
             "engagement, days in stage), simulated with Monte Carlo.",
+            f"Calibration: {backtest.model.verdict()}.",
             "Baselines: the stage's default probability, the historical win rate of deals "
             "that reached the stage, and a plain Markov chain without context.",
         ],

@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 import numpy as np
 
 from pie.domain.errors import DealNotFound, InvalidInput
 from pie.domain.history import DealHistory
+from pie.mining.eventlog_import import read_event_log
+from pie.mining.eventlog_mapping import load_mapping
 from pie.mining.snapshot import data_end
 from pie.ports.uow import UnitOfWork
 from pie.services.histories import load_histories
@@ -45,16 +48,18 @@ from pie.simulation import (
 )
 from pie.simulation.backtest import BacktestReport, run_backtest
 from pie.simulation.baselines import default_baselines
+from pie.simulation.calibration import CalibratedForecaster
 from pie.simulation.pipeline import DealContribution, pipeline_forecast_by_deal
+from pie.simulation.streams import check_seed, generator
 
 DEFAULT_RUNS = 10_000
 PIPELINE_RUNS = 2_000
 
 
 def rng_for(seed: int) -> np.random.Generator:
-    if seed < 0:
-        raise InvalidInput(f"the seed must be 0 or more, not {seed}", field="seed")
-    return np.random.default_rng(seed)
+    """The generator a simulation draws its run key from; each deal then draws from its own
+    stream (see pie.simulation.streams). Raises InvalidSeed for a seed out of range."""
+    return generator(seed)
 
 
 async def fitted(uow: UnitOfWork, *, as_of: datetime | None, cache: ModelCache | None) -> World:
@@ -242,6 +247,34 @@ async def backtest(
     return BacktestRead.of(report)
 
 
+#: The tenant a log read without a store belongs to (ids only; forecasts do not depend on it).
+LOG_TENANT = UUID(int=0)
+
+
+async def backtest_log(
+    log: Path,
+    mapping: Path,
+    *,
+    cutoffs: Sequence[datetime] = (),
+    horizon_days: int | None = None,
+    runs: int = PIPELINE_RUNS,
+    seed: int = 0,
+    sort_events: bool = True,
+) -> BacktestReport:
+    """Back-test an XES or CSV event log read through a mapping file, with no store."""
+    check_seed(seed)
+    histories = await asyncio.to_thread(
+        lambda: list(
+            read_event_log(
+                log, load_mapping(mapping), tenant_id=LOG_TENANT, sort_events=sort_events
+            )
+        )
+    )
+    return await backtest_histories(
+        histories, cutoffs=cutoffs, horizon_days=horizon_days, runs=runs, seed=seed
+    )
+
+
 async def backtest_histories(
     histories: Sequence[DealHistory],
     *,
@@ -250,12 +283,15 @@ async def backtest_histories(
     runs: int = PIPELINE_RUNS,
     seed: int = 0,
 ) -> BacktestReport:
+    check_seed(seed)
     chosen = [aware(c) for c in cutoffs] or default_cutoffs(histories)
     return await asyncio.to_thread(
         run_backtest,
         histories,
         cutoffs=chosen,
         horizon_days=horizon_days,
-        model=MarkovForecaster(runs=runs, seed=seed),
+        model=CalibratedForecaster(
+            lambda: MarkovForecaster(runs=runs, seed=seed), horizon_days=horizon_days
+        ),
         baselines=default_baselines(),
     )

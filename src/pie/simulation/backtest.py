@@ -18,12 +18,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import numpy as np
 
 from pie.domain.errors import InvalidInput
 from pie.domain.history import DealHistory
+from pie.domain.stages import ALL_STAGES, Stage
 from pie.mining.snapshot import OutcomeAfter, as_of, data_end, outcomes_after, require_aware
+from pie.simulation.calibration import CalibratedForecaster
 from pie.simulation.forecaster import DealPrediction, Forecaster
 from pie.simulation.metrics import (
     RELIABILITY_BINS,
@@ -36,6 +39,7 @@ from pie.simulation.metrics import (
     reliability_table,
     roc_auc,
 )
+from pie.simulation.verdict import verdict
 
 JsonDict = dict[str, Any]
 
@@ -47,6 +51,7 @@ class ScoredForecast:
     cutoff: datetime
     prediction: DealPrediction
     outcome: OutcomeAfter
+    stage: Stage | None = None  # the deal's stage at the cutoff
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,14 +161,29 @@ class ForecasterResult:
     pooled: Scores
     per_cutoff: tuple[tuple[datetime, Scores], ...]
     forecasts: tuple[ScoredForecast, ...]  # every forecast, cutoff by cutoff, deal order kept
+    per_stage: tuple[tuple[Stage, Scores], ...] = ()  # by the deal's stage at the cutoff
+
+    def verdict(self) -> str:
+        """One line on calibration: "well calibrated", "over-confident by 6 points in early
+        stages", ... (``verdict``)."""
+        rows = [
+            (f.stage, f.prediction.p_win, bool(f.outcome.won))
+            for f in self.forecasts
+            if f.outcome.won is not None
+        ]
+        return verdict(rows, self.pooled.ece)
 
     def to_dict(self) -> JsonDict:
         return {
             "name": self.name,
             **self.pooled.to_dict(),
+            "verdict": self.verdict(),
             "per_cutoff": [
                 {"cutoff": cutoff.isoformat(), **scores.to_dict()}
                 for cutoff, scores in self.per_cutoff
+            ],
+            "per_stage": [
+                {"stage": str(stage), **scores.to_dict()} for stage, scores in self.per_stage
             ],
         }
 
@@ -176,8 +196,9 @@ class BacktestReport:
      "n_forecast", "n_scored", "n_censored", "n_censored_unscored", "n_closed",
      "n_days_scored", "observed_win_rate", "mean_p_win", "brier", "log_loss", "ece", "auc",
      "reliability": [{"lower", "upper", "count", "mean_predicted", "observed_rate"} x 10],
-     "days_mae", "interval80_coverage",
+     "days_mae", "interval80_coverage", "verdict": one line on calibration,
      "per_cutoff": [{"cutoff": iso, ...the same figures for that cutoff}],
+     "per_stage": [{"stage": name, ...the same figures for deals in that stage at cutoffs}],
      "baselines": {key: {"name": forecaster name, ...the same figures, "per_cutoff"}},
      "beats_baselines_on_brier": {key: bool}}
     """
@@ -187,6 +208,8 @@ class BacktestReport:
     data_end: datetime
     model: ForecasterResult
     baselines: Mapping[str, ForecasterResult]
+    #: the model's own forecasts before its calibration map, when it has one
+    uncalibrated: ForecasterResult | None = None
 
     def beats_baselines_on_brier(self) -> dict[str, bool]:
         """For each baseline: is the model's pooled Brier score lower (better)?"""
@@ -206,6 +229,7 @@ class BacktestReport:
             **{k: v for k, v in self.model.to_dict().items() if k != "name"},
             "baselines": {name: r.to_dict() for name, r in self.baselines.items()},
             "beats_baselines_on_brier": self.beats_baselines_on_brier(),
+            "uncalibrated": self.uncalibrated.to_dict() if self.uncalibrated else None,
         }
 
 
@@ -223,14 +247,19 @@ def run_backtest(
     collected: dict[str | None, list[tuple[datetime, list[ScoredForecast]]]] = {
         key: [] for key, _ in forecasters
     }
+    raw: list[tuple[datetime, list[ScoredForecast]]] = []
     for cutoff in cutoffs:
         world = as_of(histories, cutoff)
         open_deals = [h for h in world if h.deal.is_open]
         outcomes = outcomes_after(histories, cutoff, horizon_days, end=end)
+        stages = {h.deal.id: h.deal.stage for h in open_deals}
         for key, forecaster in forecasters:
             forecaster.fit(world, as_of=cutoff)
             predictions = forecaster.predict(open_deals, as_of=cutoff, horizon_days=horizon_days)
-            collected[key].append((cutoff, _pair_up(forecaster.name, predictions, outcomes)))
+            paired = _pair_up(forecaster.name, predictions, outcomes, stages)
+            collected[key].append((cutoff, paired))
+            if key is None and isinstance(forecaster, CalibratedForecaster):
+                raw.append((cutoff, _pair_up(model.name, forecaster.raw, outcomes, stages)))
     return BacktestReport(
         cutoffs=tuple(cutoffs),
         horizon_days=horizon_days,
@@ -241,6 +270,7 @@ def run_backtest(
             for key, forecaster in forecasters
             if key is not None
         },
+        uncalibrated=_result(model.name, raw) if raw else None,
     )
 
 
@@ -274,7 +304,10 @@ def _check(
 
 
 def _pair_up(
-    name: str, predictions: Sequence[DealPrediction], outcomes: Sequence[OutcomeAfter]
+    name: str,
+    predictions: Sequence[DealPrediction],
+    outcomes: Sequence[OutcomeAfter],
+    stages: Mapping[UUID, Stage],
 ) -> list[ScoredForecast]:
     by_deal = {p.deal_id: p for p in predictions}
     if len(predictions) != len(outcomes) or any(o.deal_id not in by_deal for o in outcomes):
@@ -283,7 +316,10 @@ def _pair_up(
             f"{len(outcomes)} open deals, or forecast other deals than it was given"
         )
     return [
-        ScoredForecast(cutoff=o.cutoff, prediction=by_deal[o.deal_id], outcome=o) for o in outcomes
+        ScoredForecast(
+            cutoff=o.cutoff, prediction=by_deal[o.deal_id], outcome=o, stage=stages.get(o.deal_id)
+        )
+        for o in outcomes
     ]
 
 
@@ -294,4 +330,9 @@ def _result(name: str, rows: Sequence[tuple[datetime, list[ScoredForecast]]]) ->
         pooled=score(every),
         per_cutoff=tuple((cutoff, score(forecasts)) for cutoff, forecasts in rows),
         forecasts=every,
+        per_stage=tuple(
+            (stage, score([f for f in every if f.stage is stage]))
+            for stage in ALL_STAGES
+            if any(f.stage is stage for f in every)
+        ),
     )

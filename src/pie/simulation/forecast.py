@@ -1,27 +1,43 @@
-"""A deal's forecast (seed 004's GET /api/deals/{id}/forecast): three trajectories and
-recommendations ranked by their simulated impact.
+"""A deal's forecast (seed 004's GET /api/deals/{id}/forecast): three trajectories and the
+recommendations the data supports, ranked by their simulated impact.
 
 - current_trajectory: the deal as it is.
-- best_case: every favourable scenario that applies, together (add a champion, resolve the
-  blocker, demo 7 days earlier, double the meeting frequency).
-- worst_case: the champion is lost, a blocker appears and the deal goes cold (no activity).
-Recommendations are the favourable scenarios one at a time, each simulated against the
-baseline with common random numbers; ranked by the gain in win rate, then days saved.
+- best_case: the most favourable feasible change: of every combination of the favourable
+  changes that apply (add a champion, resolve the blocker, demo 7 days earlier, double the
+  meeting frequency) and no change at all, the one with the highest simulated P(win).
+- worst_case: the least favourable feasible change: of every combination of the unfavourable
+  ones (the champion is lost, a blocker appears, the deal goes cold) and no change, the one
+  with the lowest simulated P(win).
+
+Every candidate is simulated with the deal's own random stream (common random numbers), and
+"no change" is among them, so best_case >= current_trajectory >= worst_case always holds.
+
+A recommendation is one favourable change, simulated against the current trajectory. It is
+made only when the data supports it: the factor it acts on has enough closed deals with and
+without it and an effect whose interval excludes none (``pie.mining.evidence``), and the
+simulated gain's own interval is above zero. Otherwise the forecast says why in ``notes``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from pie.domain.errors import InvalidInput
+from pie.domain.stages import Stage
+from pie.mining.events import STAGE_INDEX
+from pie.mining.evidence import Evidence
 from pie.mining.model import ProcessModel
 
-from .scenarios import Scenario, ScenarioResult, apply, compare
+from .montecarlo import Chunk, Starts, Tables, new_key, walk
+from .scenarios import Scenario, ScenarioResult, apply, arm, paired_delta
 from .state import DealState
+from .stats import Z95, confidence_level
 
 FAVOURABLE: tuple[tuple[str, Scenario], ...] = (
     ("Identify a champion", Scenario("add_champion")),
@@ -29,6 +45,13 @@ FAVOURABLE: tuple[tuple[str, Scenario], ...] = (
     ("Hold the demo 7 days earlier", Scenario("accelerate_demo", (("days", 7.0),))),
     ("Double the meeting frequency", Scenario("increase_touchpoints", (("factor", 2.0),))),
 )
+#: The context factor each favourable scenario acts on (None: acts on time, not context).
+FACTOR_OF: dict[str, str | None] = {
+    "add_champion": "has_champion",
+    "remove_blocker": "unresolved_blocker",
+    "accelerate_demo": None,
+    "increase_touchpoints": "engaged_recently",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +61,7 @@ class Trajectory:
     days: float
     p_win_ci: tuple[float, float]
     days_ci: tuple[float, float]
+    changes: tuple[str, ...] = ()  # the scenario's changes to the deal (none: as it is)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,33 +70,41 @@ class Recommendation:
     scenario: str
     impact: str
     result: ScenarioResult  # the simulated delta and its interval
+    evidence: Evidence | None = None  # what the data says about the factor acted on
+    evidence_count: int = 0  # closed deals (or stage visits, for timing) behind it
 
 
 @dataclass(frozen=True, slots=True)
 class DealForecast:
     scenarios: tuple[Trajectory, ...]
     recommendations: tuple[Recommendation, ...]
+    notes: tuple[str, ...] = ()  # why a change was not recommended
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenarios": [
                 {"name": t.name, "p_win": round(t.p_win, 4), "days": round(t.days, 1),
-                 "p_win_ci": list(t.p_win_ci), "days_ci": list(t.days_ci)}
+                 "p_win_ci": list(t.p_win_ci), "days_ci": list(t.days_ci),
+                 "changes": list(t.changes)}
                 for t in self.scenarios
             ],
             "recommendations": [
                 {"action": r.action, "impact": r.impact, "scenario": r.scenario,
                  "delta": r.result.delta.brief(),
                  "delta_ci": {"p_win": list(r.result.delta.p_win_ci),
-                              "days": list(r.result.delta.days_ci)}}
+                              "days": list(r.result.delta.days_ci)},
+                 "evidence_count": r.evidence_count,
+                 "evidence": r.evidence.to_dict() if r.evidence else None}
                 for r in self.recommendations
             ],
+            "notes": list(self.notes),
         }  # fmt: skip
 
 
 def impact_text(result: ScenarioResult) -> str:
     dp, dd = result.delta.p_win, result.delta.days
-    parts = [f"{dp * 100:+.0f}% win rate"]
+    lo, hi = result.delta.p_win_ci
+    parts = [f"{dp * 100:+.0f}% win rate [{lo * 100:+.0f}%, {hi * 100:+.0f}%]"]
     if np.isfinite(dd) and abs(dd) >= 0.5:
         parts.append(f"{dd:+.0f} days cycle time")
     return ", ".join(parts)
@@ -88,14 +120,8 @@ def _applicable(state: DealState, model: ProcessModel) -> list[tuple[str, Scenar
     return out
 
 
-def _combine(state: DealState, steps: list[tuple[str, Scenario, DealState]]) -> DealState:
-    best = state
-    for _, sc, _ in steps:
-        best = dataclasses.replace(_apply_quiet(sc, best), deal_id=state.deal_id)
-    return best
-
-
-def _apply_quiet(sc: Scenario, state: DealState) -> DealState:
+def _favourable(sc: Scenario, state: DealState) -> DealState:
+    """One favourable change applied on top of ``state`` (already known to apply)."""
     ctx = state.context
     if sc.name == "add_champion":
         return state.with_context(has_champion=True)
@@ -108,27 +134,151 @@ def _apply_quiet(sc: Scenario, state: DealState) -> DealState:
     return state.with_context(days_since_activity=None if days is None else days / factor)
 
 
+def _unfavourable(state: DealState) -> list[tuple[str, DealState]]:
+    """The unfavourable changes that are feasible for the deal, one at a time."""
+    ctx, out = state.context, []
+    if ctx.has_champion:
+        out.append(("the champion is lost", state.with_context(has_champion=False)))
+    if not ctx.unresolved_blocker:
+        out.append(("a blocker appears", state.with_context(unresolved_blocker=True)))
+    if ctx.days_since_activity is not None:
+        out.append(("the deal goes cold", state.with_context(days_since_activity=None)))
+    return out
+
+
 def worst_case(state: DealState) -> DealState:
+    """Every unfavourable change at once (one of the worst-case candidates)."""
     return state.with_context(has_champion=False, unresolved_blocker=True, days_since_activity=None)
+
+
+def best_case_candidates(
+    state: DealState, model: ProcessModel
+) -> list[tuple[tuple[str, ...], DealState]]:
+    steps = _applicable(state, model)
+    out: list[tuple[tuple[str, ...], DealState]] = []
+    for k in range(len(steps) + 1):
+        for combo in itertools.combinations(steps, k):
+            s = state
+            for _, sc, _ in combo:
+                s = _favourable(sc, s)
+            out.append((tuple(str(sc) for _, sc, _ in combo), s))
+    return out
+
+
+def worst_case_candidates(state: DealState) -> list[tuple[tuple[str, ...], DealState]]:
+    steps = _unfavourable(state)
+    out: list[tuple[tuple[str, ...], DealState]] = []
+    for k in range(len(steps) + 1):
+        for combo in itertools.combinations(steps, k):
+            s = state
+            for _, changed in combo:
+                s = dataclasses.replace(s, context=_merge(s, changed))
+            out.append((tuple(name for name, _ in combo), s))
+    return out
+
+
+def _merge(into: DealState, changed: DealState) -> Any:
+    """``into``'s context with the one factor ``changed`` differs from the deal in."""
+    diff = {
+        f.name: getattr(changed.context, f.name)
+        for f in dataclasses.fields(changed.context)
+        if getattr(changed.context, f.name) != getattr(into.context, f.name)
+    }
+    return dataclasses.replace(into.context, **diff)
+
+
+def _trajectory(name: str, chunk: Chunk, changes: tuple[str, ...]) -> Trajectory:
+    a = arm(chunk.won[:, 0], chunk.days[:, 0])
+    return Trajectory(name, a.p_win, a.days, a.p_win_ci, a.days_ci, changes)
+
+
+def _extreme(
+    sims: Sequence[tuple[tuple[str, ...], Chunk]], *, best: bool
+) -> tuple[tuple[str, ...], Chunk]:
+    """The candidate with the highest (best) or lowest P(win); ties go to the faster (best)
+    or slower close, then to fewer changes."""
+
+    def rank(item: tuple[tuple[str, ...], Chunk]) -> tuple[float, float, int]:
+        changes, c = item
+        p = float(c.won.mean())
+        days = float(np.nanmean(c.days)) if np.isfinite(c.days).any() else np.inf
+        return (-p, days, len(changes)) if best else (p, -days, len(changes))
+
+    return min(sims, key=rank)
 
 
 def deal_forecast(
     model: ProcessModel, state: DealState, *, runs: int, rng: np.random.Generator
 ) -> DealForecast:
-    steps = _applicable(state, model)
-    best = compare(model, state, _combine(state, steps), label="best_case", runs=runs, rng=rng)
-    worst = compare(model, state, worst_case(state), label="worst_case", runs=runs, rng=rng)
-    base = best.baseline
+    key = new_key(rng)
+    tables = Tables.of(model)
+
+    def run(s: DealState) -> Chunk:
+        return walk(tables, Starts.of(model, [s]), runs=runs, key=key)
+
+    best_sims = [(changes, run(s)) for changes, s in best_case_candidates(state, model)]
+    base = best_sims[0][1]  # no change
+    worst_sims = [((), base)] + [
+        (changes, run(s)) for changes, s in worst_case_candidates(state)[1:]
+    ]
+    best_changes, best = _extreme(best_sims, best=True)
+    worst_changes, worst = _extreme(worst_sims, best=False)
     trajectories = (
-        Trajectory("current_trajectory", base.p_win, base.days, base.p_win_ci, base.days_ci),
-        Trajectory("best_case", best.modified.p_win, best.modified.days,
-                   best.modified.p_win_ci, best.modified.days_ci),
-        Trajectory("worst_case", worst.modified.p_win, worst.modified.days,
-                   worst.modified.p_win_ci, worst.modified.days_ci),
-    )  # fmt: skip
-    recs = []
-    for action, sc, modified in steps:
-        result = compare(model, state, modified, label=str(sc), runs=runs, rng=rng)
-        recs.append(Recommendation(action, str(sc), impact_text(result), result))
+        _trajectory("current_trajectory", base, ()),
+        _trajectory("best_case", best, best_changes),
+        _trajectory("worst_case", worst, worst_changes),
+    )
+    single = {changes[0]: c for changes, c in best_sims if len(changes) == 1}
+    recs, notes = [], []
+    for action, sc, _ in _applicable(state, model):
+        result = ScenarioResult(
+            scenario=str(sc),
+            runs=runs,
+            baseline=arm(base.won[:, 0], base.days[:, 0]),
+            modified=arm(single[str(sc)].won[:, 0], single[str(sc)].days[:, 0]),
+            delta=paired_delta(base, single[str(sc)]),
+            confidence=confidence_level(Z95),
+        )
+        rec, note = _recommendation(model, state, action, sc, result)
+        if rec is not None:
+            recs.append(rec)
+        if note:
+            notes.append(note)
     recs.sort(key=lambda r: (-r.result.delta.p_win, np.nan_to_num(r.result.delta.days)))
-    return DealForecast(trajectories, tuple(recs))
+    return DealForecast(trajectories, tuple(recs), tuple(notes))
+
+
+def _recommendation(
+    model: ProcessModel, state: DealState, action: str, sc: Scenario, result: ScenarioResult
+) -> tuple[Recommendation | None, str]:
+    """The recommendation when the data supports it, else None and the reason."""
+    factor = FACTOR_OF[sc.name]
+    found = model.evidence.get(factor) if factor else None
+    if factor is not None:
+        if found is None or not found.supported:
+            why = found.message() if found else f"no evidence on {factor}"
+            return None, f"{action}: not recommended, {why}"
+        count = found.deals
+    else:
+        count = _timing_evidence(model, state.stage)
+        if count < model.config.min_evidence_deals:
+            return None, (
+                f"{action}: not recommended, only {count} finished stage visits up to the demo "
+                f"(needs {model.config.min_evidence_deals})"
+            )
+    gain = result.delta.p_win_ci[0] > 0 or (result.delta.p_win >= 0 and result.delta.days_ci[1] < 0)
+    if not gain:
+        return None, f"{action}: no simulated gain for this deal ({impact_text(result)})"
+    rec = Recommendation(action, str(sc), impact_text(result), result, found, count)
+    return rec, ""
+
+
+def _timing_evidence(model: ProcessModel, stage: Stage) -> int:
+    """Finished visits of the stages ``accelerate_demo`` shortens, from the deal's stage on."""
+    wanted = [
+        i
+        for s, i in STAGE_INDEX.items()
+        if s.is_open and s is not Stage.STALLED and stage.rank <= s.rank <= Stage.DEMO.rank
+    ]
+    events = model.counts.events
+    return int(events[wanted].sum()) if wanted else 0

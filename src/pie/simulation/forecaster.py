@@ -15,8 +15,6 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-import numpy as np
-
 from pie.domain.errors import NotConfigured
 from pie.domain.history import DealHistory
 from pie.mining.config import DEFAULT_CONFIG, MiningConfig
@@ -25,6 +23,7 @@ from pie.mining.model import ProcessModel
 
 from .results import simulate
 from .state import deal_state
+from .streams import check_seed, generator
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +59,7 @@ class MarkovForecaster:
     def __init__(
         self, config: MiningConfig = DEFAULT_CONFIG, runs: int = 2_000, seed: int = 0
     ) -> None:
-        self.config, self.runs, self.seed = config, runs, seed
+        self.config, self.runs, self.seed = config, runs, check_seed(seed)
         self.model: ProcessModel | None = None
 
     def fit(self, histories: Sequence[DealHistory], *, as_of: datetime) -> None:
@@ -76,7 +75,7 @@ class MarkovForecaster:
             self.model,
             states,
             runs=self.runs,
-            rng=np.random.default_rng(self.seed),
+            rng=generator(self.seed),
             horizon_days=horizon_days,
         )
         return [

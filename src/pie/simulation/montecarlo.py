@@ -5,10 +5,12 @@ hazards, conditioned on the days already spent there, then its next stage from t
 cause-specific rates of the bin it leaves in. Paths are processed in chunks of whole deals
 (all runs of a deal together) to bound memory.
 
-Random numbers are counter-based: uniform (path, step, draw) = SplitMix64(key + counter), with
-``key`` drawn from the Generator passed in. So the same Generator seed gives the same result, and
-a baseline and a scenario simulated with the same key use the same uniforms for the same path
-and step (common random numbers), however differently their paths go.
+Random numbers are counter-based and per deal (``streams``): uniform (deal, run, step) comes
+from the deal's own stream, keyed on ``key`` (drawn from the Generator passed in) and the
+deal's stable identity. So the same seed gives the same result for a deal whichever deals are
+simulated with it, and a baseline and a scenario simulated with the same key use the same
+uniforms for the same run and step (common random numbers), however differently their paths
+go.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pie.mining.events import LOST, N_STAGES, STAGE_INDEX, WON
 from pie.mining.model import ProcessModel
 
 from .state import DealState
+from .streams import STEPS_PER_RUN, deal_keys, identity_hash, stream_origin, uniforms
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
@@ -32,20 +35,7 @@ MAX_STEPS = 512  # jumps per path; a path still open after them (or after max_da
 _DEMO_ELIGIBLE = np.array(
     [s.is_open and s is not Stage.STALLED and s.rank <= Stage.DEMO.rank for s in STAGE_INDEX],
 )
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def uniforms(key: int, counter: NDArray[np.uint64]) -> tuple[Float, Float]:
-    """Two uniforms in (0, 1) per counter (32 bits each) from SplitMix64(key + counter x gamma)."""
-    z = counter * _GAMMA + np.uint64(key)
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    z = z ^ (z >> np.uint64(31))
-    hi = ((z >> np.uint64(32)).astype(np.float64) + 0.5) * 2.0**-32
-    lo = ((z & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) * 2.0**-32
-    return hi, lo
+assert MAX_STEPS <= STEPS_PER_RUN
 
 
 def new_key(rng: np.random.Generator) -> int:
@@ -92,12 +82,14 @@ class Tables:
 
 @dataclass(frozen=True, slots=True)
 class Starts:
-    """Per deal arrays: stage index, days in stage, context index, demo credit."""
+    """Per deal arrays: stage index, days in stage, context index, demo credit and the hash
+    of the deal's stream identity."""
 
     stage: Int
     spent: Float
     context: Int
     credit: Float
+    stream: NDArray[np.uint64]
 
     @classmethod
     def of(cls, model: ProcessModel, states: Sequence[DealState]) -> Starts:
@@ -106,6 +98,12 @@ class Starts:
             spent=np.array([s.days_in_stage for s in states], dtype=np.float64),
             context=np.array([model.context_index(s.context) for s in states], dtype=np.intp),
             credit=np.array([s.demo_credit for s in states], dtype=np.float64),
+            stream=identity_hash([s.stream or str(s.deal_id) for s in states]),
+        )
+
+    def part(self, sl: slice) -> Starts:
+        return Starts(
+            self.stage[sl], self.spent[sl], self.context[sl], self.credit[sl], self.stream[sl]
         )
 
     def __len__(self) -> int:
@@ -133,7 +131,8 @@ def walk(
     n = runs * n_deals
     path = np.arange(n, dtype=np.intp)  # run-major: path = run * n_deals + deal
     deal = path % n_deals
-    ident = ((first_deal + deal) * runs + path // n_deals).astype(np.uint64) * np.uint64(1024)
+    counter = (path // n_deals).astype(np.uint64) * np.uint64(STEPS_PER_RUN)
+    origin = stream_origin(deal_keys(key, starts.stream)[deal], counter)  # the deal's stream
     stage, spent = starts.stage[deal], starts.spent[deal]
     ctx, credit = starts.context[deal], starts.credit[deal]
     clock = np.zeros(n)
@@ -144,7 +143,7 @@ def walk(
     for step in range(MAX_STEPS):
         if path.size == 0:
             break
-        u, v = uniforms(key, ident[path] + np.uint64(step))
+        u, v = uniforms(origin[path], step)
         cell = stage * tables.n_contexts + ctx
         remaining, b = _dwell(tables, cell, spent if step == 0 else None, u)
         if credit.any():
@@ -199,6 +198,5 @@ def chunks(
     tables, starts = Tables.of(model), Starts.of(model, states)
     per = max(1, chunk_paths // max(runs, 1))
     for lo in range(0, len(starts), per):
-        sl = slice(lo, lo + per)
-        part = Starts(starts.stage[sl], starts.spent[sl], starts.context[sl], starts.credit[sl])
+        part = starts.part(slice(lo, lo + per))
         yield walk(tables, part, runs=runs, key=key, first_deal=lo, max_days=max_days)

@@ -187,7 +187,7 @@ class ScenarioResult:
         }
 
 
-def _arm(won: NDArray[np.bool_], days: NDArray[np.float64]) -> Arm:
+def arm(won: NDArray[np.bool_], days: NDArray[np.float64]) -> Arm:
     lo, hi = wilson(np.array([float(won.sum())]), np.array([float(won.size)]))
     mean, dlo, dhi = mean_ci(days)
     return Arm(
@@ -245,8 +245,8 @@ def compare(
     return ScenarioResult(
         scenario=label,
         runs=runs,
-        baseline=_arm(a.won[:, 0], a.days[:, 0]),
-        modified=_arm(b.won[:, 0], b.days[:, 0]),
+        baseline=arm(a.won[:, 0], a.days[:, 0]),
+        modified=arm(b.won[:, 0], b.days[:, 0]),
         delta=paired_delta(a, b),
         confidence=confidence_level(Z95),
     )

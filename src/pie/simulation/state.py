@@ -13,6 +13,8 @@ from pie.domain.stages import Stage
 from pie.mining.context import Context
 from pie.mining.model import ProcessModel
 
+from .streams import stream_identity
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DealState:
@@ -23,6 +25,8 @@ class DealState:
     value: float = 0.0
     #: accelerate_demo: days taken off the time to reach and finish the demo stage
     demo_credit: float = 0.0
+    #: the deal's stable identity, which keys its random stream (``streams``); "" is its id
+    stream: str = ""
 
     def with_context(self, **changes: object) -> DealState:
         return dataclasses.replace(self, context=dataclasses.replace(self.context, **changes))  # type: ignore[arg-type]
@@ -53,4 +57,11 @@ def deal_state(history: DealHistory, model: ProcessModel, *, as_of: datetime) ->
     ctx = model.context_of(history, as_of)
     value = ctx.size_ratio * model.median_value if ctx.size_ratio is not None else 0.0
     days = max((as_of - entered).total_seconds() / 86400.0, 0.0)
-    return DealState(deal_id=deal.id, stage=stage, days_in_stage=days, context=ctx, value=value)
+    return DealState(
+        deal_id=deal.id,
+        stage=stage,
+        days_in_stage=days,
+        context=ctx,
+        value=value,
+        stream=stream_identity(deal),
+    )

@@ -78,7 +78,9 @@ def test_a_sparse_bucket_is_pulled_towards_its_parent_and_reports_its_count() ->
         stake = [(StakeholderRole.CHAMPION, 1.0)]
         moves = [(Stage.DEMO, 10.0 + i), (Stage.CLOSED_LOST, 20.0 + i)]
         histories.append(deal_history(f"c{i}", moves, stakeholders=stake))
-    model = fit(histories, as_of=day(600), config=MiningConfig(min_won=0, min_lost=1))
+    # four champion deals are below the evidence minimum: lift it to see the shrinkage itself
+    config = MiningConfig(min_won=0, min_lost=1, min_evidence_deals=0)
+    model = fit(histories, as_of=day(600), config=config)
     sparse = model.next_stage_probabilities(Stage.DEMO, CHAMP)
     parent = model.next_stage_probabilities(Stage.DEMO, PLAIN)
     assert sparse.visits == 4 and sparse.exits == 4
@@ -107,3 +109,22 @@ def test_only_transitions_known_at_as_of_are_used() -> None:
     model = fit([h], as_of=day(20.0))
     est = model.next_stage_probabilities(Stage.LEAD, PLAIN)
     assert est.visits == 1 and est.exits == 0  # censored at as_of, not a transition
+
+
+def test_stale_visits_are_not_pulled_back_to_the_quick_exits_of_their_stage() -> None:
+    """Most demo visits end within days; a few deals have sat in demo for a year. The
+    hazard after 200 days must come from those few, not from the quick majority."""
+    rng = np.random.default_rng(4)
+    histories = []
+    for i in range(1500):
+        t = float(rng.uniform(0, 500))
+        d = float(rng.exponential(2))
+        nxt = Stage.PROPOSAL if rng.random() < 0.7 else Stage.CLOSED_LOST
+        histories.append(deal_history(f"q{i}", [(Stage.DEMO, t), (nxt, t + d)]))
+    for i in range(12):  # still in demo after 300+ days, never moved
+        histories.append(deal_history(f"z{i}", [(Stage.DEMO, 200.0 + i)]))
+    model = fit(histories, as_of=day(600), config=MiningConfig(min_won=0, min_lost=1))
+    stays = model.survival(Stage.DEMO, PLAIN, np.array([60.0]), days_in_stage=380.0)[0]
+    assert stays > 0.9
+    fresh = model.survival(Stage.DEMO, PLAIN, np.array([60.0]), days_in_stage=0.0)[0]
+    assert fresh < 0.05

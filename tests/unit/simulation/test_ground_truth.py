@@ -75,3 +75,18 @@ def test_champion_raises_the_mined_advance_odds_at_every_stage(gt_world: GtWorld
         with_c = model.next_stage_probabilities(stage, Context(has_champion=True, size_ratio=1.0))
         without = model.next_stage_probabilities(stage, Context(size_ratio=1.0))
         assert with_c.probabilities[_next(stage)] > without.probabilities[_next(stage)]
+
+
+@pytest.mark.parametrize(
+    ("factor", "truth"), [("has_champion", "champion_rate"), ("unresolved_blocker", "blocker_rate")]
+)
+def test_mined_arrival_rates_recover_the_ground_truth_within_their_intervals(
+    gt_world: GtWorld, factor: str, truth: str
+) -> None:
+    _, _, _, model = gt_world
+    assert model.arrivals is not None
+    for params in GroundTruth().stages:
+        rate, (lo, hi) = model.arrivals.stage_rate(factor, STAGE_INDEX[params.stage])
+        assert lo <= getattr(params, truth) <= hi, (params.stage, rate, lo, hi)
+    shrunk = model.arrivals.rates[0 if factor == "has_champion" else 1]
+    assert np.all(shrunk >= 0) and np.all(np.isfinite(shrunk))

@@ -34,8 +34,13 @@ def test_monte_carlo_is_within_two_standard_errors_of_the_exact_answer(gt_world:
         (o.expected_days - d) / o.expected_days_se
         for o, d in zip(mc, ex.expected_days, strict=True)
     ]
-    assert np.mean(np.abs(z_win) < 2) >= 0.93
-    assert np.mean(np.abs(z_days) < 2) >= 0.93
+    # each deal has its own stream, so the deals' errors are independent: the share within
+    # 2 SE is Binomial(n, 0.954) (0.93 is 1.8 SD below it for 253 deals; 0.92 is 2.6 SD), and
+    # the z-scores of p_win must look standard normal: no bias, no extra spread
+    assert np.mean(np.abs(z_win) < 2) >= 0.92
+    assert np.mean(np.abs(z_days) < 2) >= 0.92
+    assert abs(float(np.mean(z_win))) < 3 / np.sqrt(len(states))
+    assert 0.85 < float(np.std(z_win)) < 1.15
 
 
 def test_the_same_seed_gives_the_same_result(synth: Synth) -> None:

@@ -65,7 +65,8 @@ def process(p: ProcessRead) -> RenderableType:
             _pct(r.p_advance_with_champion),
             _pct(r.p_advance_with_blocker),
         )
-    facts = [f"as of {p.as_of:%Y-%m-%d %H:%M} UTC. {escape(p.sufficiency.message)}"]
+    facts = [escape(e.message) for e in p.evidence]
+    facts.append(f"as of {p.as_of:%Y-%m-%d %H:%M} UTC. {escape(p.sufficiency.message)}")
     if p.icp_industries:
         facts.append(f"ideal-customer industries: {escape(', '.join(p.icp_industries))}")
     return Group(table, eff, *facts)
@@ -110,9 +111,11 @@ def deal_forecast(f: DealForecastRead) -> RenderableType:
     recs = Table(title="Recommendations (ranked by simulated impact)")
     recs.add_column("action")
     recs.add_column("impact")
+    recs.add_column("deals behind it", justify="right")
     for r in f.recommendations:
-        recs.add_row(escape(r.action), escape(r.impact))
-    return Group(table, recs if f.recommendations else "No recommendation changes the odds.")
+        recs.add_row(escape(r.action), escape(r.impact), f"{r.evidence_count:,}")
+    found = recs if f.recommendations else "No recommendation the data supports."
+    return Group(table, found, *(escape(note) for note in f.notes))
 
 
 def pipeline_forecast(
@@ -188,4 +191,32 @@ def backtest(b: BacktestRead) -> RenderableType:
         else f"PIE's model does NOT beat {', '.join(lost)} on Brier score."
     )
     cutoffs = "cutoffs: " + ", ".join(f"{c:%Y-%m-%d}" for c in b.cutoffs)
-    return Group(table, verdict, cutoffs)
+    parts: list[RenderableType] = [table, verdict, calibration(b)]
+    raw = b.uncalibrated
+    if raw is not None and raw.brier is not None and b.brier is not None:
+        parts.append(
+            f"Calibration map (fitted on earlier cutoffs only): Brier {raw.brier:.4f} -> "
+            f"{b.brier:.4f}, ECE {_num(raw.ece, '.4f')} -> {_num(b.ece, '.4f')}"
+        )
+        parts.append(f"Before the map: {escape(raw.verdict)}")
+    parts += [f"Calibration: {escape(b.verdict)}", cutoffs]
+    return Group(*parts)
+
+
+def calibration(b: BacktestRead) -> Table:
+    """The model's calibration per cutoff and per stage: mean forecast against what happened."""
+    table = Table(title="Calibration (mean P(win) against the observed win rate)")
+    for col in ("", "scored", "mean P(win)", "observed", "Brier", "ECE"):
+        table.add_column(col, justify="left" if not col else "right")
+    rows: list[tuple[str, ScoresRead]] = [(f"cutoff {c.cutoff:%Y-%m-%d}", c) for c in b.per_cutoff]
+    rows += [(f"stage {s.stage}", s) for s in b.per_stage]
+    for name, r in rows:
+        table.add_row(
+            name,
+            f"{r.n_scored:,}",
+            _pct(r.mean_p_win),
+            _pct(r.observed_win_rate),
+            _num(r.brier, ".3f"),
+            _num(r.ece, ".3f"),
+        )
+    return table

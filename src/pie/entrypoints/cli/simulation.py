@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from pie.domain.errors import InvalidInput
 from pie.domain.model import EntityKind
-from pie.entrypoints.cli.common import console, err_console, print_json, run, state, tenant_id
+from pie.entrypoints.cli.common import (
+    console,
+    err_console,
+    fail,
+    print_json,
+    run,
+    state,
+    tenant_id,
+)
 
 if TYPE_CHECKING:  # numpy, pydantic models and the database load only when a command runs
     from pie.bootstrap import Container
@@ -175,21 +184,38 @@ def backtest_command(
     horizon: int | None = typer.Option(None, "--horizon", min=1, help="Score wins within N days"),
     runs: int = typer.Option(2_000, "--runs", min=100, max=100_000),
     seed: int = typer.Option(0, "--seed", min=0),
+    log: Path | None = typer.Option(
+        None, "--log", help="Back-test this XES or CSV event log instead of the store"
+    ),
+    mapping: Path | None = typer.Option(
+        None, "--mapping", help="The log's mapping file (TOML; see docs/eventlog.md)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Forecast every deal open at past cutoffs with only what was known then, and score the
-    forecasts against what happened, next to three baselines."""
+    forecasts against what happened, next to three baselines. With --log and --mapping, the
+    deals are the cases of an event log and no store is used."""
     from pie.entrypoints.cli import render_forecasts as render
     from pie.services import simulation as svc
 
     st = state(ctx)
     cutoffs = [m for m in (parse_moment(c, "--cutoff") for c in cutoff) if m is not None]
 
+    if (log is None) != (mapping is None):
+        fail("--log and --mapping go together")
+
     async def work(c: Container) -> BacktestRead:
+        if log is not None and mapping is not None:
+            from pie.services.schemas import BacktestRead
+
+            report = await svc.backtest_log(
+                log, mapping, cutoffs=cutoffs, horizon_days=horizon, runs=runs, seed=seed
+            )
+            return BacktestRead.of(report)
         uow = c.uow(await tenant_id(st, c))
         return await svc.backtest(uow, cutoffs=cutoffs, horizon_days=horizon, runs=runs, seed=seed)
 
-    report = run(st, work)
+    report = run(st, work, migrate=log is None)
     if as_json:
         print_json(report)
     else:

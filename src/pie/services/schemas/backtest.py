@@ -51,17 +51,33 @@ class CutoffScoresRead(ScoresRead):
     cutoff: datetime
 
 
+class StageScoresRead(ScoresRead):
+    stage: str = Field(description="The deals' stage at the cutoff")
+
+
 class ForecasterScoresRead(ScoresRead):
     name: str
+    verdict: str = Field(description="Calibration in one line a sales leader can read")
     per_cutoff: list[CutoffScoresRead]
+    per_stage: list[StageScoresRead]
 
     @classmethod
     def of(cls, r: ForecasterResult) -> ForecasterScoresRead:
-        return cls.scores(r.pooled, name=r.name, per_cutoff=_per_cutoff(r))
+        return cls.scores(
+            r.pooled,
+            name=r.name,
+            verdict=r.verdict(),
+            per_cutoff=_per_cutoff(r),
+            per_stage=_per_stage(r),
+        )
 
 
 def _per_cutoff(r: ForecasterResult) -> list[CutoffScoresRead]:
     return [CutoffScoresRead.scores(s, cutoff=cutoff) for cutoff, s in r.per_cutoff]
+
+
+def _per_stage(r: ForecasterResult) -> list[StageScoresRead]:
+    return [StageScoresRead.scores(s, stage=str(stage)) for stage, s in r.per_stage]
 
 
 class BacktestRead(ScoresRead):
@@ -71,9 +87,16 @@ class BacktestRead(ScoresRead):
     horizon_days: int | None
     data_end: datetime
     model: str
+    verdict: str = Field(description="Calibration in one line a sales leader can read")
     per_cutoff: list[CutoffScoresRead]
+    per_stage: list[StageScoresRead]
     baselines: dict[str, ForecasterScoresRead]
     beats_baselines_on_brier: dict[str, bool]
+    uncalibrated: ForecasterScoresRead | None = Field(
+        default=None,
+        description="The model's figures before the calibration map (fitted on earlier cutoffs "
+        "only); null when no map was applied",
+    )
 
     @classmethod
     def of(cls, report: BacktestReport) -> BacktestRead:
@@ -83,7 +106,12 @@ class BacktestRead(ScoresRead):
             horizon_days=report.horizon_days,
             data_end=report.data_end,
             model=report.model.name,
+            verdict=report.model.verdict(),
             per_cutoff=_per_cutoff(report.model),
+            per_stage=_per_stage(report.model),
             baselines={k: ForecasterScoresRead.of(r) for k, r in report.baselines.items()},
             beats_baselines_on_brier=report.beats_baselines_on_brier(),
+            uncalibrated=(
+                ForecasterScoresRead.of(report.uncalibrated) if report.uncalibrated else None
+            ),
         )

@@ -34,8 +34,27 @@ class StageEffectRead(BaseModel):
     exits: int
     mean_dwell_days: float | None
     p_advance: float
-    p_advance_with_champion: float
-    p_advance_with_blocker: float
+    p_advance_with_champion: float | None = Field(
+        description="null when the data does not show a champion effect (too few deals with "
+        "and without one, or an interval that includes no effect)"
+    )
+    p_advance_with_blocker: float | None = Field(
+        description="null when the data does not show a blocker effect"
+    )
+
+
+class EvidenceRead(BaseModel):
+    """Whether the data shows a factor's effect on winning: closed deals with and without it
+    (at least ``minimum`` each) and the odds ratio of winning with its 95% interval."""
+
+    factor: str
+    with_deals: int
+    without_deals: int
+    minimum: int
+    odds_ratio: float | None
+    odds_ratio_ci: tuple[float, float] | None
+    supported: bool = Field(description="Enough deals, and the interval excludes no effect")
+    message: str
 
 
 class ProcessRead(BaseModel):
@@ -46,4 +65,5 @@ class ProcessRead(BaseModel):
     sufficiency: SufficiencyRead
     icp_industries: list[str]
     transitions: list[TransitionRead] = Field(description="Most frequent first")
-    stages: list[StageEffectRead]
+    stages: list[StageEffectRead] = Field(description="Open stages that occur in the data")
+    evidence: list[EvidenceRead] = Field(default_factory=list)

@@ -131,14 +131,20 @@ class TrajectoryRead(BaseModel):
     days: float | None
     p_win_ci: Interval
     days_ci: DaysInterval
+    changes: list[str] = Field(
+        default_factory=list, description="The feasible changes this case assumes (none: as is)"
+    )
 
 
 class RecommendationRead(BaseModel):
     action: str = Field(examples=["Identify a champion"])
-    impact: str = Field(examples=["+12% win rate, -9 days cycle time"])
+    impact: str = Field(examples=["+12 points win rate, -9 days cycle time"])
     scenario: str
     delta: ArmBrief
     delta_ci: ArmIntervals
+    evidence_count: int = Field(
+        description="Closed deals (or stage visits, for timing) the effect is estimated from"
+    )
 
 
 class DealForecastRead(BaseModel):
@@ -150,6 +156,9 @@ class DealForecastRead(BaseModel):
     runs: int
     scenarios: list[TrajectoryRead]
     recommendations: list[RecommendationRead]
+    notes: list[str] = Field(
+        default_factory=list, description="Why a change was not recommended (no evidence, ...)"
+    )
 
     @classmethod
     def of(cls, f: DealForecast, *, deal_id: UUID, as_of: datetime, runs: int) -> DealForecastRead:
@@ -164,6 +173,7 @@ class DealForecastRead(BaseModel):
                     days=finite(round(t.days, 1)),
                     p_win_ci=t.p_win_ci,
                     days_ci=_days_interval(t.days_ci),
+                    changes=list(t.changes),
                 )
                 for t in f.scenarios
             ],
@@ -174,9 +184,11 @@ class DealForecastRead(BaseModel):
                     scenario=r.scenario,
                     delta=ArmBrief.of(r.result.delta),
                     delta_ci=ArmIntervals.of(r.result.delta),
+                    evidence_count=r.evidence_count,
                 )
                 for r in f.recommendations
             ],
+            notes=list(f.notes),
         )
 
 

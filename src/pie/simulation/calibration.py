@@ -1,0 +1,178 @@
+"""A calibration map for win probabilities, fitted on the tenant's own past, never on the
+cutoff being scored.
+
+``CalibratedForecaster`` wraps a forecaster. Fitted at ``as_of``, it also back-tests the inner
+model at ``PAST_CUTOFFS`` earlier cutoffs inside what was known at ``as_of`` (each at least the
+horizon, or ``LABEL_DAYS``, before it, so most outcomes are known by then), and fits a logistic
+recalibration on those forecasts and outcomes: per stage group (early, late, stalled),
+``P' = sigmoid(a + b logit(P))``, pulled towards the identity (a=0, b=1) by ``PRIOR_WEIGHT``
+forecasts' worth of ridge penalty, so little data changes little.
+
+The map is used only where it is shown to help: leaving each past cutoff out in turn, a map
+fitted on the others must lower the squared error of the forecasts of the one left out, by
+more than two standard errors of the mean gain over all of them; otherwise (and with fewer
+than ``MIN_FORECASTS`` scored past forecasts) the probabilities stay as the model gives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pie.domain.errors import InvalidInput
+from pie.domain.history import DealHistory
+from pie.domain.stages import Stage
+from pie.mining.snapshot import as_of as snapshot_as_of
+from pie.mining.snapshot import outcomes_after
+
+from .forecaster import DealPrediction, Forecaster
+from .verdict import GROUPS
+
+Float = NDArray[np.float64]
+PAST_CUTOFFS = 3
+SPACING_DAYS = 30
+LABEL_DAYS = 90  # without a horizon: how far back the latest past cutoff lies
+MIN_FORECASTS = 60
+PRIOR_WEIGHT = 30.0
+_EPS = 1e-4
+
+
+def _logit(p: Float) -> Float:
+    q = np.clip(p, _EPS, 1 - _EPS)
+    out: Float = np.log(q / (1 - q))
+    return out
+
+
+def group_of(stage: Stage | None) -> int:
+    for i, (_, stages) in enumerate(GROUPS):
+        if stage in stages:
+            return i
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationMap:
+    """Per stage group: (intercept, slope) on the logit scale; identity by default."""
+
+    coefficients: tuple[tuple[float, float], ...] = ((0.0, 1.0),) * len(GROUPS)
+    n: int = 0  # past forecasts it was fitted on
+
+    def apply(self, p: Float, groups: NDArray[np.intp]) -> Float:
+        coef = np.array(self.coefficients)[groups]
+        out: Float = 1.0 / (1.0 + np.exp(-(coef[:, 0] + coef[:, 1] * _logit(p))))
+        return np.where((p <= 0) | (p >= 1), p, out)  # certainties stay certain
+
+    @property
+    def is_identity(self) -> bool:
+        return all(c == (0.0, 1.0) for c in self.coefficients)
+
+
+def cross_validated_map(
+    p: Float, y: Float, groups: NDArray[np.intp], folds: NDArray[np.intp]
+) -> CalibrationMap:
+    """``fit_map`` on every row if leave-one-fold-out shows it lowers the Brier score."""
+    if p.size < MIN_FORECASTS or np.unique(folds).size < 2:
+        return CalibrationMap(n=int(p.size))
+    gain = np.zeros(p.size)  # per forecast: squared error without the map minus with it
+    for k in np.unique(folds):
+        out = folds == k
+        fitted = fit_map(p[~out], y[~out], groups[~out])
+        mapped = fitted.apply(p[out], groups[out])
+        gain[out] = (p[out] - y[out]) ** 2 - (mapped - y[out]) ** 2
+    helps = gain.mean() > 2.0 * gain.std(ddof=1) / np.sqrt(gain.size)
+    return fit_map(p, y, groups) if helps else CalibrationMap(n=int(p.size))
+
+
+def fit_map(p: Float, y: Float, groups: NDArray[np.intp]) -> CalibrationMap:
+    """Ridge-penalised logistic recalibration per group (Newton steps)."""
+    if p.size < MIN_FORECASTS // 2:
+        return CalibrationMap(n=int(p.size))
+    coefs = []
+    for g in range(len(GROUPS)):
+        sel = groups == g
+        coefs.append(_ridge_logistic(_logit(p[sel]), y[sel]))
+    return CalibrationMap(tuple(coefs), int(p.size))
+
+
+def _ridge_logistic(x: Float, y: Float) -> tuple[float, float]:
+    prior = np.array([0.0, 1.0])
+    theta = prior.copy()
+    if x.size == 0:
+        return 0.0, 1.0
+    design = np.stack([np.ones_like(x), x], axis=1)
+    scale = np.array([1.0, max(float(np.mean(x * x)), 1.0)])  # penalty in forecast units
+    penalty = PRIOR_WEIGHT * 0.25 * np.diag(scale)
+    for _ in range(25):
+        q = 1.0 / (1.0 + np.exp(-(design @ theta)))
+        grad = design.T @ (q - y) + penalty @ (theta - prior)
+        hess = design.T @ (design * (q * (1 - q))[:, None]) + penalty
+        step = np.linalg.solve(hess, grad)
+        theta = theta - step
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(theta[0]), float(theta[1])
+
+
+@dataclass
+class CalibratedForecaster:
+    """``make()`` builds the inner forecaster (a fresh one for each past cutoff)."""
+
+    make: Callable[[], Forecaster]
+    horizon_days: int | None = None
+    name: str = "pie"
+    map: CalibrationMap = field(default_factory=CalibrationMap)
+    raw: list[DealPrediction] = field(default_factory=list)  # the last uncalibrated forecasts
+    _inner: Forecaster | None = None
+
+    def fit(self, histories: Sequence[DealHistory], *, as_of: datetime) -> None:
+        self._inner = self.make()
+        self._inner.fit(histories, as_of=as_of)
+        self.map = self._fit_map(histories, as_of)
+
+    def _fit_map(self, histories: Sequence[DealHistory], as_of: datetime) -> CalibrationMap:
+        lag = timedelta(days=self.horizon_days or LABEL_DAYS)
+        ps: list[float] = []
+        ys: list[float] = []
+        gs: list[int] = []
+        fs: list[int] = []
+        for k in range(PAST_CUTOFFS):
+            cutoff = as_of - lag - timedelta(days=SPACING_DAYS * k)
+            world = snapshot_as_of(histories, cutoff)
+            open_deals = [h for h in world if h.deal.is_open]
+            if not open_deals or all(h.deal.is_open for h in world):
+                continue
+            inner = self.make()
+            try:
+                inner.fit(world, as_of=cutoff)
+            except InvalidInput:
+                continue  # e.g. nothing closed yet to learn from
+            preds = inner.predict(open_deals, as_of=cutoff, horizon_days=self.horizon_days)
+            stage = {h.deal.id: h.deal.stage for h in open_deals}
+            by_deal = {p.deal_id: p for p in preds}
+            for o in outcomes_after(histories, cutoff, self.horizon_days, end=as_of):
+                if o.won is None or o.deal_id not in by_deal:
+                    continue
+                ps.append(by_deal[o.deal_id].p_win)
+                ys.append(1.0 if o.won else 0.0)
+                gs.append(group_of(stage.get(o.deal_id)))
+                fs.append(k)
+        return cross_validated_map(
+            np.array(ps), np.array(ys), np.array(gs, dtype=np.intp), np.array(fs, dtype=np.intp)
+        )
+
+    def predict(
+        self, open_deals: Sequence[DealHistory], *, as_of: datetime, horizon_days: int | None
+    ) -> list[DealPrediction]:
+        if self._inner is None:
+            raise RuntimeError("fit() before predict()")
+        self.raw = self._inner.predict(open_deals, as_of=as_of, horizon_days=horizon_days)
+        groups = np.array([group_of(h.deal.stage) for h in open_deals], dtype=np.intp)
+        p = self.map.apply(np.array([r.p_win for r in self.raw]), groups)
+        return [
+            DealPrediction(r.deal_id, float(q), r.expected_days, r.days_p10, r.days_p90)
+            for r, q in zip(self.raw, p, strict=True)
+        ]
