@@ -278,3 +278,27 @@ async def test_versions_count_every_change_of_every_versioned_kind(store: Store)
         assert await uow.contacts.get(con.id) == v(dataclasses.replace(con, title="T2"), 4)
         got = await uow.stakeholders.get(sh.id)
         assert got is not None and got.version == 4
+
+
+async def test_an_import_does_not_clobber_what_pie_derived(store: Store) -> None:
+    t = await store.tenant()
+    deal = r.deal(t, None, qualification={}, detection_confidence=None)
+    async with store.uow(t) as uow:
+        await uow.deals.upsert_many([deal], origin="file")
+        derived = dataclasses.replace(
+            deal, qualification={"budget": {"status": "confirmed"}}, detection_confidence=0.91
+        )
+        await uow.deals.update(derived, origin=PIE)
+        counts = await uow.deals.upsert_many(
+            [dataclasses.replace(deal, qualification={"budget": {"status": "none"}})],
+            origin="file",
+            fields=[frozenset({"qualification", "detection_confidence", "name"})],
+        )
+        assert {k.field for k in counts.kept} == {"qualification", "detection_confidence"}
+        got = await uow.deals.get(deal.id)
+        assert got is not None and got.qualification == {"budget": {"status": "confirmed"}}
+        assert got.detection_confidence == 0.91
+        # a person still may
+        await uow.deals.update(dataclasses.replace(got, detection_confidence=0.5), origin=HUMAN)
+        got = await uow.deals.get(deal.id)
+        assert got is not None and got.detection_confidence == 0.5

@@ -12,7 +12,10 @@ that wrote the stored value; otherwise the stored value is kept and the refusal 
 a ``Kept``.
 
 The default precedence: human > any source > pie. Equal ranks replace each other (the later
-write wins). A tenant may configure a different order per field (``OwnershipPolicy``).
+write wins). Values PIE derives (a deal's qualification and detection confidence, a
+stakeholder's political scores and their sources) are PIE's by default: human > pie > source,
+so an import that happens to carry them cannot clobber PIE's evidence. A tenant may configure a
+different order per field (``OwnershipPolicy``).
 
 Everything here is pure: the caller supplies the stored values, their provenance and "now".
 """
@@ -31,6 +34,17 @@ HUMAN = "human"
 PIE = "pie"
 #: The rank of an origin class in the default policy: higher beats lower.
 DEFAULT_RANKS: Mapping[str, int] = {HUMAN: 3, "source": 2, PIE: 1}
+
+#: Fields PIE derives: PIE's own unless a person says otherwise (human > pie > source).
+DERIVED_FIELDS: frozenset[str] = frozenset(
+    {
+        "deal.qualification",
+        "deal.detection_confidence",
+        "stakeholder.scores",
+        "stakeholder.score_sources",
+    }
+)
+DERIVED_ORDER: tuple[str, ...] = (HUMAN, PIE, "source")
 
 #: Provenance of a record: field -> (origin, when it was written, ISO 8601).
 Provenance = dict[str, list[str]]
@@ -75,7 +89,8 @@ class OwnershipPolicy:
     ``orders`` maps ``"<entity>.<field>"`` (e.g. ``"deal.stage"``) or ``"<entity>.*"`` to an
     ordered list of origins or origin classes, strongest first (``["human", "salesforce",
     "source", "pie"]``). An origin not named in a field's order ranks below every named one.
-    Fields without an order use the default: human > source > pie.
+    Fields without an order use the default: human > source > pie (for ``DERIVED_FIELDS``:
+    human > pie > source).
     """
 
     orders: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -101,9 +116,10 @@ class OwnershipPolicy:
         return {key: list(order) for key, order in sorted(self.orders.items())}
 
     def rank(self, entity: EntityKind, field_name: str, origin: str) -> int:
-        order = self.orders.get(f"{entity.value}.{field_name}") or self.orders.get(
-            f"{entity.value}.*"
-        )
+        key = f"{entity.value}.{field_name}"
+        order = self.orders.get(key) or self.orders.get(f"{entity.value}.*")
+        if order is None and key in DERIVED_FIELDS:
+            order = DERIVED_ORDER
         if order is None:
             return DEFAULT_RANKS[origin_class(origin)]
         for position, name in enumerate(order):
