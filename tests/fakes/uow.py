@@ -421,6 +421,9 @@ class FakeExternalRefRepository:
         found = {x: self._refs.get((kind, source, x)) for x in external_ids}
         return {x: ref.entity_id for x, ref in found.items() if ref is not None}
 
+    async def any_from(self, source: str) -> bool:
+        return any(r.source == source for r in self._refs.values())
+
     async def digests(
         self, kind: EntityKind, source: str, external_ids: Sequence[str]
     ) -> dict[str, str]:

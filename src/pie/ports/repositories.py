@@ -202,6 +202,10 @@ class ExternalRefRepository(Protocol):
         """The stored digests of those external ids that have one."""
         ...
 
+    async def any_from(self, source: str) -> bool:
+        """Whether the tenant has any record from ``source``."""
+        ...
+
     async def upsert_many(self, refs: Sequence[ExternalRef]) -> UpsertCounts:
         """A ref is written when it is new, points elsewhere now, or brings a new digest (a
         ref without one keeps the stored digest)."""

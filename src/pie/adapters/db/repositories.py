@@ -423,6 +423,14 @@ class SqlExternalRefRepository:
             for ext, (ident, _) in (await self._lookup(kind, source, external_ids)).items()
         }
 
+    async def any_from(self, source: str) -> bool:
+        found = await self._session.scalar(
+            select(REFS.c.kind)
+            .where(REFS.c.tenant_id == self._tenant, REFS.c.source == source)
+            .limit(1)
+        )
+        return found is not None
+
     async def digests(
         self, kind: EntityKind, source: str, external_ids: Sequence[str]
     ) -> dict[str, str]:
