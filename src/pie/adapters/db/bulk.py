@@ -10,14 +10,31 @@ Everything runs inside the caller's transaction and never commits.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import JSON, Date, Table, Uuid, select
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Double,
+    Float,
+    Integer,
+    LargeBinary,
+    Table,
+    TextualSelect,
+    Uuid,
+    bindparam,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pie.adapters.db.engine import json_dumps
@@ -43,14 +60,32 @@ async def fetch_by_id(
     """The tenant's stored rows of ``ids`` (read through the column types). Another tenant's
     row is never read: writing over its id then fails as a duplicate key (Conflict)."""
     found: dict[UUID, Row] = {}
+    postgres = await dialect(session) == "postgresql"
     for start in range(0, len(ids), READ_CHUNK):
         part = ids[start : start + READ_CHUNK]
-        result = await session.execute(
-            select(table).where(table.c.tenant_id == tenant_id, table.c.id.in_(part))
-        )
+        if postgres:
+            # A join against the unnested ids, not an IN list: inside a big import's transaction
+            # the table has no statistics for its new rows, and with an IN list the planner may
+            # scan every row written so far for each batch (quadratic in the import's size).
+            stmt: Any = _pg_by_ids(table).bindparams(ids=list(part), tenant=tenant_id)
+        else:
+            stmt = select(table).where(table.c.tenant_id == tenant_id, table.c.id.in_(part))
+        result = await session.execute(stmt)
         for row in result.mappings():
             found[row["id"]] = dict(row)
     return found
+
+
+def _pg_by_ids(table: Table) -> TextualSelect:
+    columns = ", ".join(f"t.{c.name}" for c in table.c)
+    return (
+        text(
+            f"SELECT {columns} FROM unnest(:ids) AS w(id) JOIN {table.name} AS t ON t.id = w.id"
+            " WHERE t.tenant_id = :tenant"
+        )
+        .bindparams(bindparam("ids", type_=ARRAY(Uuid())), bindparam("tenant", type_=Uuid()))
+        .columns(*table.c)
+    )
 
 
 async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Row]) -> None:
@@ -61,7 +96,10 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Row]) 
     if await dialect(session) == "postgresql":
         for start in range(0, len(rows), PG_CHUNK):
             part = rows[start : start + PG_CHUNK]
-            await _pg_staged(session, table, columns, part, _pg_insert_sql(table, columns))
+            if UNNEST:
+                await _pg_unnest_insert(session, table, columns, part)
+            else:
+                await _pg_staged(session, table, columns, part, _pg_insert_sql(table, columns))
         return
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -143,6 +181,76 @@ async def upsert_rows(
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
+UNNEST = True
+
+
+def _pg_type(table: Table, column: str) -> tuple[str, str]:
+    """(the array element type a column's values are sent as, the cast into the column)."""
+    col_type = table.c[column].type
+    if isinstance(col_type, JSON):
+        return "text", "::jsonb"
+    if isinstance(col_type, Money):
+        return "numeric", ""
+    if isinstance(col_type, Uuid):
+        return "uuid", ""
+    if isinstance(col_type, UtcDateTime):
+        return "timestamptz", ""
+    if isinstance(col_type, Date):
+        return "date", ""
+    if isinstance(col_type, Boolean):
+        return "bool", ""
+    if isinstance(col_type, BigInteger):
+        return "int8", ""
+    if isinstance(col_type, Integer):
+        return "int4", ""
+    if isinstance(col_type, Double | Float):
+        return "float8", ""
+    if isinstance(col_type, LargeBinary):
+        return "bytea", ""
+    return "text", ""
+
+
+async def _pg_unnest_insert(
+    session: AsyncSession, table: Table, columns: list[str], rows: Sequence[Row]
+) -> None:
+    """One ``INSERT ... SELECT FROM unnest($1::type[], ...)``: the rows travel as one array per
+    column (binary), with no staging table to fill and empty."""
+    kinds = [_pg_type(table, c) for c in columns]
+    params = ", ".join(f"${i}::{kind}[]" for i, (kind, _) in enumerate(kinds, start=1))
+    values = ", ".join(f"u.c{i}{cast}" for i, (_, cast) in enumerate(kinds))
+    names = ", ".join(f"c{i}" for i in range(len(columns)))
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"SELECT {values} FROM unnest({params}) AS u({names})"
+    )
+    converters = [_pg_converter(table, c) for c in columns]
+    arrays = [[r[c] for r in rows] for c in columns]
+    for i, conv in enumerate(converters):
+        if conv is not None:
+            arrays[i] = [None if v is None else conv(v) for v in arrays[i]]
+    conn = await session.connection()
+    await conn.exec_driver_sql("SELECT 1")  # begin the transaction (and set the tenant) first
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert isinstance(raw, asyncpg.Connection)
+    with _pg_conflicts(table):
+        await raw.execute(sql, *arrays)
+
+
+@contextlib.contextmanager
+def _pg_conflicts(table: Table) -> Iterator[None]:
+    """The database's refusals of a write, as PIE's Conflict naming the table."""
+    try:
+        yield
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise Conflict(f"{table.name}: some records have ids of another tenant") from exc
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(
+            f"{table.name}: a record was created by someone else at the same time "
+            f"({exc.detail or exc}); run again"
+        ) from exc
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise Conflict(f"{table.name}: {exc}") from exc
+
 
 def _pg_insert_sql(
     table: Table,
@@ -204,21 +312,10 @@ async def _pg_staged(
     raw = (await conn.get_raw_connection()).driver_connection
     assert isinstance(raw, asyncpg.Connection)
     records = _records(rows, columns, [_pg_converter(table, c) for c in columns])
-    try:
+    with _pg_conflicts(table):
         await raw.copy_records_to_table(stage, records=records, columns=columns)
         result = await raw.fetch(sql.format(stage=stage))
         await raw.execute(f"TRUNCATE {stage}")
-    except asyncpg.InsufficientPrivilegeError as exc:
-        raise Conflict(
-            f"{table.name}: some records have ids that belong to another tenant"
-        ) from exc
-    except asyncpg.UniqueViolationError as exc:
-        raise Conflict(
-            f"{table.name}: a record was created by someone else at the same time "
-            f"({exc.detail or exc}); run again"
-        ) from exc
-    except asyncpg.IntegrityConstraintViolationError as exc:
-        raise Conflict(f"{table.name}: {exc}") from exc
     return list(result)
 
 
