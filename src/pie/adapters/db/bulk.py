@@ -21,13 +21,7 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
     ARRAY,
     JSON,
-    BigInteger,
-    Boolean,
     Date,
-    Double,
-    Float,
-    Integer,
-    LargeBinary,
     Table,
     TextualSelect,
     Uuid,
@@ -96,10 +90,7 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Row]) 
     if await dialect(session) == "postgresql":
         for start in range(0, len(rows), PG_CHUNK):
             part = rows[start : start + PG_CHUNK]
-            if UNNEST:
-                await _pg_unnest_insert(session, table, columns, part)
-            else:
-                await _pg_staged(session, table, columns, part, _pg_insert_sql(table, columns))
+            await _pg_staged(session, table, columns, part, _pg_insert_sql(table, columns))
         return
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -180,60 +171,6 @@ async def upsert_rows(
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
-
-UNNEST = True
-
-
-def _pg_type(table: Table, column: str) -> tuple[str, str]:
-    """(the array element type a column's values are sent as, the cast into the column)."""
-    col_type = table.c[column].type
-    if isinstance(col_type, JSON):
-        return "text", "::jsonb"
-    if isinstance(col_type, Money):
-        return "numeric", ""
-    if isinstance(col_type, Uuid):
-        return "uuid", ""
-    if isinstance(col_type, UtcDateTime):
-        return "timestamptz", ""
-    if isinstance(col_type, Date):
-        return "date", ""
-    if isinstance(col_type, Boolean):
-        return "bool", ""
-    if isinstance(col_type, BigInteger):
-        return "int8", ""
-    if isinstance(col_type, Integer):
-        return "int4", ""
-    if isinstance(col_type, Double | Float):
-        return "float8", ""
-    if isinstance(col_type, LargeBinary):
-        return "bytea", ""
-    return "text", ""
-
-
-async def _pg_unnest_insert(
-    session: AsyncSession, table: Table, columns: list[str], rows: Sequence[Row]
-) -> None:
-    """One ``INSERT ... SELECT FROM unnest($1::type[], ...)``: the rows travel as one array per
-    column (binary), with no staging table to fill and empty."""
-    kinds = [_pg_type(table, c) for c in columns]
-    params = ", ".join(f"${i}::{kind}[]" for i, (kind, _) in enumerate(kinds, start=1))
-    values = ", ".join(f"u.c{i}{cast}" for i, (_, cast) in enumerate(kinds))
-    names = ", ".join(f"c{i}" for i in range(len(columns)))
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "
-        f"SELECT {values} FROM unnest({params}) AS u({names})"
-    )
-    converters = [_pg_converter(table, c) for c in columns]
-    arrays = [[r[c] for r in rows] for c in columns]
-    for i, conv in enumerate(converters):
-        if conv is not None:
-            arrays[i] = [None if v is None else conv(v) for v in arrays[i]]
-    conn = await session.connection()
-    await conn.exec_driver_sql("SELECT 1")  # begin the transaction (and set the tenant) first
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert isinstance(raw, asyncpg.Connection)
-    with _pg_conflicts(table):
-        await raw.execute(sql, *arrays)
 
 
 @contextlib.contextmanager
