@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pie.domain.model import (
@@ -75,6 +75,8 @@ _ALWAYS: dict[str, frozenset[str]] = {
     "stakeholders": frozenset({"account_id", "deal_id", "contact_id", "created_at", "updated_at"}),
 }
 
+T = TypeVar("T")
+
 
 def carried(section: str, record: dict[str, Any]) -> frozenset[str]:
     """The fields a record of ``section`` carries: those of the keys it has."""
@@ -99,34 +101,29 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _ts(rec: dict[str, Any], key: str, field: str | None = None) -> datetime | None:
-    text = rec.get(key)
-    if text is None:
-        return None
-    try:
-        return v.parse_timestamp(text, require_zone=True)
-    except v.BadValue as exc:
-        raise Problem(field or key, str(exc)) from None
-
-
-def _date(rec: dict[str, Any], key: str, field: str | None = None) -> date | None:
-    text = rec.get(key)
-    if text is None:
-        return None
-    try:
-        return v.parse_date(text)
-    except v.BadValue as exc:
-        raise Problem(field or key, str(exc)) from None
-
-
-def _money(rec: dict[str, Any], key: str, field: str | None = None) -> Decimal | None:
+def _parsed(
+    rec: dict[str, Any], key: str, parse: Callable[[Any], T], field: str | None
+) -> T | None:
+    """``rec[key]`` parsed, None when absent; a value that does not parse is a Problem."""
     value = rec.get(key)
     if value is None:
         return None
     try:
-        return v.check_money(value)
+        return parse(value)
     except v.BadValue as exc:
         raise Problem(field or key, str(exc)) from None
+
+
+def _ts(rec: dict[str, Any], key: str, field: str | None = None) -> datetime | None:
+    return _parsed(rec, key, lambda text: v.parse_timestamp(text, require_zone=True), field)
+
+
+def _date(rec: dict[str, Any], key: str, field: str | None = None) -> date | None:
+    return _parsed(rec, key, v.parse_date, field)
+
+
+def _money(rec: dict[str, Any], key: str, field: str | None = None) -> Decimal | None:
+    return _parsed(rec, key, v.check_money, field)
 
 
 def _float(value: Any) -> float | None:
