@@ -9,6 +9,7 @@ refused (the cache then fits afresh).
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import hashlib
 import io
@@ -107,7 +108,7 @@ def _decode(tp: Any, data: Any, arrays: Any) -> Any:
         return tuple(_decode(k, v, arrays) for k, v in zip(kinds, data, strict=True))
     if origin is list:
         return [_decode(args[0], v, arrays) for v in data]
-    if origin is dict:
+    if origin in (dict, collections.abc.Mapping):
         return {_decode(args[0], k, arrays): _decode(args[1], v, arrays) for k, v in data}
     if tp is float:
         return float(data)

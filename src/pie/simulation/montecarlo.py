@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pie.domain.stages import Stage
+from pie.mining.calibration_map import group_of, logit
 from pie.mining.context import factor_shape
 from pie.mining.events import LOST, N_STAGES, STAGE_INDEX, WON
 from pie.mining.model import ProcessModel
@@ -40,6 +41,9 @@ Int = NDArray[np.intp]
 
 MAX_STEPS = 512  # jumps per path; a path still open after them (or after max_days) is open
 ARRIVAL_STEP = MAX_STEPS  # counters MAX_STEPS + step draw the arrivals of step ``step``
+#: the calibration map's uniform of a run is read at the run's origin with these bits flipped:
+#: a point of the deal's stream no step reads
+CALIBRATION_SALT = np.uint64(0xC0FFEE5A17C0FFEE)
 _DEMO_ELIGIBLE = np.array(
     [s.is_open and s is not Stage.STALLED and s.rank <= Stage.DEMO.rank for s in STAGE_INDEX],
 )
@@ -48,6 +52,14 @@ assert 2 * MAX_STEPS <= STEPS_PER_RUN
 
 def new_key(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**63, dtype=np.int64))
+
+
+def _calibration(model: ProcessModel) -> Float | None:
+    cal = model.calibration
+    if cal is None or cal.is_identity:
+        return None
+    coef = np.array(cal.coefficients, dtype=np.float64)
+    return coef[[group_of(s) for s in STAGE_INDEX]]
 
 
 def context_arrives(model: ProcessModel) -> bool:
@@ -77,6 +89,8 @@ class Tables:
     #: edge, its rate per day, and the same for a blocker; None when context is held fixed
     arrive: Float | None = None
     strides: tuple[int, int] = (0, 0)  # what a factor's arrival adds to the context index
+    #: per stage index: (intercept, slope) of the calibration map; None: no map
+    calibration: Float | None = None
 
     @classmethod
     def of(cls, model: ProcessModel) -> Tables:
@@ -111,6 +125,7 @@ class Tables:
             hazard_next=np.append(hazard_at[:, 1:], np.full((flat.shape[0], 1), np.inf), axis=1),
             arrive=arrive,
             strides=(int(np.prod(shape[1:])), int(np.prod(shape[2:]))),
+            calibration=_calibration(model),
         )
 
 
@@ -215,7 +230,33 @@ def walk(
         ctx, credit = np.compress(keep, ctx), np.compress(keep, credit)
         if arriving:
             scale = np.compress(keep, scale, axis=1)
-    return Chunk(first_deal, won.reshape(runs, n_deals), days.reshape(runs, n_deals))
+    by_run = Chunk(first_deal, won.reshape(runs, n_deals), days.reshape(runs, n_deals))
+    if tables.calibration is not None:
+        coef = tables.calibration[starts.stage]
+        _calibrate(coef, origin.reshape(runs, n_deals), by_run.won, by_run.days)
+    return by_run
+
+
+def _calibrate(
+    coef: Float, origin: NDArray[np.uint64], won: NDArray[np.bool_], days: Float
+) -> None:
+    """Apply the calibration map to each deal's runs (in place): with p its share of won runs
+    and q = map(p), a deal whose q is below p keeps each won run with probability q / p (the
+    others count as lost then); one whose q is above p turns each lost run into a won one with
+    probability (q - p) / (share of lost runs). The uniform of each (deal, run) is drawn from
+    the deal's own stream, so a baseline and a scenario of the deal are thinned alike."""
+    p = won.mean(axis=0)
+    z = coef[:, 0] + coef[:, 1] * logit(p)
+    q = np.where((p <= 0) | (p >= 1), p, 1.0 / (1.0 + np.exp(-z)))
+    lost = ~won & np.isfinite(days)
+    u, _ = uniforms(origin ^ CALIBRATION_SALT)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keep = np.where(p > 0, q / p, 1.0)
+        add = np.where(lost.any(axis=0), (q - p) / lost.mean(axis=0), 0.0)
+    down = won & (u >= keep)
+    up = lost & (u < add) & (q > p)
+    won[down] = False
+    won[up] = True
 
 
 def _arrive(
