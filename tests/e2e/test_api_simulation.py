@@ -18,8 +18,9 @@ from pie.config import Settings
 from pie.domain.model import EntityKind
 from pie.entrypoints.api.app import create_app
 from pie.importing import import_file
-from pie.mining import ProcessModel, fit
+from pie.mining import ProcessModel
 from pie.sample import generate
+from pie.services.world import fit_model
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +111,13 @@ async def test_deal_and_pipeline_forecasts(api: Api) -> None:
 def fits(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Every fit of the process model the services make, counted."""
     calls: list[object] = []
-    real = fit
+    real = fit_model
 
     def counting(*args: Any, **kwargs: Any) -> ProcessModel:
         calls.append(kwargs.get("as_of"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("pie.services.model_cache.fit", counting)
+    monkeypatch.setattr("pie.services.model_cache.fit_model", counting)
     return calls
 
 

@@ -32,6 +32,10 @@ class MiningConfig:
     min_evidence_deals: int = 30
     #: False: estimate per stage only (the plain Markov baseline uses this).
     use_context: bool = True
+    #: Simulate champions and blockers arriving along each path at the mined rates
+    #: (``pie.mining.arrivals``). False holds the context at its ``as_of`` value for the whole
+    #: future, the semi-Markov chain that ``pie.simulation.exact`` solves exactly.
+    context_arrives: bool = True
 
 
 DEFAULT_CONFIG = MiningConfig()

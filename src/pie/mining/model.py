@@ -15,6 +15,7 @@ from pie.domain.history import DealHistory
 from pie.domain.stages import ALL_STAGES, Stage
 
 from .arrivals import ArrivalRates
+from .calibration_map import CalibrationMap
 from .config import MiningConfig
 from .context import Context, contexts_at, encode_one, to_days
 from .events import STAGE_INDEX
@@ -69,6 +70,9 @@ class ProcessModel:
     ignored: frozenset[str] = frozenset()
     #: how fast champions and blockers arrive, per stage and time in stage (``arrivals``)
     arrivals: ArrivalRates | None = None
+    #: the map applied to every simulated P(win), fitted on the tenant's past cutoffs
+    #: (``pie.simulation.calibration.fit_calibration``); None: the model's own probabilities
+    calibration: CalibrationMap | None = None
 
     @property
     def edges(self) -> Float:

@@ -1,5 +1,5 @@
-"""The fitted process model, cached per tenant so a forecast does not refit (3-6 s) when
-nothing changed.
+"""The fitted process model, with its calibration map (``world.fit_model``), cached per tenant
+so a forecast does not refit (3-6 s) when nothing changed.
 
 An entry is keyed on the tenant, the fitting options (the mining config, ``as_of`` or "the
 latest data") and the layout of the model, and is valid for one change seq: the tenant's
@@ -18,15 +18,16 @@ import asyncio
 import hashlib
 import weakref
 from collections import OrderedDict
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
-from pie.mining import MiningConfig, ProcessModel, fit
+from pie.mining import MiningConfig, ProcessModel
+from pie.mining.calibration_map import CalibrationMap
 from pie.mining.config import DEFAULT_CONFIG
 from pie.ports.uow import UnitOfWork
 from pie.services.histories import load_histories
 from pie.services.model_codec import FINGERPRINT, CodecError, decode_model, encode_model
-from pie.services.world import World, aware, snapshot
+from pie.services.world import World, aware, fit_model, snapshot
 
 DEFAULT_ENTRIES = 8
 
@@ -70,7 +71,10 @@ class ModelCache:
             known, moment = snapshot(await load_histories(uow), as_of)
             model = await _stored(uow, key, seq)
             if model is None or model.as_of != moment:
-                model = await asyncio.to_thread(fit, known, as_of=moment, config=config)
+                reuse = await _recent_calibration(uow, key, moment)
+                model = await asyncio.to_thread(
+                    fit_model, known, as_of=moment, config=config, calibration=reuse
+                )
                 self.fits += 1
                 await _store(uow, key, seq, model)
             world = World(known, moment, model)
@@ -82,6 +86,28 @@ class ModelCache:
         self._worlds.move_to_end(slot)
         while len(self._worlds) > self.max_entries:
             self._worlds.popitem(last=False)
+
+
+#: a stored model's calibration map is reused by the next fit while the data has moved on by
+#: less than this: the map learns from cutoffs 90 days and more in the past, which a few more
+#: days barely change, and fitting it costs several fits (``world.fit_model``)
+CALIBRATION_REUSE = timedelta(days=7)
+
+
+async def _recent_calibration(uow: UnitOfWork, key: str, moment: datetime) -> CalibrationMap | None:
+    """The calibration map of the model stored under ``key``, whatever its change seq, when
+    it was fitted no earlier than ``CALIBRATION_REUSE`` before ``moment`` (nor after it)."""
+    async with uow:
+        cached = await uow.models.get(key)
+    if cached is None:
+        return None
+    try:
+        model = decode_model(cached.payload)
+    except CodecError:
+        return None
+    if model.calibration is None or not timedelta(0) <= moment - model.as_of <= CALIBRATION_REUSE:
+        return None
+    return model.calibration
 
 
 async def _stored(uow: UnitOfWork, key: str, seq: int) -> ProcessModel | None:

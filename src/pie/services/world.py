@@ -8,6 +8,7 @@ taken), so a forecast never counts days that the data cannot have seen.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,10 +16,12 @@ from uuid import UUID
 
 from pie.domain.errors import DealNotFound, InvalidInput
 from pie.domain.history import DealHistory
-from pie.mining import MiningConfig, ProcessModel, fit
+from pie.mining import MiningConfig, ProcessModel, SufficiencyLevel, fit
+from pie.mining.calibration_map import CalibrationMap
 from pie.mining.config import DEFAULT_CONFIG
 from pie.mining.snapshot import as_of as snapshot_as_of
 from pie.mining.snapshot import data_end
+from pie.simulation.calibration import fit_calibration
 
 
 @dataclass(frozen=True)
@@ -67,5 +70,24 @@ async def world_of(
     """The histories as of ``as_of``, with the model fitted on them."""
     known, moment = snapshot(histories, as_of)
     # CPU-bound work runs in a worker thread so an API server stays responsive meanwhile
-    model = await asyncio.to_thread(fit, known, as_of=moment, config=config)
+    model = await asyncio.to_thread(fit_model, known, as_of=moment, config=config)
     return World(known, moment, model)
+
+
+def fit_model(
+    histories: Sequence[DealHistory],
+    *,
+    as_of: datetime,
+    config: MiningConfig = DEFAULT_CONFIG,
+    calibration: CalibrationMap | None = None,
+) -> ProcessModel:
+    """The process model fitted at ``as_of`` with its calibration map, where the data allows
+    one: the full model, and past cutoffs with known outcomes; the map is the identity unless
+    it is shown to help (``pie.simulation.calibration``). ``calibration``: a map fitted
+    shortly before, to reuse instead of fitting one (which costs about five fits)."""
+    model = fit(histories, as_of=as_of, config=config)
+    if model.sufficiency.level is not SufficiencyLevel.FULL:
+        return model
+    if calibration is None:
+        calibration = fit_calibration(histories, as_of=as_of, config=config)
+    return dataclasses.replace(model, calibration=calibration)

@@ -25,12 +25,15 @@ from numpy.typing import NDArray
 
 from pie.domain.errors import InvalidInput
 from pie.domain.history import DealHistory
-from pie.domain.stages import Stage
+from pie.mining.calibration_map import GROUPS, CalibrationMap, group_of
+from pie.mining.calibration_map import logit as _logit
+from pie.mining.config import DEFAULT_CONFIG, MiningConfig
 from pie.mining.snapshot import as_of as snapshot_as_of
 from pie.mining.snapshot import outcomes_after
 
-from .forecaster import DealPrediction, Forecaster
-from .verdict import GROUPS
+from .forecaster import DealPrediction, Forecaster, MarkovForecaster
+
+__all__ = ["CalibratedForecaster", "CalibrationMap", "fit_calibration", "group_of"]
 
 Float = NDArray[np.float64]
 PAST_CUTOFFS = 3
@@ -38,37 +41,10 @@ SPACING_DAYS = 30
 LABEL_DAYS = 90  # without a horizon: how far back the latest past cutoff lies
 MIN_FORECASTS = 60
 PRIOR_WEIGHT = 30.0
-_EPS = 1e-4
-
-
-def _logit(p: Float) -> Float:
-    q = np.clip(p, _EPS, 1 - _EPS)
-    out: Float = np.log(q / (1 - q))
-    return out
-
-
-def group_of(stage: Stage | None) -> int:
-    for i, (_, stages) in enumerate(GROUPS):
-        if stage in stages:
-            return i
-    return 0
-
-
-@dataclass(frozen=True, slots=True)
-class CalibrationMap:
-    """Per stage group: (intercept, slope) on the logit scale; identity by default."""
-
-    coefficients: tuple[tuple[float, float], ...] = ((0.0, 1.0),) * len(GROUPS)
-    n: int = 0  # past forecasts it was fitted on
-
-    def apply(self, p: Float, groups: NDArray[np.intp]) -> Float:
-        coef = np.array(self.coefficients)[groups]
-        out: Float = 1.0 / (1.0 + np.exp(-(coef[:, 0] + coef[:, 1] * _logit(p))))
-        return np.where((p <= 0) | (p >= 1), p, out)  # certainties stay certain
-
-    @property
-    def is_identity(self) -> bool:
-        return all(c == (0.0, 1.0) for c in self.coefficients)
+MIN_SLOPE = 0.05
+#: runs per deal of the past forecasts a tenant's stored map is fitted on (fewer than a
+#: forecast's: their noise is small next to the spread of P(win) across deals)
+MAP_RUNS = 500
 
 
 def cross_validated_map(
@@ -114,7 +90,59 @@ def _ridge_logistic(x: Float, y: Float) -> tuple[float, float]:
         theta = theta - step
         if np.abs(step).max() < 1e-8:
             break
-    return float(theta[0]), float(theta[1])
+    return float(theta[0]), max(float(theta[1]), MIN_SLOPE)  # the map keeps the order
+
+
+def fit_calibration(
+    histories: Sequence[DealHistory],
+    *,
+    as_of: datetime,
+    config: MiningConfig = DEFAULT_CONFIG,
+    runs: int = MAP_RUNS,
+    seed: int = 0,
+) -> CalibrationMap:
+    """The map for P(win) at all (no horizon) to store with the model fitted at ``as_of``."""
+    return past_map(histories, as_of, None, lambda: MarkovForecaster(config, runs, seed))
+
+
+def past_map(
+    histories: Sequence[DealHistory],
+    as_of: datetime,
+    horizon_days: int | None,
+    make: Callable[[], Forecaster],
+) -> CalibrationMap:
+    """Back-test ``make()`` at ``PAST_CUTOFFS`` cutoffs before ``as_of`` on what was known at
+    ``as_of`` and fit the cross-validated map on its forecasts (identity if it does not
+    help)."""
+    lag = timedelta(days=horizon_days or LABEL_DAYS)
+    ps: list[float] = []
+    ys: list[float] = []
+    gs: list[int] = []
+    fs: list[int] = []
+    for k in range(PAST_CUTOFFS):
+        cutoff = as_of - lag - timedelta(days=SPACING_DAYS * k)
+        world = snapshot_as_of(histories, cutoff)
+        open_deals = [h for h in world if h.deal.is_open]
+        if not open_deals or all(h.deal.is_open for h in world):
+            continue
+        inner = make()
+        try:
+            inner.fit(world, as_of=cutoff)
+        except InvalidInput:
+            continue  # e.g. nothing closed yet to learn from
+        preds = inner.predict(open_deals, as_of=cutoff, horizon_days=horizon_days)
+        stage = {h.deal.id: h.deal.stage for h in open_deals}
+        by_deal = {p.deal_id: p for p in preds}
+        for o in outcomes_after(histories, cutoff, horizon_days, end=as_of):
+            if o.won is None or o.deal_id not in by_deal:
+                continue
+            ps.append(by_deal[o.deal_id].p_win)
+            ys.append(1.0 if o.won else 0.0)
+            gs.append(group_of(stage.get(o.deal_id)))
+            fs.append(k)
+    return cross_validated_map(
+        np.array(ps), np.array(ys), np.array(gs, dtype=np.intp), np.array(fs, dtype=np.intp)
+    )
 
 
 @dataclass
@@ -134,35 +162,7 @@ class CalibratedForecaster:
         self.map = self._fit_map(histories, as_of)
 
     def _fit_map(self, histories: Sequence[DealHistory], as_of: datetime) -> CalibrationMap:
-        lag = timedelta(days=self.horizon_days or LABEL_DAYS)
-        ps: list[float] = []
-        ys: list[float] = []
-        gs: list[int] = []
-        fs: list[int] = []
-        for k in range(PAST_CUTOFFS):
-            cutoff = as_of - lag - timedelta(days=SPACING_DAYS * k)
-            world = snapshot_as_of(histories, cutoff)
-            open_deals = [h for h in world if h.deal.is_open]
-            if not open_deals or all(h.deal.is_open for h in world):
-                continue
-            inner = self.make()
-            try:
-                inner.fit(world, as_of=cutoff)
-            except InvalidInput:
-                continue  # e.g. nothing closed yet to learn from
-            preds = inner.predict(open_deals, as_of=cutoff, horizon_days=self.horizon_days)
-            stage = {h.deal.id: h.deal.stage for h in open_deals}
-            by_deal = {p.deal_id: p for p in preds}
-            for o in outcomes_after(histories, cutoff, self.horizon_days, end=as_of):
-                if o.won is None or o.deal_id not in by_deal:
-                    continue
-                ps.append(by_deal[o.deal_id].p_win)
-                ys.append(1.0 if o.won else 0.0)
-                gs.append(group_of(stage.get(o.deal_id)))
-                fs.append(k)
-        return cross_validated_map(
-            np.array(ps), np.array(ys), np.array(gs, dtype=np.intp), np.array(fs, dtype=np.intp)
-        )
+        return past_map(histories, as_of, self.horizon_days, self.make)
 
     def predict(
         self, open_deals: Sequence[DealHistory], *, as_of: datetime, horizon_days: int | None

@@ -6,8 +6,9 @@ recommendations the data supports, ranked by their simulated impact.
   changes that apply (add a champion, resolve the blocker, demo 7 days earlier, double the
   meeting frequency) and no change at all, the one with the highest simulated P(win).
 - worst_case: the least favourable feasible change: of every combination of the unfavourable
-  ones (the champion is lost, a blocker appears, the deal goes cold) and no change, the one
-  with the lowest simulated P(win).
+  ones (the champion is lost, or for a deal without one, no champion is found from now on
+  while context arrives along the paths; a blocker appears; the deal goes cold) and no change,
+  the one with the lowest simulated P(win).
 
 Every candidate is simulated with the deal's own random stream (common random numbers), and
 "no change" is among them, so best_case >= current_trajectory >= worst_case always holds.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ from pie.mining.events import STAGE_INDEX
 from pie.mining.evidence import Evidence
 from pie.mining.model import ProcessModel
 
-from .montecarlo import Chunk, Starts, Tables, new_key, walk
+from .montecarlo import Chunk, Starts, Tables, context_arrives, new_key, walk
 from .scenarios import Scenario, ScenarioResult, apply, arm, paired_delta
 from .state import DealState
 from .stats import Z95, confidence_level
@@ -46,6 +47,7 @@ FAVOURABLE: tuple[tuple[str, Scenario], ...] = (
     ("Double the meeting frequency", Scenario("increase_touchpoints", (("factor", 2.0),))),
 )
 #: The context factor each favourable scenario acts on (None: acts on time, not context).
+_CHAMP = "has_champion"
 FACTOR_OF: dict[str, str | None] = {
     "add_champion": "has_champion",
     "remove_blocker": "unresolved_blocker",
@@ -126,7 +128,7 @@ def _favourable(sc: Scenario, state: DealState) -> DealState:
     if sc.name == "add_champion":
         return state.with_context(has_champion=True)
     if sc.name == "remove_blocker":
-        return state.with_context(unresolved_blocker=False)
+        return state.with_context(unresolved_blocker=False).holding("unresolved_blocker")
     if sc.name == "accelerate_demo":
         return dataclasses.replace(state, demo_credit=state.demo_credit + float(sc.param("days")))
     days = ctx.days_since_activity
@@ -134,21 +136,23 @@ def _favourable(sc: Scenario, state: DealState) -> DealState:
     return state.with_context(days_since_activity=None if days is None else days / factor)
 
 
-def _unfavourable(state: DealState) -> list[tuple[str, DealState]]:
-    """The unfavourable changes that are feasible for the deal, one at a time."""
-    ctx, out = state.context, []
+Change = Callable[[DealState], DealState]
+
+
+def _unfavourable(state: DealState, model: ProcessModel) -> list[tuple[str, Change]]:
+    """The unfavourable changes that are feasible for the deal."""
+    ctx, out = state.context, list[tuple[str, Change]]()
     if ctx.has_champion:
-        out.append(("the champion is lost", state.with_context(has_champion=False)))
+        out.append(
+            ("the champion is lost", lambda s: s.with_context(has_champion=False).holding(_CHAMP))
+        )
+    elif state.arrival_scale[0] > 0 and context_arrives(model):
+        out.append(("no champion is found", lambda s: s.holding(_CHAMP)))
     if not ctx.unresolved_blocker:
-        out.append(("a blocker appears", state.with_context(unresolved_blocker=True)))
+        out.append(("a blocker appears", lambda s: s.with_context(unresolved_blocker=True)))
     if ctx.days_since_activity is not None:
-        out.append(("the deal goes cold", state.with_context(days_since_activity=None)))
+        out.append(("the deal goes cold", lambda s: s.with_context(days_since_activity=None)))
     return out
-
-
-def worst_case(state: DealState) -> DealState:
-    """Every unfavourable change at once (one of the worst-case candidates)."""
-    return state.with_context(has_champion=False, unresolved_blocker=True, days_since_activity=None)
 
 
 def best_case_candidates(
@@ -165,26 +169,18 @@ def best_case_candidates(
     return out
 
 
-def worst_case_candidates(state: DealState) -> list[tuple[tuple[str, ...], DealState]]:
-    steps = _unfavourable(state)
+def worst_case_candidates(
+    state: DealState, model: ProcessModel
+) -> list[tuple[tuple[str, ...], DealState]]:
+    steps = _unfavourable(state, model)
     out: list[tuple[tuple[str, ...], DealState]] = []
     for k in range(len(steps) + 1):
         for combo in itertools.combinations(steps, k):
             s = state
-            for _, changed in combo:
-                s = dataclasses.replace(s, context=_merge(s, changed))
+            for _, change in combo:
+                s = change(s)
             out.append((tuple(name for name, _ in combo), s))
     return out
-
-
-def _merge(into: DealState, changed: DealState) -> Any:
-    """``into``'s context with the one factor ``changed`` differs from the deal in."""
-    diff = {
-        f.name: getattr(changed.context, f.name)
-        for f in dataclasses.fields(changed.context)
-        if getattr(changed.context, f.name) != getattr(into.context, f.name)
-    }
-    return dataclasses.replace(into.context, **diff)
 
 
 def _trajectory(name: str, chunk: Chunk, changes: tuple[str, ...]) -> Trajectory:
@@ -219,7 +215,7 @@ def deal_forecast(
     best_sims = [(changes, run(s)) for changes, s in best_case_candidates(state, model)]
     base = best_sims[0][1]  # no change
     worst_sims = [((), base)] + [
-        (changes, run(s)) for changes, s in worst_case_candidates(state)[1:]
+        (changes, run(s)) for changes, s in worst_case_candidates(state, model)[1:]
     ]
     best_changes, best = _extreme(best_sims, best=True)
     worst_changes, worst = _extreme(worst_sims, best=False)

@@ -10,7 +10,13 @@ A scenario changes a deal's state before it is simulated:
 - ``increase_touchpoints[:factor=2]``: k x meeting frequency: the days since the last activity
   shrink by k, which moves the engagement bucket and, through the model, dwell and odds.
 - ``custom:FACTOR=VALUE,...``: any context factor (has_champion, unresolved_blocker, icp_match,
-  size_ratio, days_since_activity, engaged_recently).
+  size_ratio, days_since_activity, engaged_recently); a champion or blocker set this way is
+  held from now on (it neither arrives nor goes). ``champion_rate=k`` and ``blocker_rate=k``
+  multiply the rate at which a champion or a first blocker arrives along the paths (0: never).
+
+Context arrives along the paths (``montecarlo``): ``add_champion`` and ``remove_blocker`` set
+the factor from now on (a resolved blocker is not followed by a first one: the deal has had
+it).
 
 Baseline and scenario use common random numbers (the same uniforms for the same run and step),
 so the paired delta is not drowned in noise.
@@ -47,6 +53,7 @@ CUSTOM_FACTORS = (
     "days_since_activity",
     "engaged_recently",
 )
+RATES = ("champion_rate", "blocker_rate")  # custom: multipliers of the arrival rates
 _BOOLEAN = {"has_champion", "unresolved_blocker", "icp_match", "engaged_recently"}
 
 
@@ -98,12 +105,12 @@ def parse_scenario(text: str) -> Scenario:
         key = key.strip().lower()
         if not eq:
             raise _bad(f"scenario parameter {item!r} needs KEY=VALUE")
-        allowed = CUSTOM_FACTORS if name == "custom" else tuple(DEFAULTS.get(name, {}))
+        allowed = CUSTOM_FACTORS + RATES if name == "custom" else tuple(DEFAULTS.get(name, {}))
         if key not in allowed:
             raise _bad(f"{name} takes {', '.join(allowed) or 'no parameters'}, not {key!r}", key)
         params[key] = _value(key, val)
     if name == "custom" and not params:
-        raise _bad(f"custom needs at least one of {', '.join(CUSTOM_FACTORS)}")
+        raise _bad(f"custom needs at least one of {', '.join(CUSTOM_FACTORS + RATES)}")
     return Scenario(name, tuple(params.items()))
 
 
@@ -117,7 +124,7 @@ def apply(scenario: Scenario, state: DealState, model: ProcessModel) -> DealStat
     if name == "remove_blocker":
         if not ctx.unresolved_blocker:
             raise _bad("remove_blocker: the deal has no unresolved blocker or objection")
-        return state.with_context(unresolved_blocker=False)
+        return state.with_context(unresolved_blocker=False).holding("unresolved_blocker")
     if name == "accelerate_demo":
         days = float(scenario.param("days"))
         if days <= 0:
@@ -136,13 +143,30 @@ def apply(scenario: Scenario, state: DealState, model: ProcessModel) -> DealStat
             )
         return state.with_context(days_since_activity=ctx.days_since_activity / factor)
     changes: dict[str, Any] = dict(scenario.params)
+    state = _rescaled(state, changes)
     if "engaged_recently" in changes:
         engaged = changes.pop("engaged_recently")
         edges = model.config.recency_edges
         changes.setdefault("days_since_activity", 0.0 if engaged else edges[-1] + 1.0)
     if "size_ratio" in changes and float(changes["size_ratio"]) <= 0:
         raise _bad("custom: size_ratio must be positive", "size_ratio")
-    return state.with_context(**changes)
+    held = [name for name in ("has_champion", "unresolved_blocker") if name in changes]
+    state = state.with_context(**changes)
+    for name in held:
+        state = state.holding(name)
+    return state
+
+
+def _rescaled(state: DealState, changes: dict[str, Any]) -> DealState:
+    """``state`` with the arrival rates multiplied as ``changes`` asks (popped from it)."""
+    scale = list(state.arrival_scale)
+    for i, key in enumerate(RATES):
+        if key in changes:
+            k = float(changes.pop(key))
+            if not k >= 0:
+                raise _bad(f"custom: {key} must be 0 or more", key)
+            scale[i] *= k
+    return dataclasses.replace(state, arrival_scale=(scale[0], scale[1]))
 
 
 @dataclass(frozen=True, slots=True)

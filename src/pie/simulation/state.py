@@ -10,7 +10,7 @@ from uuid import UUID
 from pie.domain.errors import InvalidInput
 from pie.domain.history import DealHistory
 from pie.domain.stages import Stage
-from pie.mining.context import Context
+from pie.mining.context import Context, arrival_times, to_days
 from pie.mining.model import ProcessModel
 
 from .streams import stream_identity
@@ -27,9 +27,20 @@ class DealState:
     demo_credit: float = 0.0
     #: the deal's stable identity, which keys its random stream (``streams``); "" is its id
     stream: str = ""
+    #: multipliers of the mined arrival rates of a champion and of a blocker along a path
+    #: (``pie.mining.arrivals.ARRIVING``); 0 holds the factor as it is from now on. A deal that
+    #: has had a blocker is no longer at risk of a first one.
+    arrival_scale: tuple[float, float] = (1.0, 1.0)
 
     def with_context(self, **changes: object) -> DealState:
         return dataclasses.replace(self, context=dataclasses.replace(self.context, **changes))  # type: ignore[arg-type]
+
+    def holding(self, factor: str) -> DealState:
+        """The state with ``factor`` (has_champion or unresolved_blocker) held from now on."""
+        champion, blocker = self.arrival_scale
+        if factor == "has_champion":
+            return dataclasses.replace(self, arrival_scale=(0.0, blocker))
+        return dataclasses.replace(self, arrival_scale=(champion, 0.0))
 
 
 def deal_state(history: DealHistory, model: ProcessModel, *, as_of: datetime) -> DealState:
@@ -57,6 +68,7 @@ def deal_state(history: DealHistory, model: ProcessModel, *, as_of: datetime) ->
     ctx = model.context_of(history, as_of)
     value = ctx.size_ratio * model.median_value if ctx.size_ratio is not None else 0.0
     days = max((as_of - entered).total_seconds() / 86400.0, 0.0)
+    had_blocker = arrival_times(history)[1] <= to_days(as_of)
     return DealState(
         deal_id=deal.id,
         stage=stage,
@@ -64,4 +76,5 @@ def deal_state(history: DealHistory, model: ProcessModel, *, as_of: datetime) ->
         context=ctx,
         value=value,
         stream=stream_identity(deal),
+        arrival_scale=(1.0, 0.0 if had_blocker else 1.0),
     )

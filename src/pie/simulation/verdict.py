@@ -15,16 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pie.domain.stages import Stage
+from pie.mining.calibration_map import EARLY, GROUPS, LATE
+
+__all__ = ["EARLY", "GROUPS", "LATE", "Gap", "gaps", "verdict"]
 
 MATERIAL = 0.03
 MIN_GROUP = 30
-EARLY = frozenset({Stage.LEAD, Stage.QUALIFICATION, Stage.DISCOVERY})
-LATE = frozenset({Stage.DEMO, Stage.PROPOSAL, Stage.NEGOTIATION})
-GROUPS: tuple[tuple[str, frozenset[Stage]], ...] = (
-    ("early stages", EARLY),
-    ("late stages", LATE),
-    ("stalled deals", frozenset({Stage.STALLED})),
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,11 @@ import pytest
 
 from pie.domain.ownership import HUMAN
 from pie.importing import import_file
-from pie.mining import ProcessModel, fit
+from pie.mining import ProcessModel
 from pie.mining.config import DEFAULT_CONFIG
 from pie.sample import generate
 from pie.services.model_cache import ModelCache, fit_key
+from pie.services.world import fit_model
 from tests.fakes.uow import InMemoryStore, InMemoryUnitOfWork
 
 
@@ -60,13 +61,13 @@ async def world(sample: Path) -> World:
 @pytest.fixture
 def fits(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
     calls: list[datetime] = []
-    real = fit
+    real = fit_model
 
     def counting(*args: Any, **kwargs: Any) -> ProcessModel:
         calls.append(kwargs["as_of"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("pie.services.model_cache.fit", counting)
+    monkeypatch.setattr("pie.services.model_cache.fit_model", counting)
     return calls
 
 

@@ -64,3 +64,14 @@ def test_a_foreign_or_damaged_payload_is_refused(model: ProcessModel) -> None:
         z.writestr(f"{META}.npy", arr.getvalue())
     with pytest.raises(CodecError):
         decode_model(pickled.getvalue())
+
+
+def test_the_calibration_map_round_trips(model: ProcessModel) -> None:
+    from pie.mining.calibration_map import CalibrationMap
+
+    mapped = dataclasses.replace(
+        model, calibration=CalibrationMap(((-0.3, 0.9), (0.1, 1.2), (0.0, 1.0)), 321)
+    )
+    back = decode_model(encode_model(mapped))
+    assert _same(mapped, back)
+    assert back.calibration == mapped.calibration

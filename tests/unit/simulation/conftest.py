@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,14 @@ from pie.domain.history import DealHistory
 from pie.mining import ProcessModel, fit
 from tests.unit.mining.gt_world import sample_world
 from tests.unit.simulation.synth import AS_OF, synthetic_world
+
+
+def context_held(model: ProcessModel) -> ProcessModel:
+    """``model`` with arrivals switched off: the context is held at its ``as_of`` value, the
+    chain that ``pie.simulation.exact`` solves."""
+    config = dataclasses.replace(model.config, context_arrives=False)
+    return dataclasses.replace(model, config=config)
+
 
 GtWorld = tuple[list[DealHistory], list[dict[str, Any]], datetime, ProcessModel]
 

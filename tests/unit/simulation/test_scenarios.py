@@ -61,7 +61,9 @@ def test_favourable_scenarios_raise_the_win_rate(gt_world: GtWorld, scenario, pi
         for s in _states(gt_world)
         if pick(s) and s.stage.value in ("lead", "discovery", "qualification")
     )
-    result = simulate_scenario(model, state, scenario, runs=4000, rng=np.random.default_rng(1))
+    # 20,000 runs: with context arriving along the paths, more touchpoints gain this deal
+    # less than a point, which 4,000 runs cannot tell from zero
+    result = simulate_scenario(model, state, scenario, runs=20_000, rng=np.random.default_rng(1))
     assert result.delta.p_win_ci[0] > 0, result
     body = result.to_dict()
     assert set(body) >= {"baseline", "modified", "delta", "confidence"}
