@@ -120,6 +120,21 @@ async def test_moments_out_of_range_are_refused(api: Api, as_of: str) -> None:
     assert _error(r)["field"] == "as_of"
 
 
+@pytest.mark.parametrize("as_of", ["1777664", "-5", "1.5e9"])
+async def test_moments_are_iso_text_not_timestamps(api: Api, as_of: str) -> None:
+    r = await api.client.get("/api/process", params={"as_of": as_of}, headers=api.headers)
+    assert "ISO 8601" in _error(r)["message"]
+    document = f'{{"deal_id": "{api.deal}", "scenario": {{"type": "x"}}, "as_of": {as_of}}}'
+    assert _error(await _post(api, document))["field"] == "as_of"
+
+
+async def test_a_body_that_is_not_utf8_is_invalid_input(api: Api) -> None:
+    headers = {**api.headers, "Content-Type": "application/json"}
+    r = await api.client.post("/api/simulate", content=b"\xff\xfe{", headers=headers)
+    detail = _error(r)
+    assert (detail["code"], detail["field"]) == ("invalid_input", "body")
+
+
 @pytest.mark.parametrize(
     ("path", "params"),
     [

@@ -5,10 +5,9 @@ scenario parser."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from pie.entrypoints.api.params import (
     AS_OF,
@@ -18,7 +17,7 @@ from pie.entrypoints.api.params import (
     MAX_TEXT,
     MIN_RUNS,
     CleanText,
-    bounded_moment,
+    Moment,
     clean_text,
 )
 from pie.simulation.scenarios import NAMES
@@ -118,6 +117,4 @@ class SimulateIn(BaseModel):
         description=f"Monte Carlo runs, {MIN_RUNS:,} to {MAX_SIMULATE_RUNS:,}",
     )
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
-    as_of: Annotated[datetime | None, AfterValidator(bounded_moment)] = Field(
-        default=None, description=AS_OF
-    )
+    as_of: Moment = Field(default=None, description=AS_OF)

@@ -67,6 +67,13 @@ async def _pie_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode: malformed input
+        detail = ErrorDetail(
+            code=ErrorCode.INVALID_INPUT,
+            message="body: not JSON text in UTF-8",
+            field="body",
+        )
+        return error_response(422, detail)
     code = HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
     return error_response(
         exc.status_code, ErrorDetail(code=code, message=str(exc.detail)), exc.headers

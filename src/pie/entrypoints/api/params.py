@@ -4,11 +4,12 @@ is a 422 in the one error body, never a 500 from deeper down). The bounds are do
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 MAX_TEXT = 200  #: characters of a free-text parameter or a record reference
 MAX_OFFSET = 1_000_000_000  #: far beyond any page; keeps the databases' 64-bit integers whole
@@ -23,6 +24,7 @@ MIN_RUNS = 100
 #: `as_of` must fall in these years (any date whose arithmetic stays representable).
 AS_OF_YEARS = (1970, 2999)
 #: A period: 2026Q1 (or 2026-Q1), 2026-03 or 2026, in the years 1970 to 2999.
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 PERIOD_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})(-?[Qq][1-4]|-(0[1-9]|1[0-2]))?$"
 
 
@@ -37,6 +39,14 @@ def clean_text(value: str) -> str:
     return value
 
 
+def iso_moment(value: object) -> object:
+    """Only ISO 8601 text: not the Unix timestamps pydantic would also read as a moment."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("must be an ISO 8601 date or time, e.g. 2026-03-31 or 2026-03-31T12:00Z")
+    return value
+
+
 def bounded_moment(value: datetime | None) -> datetime | None:
     lo, hi = AS_OF_YEARS
     if value is not None and not lo <= value.year <= hi:
@@ -45,6 +55,7 @@ def bounded_moment(value: datetime | None) -> datetime | None:
 
 
 CleanText = Annotated[str, AfterValidator(clean_text)]
+Moment = Annotated[datetime | None, BeforeValidator(iso_moment), AfterValidator(bounded_moment)]
 DEAL_REF = "A PIE deal id, or SOURCE:EXTERNAL_ID (e.g. salesforce:006Ho00000AbCdEIAV)"
 REF = "A PIE id, or SOURCE:EXTERNAL_ID (e.g. salesforce:006Ho00000AbCdEIAV)"
 AS_OF = (
@@ -69,7 +80,7 @@ SearchText = Annotated[
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"0 to {MAX_OFFSET:,}")]
 Seed = Annotated[int, Query(ge=0, le=MAX_SEED, description="0 to 2^63-1")]
-AsOf = Annotated[datetime | None, AfterValidator(bounded_moment), Query(description=AS_OF)]
+AsOf = Annotated[Moment, Query(description=AS_OF)]
 Period = Annotated[str, Field(pattern=PERIOD_PATTERN, max_length=8)]
 Periods = Annotated[
     list[Period] | None,

@@ -24,8 +24,34 @@ from pie.services.schemas import (
 
 router = APIRouter(prefix="/api", tags=["deals"], responses=responses(401, 422))
 
+FIRST_DEAL = "$response.body#/items/0/id"
 
-@router.get("/deals", response_model=PageRead[DealRead])
+
+def _link(path: str, method: str = "get", **fields: object) -> dict[str, object]:
+    return {"operationRef": "#/paths/" + path.replace("/", "~1") + "/" + method, **fields}
+
+
+#: OpenAPI links: where a listed deal's ids lead (clients and the fuzzer's stateful run use them)
+LINKS = {
+    "GetDeal": _link("/api/deals/{deal_id}", parameters={"deal_id": FIRST_DEAL}),
+    "ForecastDeal": _link("/api/deals/{deal_id}/forecast", parameters={"deal_id": FIRST_DEAL}),
+    "GetAccount": _link(
+        "/api/accounts/{account_id}",
+        parameters={"account_id": "$response.body#/items/0/account_id"},
+    ),
+    "SimulateDeal": _link(
+        "/api/simulate",
+        "post",
+        requestBody={"deal_id": FIRST_DEAL, "scenario": {"type": "add_champion"}},
+    ),
+}
+
+
+@router.get(
+    "/deals",
+    response_model=PageRead[DealRead],
+    responses={**responses(404), 200: {"links": LINKS}},
+)
 async def list_deals(
     uow: UowDep,
     stage: Annotated[list[Stage] | None, Query(description="Only these stages")] = None,
