@@ -24,8 +24,8 @@ MIN_RUNS = 100
 #: `as_of` must fall in these years (any date whose arithmetic stays representable).
 AS_OF_YEARS = (1970, 2999)
 #: A period: 2026Q1 (or 2026-Q1), 2026-03 or 2026, in the years 1970 to 2999.
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 PERIOD_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})(-?[Qq][1-4]|-(0[1-9]|1[0-2]))?$"
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # a Unix timestamp, say
 
 
 def clean_text(value: str) -> str:
