@@ -53,6 +53,30 @@ class Settings(BaseSettings):
             "they are also stored in the database, so a restart does not refit."
         ),
     )
+    max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body the API reads; a larger one is answered 413.",
+    )
+    max_concurrent_simulations: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description=(
+            "Simulations, forecasts and fits one server process runs at once, each in a worker "
+            "thread off the event loop."
+        ),
+    )
+    simulation_queue: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description=(
+            "Simulation requests that may wait for a free slot; one more is answered 429 "
+            "with Retry-After."
+        ),
+    )
     encryption_key: SecretStr | None = Field(
         default=None, description="Key that encrypts stored source credentials (later issues)."
     )

@@ -1,5 +1,5 @@
 """`/openapi.json` describes every answer: a schema for each success, and the one error body
-for 401, 404 and 422."""
+for 401, 404, 413, 422 and 429."""
 
 from __future__ import annotations
 
@@ -14,10 +14,17 @@ from pie.entrypoints.api.app import create_app
 ERROR = {"$ref": "#/components/schemas/ErrorBody"}
 PUBLIC = {("get", "/api/health")}
 NAMED = {  # operations that read a record by id: they can answer 404
+    ("get", "/api/deals"),  # ?account_id=
     ("get", "/api/deals/{deal_id}"),
     ("get", "/api/accounts/{account_id}"),
     ("get", "/api/deals/{deal_id}/forecast"),
     ("post", "/api/simulate"),
+}
+GATED = {  # operations that simulate or fit: they can answer 429 when the gate is full
+    ("get", "/api/deals/{deal_id}/forecast"),
+    ("post", "/api/simulate"),
+    ("get", "/api/forecast/pipeline"),
+    ("get", "/api/process"),
 }
 
 
@@ -60,6 +67,10 @@ def test_every_error_answer_is_declared_in_the_one_shape(spec: dict[str, Any]) -
             assert {"401", "422"} <= codes, (method, path)
         if (method, path) in NAMED:
             assert "404" in codes, (method, path)
+        assert "413" in codes, (method, path)  # the body limit is the server's
+        assert ("429" in codes) == ((method, path) in GATED), (method, path)
+        if "429" in codes:
+            assert op["responses"]["429"]["headers"]["Retry-After"]["required"] is True
         for code in codes:
             assert _schema(op, code) == ERROR, (method, path, code)
     schemas = spec["components"]["schemas"]

@@ -20,6 +20,7 @@ INTERNAL = {
     "pie.services.model_codec.CodecError": "a stored model this PIE cannot read: it is refitted",
     "pie.importing.values.BadValue": "a value that does not parse: becomes a Problem",
     "pie.importing.json_stream._BadConstant": "NaN/Infinity in JSON: becomes InvalidInput",
+    "pie.entrypoints.api.limits.BodyTooLarge": "a request body over the limit: answered 413",
 }
 
 #: Importing these runs Alembic's migration environment.

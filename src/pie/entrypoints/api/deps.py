@@ -1,4 +1,5 @@
-"""Request dependencies: the container, the caller's tenant (from the API key), a unit of work."""
+"""Request dependencies: the container, the caller's tenant (from the API key), a unit of
+work, the model cache and the simulation gate."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pie.bootstrap import Container
+from pie.entrypoints.api.limits import SimulationGate
 from pie.ports.uow import UnitOfWork
 from pie.services.model_cache import ModelCache
 
+MAX_KEY = 200
 _bearer = HTTPBearer(auto_error=False, description="A tenant API key (pie tenant create)")
 
 
@@ -32,6 +35,8 @@ async def authenticate(
         headers={"WWW-Authenticate": "Bearer"},
     )
     if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized
+    if len(credentials.credentials) > MAX_KEY:  # no key is this long: refused unread
         raise unauthorized
     tenant_id = await c.tenants.authenticate(credentials.credentials)
     if tenant_id is None:
@@ -54,3 +59,10 @@ def model_cache(c: ContainerDep) -> ModelCache:
 
 
 CacheDep = Annotated[ModelCache, Depends(model_cache)]
+
+
+def simulation_gate(request: Request) -> SimulationGate:
+    return cast(SimulationGate, request.app.state.gate)
+
+
+GateDep = Annotated[SimulationGate, Depends(simulation_gate)]

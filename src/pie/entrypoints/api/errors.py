@@ -26,13 +26,17 @@ HTTP_CODES = {
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.METHOD_NOT_ALLOWED,
     409: ErrorCode.CONFLICT,
+    413: ErrorCode.TOO_LARGE,
     422: ErrorCode.INVALID_INPUT,
+    429: ErrorCode.BUSY,
 }
 DESCRIPTIONS = {
     401: "No valid tenant API key was given as a bearer token",
     404: "No such record for this tenant",
     409: "The record was changed by someone else",
+    413: "The request body is larger than the server accepts (PIE_MAX_BODY_BYTES)",
     422: "The request is malformed or names something invalid",
+    429: "Too many simulations are running or waiting; try again after Retry-After seconds",
     503: "PIE is not configured for this",
 }
 
@@ -63,6 +67,13 @@ async def _pie_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode: malformed input
+        detail = ErrorDetail(
+            code=ErrorCode.INVALID_INPUT,
+            message="body: not JSON text in UTF-8",
+            field="body",
+        )
+        return error_response(422, detail)
     code = HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
     return error_response(
         exc.status_code, ErrorDetail(code=code, message=str(exc.detail)), exc.headers
@@ -75,11 +86,16 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts[1:] if len(parts) > 1 else parts)
 
 
+def _message(error: Mapping[str, Any]) -> str:
+    """Pydantic's message without its "Value error, " prefix for PIE's own checks."""
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-    messages = [f"{_field(tuple(e['loc'])) or 'request'}: {e['msg']}" for e in errors[:5]]
+    messages = [f"{_field(tuple(e['loc'])) or 'request'}: {_message(e)}" for e in errors[:5]]
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     detail = ErrorDetail(
         code=ErrorCode.INVALID_INPUT,
@@ -89,9 +105,25 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, detail)
 
 
+HEADERS = {
+    401: {"WWW-Authenticate": "Bearer"},
+    429: {"Retry-After": "Seconds to wait before trying again"},
+}
+
+
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI declarations of the error answers a route can give, all in the one shape."""
-    return {s: {"model": ErrorBody, "description": DESCRIPTIONS[s]} for s in statuses}
+    return {s: _declared(s) for s in statuses}
+
+
+def _declared(status: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": ErrorBody, "description": DESCRIPTIONS[status]}
+    if status in HEADERS:
+        out["headers"] = {
+            name: {"description": text, "required": True, "schema": {"type": "string"}}
+            for name, text in HEADERS[status].items()
+        }
+    return out
 
 
 def install(app: FastAPI) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from pie.domain.model import EntityKind
 from pie.domain.stages import Stage
 from pie.entrypoints.api.deps import UowDep
 from pie.entrypoints.api.errors import responses
+from pie.entrypoints.api.params import Limit, Offset, Ref, RefQuery, SearchText
 from pie.ports.repositories import DealFilter
 from pie.services import deals as svc
 from pie.services.refs import resolve_id
@@ -23,19 +24,42 @@ from pie.services.schemas import (
 
 router = APIRouter(prefix="/api", tags=["deals"], responses=responses(401, 422))
 
-REF = "A PIE id, or SOURCE:EXTERNAL_ID (e.g. salesforce:006Ho00000AbCdEIAV)"
-Ref = Annotated[str, Path(description=REF)]
+FIRST_DEAL = "$response.body#/items/0/id"
 
 
-@router.get("/deals", response_model=PageRead[DealRead])
+def _link(path: str, method: str = "get", **fields: object) -> dict[str, object]:
+    return {"operationRef": "#/paths/" + path.replace("/", "~1") + "/" + method, **fields}
+
+
+#: OpenAPI links: where a listed deal's ids lead (clients and the fuzzer's stateful run use them)
+LINKS = {
+    "GetDeal": _link("/api/deals/{deal_id}", parameters={"deal_id": FIRST_DEAL}),
+    "ForecastDeal": _link("/api/deals/{deal_id}/forecast", parameters={"deal_id": FIRST_DEAL}),
+    "GetAccount": _link(
+        "/api/accounts/{account_id}",
+        parameters={"account_id": "$response.body#/items/0/account_id"},
+    ),
+    "SimulateDeal": _link(
+        "/api/simulate",
+        "post",
+        requestBody={"deal_id": FIRST_DEAL, "scenario": {"type": "add_champion"}},
+    ),
+}
+
+
+@router.get(
+    "/deals",
+    response_model=PageRead[DealRead],
+    responses={**responses(404), 200: {"links": LINKS}},
+)
 async def list_deals(
     uow: UowDep,
     stage: Annotated[list[Stage] | None, Query(description="Only these stages")] = None,
-    account_id: Annotated[str | None, Query(description=REF)] = None,
+    account_id: RefQuery = None,
     is_open: Annotated[bool | None, Query(alias="open")] = None,
-    q: Annotated[str | None, Query(description="Name contains")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    q: SearchText = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> PageRead[DealRead]:
     account = await resolve_id(uow, EntityKind.ACCOUNT, account_id) if account_id else None
     flt = DealFilter(

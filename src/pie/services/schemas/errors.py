@@ -20,6 +20,8 @@ class ErrorCode(StrEnum):
     INVALID_INPUT = "invalid_input"
     NOT_CONFIGURED = "not_configured"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    TOO_LARGE = "too_large"
+    BUSY = "busy"
     HTTP_ERROR = "http_error"
     INTERNAL = "internal"
 
