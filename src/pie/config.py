@@ -53,6 +53,15 @@ class Settings(BaseSettings):
             "they are also stored in the database, so a restart does not refit."
         ),
     )
+    sqlite_busy_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds a write to the embedded SQLite store waits for another process's write "
+            "(an import) to finish before it gives up."
+        ),
+    )
     encryption_key: SecretStr | None = Field(
         default=None, description="Key that encrypts stored source credentials (later issues)."
     )

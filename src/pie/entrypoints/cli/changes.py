@@ -87,7 +87,7 @@ def set_command(
 
     async def work(c: Container) -> OwnershipPolicy:
         policy = read_policy_file(file)
-        return await set_policy(c.uow(await tenant_id(st, c)), policy)
+        return await set_policy(c.uow(await tenant_id(st, c), writes=True), policy)
 
     _print(run(st, work), as_json)
 

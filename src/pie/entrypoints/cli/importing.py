@@ -66,7 +66,7 @@ def import_command(
         tid = await tenant_id(st, c)
         with progress_bar(f"importing {file.name}", total) as advance_to:
             return await import_file(
-                c.uow(tid),
+                c.uow(tid, writes=True),
                 file,
                 format=fmt,
                 source=source,
