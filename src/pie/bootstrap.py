@@ -25,15 +25,17 @@ class Container:
     #: fitted process models per tenant, valid until the tenant's next change
     models: ModelCache = field(default_factory=ModelCache)
 
-    def uow(self, tenant_id: UUID) -> UnitOfWork:
-        return SqlUnitOfWork(self.sessions, tenant_id)
+    def uow(self, tenant_id: UUID, *, writes: bool = False) -> UnitOfWork:
+        """``writes``: the unit reads, then writes (an import, a policy): on SQLite it waits
+        for another writer before it begins, instead of failing half-way."""
+        return SqlUnitOfWork(self.sessions, tenant_id, writes=writes)
 
     async def aclose(self) -> None:
         await self.engine.dispose()
 
 
 def build(settings: Settings) -> Container:
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, busy_timeout=settings.sqlite_busy_timeout)
     sessions = make_sessions(engine)
     return Container(
         settings,

@@ -77,6 +77,15 @@ class Settings(BaseSettings):
             "with Retry-After."
         ),
     )
+    sqlite_busy_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds a write to the embedded SQLite store waits for another process's write "
+            "(an import) to finish before it gives up."
+        ),
+    )
     encryption_key: SecretStr | None = Field(
         default=None, description="Key that encrypts stored source credentials (later issues)."
     )

@@ -8,6 +8,7 @@ PieError
 │   │   └── UnmappedActivities  (pie.mining.eventlog_import) the same for an event log's activities
 │   └── InvalidTransition       (pie.domain.stages) a stage move the taxonomy does not allow
 ├── NotConfigured       a setting or tenant is missing
+├── StoreBusy           another process holds the store's write lock (SQLite) too long
 └── ConnectorError
     ├── TransientError  carries retry_after; safe to retry
     └── PermanentError  auth, bad request, missing permission; do not retry
@@ -103,6 +104,11 @@ class UnmappedStages(InvalidInput):
 
 class NotConfigured(PieError):
     pass
+
+
+class StoreBusy(PieError):
+    """The store stayed locked by another writer for longer than PIE waits; nothing was
+    written, and trying again later is safe."""
 
 
 class ConnectorError(PieError):

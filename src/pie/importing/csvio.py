@@ -17,6 +17,8 @@ MAX_CELL_CHARS = 1_048_576
 #: The largest physical line accepted, in bytes (a guard against a file with no line breaks).
 MAX_LINE_BYTES = 64 * 1_048_576
 _BOM = b"\xef\xbb\xbf"
+#: Separators other programs write instead of commas (Excel in many locales writes ';').
+OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "'|' characters"}
 
 
 def _allow_large_fields() -> None:
@@ -40,6 +42,8 @@ class CsvFile:
         if first is None:
             raise InvalidInput("is empty: expected a header row", source=self.label)
         self.header_line, self.header = first
+        if len(self.header) == 1 and (hint := delimiter_hint(self.header[0])):
+            raise InvalidInput(hint, source=self.label, record=f"line {self.header_line}")
         self.header = [" ".join(h.split()) for h in self.header]
         self.columns: dict[str, int] = {}
         for i, name in enumerate(self.header):
@@ -124,12 +128,29 @@ class CsvFile:
         return None
 
 
+def delimiter_hint(header: str) -> str:
+    """What to say when a header line has no comma but another separator: "" otherwise."""
+    if "," in header:
+        return ""
+    for delimiter, names in OTHER_DELIMITERS.items():
+        if delimiter in header:
+            return (
+                f"the columns are separated by {names} ({delimiter!r}), not commas: PIE reads "
+                "comma-separated CSV; save the file as CSV with ',' as the delimiter (in Excel: "
+                "CSV UTF-8 (Comma delimited))"
+            )
+    return ""
+
+
 def sniff_header(path: Path, limit: int = 65536) -> list[str]:
     """The header row of a CSV file, normalized (for format detection)."""
+    row = next(csv.reader([first_line(path, limit)]), [])
+    return [normalize_name(c) for c in row]
+
+
+def first_line(path: Path, limit: int = 65536) -> str:
     with path.open("rb") as fh:
         head = fh.readline(limit)
     if head.startswith(_BOM):
         head = head[len(_BOM) :]
-    text = head.decode("utf-8", errors="replace")
-    row = next(csv.reader([text]), [])
-    return [normalize_name(c) for c in row]
+    return head.decode("utf-8", errors="replace")

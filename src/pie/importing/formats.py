@@ -19,7 +19,7 @@ from uuid import UUID
 from pie.domain.errors import InvalidInput
 from pie.domain.stage_mapping import StageMapper, normalize_name
 from pie.domain.stages import Stage
-from pie.importing.csvio import sniff_header
+from pie.importing.csvio import delimiter_hint, first_line, sniff_header
 from pie.importing.draft import SeenIds
 from pie.importing.mapping import MapContext, Mapper, hubspot, salesforce
 from pie.importing.mapping.crm import REQUIRED, CrmDealMapper, Vendor
@@ -118,6 +118,8 @@ def detect(path: Path, wanted: str | None, options: Options) -> Format:
     for fmt in candidates:
         if fmt.recognise(probe):
             return fmt
+    if hint := delimiter_hint(first_line(path)):
+        raise InvalidInput(hint, source=str(path), record="line 1")
     raise InvalidInput(
         "cannot tell the format from the header: expected a Salesforce opportunity export "
         "('Opportunity ID', 'Opportunity Name', ...) or a HubSpot deals export ('Record ID', "

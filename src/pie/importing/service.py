@@ -3,14 +3,16 @@ resumable source such as an API connector, one transaction per batch with its cu
 
 Both run the same pipeline (``pie.importing.pipeline``): extract -> map -> load. A file's
 format comes from the registry (``pie.importing.formats``). On any error nothing from a file is
-stored; with ``skip_bad_rows`` a bad record is listed in the report instead and the others are
+stored; with ``skip_bad_rows`` a bad record is counted in the report instead (the first
+``show_rejected`` listed, every one written to ``rejected_file`` if given) and the others are
 stored. Unmapped stage names always fail the import, after the whole source was read so that
 every unknown name is listed, and a suggested mapping file is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -22,7 +24,7 @@ from pie.importing.draft import SeenIds
 from pie.importing.formats import Opened, Options
 from pie.importing.gc_tuning import fewer_collections
 from pie.importing.mapping import MapContext, Mapper
-from pie.importing.report import ImportReport, Tally
+from pie.importing.report import DEFAULT_EXAMPLES, ImportReport, RejectedFile, Tally
 from pie.importing.sink import DEFAULT_CHUNK_SIZE, Rejecter, Sink
 from pie.importing.source import Source
 from pie.importing.stage_maps import load_stage_map, unmapped_error
@@ -53,6 +55,8 @@ async def import_file(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     mapping: Path | None = None,
     sort_events: bool = False,
+    show_rejected: int = DEFAULT_EXAMPLES,
+    rejected_file: Path | None = None,
 ) -> ImportReport:
     """Import one file (and its stage history) into ``uow``'s tenant, committing once.
 
@@ -63,7 +67,8 @@ async def import_file(
     Raises InvalidInput (or UnmappedStages) naming the file, record and field; then nothing
     is stored."""
     path = Path(path)
-    _check_files(path, history, mapping)
+    _check_files(path, history, mapping, stage_map)
+    _check_output(rejected_file)
     options = Options(
         tenant_id=uow.tenant_id,
         source=source,
@@ -77,10 +82,23 @@ async def import_file(
     mapping_text = _file_bytes(mapping)
     files = [path, *([Path(history)] if history else [])]
     load = _Load(uow, skip_bad_rows, chunk_size, _FileProgress(progress, files))
-    with fewer_collections():
+    load.tally.examples = show_rejected
+    with fewer_collections(), _rejections(load, rejected_file):
         return await _import_file(
             uow, load, fmt, path, options, mapping_text, sort_events, history, suggestions_dir
         )
+
+
+@contextmanager
+def _rejections(load: _Load, path: Path | None) -> Iterator[None]:
+    """Every rejected record into ``path`` (CSV or JSON lines), if given."""
+    if path is None:
+        yield
+        return
+    with RejectedFile(Path(path)) as out:
+        load.tally.on_reject = out.write
+        load.rejected_file = str(path)
+        yield
 
 
 async def _import_file(
@@ -192,6 +210,7 @@ class _Load:
         self.uow, self.skip, self.chunk_size, self.progress = uow, skip, chunk_size, progress
         self.tally = Tally()
         self.cursors: dict[str, str] = {}
+        self.rejected_file: str | None = None
 
     async def file(self, opened: Opened, salt: str) -> None:
         self.progress.current = opened.source
@@ -228,6 +247,9 @@ class _Load:
             source=source,
             counts=dict(self.tally.counts),
             rejected=tuple(self.tally.rejected),
+            rejected_total=self.tally.rejected_total,
+            reasons=dict(self.tally.reasons),
+            rejected_file=self.rejected_file,
             kept=tuple(self.tally.kept),
             cursors=dict(self.cursors),
             history_file=str(history) if history else None,
@@ -239,6 +261,29 @@ def _file_bytes(path: Path | None) -> bytes:
 
 
 def _check_files(*files: Path | None) -> None:
+    """Each file exists, is a file and holds something: else one error that says which."""
     for f in files:
-        if f is not None and not Path(f).is_file():
+        if f is None:
+            continue
+        path = Path(f)
+        if path.is_dir():
+            raise InvalidInput("is a folder, not a file", source=str(f))
+        if not path.is_file():
             raise InvalidInput("file not found", source=str(f))
+        if _is_blank(path):
+            raise InvalidInput("the file is empty", source=str(f))
+
+
+def _is_blank(path: Path, limit: int = 65536) -> bool:
+    """Empty, or only white space (and a byte order mark)."""
+    if path.stat().st_size > limit:
+        return False
+    with path.open("rb") as fh:
+        return not fh.read(limit).removeprefix(b"\xef\xbb\xbf").strip()
+
+
+def _check_output(path: Path | None) -> None:
+    if path is not None and not Path(path).parent.is_dir():
+        raise InvalidInput(
+            f"folder {Path(path).parent} does not exist", source=str(path), field="rejected file"
+        )

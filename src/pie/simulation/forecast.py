@@ -106,7 +106,8 @@ class DealForecast:
 def impact_text(result: ScenarioResult) -> str:
     dp, dd = result.delta.p_win, result.delta.days
     lo, hi = result.delta.p_win_ci
-    parts = [f"{dp * 100:+.0f}% win rate [{lo * 100:+.0f}%, {hi * 100:+.0f}%]"]
+    points = f"{dp * 100:+.0f} point{'' if round(abs(dp * 100)) == 1 else 's'}"
+    parts = [f"{points} win rate [{lo * 100:+.0f}, {hi * 100:+.0f}]"]  # percentage points
     if np.isfinite(dd) and abs(dd) >= 0.5:
         parts.append(f"{dd:+.0f} days cycle time")
     return ", ".join(parts)

@@ -137,3 +137,24 @@ def test_compact_money(value: Decimal | None, currency: str, shown: str) -> None
 def test_dates_stay_whole() -> None:
     lines = rendered(deals_table([deal(T, None, expected_close=date(2026, 12, 31))], width=80), 80)
     assert "2026-12-31" in "\n".join(lines)
+
+
+def test_the_change_feed_keeps_record_and_origin_whole_at_80_columns() -> None:
+    from datetime import UTC, datetime
+
+    from pie.domain.model import EntityKind
+    from pie.entrypoints.cli.render import changes_table
+    from pie.ports.repositories import Change
+
+    fields = {f: [None, 1] for f in ("annual_revenue", "country", "created_at", "domain", "name")}
+    changes = [
+        Change(n, EntityKind.STAGE_TRANSITION, uuid.uuid4(), "update", 12, "salesforce-eu-prod",
+               fields, datetime(2026, 1, 1, tzinfo=UTC))
+        for n in (1, 123456)
+    ]  # fmt: skip
+    out = io.StringIO()
+    Console(file=out, width=80, color_system=None).print(changes_table(changes))
+    text = out.getvalue()
+    assert "…" not in text and max(map(len, text.splitlines())) <= 80
+    assert text.count("salesforce-eu-prod") == 2 and "stage_transition" in text
+    assert "annual_rev" in text  # the fields fold: they are what gives way

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-#: How long a SQLite writer waits for another writer's lock before giving up, in milliseconds.
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: How long a SQLite writer waits for another writer's lock before giving up, in seconds: long
+#: enough for another process's import of a large file (Settings.sqlite_busy_timeout).
+SQLITE_BUSY_TIMEOUT = 60.0
 
 
 _JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
@@ -40,16 +41,20 @@ def json_loads(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def make_engine(
+    url: str, *, echo: bool = False, busy_timeout: float = SQLITE_BUSY_TIMEOUT
+) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite:///path`` or
     ``postgresql+asyncpg://user@host/db``).
 
-    SQLite: the file's folder is created, and every connection gets foreign keys on, WAL and a
-    busy timeout. PostgreSQL: a normal connection pool that checks connections before use.
+    SQLite: the file's folder is created, and every connection gets foreign keys on, WAL (readers
+    never wait for the writer) and ``busy_timeout`` seconds to wait for another writer's lock.
+    Units of work that write take that lock when they begin (``SqlUnitOfWork(writes=True)``).
+    PostgreSQL: a normal connection pool that checks connections before use.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, echo=echo)
+        return _sqlite_engine(parsed, echo=echo, busy_timeout=busy_timeout)
     return create_async_engine(
         parsed,
         echo=echo,
@@ -59,7 +64,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     )
 
 
-def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
+def _sqlite_engine(url: URL, *, echo: bool, busy_timeout: float) -> AsyncEngine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +73,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
         echo=echo,
         json_serializer=json_dumps,
         json_deserializer=json_loads,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"timeout": busy_timeout},
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -76,7 +81,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
             if database and database != ":memory:":
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")

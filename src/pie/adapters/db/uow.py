@@ -4,14 +4,22 @@ On PostgreSQL every transaction the session begins, including one begun after a 
 within the same unit of work, first runs ``set_config('pie.tenant_id', <tenant>, true)``: the
 setting row-level security keys on, local to that transaction, so it never leaks to the next
 user of the pooled connection.
+
+On SQLite (one writer at a time) a unit of work made with ``writes=True`` begins every
+transaction with ``BEGIN IMMEDIATE``: it waits (up to the engine's busy timeout) for another
+writer to finish *before* it reads, so what it reads and what it writes belong to one state of
+the store, and a long write such as an import never fails half-way on the lock. Other units of
+work only read, or write one statement, and never wait for a reader (WAL). A lock that is still
+held when the timeout runs out is a ``StoreBusy`` error that says what to do.
 """
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Self
 from uuid import UUID
 
 from sqlalchemy import Connection, event, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -32,6 +40,7 @@ from pie.adapters.db.repositories import (
     SqlStakeholderRepository,
 )
 from pie.adapters.db.writes import Writer
+from pie.domain.errors import StoreBusy
 from pie.ports.repositories import (
     AccountRepository,
     ActivityRepository,
@@ -62,11 +71,35 @@ def bind_tenant(session: AsyncSession, tenant_id: UUID | None) -> None:
     event.listen(session.sync_session, "after_begin", set_tenant)
 
 
+def take_write_lock(session: AsyncSession) -> None:
+    """On SQLite, begin each of ``session``'s transactions by taking the write lock."""
+
+    def begin_immediate(_s: Session, _t: SessionTransaction, connection: Connection) -> None:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(session.sync_session, "after_begin", begin_immediate)
+
+
+def is_locked(err: BaseException) -> bool:
+    """Did SQLite give up waiting for another connection's lock?"""
+    return isinstance(err, OperationalError) and "database is locked" in str(err.orig)
+
+
+def store_busy() -> StoreBusy:
+    return StoreBusy(
+        "the store is busy: another process kept its SQLite database locked for writing "
+        "longer than PIE waits (PIE_SQLITE_BUSY_TIMEOUT seconds, 60 by default); nothing was "
+        "stored, run the command again once that process has finished (or raise the timeout)"
+    )
+
+
 class SqlUnitOfWork:
     """``async with SqlUnitOfWork(sessions, tenant_id) as uow: ...; await uow.commit()``.
 
     Leaving the block without ``commit()`` rolls back. The object may be entered again after
-    it was left; each entry gets a fresh session.
+    it was left; each entry gets a fresh session. ``writes``: the unit reads and then writes
+    (an import), so on SQLite each transaction takes the write lock when it begins.
     """
 
     accounts: AccountRepository
@@ -82,8 +115,15 @@ class SqlUnitOfWork:
     models: ModelCacheRepository
     policy: PolicyRepository
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], tenant_id: UUID) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        tenant_id: UUID,
+        *,
+        writes: bool = False,
+    ) -> None:
         self.tenant_id = tenant_id
+        self.writes = writes
         self._sessions = sessions
         self._session: AsyncSession | None = None
 
@@ -97,6 +137,8 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         session = self._sessions()
         bind_tenant(session, self.tenant_id)
+        if self.writes:
+            take_write_lock(session)
         self._session, tenant = session, self.tenant_id
         writer = Writer(session, tenant)
         self.accounts = SqlAccountRepository(session, tenant, writer)
@@ -113,15 +155,23 @@ class SqlUnitOfWork:
         self.policy = SqlPolicyRepository(writer)
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         session, self._session = self.session, None
         try:
             await session.rollback()
         finally:
             await session.close()
+        error = exc[1] if len(exc) > 1 else None
+        if isinstance(error, BaseException) and is_locked(error):
+            raise store_busy() from error
 
     async def commit(self) -> None:
-        await self.session.commit()
+        try:
+            await self.session.commit()
+        except OperationalError as err:
+            if is_locked(err):
+                raise store_busy() from err
+            raise
 
     async def rollback(self) -> None:
         await self.session.rollback()

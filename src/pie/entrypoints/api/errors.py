@@ -12,7 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from pie.domain.errors import Conflict, InvalidInput, NotConfigured, NotFound, PieError
+from pie.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    PieError,
+    StoreBusy,
+)
 from pie.services.schemas import ErrorBody, ErrorCode, ErrorDetail
 
 STATUS: dict[type[PieError], tuple[int, ErrorCode]] = {
@@ -20,6 +27,7 @@ STATUS: dict[type[PieError], tuple[int, ErrorCode]] = {
     Conflict: (409, ErrorCode.CONFLICT),
     InvalidInput: (422, ErrorCode.INVALID_INPUT),
     NotConfigured: (503, ErrorCode.NOT_CONFIGURED),
+    StoreBusy: (503, ErrorCode.STORE_BUSY),
 }
 HTTP_CODES = {
     401: ErrorCode.UNAUTHORIZED,
@@ -37,7 +45,7 @@ DESCRIPTIONS = {
     413: "The request body is larger than the server accepts (PIE_MAX_BODY_BYTES)",
     422: "The request is malformed or names something invalid",
     429: "Too many simulations are running or waiting; try again after Retry-After seconds",
-    503: "PIE is not configured for this",
+    503: "PIE is not configured for this, or the store is busy (try again)",
 }
 
 

@@ -25,8 +25,7 @@ def changes_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """What changed in the store, oldest first: record, fields (old -> new), origin."""
-    from rich.table import Table
-
+    from pie.entrypoints.cli.render import changes_table
     from pie.services.changes import list_changes, parse_entity
     from pie.services.schemas.changes import ChangePageRead
 
@@ -41,20 +40,7 @@ def changes_command(
     if as_json:
         print_json(ChangePageRead.of(page).model_dump(mode="json"))
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for name, style in (("seq", "right"), ("record", "left"), ("op", "left"), ("by", "left")):
-        table.add_column(name, justify=style, no_wrap=name != "record")  # type: ignore[arg-type]
-    table.add_column("fields", overflow="fold")
-    for ch in page.changes:
-        fields = ", ".join(sorted(ch.fields)) if ch.op != "delete" else "-"
-        table.add_row(
-            str(ch.seq),
-            f"{ch.entity.value} {str(ch.entity_id)[:8]} v{ch.version}",
-            ch.op,
-            ch.origin,
-            fields,
-        )
-    console.print(table)
+    console.print(changes_table(page.changes))
     tail = f"next: --since {page.next_since}" if page.more else "no more changes"
     console.print(f"{len(page.changes)} change(s); latest {page.latest}; {tail}")
 
@@ -87,7 +73,7 @@ def set_command(
 
     async def work(c: Container) -> OwnershipPolicy:
         policy = read_policy_file(file)
-        return await set_policy(c.uow(await tenant_id(st, c)), policy)
+        return await set_policy(c.uow(await tenant_id(st, c), writes=True), policy)
 
     _print(run(st, work), as_json)
 

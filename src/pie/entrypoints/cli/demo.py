@@ -65,7 +65,7 @@ async def _import_and_report(st: State, c: Container, sample: Path, size: int) -
     tid, key = await ensure_tenant(c.tenants, DEMO_TENANT)
     with progress_bar(f"importing {sample.name}", size) as advance_to:
         imported = await import_file(
-            c.uow(tid),
+            c.uow(tid, writes=True),
             sample,
             suggestions_dir=st.settings.data_dir,
             progress=lambda done, _total: advance_to(done),

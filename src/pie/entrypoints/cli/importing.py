@@ -33,22 +33,29 @@ def report_table(report: ImportReport) -> Table:
 
 def import_command(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    file: Path = typer.Argument(..., help="The file to import"),
     fmt: str | None = typer.Option(
         None,
         "--format",
         help="pie-json, salesforce-csv, hubspot-csv, xes, eventlog-csv (default: detected)",
     ),
     source: str | None = typer.Option(None, help="Source the file's ids belong to"),
-    stage_map: Path | None = typer.Option(
-        None, "--stage-map", exists=True, help="Stage mapping TOML"
-    ),
-    history: Path | None = typer.Option(None, "--history", exists=True, help="Stage-history CSV"),
+    stage_map: Path | None = typer.Option(None, "--stage-map", help="Stage mapping TOML"),
+    history: Path | None = typer.Option(None, "--history", help="Stage-history CSV"),
     skip_bad_rows: bool = typer.Option(
-        False, "--skip-bad-rows", help="Store the good rows, list the bad"
+        False, "--skip-bad-rows", help="Store the good rows, count the bad ones by reason"
+    ),
+    show_rejected: int = typer.Option(
+        20, "--show-rejected", min=0, help="With --skip-bad-rows: how many bad rows to list"
+    ),
+    rejected_file: Path | None = typer.Option(
+        None,
+        "--rejected-file",
+        dir_okay=False,
+        help="With --skip-bad-rows: write every bad row here (.csv, else JSON lines)",
     ),
     mapping: Path | None = typer.Option(
-        None, "--mapping", exists=True, help="Event-log mapping TOML (activities -> stages)"
+        None, "--mapping", help="Event-log mapping TOML (activities -> stages)"
     ),
     sort_events: bool = typer.Option(
         False, "--sort-events", help="Event logs: sort each case's events by time"
@@ -59,14 +66,13 @@ def import_command(
     from pie.importing import import_file
 
     st = state(ctx)
-
-    total = file.stat().st_size + (history.stat().st_size if history else 0)
+    total = sum(f.stat().st_size for f in (file, history) if f is not None and f.is_file())
 
     async def work(c: Container) -> ImportReport:
         tid = await tenant_id(st, c)
         with progress_bar(f"importing {file.name}", total) as advance_to:
             return await import_file(
-                c.uow(tid),
+                c.uow(tid, writes=True),
                 file,
                 format=fmt,
                 source=source,
@@ -77,6 +83,8 @@ def import_command(
                 progress=lambda done, _total: advance_to(done),
                 mapping=mapping,
                 sort_events=sort_events,
+                show_rejected=show_rejected,
+                rejected_file=rejected_file,
             )
 
     report = run(st, work)
@@ -89,9 +97,33 @@ def import_command(
             f"skipped {rejected.source} {rejected.record} field {rejected.field!r}: "
             f"{rejected.problem}",
             highlight=False,
+            markup=False,
+            soft_wrap=True,
         )
+    if line := rejected_line(report):
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
     if line := kept_line(report):
-        err_console.print(line, highlight=False, markup=False)
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def rejected_line(report: ImportReport, top: int = 5) -> str:
+    """One line when more records were rejected than listed: how many, why, where they all
+    are; or ""."""
+    unlisted = report.rejected_total - len(report.rejected)
+    if unlisted <= 0:
+        return ""
+    reasons = report.reasons_by_count()
+    why = "; ".join(f"{reason} ({n:,})" for reason, n in reasons[:top])
+    more = f"; {len(reasons) - top:,} other reason(s)" if len(reasons) > top else ""
+    where = (
+        f"all are in {report.rejected_file}"
+        if report.rejected_file
+        else "--rejected-file PATH writes them all"
+    )
+    return (
+        f"skipped {report.rejected_total:,} record(s), {unlisted:,} not listed here; "
+        f"by reason: {why}{more}; {where}"
+    )
 
 
 def kept_line(report: ImportReport) -> str:

@@ -1,14 +1,17 @@
-"""Progress bars for long work (on stderr, so --json output stays clean)."""
+"""Progress for long work, on stderr so --json output stays clean: a bar when the amount of
+work is known, else a spinner with what is being done (shown on a terminal only)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -37,3 +40,18 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
 
         yield advance_to
         bar.update(task, completed=total if total is not None else None)
+
+
+@contextmanager
+def working(description: str) -> Iterator[None]:
+    """A spinner saying what runs, with the time it has taken, until the block ends."""
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    with bar:
+        bar.add_task(escape(description), total=None)
+        yield

@@ -18,6 +18,7 @@ from pie.domain.model import Account, Deal
 from pie.domain.summary import PipelineSummary
 
 if TYPE_CHECKING:
+    from pie.ports.repositories import Change
     from pie.services.deals import AccountDetail, DealDetail
 
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
@@ -29,17 +30,22 @@ def money(value: Decimal | None, currency: str = "USD") -> str:
     return "—" if value is None else f"{value:,.0f} {currency}"
 
 
-def compact_money(value: Decimal | float | None, currency: str = "USD") -> str:
-    """``$2.1M``, ``$950K``, ``$12K``, ``$640``; another currency's code follows the number."""
-    if value is None:
-        return "—"
+def compact_number(value: Decimal | float) -> str:
+    """``2.1M``, ``950K``, ``12K``, ``640``: at most five characters and a sign."""
     amount, suffix = abs(float(value)), ""
     for unit, letter in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
         if round(amount / unit, 1) >= 1:
             amount, suffix = amount / unit, letter
             break
     digits = 1 if suffix and round(amount, 1) < 10 else 0
-    number = f"{'-' if float(value) < 0 else ''}{amount:.{digits}f}{suffix}"
+    return f"{'-' if float(value) < 0 else ''}{amount:.{digits}f}{suffix}"
+
+
+def compact_money(value: Decimal | float | None, currency: str = "USD") -> str:
+    """``$2.1M``, ``$950K``, ``$12K``, ``$640``; another currency's code follows the number."""
+    if value is None:
+        return "—"
+    number = compact_number(value)
     symbol = CURRENCY_SYMBOLS.get(currency)
     return f"{symbol}{number}" if symbol else f"{number} {currency}"
 
@@ -281,4 +287,21 @@ def provenance_table(provenance: dict[str, list[str]]) -> Table:
         table.add_row(name, origin, at[:19].replace("T", " "))
     if not provenance:
         table.add_row("-", "-", "-")
+    return table
+
+
+def changes_table(changes: Sequence[Change]) -> Table:
+    """The change feed: seq, record, op and origin whole; the changed fields wrap."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("seq", "record", "op", "by"):
+        table.add_column(name, justify="right" if name == "seq" else "left", no_wrap=True)
+    table.add_column("fields", overflow="fold", ratio=1, min_width=12)
+    for ch in changes:
+        table.add_row(
+            str(ch.seq),
+            f"{ch.entity.value} {str(ch.entity_id)[:8]} v{ch.version}",
+            ch.op,
+            ch.origin,
+            ", ".join(sorted(ch.fields)) if ch.op != "delete" else "-",
+        )
     return table

@@ -1,5 +1,9 @@
 """Rich renderings of the mined process, simulations, forecasts and back-tests, from the same
-typed shapes the --json output prints."""
+typed shapes the --json output prints.
+
+They read at 80 columns (the width of a pipe): names and numbers are never cut (key columns do
+not wrap, money is compact, e.g. ``2.1M``), headers wrap instead, and the stage-transition
+matrix becomes a list when it is wider than the console."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pie.domain.stages import ALL_STAGES
+from pie.entrypoints.cli.render import compact_number
 from pie.services.schemas import (
     BacktestRead,
     DealForecastRead,
@@ -36,25 +41,16 @@ def _interval(ci: Sequence[float | None], pct: bool = False) -> str:
     return f"[{_pct(ci[0])}, {_pct(ci[1])}]" if pct else f"[{_num(ci[0])}, {_num(ci[1])}]"
 
 
-def process(p: ProcessRead) -> RenderableType:
-    exits: dict[str, int] = {}
-    share: dict[tuple[str, str], float] = {}
-    for t in p.transitions:
-        exits[t.from_stage] = exits.get(t.from_stage, 0) + t.count
-        share[(t.from_stage, t.to_stage)] = t.share
-    names = [str(s) for s in ALL_STAGES]
-    present = [n for n in names if any(t.to_stage == n for t in p.transitions)]
-    table = Table(title=f"Stage transitions (share of exits), {p.deals:,} deals")
-    table.add_column("from \\ to")
-    for name in present:
-        table.add_column(name, justify="right")
-    table.add_column("exits", justify="right")
-    for frm in (n for n in names if n in exits):
-        cells = (f"{share[(frm, n)]:.0%}" if (frm, n) in share else "" for n in present)
-        table.add_row(frm, *cells, f"{exits[frm]:,}")
-    eff = Table(title="Odds of advancing (mined, per stage visit)")
-    for col in ("stage", "→", "exits", "mean days", "P(advance)", "+ champion", "+ blocker"):
-        eff.add_column(col, justify="left" if col in ("stage", "→") else "right")
+def process(p: ProcessRead, *, width: int = 80) -> RenderableType:
+    eff = Table(
+        title="Odds of advancing (mined, per stage visit)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    eff.add_column("stage", no_wrap=True)
+    eff.add_column("advances to", no_wrap=True)
+    for col in ("exits", "mean\ndays", "P(advance)", "+\nchampion", "+\nblocker"):
+        eff.add_column(col, justify="right")
     for r in p.stages:
         eff.add_row(
             r.stage,
@@ -69,7 +65,55 @@ def process(p: ProcessRead) -> RenderableType:
     facts.append(f"as of {p.as_of:%Y-%m-%d %H:%M} UTC. {escape(p.sufficiency.message)}")
     if p.icp_industries:
         facts.append(f"ideal-customer industries: {escape(', '.join(p.icp_industries))}")
-    return Group(table, eff, *facts)
+    return Group(transitions(p, width=width), eff, *facts)
+
+
+def transitions(p: ProcessRead, *, width: int = 80) -> Table:
+    """Share of each stage's exits going to each stage: a matrix if it fits ``width``, else
+    one row per transition."""
+    exits: dict[str, int] = {}
+    share: dict[tuple[str, str], float] = {}
+    for t in p.transitions:
+        exits[t.from_stage] = exits.get(t.from_stage, 0) + t.count
+        share[(t.from_stage, t.to_stage)] = t.share
+    names = [str(s) for s in ALL_STAGES]
+    present = [n for n in names if any(t.to_stage == n for t in p.transitions)]
+    froms = [n for n in names if n in exits]
+    title = f"Stage transitions (share of exits), {p.deals:,} deals"
+    counts = [f"{exits[f]:,}" for f in froms]
+    needed = (
+        max(map(len, ["from \\ to", *froms]))
+        + sum(max(len(n), 4) for n in present)
+        + max(map(len, ["exits", *counts]))
+        + 3 * (len(present) + 2)
+        + 1
+    )
+    if needed <= width:
+        table = Table(title=title)
+        table.add_column("from \\ to", no_wrap=True)
+        for name in present:
+            table.add_column(name, justify="right", no_wrap=True)
+        table.add_column("exits", justify="right", no_wrap=True)
+        for frm, count in zip(froms, counts, strict=True):
+            cells = (f"{share[(frm, n)]:.0%}" if (frm, n) in share else "" for n in present)
+            table.add_row(frm, *cells, count)
+        return table
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for col in ("from", "to", "share", "deals", "median days"):
+        table.add_column(col, justify="left" if col in ("from", "to") else "right", no_wrap=True)
+    order = {n: i for i, n in enumerate(names)}
+    rows = sorted(p.transitions, key=lambda t: (order[t.from_stage], -t.share))
+    for i, t in enumerate(rows):
+        first = i == 0 or rows[i - 1].from_stage != t.from_stage
+        table.add_row(
+            t.from_stage if first else "",
+            t.to_stage,
+            f"{t.share:.0%}",
+            f"{t.count:,}",
+            _num(t.median_days, ".1f"),
+            end_section=i + 1 < len(rows) and rows[i + 1].from_stage != t.from_stage,
+        )
+    return table
 
 
 def simulation(s: DealSimulationRead) -> str:
@@ -85,7 +129,7 @@ def simulation(s: DealSimulationRead) -> str:
 def scenario(r: ScenarioResultRead) -> Table:
     table = Table(title=f"Scenario {r.scenario} ({r.runs:,} runs, common numbers)")
     for col in ("", "P(win)", "95% CI", "days to close", "95% CI"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=col != "days to close")
     for name, arm, ci in (
         ("baseline", r.baseline, r.intervals.baseline),
         ("modified", r.modified, r.intervals.modified),
@@ -105,13 +149,13 @@ def scenario(r: ScenarioResultRead) -> Table:
 def deal_forecast(f: DealForecastRead) -> RenderableType:
     table = Table(title=f"Forecast as of {f.as_of:%Y-%m-%d}")
     for col in ("scenario", "P(win)", "days to close"):
-        table.add_column(col, justify="left" if col == "scenario" else "right")
+        table.add_column(col, justify="left" if col == "scenario" else "right", no_wrap=True)
     for t in f.scenarios:
         table.add_row(t.name, f"{t.p_win:.1%}", _num(t.days))
     recs = Table(title="Recommendations (ranked by simulated impact)")
     recs.add_column("action")
     recs.add_column("impact")
-    recs.add_column("deals behind it", justify="right")
+    recs.add_column("deals behind it", justify="right", min_width=5)
     for r in f.recommendations:
         recs.add_row(escape(r.action), escape(r.impact), f"{r.evidence_count:,}")
     found = recs if f.recommendations else "No recommendation the data supports."
@@ -125,22 +169,15 @@ def pipeline_forecast(
     table = Table(title=f"Pipeline forecast{when} (won value)")
     for col in ("period", "open deals", "expected wins", "expected", "P10", "P50", "P90"):
         table.add_column(col, justify="left" if col == "period" else "right")
+    table.columns[0].no_wrap = True
     for f in periods:
         table.add_row(
             f.period,
             f"{f.open_deals:,}",
             f"{f.expected_wins:.1f}",
-            *(f"{v:,.0f}" for v in (f.expected_value, f.p10, f.p50, f.p90)),
+            *(compact_number(v) for v in (f.expected_value, f.p10, f.p50, f.p90)),
         )
     return table
-
-
-def compact(x: float) -> str:
-    """Money in few characters: 950, 12.3k, 1.2M."""
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:.1f}{suffix}"
-    return f"{x:.0f}"
 
 
 def pipeline_deals(p: PipelineForecastRead) -> Table:
@@ -159,8 +196,8 @@ def pipeline_deals(p: PipelineForecastRead) -> Table:
             d.stage,
             f"{d.p_win:.0%}",
             f"{d.expected_close:%Y-%m-%d}" if d.expected_close else "—",
-            compact(d.value),
-            compact(d.periods[0].expected_value) if d.periods else "—",
+            compact_number(d.value),
+            compact_number(d.periods[0].expected_value) if d.periods else "—",
         )
     return table
 
@@ -181,6 +218,7 @@ def backtest(b: BacktestRead) -> RenderableType:
     table = Table(title=f"Back-test: {b.n_forecast:,} forecasts, {b.n_censored:,} censored")
     for col in ("forecaster", "Brier", "log loss", "ECE", "AUC", "days MAE", "80% coverage"):
         table.add_column(col, justify="left" if col == "forecaster" else "right")
+    table.columns[0].no_wrap = True
     table.add_row(*_scores("PIE model", b))
     for key, base in b.baselines.items():
         table.add_row(*_scores(key, base))
@@ -207,7 +245,7 @@ def calibration(b: BacktestRead) -> Table:
     """The model's calibration per cutoff and per stage: mean forecast against what happened."""
     table = Table(title="Calibration (mean P(win) against the observed win rate)")
     for col in ("", "scored", "mean P(win)", "observed", "Brier", "ECE"):
-        table.add_column(col, justify="left" if not col else "right")
+        table.add_column(col, justify="left" if not col else "right", no_wrap=not col)
     rows: list[tuple[str, ScoresRead]] = [(f"cutoff {c.cutoff:%Y-%m-%d}", c) for c in b.per_cutoff]
     rows += [(f"stage {s.stage}", s) for s in b.per_stage]
     for name, r in rows:

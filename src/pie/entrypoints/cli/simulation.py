@@ -19,6 +19,7 @@ from pie.entrypoints.cli.common import (
     state,
     tenant_id,
 )
+from pie.entrypoints.cli.progress import working
 
 if TYPE_CHECKING:  # numpy, pydantic models and the database load only when a command runs
     from pie.bootstrap import Container
@@ -60,11 +61,12 @@ def mine_command(
         uow = c.uow(await tenant_id(st, c))
         return await process_svc.process(uow, as_of=moment, cache=c.models)
 
-    mined = run(st, work)
+    with working("mining the stage process"):
+        mined = run(st, work)
     if as_json:
         print_json(mined)
     else:
-        console.print(render.process(mined))
+        console.print(render.process(mined, width=console.width))
 
 
 def simulate_command(
@@ -103,7 +105,8 @@ def simulate_command(
             cache=c.models,
         )
 
-    result = run(st, work)
+    with working(f"simulating {deal} ({runs:,} runs)"):
+        result = run(st, work)
     if as_json:
         print_json(result)
     elif isinstance(result, ScenarioResultRead):
@@ -150,7 +153,8 @@ def forecast_command(
                 cache=c.models,
             )
 
-        result = run(st, pipeline)
+        with working(f"forecasting the open pipeline ({min(runs, 20_000):,} runs)"):
+            result = run(st, pipeline)
         if as_json:
             print_json(result)
             return
@@ -169,7 +173,8 @@ def forecast_command(
             c.uow(tid), deal_id, runs=runs, seed=seed, as_of=moment, cache=c.models
         )
 
-    forecast = run(st, deal)
+    with working(f"forecasting {target}: trajectory, best and worst case, recommendations"):
+        forecast = run(st, deal)
     if as_json:
         print_json(forecast)
     else:
@@ -215,7 +220,8 @@ def backtest_command(
         uow = c.uow(await tenant_id(st, c))
         return await svc.backtest(uow, cutoffs=cutoffs, horizon_days=horizon, runs=runs, seed=seed)
 
-    report = run(st, work, migrate=log is None)
+    with working("back-testing: forecasting at past cutoffs and scoring"):
+        report = run(st, work, migrate=log is None)
     if as_json:
         print_json(report)
     else:

@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     INVALID_INPUT = "invalid_input"
     NOT_CONFIGURED = "not_configured"
+    STORE_BUSY = "store_busy"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     TOO_LARGE = "too_large"
     BUSY = "busy"
