@@ -3,6 +3,7 @@ the problem; the caller adds the file, record and field."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -40,11 +41,27 @@ def parse_date(text: str) -> date:
         raise BadValue(f"is not a date (expected YYYY-MM-DD): {text!r}") from None
 
 
+def _iso_timestamp(value: str) -> datetime | None:
+    """The usual case, quickly: an ISO 8601 date and time (None for anything else)."""
+    if len(value) > 10 and value[4] == "-" and value[10] in "Tt ":
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value)
+    return None
+
+
 def parse_timestamp(text: str, *, require_zone: bool = False) -> datetime:
     """ISO 8601, a date alone (midnight), or US ``6/30/2025 2:05 PM``; returned in UTC.
     Without a time zone the time is taken as UTC unless ``require_zone``."""
     value = text.strip()
-    parsed: datetime | None = None
+    parsed = _iso_timestamp(value) or _any_timestamp(value, text)
+    if parsed.tzinfo is None:
+        if require_zone:
+            raise BadValue(f"has no time zone (add Z or +hh:mm): {text!r}")
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _any_timestamp(value: str, text: str) -> datetime:
     if m := _US_DATETIME.match(value):
         month, day, year, hour, minute = map(int, m.groups()[:5])
         second = int(m.group(6) or 0)
@@ -53,23 +70,17 @@ def parse_timestamp(text: str, *, require_zone: bool = False) -> datetime:
         if ampm:
             hour = hour % 12 + (12 if ampm == "pm" else 0)
         try:
-            parsed = datetime(year, month, day, hour, minute, second)
+            return datetime(year, month, day, hour, minute, second)
         except ValueError:
             raise BadValue(f"is not a time stamp: {text!r}") from None
-    elif _US_DATE.match(value) or re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        parsed = datetime.combine(parse_date(value), time())
-    else:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise BadValue(
-                f"is not a time stamp (expected ISO 8601, e.g. 2025-06-30T09:30:00Z): {text!r}"
-            ) from None
-    if parsed.tzinfo is None:
-        if require_zone:
-            raise BadValue(f"has no time zone (add Z or +hh:mm): {text!r}")
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    if _US_DATE.match(value) or re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return datetime.combine(parse_date(value), time())
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise BadValue(
+            f"is not a time stamp (expected ISO 8601, e.g. 2025-06-30T09:30:00Z): {text!r}"
+        ) from None
 
 
 def parse_money(text: str) -> tuple[Decimal, str | None]:
