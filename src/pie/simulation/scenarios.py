@@ -25,6 +25,7 @@ so the paired delta is not drowned in noise.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +76,10 @@ def _fmt(v: Param) -> str:
     return str(v).lower() if isinstance(v, bool) else f"{v:g}"
 
 
+#: The largest scenario parameter taken (days, factors, ratios); the API's bounds are tighter.
+MAX_PARAM = 1e6
+
+
 def _bad(problem: str, field: str = "scenario") -> InvalidInput:
     return InvalidInput(problem, source="simulation", field=field)
 
@@ -88,9 +93,12 @@ def _value(key: str, text: str) -> Param:
             return False
         raise _bad(f"{key} must be true or false, not {text!r}", key)
     try:
-        return float(low)
+        number = float(low)
     except ValueError:
         raise _bad(f"{key} must be a number, not {text!r}", key) from None
+    if not math.isfinite(number) or abs(number) > MAX_PARAM:
+        raise _bad(f"{key} must be a finite number up to {MAX_PARAM:g}, not {text!r}", key)
+    return number
 
 
 def parse_scenario(text: str) -> Scenario:

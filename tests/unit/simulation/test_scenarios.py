@@ -91,3 +91,9 @@ def test_worse_context_lowers_the_win_rate(gt_world: GtWorld) -> None:
         runs=4000, rng=np.random.default_rng(3),
     )  # fmt: skip
     assert result.delta.p_win_ci[1] < 0
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "1e308"])
+def test_a_scenario_parameter_must_be_a_finite_number(text: str) -> None:
+    with pytest.raises(InvalidInput, match="finite number"):
+        parse_scenario(f"accelerate_demo:days={text}")
