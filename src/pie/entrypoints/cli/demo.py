@@ -63,7 +63,7 @@ async def _import_and_report(st: State, c: Container, sample: Path, size: int) -
     from pie.services.tenants import ensure_tenant
 
     tid, key = await ensure_tenant(c.tenants, DEMO_TENANT)
-    with progress_bar(f"importing {sample.name}", size) as advance_to:
+    with progress_bar(f"importing {sample.name}", size, in_bytes=True) as advance_to:
         imported = await import_file(
             c.uow(tid, writes=True),
             sample,

@@ -70,7 +70,7 @@ def import_command(
 
     async def work(c: Container) -> ImportReport:
         tid = await tenant_id(st, c)
-        with progress_bar(f"importing {file.name}", total) as advance_to:
+        with progress_bar(f"importing {file.name}", total, in_bytes=True) as advance_to:
             return await import_file(
                 c.uow(tid, writes=True),
                 file,

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
@@ -22,13 +23,16 @@ from pie.entrypoints.cli.common import err_console
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """Yields ``advance_to(done)``: move the bar to ``done`` of ``total``."""
+def progress_bar(
+    description: str, total: int | None, *, in_bytes: bool = False
+) -> Iterator[Callable[[int], None]]:
+    """Yields ``advance_to(done)``: move the bar to ``done`` of ``total`` (items, or bytes
+    shown as MB)."""
     columns = [
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        MofNCompleteColumn(),
+        DownloadColumn() if in_bytes else MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
