@@ -58,9 +58,9 @@ async def fetch_by_id(
     for start in range(0, len(ids), READ_CHUNK):
         part = ids[start : start + READ_CHUNK]
         if postgres:
-            # One primary-key probe per id (a LATERAL subquery the LIMIT keeps from being
-            # flattened), not an IN list or a join: without statistics for the rows written
-            # so far, those were planned as scans of every row for each batch.
+            # A join against the unnested ids, not an IN list: inside a big import's transaction
+            # the table has no statistics for its new rows, and with an IN list the planner may
+            # scan every row written so far for each batch (quadratic in the import's size).
             stmt: Any = _pg_by_ids(table).bindparams(ids=list(part), tenant=tenant_id)
         else:
             stmt = select(table).where(table.c.tenant_id == tenant_id, table.c.id.in_(part))
@@ -74,9 +74,8 @@ def _pg_by_ids(table: Table) -> TextualSelect:
     columns = ", ".join(f"t.{c.name}" for c in table.c)
     return (
         text(
-            f"SELECT {columns} FROM unnest(:ids) AS w(id) CROSS JOIN LATERAL"
-            f" (SELECT * FROM {table.name} AS x WHERE x.id = w.id AND x.tenant_id = :tenant"
-            " LIMIT 1) AS t"
+            f"SELECT {columns} FROM unnest(:ids) AS w(id) JOIN {table.name} AS t ON t.id = w.id"
+            " WHERE t.tenant_id = :tenant"
         )
         .bindparams(bindparam("ids", type_=ARRAY(Uuid())), bindparam("tenant", type_=Uuid()))
         .columns(*table.c)

@@ -75,15 +75,10 @@ REFS: Table = ExternalRefRow.__table__  # type: ignore[assignment]
 
 _CLOSED = [str(s) for s in CLOSED_STAGES]
 _IN_CHUNK = 1000  # ids per IN (...) list
-# One primary-key probe per wanted id, whatever the planner thinks of the table: the LIMIT keeps
-# the LATERAL subquery from being flattened into a join, which without statistics (a new or
-# never analysed table, rows written earlier in the same import) was planned as a nested loop
-# comparing every stored ref of the kind with every wanted id: seconds per call.
 _PG_RESOLVE = text(
     "SELECT r.external_id, r.entity_id, r.digest FROM unnest(:ids) AS w(external_id)"
-    " CROSS JOIN LATERAL (SELECT x.external_id, x.entity_id, x.digest FROM external_refs x"
-    " WHERE x.tenant_id = :tenant AND x.kind = :kind AND x.source = :source"
-    " AND x.external_id = w.external_id LIMIT 1) AS r"
+    " JOIN external_refs r ON r.tenant_id = :tenant AND r.kind = :kind"
+    " AND r.source = :source AND r.external_id = w.external_id"
 ).bindparams(bindparam("ids", type_=ARRAY(String())))
 
 
