@@ -13,7 +13,8 @@ the import also writes are not counted); rec/s = records / seconds.
 
 Compared in the same run against:
 
-* dlt (bench/dlt_load.py: the file's three arrays as merge resources keyed on ``id``, dlt's
+* dlt (bench/baselines/dlt_load.py: the file's three arrays as merge resources keyed on
+  ``id``, dlt's
   default normaliser and loader, a fresh pipeline folder), the tool a user would otherwise
   pick: into a new database on the same PostgreSQL server and into an SQLite file (dlt's
   SQLAlchemy destination), first load and unchanged re-run. dlt's rate is over the same
@@ -54,8 +55,8 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
-import dlt_load
-from dlt_load import DltLoader, DltRun
+from baselines import dlt_load
+from baselines.dlt_load import DltLoader, DltRun
 from sqlalchemy import Table, func, select
 
 from pie.adapters.db import migrate
@@ -268,8 +269,9 @@ async def count_records(sessions: Any, tenant: UUID) -> int:
 
 
 def dlt_runs(engine_name: str, destination: Any, path: Path, records: int) -> tuple[Timed, Timed]:
-    """dlt's first load and unchanged re-run of the same file (see bench/dlt_load.py); rates
-    are over the same records PIE stores, so the ratio is the ratio of the times."""
+    """dlt's first load and unchanged re-run of the same file (see
+    bench/baselines/dlt_load.py); rates are over the same records PIE stores, so the ratio is
+    the ratio of the times."""
     loader = DltLoader(destination, engine_name, workers=dlt_load.WORKERS[engine_name])
     try:
         first = loader.load(path)

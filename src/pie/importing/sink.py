@@ -12,8 +12,6 @@ reached (``uow.cursors``); otherwise the caller commits once, at the end.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
@@ -25,7 +23,6 @@ from pie.ports.repositories import Repository, UpsertCounts
 from pie.ports.uow import UnitOfWork
 
 DEFAULT_CHUNK_SIZE = 5000
-OVERLAP = True  # let a chunk's write run while the next chunk is read and mapped
 T = TypeVar("T")
 
 
@@ -70,13 +67,8 @@ class Sink:
         self.committed: dict[str, str] = {}  # stream -> the position committed last
         self._drafts: list[Draft] = []
         self._positions: dict[str, str] = {}
-        self._pending: asyncio.Task[None] | None = None  # the write in flight
         #: whether the store held records of this source when the run began (None: not asked)
         self.stored_before: bool | None = None
-
-    @property
-    def writing(self) -> bool:
-        return self._pending is not None and not self._pending.done()
 
     def unchanged(self, kind: EntityKind) -> None:
         """A record the source sent exactly as it was stored last time: nothing to write."""
@@ -94,41 +86,17 @@ class Sink:
             await self.flush()
 
     async def flush(self) -> None:
-        """Store the drafts put so far. For a source stored in one transaction the write runs
-        on while the caller reads and maps the next records (the database works on the other
-        core); it is awaited before the unit of work is used again."""
+        """Store the drafts put so far (and, for a resumable source, commit them with the
+        positions they reach)."""
         drafts, self._drafts = self._drafts, []
-        await self.settle()
         if not self.halted:
             if drafts:
                 out, refs = self._build(drafts, await self._resolve(drafts))
-                if self.resumable or not OVERLAP:
-                    await self._write(out, refs)
-                else:
-                    self._pending = asyncio.create_task(self._write(out, refs))
+                await self._write(out, refs)
             if self.resumable and self._positions:
                 await self._checkpoint()
         if self.on_flush:
             self.on_flush()
-
-    async def settle(self) -> None:
-        """Wait for the write in flight; its error, if any, is raised here."""
-        task, self._pending = self._pending, None
-        if task is not None:
-            await task
-
-    async def close(self) -> None:
-        """Store everything put, and wait for it."""
-        await self.flush()
-        await self.settle()
-
-    async def abandon(self) -> None:
-        """Stop the write in flight (the import failed; the transaction is rolled back)."""
-        task, self._pending = self._pending, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
 
     async def _checkpoint(self) -> None:
         positions, self._positions = self._positions, {}

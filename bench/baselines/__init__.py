@@ -1,0 +1,1 @@
+"""Baselines the benchmarks compare PIE with (helpers, not benchmarks themselves)."""
