@@ -18,9 +18,7 @@ from pie.domain.model import EntityKind
 from pie.domain.ownership import HUMAN
 from pie.entrypoints.api.app import create_app
 from pie.importing import import_file
-from pie.mining import ProcessModel
 from pie.sample import generate
-from pie.services.world import fit_model
 
 
 @pytest.fixture(scope="module")
@@ -40,19 +38,6 @@ class Api:
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
-
-
-@pytest.fixture
-def fits(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    calls: list[object] = []
-    real = fit_model
-
-    def counting(*args: Any, **kwargs: Any) -> ProcessModel:
-        calls.append(kwargs.get("as_of"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr("pie.services.model_cache.fit_model", counting)
-    return calls
 
 
 @pytest_asyncio.fixture

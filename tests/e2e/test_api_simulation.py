@@ -18,9 +18,7 @@ from pie.config import Settings
 from pie.domain.model import EntityKind
 from pie.entrypoints.api.app import create_app
 from pie.importing import import_file
-from pie.mining import ProcessModel
 from pie.sample import generate
-from pie.services.world import fit_model
 
 
 @pytest.fixture(scope="module")
@@ -105,20 +103,6 @@ async def test_deal_and_pipeline_forecasts(api: Api) -> None:
     assert r.status_code == 200, r.text
     (q4,) = r.json()["periods"]
     assert q4["p10"] <= q4["p50"] <= q4["p90"]
-
-
-@pytest.fixture
-def fits(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every fit of the process model the services make, counted."""
-    calls: list[object] = []
-    real = fit_model
-
-    def counting(*args: Any, **kwargs: Any) -> ProcessModel:
-        calls.append(kwargs.get("as_of"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr("pie.services.model_cache.fit_model", counting)
-    return calls
 
 
 async def test_unknown_deals_and_scenarios_are_refused_before_any_fit(

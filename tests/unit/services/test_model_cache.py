@@ -8,18 +8,15 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
 from pie.domain.ownership import HUMAN
 from pie.importing import import_file
-from pie.mining import ProcessModel
 from pie.mining.config import DEFAULT_CONFIG
 from pie.sample import generate
 from pie.services.model_cache import ModelCache, fit_key
-from pie.services.world import fit_model
 from tests.fakes.uow import InMemoryStore, InMemoryUnitOfWork
 
 
@@ -56,19 +53,6 @@ async def world(sample: Path) -> World:
     store, tenant = InMemoryStore(), uuid4()
     await import_file(InMemoryUnitOfWork(tenant, store), sample)
     return World(store, tenant)
-
-
-@pytest.fixture
-def fits(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
-    calls: list[datetime] = []
-    real = fit_model
-
-    def counting(*args: Any, **kwargs: Any) -> ProcessModel:
-        calls.append(kwargs["as_of"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr("pie.services.model_cache.fit_model", counting)
-    return calls
 
 
 async def test_one_fit_per_change_seq(world: World, fits: list[datetime]) -> None:
