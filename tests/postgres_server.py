@@ -17,6 +17,7 @@ import pwd
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -100,7 +101,8 @@ class ThrowawayPostgres:
     account (PostgreSQL refuses to run as root)."""
 
     def __init__(self, binaries: Path) -> None:
-        self.binaries = binaries
+        self.binaries = binaries  # where the binaries were found
+        self._bin = binaries  # where they run from (a copy, if the account cannot reach them)
         self.folder = Path(tempfile.mkdtemp(prefix="pie-test-pg-"))
         self.data = self.folder / "data"
         self.port = _free_port()
@@ -111,7 +113,7 @@ class ThrowawayPostgres:
         if self._account is not None:
             kwargs = {"user": self._account.pw_uid, "group": self._account.pw_gid}
         done = subprocess.run(
-            [str(self.binaries / args[0]), *args[1:]],
+            [str(self._bin / args[0]), *args[1:]],
             capture_output=True,
             text=True,
             check=False,
@@ -126,6 +128,10 @@ class ThrowawayPostgres:
     def start(self) -> PostgresServer:
         if self._account is not None:
             os.chown(self.folder, self._account.pw_uid, self._account.pw_gid)
+            if not _reachable_by_others(self.binaries):
+                # e.g. pgserver inside a virtualenv in a private (0700) checkout: the
+                # unprivileged account could not run it there, so it runs a copy
+                self._bin = _copy_install(self.binaries, self.folder / "pg")
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
                   "--no-sync", "--locale=C")  # fmt: skip
         options = (
@@ -141,6 +147,28 @@ class ThrowawayPostgres:
             with contextlib.suppress(RuntimeError):
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _copy_install(binaries: Path, dest: Path) -> Path:
+    """Copy the installation of ``binaries`` (``.../pkg/pginstall/bin``) under ``dest`` with
+    the same layout, and the wheel's vendored libraries beside it (``.../pkg.libs``, which the
+    binaries find by a relative rpath); the copied ``bin`` folder."""
+    install = binaries.parent
+    package = install.parent
+    target = dest / package.name / install.name
+    shutil.copytree(install, target, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, dest / libs.name, symlinks=True)
+    for path in (dest, *dest.rglob("*")):
+        path.chmod(path.stat().st_mode | stat.S_IROTH | stat.S_IXOTH)
+    return target / binaries.name
+
+
+def _reachable_by_others(folder: Path) -> bool:
+    """Whether an account other than the owner may enter ``folder`` and every folder above it."""
+    path = folder.resolve()
+    return all(p.stat().st_mode & stat.S_IXOTH for p in (path, *path.parents))
 
 
 def _unprivileged_account() -> pwd.struct_passwd | None:
