@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -25,7 +23,7 @@ from pie.ports.jobs import RUNNING, SUCCEEDED
 from pie.services import connections as svc
 from tests.dbfixtures import Database
 from tests.fakes.connector import GOOD_TOKEN, FakeApi, FakeConnector
-from tests.integration.connect.worker_main import settings
+from tests.integration.connect.worker_main import ROOT, command, environment, settings
 
 pytestmark = pytest.mark.postgres
 EVERY_SECOND = "* * * * * *"
@@ -59,8 +57,8 @@ async def workers(containers: list[Container], **options: Any) -> AsyncIterator[
                 await asyncio.wait_for(t, timeout=10)
 
 
-async def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(check: Callable[[], Any], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
     while not await check():
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
@@ -99,9 +97,10 @@ async def test_two_workers_run_each_scheduled_sync_exactly_once(
         assert api.syncs == len(made)
         queue = a.job_queue()
         for t, cid in made:
-            c = await deps.connections(t).get(cid)
-            assert c is not None and c.last_result is not None
-            assert c.last_result["records_synced"] == 10
+            got = await deps.connections(t).get(cid)
+            assert got is not None and got.last_result is not None
+            c = got
+            assert got.last_result["records_synced"] == 10
             assert c.last_job_id is not None
             job = await queue.job(c.last_job_id)
             assert job is not None and job.status == SUCCEEDED and job.attempts == 1
@@ -121,19 +120,12 @@ async def test_a_job_of_a_killed_worker_is_retried_by_another(
     t = (await postgres.new_tenant("crash")).tenant.id
     c, _ = await svc.connect(deps, t, "fakecrm", {"api_token": GOOD_TOKEN})
     queue = container.job_queue()
-    root = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
-    proc = subprocess.Popen(  # a worker whose sync hangs
-        [
-            sys.executable,
-            "-m",
-            "tests.integration.connect.worker_main",
-            postgres.url,
-            str(tmp_path),
-            "300",
-        ],
-        env=env,
-        cwd=root,
+    # a worker whose sync hangs
+    proc = await asyncio.to_thread(
+        subprocess.Popen,
+        command(postgres.url, tmp_path, 300),
+        env=environment(),
+        cwd=ROOT,
     )
     try:
         job_id = await svc.start_sync(deps, queue, t, c.id, full=False)
@@ -142,7 +134,7 @@ async def test_a_job_of_a_killed_worker_is_retried_by_another(
             job = await queue.job(job_id)
             return job is not None and job.status == RUNNING
 
-        await wait_for(running, timeout=60)
+        await wait_for(running, seconds=60)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
 
@@ -151,7 +143,7 @@ async def test_a_job_of_a_killed_worker_is_retried_by_another(
             return job is not None and job.status == SUCCEEDED
 
         async with workers([container], stalled_after=2, heartbeat_every=0.5):
-            await wait_for(done, timeout=60)
+            await wait_for(done, seconds=60)
         job = await queue.job(job_id)
         assert job is not None and job.attempts == 2
         async with postgres.uow(t) as uow:

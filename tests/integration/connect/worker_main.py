@@ -4,6 +4,7 @@ kills it): ``python -m tests.integration.connect.worker_main DATABASE_URL DATA_D
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -13,10 +14,21 @@ from pie.sources import registry
 from tests.fakes.connector import FakeApi, FakeConnector
 
 SECRET = "tests-worker-secret-key-0123456789"
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def command(url: str, data_dir: Path, stall: float) -> list[str]:
+    """The command line that starts this worker, and its environment."""
+    module = "tests.integration.connect.worker_main"
+    return [sys.executable, "-m", module, url, str(data_dir), str(stall)]
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
 
 
 def settings(url: str, data_dir: Path) -> Settings:
-    return Settings(database_url=url, data_dir=data_dir, secret_key=SECRET)  # type: ignore[arg-type]
+    return Settings(database_url=url, data_dir=data_dir, secret_key=SECRET)
 
 
 async def main(url: str, data_dir: str, stall: float) -> None:
