@@ -19,6 +19,7 @@ import re
 import secrets
 import threading
 import time
+from urllib.parse import parse_qs
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,8 +112,8 @@ class HubSpotEmulator:
     async def _handle(self, request: Request) -> Response:
         path = request.url.path
         if path == "/oauth/v1/token" and request.method == "POST":
-            form = await request.form()
-            return self._token({k: str(v) for k, v in form.items()})
+            form = parse_qs((await request.body()).decode("utf-8", "replace"))
+            return self._token({k: v[0] for k, v in form.items()})
         body: Any = None
         if request.method == "POST":
             try:
