@@ -115,7 +115,8 @@ def expected(portal: Portal) -> dict[str, Any]:
             companies[0] if companies else None,
             p.get("product_line"),
         )
-        moves, before = [], None
+        moves: list[tuple[datetime, Stage | None, Stage]] = []
+        before: Stage | None = None
         for value, at in sorted(r.history.get("dealstage", []), key=lambda e: e[1]):
             stage = STAGE_OF[value or ""]
             if stage is not before:
@@ -127,7 +128,7 @@ def expected(portal: Portal) -> dict[str, Any]:
         r.id: (
             f"{r.properties['firstname']} {r.properties['lastname']}".strip(),
             r.properties.get("email"),
-            (portal.associated("contacts", r.id, "companies") or [None])[0],
+            next(iter(portal.associated("contacts", r.id, "companies")), None),
         )
         for r in portal.live("contacts")
     }
@@ -143,7 +144,7 @@ def expected(portal: Portal) -> dict[str, Any]:
             activities[r.id] = (
                 KIND[kind],
                 _time(r.properties["hs_timestamp"]),
-                (portal.associated(kind, r.id, "deals") or [None])[0],
+                next(iter(portal.associated(kind, r.id, "deals")), None),
                 frozenset(portal.associated(kind, r.id, "contacts")),
             )
     return {
@@ -181,13 +182,13 @@ async def stored(uow: UnitOfWork) -> dict[str, Any]:
 
     async with uow:
         accounts, account_ext = {}, {}
-        async for batch in uow.accounts.iter_all():
-            for a in batch:
+        async for accounts_batch in uow.accounts.iter_all():
+            for a in accounts_batch:
                 accounts[ext(a.external_ids)] = a.name
                 account_ext[a.id] = ext(a.external_ids)
         contacts, contact_ext = {}, {}
-        async for batch in uow.contacts.iter_all():
-            for c in batch:
+        async for contacts_batch in uow.contacts.iter_all():
+            for c in contacts_batch:
                 contacts[ext(c.external_ids)] = (
                     c.name,
                     c.email,
@@ -195,8 +196,8 @@ async def stored(uow: UnitOfWork) -> dict[str, Any]:
                 )
                 contact_ext[c.id] = ext(c.external_ids)
         deals, deal_ext = {}, {}
-        async for batch in uow.deals.iter_all():
-            for d in batch:
+        async for deals_batch in uow.deals.iter_all():
+            for d in deals_batch:
                 deals[ext(d.external_ids)] = (
                     d.name,
                     d.value,
@@ -207,16 +208,16 @@ async def stored(uow: UnitOfWork) -> dict[str, Any]:
                 )
                 deal_ext[d.id] = ext(d.external_ids)
         transitions: dict[str, list[Any]] = {k: [] for k in deals}
-        async for batch in uow.transitions.iter_all():
-            for t in batch:
+        async for transitions_batch in uow.transitions.iter_all():
+            for t in transitions_batch:
                 transitions.setdefault(deal_ext[t.deal_id], []).append(
                     (t.at, t.from_stage, t.to_stage)
                 )
         for moves in transitions.values():
             moves.sort(key=lambda m: m[0])
         activities = {}
-        async for batch in uow.activities.iter_all():
-            for x in batch:
+        async for activities_batch in uow.activities.iter_all():
+            for x in activities_batch:
                 activities[ext(x.external_ids)] = (
                     x.type.value,
                     x.occurred_at,
@@ -242,5 +243,7 @@ def differences(want: dict[str, Any], got: dict[str, Any]) -> list[str]:
     for section in want:
         for key in sorted(set(want[section]) | set(got[section])):
             if want[section].get(key) != got[section].get(key):
-                lines.append(f"{section} {key}: want {want[section].get(key)} got {got[section].get(key)}")
+                lines.append(
+                    f"{section} {key}: want {want[section].get(key)} got {got[section].get(key)}"
+                )
     return lines

@@ -99,7 +99,7 @@ async def test_a_crash_mid_sync_then_a_rerun_loses_and_duplicates_nothing(db: Da
         with pytest.raises(TransientError, match="gave up"):
             await r.sync(db.uow(tenant), client=r.client(max_retries=2), chunk_size=5)
         half = await stored(db.uow(tenant))
-        assert 0 < len(half["accounts"]) + len(half["contacts"]) + len(half["deals"])
+        assert len(half["accounts"]) + len(half["contacts"]) + len(half["deals"]) > 0
         async with db.uow(tenant) as uow:
             assert await uow.cursors.get("hubspot", "companies") is not None
         await r.sync(db.uow(tenant))
@@ -155,7 +155,9 @@ async def test_the_search_cap_and_the_index_lag_lose_nothing(db: Database) -> No
         assert not differences(expected(p), await stored(db.uow(tenant)))
         r.clock.advance(3600)
         lagging, quick = p.live("deals")[0].id, p.live("deals")[1].id
-        p.edit("deals", lagging, dealname="Edited first, indexed late", index_lag=timedelta(seconds=90))
+        p.edit(
+            "deals", lagging, dealname="Edited first, indexed late", index_lag=timedelta(seconds=90)
+        )
         r.clock.advance(5)
         p.edit("deals", quick, dealname="Edited second, indexed at once", index_lag=timedelta(0))
         await r.sync(db.uow(tenant))

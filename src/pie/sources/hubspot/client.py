@@ -53,8 +53,7 @@ class HubSpotAuth:
     def __post_init__(self) -> None:
         if not self.token and not (self.refresh_token and self.client_id and self.client_secret):
             raise PermanentError(
-                "HubSpot needs a private-app token, or a client id, client secret and "
-                "refresh token"
+                "HubSpot needs a private-app token, or a client id, client secret and refresh token"
             )
 
     def __repr__(self) -> str:  # never print a secret
@@ -117,7 +116,9 @@ class HubSpotClient:
         found = await self.call("POST", "objects", f"/{object_type}/batch/read", json=body)
         return list(found.get("results") or [])
 
-    async def associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
+    async def associations(
+        self, from_type: str, to_type: str, ids: list[str]
+    ) -> dict[str, list[str]]:
         """For each id, the ids of the ``to_type`` records it is associated with."""
         body = {"inputs": [{"id": i} for i in ids]}
         found = await self.call(
@@ -128,9 +129,7 @@ class HubSpotClient:
             out[str(result["from"]["id"])] = [str(t["toObjectId"]) for t in result.get("to") or []]
         return out
 
-    async def list_page(
-        self, object_type: str, params: Mapping[str, str]
-    ) -> dict[str, Any]:
+    async def list_page(self, object_type: str, params: Mapping[str, str]) -> dict[str, Any]:
         return await self.call("GET", "objects", f"/{object_type}", params=params)
 
     async def pipelines(self, object_type: str = "deals") -> list[dict[str, Any]]:

@@ -34,7 +34,15 @@ from pie.importing.mapping import hubspot as hs
 from pie.importing.source import RawRecord
 from pie.sources.hubspot.client import HubSpotClient
 
-OBJECTS: tuple[str, ...] = ("companies", "contacts", "deals", "calls", "emails", "meetings", "notes")
+OBJECTS: tuple[str, ...] = (
+    "companies",
+    "contacts",
+    "deals",
+    "calls",
+    "emails",
+    "meetings",
+    "notes",
+)
 #: object type -> the object types whose associations its records bring
 ASSOCIATIONS: Mapping[str, tuple[str, ...]] = {
     "companies": (),
@@ -192,9 +200,10 @@ class HubSpotSource:
                     links.setdefault(ident, {})[to_type] = others
         out = []
         for k, (ident, at) in enumerate(found):
-            record = records.get(ident)
-            if record is None:
+            read = records.get(ident)
+            if read is None:
                 continue  # archived or deleted since the search: the archive stream has it
+            record = read
             record["associations"] = {
                 to: {
                     "results": [
@@ -225,7 +234,9 @@ class HubSpotSource:
             body = await self.client.list_page(object_type, params)
             page += 1
             for k, record in enumerate(body.get("results") or []):
-                yield RawRecord(stream, record, f"archived {object_type} page {page}, record {k + 1}")
+                yield RawRecord(
+                    stream, record, f"archived {object_type} page {page}, record {k + 1}"
+                )
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
             if not after:
                 return

@@ -19,12 +19,12 @@ import re
 import secrets
 import threading
 import time
-from urllib.parse import parse_qs
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
@@ -100,7 +100,9 @@ class HubSpotEmulator:
         """Every OAuth access token issued so far expires now."""
         with self._lock:
             now = self.portal.clock()
-            self._access = {t: min(at, now - timedelta(seconds=1)) for t, at in self._access.items()}
+            self._access = {
+                t: min(at, now - timedelta(seconds=1)) for t, at in self._access.items()
+            }
 
     # --- the app -------------------------------------------------------------------------------
 
@@ -125,9 +127,7 @@ class HubSpotEmulator:
         except ApiError as err:
             return _error(err)
 
-    def _serve(
-        self, method: str, path: str, query: Any, body: Any, request: Request
-    ) -> Response:
+    def _serve(self, method: str, path: str, query: Any, body: Any, request: Request) -> Response:
         with self._lock:
             self.requests += 1
             number = self.requests
@@ -447,8 +447,13 @@ class EmulatorServer:
         self.stop()
 
 
-def serve(emulator: HubSpotEmulator, *, host: str = "127.0.0.1", port: int = 0,
-          ready: Callable[[str], None] | None = None) -> None:
+def serve(
+    emulator: HubSpotEmulator,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ready: Callable[[str], None] | None = None,
+) -> None:
     """Serve in the foreground until interrupted (``pie emulate hubspot``)."""
     server = EmulatorServer(emulator, host=host, port=port).start()
     if ready is not None:

@@ -20,7 +20,7 @@ from typing import Any
 OBJECT_TYPES = ("companies", "contacts", "deals", "calls", "emails", "meetings", "notes")
 ENGAGEMENT_TYPES = ("calls", "emails", "meetings", "notes")
 #: The property that holds each object type's modification time.
-MODIFIED = {t: "hs_lastmodifieddate" for t in OBJECT_TYPES} | {"contacts": "lastmodifieddate"}
+MODIFIED = dict.fromkeys(OBJECT_TYPES, "hs_lastmodifieddate") | {"contacts": "lastmodifieddate"}
 #: HubSpot-defined association type ids (from -> to): (typeId, label).
 ASSOCIATION_TYPES: Mapping[tuple[str, str], int] = {
     ("deals", "contacts"): 3,
@@ -317,9 +317,7 @@ class Portal:
             if ft == from_type and fid == from_id and tt == to_type
         ]
         alive = self.records.get(to_type, {})
-        return sorted(
-            (i for i in ids if i in alive and alive[i].archived_at is None), key=int
-        )
+        return sorted((i for i in ids if i in alive and alive[i].archived_at is None), key=int)
 
     def list_page(
         self,
@@ -407,8 +405,10 @@ class Portal:
                     rows.append((record, shown))
             for sort in reversed(_sorts(body.get("sorts"))):
                 name, descending = sort
-                rows.sort(key=lambda row: (_sort_key(row[1].get(name)), int(row[0].id)),
-                          reverse=descending)
+                rows.sort(
+                    key=lambda row: (_sort_key(row[1].get(name)), int(row[0].id)),
+                    reverse=descending,
+                )
             if not body.get("sorts"):
                 rows.sort(key=lambda row: int(row[0].id))
             after = str(body.get("after") or "0")
@@ -419,16 +419,13 @@ class Portal:
                 raise ApiError(
                     400,
                     "VALIDATION_ERROR",
-                    f"Paging through more than {self.search_cap} search results is not "
-                    "supported.",
+                    f"Paging through more than {self.search_cap} search results is not supported.",
                 )
             end = min(start + limit, self.search_cap)
             properties = body.get("properties") or []
             out: dict[str, Any] = {
                 "total": len(rows),
-                "results": [
-                    self.view(r, properties, shown=shown) for r, shown in rows[start:end]
-                ],
+                "results": [self.view(r, properties, shown=shown) for r, shown in rows[start:end]],
             }
             if end < len(rows):
                 out["paging"] = {"next": {"after": str(end)}}
@@ -449,8 +446,21 @@ def _string(value: Any) -> str | None:
     return str(value)
 
 
-_OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
-              "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
+_OPERATORS = {
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+}
 
 
 def _check_filters(groups: Sequence[Any]) -> None:

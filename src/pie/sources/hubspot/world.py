@@ -126,7 +126,9 @@ def _deal(
             "deal_currency_code": d.get("currency") or "USD",
             "dealstage": stage_id,
             "pipeline": "default",
-            "closedate": f"{d['expected_close']}T00:00:00.000Z" if d.get("expected_close") else None,
+            "closedate": f"{d['expected_close']}T00:00:00.000Z"
+            if d.get("expected_close")
+            else None,
             "hubspot_owner_id": owner(d.get("owner")),
             "hs_is_closed": "true" if closed else "false",
             "hs_is_closed_won": "true" if d["stage"] == "closed_won" else "false",
@@ -170,8 +172,7 @@ def _engagement_text(kind: str) -> tuple[str | None, str]:
 def _amount(value: Any) -> str | None:
     if value is None:
         return None
-    text = f"{float(value):.2f}".rstrip("0").rstrip(".")
-    return text
+    return f"{float(value):.2f}".rstrip("0").rstrip(".")
 
 
 def _t(text: str) -> datetime:
