@@ -132,6 +132,11 @@ class HubSpotClient:
     async def list_page(self, object_type: str, params: Mapping[str, str]) -> dict[str, Any]:
         return await self.call("GET", "objects", f"/{object_type}", params=params)
 
+    async def account(self) -> dict[str, Any]:
+        """The portal's details (``GET /account-info/v3/details``): its id, time zone, ..."""
+        response = await self._send("GET", "/account-info/v3/details", None, None)
+        return self._body(response, "GET", "/account-info/v3/details")
+
     async def pipelines(self, object_type: str = "deals") -> list[dict[str, Any]]:
         found = await self.call("GET", "pipelines", f"/{object_type}")
         return list(found.get("results") or [])

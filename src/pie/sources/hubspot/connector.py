@@ -72,8 +72,10 @@ class HubSpotSource:
         overlap: timedelta = timedelta(minutes=5),
         name: str = "hubspot",
         page_size: int = SEARCH_LIMIT,
+        full: bool = False,
     ) -> None:
         self.client = client
+        self.full = full  # read everything, whatever the cursors say
         self.objects = tuple(o for o in OBJECTS if o in objects)
         self.overlap_ms = int(overlap.total_seconds() * 1000)
         self.name = name
@@ -89,7 +91,12 @@ class HubSpotSource:
         #: streams that stopped early because a record changed during the run
         self.stopped: set[str] = set()
 
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
     async def records(self, since: Mapping[str, str]) -> AsyncIterator[RawRecord]:
+        if self.full:
+            since = {}
         if "deals" in self.objects:
             for pipeline in await self.client.pipelines("deals"):
                 yield RawRecord(hs.PIPELINES, pipeline, f"pipeline {pipeline.get('id')}")

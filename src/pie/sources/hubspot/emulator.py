@@ -75,6 +75,7 @@ class HubSpotEmulator:
     burst: int = 190  # requests per rolling 10 s, per token
     daily: int = 1_000_000
     search_per_second: int | None = 5
+    portal_id: int = 24_680_135
     requests: int = 0  # API requests served (or refused) so far
     #: what was asked, in order: (method, path, token): for tests
     log: list[tuple[str, str]] = field(default_factory=list)
@@ -139,6 +140,21 @@ class HubSpotEmulator:
                 self._faults.remove(fault)
                 return self._fault(fault, search)
             headers = self._limit(token, search)
+        if path == "/account-info/v3/details" and method == "GET":
+            return JSONResponse(
+                {
+                    "portalId": self.portal_id,
+                    "accountType": "STANDARD",
+                    "timeZone": "UTC",
+                    "companyCurrency": "USD",
+                    "additionalCurrencies": [],
+                    "utcOffset": "+00:00",
+                    "utcOffsetMilliseconds": 0,
+                    "uiDomain": "app.hubspot.com",
+                    "dataHostingLocation": "na1",
+                },
+                headers=headers,
+            )
         name, match = _route(path)
         if name is None or match is None:
             raise ApiError(404, "OBJECT_NOT_FOUND", f"Unknown path {path}")
