@@ -167,21 +167,3 @@ async def test_the_search_cap_and_the_index_lag_lose_nothing(db: Database) -> No
         r.clock.advance(120)
         await r.sync(db.uow(tenant))
         assert not differences(expected(p), await stored(db.uow(tenant)))
-
-
-async def test_without_overlap_the_index_lag_would_lose_an_edit(db: Database) -> None:
-    """The emulator's lag is real: a connector with no overlap misses the lagging edit."""
-    tenant = (await db.new_tenant()).tenant.id
-    async with rig(4, page_size=5) as r:
-        p = r.portal
-        await r.sync(db.uow(tenant), overlap=timedelta(0))
-        r.clock.advance(3600)
-        lagging, quick = p.live("deals")[0].id, p.live("deals")[1].id
-        p.edit("deals", lagging, dealname="Late", index_lag=timedelta(seconds=90))
-        r.clock.advance(5)
-        p.edit("deals", quick, dealname="Quick", index_lag=timedelta(0))
-        await r.sync(db.uow(tenant), overlap=timedelta(0))
-        r.clock.advance(120)
-        await r.sync(db.uow(tenant), overlap=timedelta(0))
-        names = {k: v[0] for k, v in (await stored(db.uow(tenant)))["deals"].items()}
-        assert names[quick] == "Quick" and names[lagging] != "Late"
