@@ -147,12 +147,16 @@ def expected(portal: Portal) -> dict[str, Any]:
                 next(iter(portal.associated(kind, r.id, "deals")), None),
                 frozenset(portal.associated(kind, r.id, "contacts")),
             )
+    stakeholders = {
+        r.id: frozenset(portal.associated("deals", r.id, "contacts")) for r in portal.live("deals")
+    }
     return {
         "accounts": accounts,
         "contacts": contacts,
         "deals": deals,
         "transitions": transitions,
         "activities": activities,
+        "stakeholders": {k: v for k, v in stakeholders.items() if v},
     }
 
 
@@ -224,12 +228,20 @@ async def stored(uow: UnitOfWork) -> dict[str, Any]:
                     deal_ext.get(x.deal_id) if x.deal_id else None,
                     frozenset(contact_ext[p] for p in x.participants),
                 )
+        stakeholders: dict[str, set[str]] = {}
+        async for stakeholders_batch in uow.stakeholders.iter_all():
+            for s in stakeholders_batch:
+                if s.deal_id is not None:
+                    stakeholders.setdefault(deal_ext[s.deal_id], set()).add(
+                        contact_ext[s.contact_id]
+                    )
     return {
         "accounts": accounts,
         "contacts": contacts,
         "deals": deals,
         "transitions": transitions,
         "activities": activities,
+        "stakeholders": {k: frozenset(v) for k, v in stakeholders.items()},
     }
 
 

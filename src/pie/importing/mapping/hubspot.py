@@ -24,6 +24,7 @@ from pie.domain.model import (
     Contact,
     EntityKind,
     StageTransition,
+    Stakeholder,
     derive_id,
 )
 from pie.domain.stage_mapping import StageMeta, normalize_name
@@ -240,6 +241,12 @@ MODIFIED: Mapping[str, str] = {
     **dict.fromkeys(("deals", "companies", *ENGAGEMENTS), "hs_lastmodifieddate"),
     "contacts": "lastmodifieddate",
 }
+
+
+#: What a deal's association with a contact says of its stakeholder: who, on which deal. Its
+#: roles and scores are PIE's or a person's, and its ``created_at`` (when the contact became
+#: known on the deal) is kept from the first time.
+STAKEHOLDER_LINK = frozenset({"account_id", "deal_id", "contact_id"})
 
 
 class Pipelines:
@@ -509,13 +516,30 @@ class ApiMapper:
             changes.append((previous[0] if previous else None, stage, at, days))
             previous = (stage, at)
         draft = self.deals.draft(raw)
-        if draft is None or not changes:
+        contacts = _associated(record, "contacts")
+        if draft is None or not (changes or contacts):
             return draft
         ext, inner, source = draft.record_id, draft.build, self.ctx.stages.source
 
         def build(ids: Ids) -> Records:
             out = inner(ids)
             deal = out.deals.items[-1]
+            for contact in contacts:
+                contact_id = ids.ref(EntityKind.CONTACT, contact)
+                if contact_id is None:
+                    continue  # not stored (rejected, or not read yet): linked next time
+                out.stakeholders.add(
+                    Stakeholder(
+                        id=derive_id(ids.tenant_id, EntityKind.STAKEHOLDER, deal.id, contact_id),
+                        tenant_id=ids.tenant_id,
+                        account_id=deal.account_id,
+                        deal_id=deal.id,
+                        contact_id=contact_id,
+                        created_at=deal.updated_at,
+                        updated_at=deal.updated_at,
+                    ),
+                    STAKEHOLDER_LINK,
+                )
             for before, after, at, days in changes:
                 key = f"{ext}|{at.isoformat()}"
                 out.transitions.add(
@@ -532,6 +556,7 @@ class ApiMapper:
             return out
 
         draft.build = build
+        draft.lookups = [*draft.lookups, *((EntityKind.CONTACT, c) for c in contacts)]
         return draft
 
 
