@@ -148,6 +148,7 @@ class Portal:
         self.lock = threading.RLock()
         self.records: dict[str, dict[str, Record]] = {t: {} for t in OBJECT_TYPES}
         self.associations: set[tuple[str, str, str, str]] = set()  # (from, id, to, id)
+        self._links: dict[tuple[str, str, str], set[str]] = {}  # (from, id, to) -> ids
         self.pipelines: list[Pipeline] = []
         #: object type -> custom property names (defined by the portal, not by HubSpot)
         self.custom_properties: dict[str, set[str]] = {t: set() for t in OBJECT_TYPES}
@@ -221,6 +222,8 @@ class Portal:
         with self.lock:
             self.associations.add((from_type, from_id, to_type, to_id))
             self.associations.add((to_type, to_id, from_type, from_id))
+            self._links.setdefault((from_type, from_id, to_type), set()).add(to_id)
+            self._links.setdefault((to_type, to_id, from_type), set()).add(from_id)
 
     def live(self, object_type: str) -> list[Record]:
         """The records not archived, by id."""
@@ -311,11 +314,7 @@ class Portal:
         return out
 
     def associated(self, from_type: str, from_id: str, to_type: str) -> list[str]:
-        ids = [
-            b
-            for (ft, fid, tt, b) in self.associations
-            if ft == from_type and fid == from_id and tt == to_type
-        ]
+        ids = self._links.get((from_type, from_id, to_type), set())
         alive = self.records.get(to_type, {})
         return sorted((i for i in ids if i in alive and alive[i].archived_at is None), key=int)
 
