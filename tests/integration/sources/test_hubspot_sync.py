@@ -21,11 +21,11 @@ async def test_full_sync_equals_the_emulator_and_a_second_one_changes_nothing(
     db: Database,
 ) -> None:
     tenant = (await db.new_tenant()).tenant.id
-    async with rig(12, page_size=7) as r:
+    async with rig(10, page_size=9) as r:
         report = await r.sync(db.uow(tenant))
         assert await stored(db.uow(tenant)) == expected(r.portal)
         assert report.rejected == ()
-        assert report.count(EntityKind.DEAL).created == 12
+        assert report.count(EntityKind.DEAL).created == 10
         # the custom stages were mapped from their metadata and labels, with no mapping file
         deals = (await stored(db.uow(tenant)))["deals"]
         custom = {d[3]: d[2] for d in deals.values()} | {"Discovery Call": Stage.DISCOVERY}
@@ -42,7 +42,7 @@ async def test_full_sync_equals_the_emulator_and_a_second_one_changes_nothing(
 
 async def test_incremental_sync_picks_up_exactly_the_edits_and_archives(db: Database) -> None:
     tenant = (await db.new_tenant()).tenant.id
-    async with rig(10, page_size=5) as r:
+    async with rig(8, page_size=10) as r:
         await r.sync(db.uow(tenant))
         async with db.uow(tenant) as uow:
             seq = await uow.changes.latest()
@@ -81,7 +81,7 @@ async def test_incremental_sync_picks_up_exactly_the_edits_and_archives(db: Data
 
 async def test_a_rate_limit_storm_mid_sync_loses_and_duplicates_nothing(db: Database) -> None:
     tenant = (await db.new_tenant()).tenant.id
-    async with rig(10, page_size=5) as r:
+    async with rig(8, page_size=10) as r:
         r.emulator.inject(429, at=15, count=4)
         r.emulator.inject(429, at=40, count=3, policy="SECONDLY")
         r.emulator.inject(502, at=60, count=2)
@@ -99,11 +99,11 @@ async def test_a_stop_mid_sync_then_a_rerun_loses_and_duplicates_nothing(
     """A crash (the API down past the retries) or HubSpot's daily limit: the sync stops,
     keeps the batches it committed with their cursors, and the next run completes it."""
     tenant = (await db.new_tenant()).tenant.id
-    async with rig(10, page_size=5) as r:
+    async with rig(8, page_size=10) as r:
         if stop == "crash":
-            r.emulator.inject(500, at=70, count=10)
+            r.emulator.inject(500, at=50, count=10)
         else:
-            r.emulator.inject(429, at=70, policy="DAILY")
+            r.emulator.inject(429, at=50, policy="DAILY")
         with pytest.raises(TransientError, match=r"gave up|daily"):
             await r.sync(db.uow(tenant), client=r.client(max_retries=2), chunk_size=5)
         half = await stored(db.uow(tenant))
@@ -158,9 +158,9 @@ async def test_a_bad_record_is_reported_with_its_id_and_the_rest_lands(db: Datab
 
 async def test_the_search_cap_and_the_index_lag_lose_nothing(db: Database) -> None:
     tenant = (await db.new_tenant()).tenant.id
-    async with rig(14, page_size=4, search_cap=12) as r:
+    async with rig(8, page_size=5, search_cap=10) as r:
         p = r.portal
-        assert len(p.live("emails")) > 12  # more than one search may return
+        assert len(p.live("emails")) > 10  # more than one search may return
         await r.sync(db.uow(tenant))
         assert not differences(expected(p), await stored(db.uow(tenant)))
         r.clock.advance(3600)
