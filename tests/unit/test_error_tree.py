@@ -21,6 +21,8 @@ INTERNAL = {
     "pie.importing.values.BadValue": "a value that does not parse: becomes a Problem",
     "pie.importing.json_stream._BadConstant": "NaN/Infinity in JSON: becomes InvalidInput",
     "pie.entrypoints.api.limits.BodyTooLarge": "a request body over the limit: answered 413",
+    "pie.sources.hubspot.portal.ApiError": "the HubSpot emulator's error: an HTTP response",
+    "pie.sources.hubspot.emulator._RateLimited": "the HubSpot emulator's 429: an HTTP response",
 }
 
 #: Importing these runs Alembic's migration environment.

@@ -73,6 +73,8 @@ class Records:
     stakeholders: Rows[Stakeholder] = field(default_factory=Rows)
     activities: Rows[Activity] = field(default_factory=Rows)
     transitions: Rows[StageTransition] = field(default_factory=Rows)
+    #: records the source deleted (a HubSpot archive): deleted through the repositories
+    deletes: list[tuple[EntityKind, UUID]] = field(default_factory=list)
 
     def extend(self, other: Records) -> None:
         self.accounts.extend(other.accounts)
@@ -81,6 +83,7 @@ class Records:
         self.stakeholders.extend(other.stakeholders)
         self.activities.extend(other.activities)
         self.transitions.extend(other.transitions)
+        self.deletes += other.deletes
 
 
 class Ids:
@@ -121,6 +124,8 @@ class Draft:
     build: Callable[[Ids], Records]
     own: Sequence[Key] = ()
     refs: Sequence[tuple[EntityKind, str, str]] = ()  # (kind, external id, field)
+    #: records looked up if they are stored, not required (``Ids.ref`` may give None)
+    lookups: Sequence[Key] = ()
     digest: str | None = None  # the source record's digest, kept on the ref of (kind, record_id)
 
 

@@ -13,7 +13,7 @@ reached (``uow.cursors``); otherwise the caller commits once, at the end.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pie.domain.errors import InvalidInput
 from pie.domain.model import EntityKind, ExternalRef
@@ -112,6 +112,8 @@ class Sink:
                 wanted.setdefault(kind, set()).add(ext)
             for kind, ext, _ in d.refs:
                 wanted.setdefault(kind, set()).add(ext)
+            for kind, ext in d.lookups:
+                wanted.setdefault(kind, set()).add(ext)
         ids = Ids(self.uow.tenant_id, self.source)
         for kind, exts in wanted.items():
             ids.resolved[kind] = await self.uow.refs.resolve(kind, self.source, sorted(exts))
@@ -156,6 +158,21 @@ class Sink:
         await self._upsert(EntityKind.STAGE_TRANSITION, uow.transitions, out.transitions)
         if refs:
             await uow.refs.upsert_many(refs)
+        for kind, ident in out.deletes:
+            if await self._repository(kind).delete(ident, origin=self.source):
+                self.tally.deleted[kind] += 1
+
+    def _repository(self, kind: EntityKind) -> Repository[Any]:
+        uow = self.uow
+        repos: dict[EntityKind, Repository[Any]] = {
+            EntityKind.ACCOUNT: uow.accounts,
+            EntityKind.CONTACT: uow.contacts,
+            EntityKind.DEAL: uow.deals,
+            EntityKind.STAKEHOLDER: uow.stakeholders,
+            EntityKind.ACTIVITY: uow.activities,
+            EntityKind.STAGE_TRANSITION: uow.transitions,
+        }
+        return repos[kind]
 
     async def _upsert(self, kind: EntityKind, repo: Repository[T], rows: Rows[T]) -> None:
         if rows:

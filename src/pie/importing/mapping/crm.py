@@ -69,6 +69,8 @@ class Vendor:
     flatten: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict
     #: (stage name, record) -> the stage name to map
     stage_name: Callable[[str, Mapping[str, Any]], str] = lambda name, _: name
+    #: the source's own metadata for a stage name (a HubSpot pipeline's stage), if it has any
+    stage_meta: Callable[[str], StageMeta | None] | None = None
     known: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -183,9 +185,12 @@ class _DealRecord:
         closed = self.parse("closed", v.to_bool)
         won = self.parse("won", v.to_bool)
         stage_name = self.vendor.stage_name(self.required("stage"), self.record)
+        meta = StageMeta(is_closed=closed, is_won=won) if closed is not None else None
+        if self.vendor.stage_meta is not None:
+            meta = self.vendor.stage_meta(stage_name) or meta
         stage = ctx.stages.map(
             stage_name,
-            StageMeta(is_closed=closed, is_won=won) if closed is not None else None,
+            meta,
             hint=StageMeta(probability=probability) if probability is not None else None,
         )
         if not ctx.seen.add(EntityKind.DEAL, ext_id):
