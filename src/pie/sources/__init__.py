@@ -1,0 +1,1 @@
+"""Connectors to vendors' APIs (one folder per vendor: connector, client, emulator)."""
