@@ -26,6 +26,7 @@ The org's records change through ``sf.org`` (``create``, ``update``, ``delete``,
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import itertools
@@ -337,8 +338,12 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 def _render(
     org: Org, sobject: str, record: Record, fields: tuple[str, ...], version: str
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"attributes": {
-        "type": sobject, "url": f"/services/data/v{version}/sobjects/{sobject}/{record['Id']}"}}
+    out: dict[str, Any] = {
+        "attributes": {
+            "type": sobject,
+            "url": f"/services/data/v{version}/sobjects/{sobject}/{record['Id']}",
+        }
+    }
     for name in fields:
         if "." not in name:
             out[name] = record.get(name)
@@ -351,8 +356,12 @@ def _render(
         nested = out.get(rel)
         if not isinstance(nested, dict):
             kind = "User" if rel in ("Owner", "CreatedBy") else rel
-            nested = out[rel] = {"attributes": {
-                "type": kind, "url": f"/services/data/v{version}/sobjects/{kind}/{target['Id']}"}}
+            nested = out[rel] = {
+                "attributes": {
+                    "type": kind,
+                    "url": f"/services/data/v{version}/sobjects/{kind}/{target['Id']}",
+                }
+            }
         nested[leaf] = target.get(leaf)
     return out  # fmt: skip
 
@@ -393,7 +402,7 @@ def _handler(emulator: SalesforceEmulator) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -403,7 +412,7 @@ def _handler(emulator: SalesforceEmulator) -> type[BaseHTTPRequestHandler]:
                 body = [{"message": err.message, "errorCode": err.code}]
                 self._send(err.status, body, err.headers)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode() if length else ""
             if urlsplit(self.path).path.rstrip("/") != "/services/oauth2/token":
@@ -467,10 +476,8 @@ def serve(*, deals: int = 200, seed: int = 7, port: int = 8443, page_size: int =
         print(f"Salesforce emulator on {emulator.url} (certificate {emulator.ca_file})")
         print(f"client_id={emulator.client_id} client_secret={emulator.client_secret} "
               f"refresh_token={emulator.refresh_token}")  # fmt: skip
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -323,6 +323,7 @@ class Org:
             if sobject == "Opportunity":
                 children = [("OpportunityContactRole", "OpportunityId")]
                 children.append(("OpportunityHistory", "OpportunityId"))
+                children += [("Task", "WhatId"), ("Event", "WhatId")]
             elif sobject == "Account":
                 children = [("Contact", "AccountId"), ("Opportunity", "AccountId")]
             for child, key in children:
@@ -334,7 +335,7 @@ class Org:
         """Empty the recycle bin: deleted records are gone for good, and getDeleted's
         ``earliestDateAvailable`` moves to now."""
         with self.lock:
-            for sobject, table in self.records.items():
+            for table in self.records.values():
                 for rid in [rid for rid, r in table.items() if r.get("IsDeleted")]:
                     del table[rid]
                     self.by_id.pop(rid, None)
@@ -343,9 +344,19 @@ class Org:
     def add_stage(self, label: str, *, probability: int, closed: bool, won: bool) -> Record:
         with self.lock:
             order = 1 + max((r["SortOrder"] for r in self.live("OpportunityStage")), default=0)
-            return self.put("OpportunityStage", _stage(self.new_id("OpportunityStage"),
-                                                        label, order, closed, won, probability,
-                                                        "Pipeline", self.now()))
+            return self.put(
+                "OpportunityStage",
+                _stage(
+                    self.new_id("OpportunityStage"),
+                    label,
+                    order,
+                    closed,
+                    won,
+                    probability,
+                    "Pipeline",
+                    self.now(),
+                ),
+            )
 
     def _existing(self, record_id: str) -> Record:
         record = self.by_id.get(record_id)
@@ -367,8 +378,10 @@ class Org:
             return
         record["IsClosed"], record["IsWon"] = stage["IsClosed"], stage["IsWon"]
         record["ForecastCategoryName"] = stage["ForecastCategoryName"]
-        if old is None or "Probability" not in record or record["Probability"] == old.get(
-            "Probability"
+        if (
+            old is None
+            or "Probability" not in record
+            or record["Probability"] == old.get("Probability")
         ):
             record["Probability"] = stage["DefaultProbability"]
 
@@ -468,8 +481,16 @@ def org_from_world(world: Mapping[str, Any]) -> Org:
     for row in STAGES:
         org.put(
             "OpportunityStage",
-            _stage(org.new_id("OpportunityStage"), row[0], row[1], row[2], row[3], row[4],
-                   row[5], as_of),
+            _stage(
+                org.new_id("OpportunityStage"),
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                as_of,
+            ),
         )
     users: dict[str, str] = {}
 
@@ -478,8 +499,15 @@ def org_from_world(world: Mapping[str, Any]) -> Org:
             return None
         if name not in users:
             users[name] = org.new_id("User")
-            org.put("User", {"Id": users[name], "Name": name, "IsActive": True,
-                             "Email": name.lower().replace(" ", ".") + "@pie-demo.example"})
+            org.put(
+                "User",
+                {
+                    "Id": users[name],
+                    "Name": name,
+                    "IsActive": True,
+                    "Email": name.lower().replace(" ", ".") + "@pie-demo.example",
+                },
+            )
         return users[name]
 
     accounts: dict[str, str] = {}

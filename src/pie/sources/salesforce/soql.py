@@ -123,7 +123,7 @@ class _Tokens:
         while pos < len(text):
             m = _TOKEN.match(text, pos)
             if m is None or m.end() == pos:
-                raise SoqlError(f"unexpected token at position {pos}: {text[pos:pos + 20]!r}")
+                raise SoqlError(f"unexpected token at position {pos}: {text[pos : pos + 20]!r}")
             self.items.append(m.group(m.lastgroup or "word"))
             pos = m.end()
             while pos < len(text) and text[pos].isspace():

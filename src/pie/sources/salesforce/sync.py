@@ -1,0 +1,211 @@
+"""A Salesforce sync: import what changed (``import_source`` with the connector), then carry
+the org's deletes over to the store.
+
+Deletes are read per object with ``queryAll`` (``IsDeleted = true AND SystemModstamp >=
+<cursor - overlap>``), looked up through the external refs and deleted through the
+repositories as origin ``salesforce`` (so the change feed has them); each page commits with
+its cursor (stream ``deleted:<Object>``). The first sync only sets these cursors (to the
+moment it began). When getDeleted's ``earliestDateAvailable`` is later than a cursor, the
+recycle bin was emptied since: that object is *reconciled* instead, every stored record of
+the source that the org no longer has is deleted.
+
+A deleted record's ref keeps pointing at the (gone) PIE id with its digest cleared, so an
+undeleted record comes back as the same PIE record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from pie.domain.model import EntityKind, ExternalRef
+from pie.importing import import_source
+from pie.importing.mapping import salesforce as m
+from pie.importing.report import ImportReport
+from pie.importing.sink import DEFAULT_CHUNK_SIZE
+from pie.ports.repositories import Repository
+from pie.ports.uow import UnitOfWork
+from pie.sources.salesforce import soql
+from pie.sources.salesforce.client import QuotaExceeded
+from pie.sources.salesforce.connector import SalesforceSource, position, since_time
+
+#: Objects whose deletes are carried over, children first.
+DELETABLE: tuple[tuple[str, EntityKind], ...] = (
+    ("Task", EntityKind.ACTIVITY),
+    ("Event", EntityKind.ACTIVITY),
+    ("OpportunityContactRole", EntityKind.STAKEHOLDER),
+    ("Opportunity", EntityKind.DEAL),
+    ("Contact", EntityKind.CONTACT),
+    ("Account", EntityKind.ACCOUNT),
+)
+TOMBSTONE = "deleted"  # the digest a deleted record's ref keeps: it matches no record
+
+
+@dataclass
+class SyncResult:
+    report: ImportReport
+    deleted: dict[str, int] = field(default_factory=dict)  # entity kind -> records deleted
+    reconciled: list[str] = field(default_factory=list)  # objects fully reconciled
+    stopped: str | None = None  # why the sync stopped before the end (the API quota)
+    api_calls: int = 0
+
+
+async def sync(
+    uow: UnitOfWork,
+    source: SalesforceSource,
+    *,
+    skip_bad_rows: bool = True,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    stage_map: Path | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> SyncResult:
+    """One sync of ``source`` into ``uow``'s tenant. A bad record is listed in the report's
+    ``rejected`` (with its id and reason) and the others are stored; with ``skip_bad_rows``
+    False it fails the sync instead. Raises ConnectorError when Salesforce cannot be read
+    (what was committed stays, with its cursors: the next sync resumes there)."""
+    began = now()
+    report = await import_source(
+        uow,
+        source,
+        m.api_mapper,
+        vendor="salesforce",
+        skip_bad_rows=skip_bad_rows,
+        chunk_size=chunk_size,
+        stage_map=stage_map,
+    )
+    result = SyncResult(report, stopped=source.stopped)
+    if source.stopped is None:
+        try:
+            await _deletes(uow, source, result, began)
+        except QuotaExceeded as exc:
+            result.stopped = str(exc)
+    result.api_calls = source.client.calls
+    return result
+
+
+async def _deletes(
+    uow: UnitOfWork, source: SalesforceSource, result: SyncResult, began: datetime
+) -> None:
+    for sobject, kind in DELETABLE:
+        stream = f"deleted:{sobject}"
+        async with uow:
+            cursor = await uow.cursors.get(source.name, stream)
+            if cursor is None or source.full:
+                if cursor is None:  # nothing was stored before this sync began
+                    await uow.cursors.save(source.name, stream, f"{soql.sf_datetime(began)}|")
+                    await uow.commit()
+                    continue
+        start = since_time(cursor.value, source.overlap)
+        assert start is not None
+        answer = await _run(source.client.deleted, sobject, start, datetime.now(UTC))
+        earliest = answer.get("earliestDateAvailable")
+        if source.full or (earliest and soql.parse_sf_datetime(earliest) > start):
+            await _reconcile(uow, source, sobject, kind, result, began)
+            continue
+        query = (
+            f"SELECT Id, SystemModstamp FROM {sobject} WHERE IsDeleted = true AND "
+            f"SystemModstamp >= {soql.soql_datetime(start)} ORDER BY SystemModstamp, Id"
+        )
+        async for page in source._pages(query, deleted=True):
+            records = page.get("records") or ()
+            if not records:
+                continue
+            async with uow:
+                n = await _delete(uow, source.name, kind, [r["Id"] for r in records])
+                await uow.cursors.save(source.name, stream, position(records[-1]))
+                await uow.commit()
+            result.deleted[kind.value] = result.deleted.get(kind.value, 0) + n
+
+
+async def _reconcile(
+    uow: UnitOfWork,
+    source: SalesforceSource,
+    sobject: str,
+    kind: EntityKind,
+    result: SyncResult,
+    began: datetime,
+) -> None:
+    """Delete every stored record of ``kind`` from this source that the org no longer has."""
+    live: set[str] = set()
+    async for record in source._all(f"SELECT Id FROM {sobject}"):
+        live.add(record["Id"])
+    async with uow:
+        stored = await _stored(uow, source.name, kind, sobject, live)
+        n = await _delete(uow, source.name, kind, stored)
+        await uow.cursors.save(source.name, f"deleted:{sobject}", f"{soql.sf_datetime(began)}|")
+        await uow.commit()
+    result.deleted[kind.value] = result.deleted.get(kind.value, 0) + n
+    result.reconciled.append(sobject)
+
+
+async def _stored(
+    uow: UnitOfWork, source: str, kind: EntityKind, sobject: str, live: set[str]
+) -> list[str]:
+    """External ids of ``sobject`` stored from ``source`` that are not in ``live``."""
+    prefix = {"Task": "00T", "Event": "00U"}.get(sobject)
+    if kind is EntityKind.STAKEHOLDER:
+        keep = set((await uow.refs.resolve(kind, source, sorted(live))).values())
+        gone: list[UUID] = []
+        async for batch in uow.stakeholders.iter_all():
+            for s in batch:
+                if s.id in keep or s.deal_id is None:
+                    continue
+                provenance = await uow.stakeholders.provenance(s.id)
+                if provenance.get("contact_id", [""])[0] == source:
+                    gone.append(s.id)
+        for ident in gone:
+            await uow.stakeholders.delete(ident, origin=source)
+        return []
+    out: list[str] = []
+    async for batch in _repo(uow, kind).iter_all():
+        for record in batch:
+            ext = getattr(record, "external_ids", {}).get(source)
+            if ext and ext not in live and (prefix is None or ext.startswith(prefix)):
+                out.append(ext)
+    return out
+
+
+def _repo(uow: UnitOfWork, kind: EntityKind) -> Repository[Any]:
+    repos: dict[EntityKind, Repository[Any]] = {
+        EntityKind.ACCOUNT: uow.accounts,
+        EntityKind.CONTACT: uow.contacts,
+        EntityKind.DEAL: uow.deals,
+        EntityKind.STAKEHOLDER: uow.stakeholders,
+        EntityKind.ACTIVITY: uow.activities,
+    }
+    return repos[kind]
+
+
+async def _delete(uow: UnitOfWork, source: str, kind: EntityKind, ids: Sequence[str]) -> int:
+    """Delete the records these external ids point to; returns how many were there."""
+    if not ids:
+        return 0
+    found = await uow.refs.resolve(kind, source, sorted(set(ids)))
+    repo, n = _repo(uow, kind), 0
+    for ext, ident in sorted(found.items()):
+        if await repo.delete(ident, origin=source):
+            n += 1
+    await uow.refs.upsert_many(
+        [
+            ExternalRef(
+                tenant_id=uow.tenant_id,
+                kind=kind,
+                source=source,
+                external_id=ext,
+                entity_id=ident,
+                digest=TOMBSTONE,
+            )
+            for ext, ident in sorted(found.items())
+        ]
+    )
+    return n
+
+
+async def _run(fn: Callable[..., Any], *args: Any) -> Any:
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args)
