@@ -49,41 +49,53 @@ STREAMS: tuple[Stream, ...] = (
     Stream(
         m.ACCOUNTS,
         "Account",
-        ("Id", "Name", "Industry", "Website", "AnnualRevenue", "NumberOfEmployees")
-        + ("BillingCountry", "Owner.Name", *_STAMPS),
+        (
+            *("Id", "Name", "Industry", "Website", "AnnualRevenue", "NumberOfEmployees"),
+            *("BillingCountry", "Owner.Name", *_STAMPS),
+        ),
         custom=True,
     ),
     Stream(
         m.CONTACTS,
         "Contact",
-        ("Id", "AccountId", "FirstName", "LastName", "Email", "Title", "Phone", "Department")
-        + _STAMPS,
+        (
+            *("Id", "AccountId", "FirstName", "LastName", "Email", "Title", "Phone"),
+            *("Department", *_STAMPS),
+        ),
     ),
     Stream(
         m.DEALS,
         "Opportunity",
-        ("Id", "Name", "AccountId", "OwnerId", "Owner.Name", "StageName", "Amount")
-        + ("Probability", "CloseDate", "IsClosed", "IsWon", "LeadSource", "CurrencyIsoCode")
-        + _STAMPS,
+        (
+            *("Id", "Name", "AccountId", "OwnerId", "Owner.Name", "StageName", "Amount"),
+            *("Probability", "CloseDate", "IsClosed", "IsWon", "LeadSource", "CurrencyIsoCode"),
+            *_STAMPS,
+        ),
         custom=True,
     ),
     Stream(
         m.CONTACT_ROLES,
         "OpportunityContactRole",
-        ("Id", "OpportunityId", "Opportunity.AccountId", "ContactId", "Role", "IsPrimary")
-        + _STAMPS,
+        (
+            *("Id", "OpportunityId", "Opportunity.AccountId", "ContactId", "Role", "IsPrimary"),
+            *_STAMPS,
+        ),
     ),
     Stream(
         m.TASKS,
         "Task",
-        ("Id", "Subject", "Type", "TaskSubtype", "ActivityDate", "WhoId", "WhatId")
-        + ("AccountId", "Description", *_STAMPS),
+        (
+            *("Id", "Subject", "Type", "TaskSubtype", "ActivityDate", "WhoId", "WhatId"),
+            *("AccountId", "Description", *_STAMPS),
+        ),
     ),
     Stream(
         m.CALENDAR,
         "Event",
-        ("Id", "Subject", "Type", "StartDateTime", "WhoId", "WhatId", "AccountId")
-        + ("Description", *_STAMPS),
+        (
+            *("Id", "Subject", "Type", "StartDateTime", "WhoId", "WhatId", "AccountId"),
+            *("Description", *_STAMPS),
+        ),
     ),
 )
 STAGE_FIELDS = ("Id", "ApiName", "MasterLabel", "SortOrder", "IsActive", "IsClosed", "IsWon")
@@ -124,9 +136,12 @@ class SalesforceSource:
         self.read: dict[str, int] = {}  # records read per stream
         self.pages = 0
         self._fields: dict[str, tuple[str, ...]] = {}
+        #: stream -> ids of records rejected before, read again first (then ``retried``)
+        self.retry: dict[str, list[str]] = {}
+        self.retried: set[str] = set()
 
     async def records(self, since: Mapping[str, str]) -> AsyncIterator[RawRecord]:
-        self.stopped, self.read, self.pages = None, {}, 0
+        self.stopped, self.read, self.pages, self.retried = None, {}, 0, set()
         since = {} if self.full else since
         try:
             stages = [r async for r in self._all(_select(STAGE_FIELDS, "OpportunityStage"))]
@@ -157,10 +172,19 @@ class SalesforceSource:
 
     async def _stream(self, stream: Stream, cursor: str | None) -> AsyncIterator[RawRecord]:
         fields = await self.fields(stream)
+        seen: set[str] = set()
+        again = self.retry.get(stream.name) or []
+        for i in range(0, len(again), HISTORY_IDS_PER_QUERY):
+            chunk = ", ".join(soql.quote(x) for x in again[i : i + HISTORY_IDS_PER_QUERY])
+            async for record in self._all(_select(fields, stream.sobject, f"Id IN ({chunk})")):
+                seen.add(record["Id"])
+                self.read[stream.name] = self.read.get(stream.name, 0) + 1
+                where_ = f"{stream.sobject} {record['Id']} (rejected before)"
+                yield RawRecord(stream.name, record, where_)
+            self.retried.update(again[i : i + HISTORY_IDS_PER_QUERY])
         start = since_time(cursor, self.overlap)
         where = f"SystemModstamp >= {soql.soql_datetime(start)}" if start else ""
         query = _select(fields, stream.sobject, where, "SystemModstamp, Id")
-        seen: set[str] = set()
         page_no = 0
         async for page in self._pages(query):
             page_no += 1
@@ -183,6 +207,18 @@ class SalesforceSource:
             "SystemModstamp, Id",
         )  # fmt: skip
         done: set[str] = set()
+        again = self.retry.get(m.STAGE_HISTORY) or []
+        if again:
+            histories = await self._histories(again)
+            for opportunity in again:
+                if opportunity in histories:
+                    done.add(opportunity)
+                    yield RawRecord(
+                        m.STAGE_HISTORY,
+                        {"OpportunityId": opportunity, "rows": histories[opportunity]},
+                        f"OpportunityHistory of {opportunity} (rejected before)",
+                    )
+            self.retried.update(again)
         page_no = 0
         async for page in self._pages(changed):
             page_no += 1

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from pie.domain.model import EntityKind, ExternalRef
 from pie.importing import import_source
 from pie.importing.mapping import salesforce as m
-from pie.importing.report import ImportReport
+from pie.importing.report import ImportReport, Rejected
 from pie.importing.sink import DEFAULT_CHUNK_SIZE
 from pie.ports.repositories import Repository
 from pie.ports.uow import UnitOfWork
@@ -42,7 +44,11 @@ DELETABLE: tuple[tuple[str, EntityKind], ...] = (
     ("Contact", EntityKind.CONTACT),
     ("Account", EntityKind.ACCOUNT),
 )
-TOMBSTONE = "deleted"  # the digest a deleted record's ref keeps: it matches no record
+TOMBSTONE = "deleted"
+RETRY = "retry"  # the cursor stream that lists rejected records, by stream
+MAX_RETRY = (
+    5000  # ids kept per stream  # the digest a deleted record's ref keeps: it matches no record
+)
 
 
 @dataclass
@@ -68,15 +74,23 @@ async def sync(
     False it fails the sync instead. Raises ConnectorError when Salesforce cannot be read
     (what was committed stays, with its cursors: the next sync resumes there)."""
     began = now()
-    report = await import_source(
-        uow,
-        source,
-        m.api_mapper,
-        vendor="salesforce",
-        skip_bad_rows=skip_bad_rows,
-        chunk_size=chunk_size,
-        stage_map=stage_map,
-    )
+    async with uow:
+        saved = await uow.cursors.get(source.name, RETRY)
+    source.retry = orjson.loads(saved.value) if saved is not None else {}
+    failed: dict[str, set[str]] = {}
+    try:
+        report = await import_source(
+            uow,
+            source,
+            m.api_mapper,
+            vendor="salesforce",
+            skip_bad_rows=skip_bad_rows,
+            chunk_size=chunk_size,
+            stage_map=stage_map,
+            on_reject=lambda r: _note(failed, r),
+        )
+    finally:
+        await _save_retry(uow, source, failed)
     result = SyncResult(report, stopped=source.stopped)
     if source.stopped is None:
         try:
@@ -87,6 +101,45 @@ async def sync(
     return result
 
 
+#: An id's first three characters -> the stream its records come in.
+_STREAM_OF_PREFIX = {
+    "001": m.ACCOUNTS,
+    "003": m.CONTACTS,
+    "006": m.DEALS,
+    "00K": m.CONTACT_ROLES,
+    "00T": m.TASKS,
+    "00U": m.CALENDAR,
+}
+
+
+def _note(failed: dict[str, set[str]], rejected: Rejected) -> None:
+    """Remember a rejected record by stream (a history record names its opportunity)."""
+    ident = rejected.record_id
+    stream = (
+        m.STAGE_HISTORY
+        if rejected.record.startswith("OpportunityHistory")
+        else _STREAM_OF_PREFIX.get(ident[:3])
+    )
+    if ident and stream:
+        failed.setdefault(stream, set()).add(ident)
+
+
+async def _save_retry(
+    uow: UnitOfWork, source: SalesforceSource, failed: dict[str, set[str]]
+) -> None:
+    """Remember the records rejected (and those due again but not read): the next sync reads
+    them first, so a record fixed in Salesforce, or one whose parent now lands, is stored
+    even though the stream's cursor has passed it."""
+    keep = {s: set(ids) for s, ids in failed.items()}
+    for stream, ids in source.retry.items():
+        keep.setdefault(stream, set()).update(i for i in ids if i not in source.retried)
+    value = {s: sorted(ids)[:MAX_RETRY] for s, ids in sorted(keep.items()) if ids}
+    if value or source.retry:
+        async with uow:
+            await uow.cursors.save(source.name, RETRY, orjson.dumps(value).decode())
+            await uow.commit()
+
+
 async def _deletes(
     uow: UnitOfWork, source: SalesforceSource, result: SyncResult, began: datetime
 ) -> None:
@@ -94,11 +147,10 @@ async def _deletes(
         stream = f"deleted:{sobject}"
         async with uow:
             cursor = await uow.cursors.get(source.name, stream)
-            if cursor is None or source.full:
-                if cursor is None:  # nothing was stored before this sync began
-                    await uow.cursors.save(source.name, stream, f"{soql.sf_datetime(began)}|")
-                    await uow.commit()
-                    continue
+            if cursor is None:  # nothing was stored before this sync began
+                await uow.cursors.save(source.name, stream, f"{soql.sf_datetime(began)}|")
+                await uow.commit()
+                continue
         start = since_time(cursor.value, source.overlap)
         assert start is not None
         answer = await _run(source.client.deleted, sobject, start, datetime.now(UTC))
@@ -118,7 +170,7 @@ async def _deletes(
                 n = await _delete(uow, source.name, kind, [r["Id"] for r in records])
                 await uow.cursors.save(source.name, stream, position(records[-1]))
                 await uow.commit()
-            result.deleted[kind.value] = result.deleted.get(kind.value, 0) + n
+            _add(result, kind, n)
 
 
 async def _reconcile(
@@ -138,8 +190,13 @@ async def _reconcile(
         n = await _delete(uow, source.name, kind, stored)
         await uow.cursors.save(source.name, f"deleted:{sobject}", f"{soql.sf_datetime(began)}|")
         await uow.commit()
-    result.deleted[kind.value] = result.deleted.get(kind.value, 0) + n
+    _add(result, kind, n)
     result.reconciled.append(sobject)
+
+
+def _add(result: SyncResult, kind: EntityKind, n: int) -> None:
+    if n:
+        result.deleted[kind.value] = result.deleted.get(kind.value, 0) + n
 
 
 async def _stored(
@@ -186,7 +243,7 @@ async def _delete(uow: UnitOfWork, source: str, kind: EntityKind, ids: Sequence[
         return 0
     found = await uow.refs.resolve(kind, source, sorted(set(ids)))
     repo, n = _repo(uow, kind), 0
-    for ext, ident in sorted(found.items()):
+    for _ext, ident in sorted(found.items()):
         if await repo.delete(ident, origin=source):
             n += 1
     await uow.refs.upsert_many(
