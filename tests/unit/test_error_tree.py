@@ -21,6 +21,8 @@ INTERNAL = {
     "pie.importing.values.BadValue": "a value that does not parse: becomes a Problem",
     "pie.importing.json_stream._BadConstant": "NaN/Infinity in JSON: becomes InvalidInput",
     "pie.entrypoints.api.limits.BodyTooLarge": "a request body over the limit: answered 413",
+    "pie.sources.salesforce.emulator.ApiError": "the emulator's HTTP error answer (JSON array)",
+    "pie.sources.salesforce.soql.SoqlError": "a query outside the subset: the emulator's 400",
 }
 
 #: Importing these runs Alembic's migration environment.

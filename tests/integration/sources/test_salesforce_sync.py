@@ -86,7 +86,7 @@ async def count_all(db: Database, tenant: UUID) -> Counter[str]:
             ("activities", uow.activities),
             ("transitions", uow.transitions),
         ):
-            async for batch in repo.iter_all():  # type: ignore[attr-defined]
+            async for batch in repo.iter_all():
                 counts[name] += len(batch)
     return counts
 

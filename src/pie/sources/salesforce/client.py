@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import requests
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
@@ -135,16 +135,24 @@ class SalesforceClient:
     # --- calls ----------------------------------------------------------------------------
 
     def query(self, soql: str, *, include_deleted: bool = False) -> dict[str, Any]:
-        return self._call(lambda sf: sf.query(soql, include_deleted=include_deleted))
+        return self._dict(lambda sf: sf.query(soql, include_deleted=include_deleted))
 
     def more(self, next_records_url: str) -> dict[str, Any]:
-        return self._call(lambda sf: sf.query_more(next_records_url, identifier_is_url=True))
+        return self._dict(lambda sf: sf.query_more(next_records_url, identifier_is_url=True))
 
     def describe(self, sobject: str) -> dict[str, Any]:
-        return self._call(lambda sf: getattr(sf, sobject).describe())
+        return self._dict(lambda sf: getattr(sf, sobject).describe())
 
     def deleted(self, sobject: str, start: datetime, end: datetime) -> dict[str, Any]:
-        return self._call(lambda sf: getattr(sf, sobject).deleted(start, end))
+        return self._dict(lambda sf: getattr(sf, sobject).deleted(start, end))
+
+    def _dict(self, call: Callable[[Salesforce], Any]) -> dict[str, Any]:
+        result = self._call(call)
+        if not isinstance(result, dict):
+            raise PermanentError(
+                f"Salesforce answered something other than an object: {result!r:.80}"
+            )
+        return result
 
     def _call(self, call: Callable[[Salesforce], Any]) -> Any:
         expired = 0

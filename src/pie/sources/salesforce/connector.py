@@ -98,10 +98,14 @@ STREAMS: tuple[Stream, ...] = (
         ),
     ),
 )
-STAGE_FIELDS = ("Id", "ApiName", "MasterLabel", "SortOrder", "IsActive", "IsClosed", "IsWon")
-STAGE_FIELDS += ("DefaultProbability", "ForecastCategoryName")
-HISTORY_FIELDS = ("Id", "OpportunityId", "StageName", "Amount", "Probability", "CloseDate")
-HISTORY_FIELDS += ("CreatedDate", "SystemModstamp")
+STAGE_FIELDS: tuple[str, ...] = (
+    *("Id", "ApiName", "MasterLabel", "SortOrder", "IsActive", "IsClosed", "IsWon"),
+    *("DefaultProbability", "ForecastCategoryName"),
+)
+HISTORY_FIELDS: tuple[str, ...] = (
+    *("Id", "OpportunityId", "StageName", "Amount", "Probability", "CloseDate"),
+    *("CreatedDate", "SystemModstamp"),
+)
 
 
 def position(record: Mapping[str, Any]) -> str:
@@ -120,7 +124,7 @@ class SalesforceSource:
 
     name = "salesforce"
     resumable = True
-    streams = m.API_STREAMS
+    streams: tuple[str, ...] = m.API_STREAMS
 
     def __init__(
         self,

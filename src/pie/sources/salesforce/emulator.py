@@ -259,7 +259,7 @@ class SalesforceEmulator:
         deleted_ok = endpoint == "queryAll"
         rows = [r for r in table if (deleted_ok or not r.get("IsDeleted")) and keep(r)]
         for name, desc in reversed(q.order_by):
-            rows.sort(key=lambda r, n=name: _sort_key(get(r, n)), reverse=desc)
+            rows.sort(key=_by(get, name), reverse=desc)
         if q.limit is not None:
             rows = rows[: q.limit]
         size = self.page_size
@@ -331,8 +331,14 @@ def _getter(org: Org) -> Callable[[Record, str], Any]:
     return get
 
 
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (0, "") if value is None else (1, value)
+def _by(get: Callable[[Record, str], Any], name: str) -> Callable[[Record], tuple[int, Any]]:
+    """A sort key on ``name`` (nulls first, as SOQL sorts ascending)."""
+
+    def key(record: Record) -> tuple[int, Any]:
+        value = get(record, name)
+        return (0, "") if value is None else (1, value)
+
+    return key
 
 
 def _render(
