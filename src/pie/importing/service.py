@@ -142,6 +142,7 @@ async def import_source(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     now: datetime | None = None,
     format: str = "api",
+    show_rejected: int = DEFAULT_EXAMPLES,
     on_reject: Callable[[Rejected], None] | None = None,
 ) -> ImportReport:
     """Import what ``source`` has after its committed cursors. A resumable source commits each
@@ -153,6 +154,7 @@ async def import_source(
     stages = StageMapper(source.name, overrides, vendor=vendor)
     ctx = MapContext(stages, SeenIds(), now or datetime.now(UTC), scope="in this run")
     load = _Load(uow, skip_bad_rows, chunk_size, _FileProgress(None, []))
+    load.tally.examples = show_rejected
     load.tally.on_reject = on_reject
     with fewer_collections():
         await _import_source(uow, load, source, make_mapper(ctx), stages, vendor, format)
