@@ -303,3 +303,44 @@ async def test_a_bad_record_is_reported_and_the_rest_lands(
 
     assert fixed.report.rejected == ()
     await assert_store_equals_org(db, tenant, org)
+
+
+async def test_deletes_past_the_recycle_bin_horizon_are_reconciled(
+    db: Database, emulator: SalesforceEmulator
+) -> None:
+    tenant = (await db.new_tenant()).tenant.id
+    org = emulator.org
+    await run(db, tenant, source(emulator))
+    gone = org.live("Opportunity")[2]
+    contact = next(c for c in org.live("Contact") if c["AccountId"] != gone["AccountId"])
+    org.delete(gone["Id"])
+    org.delete(contact["Id"])
+    org.purge_recycle_bin()  # getDeleted can no longer tell: its earliest date moves on
+
+    result = await run(db, tenant, source(emulator))
+
+    assert {"Opportunity", "Contact"} <= set(result.reconciled)
+    assert result.deleted.get("deal") == 1
+    await assert_store_equals_org(db, tenant, org)
+
+
+async def test_a_custom_stage_made_later_maps_from_its_metadata(
+    db: Database, emulator: SalesforceEmulator
+) -> None:
+    tenant = (await db.new_tenant()).tenant.id
+    org = emulator.org
+    await run(db, tenant, source(emulator))
+    org.add_stage("Security Review", probability=60, closed=False, won=False)
+    deal = next(o for o in org.live("Opportunity") if not o["IsClosed"])
+    org.update(deal["Id"], {"StageName": "Security Review"})
+
+    result = await run(db, tenant, source(emulator))
+
+    assert result.report.rejected == ()
+    ids = await resolve(db, tenant, EntityKind.DEAL, [deal["Id"]])
+    async with db.uow(tenant) as uow:
+        stored = await uow.deals.get(ids[deal["Id"]])
+        assert stored is not None
+        assert (stored.stage, stored.source_stage) == (Stage.PROPOSAL, "Security Review")
+        assert stored.probability == pytest.approx(0.6)
+        assert (await uow.transitions.for_deal(stored.id))[-1].to_stage is Stage.PROPOSAL

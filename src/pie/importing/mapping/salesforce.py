@@ -158,7 +158,21 @@ CONTACT_ROLES, TASKS, CALENDAR, STAGE_HISTORY = (
     "calendar_events",
     "stage_history",
 )
-API_STREAMS = (STAGES, ACCOUNTS, CONTACTS, DEALS, CONTACT_ROLES, TASKS, CALENDAR, STAGE_HISTORY)
+#: Objects whose deletes are carried over (``queryAll`` of ``IsDeleted = true``), children
+#: first, and the kind of record each deletes; stream ``deleted:<Object>``.
+DELETED_OBJECTS: Mapping[str, EntityKind] = {
+    "Task": EntityKind.ACTIVITY,
+    "Event": EntityKind.ACTIVITY,
+    "OpportunityContactRole": EntityKind.STAKEHOLDER,
+    "Opportunity": EntityKind.DEAL,
+    "Contact": EntityKind.CONTACT,
+    "Account": EntityKind.ACCOUNT,
+}
+DELETE_STREAMS = tuple(f"deleted:{o}" for o in DELETED_OBJECTS)
+API_STREAMS = (
+    *(STAGES, ACCOUNTS, CONTACTS, DEALS, CONTACT_ROLES, TASKS, CALENDAR, STAGE_HISTORY),
+    *DELETE_STREAMS,
+)
 STREAM_KIND: Mapping[str, EntityKind] = {
     STAGES: EntityKind.DEAL,  # nothing is stored; the kind names it in messages
     ACCOUNTS: EntityKind.ACCOUNT,
@@ -267,12 +281,15 @@ class ApiMapper:
             return self.deals.describe(raw)
         data = raw.data if isinstance(raw.data, Mapping) else {}
         key = "OpportunityId" if raw.stream == STAGE_HISTORY else "Id"
-        return STREAM_KIND.get(raw.stream, EntityKind.DEAL), _str(data.get(key))
+        kind = STREAM_KIND.get(raw.stream) or _deleted_kind(raw.stream) or EntityKind.DEAL
+        return kind, _str(data.get(key))
 
     def draft(self, raw: RawRecord) -> Draft | None:
         stream = raw.stream
         if stream == DEALS:
             return self.deals.draft(raw)
+        if (kind := _deleted_kind(stream)) is not None:
+            return _deleted(raw, kind)
         if stream == STAGES:
             return self._stages(raw)
         if stream == STAGE_HISTORY:
@@ -375,6 +392,26 @@ def api_mapper(ctx: MapContext) -> ApiMapper:
 
 def _nothing(_ids: Ids) -> Records:
     return Records()
+
+
+def _deleted_kind(stream: str) -> EntityKind | None:
+    head, _, sobject = stream.partition(":")
+    return DELETED_OBJECTS.get(sobject) if head == "deleted" else None
+
+
+def _deleted(raw: RawRecord, kind: EntityKind) -> Draft:
+    """A record the org deleted: deleted from the store (if it is there). Its ref stays, with
+    this record's digest, so an undeleted record is stored again as the same PIE record."""
+    ext = _str(raw.data.get("Id"))
+    if not ext:  # a marker that only moves the stream's cursor
+        return Draft(kind=kind, record=raw.where, record_id="", build=_nothing)
+
+    def build(ids: Ids) -> Records:
+        out = Records()
+        out.deletes.append((kind, ids.own(kind, ext)))
+        return out
+
+    return Draft(kind=kind, record=raw.where, record_id=ext, build=build, own=[(kind, ext)])
 
 
 def _str(value: Any) -> str:

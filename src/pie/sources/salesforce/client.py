@@ -16,11 +16,13 @@ to trust (the session then ignores the environment's CA bundle and proxies).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
@@ -90,6 +92,7 @@ class SalesforceClient:
         self.refreshes = 0  # tokens obtained
         self.retries = 0
         self.api_usage: str | None = None  # the last Sforce-Limit-Info
+        self.server_time: datetime | None = None  # the last answer's Date (the org's clock)
 
     # --- auth -----------------------------------------------------------------------------
 
@@ -172,6 +175,9 @@ class SalesforceClient:
     def _seen(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Every answer's Retry-After and Sforce-Limit-Info (the SDK's errors drop headers)."""
         self._retry_after = _header_seconds(response.headers.get("Retry-After"))
+        if date := response.headers.get("Date"):
+            with contextlib.suppress(TypeError, ValueError):
+                self.server_time = parsedate_to_datetime(date)
         if usage := response.headers.get("Sforce-Limit-Info"):
             self.api_usage = usage
 

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pie.importing.mapping import salesforce as m
@@ -143,12 +143,17 @@ class SalesforceSource:
         #: stream -> ids of records rejected before, read again first (then ``retried``)
         self.retry: dict[str, list[str]] = {}
         self.retried: set[str] = set()
+        #: objects whose deletes can no longer all be read (the recycle bin was emptied since
+        #: the last sync): they need a full reconciliation (``sync`` does it)
+        self.reconcile: list[str] = []
 
     async def records(self, since: Mapping[str, str]) -> AsyncIterator[RawRecord]:
         self.stopped, self.read, self.pages, self.retried = None, {}, 0, set()
+        self.reconcile = []
         since = {} if self.full else since
         try:
             stages = [r async for r in self._all(_select(STAGE_FIELDS, "OpportunityStage"))]
+            began = self.client.server_time or datetime.now(UTC)  # the org's clock
             self.read[m.STAGES] = len(stages)
             yield RawRecord(m.STAGES, {"records": stages}, "OpportunityStage metadata")
             for stream in STREAMS:
@@ -156,6 +161,9 @@ class SalesforceSource:
                     yield raw
             async for raw in self._history(since.get(m.STAGE_HISTORY)):
                 yield raw
+            for sobject in m.DELETED_OBJECTS:
+                async for raw in self._deleted(sobject, since.get(f"deleted:{sobject}"), began):
+                    yield raw
         except QuotaExceeded as exc:
             self.stopped = str(exc)
 
@@ -249,6 +257,34 @@ class SalesforceSource:
                     f"OpportunityHistory page {page_no}",
                     position=mark,
                 )
+
+    async def _deleted(
+        self, sobject: str, cursor: str | None, began: datetime
+    ) -> AsyncIterator[RawRecord]:
+        """The object's records deleted since the cursor (``queryAll``). The first sync only
+        sets the cursor (to when it began: nothing older is stored). When the recycle bin has
+        been emptied past the cursor, the object is listed in ``reconcile``."""
+        stream = f"deleted:{sobject}"
+        start = since_time(cursor, self.overlap)
+        if start is None and not self.full:
+            mark = f"{soql.sf_datetime(began - self.overlap)}|"
+            yield RawRecord(stream, {"Id": ""}, f"{sobject} deletes (first sync)", position=mark)
+            return
+        if start is not None:
+            answer = await asyncio.to_thread(self.client.deleted, sobject, start, began)
+            earliest = answer.get("earliestDateAvailable")
+            if earliest and soql.parse_sf_datetime(earliest) > start:
+                self.reconcile.append(sobject)
+        where = "IsDeleted = true"
+        if start is not None:
+            where += f" AND SystemModstamp >= {soql.soql_datetime(start)}"
+        query = _select(("Id", "SystemModstamp"), sobject, where, "SystemModstamp, Id")
+        page_no = 0
+        async for page in self._pages(query, deleted=True):
+            page_no += 1
+            for n, record in enumerate(page.get("records") or (), 1):
+                where_ = f"{sobject} deletes page {page_no}, record {n}"
+                yield RawRecord(stream, record, where_, position=position(record))
 
     async def _histories(self, opportunities: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}

@@ -312,8 +312,9 @@ class Org:
             return record
 
     def delete(self, record_id: str) -> None:
-        """To the recycle bin, with what Salesforce deletes along (an opportunity's roles and
-        history; an account's contacts and opportunities)."""
+        """To the recycle bin, with what Salesforce deletes along (an opportunity's roles,
+        history, tasks and events; a contact's roles; an account's contacts and
+        opportunities)."""
         with self.lock:
             old = self._existing(record_id)
             sobject = type_of(record_id) or ""
@@ -324,6 +325,8 @@ class Org:
                 children = [("OpportunityContactRole", "OpportunityId")]
                 children.append(("OpportunityHistory", "OpportunityId"))
                 children += [("Task", "WhatId"), ("Event", "WhatId")]
+            elif sobject == "Contact":
+                children = [("OpportunityContactRole", "ContactId")]
             elif sobject == "Account":
                 children = [("Contact", "AccountId"), ("Opportunity", "AccountId")]
             for child, key in children:

@@ -1,23 +1,19 @@
-"""A Salesforce sync: import what changed (``import_source`` with the connector), then carry
-the org's deletes over to the store.
+"""A Salesforce sync: ``import_source`` with the connector (every object, its deletes
+included), then what the pipeline alone cannot do:
 
-Deletes are read per object with ``queryAll`` (``IsDeleted = true AND SystemModstamp >=
-<cursor - overlap>``), looked up through the external refs and deleted through the
-repositories as origin ``salesforce`` (so the change feed has them); each page commits with
-its cursor (stream ``deleted:<Object>``). The first sync only sets these cursors (to the
-moment it began). When getDeleted's ``earliestDateAvailable`` is later than a cursor, the
-recycle bin was emptied since: that object is *reconciled* instead, every stored record of
-the source that the org no longer has is deleted.
-
-A deleted record's ref keeps pointing at the (gone) PIE id with its digest cleared, so an
-undeleted record comes back as the same PIE record.
+* records rejected in a sync (a bad value, or a parent that was rejected) are read again
+  first by the next one, though their stream's cursor has passed them (cursor stream
+  ``retry``), so a record fixed in Salesforce lands with everything that refers to it;
+* when getDeleted's ``earliestDateAvailable`` is later than a delete cursor, the recycle bin
+  was emptied since the last sync and some deletes can no longer be read: that object is
+  *reconciled*, every stored record of this source that the org no longer has is deleted
+  (through the repositories, as origin ``salesforce``). A full sync reconciles every object.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -31,19 +27,9 @@ from pie.importing.report import ImportReport, Rejected
 from pie.importing.sink import DEFAULT_CHUNK_SIZE
 from pie.ports.repositories import Repository
 from pie.ports.uow import UnitOfWork
-from pie.sources.salesforce import soql
 from pie.sources.salesforce.client import QuotaExceeded
-from pie.sources.salesforce.connector import SalesforceSource, position, since_time
+from pie.sources.salesforce.connector import SalesforceSource
 
-#: Objects whose deletes are carried over, children first.
-DELETABLE: tuple[tuple[str, EntityKind], ...] = (
-    ("Task", EntityKind.ACTIVITY),
-    ("Event", EntityKind.ACTIVITY),
-    ("OpportunityContactRole", EntityKind.STAKEHOLDER),
-    ("Opportunity", EntityKind.DEAL),
-    ("Contact", EntityKind.CONTACT),
-    ("Account", EntityKind.ACCOUNT),
-)
 TOMBSTONE = "deleted"
 RETRY = "retry"  # the cursor stream that lists rejected records, by stream
 MAX_RETRY = (
@@ -67,13 +53,11 @@ async def sync(
     skip_bad_rows: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     stage_map: Path | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SyncResult:
     """One sync of ``source`` into ``uow``'s tenant. A bad record is listed in the report's
     ``rejected`` (with its id and reason) and the others are stored; with ``skip_bad_rows``
     False it fails the sync instead. Raises ConnectorError when Salesforce cannot be read
     (what was committed stays, with its cursors: the next sync resumes there)."""
-    began = now()
     async with uow:
         saved = await uow.cursors.get(source.name, RETRY)
     source.retry = orjson.loads(saved.value) if saved is not None else {}
@@ -92,9 +76,12 @@ async def sync(
     finally:
         await _save_retry(uow, source, failed)
     result = SyncResult(report, stopped=source.stopped)
+    result.deleted = {k.value: n for k, n in report.deleted.items() if n}
     if source.stopped is None:
+        todo = list(m.DELETED_OBJECTS) if source.full else source.reconcile
         try:
-            await _deletes(uow, source, result, began)
+            for sobject in todo:
+                await _reconcile(uow, source, sobject, m.DELETED_OBJECTS[sobject], result)
         except QuotaExceeded as exc:
             result.stopped = str(exc)
     result.api_calls = source.client.calls
@@ -140,55 +127,23 @@ async def _save_retry(
             await uow.commit()
 
 
-async def _deletes(
-    uow: UnitOfWork, source: SalesforceSource, result: SyncResult, began: datetime
-) -> None:
-    for sobject, kind in DELETABLE:
-        stream = f"deleted:{sobject}"
-        async with uow:
-            cursor = await uow.cursors.get(source.name, stream)
-            if cursor is None:  # nothing was stored before this sync began
-                await uow.cursors.save(source.name, stream, f"{soql.sf_datetime(began)}|")
-                await uow.commit()
-                continue
-        start = since_time(cursor.value, source.overlap)
-        assert start is not None
-        answer = await _run(source.client.deleted, sobject, start, datetime.now(UTC))
-        earliest = answer.get("earliestDateAvailable")
-        if source.full or (earliest and soql.parse_sf_datetime(earliest) > start):
-            await _reconcile(uow, source, sobject, kind, result, began)
-            continue
-        query = (
-            f"SELECT Id, SystemModstamp FROM {sobject} WHERE IsDeleted = true AND "
-            f"SystemModstamp >= {soql.soql_datetime(start)} ORDER BY SystemModstamp, Id"
-        )
-        async for page in source._pages(query, deleted=True):
-            records = page.get("records") or ()
-            if not records:
-                continue
-            async with uow:
-                n = await _delete(uow, source.name, kind, [r["Id"] for r in records])
-                await uow.cursors.save(source.name, stream, position(records[-1]))
-                await uow.commit()
-            _add(result, kind, n)
-
-
 async def _reconcile(
     uow: UnitOfWork,
     source: SalesforceSource,
     sobject: str,
     kind: EntityKind,
     result: SyncResult,
-    began: datetime,
 ) -> None:
     """Delete every stored record of ``kind`` from this source that the org no longer has."""
     live: set[str] = set()
     async for record in source._all(f"SELECT Id FROM {sobject}"):
         live.add(record["Id"])
     async with uow:
-        stored = await _stored(uow, source.name, kind, sobject, live)
-        n = await _delete(uow, source.name, kind, stored)
-        await uow.cursors.save(source.name, f"deleted:{sobject}", f"{soql.sf_datetime(began)}|")
+        if kind is EntityKind.STAKEHOLDER:
+            n = await _reconcile_roles(uow, source.name, live)
+        else:
+            stored = await _stored(uow, source.name, kind, sobject, live)
+            n = await _delete(uow, source.name, kind, stored)
         await uow.commit()
     _add(result, kind, n)
     result.reconciled.append(sobject)
@@ -204,19 +159,6 @@ async def _stored(
 ) -> list[str]:
     """External ids of ``sobject`` stored from ``source`` that are not in ``live``."""
     prefix = {"Task": "00T", "Event": "00U"}.get(sobject)
-    if kind is EntityKind.STAKEHOLDER:
-        keep = set((await uow.refs.resolve(kind, source, sorted(live))).values())
-        gone: list[UUID] = []
-        async for batch in uow.stakeholders.iter_all():
-            for s in batch:
-                if s.id in keep or s.deal_id is None:
-                    continue
-                provenance = await uow.stakeholders.provenance(s.id)
-                if provenance.get("contact_id", [""])[0] == source:
-                    gone.append(s.id)
-        for ident in gone:
-            await uow.stakeholders.delete(ident, origin=source)
-        return []
     out: list[str] = []
     async for batch in _repo(uow, kind).iter_all():
         for record in batch:
@@ -224,6 +166,24 @@ async def _stored(
             if ext and ext not in live and (prefix is None or ext.startswith(prefix)):
                 out.append(ext)
     return out
+
+
+async def _reconcile_roles(uow: UnitOfWork, source: str, live: set[str]) -> int:
+    """Stakeholders on deals that this source made (it wrote their contact) and whose contact
+    role the org no longer has."""
+    keep = set((await uow.refs.resolve(EntityKind.STAKEHOLDER, source, sorted(live))).values())
+    gone: list[UUID] = []
+    async for batch in uow.stakeholders.iter_all():
+        for s in batch:
+            if s.id in keep or s.deal_id is None:
+                continue
+            provenance = await uow.stakeholders.provenance(s.id)
+            if provenance.get("contact_id", [""])[0] == source:
+                gone.append(s.id)
+    n = 0
+    for ident in gone:
+        n += await uow.stakeholders.delete(ident, origin=source)
+    return n
 
 
 def _repo(uow: UnitOfWork, kind: EntityKind) -> Repository[Any]:
@@ -260,9 +220,3 @@ async def _delete(uow: UnitOfWork, source: str, kind: EntityKind, ids: Sequence[
         ]
     )
     return n
-
-
-async def _run(fn: Callable[..., Any], *args: Any) -> Any:
-    import asyncio
-
-    return await asyncio.to_thread(fn, *args)
