@@ -266,9 +266,14 @@ class SalesforceSource:
         been emptied past the cursor, the object is listed in ``reconcile``."""
         stream = f"deleted:{sobject}"
         start = since_time(cursor, self.overlap)
+        mark = RawRecord(
+            stream,
+            {"Id": ""},
+            f"{sobject} deletes (none)",
+            position=f"{soql.sf_datetime(began - self.overlap)}|",
+        )  # moves the cursor when there is nothing to read
         if start is None and not self.full:
-            mark = f"{soql.sf_datetime(began - self.overlap)}|"
-            yield RawRecord(stream, {"Id": ""}, f"{sobject} deletes (first sync)", position=mark)
+            yield mark
             return
         if start is not None:
             answer = await asyncio.to_thread(self.client.deleted, sobject, start, began)
@@ -279,12 +284,15 @@ class SalesforceSource:
         if start is not None:
             where += f" AND SystemModstamp >= {soql.soql_datetime(start)}"
         query = _select(("Id", "SystemModstamp"), sobject, where, "SystemModstamp, Id")
-        page_no = 0
+        page_no, found = 0, False
         async for page in self._pages(query, deleted=True):
             page_no += 1
             for n, record in enumerate(page.get("records") or (), 1):
+                found = True
                 where_ = f"{sobject} deletes page {page_no}, record {n}"
                 yield RawRecord(stream, record, where_, position=position(record))
+        if not found and start is None:
+            yield mark
 
     async def _histories(self, opportunities: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}

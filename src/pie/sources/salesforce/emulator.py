@@ -84,6 +84,7 @@ class SalesforceEmulator:
         org: Org,
         *,
         page_size: int = 2000,
+        host: str = "127.0.0.1",
         port: int = 0,
         client_id: str = "pie-emulator",
         client_secret: str = "emulator-secret",
@@ -92,7 +93,7 @@ class SalesforceEmulator:
         daily_limit: int = 1_000_000,
         tls: bool = True,
     ) -> None:
-        self.org, self.page_size, self.port = org, page_size, port
+        self.org, self.page_size, self.host, self.port = org, page_size, host, port
         self.client_id, self.client_secret = client_id, client_secret
         self.refresh_token, self.token_ttl, self.daily_limit = refresh_token, token_ttl, daily_limit
         self.tls = tls
@@ -115,10 +116,10 @@ class SalesforceEmulator:
     def url(self) -> str:
         assert self._server is not None, "start the emulator first"
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
+        return f"{scheme}://{self.host}:{self._server.server_address[1]}"
 
     def start(self) -> SalesforceEmulator:
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
+        server = ThreadingHTTPServer((self.host, self.port), _handler(self))
         server.daemon_threads = True
         if self.tls:
             self._folder = tempfile.TemporaryDirectory(prefix="pie-sf-tls-")
