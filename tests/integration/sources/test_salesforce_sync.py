@@ -18,6 +18,7 @@ from pie.adapters.db.uow import SqlUnitOfWork
 from pie.domain.errors import TransientError
 from pie.domain.model import EntityKind
 from pie.domain.stages import Stage
+from pie.importing.mapping.salesforce import ROLES, activity_type
 from pie.sample import generate
 from pie.sources.salesforce.client import Credentials, Retry, SalesforceClient
 from pie.sources.salesforce.connector import SalesforceSource
@@ -133,6 +134,38 @@ async def assert_store_equals_org(db: Database, tenant: UUID, org: Org) -> None:
             assert stored == expected_transitions(org, o["Id"]), o["Id"]
             transitions += len(stored)
     assert counts["transitions"] == transitions
+    await assert_details_equal(db, tenant, org)
+
+
+async def assert_details_equal(db: Database, tenant: UUID, org: Org) -> None:
+    """Accounts (custom fields too), contact roles and activities, record by record."""
+    accounts = org.live("Account")
+    roles = org.live("OpportunityContactRole")
+    activities = org.live("Task") + org.live("Event")
+    account_ids = await resolve(db, tenant, EntityKind.ACCOUNT, [a["Id"] for a in accounts])
+    role_ids = await resolve(db, tenant, EntityKind.STAKEHOLDER, [r["Id"] for r in roles])
+    activity_ids = await resolve(db, tenant, EntityKind.ACTIVITY, [a["Id"] for a in activities])
+    deal_ids = await resolve(db, tenant, EntityKind.DEAL, [r["OpportunityId"] for r in roles])
+    contact_ids = await resolve(db, tenant, EntityKind.CONTACT, [r["ContactId"] for r in roles])
+    async with db.uow(tenant) as uow:
+        for a in accounts:
+            account = await uow.accounts.get(account_ids[a["Id"]])
+            assert account is not None and account.name == a["Name"]
+            assert account.employees == a["NumberOfEmployees"]
+            assert account.custom_fields.get("Segment__c") == a["Segment__c"]
+        for r in roles:
+            stakeholder = await uow.stakeholders.get(role_ids[r["Id"]])
+            assert stakeholder is not None
+            assert stakeholder.deal_id == deal_ids[r["OpportunityId"]]
+            assert stakeholder.contact_id == contact_ids[r["ContactId"]]
+            assert stakeholder.is_primary == r["IsPrimary"]
+            expected = ROLES.get((r["Role"] or "").casefold())
+            assert stakeholder.roles == ((expected,) if expected else ())
+        for a in activities:
+            activity = await uow.activities.get(activity_ids[a["Id"]])
+            assert activity is not None and activity.subject == a["Subject"]
+            assert activity.type is activity_type(a, event=a["Id"].startswith("00U"))
+            assert activity.type.value == a["Type"].lower().replace("-", "_")
 
 
 async def test_a_full_sync_equals_the_org(db: Database, emulator: SalesforceEmulator) -> None:
