@@ -16,12 +16,16 @@ from typing import Any
 from pie.domain.errors import ConnectorError
 from pie.importing.mapping import MapContext
 from pie.importing.mapping import salesforce as mapping
+from pie.importing.report import ImportReport
+from pie.importing.source import Source
 from pie.ports.credentials import Secret
+from pie.ports.uow import UnitOfWork
 from pie.sources.registry import AuthField, AuthFlow, ConnectionConfig, EmulatorOptions
 from pie.sources.salesforce.client import LOGIN_URL, Credentials, SalesforceClient
 from pie.sources.salesforce.connector import SalesforceSource
 from pie.sources.salesforce.emulator import SalesforceEmulator
 from pie.sources.salesforce.org import seeded_org
+from pie.sources.salesforce.sync import SyncResult, reconcile
 
 VENDOR = "salesforce"
 _CLIENT_ID = AuthField("client_id", "the connected app's consumer key")
@@ -99,6 +103,14 @@ class SalesforceConnector:
         finally:
             client.session.close()
         return {}
+
+    async def after_sync(self, uow: UnitOfWork, source: Source, report: ImportReport) -> None:
+        """What a sync does after ``import_source`` (for the sync use case to call): the
+        reconciliation of objects whose deletes could no longer all be read."""
+        inner = getattr(source, "inner", source)  # the sync may wrap the source
+        if isinstance(inner, SalesforceSource) and inner.stopped is None:
+            inner.name = source.name
+            await reconcile(uow, inner, SyncResult(report))
 
 
 class RunningSalesforce:

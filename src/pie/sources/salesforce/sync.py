@@ -78,14 +78,20 @@ async def sync(
     result = SyncResult(report, stopped=source.stopped)
     result.deleted = {k.value: n for k, n in report.deleted.items() if n}
     if source.stopped is None:
-        todo = list(m.DELETED_OBJECTS) if source.full else source.reconcile
         try:
-            for sobject in todo:
-                await _reconcile(uow, source, sobject, m.DELETED_OBJECTS[sobject], result)
+            await reconcile(uow, source, result)
         except QuotaExceeded as exc:
             result.stopped = str(exc)
     result.api_calls = source.client.calls
     return result
+
+
+async def reconcile(uow: UnitOfWork, source: SalesforceSource, result: SyncResult) -> None:
+    """After ``source`` was read: reconcile the objects whose deletes could not all be read
+    (every object after a full read)."""
+    todo = list(m.DELETED_OBJECTS) if source.full else source.reconcile
+    for sobject in todo:
+        await _reconcile(uow, source, sobject, m.DELETED_OBJECTS[sobject], result)
 
 
 #: An id's first three characters -> the stream its records come in.
