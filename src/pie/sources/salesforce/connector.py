@@ -108,6 +108,10 @@ HISTORY_FIELDS: tuple[str, ...] = (
 )
 
 
+#: Each deleted object's own stream (whose cursor bounds what of it can be stored).
+UPSERTED_IN = {stream.sobject: stream.name for stream in STREAMS}
+
+
 def position(record: Mapping[str, Any]) -> str:
     return f"{record['SystemModstamp']}|{record['Id']}"
 
@@ -162,7 +166,10 @@ class SalesforceSource:
             async for raw in self._history(since.get(m.STAGE_HISTORY)):
                 yield raw
             for sobject in m.DELETED_OBJECTS:
-                async for raw in self._deleted(sobject, since.get(f"deleted:{sobject}"), began):
+                # No delete cursor yet: what this source stored was read at or after its own
+                # stream's cursor, so it can only have been deleted after that.
+                cursor = since.get(f"deleted:{sobject}") or since.get(UPSERTED_IN[sobject])
+                async for raw in self._deleted(sobject, cursor, began):
                     yield raw
         except QuotaExceeded as exc:
             self.stopped = str(exc)
@@ -261,19 +268,12 @@ class SalesforceSource:
     async def _deleted(
         self, sobject: str, cursor: str | None, began: datetime
     ) -> AsyncIterator[RawRecord]:
-        """The object's records deleted since the cursor (``queryAll``). The first sync only
-        sets the cursor (to when it began: nothing older is stored). When the recycle bin has
-        been emptied past the cursor, the object is listed in ``reconcile``."""
+        """The object's records deleted since the cursor (``queryAll``); none on a first sync
+        (nothing was stored before it). When the recycle bin has been emptied past the
+        cursor, the object is listed in ``reconcile``."""
         stream = f"deleted:{sobject}"
         start = since_time(cursor, self.overlap)
-        mark = RawRecord(
-            stream,
-            {"Id": ""},
-            f"{sobject} deletes (none)",
-            position=f"{soql.sf_datetime(began - self.overlap)}|",
-        )  # moves the cursor when there is nothing to read
         if start is None and not self.full:
-            yield mark
             return
         if start is not None:
             answer = await asyncio.to_thread(self.client.deleted, sobject, start, began)
@@ -284,15 +284,12 @@ class SalesforceSource:
         if start is not None:
             where += f" AND SystemModstamp >= {soql.soql_datetime(start)}"
         query = _select(("Id", "SystemModstamp"), sobject, where, "SystemModstamp, Id")
-        page_no, found = 0, False
+        page_no = 0
         async for page in self._pages(query, deleted=True):
             page_no += 1
             for n, record in enumerate(page.get("records") or (), 1):
-                found = True
                 where_ = f"{sobject} deletes page {page_no}, record {n}"
                 yield RawRecord(stream, record, where_, position=position(record))
-        if not found and start is None:
-            yield mark
 
     async def _histories(self, opportunities: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
