@@ -238,6 +238,10 @@ class SalesforceSource:
                         f"OpportunityHistory of {opportunity} (rejected before)",
                     )
             self.retried.update(again)
+        if start is None:  # everything: one query, grouped by opportunity
+            async for raw in self._all_histories(done):
+                yield raw
+            return
         page_no = 0
         async for page in self._pages(changed):
             page_no += 1
@@ -264,6 +268,41 @@ class SalesforceSource:
                     f"OpportunityHistory page {page_no}",
                     position=mark,
                 )
+
+    async def _all_histories(self, done: set[str]) -> AsyncIterator[RawRecord]:
+        """Every opportunity's history (a first or full sync), read once, ordered by
+        opportunity. The cursor is the latest SystemModstamp read, on the last record (a sync
+        that stops before the end reads them all again next time)."""
+        query = _select(HISTORY_FIELDS, "OpportunityHistory", "", "OpportunityId, CreatedDate, Id")
+        latest: str | None = None
+        current: str | None = None
+        rows: list[dict[str, Any]] = []
+
+        def group(last: bool) -> RawRecord:
+            self.read[m.STAGE_HISTORY] = self.read.get(m.STAGE_HISTORY, 0) + 1
+            return RawRecord(
+                m.STAGE_HISTORY,
+                {"OpportunityId": current, "rows": rows},
+                f"OpportunityHistory of {current}",
+                position=f"{latest}|" if last and latest else None,
+            )
+
+        async for record in self._all(query):
+            stamp = record.get("SystemModstamp")
+            if stamp and (latest is None or stamp > latest):
+                latest = stamp
+            if record["OpportunityId"] != current:
+                if current is not None and current not in done:
+                    yield group(False)
+                current, rows = record["OpportunityId"], []
+            rows.append(record)
+        if current is not None and current not in done:
+            yield group(True)
+        elif latest:
+            yield RawRecord(
+                m.STAGE_HISTORY, {"OpportunityId": "", "rows": []},
+                "OpportunityHistory (all read)", position=f"{latest}|",
+            )  # fmt: skip
 
     async def _deleted(
         self, sobject: str, cursor: str | None, began: datetime
