@@ -17,22 +17,21 @@ to trust (the session then ignores the environment's CA bundle and proxies).
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import requests
-from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import (
-    SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceRefusedRequest,
-)
+
+if TYPE_CHECKING:
+    from simple_salesforce.api import Salesforce
+    from simple_salesforce.exceptions import SalesforceError
 
 from pie.domain.errors import ConnectorError, PermanentError, TransientError
 
@@ -41,12 +40,20 @@ DEFAULT_VERSION = "62.0"
 LOGIN_URL = "https://login.salesforce.com"
 
 
-class _Salesforce(Salesforce):
-    """simple-salesforce with pages decoded by orjson (the SDK's ``json`` with an object hook
-    costs several times more, on the thread that competes with the sync for the GIL)."""
+@functools.cache
+def _sdk() -> tuple[type[Salesforce], Any]:
+    """simple-salesforce's client class (pages decoded by orjson: the SDK's ``json`` with an
+    object hook costs several times more, on the thread that competes with the sync for the
+    GIL) and its exceptions module, imported on first use (the SDK takes a second to import:
+    listing the connectors should not pay for it)."""
+    from simple_salesforce import exceptions
+    from simple_salesforce.api import Salesforce
 
-    def parse_result_to_json(self, result: requests.Response) -> Any:
-        return orjson.loads(result.content)
+    class _Salesforce(Salesforce):
+        def parse_result_to_json(self, result: requests.Response) -> Any:
+            return orjson.loads(result.content)
+
+    return _Salesforce, exceptions
 
 
 class QuotaExceeded(ConnectorError):
@@ -126,7 +133,7 @@ class SalesforceClient:
         self.refreshes += 1
         self.instance_url = token["instance_url"]
         if self._sf is None:
-            self._sf = _Salesforce(
+            self._sf = _sdk()[0](
                 instance_url=self.instance_url,
                 session_id=token["access_token"],
                 version=c.version,
@@ -166,11 +173,12 @@ class SalesforceClient:
         return result
 
     def _call(self, call: Callable[[Salesforce], Any]) -> Any:
+        errors = _sdk()[1]
         expired = 0
         while True:
             try:
                 result = self._with_retries(lambda: call(self.sf))
-            except SalesforceExpiredSession:
+            except errors.SalesforceExpiredSession:
                 expired += 1
                 if expired > 2:
                     raise PermanentError(
@@ -190,20 +198,21 @@ class SalesforceClient:
             self.api_usage = usage
 
     def _with_retries(self, call: Callable[[], T]) -> T:
+        errors = _sdk()[1]
         for attempt in range(1, self.retry.attempts + 1):
             self.calls += 1
             try:
                 result = call()
-            except SalesforceExpiredSession:
+            except errors.SalesforceExpiredSession:
                 raise
-            except SalesforceRefusedRequest as exc:
+            except errors.SalesforceRefusedRequest as exc:
                 if _code(exc) == "REQUEST_LIMIT_EXCEEDED":
                     raise QuotaExceeded(
                         "Salesforce's daily API request limit is used up "
                         "(403 REQUEST_LIMIT_EXCEEDED); sync again once it is reset"
                     ) from None
                 raise PermanentError(f"Salesforce refused the request: {_message(exc)}") from None
-            except SalesforceError as exc:
+            except errors.SalesforceError as exc:
                 if exc.status != 429 and exc.status < 500:
                     reason = f"Salesforce answered {exc.status}: {_message(exc)}"
                     raise PermanentError(reason) from None
