@@ -10,6 +10,7 @@ import pytest
 
 from pie.domain.errors import ConnectorError, PermanentError
 from pie.domain.model import EntityKind
+from pie.importing import import_source
 from pie.services import connections as svc
 from pie.sources import registry
 from pie.sources.registry import Connector, EmulatorOptions
@@ -85,5 +86,21 @@ async def test_connect_then_sync_and_resync_through_the_use_cases(db: Database) 
             await svc.run_sync(deps, tenant, c.id)
         third = await svc.run_sync(deps, tenant, c.id)
         assert third.status == "succeeded"
+
+        # past the recycle-bin horizon: the connector's after_sync hook reconciles
+        org.delete(deal["Id"])
+        org.purge_recycle_bin()
+        conn = registry.connector("salesforce")
+        source = svc.CountingSource(
+            conn.source(await svc.config_of(deps, c), full=False), name=c.name
+        )
+        report = await import_source(
+            deps.uow(tenant), source, conn.make_mapper, vendor="salesforce", skip_bad_rows=True
+        )
+        async with db.uow(tenant) as uow:
+            assert await uow.deals.count() == len(org.live("Opportunity")) + 1  # not yet
+        await conn.after_sync(deps.uow(tenant), source, report)  # type: ignore[attr-defined]
+        async with db.uow(tenant) as uow:
+            assert await uow.deals.count() == len(org.live("Opportunity"))
     finally:
         running.stop()
