@@ -23,6 +23,8 @@ INTERNAL = {
     "pie.entrypoints.api.limits.BodyTooLarge": "a request body over the limit: answered 413",
     "pie.sources.hubspot.portal.ApiError": "the HubSpot emulator's error: an HTTP response",
     "pie.sources.hubspot.emulator._RateLimited": "the HubSpot emulator's 429: an HTTP response",
+    "pie.sources.salesforce.emulator.ApiError": "the emulator's HTTP error answer (JSON array)",
+    "pie.sources.salesforce.soql.SoqlError": "a query outside the subset: the emulator's 400",
 }
 
 #: Importing these runs Alembic's migration environment.

@@ -73,7 +73,7 @@ class Records:
     stakeholders: Rows[Stakeholder] = field(default_factory=Rows)
     activities: Rows[Activity] = field(default_factory=Rows)
     transitions: Rows[StageTransition] = field(default_factory=Rows)
-    #: records the source deleted (a HubSpot archive): deleted through the repositories
+    #: records the source deleted: (kind, PIE id), deleted after the batch's upserts
     deletes: list[tuple[EntityKind, UUID]] = field(default_factory=list)
 
     def extend(self, other: Records) -> None:

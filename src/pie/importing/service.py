@@ -24,7 +24,7 @@ from pie.importing.draft import SeenIds
 from pie.importing.formats import Opened, Options
 from pie.importing.gc_tuning import fewer_collections
 from pie.importing.mapping import MapContext, Mapper
-from pie.importing.report import DEFAULT_EXAMPLES, ImportReport, RejectedFile, Tally
+from pie.importing.report import DEFAULT_EXAMPLES, ImportReport, Rejected, RejectedFile, Tally
 from pie.importing.sink import DEFAULT_CHUNK_SIZE, Rejecter, Sink
 from pie.importing.source import Source
 from pie.importing.stage_maps import load_stage_map, unmapped_error
@@ -143,16 +143,19 @@ async def import_source(
     now: datetime | None = None,
     format: str = "api",
     show_rejected: int = DEFAULT_EXAMPLES,
+    on_reject: Callable[[Rejected], None] | None = None,
 ) -> ImportReport:
     """Import what ``source`` has after its committed cursors. A resumable source commits each
     batch with the positions it reached, so a run that fails resumes from the last committed
     batch; any other source commits once, at the end. ``vendor`` picks the stock stage names
-    (``salesforce``, ``hubspot``) when the source's name is not the vendor's."""
+    (``salesforce``, ``hubspot``) when the source's name is not the vendor's. ``on_reject`` is
+    told of every record left out with ``skip_bad_rows`` (the report lists the first few)."""
     overrides = load_stage_map(Path(stage_map)) if stage_map else {}
     stages = StageMapper(source.name, overrides, vendor=vendor)
     ctx = MapContext(stages, SeenIds(), now or datetime.now(UTC), scope="in this run")
     load = _Load(uow, skip_bad_rows, chunk_size, _FileProgress(None, []))
     load.tally.examples = show_rejected
+    load.tally.on_reject = on_reject
     with fewer_collections():
         await _import_source(uow, load, source, make_mapper(ctx), stages, vendor, format)
     return load.report(source.label, format, source.name, None)

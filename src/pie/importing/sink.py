@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
+from uuid import UUID
 
 from pie.domain.errors import InvalidInput
 from pie.domain.model import EntityKind, ExternalRef
@@ -158,11 +159,12 @@ class Sink:
         await self._upsert(EntityKind.STAGE_TRANSITION, uow.transitions, out.transitions)
         if refs:
             await uow.refs.upsert_many(refs)
-        for kind, ident in out.deletes:
-            if await self._repository(kind).delete(ident, origin=self.source):
-                self.tally.deleted[kind] += 1
+        # after the refs: a deleted record takes its refs with it (the store's triggers)
+        await self._delete(out.deletes)
 
-    def _repository(self, kind: EntityKind) -> Repository[Any]:
+    async def _delete(self, deletes: Sequence[tuple[EntityKind, UUID]]) -> None:
+        """Records the source deleted, through the repositories as the source's origin (the
+        change feed gets a delete); one the store does not have is no error."""
         uow = self.uow
         repos: dict[EntityKind, Repository[Any]] = {
             EntityKind.ACCOUNT: uow.accounts,
@@ -172,7 +174,9 @@ class Sink:
             EntityKind.ACTIVITY: uow.activities,
             EntityKind.STAGE_TRANSITION: uow.transitions,
         }
-        return repos[kind]
+        for kind, ident in deletes:
+            if await repos[kind].delete(ident, origin=self.source):
+                self.tally.delete(kind)
 
     async def _upsert(self, kind: EntityKind, repo: Repository[T], rows: Rows[T]) -> None:
         if rows:

@@ -1,0 +1,189 @@
+"""Benchmark: a full Salesforce sync from the emulator into SQLite, against the emulator's own
+serving rate for the same pages.
+
+The emulator (``pie.sources.salesforce.emulator``, HTTPS on 127.0.0.1, 2,000 records a page)
+holds a sample world of ``--deals`` opportunities (``pie.sample``, without conversations) with
+their stage histories, contact roles, tasks and events, accounts and contacts. Timed:
+
+* the sync: ``pie.sources.salesforce.sync.sync`` into a fresh migrated SQLite file, the real
+  path (simple-salesforce, mapping, the sink's batches, cursors, commits);
+* the ceiling: the same SOQL queries the sync sent, replayed in the same run with a plain
+  ``requests`` session (the same TLS), following ``nextRecordsUrl`` and decoding each page,
+  nothing else: how fast the emulator serves those pages.
+
+Records are the API records served (the same count for both), so the ratio is the ceiling's
+seconds over the sync's. The machine may be loaded by other work: absolute numbers are
+unreliable, the ratio is what counts.
+
+    .venv/bin/python bench/connector_bench.py [--deals 300] [--seed 7] [--page-size 2000]
+    .venv/bin/python bench/connector_bench.py --deals 100000     # the issue's size
+
+Ends with one JSON line:
+{"bench": "connector_salesforce", "value": sync rec/s, "unit": "records/s",
+ "ratio": sync rate / serving rate, "target": 0.5, "ok": ...}. Exits 1 if the target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import orjson
+import requests
+
+from pie.adapters.db import migrate
+from pie.adapters.db.engine import make_engine, make_sessions
+from pie.adapters.db.tenants import SqlTenantDirectory
+from pie.adapters.db.uow import SqlUnitOfWork
+from pie.sources.salesforce.client import Credentials, SalesforceClient
+from pie.sources.salesforce.connector import SalesforceSource
+from pie.sources.salesforce.emulator import SalesforceEmulator
+from pie.sources.salesforce.org import seeded_org
+from pie.sources.salesforce.sync import sync
+
+TARGET = 0.5
+
+
+class RecordingClient(SalesforceClient):
+    """Notes every query the sync sends (to replay them for the ceiling)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queries: list[tuple[str, bool]] = []
+
+    def query(self, soql: str, *, include_deleted: bool = False) -> dict[str, Any]:
+        self.queries.append((soql, include_deleted))
+        return super().query(soql, include_deleted=include_deleted)
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the parent needs of the emulator serving in its own process."""
+
+    url: str
+    ca_file: str
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    sizes: dict[str, int]
+
+
+def serve_child(deals: int, seed: int, page_size: int, pipe: Connection) -> None:
+    """The emulator in a process of its own (as the real API is another machine): seed, serve,
+    tell the parent where, and stop when told."""
+    org = seeded_org(deals, seed=seed)
+    with SalesforceEmulator(org, page_size=page_size) as em:
+        sizes = {k: len(v) for k, v in org.records.items()}
+        assert em.ca_file is not None
+        pipe.send(
+            Served(em.url, em.ca_file, em.client_id, em.client_secret, em.refresh_token, sizes)
+        )
+        pipe.recv()  # stop
+
+
+async def timed_sync(em: Served, folder: Path) -> tuple[float, RecordingClient, Any]:
+    url = f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        sessions = make_sessions(engine)
+        tenant = (await SqlTenantDirectory(sessions).create(f"bench-{uuid.uuid4().hex[:8]}")).tenant
+        credentials = Credentials(
+            client_id=em.client_id,
+            client_secret=em.client_secret,
+            refresh_token=em.refresh_token,
+            login_url=em.url,
+            ca_file=em.ca_file,
+        )
+        client = RecordingClient(credentials)
+        source = SalesforceSource(client)
+        started = time.perf_counter()
+        result = await sync(SqlUnitOfWork(sessions, tenant.id, writes=True), source)
+        seconds = time.perf_counter() - started
+        if result.stopped or result.report.rejected_total:
+            raise SystemExit(f"the sync did not go through: {result.stopped or result.report}")
+        return seconds, client, result
+    finally:
+        await engine.dispose()
+
+
+def replay(em: Served, queries: list[tuple[str, bool]], token: str) -> tuple[float, int]:
+    """The same queries, pages followed, with a plain session: (seconds, records served)."""
+    session = requests.Session()
+    session.verify = em.ca_file
+    session.trust_env = False
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"{em.url}/services/data/v62.0/"
+    records = 0
+    started = time.perf_counter()
+    for soql, deleted in queries:
+        answer = session.get(
+            base + ("queryAll/" if deleted else "query/"), params={"q": soql}, headers=headers
+        )
+        while True:
+            answer.raise_for_status()
+            page = orjson.loads(answer.content)
+            records += len(page["records"])
+            if page.get("done", True):
+                break
+            answer = session.get(em.url + page["nextRecordsUrl"], headers=headers)
+    return time.perf_counter() - started, records
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--deals", type=int, default=300, help="opportunities in the org")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--page-size", type=int, default=2000)
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(
+        target=serve_child, args=(args.deals, args.seed, args.page_size, child), daemon=True
+    )
+    process.start()
+    try:
+        em: Served = parent.recv()
+        print(f"org: {em.sizes} (seeded and served in {time.perf_counter() - started:.1f} s)")
+        with tempfile.TemporaryDirectory(prefix="pie-connector-bench-") as folder:
+            seconds, client, result = asyncio.run(timed_sync(em, Path(folder)))
+        assert client._sf is not None
+        ceiling_seconds, records = replay(em, client.queries, client._sf.session_id)
+    finally:
+        parent.send("stop")
+        process.join(timeout=30)
+    sync_rate, ceiling_rate = records / seconds, records / ceiling_seconds
+    ratio = sync_rate / ceiling_rate
+    stored = sum(c.created for c in result.report.counts.values())
+    print(f"sync: {records:,} API records ({stored:,} records stored) in {seconds:.2f} s, "
+          f"{client.calls} API calls")  # fmt: skip
+    print(f"{'what':<42} {'seconds':>9} {'records/s':>11}")
+    print(f"{'full sync into SQLite':<42} {seconds:>9.2f} {sync_rate:>11,.0f}")
+    print(f"{'emulator serving the same pages':<42} {ceiling_seconds:>9.2f} {ceiling_rate:>11,.0f}")
+    print(f"ratio {ratio:.2f} (target >= {TARGET})")
+    line = {
+        "bench": "connector_salesforce",
+        "value": round(sync_rate, 1),
+        "unit": "records/s",
+        "ratio": round(ratio, 3),
+        "target": TARGET,
+        "ok": ratio >= TARGET,
+    }
+    print(json.dumps(line))
+    return 0 if line["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
