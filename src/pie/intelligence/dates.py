@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
+from pie.intelligence.lexicon import lower, rx
+
 _MONTHS = (
     r"January|February|March|April|May|June|July|August|September|October|November|December|"
     r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"
@@ -25,7 +27,7 @@ _NUMWORD = (
     r"\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|a couple of"
 )
 _MOD = r"(?:(?:the\s+)?(?:early|mid|late|end\s+of|beginning\s+of|start\s+of)[\s-]+)?"
-TIMEFRAME = re.compile(
+TIMEFRAME = rx(
     r"\b(?:"
     r"(?P<q>Q(?P<qn>[1-4])|(?P<qw>first|second|third|fourth|1st|2nd|3rd|4th|last|next|this)\s+quarter)"
     r"(?:\s*(?:of\s+)?(?:FY\s?|fiscal\s+(?:year\s+)?)?'?(?P<qy>(?:20)?\d{2})\b(?!:))?"
@@ -43,8 +45,7 @@ TIMEFRAME = re.compile(
     r"|(?P<day>(?:on|by|before|until|this|next)\s+(?:" + _DAYS + r"))"
     r"|(?P<iso>20\d{2}-\d{2}-\d{2})"
     r"|(?P<yr>(?:in|by|before|during)\s+20\d{2})"
-    r")\b",
-    re.I,
+    r")\b"
 )
 # "May" the verb and "March" the verb are excluded unless they look like dates.
 _VERB_MONTH = re.compile(r"^(may|march)$", re.I)
@@ -157,8 +158,10 @@ def find_timeframes(
 ) -> list[Timeframe]:
     """Every date or timeframe in ``text[start:end]`` with the last day it stands for."""
     out: list[Timeframe] = []
-    for m in TIMEFRAME.finditer(text, start, len(text) if end is None else end):
-        span = m.group(0)
+    stop = len(text) if end is None else end
+    low = lower(text[start:stop])
+    for m in TIMEFRAME.finditer(low):
+        span = text[start + m.start() : start + m.end()]
         due: date | None = None
         if m.group("q"):
             fy, cur_q = _current_quarter(anchor, fy_start_month)
@@ -215,7 +218,7 @@ def find_timeframes(
                 due = _weekday(low, anchor)
         elif m.group("mon"):
             word = span.strip().rstrip(".").casefold()
-            before = text[max(0, m.start() - 12) : m.start()].casefold().split()
+            before = low[max(0, m.start() - 12) : m.start()].split()
             if _VERB_MONTH.match(word) and (not before or before[-1] not in _MONTH_PREPS):
                 continue  # "may" / "march" alone: a verb more often than a month
             due = _month_span(span, anchor)
@@ -227,5 +230,5 @@ def find_timeframes(
             y = int(re.search(r"20\d{2}", span)[0])  # type: ignore[index]
             due = date(y, 12, 31)
         if due is not None:
-            out.append(Timeframe(start=m.start(), end=m.end(), due=due, text=span))
+            out.append(Timeframe(start=start + m.start(), end=start + m.end(), due=due, text=span))
     return out

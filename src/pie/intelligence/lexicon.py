@@ -91,8 +91,70 @@ class ExtractorConfig:
         return self.product_names[got[0]] if got is not None else None
 
 
+#: Patterns compiled by ``rx``: they match lower-cased text (see ``lower``).
+LOWERED: set[re.Pattern[str]] = set()
+_WORD_START = "(?<![a-z0-9_])"
+
+
+def _lower_source(pattern: str) -> str:
+    """``pattern`` with its literals lower-cased (escapes such as ``\\S`` kept) and every
+    word-start ``\\b`` (at the start of an alternative) written as a look-behind, which
+    Python's regex engine scans several times faster than ``\\b`` with ``re.I``."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        out.append(c.lower())
+        i += 1
+    src = "".join(out).replace("(?p<", "(?P<").replace("(?p=", "(?P=")
+    branches = _top_level_branches(src)
+    if len(branches) > 1 and all(b.startswith("\\b") for b in branches):
+        src = _WORD_START + "(?:" + "|".join(b[2:] for b in branches) + ")"
+    return re.sub(r"(^|\||\(\?:|\()\\b", lambda m: m.group(1) + _WORD_START, src)
+
+
+def _top_level_branches(src: str) -> list[str]:
+    out, depth, klass, start, i = [], 0, False, 0, 0
+    while i < len(src):
+        c = src[i]
+        if c == "\\":
+            i += 2
+            continue
+        if klass:
+            klass = c != "]"
+        elif c == "[":
+            klass = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            out.append(src[start:i])
+            start = i + 1
+        i += 1
+    out.append(src[start:])
+    return out
+
+
 def rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.I)
+    """A case-insensitive cue pattern, compiled to run on ``lower(text)``: lower-casing the
+    text once and matching case-sensitively is several times faster than ``re.I``."""
+    compiled = re.compile(_lower_source(pattern))
+    LOWERED.add(compiled)
+    return compiled
+
+
+def lower(text: str) -> str:
+    """``text`` lower-cased with every character's position kept (a few Unicode letters grow
+    when lower-cased; those stay as they are)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
 
 NEGATION = rx(
@@ -376,7 +438,7 @@ def roles_for_title(title: str | None) -> tuple[StakeholderRole, ...]:
     if not title:
         return ()
     for pattern, roles in _ROLE_RULES:
-        if pattern.search(title):
+        if pattern.search(lower(title)):
             return roles
     return ()
 

@@ -16,6 +16,7 @@ is in ``enrich.py`` and reuses this analysis.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -45,8 +46,54 @@ _SIDE_WEIGHT = {Side.BUYER: 1.0, Side.UNKNOWN: 0.75, Side.SELLER: 0.0}
 _CAPWORD = re.compile(r"\b[A-Z][\w.-]{3,}\b")
 
 
+class TextIndex:
+    """Every match of a pattern over the whole text, found once and looked up by sentence:
+    one regex pass per pattern per conversation instead of one per sentence."""
+
+    __slots__ = ("_cache", "low", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.low = lx.lower(text)
+        self._cache: dict[re.Pattern[str], tuple[list[re.Match[str]], list[int]]] = {}
+
+    def within(self, pattern: re.Pattern[str], start: int, end: int) -> list[re.Match[str]]:
+        got = self._cache.get(pattern)
+        if got is None:
+            ms = list(pattern.finditer(self.low if pattern in lx.LOWERED else self.text))
+            got = (ms, [m.start() for m in ms])
+            self._cache[pattern] = got
+        ms, starts = got
+        i = bisect_left(starts, start)
+        out = []
+        while i < len(ms) and starts[i] < end:
+            if ms[i].end() <= end:
+                out.append(ms[i])
+            i += 1
+        return out
+
+
+@dataclass(slots=True)
+class Cue:
+    """A pattern's match inside a sentence, in the sentence's own coordinates."""
+
+    s: int
+    e: int
+    txt: str
+
+    def start(self) -> int:
+        return self.s
+
+    def end(self) -> int:
+        return self.e
+
+    def group(self, _: int = 0) -> str:
+        return self.txt
+
+
 @dataclass(slots=True)
 class Sentence:
+    index: TextIndex
     start: int
     end: int
     text: str
@@ -96,6 +143,7 @@ def sentences(conv: Conversation) -> list[Sentence]:
     out: list[Sentence] = []
     text = conv.text
     turns = conv.turns
+    index = TextIndex(text)
     if not turns:
         return out
     for i, t in enumerate(turns):
@@ -108,6 +156,7 @@ def sentences(conv: Conversation) -> list[Sentence]:
             start = m.start() + lead
             out.append(
                 Sentence(
+                    index=index,
                     start=start,
                     end=start + len(body),
                     text=body,
@@ -115,8 +164,8 @@ def sentences(conv: Conversation) -> list[Sentence]:
                     side=t.side,
                     speaker=t.speaker,
                     question=body.endswith("?"),
-                    counterfactual=bool(lx.COUNTERFACTUAL.search(body)),
-                    conditional=bool(lx.CONDITIONAL.search(body)),
+                    counterfactual=bool(index.within(lx.COUNTERFACTUAL, start, start + len(body))),
+                    conditional=bool(index.within(lx.CONDITIONAL, start, start + len(body))),
                     offset=t.offset_seconds,
                     at=t.at,
                 )
@@ -129,17 +178,34 @@ def negated(text: str, at: int) -> bool:
     clause_start = 0
     for m in lx.CLAUSE_BREAK.finditer(text, 0, at):
         clause_start = m.end()
-    window = text[max(clause_start, at - 40) : at]
+    window = lx.lower(text[max(clause_start, at - 40) : at])
     if lx.NOT_NEGATION.search(window):
         window = lx.NOT_NEGATION.sub(" ", window)
     return bool(lx.NEGATION.search(window)) or bool(
-        re.match(r"\s*(?:n't|not)\b", text[at : at + 8])
+        re.match(r"\s*(?:n't|not)\b", text[at : at + 8], re.I)
     )
 
 
-def _first(pattern: re.Pattern[str], s: Sentence) -> re.Match[str] | None:
+def cues(pattern: re.Pattern[str], s: Sentence) -> list[Cue]:
+    """Every match of ``pattern`` in ``s``."""
+    return [
+        Cue(m.start() - s.start, m.end() - s.start, s.index.text[m.start() : m.end()])
+        for m in s.index.within(pattern, s.start, s.end)
+    ]
+
+
+def has(pattern: re.Pattern[str], s: Sentence) -> Cue | None:
+    """The first match of ``pattern`` in ``s``, negated or not."""
+    ms = s.index.within(pattern, s.start, s.end)
+    if not ms:
+        return None
+    m = ms[0]
+    return Cue(m.start() - s.start, m.end() - s.start, s.index.text[m.start() : m.end()])
+
+
+def _first(pattern: re.Pattern[str], s: Sentence) -> Cue | None:
     """The first match of ``pattern`` in ``s`` that is not negated."""
-    for m in pattern.finditer(s.text):
+    for m in cues(pattern, s):
         if not negated(s.text, m.start()):
             return m
     return None
@@ -196,7 +262,7 @@ def title_in(text: str) -> str | None:
     m = lx.TITLE.search(text)
     if m:
         return m.group(0).strip()
-    low = lx.LOWER_TITLE.search(text)
+    low = lx.LOWER_TITLE.search(lx.lower(text))
     if low:
         t = low.group("t")
         return t.upper() if len(t) <= 4 and t not in ("boss", "board") else t
@@ -211,13 +277,13 @@ def _budget(a: Analysis, s: Sentence, money: list[Money]) -> None:
     w = _weight(s)
     if w == 0 or s.question:
         return
-    if lx.BUDGET_NEGATIVE.search(s.text):
+    if has(lx.BUDGET_NEGATIVE, s):
         return
     strong = _first(lx.BUDGET_STRONG, s)
     weak = strong or _first(lx.BUDGET_WEAK, s)
     if weak is None:
         return
-    if lx.SMALL_TALK.search(s.text) and strong is None:
+    if has(lx.SMALL_TALK, s) and strong is None:
         return
     cue_negated = negated(s.text, weak.start()) if weak else False
     if cue_negated:
@@ -225,7 +291,7 @@ def _budget(a: Analysis, s: Sentence, money: list[Money]) -> None:
     m = _nearest_money(money, s, weak.start())
     if m is None and strong is None:
         return
-    if lx.PRICE_TALK.search(s.text) and strong is None:
+    if has(lx.PRICE_TALK, s) and strong is None:
         return  # the buyer repeating our price is not their budget
     if m is not None and strong is not None:
         conf, value = 0.85, m.describe()
@@ -254,7 +320,7 @@ def _nearest_money(money: list[Money], s: Sentence, cue: int) -> Money | None:
 
 def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
     w = _weight(s)
-    if w == 0 or s.question or lx.SMALL_TALK.search(s.text):
+    if w == 0 or s.question or has(lx.SMALL_TALK, s):
         return
     inside = [f for f in frames if s.start <= f.start < s.end]
     cue = _first(lx.TIMELINE_CUE, s)
@@ -290,7 +356,7 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
 def _authority(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
     if s.side is Side.SELLER or s.counterfactual or s.question:
         return
-    for m in lx.AUTHORITY.finditer(s.text):
+    for m in cues(lx.AUTHORITY, s):
         neg = negated(s.text, m.start())
         who = person_in(s.text, known)
         title = title_in(s.text)
@@ -307,7 +373,7 @@ def _authority(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
         conf = round((0.8 if who else 0.65) * w, 3)
         a.hits.append(Hit(kind="authority", sentence=s, value=value, confidence=conf,
                           who=who, title=title))  # fmt: skip
-        if lx.ECONOMIC.search(s.text):
+        if has(lx.ECONOMIC, s):
             a.hits.append(Hit(kind="economic_buyer", sentence=s, value=value,
                               confidence=round(conf * 0.95, 3), who=who, title=title))  # fmt: skip
         return
@@ -332,7 +398,7 @@ def _champion(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
 
 def _pain(a: Analysis, s: Sentence) -> None:
     w = _weight(s)
-    if w == 0 or s.question or lx.SMALL_TALK.search(s.text):
+    if w == 0 or s.question or has(lx.SMALL_TALK, s):
         return
     pain = _first(lx.PAIN, s)
     need = _first(lx.NEED, s)
@@ -349,7 +415,7 @@ def _pain(a: Analysis, s: Sentence) -> None:
             a.hits.append(Hit(kind=SignalKind.QUANTIFIED_PAIN.value, sentence=s,
                               value=metric.group(0), confidence=round(0.5 * w, 3)))  # fmt: skip
         return
-    if need is not None and not lx.SMALL_TALK.search(s.text):
+    if need is not None and not has(lx.SMALL_TALK, s):
         a.hits.append(Hit(kind="need", sentence=s, value=_trim(s.text),
                           confidence=round(0.6 * w, 3)))  # fmt: skip
     if metric is not None and goal is not None:
@@ -383,7 +449,7 @@ def _criteria_process(a: Analysis, s: Sentence) -> None:
 def _mentions(a: Analysis, s: Sentence, cfg: ExtractorConfig) -> None:
     found: set[str] = set()
     if cfg.competitor_pattern is not None:
-        for m in cfg.competitor_pattern.finditer(s.text):
+        for m in cues(cfg.competitor_pattern, s):
             name = next(
                 (c for c in cfg.competitors if c.casefold() == m.group(0).casefold()),
                 m.group(0),
@@ -391,10 +457,10 @@ def _mentions(a: Analysis, s: Sentence, cfg: ExtractorConfig) -> None:
             found.add(name)
     prods: set[str] = set()
     if cfg.product_pattern is not None:
-        for m in cfg.product_pattern.finditer(s.text):
+        for m in cues(cfg.product_pattern, s):
             prods.add(cfg.product_names.get(m.group(0).casefold(), m.group(0)))
     if cfg.competitors or cfg.products:
-        for m in _CAPWORD.finditer(s.text):
+        for m in cues(_CAPWORD, s):
             word = m.group(0)
             if word.casefold() in lx.NOT_NAMES:
                 continue
@@ -459,12 +525,7 @@ def analyse(conv: Conversation, cfg: ExtractorConfig) -> Analysis:
     a = Analysis(conversation=conv, sentences=sents, anchor=anchor)
     text = conv.text
     money = find_money(text)
-    frames: list[Timeframe] = []
-    for s in sents:
-        if s.side is not Side.SELLER:
-            frames += find_timeframes(
-                text, anchor, start=s.start, end=s.end, fy_start_month=cfg.fiscal_year_start_month
-            )
+    frames = find_timeframes(text, anchor, fy_start_month=cfg.fiscal_year_start_month)
     known = [p.name for p in conv.participants if p.name]
     for s in sents:
         _mentions(a, s, cfg)

@@ -20,6 +20,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any, Literal
 
 from pie.domain.errors import InvalidInput
+from pie.intelligence.lexicon import lower, rx
 from pie.domain.intelligence import (
     Conversation,
     ConversationKind,
@@ -421,7 +422,7 @@ def parse(
 # --------------------------------------------------------------------------------------------
 # Sides: who is the buyer, who the seller
 
-_SELLER_CUES = re.compile(
+_SELLER_CUES = rx(
     r"\b(thanks for joining|thanks for taking the time|following up on|circling back|"
     r"our (?:platform|product|solution|pricing|tool|customers|team can|onboarding|roadmap|"
     r"integration|implementation team)|we offer|i(?:'ll| will) send (?:over|you)|"
@@ -429,17 +430,15 @@ _SELLER_CUES = re.compile(
     r"quick follow-up|i can (?:send|share) (?:a|the) (?:proposal|quote|deck)|"
     r"how (?:are you|is your team) (?:handling|managing|doing)|what does your|"
     r"do you have (?:a )?budget|who else (?:is|would be) involved|what(?:'s| is) your timeline|"
-    r"our (?:standard|list) price)\b",
-    re.I,
+    r"our (?:standard|list) price)\b"
 )
-_BUYER_CUES = re.compile(
+_BUYER_CUES = rx(
     r"\b(we need|we are looking|we're looking|our budget|we have budget|budget (?:is|of)|"
     r"our (?:current|existing) (?:tool|system|stack|process|vendor)|we (?:use|run) |"
     r"we(?:'re| are) (?:evaluating|comparing|also looking)|our reps|our forecast|"
     r"my team|our team is|we struggle|it is hurting|is hurting us|can you (?:share|send)|"
     r"sign(?:s|ed)? (?:off|the contract)|final sign-off|our (?:cfo|ceo|cto|vp)|"
-    r"(?:hard|target) (?:date|go-live)|our (?:legal|security|procurement) team)\b",
-    re.I,
+    r"(?:hard|target) (?:date|go-live)|our (?:legal|security|procurement) team)\b"
 )
 
 
@@ -503,7 +502,7 @@ def _build(
         for d in drafts:
             k = key(d)
             if k in score:
-                words = text[d.start : d.end]
+                words = lower(text[d.start : d.end])
                 score[k] += len(_SELLER_CUES.findall(words)) - len(_BUYER_CUES.findall(words))
         known = set(side_of.values())
         for g in sorted(undecided, key=lambda g: -abs(score[g])):
