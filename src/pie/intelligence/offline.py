@@ -130,6 +130,7 @@ class Analysis:
     hits: list[Hit] = field(default_factory=list)
     competitors: dict[str, list[Sentence]] = field(default_factory=dict)
     products: dict[str, list[Sentence]] = field(default_factory=dict)
+    product_names: dict[str, str] = field(default_factory=dict)  # alias -> product line
 
     def of(self, kind: str) -> list[Hit]:
         return [h for h in self.hits if h.kind == kind]
@@ -279,24 +280,19 @@ def _budget(a: Analysis, s: Sentence, money: list[Money]) -> None:
         return
     if has(lx.BUDGET_NEGATIVE, s):
         return
-    strong = _first(lx.BUDGET_STRONG, s)
-    weak = strong or _first(lx.BUDGET_WEAK, s)
-    if weak is None:
+    available = _first(lx.BUDGET_AVAILABLE, s)
+    amount_cue = available or _first(lx.BUDGET_AMOUNT, s)
+    if amount_cue is None:
         return
-    if has(lx.SMALL_TALK, s) and strong is None:
+    m = _nearest_money(money, s, amount_cue.start())
+    if m is None and available is None:
         return
-    cue_negated = negated(s.text, weak.start()) if weak else False
-    if cue_negated:
-        return
-    m = _nearest_money(money, s, weak.start())
-    if m is None and strong is None:
-        return
-    if has(lx.PRICE_TALK, s) and strong is None:
+    if m is not None and available is None and has(lx.PRICE_TALK, s):
         return  # the buyer repeating our price is not their budget
-    if m is not None and strong is not None:
-        conf, value = 0.85, m.describe()
-    elif m is not None:
-        conf, value = 0.6, m.describe()
+    if m is not None and has(lx.SMALL_TALK, s) and available is None:
+        return
+    if m is not None:
+        conf, value = (0.85 if available is not None or has(lx.BUDGET_AMOUNT, s) else 0.6), m.describe()
     else:
         conf, value = 0.6, _trim(s.text, 100)
     a.hits.append(
@@ -334,7 +330,15 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
         return
     if cue is None:
         return
-    f = min(inside, key=lambda f: abs(f.start - (s.start + cue.start())))
+    cue_at = [s.start + c.start() for c in cues(lx.TIMELINE_CUE, s)] or [s.start + cue.start()]
+
+    def score(f: Timeframe) -> float:
+        near = min(abs(f.start - c) for c in cue_at)
+        before = a.conversation.text[max(s.start, f.start - 14) : f.start].casefold()
+        prep = any(w in before for w in ("by ", "before ", "until ", "no later than ", "on "))
+        return near - 25 * f.specificity - (15 if prep else 0)
+
+    f = min(inside, key=score)
     if negated(s.text, f.start - s.start) and not re.search(
         r"\bno later than\b", s.text, re.I
     ):
@@ -342,6 +346,8 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
     if f.due < a.anchor:
         return  # the past: history, not a timeline
     conf = 0.7 if urgent is not None else 0.6
+    if f.specificity >= 2:
+        conf += 0.05
     a.hits.append(
         Hit(
             kind="timeline",
@@ -360,6 +366,8 @@ def _authority(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
         neg = negated(s.text, m.start())
         who = person_in(s.text, known)
         title = title_in(s.text)
+        if who is None and title is None and _PRONOUN.search(s.text[: m.start()]):
+            who = _recent_person(a, s, known)
         self_ref = lx.SELF.search(s.text[max(0, m.start() - 40) : m.start()]) is not None
         if neg and who is None and title is None:
             continue  # "I don't make the call" with nobody named
@@ -377,6 +385,19 @@ def _authority(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
             a.hits.append(Hit(kind="economic_buyer", sentence=s, value=value,
                               confidence=round(conf * 0.95, 3), who=who, title=title))  # fmt: skip
         return
+
+
+_PRONOUN = re.compile(r"\b(?:she|he|they)\b", re.I)
+
+
+def _recent_person(a: Analysis, s: Sentence, known: Sequence[str]) -> str | None:
+    """The person named last in the two sentences before ``s`` (for "she", "he")."""
+    i = a.sentences.index(s)
+    for prev in reversed(a.sentences[max(0, i - 2) : i]):
+        who = person_in(prev.text, known)
+        if who is not None:
+            return who
+    return None
 
 
 def _champion(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
@@ -501,18 +522,38 @@ def _competition(a: Analysis) -> None:
                 break
 
 
+_EXISTING = re.compile(
+    r"\b(?:separate(?:ly)? from|apart from|besides|in addition to|on top of|happy with|"
+    r"already (?:use|have|run)|beyond)\b[^.?!]{0,30}$",
+    re.I,
+)
+
+
 def _interest(a: Analysis, s: Sentence) -> None:
     w = _weight(s)
     if w == 0:
         return
     m = _first(lx.INTEREST, s)
-    named = [p for p, ss in a.products.items() if s in ss]
-    if m is None and not (named and (s.question or _first(lx.NEED, s))):
+    named = [
+        p for p, ss in a.products.items() if s in ss and not _existing(a, s, p)
+    ]
+    if m is None and not named:
         return
-    conf = 0.6 if named else 0.45
+    conf = 0.6 if named and m is not None else 0.5 if named else 0.45
     a.hits.append(Hit(kind=SignalKind.PRODUCT_INTEREST.value, sentence=s,
                       value=named[0] if named else _trim(s.text, 80),
                       confidence=round(conf * w, 3)))  # fmt: skip
+
+
+def _existing(a: Analysis, s: Sentence, product: str) -> bool:
+    """Whether ``product`` is named in ``s`` as something the buyer already has."""
+    cfg_names = [n for n, line in a.product_names.items() if line == product]
+    low = s.text.casefold()
+    for n in cfg_names:
+        i = low.find(n)
+        if i >= 0 and _EXISTING.search(s.text[:i]):
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -522,11 +563,17 @@ def _interest(a: Analysis, s: Sentence) -> None:
 def analyse(conv: Conversation, cfg: ExtractorConfig) -> Analysis:
     anchor = (conv.occurred_at or datetime.now(UTC)).date()
     sents = sentences(conv)
-    a = Analysis(conversation=conv, sentences=sents, anchor=anchor)
+    a = Analysis(conversation=conv, sentences=sents, anchor=anchor,
+                 product_names=cfg.product_names)  # fmt: skip
     text = conv.text
     money = find_money(text)
     frames = find_timeframes(text, anchor, fy_start_month=cfg.fiscal_year_start_month)
     known = [p.name for p in conv.participants if p.name]
+    for s in sents:
+        if s.side is not Side.SELLER and lx.PERSON.search(s.text):
+            who = person_in(s.text)
+            if who is not None and who not in known:
+                known.append(who)
     for s in sents:
         _mentions(a, s, cfg)
         _budget(a, s, money)
@@ -538,6 +585,12 @@ def analyse(conv: Conversation, cfg: ExtractorConfig) -> Analysis:
     for s in sents:
         _interest(a, s)
     _competition(a)
+    if a.of("identify_pain") and not a.of(SignalKind.QUANTIFIED_PAIN.value):
+        goals = [h for h in a.of("metrics") if h.sentence.side is not Side.SELLER]
+        if goals:
+            g = max(goals, key=lambda h: h.confidence)
+            a.hits.append(Hit(kind=SignalKind.QUANTIFIED_PAIN.value, sentence=g.sentence,
+                              value=g.value, confidence=round(0.45, 3)))  # fmt: skip
     return a
 
 
@@ -585,14 +638,14 @@ _SIGNAL_FROM = {
     SignalKind.TIMELINE_URGENCY: ("timeline",),
     SignalKind.BUYING_PROCESS: ("decision_process", "authority"),
 }
-#: How much each signal kind can add to the opportunity confidence on its own.
+#: How much each signal kind counts towards the opportunity confidence.
 _SIGNAL_SCALE = {
-    SignalKind.BUDGET_MENTION: 0.75,
-    SignalKind.TIMELINE_URGENCY: 0.75,
-    SignalKind.BUYING_PROCESS: 0.65,
-    SignalKind.QUANTIFIED_PAIN: 0.9,
-    SignalKind.COMPETITIVE_EVALUATION: 0.8,
-    SignalKind.PRODUCT_INTEREST: 0.8,
+    SignalKind.BUDGET_MENTION: 0.9,
+    SignalKind.TIMELINE_URGENCY: 0.85,
+    SignalKind.BUYING_PROCESS: 0.85,
+    SignalKind.QUANTIFIED_PAIN: 0.75,
+    SignalKind.COMPETITIVE_EVALUATION: 0.75,
+    SignalKind.PRODUCT_INTEREST: 0.7,
 }
 
 
@@ -608,7 +661,7 @@ def detection(a: Analysis, q: Qualification) -> Detection:
             continue
         hits.sort(key=lambda h: -h.confidence)
         best = hits[0]
-        conf = best.confidence * _SIGNAL_SCALE[kind]
+        conf = best.confidence
         if kind is SignalKind.TIMELINE_URGENCY and best.due is not None:
             if (best.due - a.anchor).days <= 120:
                 conf += 0.1
@@ -627,7 +680,7 @@ def detection(a: Analysis, q: Qualification) -> Detection:
     # the opportunity confidence: noisy-or of the signals and of qualification support
     miss = 1.0
     for s in signals:
-        miss *= 1.0 - s.confidence
+        miss *= 1.0 - s.confidence * _SIGNAL_SCALE[s.kind]
     support = {"need": 0.2, "champion": 0.3, "economic_buyer": 0.15, "decision_criteria": 0.15}
     for name, weight in support.items():
         f = q.get(name)
@@ -642,11 +695,17 @@ def detection(a: Analysis, q: Qualification) -> Detection:
         confidence = min(confidence, 0.3)
     product = None
     if a.products:
+        interest = [h for h in a.of(SignalKind.PRODUCT_INTEREST.value) if h.value in a.products]
+        fresh = {
+            p: [x for x in ss if not _existing(a, x, p)] for p, ss in a.products.items()
+        }
         product = max(
             a.products,
             key=lambda p: (
-                sum(s.side is not Side.SELLER for s in a.products[p]),
-                len(a.products[p]),
+                any(h.value == p for h in interest),
+                sum(x.side is not Side.SELLER for x in fresh[p]),
+                len(fresh[p]),
+                max(x.start for x in a.products[p]),
             ),
         )
     budget = q.budget
