@@ -248,6 +248,7 @@ ECONOMIC = rx(
     r"\b(?:sign|contract|budget|final (?:sign-?off|approval|say)|approv|purse|economic buyer|"
     r"budget holder|pays?)\w*"
 )
+UNKNOWN_WHO = rx(r"\b(?:don't know|do not know|not sure|no idea|unclear|undecided|figuring out)\b.{0,25}\bwho\b")
 SELF = re.compile(r"\b(?:I|I'm|I am|me|myself)\b")
 
 CHAMPION_SELF = rx(
@@ -317,17 +318,17 @@ CRITERIA = rx(
 PROCESS = rx(
     r"\b(?:procurement|security review|security questionnaire|infosec review|legal review|"
     r"legal (?:team )?(?:needs|will|has) to|vendor (?:assessment|review|onboarding|risk)|RFP|RFI|"
-    r"proof of concept|POC|pilot|steering committee|board (?:approval|meeting|sign-?off)|"
+    r"proof of concept|POC|pilot|steering committee|board (?:approval|sign-?off)|"
     r"approval process|buying process|purchasing process|purchase order|PO|redlines?|MSA|"
     r"master services agreement|contract review|business case|short-?list(?:ed)?|"
     r"sign-?off process|(?:go|goes|going) through (?:procurement|legal|security|finance)|"
     r"finalists?|evaluation (?:process|period|phase)|(?:investment|budget|review) committee|"
     r"(?:final|sign-?off|approval) (?:stage|step)|order form|vendor selection|"
     r"(?:present|presenting) (?:it |this )?to (?:the )?(?:board|leadership|exec)|"
-    r"final sign-?off|decision by|next step(?:s)? (?:is|are|would be) (?:a |to )?"
+    r"decision by|next step(?:s)? (?:is|are|would be) (?:a |to )?"
     r"(?:review|approval|sign)|legal (?:team )?(?:has |have |will |must |needs to |has to )?"
     r"(?:review\w*|approve|sign off)|(?:reviewed|approved) by (?:legal|security|procurement)|DPA|"
-    r"exec(?:utive)? committee|signs? off|sign the (?:contract|order form)|order form|"
+    r"exec(?:utive)? committee|sign the (?:contract|order form)|order form|"
     r"vendor selection|finalists)\b"
 )
 EVALUATION = rx(

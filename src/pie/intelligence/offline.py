@@ -360,7 +360,7 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
 
 
 def _authority(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
-    if s.side is Side.SELLER or s.counterfactual or s.question:
+    if s.side is Side.SELLER or s.counterfactual or s.question or has(lx.UNKNOWN_WHO, s):
         return
     for m in cues(lx.AUTHORITY, s):
         neg = negated(s.text, m.start())
@@ -551,7 +551,7 @@ def _existing(a: Analysis, s: Sentence, product: str) -> bool:
     low = s.text.casefold()
     for n in cfg_names:
         i = low.find(n)
-        if i >= 0 and _EXISTING.search(s.text[:i]):
+        if i >= 0 and (_EXISTING.search(s.text[:i]) or negated(s.text, i)):
             return True
     return False
 
@@ -619,8 +619,8 @@ def qualification(a: Analysis) -> Qualification:
         if not hits:
             continue
         best = max(hits, key=lambda h: (h.confidence, h.amount is not None, -h.sentence.start))
-        if best.confidence < 0.3:
-            continue
+        if best.confidence < 0.4:
+            continue  # a seller's description (0.35) is never the buyer's qualification
         fields[name] = QualificationField(
             value=best.value,
             evidence=_evidence(a.conversation, best.sentence),
