@@ -6,7 +6,9 @@
 2. Quality on the sample world's conversations, scored against the generator's truth (which
    signals each activity's text holds).
 3. Speed: parse + extract + decide on ~2,000-character call transcripts, on one core, with the
-   per-stage split; target >= 50 conversations per second. The baseline measured in the same
+   per-stage split; target >= 50 conversations per second. Time is the process's CPU time
+   (``time.process_time``): what one core spends, whatever else the shared machine runs;
+   wall-clock time is printed beside it. The baseline measured in the same
    run is the naive approach the offline extractor avoids: ``dateparser.search.search_dates``
    over every transcript (dates found by dateparser alone); the ratio is our rate over it.
    Storing is not measured here (it belongs to the intelligence store).
@@ -77,7 +79,7 @@ def transcripts() -> list[tuple[bytes, datetime]]:
     return out
 
 
-def speed() -> tuple[float, dict[str, float], float, int]:
+def speed() -> tuple[float, dict[str, float], float, int, float]:
     ls = load_labelled(LABELLED)
     extractor = OfflineExtractor(ls.config)
     corpus = transcripts()
@@ -87,35 +89,38 @@ def speed() -> tuple[float, dict[str, float], float, int]:
     stages = {"parse": 0.0, "extract": 0.0, "decide": 0.0}
     n = 0
     rounds = 4
+    clock = time.process_time
+    wall0 = time.perf_counter()
     for r in range(rounds):
         for data, at in corpus:
             # a different date each round, so no cache sees the same (span, anchor) twice
             at = at.replace(day=1 + (at.day + r * 7) % 28)
-            t0 = time.perf_counter()
+            t0 = clock()
             conv = parse(data, occurred_at=at, sellers=ls.sellers)
-            t1 = time.perf_counter()
+            t1 = clock()
             x = extractor.extract_sync(conv)
-            t2 = time.perf_counter()
+            t2 = clock()
             decide(x.detection, [])
-            t3 = time.perf_counter()
+            t3 = clock()
             stages["parse"] += t1 - t0
             stages["extract"] += t2 - t1
             stages["decide"] += t3 - t2
             n += 1
+    wall_rate = n / (time.perf_counter() - wall0)
     rate = n / sum(stages.values())
     # baseline: dateparser's own search over every transcript
     from dateparser.search import search_dates
 
     sample = corpus[:8]
-    t0 = time.perf_counter()
+    t0 = clock()
     for data, at in sample:
         search_dates(
             data.decode("utf-8"),
             languages=["en"],
             settings={"RELATIVE_BASE": at.replace(tzinfo=None), "PREFER_DATES_FROM": "future"},
         )
-    base_rate = len(sample) / (time.perf_counter() - t0)
-    return rate, stages, base_rate, n
+    base_rate = len(sample) / (clock() - t0)
+    return rate, stages, base_rate, n, wall_rate
 
 
 def main() -> None:
@@ -134,11 +139,12 @@ def main() -> None:
             out, lines, config=config, sellers=vocab.OWNERS, seller_domains=("pie-demo.example",)
         )
     table(sample)
-    rate, stages, base_rate, n = speed()
+    rate, stages, base_rate, n, wall_rate = speed()
     total = sum(stages.values())
     split = ", ".join(f"{k} {v / n * 1000:.2f} ms ({v / total:.0%})" for k, v in stages.items())
     print(f"\n== speed: {n} transcripts of ~{TARGET_CHARS} chars on one core")
-    print(f"  {rate:.0f} conversations/s; per conversation: {split}")
+    print(f"  {rate:.0f} conversations per CPU second ({wall_rate:.0f}/s wall clock on the shared "
+          f"machine); per conversation: {split}")  # fmt: skip
     print(f"  baseline (dateparser.search over the text): {base_rate:.1f} conversations/s")
     c = labelled.create
     quality_ok = (
