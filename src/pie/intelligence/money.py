@@ -28,7 +28,7 @@ _WORDS = (
 _AMOUNT = (
     rf"(?:{_CUR}\s?(?:{_NUM}){_MULT}?"
     rf"|(?:{_NUM}){_MULT}?\s?(?:[$€£]|(?:US\$|USD|EUR|GBP|CAD|AUD|dollars|euros?|pounds|bucks)\b)"
-    rf"|(?:{_NUM})\s?(?:k|K)\b"
+    rf"|(?:{_NUM})\s?(?:k|K|grand|thousand|million|mm|bn)\b"
     rf"|{_WORDS}\s+(?:thousand|million|grand)(?:\s+(?:dollars|euros?|pounds))?)"
 )
 _SECOND = rf"(?:{_CUR}\s?)?(?:{_NUM}){_MULT}?(?:\s?(?:{_CUR}|dollars|euros?))?"

@@ -41,7 +41,9 @@ from pie.intelligence.dates import Timeframe, find_timeframes
 from pie.intelligence.lexicon import ExtractorConfig
 from pie.intelligence.money import Money, find_money
 
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+(?=\s|$)|(?=\n)|$)|[.!?]+")
+# A sentence ends at . ! or ? followed by a space or the end, or at a line break; a dot inside
+# a number or an abbreviation ("€45.000", "e.g.x") does not end it.
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?]+(?![\s.!?]|$))+(?:[.!?]+|(?=\n)|$)")
 _SIDE_WEIGHT = {Side.BUYER: 1.0, Side.UNKNOWN: 0.75, Side.SELLER: 0.0}
 _CAPWORD = re.compile(r"\b[A-Z][\w.-]{3,}\b")
 
@@ -502,10 +504,11 @@ def _competition(a: Analysis) -> None:
             continue  # a competitor named only by the seller is not an evaluation
         best: Hit | None = None
         for s in buyer:
+            at = s.text.casefold().find(name.casefold())
+            if at >= 0 and negated(s.text, at):
+                continue  # "we're not looking at Gong"
             cue = _first(lx.EVALUATION, s)
             conf = (0.6 if cue is not None else 0.45) * _SIDE_WEIGHT[s.side]
-            if negated(s.text, 0) and cue is None:
-                conf *= 0.6
             if best is None or conf > best.confidence:
                 best = Hit(kind=SignalKind.COMPETITIVE_EVALUATION.value, sentence=s,
                            value=name, confidence=round(conf, 3))  # fmt: skip

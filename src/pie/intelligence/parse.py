@@ -36,7 +36,7 @@ Format = Literal["auto", "text", "markdown", "json"]
 # A transcript line: "[00:12] Name: words", "00:01:02 Name: words", "Name (00:12): words",
 # "Name: words". The speaker label is short and starts with a letter.
 _CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?"
-_SPEAKER = r"[A-Za-z][\w .,'()&/-]{0,60}?"
+_SPEAKER = r"[^\W\d_][\w .,'()&/-]{0,60}?"
 _TRANSCRIPT_LINE = re.compile(
     rf"^[ \t]*(?:\[(?P<t1>{_CLOCK})\][ \t]*|(?P<t2>{_CLOCK})[ \t]+)?"
     rf"(?P<who>{_SPEAKER})(?:[ \t]*[\[(](?P<t3>{_CLOCK})[\])])?[ \t]*:[ \t]+(?P<rest>\S.*)$"
