@@ -18,8 +18,18 @@ def test_the_labelled_set_is_big_and_varied_enough() -> None:
     assert len(ls.items) >= 80
     kinds = {i.path.name.split("_")[0] for i in ls.items}
     assert {"call", "email", "chat", "json"} <= kinds
-    for name in ("budget", "authority", "need", "timeline", "metrics", "economic_buyer",
-                 "decision_criteria", "decision_process", "identify_pain", "champion"):  # fmt: skip
+    for name in (
+        "budget",
+        "authority",
+        "need",
+        "timeline",
+        "metrics",
+        "economic_buyer",
+        "decision_criteria",
+        "decision_process",
+        "identify_pain",
+        "champion",
+    ):
         assert sum(name in i.fields for i in ls.items) >= 3, name
     negatives = [i for i in ls.items if not i.fields and not i.signals]
     assert len(negatives) >= 15
@@ -41,8 +51,9 @@ def test_sample_world_conversations(tmp_path: Path) -> None:
     generate(out, deals=40, seed=5)
     _, lines = truth_paths(out)
     config = ExtractorConfig(competitors=vocab.COMPETITORS)
-    r = evaluate_sample(out, lines, config=config, sellers=vocab.OWNERS,
-                        seller_domains=("pie-demo.example",))  # fmt: skip
+    r = evaluate_sample(
+        out, lines, config=config, sellers=vocab.OWNERS, seller_domains=("pie-demo.example",)
+    )
     assert r.conversations > 50
     assert r.verbatim == r.evidence > 0
     for signal in ("budget", "timeline", "competitor", "pain"):

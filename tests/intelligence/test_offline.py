@@ -53,8 +53,9 @@ def run(text: str, **kw: object) -> tuple[Conversation, Extraction]:
         ("£40,000", 40000, None, "GBP", None),
     ],
 )
-def test_money(text: str, amount: object, high: object, currency: str | None,
-               period: str | None) -> None:  # fmt: skip
+def test_money(
+    text: str, amount: object, high: object, currency: str | None, period: str | None
+) -> None:
     (m,) = find_money(text)
     assert m.amount == Decimal(str(amount))
     assert m.high == (Decimal(str(high)) if high is not None else None)
@@ -117,8 +118,12 @@ def test_a_strong_call_qualifies_and_creates() -> None:
     assert q.champion is not None and q.champion.value == "Tom Okafor"
     assert q.identify_pain is not None and q.metrics is not None
     kinds = {s.kind for s in x.detection.signals}
-    assert {SignalKind.BUDGET_MENTION, SignalKind.TIMELINE_URGENCY,
-            SignalKind.COMPETITIVE_EVALUATION, SignalKind.QUANTIFIED_PAIN} <= kinds  # fmt: skip
+    assert {
+        SignalKind.BUDGET_MENTION,
+        SignalKind.TIMELINE_URGENCY,
+        SignalKind.COMPETITIVE_EVALUATION,
+        SignalKind.QUANTIFIED_PAIN,
+    } <= kinds
     assert x.detection.confidence >= 0.8 and x.detection.competitors == ("Clari",)
     assert decide(x.detection, []).action is DecisionAction.CREATE
     en = x.enrichment
@@ -173,9 +178,17 @@ def test_a_misspelt_competitor_is_found() -> None:
 
 
 def _deal(product: str | None, close: date | None) -> Deal:
-    return Deal(id=__import__("uuid").uuid4(), tenant_id=__import__("uuid").uuid4(), name="d",
-                account_id=None, stage=Stage.PROPOSAL, product_line=product,
-                expected_close=close, created_at=DAY, updated_at=DAY)  # fmt: skip
+    return Deal(
+        id=__import__("uuid").uuid4(),
+        tenant_id=__import__("uuid").uuid4(),
+        name="d",
+        account_id=None,
+        stage=Stage.PROPOSAL,
+        product_line=product,
+        expected_close=close,
+        created_at=DAY,
+        updated_at=DAY,
+    )
 
 
 def test_product_line_picks_update_or_a_new_deal() -> None:

@@ -80,7 +80,8 @@ def test_markdown_turns_and_headings() -> None:
     md = "# Notes\n**Ava (Lumen):** Hi!\n**Jonas Weber:** We have 60 reps.\n"
     c = parse(md, sellers=("Lumen",))
     assert [(t.speaker, t.side) for t in c.turns] == [
-        ("Ava (Lumen)", Side.SELLER), ("Jonas Weber", Side.BUYER)
+        ("Ava (Lumen)", Side.SELLER),
+        ("Jonas Weber", Side.BUYER),
     ]
     sections = "## Mia\nHello there.\n\n## Felix\nWe need a tool.\nSoon.\n"
     c = parse(sections, fmt="markdown")
@@ -90,12 +91,15 @@ def test_markdown_turns_and_headings() -> None:
 
 def test_json_with_participants_timestamps_and_direction() -> None:
     doc = {
-        "kind": "chat", "date": "2026-01-05T09:00:00Z", "direction": "inbound",
-        "participants": [{"name": "Lee", "email": "lee@buyer.io", "side": "buyer",
-                          "title": "CFO"}],
-        "turns": [{"speaker": "Lee", "text": "Hi there", "at": "00:10"},
-                  {"speaker": "Rep", "email": "r@vendor.com", "side": "seller", "text": "Hello!"}],
-    }  # fmt: skip
+        "kind": "chat",
+        "date": "2026-01-05T09:00:00Z",
+        "direction": "inbound",
+        "participants": [{"name": "Lee", "email": "lee@buyer.io", "side": "buyer", "title": "CFO"}],
+        "turns": [
+            {"speaker": "Lee", "text": "Hi there", "at": "00:10"},
+            {"speaker": "Rep", "email": "r@vendor.com", "side": "seller", "text": "Hello!"},
+        ],
+    }
     c = parse(json.dumps(doc))
     assert c.kind is ConversationKind.CHAT and c.direction is Direction.INBOUND
     assert c.text == "Lee: Hi there\nRep: Hello!\n"
@@ -118,10 +122,10 @@ def test_plain_free_text_is_one_turn() -> None:
         (b"  \n\t ", "empty"),
         (b"\x00\x01\x02binary", "binary"),
         (b"caf\xe9 au lait", "not UTF-8"),
-        (b"{\"turns\": [", "malformed JSON"),
-        (b"{\"turns\": []}", "non-empty list of turns"),
-        (b"{\"turns\": [{\"text\": 3.5, \"speaker\": {}}]}", "must be text"),
-        (b"\"a string\"", "object or a list"),
+        (b'{"turns": [', "malformed JSON"),
+        (b'{"turns": []}', "non-empty list of turns"),
+        (b'{"turns": [{"text": 3.5, "speaker": {}}]}', "must be text"),
+        (b'"a string"', "object or a list"),
         (b"x" * (MAX_BYTES + 1), "larger than 5 MB"),
     ],
 )

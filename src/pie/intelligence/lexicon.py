@@ -18,9 +18,18 @@ from pie.domain.model import StakeholderRole
 
 #: Used when a tenant configures none: vendors a revenue tool is commonly compared with.
 DEFAULT_COMPETITORS = (
-    "Gong", "Clari", "Chorus", "Outreach", "Salesloft", "People.ai", "InsightSquared", "Aviso",
-    "BoostUp", "Xactly", "Anaplan",
-)  # fmt: skip
+    "Gong",
+    "Clari",
+    "Chorus",
+    "Outreach",
+    "Salesloft",
+    "People.ai",
+    "InsightSquared",
+    "Aviso",
+    "BoostUp",
+    "Xactly",
+    "Anaplan",
+)
 
 
 def _alternation(names: list[str]) -> re.Pattern[str] | None:
@@ -74,9 +83,11 @@ class ExtractorConfig:
         if len(word) < 5 or not self._fuzzy_competitors:
             return None
         got = process.extractOne(
-            word.casefold(), self._fuzzy_competitors, scorer=fuzz.ratio,
+            word.casefold(),
+            self._fuzzy_competitors,
+            scorer=fuzz.ratio,
             score_cutoff=self.fuzzy_cutoff,
-        )  # fmt: skip
+        )
         if got is None:
             return None
         return self.competitors[[c.casefold() for c in self.competitors].index(got[0])]
@@ -238,7 +249,8 @@ AUTHORITY = rx(
     r"decision[\s-]?maker|(?:approves|controls|holds) the budget|has to approve|needs to approve|"
     r"will approve|approves (?:all|any|every)|the one who (?:signs|decides|approves)|"
     r"(?:goes|has to go|needs to go) (?:to|up to) (?:our|the)|economic buyer|budget holder|"
-    r"authority to (?:sign|buy|approve)|owns? (?:the|that|this) (?:final )?(?:decision|call|budget)|"
+    r"authority to (?:sign|buy|approve)|"
+    r"owns? (?:the|that|this) (?:final )?(?:decision|call|budget)|"
     r"(?:would|will|can|to|going to) sign\b|(?:has |had |already )?approved (?:the |a |our )?"
     r"(?:[$€£]\s?[\d,.]+\s?k?\s?|\w+ )?(?:budget|spend|purchase|investment|funding)|"
     r"approved [$€£]\s?[\d,.]+|approves (?:anything|everything|all|any|every|purchases|spend)|"
@@ -248,7 +260,9 @@ ECONOMIC = rx(
     r"\b(?:sign|contract|budget|final (?:sign-?off|approval|say)|approv|purse|economic buyer|"
     r"budget holder|pays?)\w*"
 )
-UNKNOWN_WHO = rx(r"\b(?:don't know|do not know|not sure|no idea|unclear|undecided|figuring out)\b.{0,25}\bwho\b")
+UNKNOWN_WHO = rx(
+    r"\b(?:don't know|do not know|not sure|no idea|unclear|undecided|figuring out)\b.{0,25}\bwho\b"
+)
 SELF = re.compile(r"\b(?:I|I'm|I am|me|myself)\b")
 
 CHAMPION_SELF = rx(
@@ -275,11 +289,13 @@ PAIN = rx(
     r"bottleneck|broken|error-?prone|inaccura\w+|off by|wast(?:e|ing|ed)|headache|nightmare|"
     r"challenge|can't (?:see|trust|track|tell)|cannot (?:see|trust|track|tell)|losing|"
     r"lost (?:deals|revenue|time|customers)|churn|keeps? (?:coming up|breaking|failing)|"
-    r"takes? (?:\w+ ){0,3}(?:hours|days|weeks|a full day|forever)|spend (?:hours|days)|blind spots?|"
+    r"takes? (?:\w+ ){0,3}(?:hours|days|weeks|a full day|forever)|spend (?:hours|days)|"
+    r"blind spots?|"
     r"los(?:e|es|ing|t) (?:\w+ ){0,3}(?:deals|customers|revenue|partners|money|business)|"
     r"(?:nobody|no one|don't|do not|can't|cannot) (?:really )?trusts?|stale|inefficien\w+|"
-    r"guesswork|(?:a|the|big|real|main) issue|pain point|falling behind|miss(?:ed|es)? (?:our |the )?"
-    r"(?:forecast|number|target|quota)|misses by|off by|scrambl\w+|chasing|duplicate|messy|mess\b|clunky|"
+    r"guesswork|(?:a|the|big|real|main) issue|pain point|falling behind|"
+    r"miss(?:ed|es)? (?:our |the )?(?:forecast|number|target|quota)|misses by|off by|"
+    r"scrambl\w+|chasing|duplicate|messy|mess\b|clunky|"
     r"out of date|outdated|stale|slow(?:s us down)?|complain\w*)\b"
 )
 NEED = rx(
@@ -332,7 +348,8 @@ PROCESS = rx(
     r"vendor selection|finalists)\b"
 )
 EVALUATION = rx(
-    r"\b(?:also looking at|looking at|comparing|compared|evaluat\w+|trial(?:led|ing)?|pilot(?:ed|ing)?|"
+    r"\b(?:also looking at|looking at|comparing|compared|evaluat\w+|trial(?:led|ing)?|"
+    r"pilot(?:ed|ing)?|"
     r"quote from|came in (?:cheaper|lower|higher)|cheaper|prefer\w*|short-?list\w*|"
     r"alternatives?|other (?:vendors|options|tools|providers)|versus|vs\.?|bake-?off|"
     r"talking to|talked to|demo(?:ed)? (?:from|with|of)|proposal from|switch(?:ing)? to|"
@@ -355,8 +372,8 @@ INTEREST = rx(
     r"(?:send|share) (?:me |us )?(?:some |more )?(?:information|info|details|pricing)|"
     r"(?:want|wants|would like) to (?:add|buy|get|try|use|roll out|purchase)|"
     r"\d+ (?:seats|users|licen[cs]es)|(?:what|how much) (?:does|would|will) \w+ cost|"
-    r"(?:do you|does it|does your \w+) (?:integrate|support|offer|have)|is your (?:platform|product|"
-    r"tool|solution)|a proposal|the proposal|pricing)\b"
+    r"(?:do you|does it|does your \w+) (?:integrate|support|offer|have)|"
+    r"is your (?:platform|product|tool|solution)|a proposal|the proposal|pricing)\b"
 )
 
 OBJECTION = rx(
@@ -440,35 +457,159 @@ LOWER_TITLE = rx(
     r"procurement (?:team|manager|lead)|boss|manager|board|controller)\b"
 )
 NOT_NAMES = frozenset(
-    """the our we i hi hello thanks thank dear best regards cheers monday tuesday wednesday
-    thursday friday saturday sunday january february march april may june july august september
-    october november december q1 q2 q3 q4 fy yes no ok okay great good sure and but so also
-    happy right well let could can would will please just one two three this that these those
-    there here what when where why how who sounds looks sorry quick following circling
-    original message sent subject from to cc re fw fwd security legal finance procurement
-    sales marketing engineering operations team board north south east west new old""".split()
+    [
+        "the",
+        "our",
+        "we",
+        "i",
+        "hi",
+        "hello",
+        "thanks",
+        "thank",
+        "dear",
+        "best",
+        "regards",
+        "cheers",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "q1",
+        "q2",
+        "q3",
+        "q4",
+        "fy",
+        "yes",
+        "no",
+        "ok",
+        "okay",
+        "great",
+        "good",
+        "sure",
+        "and",
+        "but",
+        "so",
+        "also",
+        "happy",
+        "right",
+        "well",
+        "let",
+        "could",
+        "can",
+        "would",
+        "will",
+        "please",
+        "just",
+        "one",
+        "two",
+        "three",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "what",
+        "when",
+        "where",
+        "why",
+        "how",
+        "who",
+        "sounds",
+        "looks",
+        "sorry",
+        "quick",
+        "following",
+        "circling",
+        "original",
+        "message",
+        "sent",
+        "subject",
+        "from",
+        "to",
+        "cc",
+        "re",
+        "fw",
+        "fwd",
+        "security",
+        "legal",
+        "finance",
+        "procurement",
+        "sales",
+        "marketing",
+        "engineering",
+        "operations",
+        "team",
+        "board",
+        "north",
+        "south",
+        "east",
+        "west",
+        "new",
+        "old",
+    ]
 )
 
 _ROLE_RULES: tuple[tuple[re.Pattern[str], tuple[StakeholderRole, ...]], ...] = (
-    (rx(r"\b(?:cfo|finance|controller|treasurer|comptroller)\b"),
-     (StakeholderRole.ECONOMIC_BUYER, StakeholderRole.DECISION_MAKER)),
-    (rx(r"\b(?:ceo|president|founder|owner|coo|cro|chief revenue|chief executive|"
-        r"chief operating|managing director|general manager)\b"),
-     (StakeholderRole.DECISION_MAKER, StakeholderRole.ECONOMIC_BUYER)),
-    (rx(r"\b(?:cto|cio|chief (?:technology|information))\b"),
-     (StakeholderRole.TECHNICAL_BUYER, StakeholderRole.DECISION_MAKER)),
-    (rx(r"\b(?:ciso|security|engineering|it|data|architect|infrastructure|technical|"
-        r"platform|devops)\b"), (StakeholderRole.TECHNICAL_BUYER, StakeholderRole.INFLUENCER)),
-    (rx(r"\b(?:procurement|purchasing|sourcing|vendor management)\b"),
-     (StakeholderRole.PROCUREMENT, StakeholderRole.GATEKEEPER)),
-    (rx(r"\b(?:legal|counsel|attorney|lawyer)\b"), (StakeholderRole.LEGAL, StakeholderRole.GATEKEEPER)),
-    (rx(r"\b(?:assistant|coordinator|office manager|chief of staff)\b"),
-     (StakeholderRole.GATEKEEPER,)),
+    (
+        rx(r"\b(?:cfo|finance|controller|treasurer|comptroller)\b"),
+        (StakeholderRole.ECONOMIC_BUYER, StakeholderRole.DECISION_MAKER),
+    ),
+    (
+        rx(
+            r"\b(?:ceo|president|founder|owner|coo|cro|chief revenue|chief executive|"
+            r"chief operating|managing director|general manager)\b"
+        ),
+        (StakeholderRole.DECISION_MAKER, StakeholderRole.ECONOMIC_BUYER),
+    ),
+    (
+        rx(r"\b(?:cto|cio|chief (?:technology|information))\b"),
+        (StakeholderRole.TECHNICAL_BUYER, StakeholderRole.DECISION_MAKER),
+    ),
+    (
+        rx(
+            r"\b(?:ciso|security|engineering|it|data|architect|infrastructure|technical|"
+            r"platform|devops)\b"
+        ),
+        (StakeholderRole.TECHNICAL_BUYER, StakeholderRole.INFLUENCER),
+    ),
+    (
+        rx(r"\b(?:procurement|purchasing|sourcing|vendor management)\b"),
+        (StakeholderRole.PROCUREMENT, StakeholderRole.GATEKEEPER),
+    ),
+    (
+        rx(r"\b(?:legal|counsel|attorney|lawyer)\b"),
+        (StakeholderRole.LEGAL, StakeholderRole.GATEKEEPER),
+    ),
+    (
+        rx(r"\b(?:assistant|coordinator|office manager|chief of staff)\b"),
+        (StakeholderRole.GATEKEEPER,),
+    ),
     (rx(r"\b(?:vp|vice president|head of|director|svp|evp)\b"), (StakeholderRole.INFLUENCER,)),
-    (rx(r"\b(?:analyst|specialist|representative|rep|associate|administrator|admin|engineer|"
-        r"user|agent)\b"), (StakeholderRole.END_USER, StakeholderRole.USER)),
+    (
+        rx(
+            r"\b(?:analyst|specialist|representative|rep|associate|administrator|admin|engineer|"
+            r"user|agent)\b"
+        ),
+        (StakeholderRole.END_USER, StakeholderRole.USER),
+    ),
     (rx(r"\b(?:manager|lead)\b"), (StakeholderRole.INFLUENCER, StakeholderRole.USER)),
-)  # fmt: skip
+)
 
 
 def roles_for_title(title: str | None) -> tuple[StakeholderRole, ...]:

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
+from itertools import pairwise
 from typing import Any, Literal
 
 from pie.domain.errors import InvalidInput
-from pie.intelligence.lexicon import lower, rx
 from pie.domain.intelligence import (
     Conversation,
     ConversationKind,
@@ -29,6 +29,7 @@ from pie.domain.intelligence import (
     Side,
     Turn,
 )
+from pie.intelligence.lexicon import lower, rx
 
 MAX_BYTES = 5 * 1024 * 1024
 Format = Literal["auto", "text", "markdown", "json"]
@@ -56,10 +57,36 @@ _JSON_START = re.compile(r"\s*(?:\{|\[\s*(?:[{\"\]]|$))")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Labels that are not speakers ("Note: ...", "Subject: ...", "Re: ...").
 _NOT_SPEAKERS = frozenset(
-    {"note", "notes", "subject", "re", "fw", "fwd", "date", "time", "agenda", "action items",
-     "summary", "ps", "p.s", "http", "https", "from", "to", "cc", "sent", "attendees",
-     "participants", "next steps", "update", "question", "answer", "q", "a"}
-)  # fmt: skip
+    {
+        "note",
+        "notes",
+        "subject",
+        "re",
+        "fw",
+        "fwd",
+        "date",
+        "time",
+        "agenda",
+        "action items",
+        "summary",
+        "ps",
+        "p.s",
+        "http",
+        "https",
+        "from",
+        "to",
+        "cc",
+        "sent",
+        "attendees",
+        "participants",
+        "next steps",
+        "update",
+        "question",
+        "answer",
+        "q",
+        "a",
+    }
+)
 _SELLER_LABEL = re.compile(
     r"\b(rep|ae|sdr|bdr|account executive|sales|seller|vendor|csm|solutions? engineer|se)\b", re.I
 )
@@ -175,7 +202,7 @@ def _parse_email(text: str) -> tuple[list[_Draft], list[Participant], str | None
     people: dict[str, Participant] = {}
     subject: str | None = None
     when: datetime | None = None
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in pairwise(bounds):
         sender: tuple[str, str] | None = None
         pos = a
         wrote = _QUOTE_SPLIT.match(text, a, b)
@@ -265,7 +292,14 @@ def parse_text(
             lead = len(text) - len(text.lstrip())
             drafts = [_Draft(speaker=None, email=None, start=lead, end=len(text.rstrip()))]
     return _build(
-        text, drafts, people, kind, occurred_at, subject, Direction.UNKNOWN, seller_domains,
+        text,
+        drafts,
+        people,
+        kind,
+        occurred_at,
+        subject,
+        Direction.UNKNOWN,
+        seller_domains,
         sellers,
     )
 
@@ -288,9 +322,16 @@ def _markdown_sections(text: str) -> list[_Draft]:
     return out
 
 
-_SIDE_WORDS = {"buyer": Side.BUYER, "customer": Side.BUYER, "prospect": Side.BUYER,
-               "seller": Side.SELLER, "vendor": Side.SELLER, "rep": Side.SELLER,
-               "sales": Side.SELLER, "internal": Side.SELLER}  # fmt: skip
+_SIDE_WORDS = {
+    "buyer": Side.BUYER,
+    "customer": Side.BUYER,
+    "prospect": Side.BUYER,
+    "seller": Side.SELLER,
+    "vendor": Side.SELLER,
+    "rep": Side.SELLER,
+    "sales": Side.SELLER,
+    "internal": Side.SELLER,
+}
 
 
 def _side(value: Any) -> Side:
@@ -384,15 +425,18 @@ def parse_json(
         raise InvalidInput("every turn is empty", source=source, field="turns")
     rendered = "".join(pieces)
     kind_raw = str(data.get("kind", data.get("type", "")) or "").casefold()
-    kind = {"call": ConversationKind.CALL, "meeting": ConversationKind.CALL,
-            "email": ConversationKind.EMAIL, "chat": ConversationKind.CHAT}.get(
-        kind_raw, ConversationKind.CALL
-    )  # fmt: skip
+    kind = {
+        "call": ConversationKind.CALL,
+        "meeting": ConversationKind.CALL,
+        "email": ConversationKind.EMAIL,
+        "chat": ConversationKind.CHAT,
+    }.get(kind_raw, ConversationKind.CALL)
     direction_raw = str(data.get("direction") or "").casefold()
     direction = (
-        Direction(direction_raw) if direction_raw in Direction._value2member_map_ else
-        Direction.UNKNOWN
-    )  # fmt: skip
+        Direction(direction_raw)
+        if direction_raw in Direction._value2member_map_
+        else Direction.UNKNOWN
+    )
     subject = _str(data.get("subject"), "subject", source)
     domains = list(seller_domains) + [
         str(d) for d in data.get("seller_domains") or [] if isinstance(d, str)
@@ -412,12 +456,16 @@ def parse(
 ) -> Conversation:
     """Any supported input. ``seller_domains`` (email domains) and ``sellers`` (the seller's
     company name and its people's names, as they appear in speaker labels) mark the seller
-    side; without them sides are inferred from labels such as "(AE)" and from cue phrases. ``fmt="auto"`` picks JSON when the text starts with ``{`` or
-    ``[``, Markdown when it has ``**Speaker:**`` turns or ``## Speaker`` headings, else text."""
+    side; without them sides are inferred from labels such as "(AE)" and from cue phrases.
+    ``fmt="auto"`` picks JSON when the text starts with ``{`` or ``[``, Markdown when it has
+    ``**Speaker:**`` turns or ``## Speaker`` headings, else text."""
     text = decode(data, source=source)
     if fmt == "json" or (fmt == "auto" and _JSON_START.match(text)):
         conv = parse_json(
-            text, source=source, occurred_at=occurred_at, seller_domains=seller_domains,
+            text,
+            source=source,
+            occurred_at=occurred_at,
+            seller_domains=seller_domains,
             sellers=sellers,
         )
         return conv.model_copy(update={"kind": kind}) if kind else conv
@@ -426,8 +474,12 @@ def parse(
         and any(_MD_LINE.match(ln) or _MD_HEADING.match(ln) for ln in text[:4000].split("\n"))
     )
     return parse_text(
-        text, markdown=markdown, kind=kind, occurred_at=occurred_at,
-        seller_domains=seller_domains, sellers=sellers,
+        text,
+        markdown=markdown,
+        kind=kind,
+        occurred_at=occurred_at,
+        seller_domains=seller_domains,
+        sellers=sellers,
     )
 
 
@@ -485,6 +537,7 @@ def _build(
                 d.side = d.side if d.side is not Side.UNKNOWN else Side.SELLER
             elif _BUYER_LABEL.search(label):
                 d.side = d.side if d.side is not Side.UNKNOWN else Side.BUYER
+
     # group speakers: by email domain where known, else by name
     def key(d: _Draft) -> str:
         dom = _domain(d.email)
@@ -497,7 +550,9 @@ def _build(
         k = key(d)
         explicit = d.side
         if explicit is Side.UNKNOWN:
-            p = by_email.get((d.email or "").casefold()) or by_name.get((d.speaker or "").casefold())
+            p = by_email.get((d.email or "").casefold()) or by_name.get(
+                (d.speaker or "").casefold()
+            )
             if p is not None:
                 explicit = p.side
         if explicit is Side.UNKNOWN and marks and d.speaker:
@@ -516,7 +571,7 @@ def _build(
     groups = {key(d) for d in drafts if key(d) != "name:?"}
     undecided = [g for g in groups if g not in side_of]
     if undecided:
-        score: dict[str, int] = {g: 0 for g in undecided}
+        score: dict[str, int] = dict.fromkeys(undecided, 0)
         for d in drafts:
             k = key(d)
             if k in score:
