@@ -210,13 +210,16 @@ BUDGET_AMOUNT = rx(
     r"\bwilling to (?:spend|invest|pay)\b|\bprice range\b|\bballpark\b|"
     r"\b(?:spend|invest|pay) (?:up to|around|about|roughly|at most)\b|\bsign(?:ed)? off on\b|"
     r"\bcapex\b|\bopex\b|\b(?:approved|allocated|budgeted|earmarked|funded|set aside|"
-    r"capped at|cap(?:ped)? at|tops out)\b|\bspend is\b|\bwithin the\b"
+    r"capped at|cap(?:ped)? at|tops out)\b|\bspend is\b|\bwithin the\b|"
+    r"\b(?:to|can|could) (?:spend|invest)\b|\b(?:gave|given|granted|handed) (?:us|me|the team)\b|"
+    r"\b(?:cut|reduced|lowered|trimmed|increased|raised) to\b"
 )
 BUDGET_NEGATIVE = rx(
     r"\bbudget (?:is |was |has been )?(?:tight|frozen|cut|gone|spent|exhausted|limited|zero|"
-    r"unchanged)\b|\bno (?:budget|money|funding)\b|\bbudget freeze\b|\bspending freeze\b|"
-    r"\b(?:out of|over|beyond|exceeds?) (?:our |the )?budget\b|\bbudget\b.{0,40}\b(?:is gone|"
-    r"was cut|got cut|was pulled|frozen|cancell?ed|slashed|no longer)\b|\bfind (?:the )?budget\b|"
+    r"unchanged)\b(?! to)|\bno (?:budget|money|funding)\b|\bbudget freeze\b|"
+    r"\bspending freeze\b|\b(?:out of|over|beyond|exceeds?) (?:our |the )?budget\b|"
+    r"\bbudget\b.{0,40}\b(?:is gone|was cut|got cut|was pulled|frozen|cancell?ed|slashed|"
+    r"no longer)\b(?! to)|\bfind (?:the )?budget\b|"
     r"\bhaven't (?:discussed|talked about) (?:budget|money)\b"
 )
 PRICE_TALK = rx(
@@ -232,7 +235,8 @@ TIMELINE_CUE = rx(
     r"have (?:it|this|something) (?:done|ready|working|live)|need (?:it|this|something)|"
     r"target|replace|budget cycle|by then|timeline|timeframe|pilot|proof of concept|poc|trial|"
     r"choose|chose|pick|select|decid\w*|sign(?:ing)?|order|add(?:ing)? (?:\w+ )?(?:seats|users)|"
-    r"expand|upgrade|want (?:it|this|something)|(?:planned|scheduled|slated|budgeted|approved) "
+    r"expand|upgrade|want (?:it|this|something)|recommend\w*|present(?:ation)?|"
+    r"shortlist\w*|report back|(?:planned|scheduled|slated|budgeted|approved) "
     r"for|using it|running|in use|kick-?off)\b"
 )
 URGENCY = rx(
@@ -251,7 +255,9 @@ AUTHORITY = rx(
     r"(?:goes|has to go|needs to go) (?:to|up to) (?:our|the)|economic buyer|budget holder|"
     r"authority to (?:sign|buy|approve)|"
     r"owns? (?:the|that|this) (?:final )?(?:decision|call|budget)|"
-    r"(?:would|will|can|to|going to) sign\b|(?:has |had |already )?approved (?:the |a |our )?"
+    r"(?:would|will|can|to|going to) sign\b|signs? (?:\w+ ){0,2}(?:contracts?|orders?|pos|"
+    r"agreements?|invoices?)|approves? (?:\w+ )?(?:purchases|purchase orders|spend|contracts)|"
+    r"(?:has |had |already )?approved (?:the |a |our )?"
     r"(?:[$€£]\s?[\d,.]+\s?k?\s?|\w+ )?(?:budget|spend|purchase|investment|funding)|"
     r"approved [$€£]\s?[\d,.]+|approves (?:anything|everything|all|any|every|purchases|spend)|"
     r"(?:is|are) (?:the )?(?:final )?(?:approver|signatory)|decision is (?:with|up to))\b"
@@ -273,7 +279,8 @@ CHAMPION_SELF = rx(
     r"\bI(?:'m| am)\s+(?:happy|glad|keen|excited) to champion\b|\bcount me in\b|"
     r"\bI(?:'m| am)\s+(?:all in|sold|fully on board|on board|a big fan|your champion|"
     r"convinced)\b|\bI will push\b|\bI'll push\b|\byou have my support\b|"
-    r"\bI(?:'m| am) (?:going to|gonna) push\b|\b(?:I|I'll|I will) recommend (?:we|that we|it|"
+    r"\bI(?:'m| am) (?:going to|gonna) push\b|\bI(?:'ll| will) (?:write|build|put together|"
+    r"draft) (?:up )?(?:a|the) business case\b|\b(?:I|I'll|I will) recommend (?:we|that we|it|"
     r"buying|moving forward)\b|\bI(?:'m| am) presenting (?:it |this )?to\b"
 )
 CHAMPION_OTHER = rx(
@@ -293,6 +300,8 @@ PAIN = rx(
     r"blind spots?|"
     r"los(?:e|es|ing|t) (?:\w+ ){0,3}(?:deals|customers|revenue|partners|money|business)|"
     r"(?:nobody|no one|don't|do not|can't|cannot) (?:really )?trusts?|stale|inefficien\w+|"
+    r"(?:are|is|arrive|come in|always|often|usually) late|because of (?:it|this|that)|"
+    r"spends? (?:\w+ ){0,2}(?:hours|days|weeks)|overstock\w*|shortfall|"
     r"guesswork|(?:a|the|big|real|main) issue|pain point|falling behind|"
     r"miss(?:ed|es)? (?:our |the )?(?:forecast|number|target|quota)|misses by|off by|"
     r"scrambl\w+|chasing|duplicate|messy|mess\b|clunky|"
@@ -356,8 +365,8 @@ EVALUATION = rx(
     r"leaning towards|considering|replace|currently use|we use|using)\b"
 )
 GENERIC_COMPETITION = rx(
-    r"\b(?:(?:two|three|a few|several|other) (?:other )?(?:vendors|options|tools|providers|"
-    r"solutions)|alternatives|competing (?:vendor|offer|proposal)s?|bake-?off|"
+    r"\b(?:(?:two|three|a few|several|other) (?:other )?(?:\w+ )?(?:vendors|options|tools|"
+    r"providers|solutions)|alternatives|competing (?:vendor|offer|proposal)s?|bake-?off|"
     r"(?:comparing|evaluating) (?:you|vendors|options|a few))\b"
 )
 INTEREST = rx(
@@ -373,7 +382,7 @@ INTEREST = rx(
     r"(?:want|wants|would like) to (?:add|buy|get|try|use|roll out|purchase)|"
     r"\d+ (?:seats|users|licen[cs]es)|(?:what|how much) (?:does|would|will) \w+ cost|"
     r"(?:do you|does it|does your \w+) (?:integrate|support|offer|have)|"
-    r"is your (?:platform|product|tool|solution)|a proposal|the proposal|pricing)\b"
+    r"is your (?:platform|product|tool|solution))\b"
 )
 
 OBJECTION = rx(

@@ -326,6 +326,8 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
     inside = [f for f in frames if s.start <= f.start < s.end]
     cue = _first(lx.TIMELINE_CUE, s)
     urgent = _first(lx.URGENCY, s)
+    if cue is None and inside and (urgent is not None or _asked_when(a, s)):
+        cue = urgent or Cue(0, 0, "")  # the answer to "when?", or a date said to be urgent
     if not inside:
         if (
             urgent is not None
@@ -368,6 +370,18 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
             due=f.due,
         )
     )
+
+
+_WHEN = re.compile(r"\b(?:when|timeline|timing|timeframe|how soon|start|go live)\b", re.I)
+
+
+def _asked_when(a: Analysis, s: Sentence) -> bool:
+    """Whether ``s`` starts a turn that answers the other side's question about timing."""
+    i = a.sentences.index(s)
+    if i == 0 or a.sentences[i - 1].turn == s.turn:
+        return False
+    prev = a.sentences[i - 1]
+    return prev.question and prev.side is not s.side and bool(_WHEN.search(prev.text))
 
 
 def _authority(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
