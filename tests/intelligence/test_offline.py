@@ -213,3 +213,12 @@ def test_every_quote_is_verbatim_even_with_odd_unicode() -> None:
     assert x.qualification.budget is not None
     assert x.qualification.budget.evidence is not None
     assert conv.text[x.qualification.budget.evidence.start :].startswith("Budget")
+
+
+async def test_pipeline_extracts_then_decides() -> None:
+    from pie.intelligence.pipeline import process
+
+    conv = parse(STRONG, occurred_at=DAY, sellers=("Lumen",))
+    out = await process(conv, OfflineExtractor(CFG), [])
+    assert out.decision.action is DecisionAction.CREATE
+    assert out.extraction.detection.confidence == out.decision.confidence

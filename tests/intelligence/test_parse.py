@@ -138,3 +138,25 @@ def test_malformed_json_names_the_line() -> None:
     with pytest.raises(InvalidInput) as err:
         parse(b'{\n "turns": [\n  {"text": "hi",}\n ]\n}', source="c.json")
     assert err.value.record == "line 3" and err.value.source == "c.json"
+
+
+def test_from_activity_sets_kind_and_activity_id() -> None:
+    from uuid import uuid4
+
+    from pie.intelligence.parse import from_activity
+
+    aid = uuid4()
+    c = from_activity(
+        EMAIL,
+        activity_type="follow_up",
+        occurred_at=datetime(2026, 3, 1, tzinfo=UTC),
+        activity_id=aid,
+        seller_domains=("vendor.example",),
+    )
+    assert c.kind is ConversationKind.EMAIL and c.activity_id == aid
+    t = from_activity(
+        "[00:05] Ann: We need it by May.\n",
+        activity_type="meeting",
+        occurred_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    assert t.kind is ConversationKind.CALL and t.activity_id is None

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
 from itertools import pairwise
 from typing import Any, Literal
+from uuid import UUID
 
 from pie.domain.errors import InvalidInput
 from pie.domain.intelligence import (
@@ -453,6 +454,8 @@ def parse(
     occurred_at: datetime | None = None,
     seller_domains: Sequence[str] = (),
     sellers: Sequence[str] = (),
+    activity_id: UUID | None = None,
+    participants: Sequence[Participant] = (),
 ) -> Conversation:
     """Any supported input. ``seller_domains`` (email domains) and ``sellers`` (the seller's
     company name and its people's names, as they appear in speaker labels) mark the seller
@@ -468,19 +471,24 @@ def parse(
             seller_domains=seller_domains,
             sellers=sellers,
         )
-        return conv.model_copy(update={"kind": kind}) if kind else conv
+        update: dict[str, object] = {"activity_id": activity_id}
+        if kind:
+            update["kind"] = kind
+        return conv.model_copy(update=update)
     markdown = fmt == "markdown" or (
         fmt == "auto"
         and any(_MD_LINE.match(ln) or _MD_HEADING.match(ln) for ln in text[:4000].split("\n"))
     )
-    return parse_text(
+    conv = parse_text(
         text,
         markdown=markdown,
         kind=kind,
         occurred_at=occurred_at,
         seller_domains=seller_domains,
         sellers=sellers,
+        participants=participants,
     )
+    return conv.model_copy(update={"activity_id": activity_id}) if activity_id else conv
 
 
 # --------------------------------------------------------------------------------------------
@@ -638,4 +646,42 @@ def _build(
         direction=direction,
         subject=subject,
         seller_domains=tuple(sorted(sellers)),
+    )
+
+
+#: Activity types whose text is an email (or a thread of them); others are calls or chats.
+_EMAIL_TYPES = frozenset({"email", "follow_up", "proposal", "contract"})
+_CALL_TYPES = frozenset({"call", "meeting", "demo"})
+
+
+def from_activity(
+    content: str,
+    *,
+    activity_type: str,
+    occurred_at: datetime,
+    activity_id: UUID | None = None,
+    participants: Sequence[Participant] = (),
+    seller_domains: Sequence[str] = (),
+    sellers: Sequence[str] = (),
+) -> Conversation:
+    """The conversation in an imported activity's text (a Salesforce Task body, a HubSpot
+    email, a sample-world transcript), ready for an extractor. ``activity_type`` is the
+    activity's ``ActivityType`` value; ``participants`` the contacts PIE already knows (their
+    titles and sides help attribution)."""
+    kind = (
+        ConversationKind.EMAIL
+        if activity_type in _EMAIL_TYPES and _looks_like_email(content)
+        else ConversationKind.CALL
+        if activity_type in _CALL_TYPES
+        else None
+    )
+    return parse(
+        content,
+        source=f"activity {activity_id}" if activity_id else "activity",
+        kind=kind,
+        occurred_at=occurred_at,
+        seller_domains=seller_domains,
+        sellers=sellers,
+        activity_id=activity_id,
+        participants=participants,
     )
