@@ -53,7 +53,6 @@ class ExtractorConfig:
     competitors: tuple[str, ...] = DEFAULT_COMPETITORS
     products: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     seller_domains: tuple[str, ...] = ()
-    seller_company: str | None = None
     fiscal_year_start_month: int = 1
     fuzzy_cutoff: int = 88
 

@@ -585,9 +585,13 @@ def _build(
             if k in score:
                 words = lower(text[d.start : d.end])
                 score[k] += len(_SELLER_CUES.findall(words)) - len(_BUYER_CUES.findall(words))
-        known = set(side_of.values())
+        explicit_sides = set(side_of.values())
         for g in sorted(undecided, key=lambda g: -abs(score[g])):
-            if score[g] > 0:
+            if explicit_sides == {Side.SELLER}:
+                # the seller's people are known: everyone else is the buyer side (buyers say
+                # "happy to set up a session" too)
+                side_of[g] = Side.BUYER
+            elif score[g] > 0:
                 side_of[g] = Side.SELLER
             elif score[g] < 0:
                 side_of[g] = Side.BUYER
