@@ -16,9 +16,7 @@ from pie.intelligence.parse import parse
 
 EXTRACTOR = OfflineExtractor(ExtractorConfig(competitors=("Clari", "Gong")))
 WORDS = st.sampled_from(
-    "we have budget of $50k set aside need live by Q3 next month CFO signs not if had "
-    "Clari Gong pilot procurement İstanbul 1.200,50 € - : [00:10] Dana: **Ann:** \n , . ? ! "
-    "From: To: Subject: 20% hours frustrated I'll push for this".split(" ")
+    ["we", "have", "budget", "of", "$50k", "set", "aside", "need", "live", "by", "Q3", "next", "month", "CFO", "signs", "not", "if", "had", "Clari", "Gong", "pilot", "procurement", "İstanbul", "1.200,50", "€", "-", ":", "[00:10]", "Dana:", "**Ann:**", "\n", ",", ".", "?", "!", "From:", "To:", "Subject:", "20%", "hours", "frustrated", "I'll", "push", "for", "this"]
 )
 
 
