@@ -464,6 +464,8 @@ def _pain(a: Analysis, s: Sentence) -> None:
     if w == 0 or s.question or has(lx.SMALL_TALK, s):
         return
     pain = _first(lx.PAIN, s)
+    if pain is not None and pain.group(0).casefold().startswith("take") and has(lx.PROCESS, s):
+        pain = None  # "our security review takes three weeks": a step's length, not a pain
     need = _first(lx.NEED, s)
     metric = _first(lx.METRIC, s)
     goal = _first(lx.GOAL, s)
