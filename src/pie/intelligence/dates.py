@@ -38,7 +38,7 @@ TIMEFRAME = rx(
     r"|(?P<rel>(?:in|within|inside\s+of)\s+(?:the\s+next\s+)?(?:" + _NUMWORD + r")\s+"
     r"(?:days?|weeks?|months?|years?)"
     r"|(?:next|this|coming)\s+(?:week|month|year|" + _DAYS + r")"
-    r"|tomorrow|end\s+of\s+(?:the\s+)?week|this\s+week)"
+    r"|tomorrow|today|tonight|end\s+of\s+(?:the\s+)?(?:week|day)|this\s+week|eod|eow)"
     r"|(?P<mon>" + _MOD + r"(?:" + _MONTHS + r")\.?(?:\s+\d{1,2}(?:st|nd|rd|th)?)?"
     r"(?:,?\s+(?:20\d{2}))?)"
     r"|(?P<dd>\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:" + _MONTHS + r")(?:,?\s+20\d{2})?)"
@@ -255,7 +255,11 @@ def find_timeframes(
                 if n is not None:
                     days = {"day": 1, "week": 7, "month": 30, "year": 365}[num.group(2)] * n
                     due = anchor + timedelta(days=days)
-            elif ("end of" in low and "week" in low) or low == "this week":
+            elif low in ("today", "tonight", "eod") or ("end of" in low and "day" in low):
+                due = anchor
+            elif low == "tomorrow":
+                due = anchor + timedelta(days=1)
+            elif ("end of" in low and "week" in low) or low in ("this week", "eow"):
                 due = anchor + timedelta(days=(4 - anchor.weekday()) % 7)
             elif low in ("next year", "coming year"):
                 due = date(anchor.year + 1, 12, 31)

@@ -63,6 +63,9 @@ _STYLE = {
 }
 
 
+_TITLE_ANY_CASE = re.compile(lx.TITLE.pattern, re.I)
+
+
 def sentence_sentiment(s: Sentence) -> float:
     text = s.text
     pos = neg = 0
@@ -225,7 +228,7 @@ def _stakeholders(
         m = re.search(r"\b(?:I'm|I am|as)\s+(?:the\s+|our\s+)?(?P<rest>.{2,50})", s.text)
         if m is None or not s.speaker:
             continue
-        intro = lx.TITLE.match(m.group("rest"))
+        intro = _TITLE_ANY_CASE.match(m.group("rest"))
         if intro is None:
             continue
         for person in people.values():
@@ -304,7 +307,10 @@ def _stakeholders(
         if side is Side.SELLER:
             continue
         title = p["title"] if isinstance(p["title"], str) else None
-        hints = list(roles.get(k, []))
+        hints: list[RoleHint] = []
+        for h in sorted(roles.get(k, []), key=lambda h: -h.confidence):
+            if all(x.role is not h.role for x in hints):
+                hints.append(h)  # one hint per role, the most confident
         for r in lx.roles_for_title(title):
             if all(h.role is not r for h in hints):
                 hints.append(RoleHint(role=r, confidence=0.5))
@@ -324,7 +330,9 @@ def _stakeholders(
                 title=title,
                 side=side,
                 roles=tuple(hints),
-                scores=tuple(scores.get(k, [])),
+                scores=tuple(
+                    {s.score: s for s in sorted(scores.get(k, []), key=lambda s: s.value)}.values()
+                ),
                 sentiment=sentiment,
                 engagement=engagement,
                 communication_style=_style(" ".join(text_by.get(name_key, []))),

@@ -17,8 +17,12 @@ from price_parser.parser import Price
 
 from pie.intelligence.lexicon import lower, rx
 
-_CUR = r"(?:US\$|USD|EUR|GBP|CAD|AUD|[$€£])"
-_NUM = r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)?"
+_CODES = "USD|EUR|GBP|CAD|AUD|NZD|CHF|NOK|SEK|DKK|PLN|CZK|HUF|JPY|CNY|INR|SGD|HKD|BRL|MXN|ZAR|AED"
+_CUR = rf"(?:US\$|R\$|{_CODES}|[$€£¥₹])"
+_NUM = (
+    r"\d{1,2}(?:,\d{2})+,\d{3}(?:\.\d{1,2})?"  # Indian grouping: 5,00,000
+    r"|\d{1,3}(?:[,.\u00a0 ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)?"
+)
 _MULT = r"(?:\s?(?:k|K|m|M|mm|MM|bn|BN|million|thousand|billion|grand)\b)"
 _WORDS = (
     r"(?:half\s+a|a|one|two|three|four|five|six|seven|eight|nine|ten|fifteen|twenty|"
@@ -27,7 +31,7 @@ _WORDS = (
 )
 _AMOUNT = (
     rf"(?:{_CUR}\s?(?:{_NUM}){_MULT}?"
-    rf"|(?:{_NUM}){_MULT}?\s?(?:[$€£]|(?:US\$|USD|EUR|GBP|CAD|AUD|dollars|euros?|pounds|bucks)\b)"
+    rf"|(?:{_NUM}){_MULT}?\s?(?:[$€£¥₹]|(?:US\$|{_CODES}|dollars|euros?|pounds|bucks)\b)"
     rf"|(?:{_NUM})\s?(?:k|K|grand|thousand|million|mm|bn)\b"
     rf"|{_WORDS}\s+(?:thousand|million|grand)(?:\s+(?:dollars|euros?|pounds))?)"
 )
@@ -94,8 +98,10 @@ _CURRENCIES = {
     "£": "GBP",
     "gbp": "GBP",
     "pounds": "GBP",
-    "cad": "CAD",
-    "aud": "AUD",
+    "¥": "JPY",
+    "₹": "INR",
+    "r$": "BRL",
+    **{code.casefold(): code for code in _CODES.split("|")},
 }
 _MULT_AT_END = re.compile(r"(k|m|mm|bn|million|thousand|billion|grand)\s*$", re.I)
 
