@@ -308,11 +308,11 @@ def _stakeholders(
             continue
         title = p["title"] if isinstance(p["title"], str) else None
         hints: list[RoleHint] = []
-        for h in sorted(roles.get(k, []), key=lambda h: -h.confidence):
-            if all(x.role is not h.role for x in hints):
-                hints.append(h)  # one hint per role, the most confident
+        for rh in sorted(roles.get(k, []), key=lambda x: -x.confidence):
+            if all(x.role is not rh.role for x in hints):
+                hints.append(rh)  # one hint per role, the most confident
         for r in lx.roles_for_title(title):
-            if all(h.role is not r for h in hints):
+            if all(x.role is not r for x in hints):
                 hints.append(RoleHint(role=r, confidence=0.5))
         spoke = turns_by.get(k) or turns_by.get(str(p["name"] or "").casefold(), [])
         name_key = k if k in words_by else str(p["name"] or "").casefold()
