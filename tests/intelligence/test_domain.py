@@ -152,3 +152,25 @@ def test_models_round_trip_through_json() -> None:
     x = Extraction(qualification=q)
     assert Extraction.model_validate_json(x.model_dump_json()) == x
     assert Extraction.model_validate(x.model_dump(mode="json")) == x
+
+
+def test_qualification_from_json_reads_typed_and_legacy_shapes() -> None:
+    from pie.domain.intelligence import qualification_from_json
+
+    typed = Qualification(budget=field("$50,000", "about $50k", 0.6))
+    assert qualification_from_json(typed.model_dump(mode="json")) == typed
+    legacy = qualification_from_json(
+        {
+            "budget": "50k",
+            "authority": {"value": "CFO", "confidence": 0.7},
+            "stage": "x",
+            "need": "",
+            "timeline": {"value": None},
+        }
+    )
+    assert legacy.budget is not None and legacy.budget.value == "50k" and legacy.budget.by_human
+    assert legacy.authority is not None and legacy.authority.confidence == 0.7
+    assert legacy.need is None and legacy.timeline is None
+    machine = qualification_from_json({"budget": 50000}, legacy_by_human=False)
+    assert machine.budget is not None and not machine.budget.by_human
+    assert qualification_from_json({}) == Qualification()

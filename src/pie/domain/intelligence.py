@@ -18,11 +18,11 @@ for storage and the API, and load back with ``model_validate``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -655,3 +655,43 @@ def decide(
         reason=f"confidence {c:.2f} >= {t.create:.2f}: {why}",
         confidence=c,
     )
+
+
+def qualification_from_json(
+    data: Mapping[str, Any], *, legacy_by_human: bool = True
+) -> Qualification:
+    """A deal's stored qualification as the typed model: the typed shape
+    (``Qualification.model_dump(mode="json")``) as it is, or the untyped dict older stores and
+    imports hold (``{"budget": "50k"}``, ``{"budget": {"value": "50k", "confidence": 0.7}}``),
+    field by field. An untyped value came from a person or a CRM, not from a conversation, so
+    it is marked ``by_human`` (never overwritten by extraction) unless ``legacy_by_human`` is
+    False. Keys that are not BANT/MEDDIC fields are ignored."""
+    try:
+        return Qualification.model_validate(
+            {k: v for k, v in data.items() if k in QUALIFICATION_FIELDS}
+        )
+    except ValueError:
+        pass
+    fields: dict[str, QualificationField] = {}
+    for name in QUALIFICATION_FIELDS:
+        raw = data.get(name)
+        if raw is None or raw == "" or raw == {}:
+            continue
+        if isinstance(raw, Mapping):
+            try:
+                fields[name] = QualificationField.model_validate(raw)
+                continue
+            except ValueError:
+                value = raw.get("value")
+                conf = raw.get("confidence")
+                raw_value = "" if value is None else str(value)
+                confidence = (
+                    float(conf) if isinstance(conf, (int, float)) and 0 <= conf <= 1 else 0.5
+                )
+        else:
+            raw_value, confidence = str(raw), 0.5
+        if raw_value.strip():
+            fields[name] = QualificationField(
+                value=raw_value.strip(), confidence=confidence, by_human=legacy_by_human
+            )
+    return Qualification.model_validate(fields)
