@@ -73,6 +73,8 @@ class Records:
     stakeholders: Rows[Stakeholder] = field(default_factory=Rows)
     activities: Rows[Activity] = field(default_factory=Rows)
     transitions: Rows[StageTransition] = field(default_factory=Rows)
+    #: records the source deleted: (kind, PIE id), deleted after the batch's upserts
+    deletes: list[tuple[EntityKind, UUID]] = field(default_factory=list)
 
     def extend(self, other: Records) -> None:
         self.accounts.extend(other.accounts)
@@ -81,6 +83,7 @@ class Records:
         self.stakeholders.extend(other.stakeholders)
         self.activities.extend(other.activities)
         self.transitions.extend(other.transitions)
+        self.deletes += other.deletes
 
 
 class Ids:

@@ -98,6 +98,7 @@ class ImportReport:
     kept: tuple[Kept, ...] = ()  # field writes refused by precedence: the stored value stayed
     cursors: dict[str, str] = field(default_factory=dict)  # stream -> position committed
     history_file: str | None = None
+    deleted: dict[EntityKind, int] = field(default_factory=dict)  # records a source deleted
 
     def count(self, kind: EntityKind) -> EntityCounts:
         return self.counts.get(kind, EntityCounts())
@@ -147,6 +148,7 @@ class ImportReport:
             "rejected_file": self.rejected_file,
             "kept": [k.to_dict() for k in self.kept],
             "cursors": dict(self.cursors),
+            **({"deleted": {k.value: n for k, n in self.deleted.items()}} if self.deleted else {}),
         }
 
     def reasons_by_count(self) -> list[tuple[str, int]]:
@@ -165,6 +167,10 @@ class Tally:
     rejected_total: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     on_reject: Callable[[Rejected], None] | None = None
+    deleted: Counter[EntityKind] = field(default_factory=Counter)
+
+    def delete(self, kind: EntityKind) -> None:
+        self.deleted[kind] += 1
 
     def add(self, kind: EntityKind, upserted: UpsertCounts) -> None:
         self.kept += upserted.kept

@@ -253,6 +253,7 @@ class _Load:
             kept=tuple(self.tally.kept),
             cursors=dict(self.cursors),
             history_file=str(history) if history else None,
+            deleted=dict(self.tally.deleted),
         )
 
 
