@@ -117,9 +117,7 @@ class Metadata:
     ) -> None:
         self.pipelines = {int(p["id"]): p for p in pipelines}
         self.stages = {int(s["id"]): s for s in stages}
-        self.fields = {
-            entity: {str(f["key"]): f for f in defs} for entity, defs in fields.items()
-        }
+        self.fields = {entity: {str(f["key"]): f for f in defs} for entity, defs in fields.items()}
 
     def stage(self, stage_id: Any, field_name: str) -> tuple[str, StageMeta]:
         """The stage's name and what its pipeline says about it: its place among the
@@ -371,7 +369,9 @@ class PipedriveMapper:
                 continue
             at = _v1_time(data.get("log_time") or item.get("timestamp"), f"flow[{n}].log_time")
             ident = int(data.get("id") or 0)
-            changes.append((at, ident, key, _text(data.get("old_value")), _text(data.get("new_value"))))
+            changes.append(
+                (at, ident, key, _text(data.get("old_value")), _text(data.get("new_value")))
+            )
         changes.sort(key=lambda c: (c[0], c[1]))
         stage_id: str = next(
             (old for _, _, key, old, _ in changes if key == "stage_id" and old),

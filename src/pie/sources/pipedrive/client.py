@@ -110,9 +110,7 @@ class PipedriveClient:
             if response.status_code >= 500:
                 attempt = await self._backoff(attempt, f"{path}: {response.status_code}")
                 continue
-            raise ConnectorError(
-                f"Pipedrive {path}: {response.status_code} {_message(response)}"
-            )
+            raise ConnectorError(f"Pipedrive {path}: {response.status_code} {_message(response)}")
 
     async def _backoff(self, attempt: int, what: str) -> int:
         if attempt >= self.retries:
@@ -124,8 +122,9 @@ class PipedriveClient:
         return attempt + 1
 
     def _delay(self, attempt: int) -> float:
-        cap = min(self.max_backoff, self.backoff * 2**attempt)
-        return cap / 2 + random.random() * cap / 2  # noqa: S311 - jitter, not crypto
+        cap: float = min(self.max_backoff, self.backoff * float(2**attempt))
+        jitter: float = random.random()
+        return cap / 2 + jitter * cap / 2
 
     async def pages_v2(
         self, entity: str, params: Mapping[str, Any], *, limit: int = 500

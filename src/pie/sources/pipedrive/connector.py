@@ -50,7 +50,7 @@ class PipedriveSource:
     """``records(since)`` pages through every stream after its cursor (see the module)."""
 
     resumable = True
-    streams = mapping.STREAMS
+    streams: tuple[str, ...] = mapping.STREAMS
 
     def __init__(
         self,

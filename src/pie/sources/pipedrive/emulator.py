@@ -123,7 +123,9 @@ class Emulator:
 
     # --- switches for tests ------------------------------------------------------------------
 
-    def inject(self, at: int, status: int = 429, *, times: int = 1, retry_after: float = 0.0) -> None:
+    def inject(
+        self, at: int, status: int = 429, *, times: int = 1, retry_after: float = 0.0
+    ) -> None:
         """Requests number ``at`` .. ``at + times - 1`` (counting every request served, from
         1) answer ``status`` (429 with rate headers, or a 5xx)."""
         with self._lock:
@@ -135,14 +137,14 @@ class Emulator:
 
     # --- serving -----------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         with self._lock:
             self.requests += 1
             number = self.requests
             self.log.append(f"{method} {target}")
-            fault = next(
-                (f for f in self._faults if f.at <= number < f.at + f.times), None
-            )
+            fault = next((f for f in self._faults if f.at <= number < f.at + f.times), None)
         url = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if fault is not None:
@@ -168,14 +170,20 @@ class Emulator:
                 "retry-after": _seconds(fault.retry_after),
             }
             return 429, headers, _error("Request over limit", errorCode=429)
-        return fault.status, {}, _error("Internal server error" if fault.status == 500 else "Service unavailable")
+        return (
+            fault.status,
+            {},
+            _error("Internal server error" if fault.status == 500 else "Service unavailable"),
+        )
 
     def _limit(self, cost: int) -> tuple[int, dict[str, str], Any] | None:
         limits, usage = self.limits, self._usage
         with self._lock:
             if limits.budget is not None and usage.tokens + cost > limits.budget:
                 now = datetime.now(UTC)
-                midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+                midnight = (now + timedelta(days=1)).replace(
+                    hour=0, minute=0, second=0, microsecond=0
+                )
                 reset = _seconds((midnight - now).total_seconds())
                 headers = {
                     "x-ratelimit-limit": str(limits.budget),
@@ -239,7 +247,9 @@ class Emulator:
         sort_by = query.get("sort_by", "id")
         allowed = ("id", "update_time", "add_time") + (("order_nr",) if entity == "stages" else ())
         if sort_by not in allowed:
-            raise _HttpError(400, f"Validation failed: sort_by: must be one of {', '.join(allowed)}")
+            raise _HttpError(
+                400, f"Validation failed: sort_by: must be one of {', '.join(allowed)}"
+            )
         direction = query.get("sort_direction", "asc")
         if direction not in ("asc", "desc"):
             raise _HttpError(400, "Validation failed: sort_direction: must be asc or desc")
@@ -251,9 +261,9 @@ class Emulator:
             rows = [r for r in rows if r.get("status") in wanted]
         elif since is None:
             rows = [r for r in rows if not r.get("is_deleted")]
-        for key in ("pipeline_id", "stage_id", "org_id", "person_id", "owner_id", "deal_id"):
-            if key in query:
-                rows = [r for r in rows if str(r.get(key)) == query[key]]
+        for name in ("pipeline_id", "stage_id", "org_id", "person_id", "owner_id", "deal_id"):
+            if name in query:
+                rows = [r for r in rows if str(r.get(name)) == query[name]]
         if since is not None:
             rows = [r for r in rows if parse_time(r["update_time"]) >= since]
         if until is not None:
@@ -381,6 +391,7 @@ def _v1_page(items: list[Any], query: Mapping[str, str]) -> dict[str, Any]:
 def _handler(emulator: Emulator) -> Callable[..., BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go in two writes
 
         def _serve(self) -> None:
             length = int(self.headers.get("content-length") or 0)
@@ -396,14 +407,21 @@ def _handler(emulator: Emulator) -> Callable[..., BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_PATCH = do_DELETE = do_POST = _serve
+        do_GET = do_PATCH = do_DELETE = do_POST = _serve  # noqa: N815 - http.server's names
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return  # quiet: the emulator keeps its own log
 
     return Handler
 
 
-def serve(*, deals: int = 200, seed: int = 7, port: int = 8765, token: str = DEFAULT_TOKEN, page_size: int = 500) -> None:
+def serve(
+    *,
+    deals: int = 200,
+    seed: int = 7,
+    port: int = 8765,
+    token: str = DEFAULT_TOKEN,
+    page_size: int = 500,
+) -> None:
     """Run an emulator seeded with ``deals`` sample deals until interrupted."""
     Emulator(seeded(deals, seed), token=token, port=port, max_limit=page_size).serve_forever()

@@ -71,7 +71,7 @@ ACTIVITY_TYPES = {
 
 def field_key(name: str) -> str:
     """A custom field's 40-hex key, as Pipedrive makes them."""
-    return hashlib.sha1(name.encode()).hexdigest()  # noqa: S324 - a name, not a secret
+    return hashlib.sha1(name.encode()).hexdigest()
 
 
 PRODUCT_LINE, INDUSTRY, COMPETITOR = (
@@ -419,7 +419,7 @@ def _deal(
         "value": d.get("value"),
         "currency": d.get("currency") or "USD",
         "person_id": people.get(primary["contact"]) if primary else None,
-        "org_id": orgs.get(d.get("account")),
+        "org_id": orgs.get(str(d.get("account"))),
         "pipeline_id": pipeline,
         "stage_id": stage_id,
         "status": status,
