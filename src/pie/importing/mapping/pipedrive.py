@@ -3,15 +3,18 @@ field names, become Accounts, Contacts, Deals (with a primary Stakeholder and St
 and Activities.
 
 Records are API v2's (``GET /api/v2/deals`` etc.): ids are integers, times RFC 3339, custom
-fields under ``custom_fields`` by their 40-hex keys. A deal record may carry ``flow``: the
+fields under ``custom_fields`` by their 40-hex keys. A deal record may carry ``_flow``: the
 ``dealChange`` items of ``GET /api/v1/deals/{id}/flow`` (v1: times ``YYYY-MM-DD HH:MM:SS`` UTC,
 values as strings), which the connector adds because v2 has no stage history.
 
-What a record means depends on the account's metadata (``Metadata``): a deal names its stage
-by id, and the stage's name, pipeline, place (``order_nr``) and ``deal_probability`` decide the
-canonical stage, so custom stages map without a mapping file whenever the metadata says
-enough. Won and lost are deal ``status`` values, not stages. Custom fields are kept by their
-names (``dealFields``, ``organizationFields``, ``personFields``); option ids become labels.
+What a record means depends on the account's metadata, which the connector adds to each
+record as ``_metadata`` (``{"pipelines": [...], "stages": [...], "fields": {"deal": [...]}}``,
+as the API lists them), so the mapping is a function of the record alone and a changed stage
+or field definition changes the record's digest. A deal names its stage by id, and the
+stage's name, pipeline, place (``order_nr``) and ``deal_probability`` decide the canonical
+stage, so custom stages map without a mapping file whenever the metadata says enough. Won and
+lost are deal ``status`` values, not stages. Custom fields are kept by their names
+(``dealFields``, ``organizationFields``, ``personFields``); option ids become labels.
 
 A record that is deleted (``is_deleted``, or a deal's ``status`` ``deleted``) deletes the
 stored record. "Organization" and "person" exist only here.
@@ -51,6 +54,7 @@ KINDS: Mapping[str, EntityKind] = {
     DEALS: EntityKind.DEAL,
     ACTIVITIES: EntityKind.ACTIVITY,
 }
+FLOW, METADATA = "_flow", "_metadata"  # what the connector adds to the API's records
 #: The field-metadata entity of each stream (``GET /api/v1/{entity}Fields``).
 FIELD_ENTITIES: Mapping[str, str] = {
     ORGANIZATIONS: "organization",
@@ -101,13 +105,24 @@ ACTIVITY_FIELDS = frozenset(
 
 @dataclass(slots=True)
 class Metadata:
-    """The account's pipelines, stages and custom-field definitions, as the API lists them.
-    The connector fills it before the first record is mapped (``load``)."""
+    """The account's pipelines, stages and custom-field definitions, as the API lists them."""
 
     pipelines: dict[int, Mapping[str, Any]] = field(default_factory=dict)
     stages: dict[int, Mapping[str, Any]] = field(default_factory=dict)
     #: entity ("deal", "organization", "person") -> field key -> field definition
     fields: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, document: Any) -> Metadata:
+        """From a record's ``_metadata``."""
+        meta = cls()
+        if isinstance(document, Mapping):
+            meta.load(
+                document.get("pipelines") or (),
+                document.get("stages") or (),
+                document.get("fields") or {},
+            )
+        return meta
 
     def load(
         self,
@@ -173,8 +188,16 @@ def _option_labels(definition: Mapping[str, Any], value: Any) -> Any:
 class PipedriveMapper:
     """Maps the records of a Pipedrive connector for one run."""
 
-    def __init__(self, ctx: MapContext, metadata: Metadata) -> None:
-        self.ctx, self.meta = ctx, metadata
+    def __init__(self, ctx: MapContext) -> None:
+        self.ctx = ctx
+        self.meta = Metadata()
+        self._document: Any = None  # the ``_metadata`` ``meta`` was read from
+
+    def _metadata(self, record: Mapping[str, Any]) -> None:
+        """``meta`` from the record's ``_metadata``, read once per document."""
+        document = record.get(METADATA)
+        if document is not self._document:
+            self.meta, self._document = Metadata.of(document), document
 
     def describe(self, raw: RawRecord) -> tuple[EntityKind, str]:
         kind = KINDS.get(raw.stream, EntityKind.DEAL)
@@ -196,6 +219,7 @@ class PipedriveMapper:
             raise Problem("id", f"{ext!r} appears more than once {self.ctx.scope}")
         if _deleted(record):
             return _delete(kind, raw.where, ext)
+        self._metadata(record)
         if raw.stream == ORGANIZATIONS:
             return self._organization(raw.where, ext, record)
         if raw.stream == PERSONS:
@@ -354,11 +378,11 @@ class PipedriveMapper:
     ) -> list[_Step] | None:
         """The deal's stage transitions from its flow: the entry into its first stage at
         ``add_time``, then one per change of its canonical stage (stage or status)."""
-        flow = rec.get("flow")
+        flow = rec.get(FLOW)
         if flow is None:
             return []
         if not isinstance(flow, list):
-            raise Problem("flow", "is not a list")
+            raise Problem(FLOW, "is not a list")
         changes: list[tuple[datetime, int, str, str, str]] = []
         for n, item in enumerate(flow):
             data = item.get("data") if isinstance(item, Mapping) else None
@@ -367,7 +391,7 @@ class PipedriveMapper:
             key = data.get("field_key")
             if key not in ("stage_id", "status"):
                 continue
-            at = _v1_time(data.get("log_time") or item.get("timestamp"), f"flow[{n}].log_time")
+            at = _v1_time(data.get("log_time") or item.get("timestamp"), f"{FLOW}[{n}].log_time")
             ident = int(data.get("id") or 0)
             changes.append(
                 (at, ident, key, _text(data.get("old_value")), _text(data.get("new_value")))
@@ -380,7 +404,7 @@ class PipedriveMapper:
         state = next((old for _, _, key, old, _ in changes if key == "status" and old), status)
         if state not in ("open", "won", "lost"):
             state = "open"
-        current = self._state(stage_id, state, "flow")[1]
+        current = self._state(stage_id, state, FLOW)[1]
         if current is None:
             return None
         steps = [_Step(None, current, created, None)]
@@ -393,7 +417,7 @@ class PipedriveMapper:
                 state = new
             else:
                 continue  # "deleted": the record says so itself
-            stage = self._state(stage_id, state, f"flow[{n}]")[1]
+            stage = self._state(stage_id, state, f"{FLOW}[{n}]")[1]
             if stage is None:
                 unmapped = True
                 continue
@@ -403,7 +427,7 @@ class PipedriveMapper:
             try:
                 classify_transition(current, stage)
             except InvalidTransition as exc:
-                raise Problem(f"flow[{n}]", str(exc)) from None
+                raise Problem(f"{FLOW}[{n}]", str(exc)) from None
             days = (at - entered).total_seconds() / 86400.0
             steps.append(_Step(current, stage, at, days))
             current, entered = stage, at
@@ -475,9 +499,9 @@ class _Step:
         )
 
 
-def mapper(ctx: MapContext, metadata: Metadata | None = None) -> PipedriveMapper:
-    """The mapper of every Pipedrive stream; ``metadata`` is filled by the connector."""
-    return PipedriveMapper(ctx, metadata if metadata is not None else Metadata())
+def mapper(ctx: MapContext) -> PipedriveMapper:
+    """The mapper of every Pipedrive stream."""
+    return PipedriveMapper(ctx)
 
 
 def _delete(kind: EntityKind, where: str, ext: str) -> Draft:

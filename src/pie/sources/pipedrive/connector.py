@@ -15,7 +15,9 @@ record's position is ``update_time|id``; the sink commits positions with the bat
 stores them, so the cursor never passes a record that was not stored. Re-read records are
 cheap: the pipeline skips those whose digest is stored already. Deals are listed with
 ``status=open,won,lost,deleted``; deleted persons, organizations and activities come with
-``is_deleted``. Both delete the stored record (origin ``pipedrive``).
+``is_deleted``. Both delete the stored record (origin ``pipedrive``). Each record carries, as
+``_metadata``, the definitions its mapping needs (stages and pipelines for deals, custom
+fields), and each live deal its flow as ``_flow``.
 
 Pipedrive purges deleted records 30 days after deletion: a connection that did not sync for
 longer should run a full sync (``full=True``), which reads everything from the start (it does
@@ -25,15 +27,12 @@ not yet delete stored records Pipedrive no longer lists).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import math
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pie.importing.mapping import MapContext
 from pie.importing.mapping import pipedrive as mapping
 from pie.importing.report import ImportReport
 from pie.importing.service import import_source
@@ -65,15 +64,15 @@ class PipedriveSource:
         self.client, self.name, self.label = client, name, client.label
         self.page_size, self.overlap, self.full = page_size, overlap, full
         self.flow_concurrency = flow_concurrency
-        self.metadata = mapping.Metadata()
-        self.loaded = False
         self.read: dict[str, int] = dict.fromkeys(self.streams, 0)  # records read per stream
+        #: stream -> the ``_metadata`` its records carry (one shared object per run)
+        self._metadata: dict[str, dict[str, Any]] = {}
 
-    def mapper(self, ctx: MapContext) -> mapping.PipedriveMapper:
-        """The mapper for ``import_source``: it shares this source's metadata."""
-        return mapping.mapper(ctx, self.metadata)
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
     async def load_metadata(self) -> None:
+        """Pipelines and stages (v2) and custom field definitions (v1), once per run."""
         client = self.client
         pipelines = [r async for page in client.pages_v2("pipelines", {}) for r in page]
         stages = [r async for page in client.pages_v2("stages", {}) for r in page]
@@ -81,24 +80,15 @@ class PipedriveSource:
             entity: await client.all_v1(f"/api/v1/{entity}Fields")
             for entity in mapping.FIELD_ENTITIES.values()
         }
-        self.metadata.load(pipelines, stages, fields)
-        self.loaded = True
-
-    def metadata_digest(self) -> str:
-        """A hash of the metadata: stored digests of records mapped with other metadata (a
-        renamed stage or custom field) then no longer match."""
-        meta = self.metadata
-        text = json.dumps(
-            [sorted(meta.pipelines.items()), sorted(meta.stages.items()), meta.fields],
-            sort_keys=True,
-            default=str,
-        )
-        return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+        self._metadata = {
+            stream: {"fields": {entity: fields[entity]}}
+            for stream, entity in mapping.FIELD_ENTITIES.items()
+        }
+        self._metadata[mapping.DEALS] |= {"pipelines": pipelines, "stages": stages}
 
     async def records(self, since: Mapping[str, str]) -> AsyncIterator[RawRecord]:
         until = _ceil_second(datetime.now(UTC))
-        if not self.loaded:
-            await self.load_metadata()
+        await self.load_metadata()
         for stream in self.streams:
             cursor = None if self.full else since.get(stream)
             async for raw in self._stream(stream, cursor, until):
@@ -116,6 +106,7 @@ class PipedriveSource:
         }
         if stream == mapping.DEALS:
             params["status"] = "open,won,lost,deleted"
+        metadata = self._metadata.get(stream)
         last = cursor
         number = 0
         async for page in self.client.pages_v2(stream, params, limit=self.page_size):
@@ -124,6 +115,8 @@ class PipedriveSource:
                 await self._attach_flows(page)
             for n, record in enumerate(page, start=1):
                 self.read[stream] += 1
+                if metadata is not None:
+                    record[mapping.METADATA] = metadata
                 position = _position(record) or last
                 if last is not None and position is not None and position < last:
                     position = last  # re-read within the overlap: the cursor does not go back
@@ -131,12 +124,12 @@ class PipedriveSource:
                 yield RawRecord(stream, record, f"{stream} page {number}, record {n}", position)
 
     async def _attach_flows(self, page: list[dict[str, Any]]) -> None:
-        """Each live deal of the page gets its v1 flow (``dealChange`` items) as ``flow``."""
+        """Each live deal of the page gets its v1 flow (``dealChange`` items) as ``_flow``."""
         gate = asyncio.Semaphore(self.flow_concurrency)
 
         async def one(deal: dict[str, Any]) -> None:
             async with gate:
-                deal["flow"] = await self.client.all_v1(
+                deal[mapping.FLOW] = await self.client.all_v1(
                     f"/api/v1/deals/{deal['id']}/flow", {"items": "dealChange"}, limit=100
                 )
 
@@ -155,16 +148,14 @@ async def sync(
 ) -> ImportReport:
     """Import what changed in Pipedrive since the committed cursors (everything with
     ``source.full``): bad records are listed in the report, the rest lands."""
-    await source.load_metadata()
     return await import_source(
         uow,
         source,
-        source.mapper,
+        mapping.mapper,
         vendor=SOURCE,
         stage_map=stage_map,
         skip_bad_rows=skip_bad_rows,
         chunk_size=chunk_size,
-        format=f"pipedrive-api/{source.metadata_digest()}",
     )
 
 
