@@ -36,7 +36,7 @@ class Stats:
 @dataclass
 class PipedriveClient:
     base_url: str  # https://{company}.pipedrive.com, or an emulator's http://127.0.0.1:PORT
-    api_token: str
+    api_token: str = field(repr=False)  # sent in a header, never shown
     http: httpx.AsyncClient | None = None  # injected (tests, connection pooling) or made here
     retries: int = 6
     backoff: float = 0.5  # first backoff in seconds; doubles, capped at ``max_backoff``

@@ -8,8 +8,8 @@ pipedrive.md lists what it serves).
   ``status`` (default ``open,won,lost``; ``deleted`` lists deleted deals), ``pipeline_id``.
   Deleted persons, organizations and activities are listed (``is_deleted: true``) when
   ``updated_since`` is given; otherwise left out.
-* API v1: ``GET /api/v1/deals/{id}/flow`` (offset paging, newest first, ``items=dealChange``)
-  and ``GET /api/v1/{deal,person,organization}Fields``.
+* API v1: ``GET /api/v1/deals/{id}/flow`` (offset paging, newest first, ``items=dealChange``),
+  ``GET /api/v1/{deal,person,organization}Fields`` and ``GET /api/v1/users/me``.
 * Writes: ``PATCH`` and ``DELETE /api/v2/{entity}/{id}`` (as ``World.update`` / ``delete``).
 * Auth: ``x-api-token`` header or ``api_token`` query; else 401 ``unauthorized access``.
 * Limits: a burst window (``burst`` requests per ``window`` seconds per token) and a daily
@@ -42,6 +42,14 @@ DEFAULT_TOKEN = "pipedrive-emulator-token"
 ERROR_INFO = "Please check developers.pipedrive.com for more information about Pipedrive API."
 V2_LISTS = ("deals", "persons", "organizations", "activities", "pipelines", "stages")
 COST_V2, COST_V1 = 10, 20
+ME = {
+    "id": 1,
+    "name": "Emulator Admin",
+    "email": "admin@pie-emulator.example",
+    "company_id": 1,
+    "company_name": "PIE Emulator",
+    "company_domain": "pie-emulator",
+}
 
 
 @dataclass(slots=True)
@@ -233,6 +241,8 @@ class Emulator:
             return 200, self._one(method, entity, ident, body)
         if m := re.fullmatch(r"/api/v1/deals/(\d+)/flow", path):
             return 200, self._flow(int(m.group(1)), query)
+        if path == "/api/v1/users/me":
+            return 200, {"success": True, "data": ME}
         if m := re.fullmatch(r"/api/v1/(deal|person|organization)Fields", path):
             items = self.world.fields.get(m.group(1), [])
             return 200, _v1_page(items, query)
