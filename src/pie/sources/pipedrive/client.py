@@ -3,6 +3,8 @@
 * Auth: the API token in the ``x-api-token`` header (never in the URL, so it is not logged).
 * Paging: API v2 lists by ``cursor`` / ``additional_data.next_cursor``; v1 by ``start`` /
   ``additional_data.pagination.next_start``.
+* Pacing: an answer with ``x-ratelimit-remaining: 0`` makes it wait ``x-ratelimit-reset``
+  before the next request.
 * 429: waits ``Retry-After`` (else ``x-ratelimit-reset``, else backoff) and tries again; a wait
   longer than ``max_wait`` is the daily token budget: ``TransientError`` (stop, keep what is
   committed, try later). 5xx and network errors: exponential backoff with jitter, capped, up
@@ -13,9 +15,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -45,6 +50,7 @@ class PipedriveClient:
     timeout: float = 30.0
     sleep: Sleep = asyncio.sleep
     stats: Stats = field(default_factory=Stats)
+    server_time: datetime | None = None  # the API's clock at its last answer
     _own: bool = False
 
     def __post_init__(self) -> None:
@@ -82,7 +88,9 @@ class PipedriveClient:
             except httpx.TransportError as exc:
                 attempt = await self._backoff(attempt, f"{path}: {type(exc).__name__}")
                 continue
+            self._server_time(response)
             if response.status_code == 200:
+                await self._pace(response.headers)
                 body = response.json()
                 if not isinstance(body, dict) or body.get("success") is False:
                     raise ConnectorError(f"Pipedrive {path}: {_message(response)}")
@@ -111,6 +119,23 @@ class PipedriveClient:
                 attempt = await self._backoff(attempt, f"{path}: {response.status_code}")
                 continue
             raise ConnectorError(f"Pipedrive {path}: {response.status_code} {_message(response)}")
+
+    def _server_time(self, response: httpx.Response) -> None:
+        """Keep the API's clock (its ``Date`` header), so windows are cut by its time."""
+        value = response.headers.get("date")
+        if value:
+            with contextlib.suppress(TypeError, ValueError):
+                self.server_time = parsedate_to_datetime(value)
+
+    async def _pace(self, headers: httpx.Headers) -> None:
+        """The burst window is used up: wait for its reset instead of earning a 429."""
+        if headers.get("x-ratelimit-remaining") == "0":
+            wait = _rate_wait(
+                httpx.Headers({"x-ratelimit-reset": headers.get("x-ratelimit-reset", "")})
+            )
+            if wait is not None and wait <= self.max_wait:
+                self.stats.waited += wait
+                await self.sleep(wait)
 
     async def _backoff(self, attempt: int, what: str) -> int:
         if attempt >= self.retries:

@@ -8,16 +8,18 @@ field definitions (v1 ``dealFields``, ``personFields``, ``organizationFields``).
 
 Incremental: each stream is listed with ``updated_since`` = its cursor's time minus
 ``overlap``, ``sort_by=update_time`` ascending (ties by id), and ``updated_until`` = the start
-of the run rounded up to the second, the same for every stream. So a run sees one moment of
-the account: a person created while organizations were read waits for the next run with its
-organization, and a record changed during the run is read next time instead of twice. A
-record's position is ``update_time|id``; the sink commits positions with the batch that
-stores them, so the cursor never passes a record that was not stored. Re-read records are
-cheap: the pipeline skips those whose digest is stored already. Deals are listed with
-``status=open,won,lost,deleted``; deleted persons, organizations and activities come with
-``is_deleted``. Both delete the stored record (origin ``pipedrive``). Each record carries, as
-``_metadata``, the definitions its mapping needs (stages and pipelines for deals, custom
-fields), and each live deal its flow as ``_flow``.
+of the run by the API's clock (its ``Date`` header), rounded up to the second, the same for
+every stream. So a run sees one moment of the account: a person created while organizations
+were read waits for the next run with its organization, and a record changed during the run
+is read next time instead of twice (should one still come twice, as it may in the run's first
+second, the second is left to the next run, whose overlap covers it). A record's position is
+``update_time|id``; the sink commits positions with the batch that stores them, so the cursor
+never passes a record that was not stored. Re-read records are cheap: the pipeline skips those
+whose digest is stored already. Deals are listed with ``status=open,won,lost,deleted``;
+deleted persons, organizations and activities come with ``is_deleted``. Both delete the
+stored record (origin ``pipedrive``). Each record carries, as ``_metadata``, the definitions
+its mapping needs (stages and pipelines for deals, custom fields), and each live deal its
+flow as ``_flow``.
 
 Pipedrive purges deleted records 30 days after deletion: a connection that did not sync for
 longer should run a full sync (``full=True``), which reads everything from the start (it does
@@ -87,8 +89,8 @@ class PipedriveSource:
         self._metadata[mapping.DEALS] |= {"pipelines": pipelines, "stages": stages}
 
     async def records(self, since: Mapping[str, str]) -> AsyncIterator[RawRecord]:
-        until = _ceil_second(datetime.now(UTC))
         await self.load_metadata()
+        until = _ceil_second(self.client.server_time or datetime.now(UTC))
         for stream in self.streams:
             cursor = None if self.full else since.get(stream)
             async for raw in self._stream(stream, cursor, until):
@@ -109,11 +111,15 @@ class PipedriveSource:
         metadata = self._metadata.get(stream)
         last = cursor
         number = 0
+        seen: set[Any] = set()
         async for page in self.client.pages_v2(stream, params, limit=self.page_size):
             number += 1
             if stream == mapping.DEALS:
                 await self._attach_flows(page)
             for n, record in enumerate(page, start=1):
+                if record.get("id") in seen:
+                    continue  # changed while this run read: its new state comes next run
+                seen.add(record.get("id"))
                 self.read[stream] += 1
                 if metadata is not None:
                     record[mapping.METADATA] = metadata
