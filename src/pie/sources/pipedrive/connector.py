@@ -139,9 +139,17 @@ class PipedriveSource:
                     f"/api/v1/deals/{deal['id']}/flow", {"items": "dealChange"}, limit=100
                 )
 
-        await asyncio.gather(
-            *(one(d) for d in page if d.get("status") != "deleted" and not d.get("is_deleted"))
-        )
+        live = [d for d in page if d.get("status") != "deleted" and not d.get("is_deleted")]
+        tasks = [asyncio.ensure_future(one(d)) for d in live]
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in pending:  # one failed: stop the others before raising its error
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in tasks:
+            if task in done and not task.cancelled() and (error := task.exception()):
+                raise error
 
 
 async def sync(
