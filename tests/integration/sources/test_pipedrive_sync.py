@@ -26,7 +26,7 @@ PAGE = 4  # the emulator's page size: every stream takes many pages
 
 @pytest.fixture
 def world() -> World:
-    return seeded(deals=10, seed=11)
+    return seeded(deals=8, seed=11)
 
 
 @pytest.fixture

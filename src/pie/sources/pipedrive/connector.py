@@ -147,9 +147,9 @@ class PipedriveSource:
         for task in pending:  # one failed: stop the others before raising its error
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        for task in tasks:
-            if task in done and not task.cancelled() and (error := task.exception()):
-                raise error
+        errors = [e for t in done if not t.cancelled() and (e := t.exception()) is not None]
+        if errors:  # every error is retrieved (else asyncio warns); the first is raised
+            raise errors[0]
 
 
 async def sync(
