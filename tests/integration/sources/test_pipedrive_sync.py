@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -284,3 +285,45 @@ async def test_a_spent_daily_budget_stops_keeps_what_was_read_and_resumes(
     emulator.limits = Limits()
     await run(db, tenant, emulator, chunk_size=5)
     await assert_store_equals(db, tenant, emulator.world)
+
+
+async def test_purged_records_are_reconciled_by_a_full_sync_or_a_stale_cursor(
+    db: Database, emulator: Emulator
+) -> None:
+    tenant = (await db.new_tenant()).tenant.id
+    world = emulator.world
+    await run(db, tenant, emulator)
+    deals = sorted(live(world, "deals"), key=lambda d: d["id"])
+    person = next(
+        p for p in live(world, "persons") if not any(d["person_id"] == p["id"] for d in deals)
+    )
+    activities = [a for a in live(world, "activities") if a["deal_id"] == deals[0]["id"]]
+    for entity, ident in (("deals", deals[0]["id"]), ("persons", person["id"])):
+        world.delete(entity, ident)
+        world.purge(entity, ident)  # 30 days later: Pipedrive no longer lists it at all
+
+    await run(db, tenant, emulator)  # an incremental sync cannot see what is gone
+    async with db.uow(tenant) as uow:
+        assert await uow.deals.count() == len(live(world, "deals")) + 1
+
+    report = await run(db, tenant, emulator, source(emulator, full=True))
+    assert report.deleted == {
+        EntityKind.DEAL: 1,
+        EntityKind.CONTACT: 1,
+        EntityKind.ACTIVITY: len(activities),  # the deal's, purged with it
+    }
+    await assert_store_equals(db, tenant, world)
+
+    # a stream last read longer ago than the purge horizon is read whole and reconciled
+    world.delete("deals", deals[1]["id"])
+    world.purge("deals", deals[1]["id"])
+    async with db.uow(tenant) as uow:
+        old = datetime.now(UTC) - timedelta(days=40)
+        cursor = await uow.cursors.get("pipedrive", "deals")
+        assert cursor is not None
+        stale = cursor.value.rsplit("|", 1)[0] + f"|{old:%Y-%m-%dT%H:%M:%SZ}"
+        await uow.cursors.save("pipedrive", "deals", stale)
+        await uow.commit()
+    report = await run(db, tenant, emulator)
+    assert report.deleted.get(EntityKind.DEAL) == 1
+    await assert_store_equals(db, tenant, world)

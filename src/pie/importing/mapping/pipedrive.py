@@ -217,7 +217,7 @@ class PipedriveMapper:
             raise Problem("id", "is empty")
         if not self.ctx.seen.add(kind, ext):
             raise Problem("id", f"{ext!r} appears more than once {self.ctx.scope}")
-        if _deleted(record):
+        if is_deleted(record):
             return _delete(kind, raw.where, ext)
         self._metadata(record)
         if raw.stream == ORGANIZATIONS:
@@ -517,7 +517,8 @@ def _delete(kind: EntityKind, where: str, ext: str) -> Draft:
     return Draft(kind=kind, record=where, record_id=ext, build=build, own=[(kind, ext)])
 
 
-def _deleted(record: Mapping[str, Any]) -> bool:
+def is_deleted(record: Mapping[str, Any]) -> bool:
+    """Whether Pipedrive says the record is deleted."""
     return bool(record.get("is_deleted")) or record.get("status") == "deleted"
 
 

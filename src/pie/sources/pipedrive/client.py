@@ -8,8 +8,8 @@
 * 429: waits ``Retry-After`` (else ``x-ratelimit-reset``, else backoff) and tries again; a wait
   longer than ``max_wait`` is the daily token budget: ``TransientError`` (stop, keep what is
   committed, try later). 5xx and network errors: exponential backoff with jitter, capped, up
-  to ``retries`` times. 401/403: ``PermanentError``. Other 4xx: ``ConnectorError`` with the
-  body's ``error``.
+  to ``retries`` times. 401/403: ``PermanentError``. 404: ``ApiNotFound``. Other 4xx:
+  ``ConnectorError`` with the body's ``error``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ import httpx
 from pie.domain.errors import ConnectorError, PermanentError, TransientError
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class ApiNotFound(ConnectorError):
+    """The API answered 404: the record (or endpoint) is not there."""
 
 
 @dataclass(slots=True)
@@ -118,6 +122,8 @@ class PipedriveClient:
             if response.status_code >= 500:
                 attempt = await self._backoff(attempt, f"{path}: {response.status_code}")
                 continue
+            if response.status_code == 404:
+                raise ApiNotFound(f"Pipedrive {path}: 404 {_message(response)}")
             raise ConnectorError(f"Pipedrive {path}: {response.status_code} {_message(response)}")
 
     def _server_time(self, response: httpx.Response) -> None:

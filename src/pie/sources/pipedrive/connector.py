@@ -13,7 +13,9 @@ every stream. So a run sees one moment of the account: a person created while or
 were read waits for the next run with its organization, and a record changed during the run
 is read next time instead of twice (should one still come twice, as it may in the run's first
 second, the second is left to the next run, whose overlap covers it). A record's position is
-``update_time|id``; the sink commits positions with the batch that stores them, so the cursor
+``update_time|id|read_at`` (``read_at``: when the run began, by the API's clock; every run
+re-reads at least the cursor's own record, so it stays fresh); the sink commits positions
+with the batch that stores them, so the cursor
 never passes a record that was not stored. Re-read records are cheap: the pipeline skips those
 whose digest is stored already. Deals are listed with ``status=open,won,lost,deleted``;
 deleted persons, organizations and activities come with ``is_deleted``. Both delete the
@@ -21,9 +23,11 @@ stored record (origin ``pipedrive``). Each record carries, as ``_metadata``, the
 its mapping needs (stages and pipelines for deals, custom fields), and each live deal its
 flow as ``_flow``.
 
-Pipedrive purges deleted records 30 days after deletion: a connection that did not sync for
-longer should run a full sync (``full=True``), which reads everything from the start (it does
-not yet delete stored records Pipedrive no longer lists).
+Pipedrive purges deleted records 30 days after deletion, so a delete can be missed: a stream
+last read (``read_at``) longer ago than ``PURGE_HORIZON`` is read whole, like every stream of a
+full sync (``full=True``), and is then *reconciled* (``reconcile``): every stored record of
+this source that the read did not list, and that the API confirms is gone (404 or deleted),
+is deleted.
 """
 
 from __future__ import annotations
@@ -34,17 +38,20 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+from pie.domain.model import EntityKind
 from pie.importing.mapping import pipedrive as mapping
 from pie.importing.report import ImportReport
 from pie.importing.service import import_source
 from pie.importing.source import RawRecord
 from pie.ports.uow import UnitOfWork
-from pie.sources.pipedrive.client import PipedriveClient
+from pie.sources.pipedrive.client import ApiNotFound, PipedriveClient
 
 SOURCE = "pipedrive"
 OVERLAP = timedelta(minutes=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PURGE_HORIZON = timedelta(days=29)  # Pipedrive keeps deleted records 30 days
 
 
 class PipedriveSource:
@@ -69,6 +76,10 @@ class PipedriveSource:
         self.read: dict[str, int] = dict.fromkeys(self.streams, 0)  # records read per stream
         #: stream -> the ``_metadata`` its records carry (one shared object per run)
         self._metadata: dict[str, dict[str, Any]] = {}
+        #: streams read whole in this run (full, or past the purge horizon): to reconcile
+        self.whole: set[str] = set()
+        #: stream -> ids of the live records listed in this run
+        self.listed: dict[str, set[str]] = {s: set() for s in self.streams}
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -90,14 +101,18 @@ class PipedriveSource:
 
     async def records(self, since: Mapping[str, str]) -> AsyncIterator[RawRecord]:
         await self.load_metadata()
-        until = _ceil_second(self.client.server_time or datetime.now(UTC))
+        now = self.client.server_time or datetime.now(UTC)
+        until = _ceil_second(now)
         for stream in self.streams:
             cursor = None if self.full else since.get(stream)
-            async for raw in self._stream(stream, cursor, until):
+            whole = cursor is None or _read_at(cursor) < now - PURGE_HORIZON
+            async for raw in self._stream(stream, None if whole else cursor, until, now):
                 yield raw
+            if whole:
+                self.whole.add(stream)
 
     async def _stream(
-        self, stream: str, cursor: str | None, until: datetime
+        self, stream: str, cursor: str | None, until: datetime, now: datetime
     ) -> AsyncIterator[RawRecord]:
         start = _cursor_time(cursor) - self.overlap if cursor else EPOCH
         params: dict[str, Any] = {
@@ -109,7 +124,8 @@ class PipedriveSource:
         if stream == mapping.DEALS:
             params["status"] = "open,won,lost,deleted"
         metadata = self._metadata.get(stream)
-        last = cursor
+        last = _key(cursor) if cursor else None  # (update_time, id) as text: sorts as listed
+        read_at = _rfc3339(now)
         number = 0
         seen: set[Any] = set()
         async for page in self.client.pages_v2(stream, params, limit=self.page_size):
@@ -121,12 +137,15 @@ class PipedriveSource:
                     continue  # changed while this run read: its new state comes next run
                 seen.add(record.get("id"))
                 self.read[stream] += 1
+                if not mapping.is_deleted(record):
+                    self.listed[stream].add(str(record.get("id")))
                 if metadata is not None:
                     record[mapping.METADATA] = metadata
-                position = _position(record) or last
-                if last is not None and position is not None and position < last:
-                    position = last  # re-read within the overlap: the cursor does not go back
-                last = position
+                key = _position(record) or last
+                if last is not None and key is not None and key < last:
+                    key = last  # re-read within the overlap: the cursor does not go back
+                last = key
+                position = f"{key}|{read_at}" if key is not None else None
                 yield RawRecord(stream, record, f"{stream} page {number}, record {n}", position)
 
     async def _attach_flows(self, page: list[dict[str, Any]]) -> None:
@@ -162,7 +181,7 @@ async def sync(
 ) -> ImportReport:
     """Import what changed in Pipedrive since the committed cursors (everything with
     ``source.full``): bad records are listed in the report, the rest lands."""
-    return await import_source(
+    report = await import_source(
         uow,
         source,
         mapping.mapper,
@@ -171,6 +190,68 @@ async def sync(
         skip_bad_rows=skip_bad_rows,
         chunk_size=chunk_size,
     )
+    deleted = await reconcile(uow, source)
+    for kind, n in deleted.items():
+        report.deleted[kind] = report.deleted.get(kind, 0) + n
+    return report
+
+
+async def reconcile(
+    uow: UnitOfWork, source: PipedriveSource, *, name: str | None = None
+) -> dict[EntityKind, int]:
+    """After a read: for each stream read whole, delete the stored records of this source
+    (``name``, default the source's) that were not listed and that the API confirms are gone
+    (purged: 404; or deleted). Returns the records deleted per kind."""
+    name = name or source.name
+    deleted: dict[EntityKind, int] = {}
+    for stream in reversed(source.streams):  # activities before the deals they belong to
+        if stream not in source.whole:
+            continue
+        kind = mapping.KINDS[stream]
+        async with uow:
+            missing = await _unlisted(uow, kind, name, source.listed[stream])
+        gone = [(ext, ident) for ext, ident in missing if await _gone(source, stream, ext)]
+        if not gone:
+            continue
+        async with uow:
+            repo = _repository(uow, kind)
+            n = 0
+            for _, ident in gone:
+                n += await repo.delete(ident, origin=name)
+            await uow.commit()
+        deleted[kind] = n
+    return deleted
+
+
+async def _unlisted(
+    uow: UnitOfWork, kind: EntityKind, name: str, listed: set[str]
+) -> list[tuple[str, UUID]]:
+    out: list[tuple[str, UUID]] = []
+    async for batch in _repository(uow, kind).iter_all():
+        for record in batch:
+            ext = record.external_ids.get(name)
+            if ext is not None and ext not in listed:
+                out.append((ext, record.id))
+    return out
+
+
+async def _gone(source: PipedriveSource, stream: str, ext: str) -> bool:
+    """Whether the API no longer has the record (a record changed after the run's window
+    began is not listed, yet alive)."""
+    try:
+        body = await source.client.get(f"/api/v2/{stream}/{ext}")
+    except ApiNotFound:
+        return True
+    return mapping.is_deleted(body.get("data") or {})
+
+
+def _repository(uow: UnitOfWork, kind: EntityKind) -> Any:
+    return {
+        EntityKind.ACCOUNT: uow.accounts,
+        EntityKind.CONTACT: uow.contacts,
+        EntityKind.DEAL: uow.deals,
+        EntityKind.ACTIVITY: uow.activities,
+    }[kind]
 
 
 def _rfc3339(t: datetime) -> str:
@@ -188,6 +269,18 @@ def _position(record: Mapping[str, Any]) -> str | None:
         return f"{_rfc3339(at)}|{int(record['id']):012d}"
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _key(cursor: str) -> str:
+    """``update_time|id`` of a position."""
+    return "|".join(cursor.split("|")[:2])
+
+
+def _read_at(cursor: str) -> datetime:
+    """When the run that committed ``cursor`` began (its record's time for older cursors)."""
+    parts = cursor.split("|")
+    text = parts[2] if len(parts) > 2 else parts[0]
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _cursor_time(cursor: str) -> datetime:

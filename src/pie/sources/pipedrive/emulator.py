@@ -36,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from pie.domain.errors import ConnectorError
 from pie.sources.pipedrive.world import World, parse_time, seeded
 
 DEFAULT_TOKEN = "pipedrive-emulator-token"
@@ -323,7 +324,9 @@ class Emulator:
         return _v1_page(items, query)
 
 
-class _HttpError(Exception):
+class _HttpError(ConnectorError):
+    """An error the emulated API answers (status and Pipedrive's error body)."""
+
     def __init__(self, status: int, message: str) -> None:
         self.status, self.message = status, message
         super().__init__(message)

@@ -7,9 +7,12 @@ from collections.abc import Mapping
 
 from pie.importing.mapping import MapContext
 from pie.importing.mapping import pipedrive as mapping
+from pie.importing.report import ImportReport
+from pie.importing.source import Source
 from pie.ports.credentials import Secret
+from pie.ports.uow import UnitOfWork
 from pie.sources.pipedrive.client import PipedriveClient
-from pie.sources.pipedrive.connector import SOURCE, PipedriveSource
+from pie.sources.pipedrive.connector import SOURCE, PipedriveSource, reconcile
 from pie.sources.pipedrive.emulator import DEFAULT_TOKEN, Emulator, Limits
 from pie.sources.pipedrive.world import seeded
 from pie.sources.registry import AuthField, AuthFlow, ConnectionConfig, EmulatorOptions
@@ -52,6 +55,17 @@ class PipedriveConnector:
 
     async def refresh(self, config: ConnectionConfig) -> Mapping[str, Secret]:
         return {}  # API tokens do not expire
+
+    async def after_sync(self, uow: UnitOfWork, source: Source, report: ImportReport) -> None:
+        """What a sync does after ``import_source`` (for the sync use case to call): delete
+        the records Pipedrive purged, for the streams read whole (a full sync, or a cursor
+        older than the purge horizon). ``source`` may wrap the Pipedrive source (``inner``);
+        its ``name`` is the one the ids are kept under."""
+        inner = getattr(source, "inner", source)
+        if isinstance(inner, PipedriveSource):
+            deleted = await reconcile(uow, inner, name=source.name)
+            for kind, n in deleted.items():
+                report.deleted[kind] = report.deleted.get(kind, 0) + n
 
 
 class RunningPipedrive:

@@ -205,6 +205,21 @@ class World:
                             rec[link] = None
                             rec["update_time"] = at
 
+    def purge(self, entity: str, ident: int) -> None:
+        """Forget a deleted record, as Pipedrive does 30 days after the delete (a deal's
+        activities and flow go with it)."""
+        with self.lock:
+            self.records[entity].pop(ident, None)
+            if entity == "deals":
+                self.flows.pop(ident, None)
+                self.canonical.pop(ident, None)
+                for aid in [
+                    a
+                    for a, rec in self.records["activities"].items()
+                    if rec.get("deal_id") == ident
+                ]:
+                    del self.records["activities"][aid]
+
     def add(self, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
         """A new record (id, times and defaults filled in)."""
         with self.lock:
