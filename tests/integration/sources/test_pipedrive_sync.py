@@ -264,12 +264,21 @@ async def test_a_bad_record_is_reported_and_the_rest_lands(
         assert await uow.deals.count() == len(live(world, "deals")) - 1
         assert await uow.accounts.count() == len(live(world, "organizations"))
 
-    # fixed in Pipedrive: the next sync stores the deal, a full sync its activities too
+    # still bad: reported again by the next sync, which reads it again by id
+    again = await run(db, tenant, emulator)
+    assert {r.record_id for r in again.rejected} == set(rejected)
+    assert any(line.startswith(f"GET /api/v2/deals/{bad}") for line in emulator.log)
+
+    # fixed in Pipedrive: the next sync stores it, and the activities that wait for it
     world.update("deals", bad, value=1000)
     fixed = await run(db, tenant, emulator)
-    assert fixed.rejected_total == 0 and fixed.count(EntityKind.DEAL).created == 1
-    await run(db, tenant, emulator, source(emulator, full=True))
+    assert fixed.rejected_total == 0
+    assert fixed.count(EntityKind.DEAL).created == 1
+    assert fixed.count(EntityKind.ACTIVITY).created == len(own)
     await assert_store_equals(db, tenant, world)
+    async with db.uow(tenant) as uow:
+        retry = await uow.cursors.get("pipedrive", "retry")
+    assert retry is not None and retry.value == "{}"
 
 
 async def test_a_spent_daily_budget_stops_keeps_what_was_read_and_resumes(

@@ -33,6 +33,7 @@ is deleted.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -52,13 +53,17 @@ SOURCE = "pipedrive"
 OVERLAP = timedelta(minutes=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PURGE_HORIZON = timedelta(days=29)  # Pipedrive keeps deleted records 30 days
+RETRY = "retry"
+MAX_RETRY = 5000  # rejected ids kept per stream
 
 
 class PipedriveSource:
     """``records(since)`` pages through every stream after its cursor (see the module)."""
 
     resumable = True
-    streams: tuple[str, ...] = mapping.STREAMS
+    #: the record streams, and ``retry``: the cursor row that lists, per stream, the records
+    #: rejected so far (no record comes in it; ``remember_rejected`` writes it)
+    streams: tuple[str, ...] = (*mapping.STREAMS, RETRY)
 
     def __init__(
         self,
@@ -79,7 +84,11 @@ class PipedriveSource:
         #: streams read whole in this run (full, or past the purge horizon): to reconcile
         self.whole: set[str] = set()
         #: stream -> ids of the live records listed in this run
-        self.listed: dict[str, set[str]] = {s: set() for s in self.streams}
+        self.listed: dict[str, set[str]] = {s: set() for s in mapping.STREAMS}
+        #: stream -> ids rejected before, read again at the start of this run
+        self.retry: dict[str, list[str]] = {}
+        self.retried: dict[str, set[str]] = {s: set() for s in mapping.STREAMS}
+        self.finished = False  # every stream was read to its end
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -103,13 +112,15 @@ class PipedriveSource:
         await self.load_metadata()
         now = self.client.server_time or datetime.now(UTC)
         until = _ceil_second(now)
-        for stream in self.streams:
+        self.retry = _retry_list(since.get(RETRY))
+        for stream in mapping.STREAMS:
             cursor = None if self.full else since.get(stream)
             whole = cursor is None or _read_at(cursor) < now - PURGE_HORIZON
             async for raw in self._stream(stream, None if whole else cursor, until, now):
                 yield raw
             if whole:
                 self.whole.add(stream)
+        self.finished = True
 
     async def _stream(
         self, stream: str, cursor: str | None, until: datetime, now: datetime
@@ -128,6 +139,8 @@ class PipedriveSource:
         read_at = _rfc3339(now)
         number = 0
         seen: set[Any] = set()
+        async for raw in self._retried(stream, metadata, seen):
+            yield raw
         async for page in self.client.pages_v2(stream, params, limit=self.page_size):
             number += 1
             if stream == mapping.DEALS:
@@ -147,6 +160,30 @@ class PipedriveSource:
                 last = key
                 position = f"{key}|{read_at}" if key is not None else None
                 yield RawRecord(stream, record, f"{stream} page {number}, record {n}", position)
+
+    async def _retried(
+        self, stream: str, metadata: dict[str, Any] | None, seen: set[Any]
+    ) -> AsyncIterator[RawRecord]:
+        """The stream's records rejected before (a bad value then, or a parent that was
+        rejected), read again by id: one fixed since lands, with what refers to it, though
+        the cursor passed it. They move no cursor."""
+        for n, ext in enumerate(self.retry.get(stream, ()), start=1):
+            try:
+                record = (await self.client.get(f"/api/v2/{stream}/{ext}")).get("data")
+            except ApiNotFound:
+                record = None
+            self.retried[stream].add(ext)
+            if not isinstance(record, dict):
+                continue  # gone: nothing to retry
+            if stream == mapping.DEALS:
+                await self._attach_flows([record])
+            if metadata is not None:
+                record[mapping.METADATA] = metadata
+            seen.add(record.get("id"))
+            if not mapping.is_deleted(record):
+                self.listed[stream].add(str(record.get("id")))
+            self.read[stream] += 1
+            yield RawRecord(stream, record, f"{stream} retry, record {n}")
 
     async def _attach_flows(self, page: list[dict[str, Any]]) -> None:
         """Each live deal of the page gets its v1 flow (``dealChange`` items) as ``_flow``."""
@@ -190,10 +227,42 @@ async def sync(
         skip_bad_rows=skip_bad_rows,
         chunk_size=chunk_size,
     )
-    deleted = await reconcile(uow, source)
+    await after_import(uow, source, report)
+    return report
+
+
+async def after_import(
+    uow: UnitOfWork, source: PipedriveSource, report: ImportReport, *, name: str | None = None
+) -> None:
+    """What a sync does once ``import_source`` is through: reconcile the streams read whole,
+    and remember the records that were not stored, to read them again next time."""
+    deleted = await reconcile(uow, source, name=name)
     for kind, n in deleted.items():
         report.deleted[kind] = report.deleted.get(kind, 0) + n
-    return report
+    await remember_rejected(uow, source, name=name)
+
+
+async def remember_rejected(
+    uow: UnitOfWork, source: PipedriveSource, *, name: str | None = None
+) -> None:
+    """Save (cursor row ``retry``) the ids of the records this run listed but did not store
+    (rejected, or referring to a rejected record), and those due again but not read."""
+    name = name or source.name
+    keep: dict[str, list[str]] = {}
+    async with uow:
+        for stream in mapping.STREAMS:
+            listed = sorted(source.listed[stream])
+            stored: set[str] = set()
+            for start in range(0, len(listed), 1000):
+                chunk = listed[start : start + 1000]
+                stored |= set(await uow.refs.resolve(mapping.KINDS[stream], name, chunk))
+            due = [i for i in source.retry.get(stream, ()) if i not in source.retried[stream]]
+            ids = sorted({*(i for i in listed if i not in stored), *due})
+            if ids:
+                keep[stream] = ids[:MAX_RETRY]
+        if keep or source.retry:
+            await uow.cursors.save(name, RETRY, json.dumps(keep, sort_keys=True))
+            await uow.commit()
 
 
 async def reconcile(
@@ -269,6 +338,16 @@ def _position(record: Mapping[str, Any]) -> str | None:
         return f"{_rfc3339(at)}|{int(record['id']):012d}"
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _retry_list(value: str | None) -> dict[str, list[str]]:
+    try:
+        decoded = json.loads(value) if value else {}
+    except ValueError:
+        return {}
+    if not isinstance(decoded, dict):
+        return {}
+    return {str(k): [str(i) for i in v] for k, v in decoded.items() if isinstance(v, list)}
 
 
 def _key(cursor: str) -> str:

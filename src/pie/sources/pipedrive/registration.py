@@ -12,7 +12,7 @@ from pie.importing.source import Source
 from pie.ports.credentials import Secret
 from pie.ports.uow import UnitOfWork
 from pie.sources.pipedrive.client import PipedriveClient
-from pie.sources.pipedrive.connector import SOURCE, PipedriveSource, reconcile
+from pie.sources.pipedrive.connector import SOURCE, PipedriveSource, after_import
 from pie.sources.pipedrive.emulator import DEFAULT_TOKEN, Emulator, Limits
 from pie.sources.pipedrive.world import seeded
 from pie.sources.registry import AuthField, AuthFlow, ConnectionConfig, EmulatorOptions
@@ -59,13 +59,12 @@ class PipedriveConnector:
     async def after_sync(self, uow: UnitOfWork, source: Source, report: ImportReport) -> None:
         """What a sync does after ``import_source`` (for the sync use case to call): delete
         the records Pipedrive purged, for the streams read whole (a full sync, or a cursor
-        older than the purge horizon). ``source`` may wrap the Pipedrive source (``inner``);
-        its ``name`` is the one the ids are kept under."""
+        older than the purge horizon), and remember the records not stored, to read them again
+        next time. ``source`` may wrap the Pipedrive source (``inner``); its ``name`` is the
+        one the ids are kept under."""
         inner = getattr(source, "inner", source)
         if isinstance(inner, PipedriveSource):
-            deleted = await reconcile(uow, inner, name=source.name)
-            for kind, n in deleted.items():
-                report.deleted[kind] = report.deleted.get(kind, 0) + n
+            await after_import(uow, inner, report, name=source.name)
 
 
 class RunningPipedrive:
