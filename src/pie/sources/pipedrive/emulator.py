@@ -25,6 +25,7 @@ null, "additional_data": null}``.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 import threading
@@ -268,19 +269,26 @@ class Emulator:
             raise _HttpError(400, "Validation failed: sort_direction: must be asc or desc")
         since = _time_param(query, "updated_since")
         until = _time_param(query, "updated_until")
-        rows = world.all(entity)
-        if entity == "deals":
-            wanted = set(query.get("status", "open,won,lost").split(","))
-            rows = [r for r in rows if r.get("status") in wanted]
-        elif since is None:
-            rows = [r for r in rows if not r.get("is_deleted")]
-        for name in ("pipeline_id", "stage_id", "org_id", "person_id", "owner_id", "deal_id"):
-            if name in query:
-                rows = [r for r in rows if str(r.get(name)) == query[name]]
-        if since is not None:
-            rows = [r for r in rows if parse_time(r["update_time"]) >= since]
-        if until is not None:
-            rows = [r for r in rows if parse_time(r["update_time"]) < until]
+        wanted = set(query.get("status", "open,won,lost").split(","))
+        filters = {
+            name: query[name]
+            for name in ("pipeline_id", "stage_id", "org_id", "person_id", "owner_id", "deal_id")
+            if name in query
+        }
+
+        def keep(r: Mapping[str, Any]) -> bool:
+            if entity == "deals" and r.get("status") not in wanted:
+                return False
+            if entity != "deals" and since is None and r.get("is_deleted"):
+                return False
+            if any(str(r.get(name)) != value for name, value in filters.items()):
+                return False
+            at = parse_time(r["update_time"]) if since or until else None
+            if since is not None and at is not None and at < since:
+                return False
+            return not (until is not None and at is not None and at >= until)
+
+        rows = world.select(entity, keep)
 
         def key(r: Mapping[str, Any]) -> tuple[Any, int]:
             return (r.get(sort_by) or "", int(r["id"])) if sort_by != "id" else (0, int(r["id"]))
@@ -292,7 +300,8 @@ class Emulator:
                 rows = [r for r in rows if key(r) > after]
             else:
                 rows = [r for r in rows if key(r) < after]
-        page = rows[:limit]
+        with world.lock:
+            page = copy.deepcopy(rows[:limit])
         next_cursor = _encode_cursor(key(page[-1])) if len(rows) > limit else None
         return {"success": True, "data": page, "additional_data": {"next_cursor": next_cursor}}
 

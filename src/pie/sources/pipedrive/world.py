@@ -125,6 +125,12 @@ class World:
         with self.lock:
             return [copy.deepcopy(r) for r in self.records[entity].values()]
 
+    def select(self, entity: str, keep: Any) -> list[dict[str, Any]]:
+        """The records ``keep(record)`` is true for, as they are (callers copy what they
+        hand out)."""
+        with self.lock:
+            return [r for r in self.records[entity].values() if keep(r)]
+
     def get(self, entity: str, ident: int) -> dict[str, Any] | None:
         with self.lock:
             found = self.records[entity].get(ident)
