@@ -102,6 +102,7 @@ async def assert_store_equals(db: Database, tenant: Any, world: World) -> None:
             deal = await uow.deals.get(deal_ids[d["id"]])
             assert deal is not None, d
             assert deal.name == d["title"]
+            assert deal.owner in world.users  # the owner's name, not their user id
             assert deal.value == pytest.approx(d["value"])
             assert deal.stage is expected_stage(world, d)
             assert deal.account_id == (org_ids[d["org_id"]] if d["org_id"] else None)

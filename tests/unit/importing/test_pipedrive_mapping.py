@@ -40,6 +40,7 @@ METADATA: dict[str, Any] = {
             (6, 2, 3, "Signature", 90),
         )
     ],
+    "users": [{"id": 18, "name": "Ann Lee"}],
     "fields": {
         "deal": [
             {"key": BUDGET, "name": "Budget", "field_type": "monetary"},
@@ -108,7 +109,9 @@ def test_a_deal_in_a_custom_stage_maps_by_its_probability_without_a_mapping_file
     (d,) = out.deals.items
     assert d.stage is Stage.PROPOSAL  # "Security Review", 55 %: nearest is proposal
     assert d.source_stage == "Security Review"
-    assert (d.value, d.currency, d.owner) == (Decimal(48000), "EUR", "18")
+    assert (d.value, d.currency, d.owner) == (Decimal(48000), "EUR", "Ann Lee")
+    (other,) = build(deal(owner_id=19)).deals.items
+    assert other.owner == "19"  # not among the users: its id
     assert d.custom_fields == {
         "Budget": {"value": 2300, "currency": "EUR"},
         "Tier": "Gold",

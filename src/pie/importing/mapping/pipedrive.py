@@ -8,13 +8,14 @@ fields under ``custom_fields`` by their 40-hex keys. A deal record may carry ``_
 values as strings), which the connector adds because v2 has no stage history.
 
 What a record means depends on the account's metadata, which the connector adds to each
-record as ``_metadata`` (``{"pipelines": [...], "stages": [...], "fields": {"deal": [...]}}``,
-as the API lists them), so the mapping is a function of the record alone and a changed stage
-or field definition changes the record's digest. A deal names its stage by id, and the
-stage's name, pipeline, place (``order_nr``) and ``deal_probability`` decide the canonical
-stage, so custom stages map without a mapping file whenever the metadata says enough. Won and
-lost are deal ``status`` values, not stages. Custom fields are kept by their names
-(``dealFields``, ``organizationFields``, ``personFields``); option ids become labels.
+record as ``_metadata`` (``{"pipelines": [...], "stages": [...], "fields": {"deal": [...]},
+"users": [...]}``, as the API lists them; owners are named by ``users``), so the mapping is a
+function of the record alone and a changed stage or field definition changes the record's
+digest. A deal names its stage by id, and the stage's name, pipeline, place (``order_nr``)
+and ``deal_probability`` decide the canonical stage, so custom stages map without a mapping
+file whenever the metadata says enough. Won and lost are deal ``status`` values, not stages.
+Custom fields are kept by their names (``dealFields``, ``organizationFields``,
+``personFields``); option ids become labels.
 
 A record that is deleted (``is_deleted``, or a deal's ``status`` ``deleted``) deletes the
 stored record. "Organization" and "person" exist only here.
@@ -109,6 +110,7 @@ class Metadata:
 
     pipelines: dict[int, Mapping[str, Any]] = field(default_factory=dict)
     stages: dict[int, Mapping[str, Any]] = field(default_factory=dict)
+    users: dict[int, str] = field(default_factory=dict)  # user id -> name
     #: entity ("deal", "organization", "person") -> field key -> field definition
     fields: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
 
@@ -121,6 +123,7 @@ class Metadata:
                 document.get("pipelines") or (),
                 document.get("stages") or (),
                 document.get("fields") or {},
+                document.get("users") or (),
             )
         return meta
 
@@ -129,7 +132,9 @@ class Metadata:
         pipelines: Sequence[Mapping[str, Any]],
         stages: Sequence[Mapping[str, Any]],
         fields: Mapping[str, Sequence[Mapping[str, Any]]],
+        users: Sequence[Mapping[str, Any]] = (),
     ) -> None:
+        self.users = {int(u["id"]): str(u["name"]) for u in users if u.get("name")}
         self.pipelines = {int(p["id"]): p for p in pipelines}
         self.stages = {int(s["id"]): s for s in stages}
         self.fields = {entity: {str(f["key"]): f for f in defs} for entity, defs in fields.items()}
@@ -154,6 +159,15 @@ class Metadata:
         probability = float(chance) / 100.0 if enabled and chance is not None else None
         meta = StageMeta(order=order, of=len(live), probability=probability, is_closed=False)
         return str(stage.get("name") or stage_id), meta
+
+    def owner(self, user_id: Any) -> str | None:
+        """A user's name (their id when the users are not known)."""
+        if user_id is None or user_id == "":
+            return None
+        try:
+            return self.users.get(int(user_id)) or str(user_id)
+        except (TypeError, ValueError):
+            return str(user_id)
 
     def pipeline_name(self, pipeline_id: Any) -> str | None:
         if pipeline_id is None:
@@ -237,7 +251,7 @@ class PipedriveMapper:
             tenant_id=_UNSET,
             name=_required(rec, "name"),
             country=_text(country) or None,
-            owner=_text(rec.get("owner_id")) or None,
+            owner=self.meta.owner(rec.get("owner_id")),
             custom_fields=self.meta.custom_fields("organization", rec.get("custom_fields")),
             created_at=created,
             updated_at=_time(rec, "update_time") or created,
@@ -315,7 +329,7 @@ class PipedriveMapper:
             source_stage=stage_name,
             probability=probability,
             expected_close=expected,
-            owner=_text(rec.get("owner_id")) or None,
+            owner=self.meta.owner(rec.get("owner_id")),
             source=stages.source,
             custom_fields=custom,
             lost_reason=_text(rec.get("lost_reason")) or None,

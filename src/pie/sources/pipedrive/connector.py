@@ -3,8 +3,9 @@
 Streams, in the order they are stored (a record comes after what it refers to):
 ``organizations`` -> accounts, ``persons`` -> contacts, ``deals`` (with their v1 flow) ->
 deals, primary stakeholders and stage transitions, ``activities`` -> activities. Before the
-first record it reads the metadata the mapper needs: pipelines and stages (v2) and the custom
-field definitions (v1 ``dealFields``, ``personFields``, ``organizationFields``).
+first record it reads the metadata the mapper needs: pipelines and stages (v2), the custom
+field definitions (v1 ``dealFields``, ``personFields``, ``organizationFields``) and the users
+(v1 ``users``: owners by name).
 
 Incremental: each stream is listed with ``updated_since`` = its cursor's time minus
 ``overlap``, ``sort_by=update_time`` ascending (ties by id), and ``updated_until`` = the start
@@ -94,7 +95,8 @@ class PipedriveSource:
         await self.client.aclose()
 
     async def load_metadata(self) -> None:
-        """Pipelines and stages (v2) and custom field definitions (v1), once per run."""
+        """Pipelines and stages (v2), custom field definitions and users (v1), once per
+        run."""
         client = self.client
         pipelines = [r async for page in client.pages_v2("pipelines", {}) for r in page]
         stages = [r async for page in client.pages_v2("stages", {}) for r in page]
@@ -102,11 +104,17 @@ class PipedriveSource:
             entity: await client.all_v1(f"/api/v1/{entity}Fields")
             for entity in mapping.FIELD_ENTITIES.values()
         }
+        users = [
+            {"id": u.get("id"), "name": u.get("name")}
+            for u in (await client.get("/api/v1/users")).get("data") or ()
+        ]
         self._metadata = {
             stream: {"fields": {entity: fields[entity]}}
             for stream, entity in mapping.FIELD_ENTITIES.items()
         }
         self._metadata[mapping.DEALS] |= {"pipelines": pipelines, "stages": stages}
+        for stream in (mapping.DEALS, mapping.ORGANIZATIONS):
+            self._metadata[stream]["users"] = users
 
     async def records(self, since: Mapping[str, str]) -> AsyncIterator[RawRecord]:
         await self.load_metadata()

@@ -9,7 +9,8 @@ pipedrive.md lists what it serves).
   Deleted persons, organizations and activities are listed (``is_deleted: true``) when
   ``updated_since`` is given; otherwise left out.
 * API v1: ``GET /api/v1/deals/{id}/flow`` (offset paging, newest first, ``items=dealChange``),
-  ``GET /api/v1/{deal,person,organization}Fields`` and ``GET /api/v1/users/me``.
+  ``GET /api/v1/{deal,person,organization}Fields``, ``GET /api/v1/users`` and
+  ``GET /api/v1/users/me``.
 * Writes: ``PATCH`` and ``DELETE /api/v2/{entity}/{id}`` (as ``World.update`` / ``delete``).
 * Auth: ``x-api-token`` header or ``api_token`` query; else 401 ``unauthorized access``.
 * Limits: a burst window (``burst`` requests per ``window`` seconds per token) and a daily
@@ -247,6 +248,17 @@ class Emulator:
             return 200, self._flow(int(m.group(1)), query)
         if path == "/api/v1/users/me":
             return 200, {"success": True, "data": ME}
+        if path == "/api/v1/users":
+            users = [
+                {
+                    "id": i,
+                    "name": name,
+                    "email": f"user{i}@pie-emulator.example",
+                    "active_flag": True,
+                }
+                for name, i in sorted(self.world.users.items(), key=lambda u: u[1])
+            ]
+            return 200, {"success": True, "data": users}
         if m := re.fullmatch(r"/api/v1/(deal|person|organization)Fields", path):
             items = self.world.fields.get(m.group(1), [])
             return 200, _v1_page(items, query)
