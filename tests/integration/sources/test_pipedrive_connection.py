@@ -8,10 +8,11 @@ from uuid import UUID
 
 import pytest
 
-from pie.domain.errors import PermanentError
+from pie.domain.errors import PermanentError, TransientError
 from pie.domain.model import EntityKind
 from pie.services import connections as svc
 from pie.sources import registry
+from pie.sources.pipedrive.client import PipedriveClient
 from pie.sources.pipedrive.emulator import DEFAULT_TOKEN
 from pie.sources.pipedrive.registration import RunningPipedrive
 from pie.sources.registry import Connector, EmulatorOptions
@@ -65,5 +66,20 @@ async def test_connect_then_sync_and_resync_through_the_use_cases(db: Database) 
             stored = await uow.deals.get(ids[str(deal["id"])])
             assert stored is not None and stored.name == "Edited in Pipedrive"
             assert await uow.deals.count() == len(world.records["deals"]) - 1
+    finally:
+        running.stop()
+
+
+async def test_the_registered_emulator_takes_the_cli_switches() -> None:
+    options = EmulatorOptions(
+        deals=3, fail_on=2, fail_with="quota", extra={"token": "t0k3n", "burst": "50"}
+    )
+    running = registry.emulator("pipedrive").serve("127.0.0.1", 0, options)
+    try:
+        async with PipedriveClient(running.base_url, "t0k3n") as client:
+            first = await client.get("/api/v2/pipelines")
+            assert first["success"]
+            with pytest.raises(TransientError, match="budget"):
+                await client.get("/api/v2/pipelines")  # request 2: the daily budget is spent
     finally:
         running.stop()
