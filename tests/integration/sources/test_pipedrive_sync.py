@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -64,6 +65,10 @@ def expected_stage(world: World, deal: dict[str, Any]) -> Stage:
     return world.stage_of(deal["stage_id"])
 
 
+def _day(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
 async def assert_store_equals(db: Database, tenant: Any, world: World) -> None:
     """Every live record of the emulator is stored once, with its values and links, and
     nothing else is stored; each deal's transitions are its history."""
@@ -109,8 +114,12 @@ async def assert_store_equals(db: Database, tenant: Any, world: World) -> None:
             assert "Product line" in deal.custom_fields
             assert deal.custom_fields["pipeline"] in ("Sales", "Enterprise")
             history = await uow.transitions.for_deal(deal.id)
-            got = [(t.at, t.to_stage) for t in history]
-            assert got == world.canonical[d["id"]], d["id"]
+            got = [(t.at, t.to_stage, t.value, t.expected_close) for t in history]
+            want = [
+                (at, stage, None if v is None else Decimal(str(v)), _day(close))
+                for at, stage, v, close in world.canonical[d["id"]]
+            ]
+            assert got == want, d["id"]
             assert history[0].from_stage is None
             for before, after in itertools.pairwise(history):
                 assert after.from_stage is before.to_stage

@@ -5,7 +5,7 @@ transitions, custom fields by name, deletes, and the field a bad record is refus
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -249,3 +249,22 @@ def test_an_id_twice_in_one_run_is_refused() -> None:
     build(deal(), ctx=ctx)
     with pytest.raises(Problem, match="more than once"):
         build(deal(), ctx=ctx)
+
+
+def test_each_transition_records_the_value_and_close_date_of_its_time() -> None:
+    flow = [
+        change(3, "stage_id", 1, 2, "2025-03-01 08:00:00"),
+        change(2, "expected_close_date", "2025-06-30", "2025-07-31", "2025-02-15 08:00:00"),
+        change(1, "value", 30000, 48000, "2025-02-01 08:00:00"),
+        change(0, "probability", "", 40, "2025-02-01 08:00:00"),
+    ]
+    steps = build(deal(stage_id=2, _flow=flow)).transitions.items
+    facts = [(t.value, t.expected_close, t.probability) for t in steps]
+    assert facts == [
+        (Decimal(30000), date(2025, 6, 30), None),  # as the deal was when it was added
+        (Decimal(48000), date(2025, 7, 31), 0.4),
+    ]
+    bad = change(1, "value", 1, "lots", "2025-02-01 08:00:00")
+    with pytest.raises(Problem) as caught:
+        build(deal(_flow=[change(2, "stage_id", 1, 3, "2025-02-02 08:00:00"), bad]))
+    assert caught.value.field == "_flow[1].value"

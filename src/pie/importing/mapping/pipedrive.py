@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -391,59 +392,65 @@ class PipedriveMapper:
         self, rec: Mapping[str, Any], status: str, created: datetime
     ) -> list[_Step] | None:
         """The deal's stage transitions from its flow: the entry into its first stage at
-        ``add_time``, then one per change of its canonical stage (stage or status)."""
+        ``add_time``, then one per change of its canonical stage (stage or status), each with
+        the deal's value, expected close and probability as they were then (the flow's changes
+        of those fields; before the first change, its old value)."""
         flow = rec.get(FLOW)
         if flow is None:
             return []
         if not isinstance(flow, list):
             raise Problem(FLOW, "is not a list")
-        changes: list[tuple[datetime, int, str, str, str]] = []
+        changes: list[tuple[datetime, int, str, str, str, int]] = []
         for n, item in enumerate(flow):
             data = item.get("data") if isinstance(item, Mapping) else None
             if not isinstance(data, Mapping) or item.get("object") != "dealChange":
                 continue
             key = data.get("field_key")
-            if key not in ("stage_id", "status"):
+            if key not in _FLOW_FIELDS:
                 continue
             at = _v1_time(data.get("log_time") or item.get("timestamp"), f"{FLOW}[{n}].log_time")
-            ident = int(data.get("id") or 0)
-            changes.append(
-                (at, ident, key, _text(data.get("old_value")), _text(data.get("new_value")))
-            )
+            old, new = _text(data.get("old_value")), _text(data.get("new_value"))
+            changes.append((at, int(data.get("id") or 0), str(key), old, new, n))
         changes.sort(key=lambda c: (c[0], c[1]))
-        stage_id: str = next(
-            (old for _, _, key, old, _ in changes if key == "stage_id" and old),
-            _text(rec.get("stage_id")),
-        )
-        state = next((old for _, _, key, old, _ in changes if key == "status" and old), status)
+
+        def first(key: str, default: str) -> str:
+            return next((c[3] for c in changes if c[2] == key), default)
+
+        stage_id = first("stage_id", _text(rec.get("stage_id"))) or _text(rec.get("stage_id"))
+        state = first("status", status)
         if state not in ("open", "won", "lost"):
             state = "open"
+        #: field -> (its text value, where it was set: the record or a flow item)
+        facts = {k: (first(k, _text(rec.get(k))), FLOW) for k in _FLOW_FIELDS[2:]}
         current = self._state(stage_id, state, FLOW)[1]
         if current is None:
             return None
-        steps = [_Step(None, current, created, None)]
+        steps = [_Step(None, current, created, None, *_facts(facts))]
         entered = created
         unmapped = False
-        for n, (at, _, key, _, new) in enumerate(changes):
+        for at, _, key, _, new, n in changes:
+            where = f"{FLOW}[{n}]"
             if key == "stage_id":
                 stage_id = new
-            elif new in ("open", "won", "lost"):
+            elif key == "status" and new in ("open", "won", "lost"):
                 state = new
-            else:
+            elif key == "status":
                 continue  # "deleted": the record says so itself
-            stage = self._state(stage_id, state, f"{FLOW}[{n}]")[1]
+            else:
+                facts[key] = (new, where)
+                continue
+            stage = self._state(stage_id, state, where)[1]
             if stage is None:
                 unmapped = True
                 continue
-            if stage is current or current is None:
-                current = stage
+            if stage is current:
                 continue
             try:
                 classify_transition(current, stage)
             except InvalidTransition as exc:
-                raise Problem(f"{FLOW}[{n}]", str(exc)) from None
+                raise Problem(where, str(exc)) from None
             days = (at - entered).total_seconds() / 86400.0
-            steps.append(_Step(current, stage, at, days))
+            steps.append(_Step(current, stage, at, days, *_facts(facts)))
             current, entered = stage, at
         return None if unmapped else steps
 
@@ -492,12 +499,41 @@ class PipedriveMapper:
         )
 
 
+#: The deal-flow changes read: the stage and status, and the facts a transition records.
+_FLOW_FIELDS = ("stage_id", "status", "value", "expected_close_date", "probability")
+
+
+def _facts(
+    facts: Mapping[str, tuple[str, str]],
+) -> tuple[Decimal | None, date | None, float | None]:
+    """(value, expected close, probability) from the flow's text values."""
+
+    def parse(key: str, fn: Any) -> Any:
+        text, where = facts.get(key) or ("", "")
+        if not text:
+            return None
+        try:
+            return fn(text)
+        except v.BadValue as exc:
+            raise Problem(f"{where}.{key}", str(exc)) from None
+
+    money = parse("value", v.parse_money)
+    return (
+        money[0] if money else None,
+        parse("expected_close_date", v.parse_date),
+        parse("probability", v.parse_percent),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Step:
     from_stage: Stage | None
     to_stage: Stage
     at: datetime
     days: float | None
+    value: Decimal | None = None
+    expected_close: date | None = None
+    probability: float | None = None
 
     def transition(self, tenant_id: UUID, deal_id: UUID) -> StageTransition:
         return StageTransition(
@@ -510,6 +546,9 @@ class _Step:
             to_stage=self.to_stage,
             at=self.at,
             days_in_from_stage=self.days,
+            value=self.value,
+            expected_close=self.expected_close,
+            probability=self.probability,
         )
 
 

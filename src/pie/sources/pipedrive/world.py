@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pie.domain.stages import DEFAULT_PROBABILITY, OPEN_PIPELINE, Stage
+from pie.domain.stages import DEFAULT_PROBABILITY, Stage
 from pie.sample import generate
 
 ENTITIES = ("deals", "persons", "organizations", "activities", "pipelines", "stages")
@@ -101,8 +101,9 @@ class World:
         self.records: dict[str, dict[int, dict[str, Any]]] = {e: {} for e in ENTITIES}
         self.flows: dict[int, list[dict[str, Any]]] = {}  # deal id -> dealChange items
         self.fields: dict[str, list[dict[str, Any]]] = {}  # "deal" -> field definitions
-        #: deal id -> [(when, canonical stage)]: the history it was seeded with (test oracle)
-        self.canonical: dict[int, list[tuple[datetime, Stage]]] = {}
+        #: deal id -> [(when, canonical stage, value, expected close)]: the history a deal
+        #: should import as (the test oracle), kept up to date by ``update``
+        self.canonical: dict[int, list[tuple[datetime, Stage, Any, Any]]] = {}
         self.users: dict[str, int] = {}
         self._clock = datetime(2000, 1, 1, tzinfo=UTC)
         self._next_change = 1
@@ -155,7 +156,7 @@ class World:
             record = self.records[entity][ident]
             at = self.now()
             if entity == "deals":
-                for key in ("stage_id", "status"):
+                for key in ("value", "expected_close_date", "stage_id", "status"):
                     if key in changes and changes[key] != record.get(key):
                         self._log(ident, key, record.get(key), changes[key], at)
                 if "stage_id" in changes and changes["stage_id"] != record.get("stage_id"):
@@ -185,7 +186,7 @@ class World:
             return
         path = self.canonical[ident]
         if path[-1][1] is not stage:
-            path.append((at, stage))
+            path.append((at, stage, record.get("value"), record.get("expected_close_date")))
 
     def delete(self, entity: str, ident: int) -> None:
         """Soft delete, as Pipedrive does: the record stays listed as deleted. A deal takes
@@ -418,16 +419,13 @@ def _deal(
     pipeline = 1 if n % 2 else 2
     ids = _stage_ids(pipeline)
     created = parse_time(d["created_at"])
-    path: list[tuple[datetime, Stage]] = []
-    for h in d.get("stage_history") or [{"to": d["stage"], "at": d["created_at"]}]:
-        stage = Stage(h["to"])
-        if stage is Stage.STALLED or (path and path[-1][1] is stage):
-            continue
-        path.append((parse_time(h["at"]), stage))
-    if not path:
-        path = [(created, OPEN_PIPELINE[0])]
-    stage_id = ids[path[0][1]] if path[0][1].is_open else ids[Stage.LEAD]
-    status = "open" if path[0][1].is_open else ("won" if path[0][1] is Stage.CLOSED_WON else "lost")
+    history = d.get("stage_history") or [
+        {"to": d["stage"], "at": d["created_at"], "value": d.get("value"),
+         "expected_close": d.get("expected_close")}
+    ]  # fmt: skip
+    first = Stage(history[0]["to"])
+    stage_id = ids[first] if first.is_open else ids[Stage.LEAD]
+    status = "open" if first.is_open else ("won" if first is Stage.CLOSED_WON else "lost")
     stakeholders = d.get("stakeholders") or []
     primary = next((s for s in stakeholders if s.get("primary")), None) or next(
         iter(stakeholders), None
@@ -437,7 +435,7 @@ def _deal(
         "title": d["name"],
         "creator_user_id": user(d.get("owner")),
         "owner_id": user(d.get("owner")),
-        "value": d.get("value"),
+        "value": history[0].get("value", d.get("value")),
         "currency": d.get("currency") or "USD",
         "person_id": people.get(primary["contact"]) if primary else None,
         "org_id": orgs.get(str(d.get("account"))),
@@ -453,7 +451,7 @@ def _deal(
         "close_time": None,
         "won_time": None,
         "lost_time": None,
-        "expected_close_date": d.get("expected_close"),
+        "expected_close_date": history[0].get("expected_close", d.get("expected_close")),
         "label_ids": [],
         "is_deleted": False,
         "custom_fields": {
@@ -461,7 +459,17 @@ def _deal(
             COMPETITOR: None,
         },
     }
-    for at, stage in path[1:]:
+    path = [(created, first, record["value"], record["expected_close_date"])]
+    for h in history[1:]:
+        at, stage = parse_time(h["at"]), Stage(h["to"])
+        facts = {"value": h.get("value"), "expected_close_date": h.get("expected_close")}
+        for key, value in facts.items():
+            if value is not None and value != record[key]:
+                world._log(n, key, record[key], value, at)
+                record[key] = value
+        record["update_time"] = rfc3339(at)
+        if stage is Stage.STALLED or stage is path[-1][1]:
+            continue  # Pipedrive has no "stalled": the deal stays where it is
         if stage.is_open:
             if status != "open":
                 world._log(n, "status", status, "open", at)
@@ -476,10 +484,14 @@ def _deal(
             world._log(n, "status", status, new, at)
             status = record["status"] = new
             record[f"{new}_time"] = record["close_time"] = rfc3339(at)
-        record["update_time"] = rfc3339(at)
+        path.append((at, stage, record["value"], record["expected_close_date"]))
+    updated = max(parse_time(d["updated_at"]), parse_time(record["update_time"]))
+    for key, value in (("value", d.get("value")), ("expected_close_date", d.get("expected_close"))):
+        if value != record[key]:
+            world._log(n, key, record[key], value, updated)
+            record[key] = value
     if status == "lost":
         record["lost_reason"] = d.get("lost_reason")
-    updated = max(parse_time(d["updated_at"]), parse_time(record["update_time"]))
     record["update_time"] = rfc3339(updated)
     world._seen_time(updated)
     world.canonical[n] = path
