@@ -66,6 +66,19 @@ class SyncDeps:
     now: Callable[[], datetime] = field(default=_utcnow)
 
 
+def scrub(err: BaseException, secrets: Mapping[str, Secret]) -> None:
+    """Mask any secret value an error message carries (a connector's bug must not put a
+    token on a terminal, in a log or in the stored result)."""
+    text = str(err)
+    masked = text
+    for value in secrets.values():
+        raw = value.reveal()
+        if len(raw) >= 4 and raw in masked:
+            masked = masked.replace(raw, str(value))
+    if masked != text:
+        err.args = (masked,)
+
+
 def credential_name(connection_name: str) -> str:
     """Where a connection's secret fields are kept in the tenant's credential store."""
     return f"connection:{connection_name}"
@@ -146,7 +159,11 @@ async def connect(
         stored.update(new)
 
     config = ConnectionConfig(name, vendor, base_url, flow, plain, stored, save)
-    checked = await conn.check(config) if check else None
+    try:
+        checked = await conn.check(config) if check else None
+    except PieError as err:
+        scrub(err, stored)
+        raise
     now = deps.now()
     await creds.put(credential_name(name), stored)
     next_run = now + timedelta(minutes=schedule_minutes) if schedule_minutes else None
@@ -273,9 +290,11 @@ async def run_sync(
     async with deps.lock.hold(c.id):
         started = deps.now()
         counting: CountingSource | None = None
+        config: ConnectionConfig | None = None
         try:
             conn = registry.connector(c.vendor)
-            source = conn.source(await config_of(deps, c), full=full)
+            config = await config_of(deps, c)
+            source = conn.source(config, full=full)
             counting = CountingSource(source, progress, name=c.name)
             try:
                 report = await import_source(
@@ -290,6 +309,8 @@ async def run_sync(
             finally:
                 await _close(source)
         except PieError as err:
+            if config is not None:
+                scrub(err, config.credentials)
             result = _failed(c, full, started, deps.now(), counting, err)
             await _record(store, c, result, job_id, FAILED)
             raise

@@ -202,3 +202,16 @@ async def test_the_in_process_scheduler_runs_each_due_sync_once(
     job = await queue.job(got.last_job_id)
     assert job is not None and job.status == "succeeded"
     assert await deal_count(db, tenant) == 10
+
+
+async def test_a_connectors_error_never_carries_the_token(
+    deps: SyncDeps, tenant: UUID, api: FakeApi
+) -> None:
+    cid = await connect(deps, tenant)
+    api.failures = [transient(f"the API said: bad header 'Bearer {GOOD_TOKEN}'")]
+    with pytest.raises(TransientError) as err:
+        await svc.run_sync(deps, tenant, cid)
+    assert GOOD_TOKEN not in str(err.value) and "Bearer **********" in str(err.value)
+    c = await deps.connections(tenant).get(cid)
+    assert c is not None and c.last_result is not None
+    assert GOOD_TOKEN not in str(c.last_result)
