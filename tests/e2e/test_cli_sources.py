@@ -91,6 +91,16 @@ def test_connect_sync_list_status(cli: Any, api: FakeApi, tmp_path: Path) -> Non
     outputs += [status.output, human.output, cli("sources", "list").output]
     assert all(GOOD_TOKEN not in o for o in outputs)
 
+    every = cli("sources", "schedule", "fakecrm", "--every", "15", "--json")
+    assert every.exit_code == 0, every.output
+    assert json.loads(every.stdout)["schedule_minutes"] == 15
+    paused = cli("sources", "schedule", "fakecrm", "--pause")
+    assert "fakecrm: every 15 min, paused" in paused.stdout
+    resumed = json.loads(cli("sources", "schedule", "fakecrm", "--resume", "--json").stdout)
+    assert resumed["state"] == "active" and resumed["next_run_at"] is not None
+    off = json.loads(cli("sources", "schedule", "fakecrm", "--off", "--json").stdout)
+    assert off["schedule_minutes"] is None and off["next_run_at"] is None
+
     missing = cli("sources", "status", "nosuch")
     assert missing.exit_code == 1 and "nosuch" in missing.output
     removed = cli("sources", "remove", "fakecrm")

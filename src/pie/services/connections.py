@@ -23,6 +23,7 @@ from pie.importing.source import RawRecord, Source
 from pie.ports.connections import (
     ACTIVE,
     FAILED,
+    PAUSED,
     Connection,
     ConnectionStore,
     SyncSchedule,
@@ -209,6 +210,32 @@ async def find(deps: SyncDeps, tenant_id: UUID, name_or_id: str) -> Connection:
     if found is None:
         raise NotFound(f"connection {name_or_id!r}")
     return found
+
+
+async def reschedule(
+    deps: SyncDeps,
+    tenant_id: UUID,
+    connection: Connection,
+    *,
+    every_minutes: int | bool | None = False,
+    paused: bool | None = None,
+) -> Connection:
+    """Change when the connection syncs: ``every_minutes`` (None: only on demand; False:
+    unchanged) and ``paused`` (a paused connection's schedule is kept but not run)."""
+    c = connection
+    if every_minutes is not False:
+        if isinstance(every_minutes, int) and not isinstance(every_minutes, bool):
+            if every_minutes < 1:
+                raise InvalidInput("must be at least 1 minute", field="schedule")
+            c = dataclasses.replace(c, schedule_minutes=every_minutes)
+        else:
+            c = dataclasses.replace(c, schedule_minutes=None)
+    if paused is not None:
+        c = dataclasses.replace(c, state=PAUSED if paused else ACTIVE)
+    now = deps.now()
+    next_run = now + timedelta(minutes=c.schedule_minutes) if c.schedule_minutes else None
+    c = dataclasses.replace(c, next_run_at=next_run, updated_at=now)
+    return await deps.connections(tenant_id).save(c)
 
 
 async def remove(deps: SyncDeps, tenant_id: UUID, connection: Connection) -> None:

@@ -215,3 +215,22 @@ async def test_a_connectors_error_never_carries_the_token(
     c = await deps.connections(tenant).get(cid)
     assert c is not None and c.last_result is not None
     assert GOOD_TOKEN not in str(c.last_result)
+
+
+async def test_a_paused_connection_is_not_scheduled(
+    deps: SyncDeps, tenant: UUID, db: Database
+) -> None:
+    from pie.adapters.db.connections import SqlSyncSchedule
+
+    cid = await connect(deps, tenant, schedule_minutes=10)
+    c = await svc.find(deps, tenant, str(cid))
+    paused = await svc.reschedule(deps, tenant, c, paused=True)
+    assert paused.state == "paused" and paused.schedule_minutes == 10
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    schedule = SqlSyncSchedule(db.sessions)
+    assert cid not in {d.connection_id for d in await schedule.claim_due(later)}
+    await svc.reschedule(deps, tenant, paused, paused=False, every_minutes=5)
+    claimed = await schedule.claim_due(datetime.now(UTC) + timedelta(minutes=6))
+    assert cid in {d.connection_id for d in claimed}
+    with pytest.raises(InvalidInput):
+        await svc.reschedule(deps, tenant, paused, every_minutes=0)

@@ -332,6 +332,43 @@ def status_command(
             console.print(f"error: {escape(e)}")
 
 
+@sources_app.command("schedule")
+def schedule_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The connection's name (or id)"),
+    every: int | None = typer.Option(None, "--every", min=1, help="Sync every N minutes"),
+    off: bool = typer.Option(False, "--off", help="Only sync when asked"),
+    pause: bool | None = typer.Option(
+        None, "--pause/--resume", help="Keep the schedule but do not run it / run it again"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """When a connection syncs (run `pie worker` for the scheduled syncs)."""
+    st = state(ctx)
+    if every is not None and off:
+        fail("pie sources schedule: --every and --off exclude each other")
+
+    async def work(c: Container) -> ConnectionRead:
+        from pie.services import connections as svc
+        from pie.services.schemas.connections import ConnectionRead
+
+        tid = await tenant_id(st, c)
+        deps = c.sync_deps()
+        conn = await svc.find(deps, tid, name)
+        minutes: int | bool | None = None if off else (every if every is not None else False)
+        return ConnectionRead.of(
+            await svc.reschedule(deps, tid, conn, every_minutes=minutes, paused=pause)
+        )
+
+    r = run(st, work)
+    if as_json:
+        print_json(r)
+        return
+    when = f"every {r.schedule_minutes} min" if r.schedule_minutes else "on demand"
+    nxt = r.next_run_at.strftime("%Y-%m-%d %H:%M UTC") if r.next_run_at else "-"
+    console.print(f"{escape(r.name)}: {when}, {r.state}; next run {nxt}")
+
+
 @sources_app.command("remove")
 def remove_command(
     ctx: typer.Context, name: str = typer.Argument(..., help="The connection's name (or id)")
