@@ -177,3 +177,23 @@ async def _cancel(url: str, job_id: int) -> None:
         assert await queue.app.job_manager.cancel_job_by_id_async(job_id, delete_job=True)
     finally:
         await container.aclose()
+
+
+def test_demo_syncs_from_an_emulator(tmp_path: Path) -> None:
+    api = FakeApi(page_size=50)
+    api.seed_history(300)
+    registry.register(FakeConnector(api))
+    registry.register_emulator(FakeEmulator())
+    try:
+        got = pie(
+            "--data-dir", tmp_path, "demo", "--emulator", "fakecrm", "--deals", "300", "--json"
+        )
+    finally:
+        registry.unregister("fakecrm")
+    assert got.exit_code == 0, got.output
+    out = json.loads(got.stdout)
+    assert out["imported"]["status"] == "succeeded"
+    assert out["imported"]["counts"]["deal"]["created"] == 300
+    assert out["summary"]["deals"] == 300
+    assert (tmp_path / "demo" / "report.html").exists()
+    assert GOOD_TOKEN not in got.output
