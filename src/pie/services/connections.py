@@ -139,9 +139,10 @@ async def connect(
     schedule_minutes: int | None = None,
     check: bool = True,
 ) -> tuple[Connection, str | None]:
-    """Create the connection (or update the one of that name and vendor: new credentials,
-    base URL, schedule; its cursors stay). With ``check`` the credentials are tried against
-    the API before anything is stored. Returns the connection and what the check saw."""
+    """Create the connection (or update the one of that name and vendor: new credentials and
+    base URL, the schedule if one is given; its cursors stay). With ``check`` the credentials
+    are tried against the API before anything is stored. Returns the connection and what the
+    check saw."""
     conn = registry.connector(vendor)
     flow, plain, secret = split_fields(conn, auth, values)
     name = check_connection_name(name or vendor)
@@ -185,6 +186,8 @@ async def connect(
             next_run_at=next_run,
         )
         return await store.add(connection), checked
+    if schedule_minutes is None:  # kept (`pie sources schedule --off` clears it)
+        schedule_minutes, next_run = existing.schedule_minutes, existing.next_run_at
     connection = dataclasses.replace(
         existing,
         base_url=base_url,

@@ -151,6 +151,9 @@ async def test_reconnecting_updates_the_connection_and_names_are_per_vendor(
     assert again == cid
     c = await deps.connections(tenant).get(cid)
     assert c is not None and c.base_url == "http://127.0.0.1:1" and c.schedule_minutes == 5
+    await connect(deps, tenant)  # new credentials only: the schedule stays
+    c = await deps.connections(tenant).get(cid)
+    assert c is not None and c.schedule_minutes == 5 and c.base_url is None
     with pytest.raises(InvalidInput, match="name"):
         await svc.connect(deps, tenant, "fakecrm", {"api_token": "x"}, name="bad name!")
 
