@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 
 from pie.bootstrap import Container, build
@@ -102,7 +104,10 @@ async def _finished(api: Api, connection_id: str, job_id: str) -> dict[str, Any]
 CONNECT = {"source": "fakecrm", "credentials": {"api_token": GOOD_TOKEN, "account": "acme"}}
 
 
-async def test_connect_sync_in_the_background_and_poll_the_status(api: Api) -> None:
+async def test_connect_sync_in_the_background_and_poll_the_status(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     r = await api.call("POST", "/api/import/connect", json=CONNECT)
     assert r.status_code == 200, r.text
     made = r.json()
@@ -138,6 +143,7 @@ async def test_connect_sync_in_the_background_and_poll_the_status(api: Api) -> N
     r = await api.call("POST", f"/api/import/sync/{cid}", headers=api.other)
     assert r.status_code == 404
     assert all(GOOD_TOKEN not in text for text in api.seen)
+    assert caplog.records and GOOD_TOKEN not in caplog.text
 
 
 async def test_the_sources_failures_are_502_and_503(api: Api) -> None:

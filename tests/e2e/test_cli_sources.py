@@ -4,7 +4,9 @@ printed, the key file private."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import stat
 import uuid
 from collections.abc import Iterator
@@ -90,6 +92,16 @@ def test_connect_sync_list_status(cli: Any, api: FakeApi, tmp_path: Path) -> Non
     outputs += [status.output, human.output, cli("sources", "list").output]
     assert all(GOOD_TOKEN not in o for o in outputs)
 
+    every = cli("sources", "schedule", "fakecrm", "--every", "15", "--json")
+    assert every.exit_code == 0, every.output
+    assert json.loads(every.stdout)["schedule_minutes"] == 15
+    paused = cli("sources", "schedule", "fakecrm", "--pause")
+    assert "fakecrm: every 15 min, paused" in paused.stdout
+    resumed = json.loads(cli("sources", "schedule", "fakecrm", "--resume", "--json").stdout)
+    assert resumed["state"] == "active" and resumed["next_run_at"] is not None
+    off = json.loads(cli("sources", "schedule", "fakecrm", "--off", "--json").stdout)
+    assert off["schedule_minutes"] is None and off["next_run_at"] is None
+
     missing = cli("sources", "status", "nosuch")
     assert missing.exit_code == 1 and "nosuch" in missing.output
     removed = cli("sources", "remove", "fakecrm")
@@ -117,7 +129,71 @@ def test_emulate_prints_the_base_urls() -> None:
         assert urls["fakecrm"].startswith("http://127.0.0.1:")
         text = pie("emulate", "fakecrm", "--seconds", "0", "--deals", "3")
         assert "pie connect fakecrm --base-url http://127.0.0.1:" in text.stdout
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = str(taken.getsockname()[1])
+            busy = pie("emulate", "fakecrm", "--seconds", "0", "--port", port)
+        assert busy.exit_code == 1
+        assert f"fakecrm emulator: cannot listen on 127.0.0.1:{port}" in busy.output
         missing = pie("emulate", "nosuch", "--seconds", "0")
         assert missing.exit_code == 1 and "no emulator for 'nosuch'" in missing.output
     finally:
         registry.unregister("fakecrm")
+
+
+def test_a_background_sync_is_queued_on_postgresql_only(cli: Any, url: str) -> None:
+    made = cli("connect", "fakecrm", "--api-token", GOOD_TOKEN, "--no-sync", "--json")
+    assert made.exit_code == 0, made.output
+    queued = cli("sources", "sync", "fakecrm", "--background", "--json")
+    if url.startswith("sqlite"):
+        assert queued.exit_code == 1 and "needs the PostgreSQL store" in queued.output
+        return
+    assert queued.exit_code == 0, queued.output
+    job_id = json.loads(queued.stdout)["job_id"]
+    again = json.loads(cli("sources", "sync", "fakecrm", "--background", "--json").stdout)
+    assert again["job_id"] == job_id  # still waiting: the same job
+    status = json.loads(cli("sources", "status", "fakecrm", "--json").stdout)
+    assert status["job"] == {
+        "id": job_id,
+        "status": "queued",
+        "attempts": 0,
+        "scheduled_at": status["job"]["scheduled_at"],
+        "error": None,
+    }
+    asyncio.run(_cancel(url, int(job_id)))  # no worker of a later test is to run it
+
+
+async def _cancel(url: str, job_id: int) -> None:
+    from pie.adapters.jobs import ProcrastinateQueue
+    from pie.bootstrap import build
+    from pie.config import Settings
+
+    container = build(Settings(database_url=url))
+    try:
+        queue = container.job_queue()
+        assert isinstance(queue, ProcrastinateQueue)
+        await queue.job(str(job_id))  # opens the queue
+        assert await queue.app.job_manager.cancel_job_by_id_async(job_id, delete_job=True)
+    finally:
+        await container.aclose()
+
+
+def test_demo_syncs_from_an_emulator(tmp_path: Path) -> None:
+    api = FakeApi(page_size=50)
+    api.seed_history(300)
+    registry.register(FakeConnector(api))
+    registry.register_emulator(FakeEmulator())
+    try:
+        got = pie(
+            "--data-dir", tmp_path, "demo", "--emulator", "fakecrm", "--deals", "300", "--json"
+        )
+    finally:
+        registry.unregister("fakecrm")
+    assert got.exit_code == 0, got.output
+    out = json.loads(got.stdout)
+    assert out["imported"]["status"] == "succeeded"
+    assert out["imported"]["counts"]["deal"]["created"] == 300
+    assert out["summary"]["deals"] == 300
+    assert (tmp_path / "demo" / "report.html").exists()
+    assert GOOD_TOKEN not in got.output

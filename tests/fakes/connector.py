@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -53,12 +55,33 @@ class FakeApi:
     stall: asyncio.Event | None = None  # a sync waits on it before reading (a slow API)
     stall_seconds: float = 0.0  # or sleeps this long before reading (another process)
     syncs: int = 0  # sources opened
+    opened: Counter[str] = field(default_factory=Counter)  # sources opened per connection
     full_syncs: int = 0
     refreshed: int = 0
 
     def seed(self, n: int) -> None:
         for i in range(1, n + 1):
             self.deals[f"006{i:05d}"] = opportunity(i)
+
+    def seed_history(self, n: int) -> None:
+        """``n`` deals created over two years, most of them closed (won or lost) a few weeks
+        to months later: enough for the demo's mining and back-test."""
+        start = datetime(2024, 1, 1, tzinfo=UTC)
+        for i in range(1, n + 1):
+            created = start + timedelta(days=(i * 617) % 700)
+            closed = created + timedelta(days=20 + (i * 37) % 100)
+            deal = opportunity(i)
+            deal["CreatedDate"] = created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+            deal["CloseDate"] = closed.date().isoformat()
+            if i % 10 < 7:
+                won = i % 10 < 3
+                deal.update(
+                    StageName="Closed Won" if won else "Closed Lost", IsClosed=True, IsWon=won
+                )
+                deal["LastModifiedDate"] = closed.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+            else:
+                deal["StageName"] = ("Qualification", "Demo", "Proposal")[i % 3]
+            self.deals[deal["Id"]] = deal
 
 
 class FakeSource:
@@ -117,6 +140,7 @@ class FakeConnector:
 
     def source(self, config: ConnectionConfig, *, full: bool) -> FakeSource:
         self.api.syncs += 1
+        self.api.opened[config.name] += 1
         self.api.full_syncs += int(full)
         return FakeSource(self.api, config, full)
 

@@ -23,10 +23,12 @@ puts it in an error message.
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
@@ -203,8 +205,11 @@ class Emulator(Protocol):
 
 _CONNECTORS: dict[str, Connector] = {}
 _EMULATORS: dict[str, Emulator] = {}
+#: vendor packages that could not be imported (a missing dependency): name -> why
+_BROKEN: dict[str, str] = {}
 _loaded = False
 _lock = threading.RLock()
+log = logging.getLogger(__name__)
 
 
 def register(connector: Connector) -> None:
@@ -237,9 +242,19 @@ def load() -> None:
         package = importlib.import_module("pie.sources")
         for info in pkgutil.iter_modules(package.__path__, "pie.sources."):
             if info.ispkg:
-                importlib.import_module(info.name)
+                _load_one(info.name.rsplit(".", 1)[1], partial(importlib.import_module, info.name))
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            ep.load()
+            _load_one(ep.name, ep.load)
+
+
+def _load_one(name: str, load: Callable[[], object]) -> None:
+    """One vendor package; one that cannot be imported (a missing dependency) leaves the
+    others usable and is named when asked for."""
+    try:
+        load()
+    except ImportError as err:
+        _BROKEN[name] = f"{type(err).__name__}: {err}"
+        log.warning("the %s connector could not be loaded: %s", name, err)
 
 
 def connectors() -> dict[str, Connector]:
@@ -258,18 +273,20 @@ def connector(vendor: str) -> Connector:
     """The connector registered for ``vendor``; InvalidInput naming the known ones if none."""
     known = connectors()
     if vendor not in known:
-        raise InvalidInput(
-            f"no connector for {vendor!r} (known: {', '.join(known) or 'none'})", field="vendor"
-        )
+        raise InvalidInput(_missing("connector", vendor, known), field="vendor")
     return known[vendor]
+
+
+def _missing(what: str, vendor: str, known: Mapping[str, object]) -> str:
+    if vendor in _BROKEN:
+        return f"the {vendor} {what} could not be loaded ({_BROKEN[vendor]})"
+    return f"no {what} for {vendor!r} (known: {', '.join(known) or 'none'})"
 
 
 def emulator(vendor: str) -> Emulator:
     known = emulators()
     if vendor not in known:
-        raise InvalidInput(
-            f"no emulator for {vendor!r} (known: {', '.join(known) or 'none'})", field="vendor"
-        )
+        raise InvalidInput(_missing("emulator", vendor, known), field="vendor")
     return known[vendor]
 
 

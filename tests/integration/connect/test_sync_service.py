@@ -6,6 +6,7 @@ sync of a connection at a time, refreshed tokens kept."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -150,6 +151,9 @@ async def test_reconnecting_updates_the_connection_and_names_are_per_vendor(
     assert again == cid
     c = await deps.connections(tenant).get(cid)
     assert c is not None and c.base_url == "http://127.0.0.1:1" and c.schedule_minutes == 5
+    await connect(deps, tenant)  # new credentials only: the schedule stays
+    c = await deps.connections(tenant).get(cid)
+    assert c is not None and c.schedule_minutes == 5 and c.base_url is None
     with pytest.raises(InvalidInput, match="name"):
         await svc.connect(deps, tenant, "fakecrm", {"api_token": "x"}, name="bad name!")
 
@@ -169,3 +173,67 @@ async def test_due_schedules_are_claimed_once(deps: SyncDeps, tenant: UUID, db: 
     assert sorted(str(d.connection_id) for d in mine) == sorted([str(cid), str(oid)])
     c = await deps.connections(tenant).get(cid)
     assert c is not None and c.next_run_at == later + timedelta(minutes=10)
+
+
+async def test_the_in_process_scheduler_runs_each_due_sync_once(
+    deps: SyncDeps, tenant: UUID, db: Database, api: FakeApi
+) -> None:
+    from pie.adapters.db.connections import SqlSyncSchedule
+    from pie.adapters.jobs import InProcessQueue, run_local_scheduler
+
+    cid = await connect(deps, tenant, schedule_minutes=60)
+    store = deps.connections(tenant)
+    c = await store.get(cid)
+    assert c is not None
+    await store.save(dataclasses.replace(c, next_run_at=datetime.now(UTC) - timedelta(seconds=1)))
+    queue = InProcessQueue(deps)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(
+        run_local_scheduler(SqlSyncSchedule(db.sessions), queue, every=0.05, stop=stop)
+    )
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        got = await store.get(cid)
+        if got is not None and got.last_sync_at is not None:
+            break
+    await asyncio.sleep(0.3)  # more rounds: nothing is due again for an hour
+    stop.set()
+    await runner
+    assert api.syncs == 1
+    got = await store.get(cid)
+    assert got is not None and got.last_job_id is not None
+    job = await queue.job(got.last_job_id)
+    assert job is not None and job.status == "succeeded"
+    assert await deal_count(db, tenant) == 10
+
+
+async def test_a_connectors_error_never_carries_the_token(
+    deps: SyncDeps, tenant: UUID, api: FakeApi
+) -> None:
+    cid = await connect(deps, tenant)
+    api.failures = [transient(f"the API said: bad header 'Bearer {GOOD_TOKEN}'")]
+    with pytest.raises(TransientError) as err:
+        await svc.run_sync(deps, tenant, cid)
+    assert GOOD_TOKEN not in str(err.value) and "Bearer **********" in str(err.value)
+    c = await deps.connections(tenant).get(cid)
+    assert c is not None and c.last_result is not None
+    assert GOOD_TOKEN not in str(c.last_result)
+
+
+async def test_a_paused_connection_is_not_scheduled(
+    deps: SyncDeps, tenant: UUID, db: Database
+) -> None:
+    from pie.adapters.db.connections import SqlSyncSchedule
+
+    cid = await connect(deps, tenant, schedule_minutes=10)
+    c = await svc.find(deps, tenant, str(cid))
+    paused = await svc.reschedule(deps, tenant, c, paused=True)
+    assert paused.state == "paused" and paused.schedule_minutes == 10
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    schedule = SqlSyncSchedule(db.sessions)
+    assert cid not in {d.connection_id for d in await schedule.claim_due(later)}
+    await svc.reschedule(deps, tenant, paused, paused=False, every_minutes=5)
+    claimed = await schedule.claim_due(datetime.now(UTC) + timedelta(minutes=6))
+    assert cid in {d.connection_id for d in claimed}
+    with pytest.raises(InvalidInput):
+        await svc.reschedule(deps, tenant, paused, every_minutes=0)
