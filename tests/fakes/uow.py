@@ -55,6 +55,9 @@ from pie.ports.repositories import (
     UpsertCounts,
 )
 from pie.ports.uow import ApiKey, NewTenant
+from tests.fakes.intelligence import FakeIntelligenceRepository
+from tests.fakes.intelligence import new_state as intel_state
+from tests.fakes.intelligence import snapshot as intel_snapshot
 
 T = TypeVar("T")
 
@@ -80,6 +83,7 @@ _SPECS: dict[
         False,
     ),
 }
+_KIND_TABLES = {"activity": "activities", "stakeholder": "stakeholders"}
 _MONEY = ("annual_revenue", "value")
 _NEVER_MERGED = frozenset({"id", "tenant_id"})
 _PASSIVE = frozenset({"updated_at"})
@@ -111,6 +115,7 @@ class Tables:
         self.cursors: dict[tuple[str, str], Cursor] = {}
         self.models: dict[str, CachedModel] = {}
         self.policy: OwnershipPolicy = DEFAULT_POLICY
+        self.intel: dict[str, Any] = intel_state()
 
 
 def _snapshot(tables: Tables) -> Tables:
@@ -124,6 +129,7 @@ def _snapshot(tables: Tables) -> Tables:
     twin.cursors = dict(tables.cursors)
     twin.models = dict(tables.models)
     twin.policy = tables.policy
+    twin.intel = intel_snapshot(tables.intel)
     return twin
 
 
@@ -592,6 +598,9 @@ class InMemoryUnitOfWork:
         self.changes = FakeChangeFeed(t)
         self.models = FakeModelCache(t, clock)
         self.policy = FakePolicyRepository(t)
+        self.intel = FakeIntelligenceRepository(
+            t.intel, lambda kind, ident: ident in t.rows[_KIND_TABLES[kind]]
+        )
 
     async def commit(self) -> None:
         self._store.tables[self.tenant_id] = self._work
