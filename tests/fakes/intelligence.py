@@ -33,10 +33,33 @@ def snapshot(state: dict[str, Any]) -> dict[str, Any]:
 
 
 class FakeIntelligenceRepository:
-    def __init__(self, state: dict[str, Any], exists: Any = None) -> None:
-        self._s = state
-        # exists(kind, id) -> bool: the fake's stand-in for the SQL foreign keys
-        self._exists = exists or (lambda _kind, _ident: True)
+    def __init__(self, state: dict[str, Any], rows: dict[str, dict[UUID, Any]]) -> None:
+        self._s, self._rows = state, rows
+
+    def _exists(self, table: str, ident: UUID) -> bool:
+        """The fake's stand-in for the SQL foreign keys."""
+        return ident in self._rows[table]
+
+    async def find_accounts(self, domains: Sequence[str]) -> dict[str, UUID]:
+        wanted = {d.lower().removeprefix("www.") for d in domains if d}
+        out: dict[str, UUID] = {}
+        for a in sorted(self._rows["accounts"].values(), key=lambda a: (a.created_at, a.id)):
+            d = (a.domain or "").lower().removeprefix("www.")
+            if d in wanted:
+                out.setdefault(d, a.id)
+        return out
+
+    async def find_contacts(self, emails: Sequence[str]) -> dict[str, UUID]:
+        wanted = {e.lower() for e in emails if e}
+        out: dict[str, UUID] = {}
+        for c in sorted(self._rows["contacts"].values(), key=lambda c: (c.created_at, c.id)):
+            e = (c.email or "").lower()
+            if e in wanted:
+                out.setdefault(e, c.id)
+        return out
+
+    async def lock(self, key: str) -> None:
+        """The fake's unit of work is not shared between tasks: nothing to serialise."""
 
     async def processed(self, activity_ids: Sequence[UUID]) -> dict[UUID, str]:
         acts = self._s["activities"]
@@ -51,7 +74,7 @@ class FakeIntelligenceRepository:
         return {a: acts[a] for a in activity_ids if a in acts}
 
     async def save_activity(self, intel: ActivityIntel) -> None:
-        if not self._exists("activity", intel.activity_id):
+        if not self._exists("activities", intel.activity_id):
             raise AssertionError(f"activity {intel.activity_id} is not stored")
         self._s["activities"][intel.activity_id] = copy.deepcopy(intel)
 
@@ -60,7 +83,7 @@ class FakeIntelligenceRepository:
         return {s: got[s] for s in stakeholder_ids if s in got}
 
     async def save_profile(self, profile: StakeholderProfile) -> None:
-        if not self._exists("stakeholder", profile.stakeholder_id):
+        if not self._exists("stakeholders", profile.stakeholder_id):
             raise AssertionError(f"stakeholder {profile.stakeholder_id} is not stored")
         self._s["profiles"][profile.stakeholder_id] = profile
 

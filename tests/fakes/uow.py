@@ -83,7 +83,6 @@ _SPECS: dict[
         False,
     ),
 }
-_KIND_TABLES = {"activity": "activities", "stakeholder": "stakeholders"}
 _MONEY = ("annual_revenue", "value")
 _NEVER_MERGED = frozenset({"id", "tenant_id"})
 _PASSIVE = frozenset({"updated_at"})
@@ -598,9 +597,7 @@ class InMemoryUnitOfWork:
         self.changes = FakeChangeFeed(t)
         self.models = FakeModelCache(t, clock)
         self.policy = FakePolicyRepository(t)
-        self.intel = FakeIntelligenceRepository(
-            t.intel, lambda kind, ident: ident in t.rows[_KIND_TABLES[kind]]
-        )
+        self.intel = FakeIntelligenceRepository(t.intel, t.rows)
 
     async def commit(self) -> None:
         self._store.tables[self.tenant_id] = self._work

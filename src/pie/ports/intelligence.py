@@ -61,6 +61,21 @@ class PlanVersion:
 
 
 class IntelligenceRepository(Protocol):
+    async def lock(self, key: str) -> None:
+        """Hold a lock on ``key`` until the transaction ends, so writers of one key (a tenant's
+        account) run one after the other: ``pg_advisory_xact_lock`` on PostgreSQL; on SQLite the
+        unit of work must be made with ``writes=True``, whose transaction holds the store's one
+        writer lock from its start."""
+        ...
+
+    async def find_accounts(self, domains: Sequence[str]) -> dict[str, UUID]:
+        """Lower-cased email domain -> the account with that domain (``www.`` ignored)."""
+        ...
+
+    async def find_contacts(self, emails: Sequence[str]) -> dict[str, UUID]:
+        """Lower-cased email -> the contact with that email."""
+        ...
+
     # --- activity extractions ---------------------------------------------------------------
     async def processed(self, activity_ids: Sequence[UUID]) -> dict[UUID, str]:
         """activity id -> the digest of the version last processed (unprocessed: absent)."""

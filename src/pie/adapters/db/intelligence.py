@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Table, delete, or_, select
+from sqlalchemy import ColumnElement, Table, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pie.adapters.db.tables import AccountRow, ContactRow
 from pie.adapters.db.tables_intelligence import (
     ActivityIntelRow,
     IntelligenceSettingsRow,
@@ -32,6 +33,8 @@ from pie.domain.political import (
 from pie.domain.progression import ProgressionSettings
 from pie.ports.intelligence import ActivityIntel, Narrative, PlanVersion, TransitionEvidence
 
+ACCOUNTS: Table = AccountRow.__table__  # type: ignore[assignment]
+CONTACTS: Table = ContactRow.__table__  # type: ignore[assignment]
 INTEL: Table = ActivityIntelRow.__table__  # type: ignore[assignment]
 PROFILES: Table = StakeholderProfileRow.__table__  # type: ignore[assignment]
 RELS: Table = StakeholderRelationshipRow.__table__  # type: ignore[assignment]
@@ -115,6 +118,48 @@ class SqlIntelligenceRepository:
                 select(table).where(self._mine(table), table.c[column].in_(part), *extra)
             )
             out.extend(rows.mappings().all())
+        return out
+
+    async def lock(self, key: str) -> None:
+        conn = await self._session.connection()
+        if conn.dialect.name == "postgresql":
+            # two 32-bit keys: the tenant and the key, both hashed by PostgreSQL
+            await self._session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:tenant), hashtext(:key))"),
+                {"tenant": str(self._tenant), "key": key},
+            )
+
+    async def find_accounts(self, domains: Sequence[str]) -> dict[str, UUID]:
+        wanted = sorted({d.lower().removeprefix("www.") for d in domains if d})
+        if not wanted:
+            return {}
+        domain = func.lower(ACCOUNTS.c.domain)
+        rows = await self._session.execute(
+            select(domain, ACCOUNTS.c.id)
+            .where(
+                ACCOUNTS.c.tenant_id == self._tenant,
+                domain.in_(wanted + [f"www.{d}" for d in wanted]),
+            )
+            .order_by(ACCOUNTS.c.created_at, ACCOUNTS.c.id)
+        )
+        out: dict[str, UUID] = {}
+        for d, ident in rows:
+            out.setdefault(str(d).removeprefix("www."), ident)
+        return out
+
+    async def find_contacts(self, emails: Sequence[str]) -> dict[str, UUID]:
+        wanted = sorted({e.lower() for e in emails if e})
+        if not wanted:
+            return {}
+        email = func.lower(CONTACTS.c.email)
+        rows = await self._session.execute(
+            select(email, CONTACTS.c.id)
+            .where(CONTACTS.c.tenant_id == self._tenant, email.in_(wanted))
+            .order_by(CONTACTS.c.created_at, CONTACTS.c.id)
+        )
+        out: dict[str, UUID] = {}
+        for e, ident in rows:
+            out.setdefault(str(e), ident)
         return out
 
     # --- activities ---------------------------------------------------------------------------

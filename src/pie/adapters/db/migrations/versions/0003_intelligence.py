@@ -186,33 +186,29 @@ QUALIFICATION_FIELDS = (
 _ALIASES = {"pain": "identify_pain", "eb": "economic_buyer", "economic buyer": "economic_buyer"}
 
 
-def typed_qualification(old: object) -> dict[str, object]:
-    """A legacy snapshot (``{"budget": "50k", "champion": true, ...}`` or anything else) as
-    the typed shape: each BANT/MEDDIC key becomes a field whose value is the old value as text,
-    with no evidence quote (there was none) and origin ``legacy``; other keys are kept under
-    ``notes``. A snapshot already in the typed shape is left as it is."""
+def typed_qualification(old: object) -> tuple[dict[str, object], dict[str, object]]:
+    """A legacy snapshot (``{"budget": "50k", "champion": true, ...}``) as the typed shape
+    (``pie.domain.intelligence.Qualification``) plus the keys that are no BANT/MEDDIC field
+    (they move to the deal's ``custom_fields["qualification_notes"]``). Each known key becomes
+    a field whose value is the old value as text, with no evidence (there was none) and
+    confidence 0.5. A snapshot already typed is returned as it is."""
     if not isinstance(old, dict) or not old:
-        return {}
-    if old.get("schema") == "pie.qualification/1":
-        return old
+        return {}, {}
+    if all(
+        k in QUALIFICATION_FIELDS and (v is None or (isinstance(v, dict) and "value" in v))
+        for k, v in old.items()
+    ):
+        return old, {}
     fields: dict[str, object] = {}
     notes: dict[str, object] = {}
     for key, value in old.items():
         name = _ALIASES.get(str(key).strip().lower(), str(key).strip().lower())
         if name in QUALIFICATION_FIELDS and value not in (None, "", False, [], {}):
             text = value if isinstance(value, str) else _text(value)
-            fields[name] = {
-                "value": text,
-                "confidence": 0.5,
-                "origin": "legacy",
-                "evidence": [],
-            }
+            fields[name] = {"value": text[:500], "confidence": 0.5, "by_human": False}
         else:
             notes[str(key)] = value
-    out: dict[str, object] = {"schema": "pie.qualification/1", "fields": fields}
-    if notes:
-        out["notes"] = notes
-    return out
+    return fields, notes
 
 
 def _text(value: object) -> str:
@@ -225,7 +221,7 @@ def _text(value: object) -> str:
 
 def typed_plan(old: object) -> object:
     """An opportunity plan whose criteria carry ``evidence`` as a bare string: the string
-    becomes ``{"quote": ..., "activity_id": null, "start": null, "end": null}``."""
+    becomes one evidence item ``{"quote": ...}`` with no activity or span (it never had one)."""
     if not isinstance(old, dict):
         return old
     tracking = old.get("qualification_tracking")
@@ -233,19 +229,28 @@ def typed_plan(old: object) -> object:
         return old
     for criterion in tracking.values():
         if isinstance(criterion, dict) and isinstance(criterion.get("evidence"), str):
-            criterion["evidence"] = [
-                {"quote": criterion["evidence"], "activity_id": None, "start": None, "end": None}
-            ]
+            criterion["evidence"] = [{"quote": criterion["evidence"]}]
+        elif isinstance(criterion, dict) and criterion.get("evidence") is None:
+            criterion["evidence"] = []
     return old
 
 
 def _type_existing_data() -> None:
     bind = op.get_bind()
-    deals = sa.table("deals", sa.column("id", sa.Uuid()), sa.column("qualification", JSON))
-    for ident, value in bind.execute(sa.select(deals.c.id, deals.c.qualification)).all():
-        typed = typed_qualification(value)
+    deals = sa.table(
+        "deals",
+        sa.column("id", sa.Uuid()),
+        sa.column("qualification", JSON),
+        sa.column("custom_fields", JSON),
+    )
+    rows = bind.execute(sa.select(deals.c.id, deals.c.qualification, deals.c.custom_fields))
+    for ident, value, custom in rows.all():
+        typed, notes = typed_qualification(value)
         if typed != value:
-            bind.execute(deals.update().where(deals.c.id == ident).values(qualification=typed))
+            values: dict[str, object] = {"qualification": typed}
+            if notes:
+                values["custom_fields"] = {**(custom or {}), "qualification_notes": notes}
+            bind.execute(deals.update().where(deals.c.id == ident).values(**values))
     plans = sa.table("opportunity_plans", sa.column("id", sa.Uuid()), sa.column("data", JSON))
     for ident, value in bind.execute(sa.select(plans.c.id, plans.c.data)).all():
         before = repr(value)
