@@ -1,0 +1,397 @@
+"""The offline extractor's configuration and lexicons (precompiled once at import).
+
+Competitors and products are per tenant (``ExtractorConfig``); the phrase lexicons are general
+English sales language. Every pattern is a cue, not a verdict: ``offline.py`` still checks who
+said it (buyer or seller), negation, hypotheticals and questions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from rapidfuzz import fuzz, process
+
+from pie.domain.model import StakeholderRole
+
+#: Used when a tenant configures none: vendors a revenue tool is commonly compared with.
+DEFAULT_COMPETITORS = (
+    "Gong", "Clari", "Chorus", "Outreach", "Salesloft", "People.ai", "InsightSquared", "Aviso",
+    "BoostUp", "Xactly", "Anaplan",
+)  # fmt: skip
+
+
+def _alternation(names: list[str]) -> re.Pattern[str] | None:
+    if not names:
+        return None
+    ordered = sorted({n for n in names if n.strip()}, key=len, reverse=True)
+    body = "|".join(re.escape(n).replace(r"\ ", r"[\s-]?") for n in ordered)
+    return re.compile(rf"(?<![\w@.])(?:{body})(?![\w])", re.I)
+
+
+@dataclass(frozen=True)
+class ExtractorConfig:
+    """What the offline extractor needs to know about a tenant.
+
+    ``products`` maps a product line to the names buyers use for it (the line's own name is
+    always one). ``seller_domains`` are the email domains of the tenant's own people (their
+    words are the seller side). ``fuzzy_cutoff`` is the rapidfuzz ratio (0-100) a capitalised
+    word needs to count as a misspelt competitor or product name.
+    """
+
+    competitors: tuple[str, ...] = DEFAULT_COMPETITORS
+    products: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    seller_domains: tuple[str, ...] = ()
+    seller_company: str | None = None
+    fiscal_year_start_month: int = 1
+    fuzzy_cutoff: int = 88
+
+    @cached_property
+    def competitor_pattern(self) -> re.Pattern[str] | None:
+        return _alternation(list(self.competitors))
+
+    @cached_property
+    def product_names(self) -> dict[str, str]:
+        """alias (casefolded) -> product line"""
+        out: dict[str, str] = {}
+        for line, aliases in self.products.items():
+            for a in (line, *aliases):
+                out[a.casefold()] = line
+        return out
+
+    @cached_property
+    def product_pattern(self) -> re.Pattern[str] | None:
+        return _alternation(list(self.product_names))
+
+    @cached_property
+    def _fuzzy_competitors(self) -> list[str]:
+        return [c.casefold() for c in self.competitors if len(c) >= 5]
+
+    def fuzzy_competitor(self, word: str) -> str | None:
+        """The configured competitor ``word`` misspells, if any (rapidfuzz ratio)."""
+        if len(word) < 5 or not self._fuzzy_competitors:
+            return None
+        got = process.extractOne(
+            word.casefold(), self._fuzzy_competitors, scorer=fuzz.ratio,
+            score_cutoff=self.fuzzy_cutoff,
+        )  # fmt: skip
+        if got is None:
+            return None
+        return self.competitors[[c.casefold() for c in self.competitors].index(got[0])]
+
+    def fuzzy_product(self, word: str) -> str | None:
+        names = [n for n in self.product_names if len(n) >= 5]
+        if len(word) < 5 or not names:
+            return None
+        got = process.extractOne(
+            word.casefold(), names, scorer=fuzz.ratio, score_cutoff=self.fuzzy_cutoff
+        )
+        return self.product_names[got[0]] if got is not None else None
+
+
+def rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.I)
+
+
+NEGATION = rx(
+    r"\b(?:not|no|never|don't|do not|doesn't|does not|didn't|did not|isn't|is not|aren't|"
+    r"are not|won't|will not|wouldn't|haven't|have not|hasn't|has not|hadn't|can't|cannot|"
+    r"couldn't|without|nor|neither|none|nothing|zero|nobody|no one|unlikely|far from)\b"
+)
+NOT_NEGATION = rx(r"\b(?:not only|no doubt|no later than|not later than|nothing but|no matter)\b")
+CLAUSE_BREAK = re.compile(r"[,;:()]|\s(?:but|although|though|however|whereas|and)\s|\s[-–—]\s")
+COUNTERFACTUAL = rx(
+    r"\bif (?:we|i|they|you|the company|our team) (?:had|were|did|could|ever|got)\b|"
+    r"\bif there (?:were|was)\b|\bhypothetical(?:ly)?\b|\bin theory\b|\bin a perfect world\b|"
+    r"\bsomeday\b|\bsome day\b|\bone day\b|\bdown the road\b|\bwere we to\b|"
+    r"\bwould(?:'ve| have)\b|\bwish we (?:had|could)\b|\bif only\b|\bimagine\b|\bsuppose\b|"
+    r"\bsupposing\b|\bwhat if\b|\bif (?:we|i) (?:ever|decide)\b|\bjust (?:curious|wondering)\b|"
+    r"\bfor (?:a )?future reference\b|\bno plans?\b|\bnot (?:this|next) year\b|\bmaybe next year\b"
+)
+CONDITIONAL = rx(r"\b(?:if|unless|assuming|provided that|as long as|depending on)\b")
+SMALL_TALK = rx(
+    r"\b(?:vacation|holiday|weekend|trip|kids?|wedding|birthday|weather|flight|hotel|game|"
+    r"match|concert|dinner|lunch|coffee|parking|marathon|movie|gym|tickets?|rent|mortgage|"
+    r"personal|my (?:wife|husband|son|daughter|family)|apartment|car)\b"
+)
+
+BUDGET_STRONG = rx(
+    r"\bbudget(?:ed)?\s+(?:of|is|for|set|was|has been|approved|allocated|earmarked|around|"
+    r"roughly|about|tops|in place|covers|sits|at|this year)\b|"
+    r"\b(?:have|got|secured|approved|our|the|a|with)\s+(?:a\s+|the\s+)?(?:\w+\s+)?budget\b|"
+    r"\bset aside\b|\bearmarked\b|\ballocated\b|\bapproved (?:the )?(?:spend|funding|budget)\b|"
+    r"\bfunding (?:is|for|of)\b|\bcan (?:spend|invest|afford)\b|\bwilling to (?:spend|invest|pay)\b|"
+    r"\bprice range\b|\bballpark\b|\b(?:spend|invest|pay) (?:up to|around|about|roughly|at most)\b|"
+    r"\bsign off on\b|\bcapex\b|\bopex\b"
+)
+BUDGET_WEAK = rx(r"\bbudget|\bspend\b|\binvest(?:ment)?\b|\bcost us\b|\bpay\b|\bfunds?\b")
+BUDGET_NEGATIVE = rx(
+    r"\bbudget (?:is |was |has been )?(?:tight|frozen|cut|gone|spent|exhausted|limited|zero)\b|"
+    r"\bno (?:budget|money|funding)\b|\bbudget freeze\b"
+)
+PRICE_TALK = rx(
+    r"\b(?:our|the) (?:list |standard )?(?:price|pricing|cost|rate|fee)s?\b|"
+    r"\bstarts? at\b|\bper (?:seat|user|license)\b|\bdiscount\b|\bquote\b"
+)
+
+TIMELINE_CUE = rx(
+    r"\b(?:live|go-?live|launch|roll(?:ing)?[\s-]?out|deadline|deploy|implement(?:ed|ation)?|"
+    r"in place|up and running|sign(?:ed)?|decision|decide|start|kick[\s-]?off|onboard(?:ed|ing)?|"
+    r"migrat(?:e|ed|ion)|switch|cut[\s-]?over|renewal|expires?|contract ends|ready|"
+    r"deliver(?:ed)?|purchase|buy|finali[sz]e|wrap up|move forward|rolled out|hard date|"
+    r"have (?:it|this|something) (?:done|ready|working|live)|need (?:it|this|something)|"
+    r"target|replace|budget cycle|by then|timeline|timeframe)\b"
+)
+URGENCY = rx(
+    r"\b(?:asap|as soon as possible|urgent(?:ly)?|hard (?:date|deadline)|deadline|critical|"
+    r"can't wait|cannot wait|immediately|right away|this quarter|end of (?:the )?quarter|"
+    r"no later than|must|top priority|before (?:the )?renewal|expires?)\b"
+)
+
+AUTHORITY = rx(
+    r"\b(?:final (?:sign-?off|say|decision|approval|call)|signs? (?:the |off|contracts?|on)|"
+    r"sign-?off (?:comes from|sits with|is with|from)|decision (?:sits|rests|lies|is) with|"
+    r"(?:run it|run this|check) (?:by|with)|get (?:approval|sign-?off|the green light) from|"
+    r"approval from|makes? the (?:final )?(?:call|decision)|owns? the (?:decision|budget)|"
+    r"decision[\s-]?maker|(?:approves|controls|holds) the budget|has to approve|needs to approve|"
+    r"will approve|approves (?:all|any|every)|the one who (?:signs|decides|approves)|"
+    r"(?:goes|has to go|needs to go) (?:to|up to) (?:our|the)|economic buyer|budget holder|"
+    r"authority to (?:sign|buy|approve))\b"
+)
+ECONOMIC = rx(
+    r"\b(?:sign|contract|budget|final (?:sign-?off|approval|say)|approv|purse|economic buyer|"
+    r"budget holder|pays?)\w*"
+)
+SELF = re.compile(r"\b(?:I|I'm|I am|me|myself)\b")
+
+CHAMPION_SELF = rx(
+    r"\bI(?:'ll| will| am going to|'m going to| can| would| want to)\s+(?:personally\s+)?"
+    r"(?:push for|champion|advocate|make the case|sell (?:this|it)|take (?:this|it) to|"
+    r"bring (?:this|it) to|back (?:this|it|you)|fight for|go to bat|get (?:buy-in|sign-?off|"
+    r"approval)|pitch (?:this|it)|present (?:this|it) to|walk (?:our|my|the) \w+ through)\b|"
+    r"\bI(?:'m| am)\s+(?:happy|glad|keen|excited) to champion\b|\bcount me in\b|"
+    r"\bI(?:'m| am)\s+(?:all in|sold|fully on board|on board|a big fan|your champion|"
+    r"convinced)\b|\bI will push\b|\bI'll push\b|\byou have my support\b|"
+    r"\bI(?:'m| am) (?:going to|gonna) push\b"
+)
+CHAMPION_OTHER = rx(
+    r"\b(?:is|'s) (?:our|your|a|the) (?:internal )?(?:champion|big fan|strong advocate|huge "
+    r"supporter|biggest supporter)\b|\b(?:is pushing|will push|wants to push|keeps pushing) for\b|"
+    r"\bis championing\b"
+)
+
+PAIN = rx(
+    r"\b(?:problem|pain(?:ful)?|struggl\w*|hurt(?:ing|s)?|frustrat\w*|manual(?:ly)?|"
+    r"spreadsheets?|by hand|(?:no|zero|poor|little|lack of) visibility|"
+    r"(?:too|far too|way too) (?:late|slow|long|much time|expensive to run)|slipp?(?:ed|ing)|"
+    r"bottleneck|broken|error-?prone|inaccura\w+|off by|wast(?:e|ing|ed)|headache|nightmare|"
+    r"challenge|can't (?:see|trust|track|tell)|cannot (?:see|trust|track|tell)|losing|"
+    r"lost (?:deals|revenue|time|customers)|churn|keeps? (?:coming up|breaking|failing)|"
+    r"takes? (?:hours|days|a full day|forever|weeks)|spend (?:hours|days)|blind spots?|"
+    r"guesswork|(?:a|the|big|real|main) issue|pain point|falling behind|missed (?:our )?"
+    r"(?:forecast|number|target|quota)|scrambl\w+|chasing|duplicate|messy|mess\b|clunky|"
+    r"out of date|outdated|stale|slow(?:s us down)?|complain\w*)\b"
+)
+NEED = rx(
+    r"\b(?:we need|we really need|we'll need|we will need|we(?:'re| are) looking (?:for|to)|"
+    r"looking to (?:replace|improve|automate|fix|consolidate|get)|we want to|we'd like to|"
+    r"the goal is|our goal is|priority is|we have to (?:fix|solve|improve|replace|get)|"
+    r"must (?:fix|solve|improve)|need (?:a|an|better|something|one|to (?:fix|get|replace|improve|"
+    r"automate|see|reduce|cut)))\b"
+)
+NUMBER = (
+    r"(?:\d+(?:[.,]\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"fifteen|twenty|thirty|forty|fifty|sixty|hundred|half|a third|a quarter|a dozen|dozens)"
+)
+METRIC = rx(
+    rf"\b{NUMBER}\s?(?:%|percent|per ?cent|percentage points|hours?|hrs|days?|weeks?|minutes|"
+    rf"mins|reps|deals|people|FTEs?|headcount|x|times|tickets|accounts|customers|points|"
+    rf"million|k\b|thousand|calls|emails|seats|users|months)"
+    r"|\$\d[\d,.]*\s?(?:k|m|million)?\b"
+)
+GOAL = rx(
+    r"\b(?:reduce|cut|improve|increase|save|grow|lift|shorten|raise|boost|double|halve|"
+    r"get (?:it |that )?(?:down|up)|bring (?:it |that )?(?:down|up)|hit|reach)\b"
+)
+CRITERIA = rx(
+    r"\b(?:must[\s-]have|must (?:support|integrate|work|be|include|handle)|"
+    r"needs? to (?:integrate|support|work with|handle|be (?:compliant|secure|able|SOC))|"
+    r"has to (?:support|integrate|work|be|handle)|requirements?|criteria|non-negotiable|"
+    r"deal-?breaker|key (?:for us|requirement|criterion) is|what matters (?:most )?"
+    r"(?:to us|for us)|we(?:'ll| will) (?:evaluate|judge|compare|score) (?:vendors |options |"
+    r"them |you )?(?:on|based on|against)|top priorit(?:y|ies) (?:is|are)|"
+    r"single sign-on|SSO|SOC ?2|ISO ?27001|HIPAA|GDPR|uptime|SLA|data residency|"
+    r"(?:native|out-of-the-box) integration|scorecard)\b"
+)
+PROCESS = rx(
+    r"\b(?:procurement|security review|security questionnaire|infosec review|legal review|"
+    r"legal (?:team )?(?:needs|will|has) to|vendor (?:assessment|review|onboarding|risk)|RFP|RFI|"
+    r"proof of concept|POC|pilot|steering committee|board (?:approval|meeting|sign-?off)|"
+    r"approval process|buying process|purchasing process|purchase order|PO|redlines?|MSA|"
+    r"master services agreement|contract review|business case|short-?list(?:ed)?|"
+    r"sign-?off process|(?:go|goes|going) through (?:procurement|legal|security|finance)|"
+    r"finalists?|evaluation (?:process|period|phase)|(?:investment|budget|review) committee|"
+    r"(?:final|sign-?off|approval) (?:stage|step)|order form|vendor selection|"
+    r"(?:present|presenting) (?:it |this )?to (?:the )?(?:board|leadership|exec)|"
+    r"final sign-?off|decision by|next step(?:s)? (?:is|are|would be) (?:a |to )?"
+    r"(?:review|approval|sign))\b"
+)
+EVALUATION = rx(
+    r"\b(?:also looking at|looking at|comparing|compared|evaluat\w+|trial(?:led|ing)?|pilot(?:ed|ing)?|"
+    r"quote from|came in (?:cheaper|lower|higher)|cheaper|prefer\w*|short-?list\w*|"
+    r"alternatives?|other (?:vendors|options|tools|providers)|versus|vs\.?|bake-?off|"
+    r"talking to|talked to|demo(?:ed)? (?:from|with|of)|proposal from|switch(?:ing)? to|"
+    r"leaning towards|considering|replace|currently use|we use|using)\b"
+)
+GENERIC_COMPETITION = rx(
+    r"\b(?:(?:two|three|a few|several|other) (?:other )?(?:vendors|options|tools|providers|"
+    r"solutions)|alternatives|competing (?:vendor|offer|proposal)s?|bake-?off|"
+    r"(?:comparing|evaluating) (?:you|vendors|options|a few))\b"
+)
+INTEREST = rx(
+    r"\b(?:interested in|would (?:like|love) to see|want to see|(?:send|share) (?:me |us )?"
+    r"(?:the |your |a )?(?:pricing|a quote|quote|a proposal|proposal)|how much (?:does|would|is|"
+    r"will)|what (?:does|would|will) (?:it|this|that) cost|pricing (?:for|on)|(?:looking|"
+    r"shopping) for (?:a |an )?(?:new )?(?:tool|solution|platform|vendor|system|product)|"
+    r"evaluate your|trial of your|demo of|(?:set up|schedule|book|see) a demo|free trial|"
+    r"quote for|proposal for|licen[cs]es? for|seats? for|roll (?:it|this) out to|"
+    r"(?:add|buy|get|expand to|upgrade to) (?:the |your )?\w+ (?:module|add-on|tier|plan|"
+    r"edition)|sounds like (?:a|exactly what)|exactly what we need|could (?:really )?help us)\b"
+)
+
+OBJECTION = rx(
+    r"\b(?:not (?:comfortable|convinced|sure (?:about|that|if|how))|concern(?:s|ed)?|worr(?:y|ied)|"
+    r"too (?:high|expensive|much|complex|complicated|risky|long|slow)|(?:price|cost) is (?:too|a)|"
+    r"don't see how|do not see how|doesn't fit|does not fit|not a (?:good )?fit|risk(?:y)?|"
+    r"hesitant|push(?:ing)? back|skeptic\w*|sceptic\w*|blocker|hard to justify|"
+    r"can't justify|cannot justify|out of (?:our )?budget|over (?:our )?budget|"
+    r"lock-?in|not ready|no appetite|reservations|problem with your|issue with your|"
+    r"(?:legal|security|IT) (?:team )?(?:has|have) (?:concerns|questions|issues)|"
+    r"implementation effort|afraid|nervous|pricey|overkill)\b"
+)
+OBJECTION_KINDS = (
+    ("price", rx(r"price|pricing|cost|expensive|budget|pricey|justify|discount")),
+    ("security", rx(r"security|SOC|pen-?test|breach|compliance|infosec")),
+    ("legal", rx(r"legal|contract|terms|DPA|data processing|liabilit|indemn")),
+    ("integration", rx(r"integrat|stack|fit with|API|compatib|CRM")),
+    ("effort", rx(r"implementation|effort|onboard|resourc|bandwidth|training|change management")),
+    ("timing", rx(r"timing|not ready|next year|later|too soon|too long")),
+    ("competition", rx(r"competitor|cheaper|alternative")),
+)
+RESOLUTION = rx(
+    r"\b(?:shared|sent|addressed|resolved|agreed|offered|restructured|walked (?:them |you )?"
+    r"through|(?:I|we)(?:'ll| will| can) (?:send|share|walk you|set up|arrange|get you)|"
+    r"let me (?:send|share|walk|show)|walk (?:them |you )?"
+    r"through|we can (?:offer|include|do|provide|waive)|we(?:'ll| will) (?:include|waive|cover|"
+    r"provide|add)|happy to (?:include|offer|provide)|(?:here|attached) is|we have (?:a|an)|"
+    r"that is covered|covered by|included in|no extra cost|at no cost|fixed[- ]price|discount)\b"
+)
+ACKNOWLEDGE = rx(
+    r"\b(?:that helps|that works|that addresses|that answers|that (?:settles|solves|resolves|"
+    r"covers)|makes sense now|that makes sense|sounds good|good to (?:know|hear)|great,? that|"
+    r"perfect|that's (?:fine|great|reassuring|helpful)|that is (?:fine|great|reassuring|helpful)|"
+    r"reassur\w+|we're ok with|we are ok with|signed off|comfortable now|"
+    r"happy with that|works for us|fair enough)\b"
+)
+NEXT_STEP = rx(
+    r"\b(?:I(?:'ll| will)|we(?:'ll| will)|let's|let us|can you|could you|you(?:'ll| will)|"
+    r"please|next steps?(?: is| are| will be)?|action items?|follow[\s-]?up|"
+    r"(?:I|we) (?:am|are) going to)\b[^.?!]{0,80}?\b(?:send|share|set up|schedule|book|"
+    r"loop in|introduce|follow up|get back|circle back|review|draft|prepare|send over|"
+    r"confirm|check|intro|invite|forward|run|present|sign|call|meet|connect|finali[sz]e|"
+    r"put together|walk|demo|update|reach out)\b"
+)
+FUTURE_MEETING = rx(r"\b(?:calendar invite|invite|meeting|call|session|demo|workshop)\b")
+
+POSITIVE = rx(
+    r"\b(?:great|good|excellent|love|like|helpful|happy|glad|excited|impressive|impressed|"
+    r"perfect|fantastic|amazing|useful|valuable|promising|interested|keen|thanks|thank you|"
+    r"appreciate|exactly|awesome|nice|clear|easy|confident|agree|works|fits|yes|sure|"
+    r"wonderful|brilliant|sold|on board|makes sense)\b"
+)
+NEGATIVE = rx(
+    r"\b(?:bad|poor|hate|frustrat\w*|annoy\w*|disappoint\w*|concern\w*|worr\w+|problem|"
+    r"issue|expensive|pricey|difficult|hard|confus\w+|unclear|slow|broken|risk\w*|"
+    r"unhappy|skeptic\w*|not comfortable|not convinced|too high|too much|complain\w*|"
+    r"painful|hurting|struggl\w+|blocker|nightmare|headache|unfortunately|no way|"
+    r"cheaper|doubt\w*)\b"
+)
+
+# Names, titles ----------------------------------------------------------------------------
+
+_CAP = r"[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?"
+PERSON = re.compile(rf"\b{_CAP}(?:\s+(?:(?:van|de|der|von|da|di|le|la|del)\s+)?{_CAP}){{1,2}}\b")
+TITLE = re.compile(
+    r"\b(?:(?:Chief\s+(?:[A-Z][a-z]+\s+){1,2}Officer)|C[EFTIOMRD]O|CISO|CPO|CHRO|"
+    r"(?:Senior\s+|Executive\s+|Group\s+|Regional\s+|Global\s+)?(?:VP|SVP|EVP|Vice President)"
+    r"(?:\s+of)?(?:\s+(?:[A-Z][a-z]+|IT|HR|RevOps|R&D)){1,3}|"
+    r"Head of(?:\s+(?:[A-Z][a-z]+|IT|HR|RevOps)){1,3}|"
+    r"Director of(?:\s+(?:[A-Z][a-z]+|IT|HR)){1,3}|"
+    r"(?:(?:Senior|Sr\.?|Lead|Principal|Staff|IT|HR|[A-Z][a-z]+)\s+){0,3}"
+    r"(?:Director|Manager|Counsel|Analyst|Engineer|Architect|Controller|Administrator|"
+    r"Specialist|Coordinator|Lead|Officer|Assistant)|General Counsel|Co-?founder|Founder|"
+    r"President|Owner|Treasurer|Comptroller)\b"
+)
+LOWER_TITLE = rx(
+    r"\b(?:our|my|the|their) (?P<t>cfo|ceo|cto|cio|coo|cro|ciso|vp of \w+|vp \w+|head of \w+|"
+    r"director of \w+|finance director|it director|general counsel|legal counsel|"
+    r"procurement (?:team|manager|lead)|boss|manager|board|controller)\b"
+)
+NOT_NAMES = frozenset(
+    """the our we i hi hello thanks thank dear best regards cheers monday tuesday wednesday
+    thursday friday saturday sunday january february march april may june july august september
+    october november december q1 q2 q3 q4 fy yes no ok okay great good sure and but so also
+    happy right well let could can would will please just one two three this that these those
+    there here what when where why how who sounds looks sorry quick following circling
+    original message sent subject from to cc re fw fwd security legal finance procurement
+    sales marketing engineering operations team board north south east west new old""".split()
+)
+
+_ROLE_RULES: tuple[tuple[re.Pattern[str], tuple[StakeholderRole, ...]], ...] = (
+    (rx(r"\b(?:cfo|finance|controller|treasurer|comptroller)\b"),
+     (StakeholderRole.ECONOMIC_BUYER, StakeholderRole.DECISION_MAKER)),
+    (rx(r"\b(?:ceo|president|founder|owner|coo|cro|chief revenue|chief executive|"
+        r"chief operating|managing director|general manager)\b"),
+     (StakeholderRole.DECISION_MAKER, StakeholderRole.ECONOMIC_BUYER)),
+    (rx(r"\b(?:cto|cio|chief (?:technology|information))\b"),
+     (StakeholderRole.TECHNICAL_BUYER, StakeholderRole.DECISION_MAKER)),
+    (rx(r"\b(?:ciso|security|engineering|it|data|architect|infrastructure|technical|"
+        r"platform|devops)\b"), (StakeholderRole.TECHNICAL_BUYER, StakeholderRole.INFLUENCER)),
+    (rx(r"\b(?:procurement|purchasing|sourcing|vendor management)\b"),
+     (StakeholderRole.PROCUREMENT, StakeholderRole.GATEKEEPER)),
+    (rx(r"\b(?:legal|counsel|attorney|lawyer)\b"), (StakeholderRole.LEGAL, StakeholderRole.GATEKEEPER)),
+    (rx(r"\b(?:assistant|coordinator|office manager|chief of staff)\b"),
+     (StakeholderRole.GATEKEEPER,)),
+    (rx(r"\b(?:vp|vice president|head of|director|svp|evp)\b"), (StakeholderRole.INFLUENCER,)),
+    (rx(r"\b(?:analyst|specialist|representative|rep|associate|administrator|admin|engineer|"
+        r"user|agent)\b"), (StakeholderRole.END_USER, StakeholderRole.USER)),
+    (rx(r"\b(?:manager|lead)\b"), (StakeholderRole.INFLUENCER, StakeholderRole.USER)),
+)  # fmt: skip
+
+
+def roles_for_title(title: str | None) -> tuple[StakeholderRole, ...]:
+    """The roles a job title suggests (the heuristic baseline; first is the main one)."""
+    if not title:
+        return ()
+    for pattern, roles in _ROLE_RULES:
+        if pattern.search(title):
+            return roles
+    return ()
+
+
+def power_for_title(title: str | None) -> float | None:
+    """A 0-10 decision-power baseline from a title."""
+    if not title:
+        return None
+    t = title.casefold()
+    if re.search(r"\b(?:ceo|president|founder|owner|chief|c[efotir]o)\b", t):
+        return 9.0
+    if re.search(r"\b(?:svp|evp|vp|vice president)\b", t):
+        return 7.5
+    if re.search(r"\b(?:head of|director|controller)\b", t):
+        return 6.0
+    if re.search(r"\b(?:manager|lead|counsel)\b", t):
+        return 4.0
+    return 2.5
