@@ -12,6 +12,7 @@ from pie.adapters.db.engine import make_engine, make_sessions
 from pie.adapters.db.tenants import SqlTenantDirectory
 from pie.adapters.db.uow import SqlUnitOfWork
 from pie.config import Settings
+from pie.ports.extractor import Extractor
 from pie.ports.uow import TenantDirectory, UnitOfWork
 from pie.services.model_cache import ModelCache
 
@@ -32,6 +33,14 @@ class Container:
 
     async def aclose(self) -> None:
         await self.engine.dispose()
+
+    def extractor(self, *, seller_domains: tuple[str, ...] = ()) -> Extractor:
+        """The conversation extractor (docs/intelligence-workflow.md): the offline backend,
+        told which email domains are the seller's."""
+        from pie.intelligence.lexicon import ExtractorConfig
+        from pie.intelligence.offline import OfflineExtractor
+
+        return OfflineExtractor(ExtractorConfig(seller_domains=seller_domains))
 
 
 def build(settings: Settings) -> Container:

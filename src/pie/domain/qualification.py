@@ -36,7 +36,7 @@ def read_qualification(raw: Mapping[str, Any] | None) -> Qualification:
         except ValidationError:
             text = value.get("value") if isinstance(value, Mapping) else value
             fields[name] = QualificationField(value=str(text)[:500], confidence=0.5)
-    return Qualification(**fields)  # type: ignore[arg-type]
+    return Qualification(**fields)
 
 
 def write_qualification(q: Qualification) -> dict[str, Any]:

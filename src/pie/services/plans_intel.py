@@ -91,7 +91,7 @@ def _criterion(f: QualificationField | None) -> Criterion:
             )
     status = "confirmed" if f.by_human or f.confidence >= 0.7 else "partial"
     return Criterion(
-        status=status,  # type: ignore[arg-type]
+        status=status,
         value=f.value,
         evidence=evidence,
         confidence=f.confidence,
@@ -149,7 +149,7 @@ async def _stakeholder_map(uow: UnitOfWork, account_id: UUID | None) -> list[Sta
                 contact_id=contact.id,
                 name=contact.name + (f" ({contact.title})" if contact.title else ""),
                 roles=[str(r) for r in main_roles(s.roles)],
-                stance=stance,  # type: ignore[arg-type]
+                stance=stance,
             )
         )
     return out

@@ -315,15 +315,15 @@ def to_svg(pm: PoliticalMap) -> str:
             "</text>"
         )
     for e in pm.entries:
-        x, y = pos[e.stakeholder.id]
+        left, top = pos[e.stakeholder.id]
         body.append(
-            f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{box_h}" rx="8"'
+            f'<rect x="{left:.0f}" y="{top:.0f}" width="{box_w}" height="{box_h}" rx="8"'
             f' fill="{_colour(e)}"/>'
         )
         for k, line in enumerate((e.label, _roles_text(e), _score_text(e))):
             weight = ' font-weight="bold"' if k == 0 else ""
             body.append(
-                f'<text x="{x + box_w / 2:.0f}" y="{y + 19 + k * 17:.0f}" font-size="12"'
+                f'<text x="{left + box_w / 2:.0f}" y="{top + 19 + k * 17:.0f}" font-size="12"'
                 f' text-anchor="middle" fill="white"{weight}>{html.escape(line[:36])}</text>'
             )
     title = html.escape(f"Political map: {pm.account.name}")

@@ -15,6 +15,7 @@ from pie.entrypoints.cli import (
     demo,
     export,
     importing,
+    intelligence,
     serve,
     simulation,
     tenants,
@@ -79,3 +80,7 @@ app.add_typer(changes.policy_app, name="policy")
 app.add_typer(export.app, name="export")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.add_typer(intelligence.conversations_app, name="conversations")
+app.add_typer(intelligence.stakeholders_app, name="stakeholders")
+app.add_typer(intelligence.plans_app, name="plans")
+deals.deals_app.command("explain")(intelligence.explain_command)
