@@ -44,17 +44,25 @@ class PlanView:
     markdown: str
 
 
-async def plan_view(uow: UnitOfWork, ident: str, *, now: datetime) -> PlanView:
+async def plan_view(
+    uow: UnitOfWork,
+    ident: str,
+    *,
+    now: datetime,
+    only: Literal["account", "deal"] | None = None,
+) -> PlanView:
     """The plan of the deal or account ``ident`` names (a deal first). A deal or account with
     no plan yet gets one assembled now (and stored, version 1)."""
     kind: Literal["account", "deal"] = "account"
     owner: UUID | None = None
     with contextlib.suppress(NotFound):
         owner = await resolve_id(uow, EntityKind.DEAL, ident)
-    if owner is not None:
+    if owner is not None and only != "account":
         async with uow:
             if await uow.deals.get(owner) is not None:
                 kind = "deal"
+    if only == "deal" and kind != "deal":
+        raise DealNotFound(ident)
     if kind == "account":
         owner = await resolve_account(uow, ident)
     assert owner is not None
