@@ -40,16 +40,16 @@ def rec(value: float, source: ScoreSource, at: int = 0) -> ScoreRecord:
     return ScoreRecord(value=value, source=source, evidence="e", at=T + timedelta(days=at))
 
 
-H, C, O = ScoreSource.HEURISTIC, ScoreSource.CONVERSATION_SIGNAL, ScoreSource.HUMAN_OVERRIDE
+H, C, HO = ScoreSource.HEURISTIC, ScoreSource.CONVERSATION_SIGNAL, ScoreSource.HUMAN_OVERRIDE
 
 
 def test_a_human_override_always_wins_and_is_never_reverted() -> None:
-    human = rec(3, O)
+    human = rec(3, HO)
     assert apply_score(DECISION_POWER, rec(9, C), human) == human
     for later in (rec(10, C, 5), rec(0, C, 5), rec(8, H, 5)):
         assert apply_score(DECISION_POWER, human, later) is None
         assert apply_score(DECISION_POWER, human, later, counter_evidence=True) is None
-    assert apply_score(DECISION_POWER, human, rec(5, O, 6)) == rec(5, O, 6)
+    assert apply_score(DECISION_POWER, human, rec(5, HO, 6)) == rec(5, HO, 6)
 
 
 def test_conversations_raise_scores_and_lower_them_only_with_counter_evidence() -> None:
@@ -158,12 +158,13 @@ def test_settings_round_trip_and_refuse_bad_documents() -> None:
     assert s.requirements[Stage.DEMO] == StageRequirements(min_interactions=9)
     assert s.requirements[Stage.NEGOTIATION] == DEFAULT_REQUIREMENTS[Stage.NEGOTIATION]
     assert ProgressionSettings.from_json(s.to_json()) == s
-    for bad in (
+    bads: list[dict[str, object]] = [
         {"stage_requirements": {"nowhere": {}}},
         {"stage_requirements": {"demo": {"min_bant_completion": 2}}},
         {"stalled_after_days": "soon"},
         {"colour": "red"},
         {"stage_requirements": {"lead": {}}},
-    ):
+    ]
+    for bad in bads:
         with pytest.raises(InvalidInput):
             ProgressionSettings.from_json(bad)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from uuid import UUID
+from xml.etree import ElementTree
 
 import pytest
 
@@ -14,11 +16,11 @@ from pie.domain.intelligence import DecisionAction, QualificationField
 from pie.domain.model import Account, Activity, ActivityType, Deal, EntityKind, derive_id
 from pie.domain.ownership import HUMAN
 from pie.domain.plans import MAX_INTERACTION_SUMMARIES
-from pie.domain.political import DECISION_POWER, ScoreSource
+from pie.domain.political import DECISION_POWER, RelationshipKind, ScoreSource
 from pie.domain.qualification import read_qualification, write_qualification
 from pie.domain.stages import Stage
 from pie.services import plans_intel
-from pie.services.conversations import add_conversation, process_activities
+from pie.services.conversations import Processed, add_conversation, process_activities
 from pie.services.political_map import Override, political_map, set_override, to_dot, to_svg
 from pie.services.progression import explain, stall_quiet_deals
 from tests.unit.services.intel_world import (
@@ -33,9 +35,23 @@ from tests.unit.services.intel_world import (
 )
 
 
-async def add(w: World, text: str, **kw: object):  # type: ignore[no-untyped-def]
+async def add(
+    w: World,
+    text: str | bytes,
+    *,
+    fmt: str = "auto",
+    account_id: UUID | None = None,
+    deal_id: UUID | None = None,
+) -> Processed:
     return await add_conversation(
-        w.factory, w.extractor, text, seller_domains=(SELLER,), now=NOW, **kw
+        w.factory,
+        w.extractor,
+        text,
+        fmt=fmt,
+        account_id=account_id,
+        deal_id=deal_id,
+        seller_domains=(SELLER,),
+        now=NOW,
     )
 
 
@@ -44,9 +60,7 @@ async def deals(w: World) -> list[Deal]:
         return list(await uow.deals.list())
 
 
-async def test_a_buying_conversation_creates_one_deal_with_evidence_and_repeats_change_nothing() -> (
-    None
-):
+async def test_a_buying_conversation_creates_one_deal_and_a_repeat_changes_nothing() -> None:
     w = await world()
     first = await add(w, email(BUYING))
     assert first.applied.decision.action is DecisionAction.CREATE and first.applied.created_deal
@@ -141,9 +155,7 @@ async def test_political_scores_rise_from_conversations_and_a_human_override_sti
             "dana@globex.com",
             Override(
                 add_roles=(),
-                relationship=__import__(
-                    "pie.domain.political", fromlist=["x"]
-                ).RelationshipKind.REPORTS_TO,
+                relationship=RelationshipKind.REPORTS_TO,
                 other="Mark Lee",
             ),
             now=NOW,
@@ -164,14 +176,15 @@ async def test_political_scores_rise_from_conversations_and_a_human_override_sti
         assert [r.kind.value for r in pm.relationships] == ["reports_to"]
     dot, svg = to_dot(pm), to_svg(pm)
     assert "reports to" in dot and "Mark Lee" in dot
-    __import__("xml.etree.ElementTree", fromlist=["x"]).fromstring(svg)
+    ElementTree.fromstring(svg)  # well-formed
 
 
 async def test_stages_advance_on_evidence_with_a_recorded_reason_and_respect_a_person() -> None:
     w = await world()
     first = await add(w, email(BUYING))
     async with w.uow() as uow:
-        x = await explain(uow, first.applied.deal_id, now=NOW)  # type: ignore[arg-type]
+        assert first.applied.deal_id is not None
+        x = await explain(uow, first.applied.deal_id, now=NOW)
     assert (x.deal.stage, x.proposal.next_stage) == (Stage.LEAD, Stage.QUALIFICATION)
     assert "1 interactions, needs 2" in x.proposal.missing
     for i, day in enumerate((9, 16, 23)):
