@@ -5,9 +5,9 @@ Detection never writes; this handler does, inside the caller's unit of work, hol
 of the tenant's account (``uow.intel.lock``) so that concurrent conversations of one account
 are applied one after the other and never create the same deal twice. In order:
 
-1. contacts and account stakeholders for the buyer-side people (new ones from participants);
-2. the deal: the one given, else ``decide`` over the account's open deals (create at 0.80,
-   update at 0.70, prefer updating);
+1. the deal: the one given, else ``decide`` over the account's open deals (create at 0.80,
+   update at 0.70, prefer updating), read first, under the lock;
+2. contacts and account stakeholders for the buyer-side people (new ones from participants);
 3. the activity: linked to account, deal and contacts, with its enrichment (summary, key
    moments, objections, next steps, outcome);
 4. the deal's typed qualification, merged (a person's value is never overwritten);
@@ -176,6 +176,23 @@ def stamp_evidence(extraction: Extraction, activity_id: UUID, at: datetime) -> E
     return Extraction.model_validate(doc)
 
 
+def account_lock(account_id: UUID | None) -> str:
+    """The lock every writer of one account's intelligence holds (see ``apply_extraction``)."""
+    return f"account:{account_id}"
+
+
+def buyer_domains(conv: Conversation) -> list[str]:
+    """The company email domains of the buyer-side participants, in order of appearance."""
+    sellers = {d.lower() for d in conv.seller_domains}
+    return list(
+        dict.fromkeys(
+            d
+            for p in conv.participants
+            if not _is_seller(p, sellers) and (d := domain_of(p.email)) and d not in FREE_MAIL
+        )
+    )
+
+
 async def resolve_account(
     uow: UnitOfWork, conv: Conversation, account_id: UUID | None, now: datetime
 ) -> tuple[Account | None, bool]:
@@ -187,17 +204,15 @@ async def resolve_account(
         if acc is None:
             raise AccountNotFound(account_id)
         return acc, False
-    sellers = {d.lower() for d in conv.seller_domains}
-    domains = [
-        d
-        for p in conv.participants
-        if not _is_seller(p, sellers) and (d := domain_of(p.email)) and d not in FREE_MAIL
-    ]
+    domains = buyer_domains(conv)
     if not domains:
         return None, False
+    # two conversations of a new company must not both create its account
+    await uow.intel.lock(f"domain:{domains[0]}")
     found = await uow.intel.find_accounts(domains)
     for d in domains:
         if d in found:
+            await uow.intel.lock(account_lock(found[d]))
             return await uow.accounts.get(found[d]), False
     d = domains[0]
     acc = Account(
@@ -208,6 +223,7 @@ async def resolve_account(
         created_at=now,
         updated_at=now,
     )
+    await uow.intel.lock(account_lock(acc.id))  # before any write: locks in one order
     if await uow.accounts.get(acc.id) is None:
         await uow.accounts.add(acc, origin=PIE)
         return acc, True
@@ -449,7 +465,7 @@ async def apply_extraction(
     before is skipped unless ``force`` (a replay after a rule change)."""
     digest = content_digest(activity)
     at = activity.occurred_at
-    await uow.intel.lock(f"account:{account.id if account else activity.account_id}")
+    await uow.intel.lock(account_lock(account.id if account else activity.account_id))
     if not is_new and not force:
         done = await uow.intel.processed([activity.id])
         if done.get(activity.id) == digest:
@@ -468,13 +484,7 @@ async def apply_extraction(
         decision=Decision(action=DecisionAction.NONE, reason="no account to attach a deal to"),
         warnings=list(extraction.warnings),
     )
-    # 1. people
-    found: dict[UUID, tuple[Stakeholder, InferredStakeholder]] = {}
-    if account is not None:
-        found = await _contacts_and_stakeholders(
-            uow, account, buyer_people(conversation, extraction), activity.id, at, applied
-        )
-    # 2. the deal
+    # 1. the deal
     deal: Deal | None = None
     if deal_id is not None or activity.deal_id is not None:
         ident = deal_id or activity.deal_id
@@ -519,6 +529,12 @@ async def apply_extraction(
         elif applied.decision.action is DecisionAction.UPDATE:
             assert applied.decision.deal_id is not None
             deal = await uow.deals.get(applied.decision.deal_id)
+    # 2. people (after the deal is decided: that read must come first, under the lock)
+    found: dict[UUID, tuple[Stakeholder, InferredStakeholder]] = {}
+    if account is not None:
+        found = await _contacts_and_stakeholders(
+            uow, account, buyer_people(conversation, extraction), activity.id, at, applied
+        )
     applied.deal_id = deal.id if deal else None
     if deal is not None and applied.account_id is None:
         applied.account_id = deal.account_id
