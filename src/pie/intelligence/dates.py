@@ -135,30 +135,13 @@ def _month_span(span: str, anchor: date) -> date | None:
     return got.replace(day=day)
 
 
-_MONTH_PREPS = frozenset(
-    {
-        "in",
-        "by",
-        "before",
-        "until",
-        "till",
-        "of",
-        "since",
-        "through",
-        "from",
-        "early",
-        "late",
-        "mid",
-        "end",
-        "around",
-        "for",
-    }
-)
+_MONTH_PREPS = frozenset({"in", "by", "before", "until", "till", "of", "since", "through", "from",
+                          "early", "late", "mid", "end", "around", "for"})
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def _weekday(span: str, anchor: date) -> date | None:
-    """ "by Friday", "next Tuesday": the next such day after ``anchor`` (a week later for
+    """"by Friday", "next Tuesday": the next such day after ``anchor`` (a week later for
     "next" when that day is in the anchor's week)."""
     day = next((i for i, d in enumerate(_WEEKDAYS) if d in span), None)
     if day is None:
@@ -207,9 +190,7 @@ def find_timeframes(
                 due = date(anchor.year, 12, 31)
         elif m.group("rel"):
             low = span.casefold()
-            num = re.search(
-                r"(?:in|within|inside of)\s+(?:the\s+next\s+)?(.+?)\s+(day|week|month|year)", low
-            )
+            num = re.search(r"(?:in|within|inside of)\s+(?:the\s+next\s+)?(.+?)\s+(day|week|month|year)", low)
             if num:
                 n = _WORDNUM.get(num.group(1), None)
                 if n is None and num.group(1).isdigit():

@@ -106,8 +106,7 @@ def _objections(a: Analysis) -> list[Objection]:
                     continue
             if resolution is not None and t.side is s.side and t.turn > resolution.turn:
                 if lx.ACKNOWLEDGE.search(t.text) and not negated(
-                    t.text,
-                    lx.ACKNOWLEDGE.search(t.text).start(),  # type: ignore[union-attr]
+                    t.text, lx.ACKNOWLEDGE.search(t.text).start()  # type: ignore[union-attr]
                 ):
                     resolved = True
                     break

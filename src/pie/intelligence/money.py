@@ -89,9 +89,7 @@ def _value(text: str) -> tuple[Decimal, str | None] | None:
             cur = next((c for k, c in _CURRENCIES.items() if k in rest.split()[1:]), None)
             return Decimal(str(v)) * mult, cur
     mult = 1
-    m = _MULT_AT_END.search(
-        re.sub(rf"\s?(?:{_CUR}|dollars|euros?|pounds|bucks)\s*$", "", t, flags=re.I)
-    )
+    m = _MULT_AT_END.search(re.sub(rf"\s?(?:{_CUR}|dollars|euros?|pounds|bucks)\s*$", "", t, flags=re.I))
     if m:
         mult = _MULTIPLIERS[m.group(1).casefold()]
     price = Price.fromstring(t)

@@ -260,10 +260,8 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
     cue = _first(lx.TIMELINE_CUE, s)
     urgent = _first(lx.URGENCY, s)
     if not inside:
-        if (
-            urgent is not None
-            and cue is not None
-            and re.search(r"\b(?:asap|as soon as possible|immediately|right away)\b", s.text, re.I)
+        if urgent is not None and cue is not None and re.search(
+            r"\b(?:asap|as soon as possible|immediately|right away)\b", s.text, re.I
         ):
             a.hits.append(Hit(kind="timeline", sentence=s, value="as soon as possible",
                               confidence=round(0.5 * w, 3)))  # fmt: skip
@@ -271,7 +269,9 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
     if cue is None:
         return
     f = min(inside, key=lambda f: abs(f.start - (s.start + cue.start())))
-    if negated(s.text, f.start - s.start) and not re.search(r"\bno later than\b", s.text, re.I):
+    if negated(s.text, f.start - s.start) and not re.search(
+        r"\bno later than\b", s.text, re.I
+    ):
         return
     if f.due < a.anchor:
         return  # the past: history, not a timeline

@@ -262,9 +262,7 @@ def parse_text(
         if not drafts:  # free text: one turn, speaker unknown
             lead = len(text) - len(text.lstrip())
             drafts = [_Draft(speaker=None, email=None, start=lead, end=len(text.rstrip()))]
-    return _build(
-        text, drafts, people, kind, occurred_at, subject, Direction.UNKNOWN, seller_domains
-    )
+    return _build(text, drafts, people, kind, occurred_at, subject, Direction.UNKNOWN, seller_domains)
 
 
 def _markdown_sections(text: str) -> list[_Draft]:
@@ -409,9 +407,7 @@ def parse(
     ``[``, Markdown when it has ``**Speaker:**`` turns or ``## Speaker`` headings, else text."""
     text = decode(data, source=source)
     if fmt == "json" or (fmt == "auto" and _JSON_START.match(text)):
-        conv = parse_json(
-            text, source=source, occurred_at=occurred_at, seller_domains=seller_domains
-        )
+        conv = parse_json(text, source=source, occurred_at=occurred_at, seller_domains=seller_domains)
         return conv.model_copy(update={"kind": kind}) if kind else conv
     markdown = fmt == "markdown" or (
         fmt == "auto"
@@ -476,7 +472,6 @@ def _build(
                 d.side = d.side if d.side is not Side.UNKNOWN else Side.SELLER
             elif _BUYER_LABEL.search(label):
                 d.side = d.side if d.side is not Side.UNKNOWN else Side.BUYER
-
     # group speakers: by email domain where known, else by name
     def key(d: _Draft) -> str:
         dom = _domain(d.email)
@@ -489,9 +484,7 @@ def _build(
         k = key(d)
         explicit = d.side
         if explicit is Side.UNKNOWN:
-            p = by_email.get((d.email or "").casefold()) or by_name.get(
-                (d.speaker or "").casefold()
-            )
+            p = by_email.get((d.email or "").casefold()) or by_name.get((d.speaker or "").casefold())
             if p is not None:
                 explicit = p.side
         if explicit is Side.UNKNOWN and k.startswith("@") and sellers:
