@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
+from pie.intelligence.lexicon import lower, rx
+
 _MONTHS = (
     r"January|February|March|April|May|June|July|August|September|October|November|December|"
     r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"
@@ -25,7 +27,7 @@ _NUMWORD = (
     r"\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|a couple of"
 )
 _MOD = r"(?:(?:the\s+)?(?:early|mid|late|end\s+of|beginning\s+of|start\s+of)[\s-]+)?"
-TIMEFRAME = re.compile(
+TIMEFRAME = rx(
     r"\b(?:"
     r"(?P<q>Q(?P<qn>[1-4])|(?P<qw>first|second|third|fourth|1st|2nd|3rd|4th|last|next|this)\s+quarter)"
     r"(?:\s*(?:of\s+)?(?:FY\s?|fiscal\s+(?:year\s+)?)?'?(?P<qy>(?:20)?\d{2})\b(?!:))?"
@@ -43,8 +45,9 @@ TIMEFRAME = re.compile(
     r"|(?P<day>(?:on|by|before|until|this|next)\s+(?:" + _DAYS + r"))"
     r"|(?P<iso>20\d{2}-\d{2}-\d{2})"
     r"|(?P<yr>(?:in|by|before|during)\s+20\d{2})"
-    r")\b",
-    re.I,
+    r"|(?P<season>(?:this|next|the|by|before|in|until|over)\s+(?:the\s+)?(?:coming\s+)?"
+    r"(?:spring|summer|autumn|fall|winter))"
+    r")\b"
 )
 # "May" the verb and "March" the verb are excluded unless they look like dates.
 _VERB_MONTH = re.compile(r"^(may|march)$", re.I)
@@ -61,6 +64,7 @@ class Timeframe:
     end: int
     due: date  # the latest day the timeframe means ("by Q3" -> the last day of Q3)
     text: str
+    specificity: int = 1  # 3 a day, 2 a month, 1 a quarter or relative span, 0 a year
 
 
 def _quarter_end(year: int, q: int, fy_start_month: int) -> date:
@@ -152,13 +156,28 @@ def _weekday(span: str, anchor: date) -> date | None:
     return anchor + timedelta(days=ahead)
 
 
+_SEASON_END = {"spring": (5, 31), "summer": (8, 31), "autumn": (11, 30), "fall": (11, 30),
+               "winter": (2, 28)}  # fmt: skip
+
+
+def _season(span: str, anchor: date) -> date:
+    name = next(k for k in _SEASON_END if k in span)
+    month, day = _SEASON_END[name]
+    due = date(anchor.year + (1 if name == "winter" else 0), month, day)
+    if due < anchor or "next" in span.split():
+        due = due.replace(year=due.year + 1)
+    return due
+
+
 def find_timeframes(
     text: str, anchor: date, *, start: int = 0, end: int | None = None, fy_start_month: int = 1
 ) -> list[Timeframe]:
     """Every date or timeframe in ``text[start:end]`` with the last day it stands for."""
     out: list[Timeframe] = []
-    for m in TIMEFRAME.finditer(text, start, len(text) if end is None else end):
-        span = m.group(0)
+    stop = len(text) if end is None else end
+    low = lower(text[start:stop])
+    for m in TIMEFRAME.finditer(low):
+        span = text[start + m.start() : start + m.end()]
         due: date | None = None
         if m.group("q"):
             fy, cur_q = _current_quarter(anchor, fy_start_month)
@@ -215,7 +234,7 @@ def find_timeframes(
                 due = _weekday(low, anchor)
         elif m.group("mon"):
             word = span.strip().rstrip(".").casefold()
-            before = text[max(0, m.start() - 12) : m.start()].casefold().split()
+            before = low[max(0, m.start() - 12) : m.start()].split()
             if _VERB_MONTH.match(word) and (not before or before[-1] not in _MONTH_PREPS):
                 continue  # "may" / "march" alone: a verb more often than a month
             due = _month_span(span, anchor)
@@ -226,6 +245,18 @@ def find_timeframes(
         elif m.group("yr"):
             y = int(re.search(r"20\d{2}", span)[0])  # type: ignore[index]
             due = date(y, 12, 31)
+        elif m.group("season"):
+            due = _season(span.casefold(), anchor)
         if due is not None:
-            out.append(Timeframe(start=m.start(), end=m.end(), due=due, text=span))
+            spec = (
+                3 if m.group("dd") or m.group("iso") or m.group("day")
+                else 2 if m.group("mon") and not re.search(r"\d{1,2}(?:st|nd|rd|th)?(?!\d)", re.sub(r"20\d{2}", "", span)) is None
+                else 2 if m.group("mon")
+                else 0 if m.group("fy") or m.group("yr")
+                else 1
+            )
+            if m.group("mon") and re.search(r"\b\d{1,2}(?:st|nd|rd|th)?\b", re.sub(r"20\d{2}", "", span)):
+                spec = 3
+            out.append(Timeframe(start=start + m.start(), end=start + m.end(), due=due, text=span,
+                                 specificity=spec))  # fmt: skip
     return out

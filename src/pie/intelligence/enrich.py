@@ -25,7 +25,7 @@ from pie.domain.intelligence import (
 from pie.domain.model import StakeholderRole
 from pie.intelligence import lexicon as lx
 from pie.intelligence.dates import find_timeframes
-from pie.intelligence.offline import Analysis, Hit, Sentence, negated
+from pie.intelligence.offline import Analysis, Hit, Sentence, cues, has, negated
 
 _MOMENT_KINDS = {
     "budget": "budget", "timeline": "timeline", "authority": "authority",
@@ -54,14 +54,15 @@ _STYLE = {
 }  # fmt: skip
 
 
-def sentence_sentiment(text: str) -> float:
+def sentence_sentiment(s: Sentence) -> float:
+    text = s.text
     pos = neg = 0
-    for m in lx.POSITIVE.finditer(text):
+    for m in cues(lx.POSITIVE, s):
         if negated(text, m.start()):
             neg += 1
         else:
             pos += 1
-    for m in lx.NEGATIVE.finditer(text):
+    for m in cues(lx.NEGATIVE, s):
         if negated(text, m.start()) and not m.group(0).casefold().startswith("not"):
             pos += 1
         else:
@@ -84,7 +85,7 @@ def _objections(a: Analysis) -> list[Objection]:
     for i, s in enumerate(sents):
         if s.side is Side.SELLER or s.counterfactual:
             continue
-        m = lx.OBJECTION.search(s.text)
+        m = has(lx.OBJECTION, s)
         if m is None:
             continue
         cue = m.group(0).casefold()
@@ -93,7 +94,7 @@ def _objections(a: Analysis) -> list[Objection]:
             continue
         if s.question and not re.search(r"\b(?:worried|concern)", cue):
             continue
-        category = next((k for k, p in lx.OBJECTION_KINDS if p.search(s.text)), "other")
+        category = next((k for k, p in lx.OBJECTION_KINDS if p.search(lx.lower(s.text))), "other")
         # the resolution: a later seller answer, confirmed by the buyer
         resolution: Sentence | None = None
         resolved = False
@@ -101,13 +102,12 @@ def _objections(a: Analysis) -> list[Objection]:
             if t.turn > s.turn + 4:
                 break
             if resolution is None and t.turn != s.turn and t.side is not s.side:
-                if lx.RESOLUTION.search(t.text) and id(t) not in used:
+                if has(lx.RESOLUTION, t) and id(t) not in used:
                     resolution = t
                     continue
             if resolution is not None and t.side is s.side and t.turn > resolution.turn:
-                if lx.ACKNOWLEDGE.search(t.text) and not negated(
-                    t.text, lx.ACKNOWLEDGE.search(t.text).start()  # type: ignore[union-attr]
-                ):
+                ack = has(lx.ACKNOWLEDGE, t)
+                if ack is not None and not negated(t.text, ack.start()):
                     resolved = True
                     break
         if resolution is not None:
@@ -141,7 +141,7 @@ def _next_steps(a: Analysis) -> list[NextStep]:
     for s in a.sentences:
         if s.counterfactual:
             continue
-        m = lx.NEXT_STEP.search(s.text)
+        m = has(lx.NEXT_STEP, s)
         if m is None or negated(s.text, m.start()):
             continue
         lead = m.group(0).casefold()
@@ -336,7 +336,7 @@ def enrichment(a: Analysis) -> Enrichment:
     by_turn: dict[int, list[float]] = defaultdict(list)
     sent_of: dict[int, float] = {}
     for s in a.sentences:
-        v = sentence_sentiment(s.text)
+        v = sentence_sentiment(s)
         sent_of[s.start] = v
         by_turn[s.turn].append(v)
     for i in range(len(a.conversation.turns)):

@@ -91,8 +91,70 @@ class ExtractorConfig:
         return self.product_names[got[0]] if got is not None else None
 
 
+#: Patterns compiled by ``rx``: they match lower-cased text (see ``lower``).
+LOWERED: set[re.Pattern[str]] = set()
+_WORD_START = "(?<![a-z0-9_])"
+
+
+def _lower_source(pattern: str) -> str:
+    """``pattern`` with its literals lower-cased (escapes such as ``\\S`` kept) and every
+    word-start ``\\b`` (at the start of an alternative) written as a look-behind, which
+    Python's regex engine scans several times faster than ``\\b`` with ``re.I``."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        out.append(c.lower())
+        i += 1
+    src = "".join(out).replace("(?p<", "(?P<").replace("(?p=", "(?P=")
+    branches = _top_level_branches(src)
+    if len(branches) > 1 and all(b.startswith("\\b") for b in branches):
+        src = _WORD_START + "(?:" + "|".join(b[2:] for b in branches) + ")"
+    return re.sub(r"(^|\||\(\?:|\()\\b", lambda m: m.group(1) + _WORD_START, src)
+
+
+def _top_level_branches(src: str) -> list[str]:
+    out, depth, klass, start, i = [], 0, False, 0, 0
+    while i < len(src):
+        c = src[i]
+        if c == "\\":
+            i += 2
+            continue
+        if klass:
+            klass = c != "]"
+        elif c == "[":
+            klass = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            out.append(src[start:i])
+            start = i + 1
+        i += 1
+    out.append(src[start:])
+    return out
+
+
 def rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.I)
+    """A case-insensitive cue pattern, compiled to run on ``lower(text)``: lower-casing the
+    text once and matching case-sensitively is several times faster than ``re.I``."""
+    compiled = re.compile(_lower_source(pattern))
+    LOWERED.add(compiled)
+    return compiled
+
+
+def lower(text: str) -> str:
+    """``text`` lower-cased with every character's position kept (a few Unicode letters grow
+    when lower-cased; those stay as they are)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
 
 NEGATION = rx(
@@ -101,7 +163,11 @@ NEGATION = rx(
     r"couldn't|without|nor|neither|none|nothing|zero|nobody|no one|unlikely|far from)\b"
 )
 NOT_NEGATION = rx(r"\b(?:not only|no doubt|no later than|not later than|nothing but|no matter)\b")
-CLAUSE_BREAK = re.compile(r"[,;:()]|\s(?:but|although|though|however|whereas|and)\s|\s[-–—]\s")
+CLAUSE_BREAK = re.compile(
+    r"[,;:()]|\s(?:but|although|though|however|whereas|and|until|unless|before|once|after|"
+    r"so|because|then|which|who|while)\s|\s[-–—]\s",
+    re.I,
+)
 COUNTERFACTUAL = rx(
     r"\bif (?:we|i|they|you|the company|our team) (?:had|were|did|could|ever|got)\b|"
     r"\bif there (?:were|was)\b|\bhypothetical(?:ly)?\b|\bin theory\b|\bin a perfect world\b|"
@@ -117,19 +183,30 @@ SMALL_TALK = rx(
     r"personal|my (?:wife|husband|son|daughter|family)|apartment|car)\b"
 )
 
-BUDGET_STRONG = rx(
-    r"\bbudget(?:ed)?\s+(?:of|is|for|set|was|has been|approved|allocated|earmarked|around|"
-    r"roughly|about|tops|in place|covers|sits|at|this year)\b|"
-    r"\b(?:have|got|secured|approved|our|the|a|with)\s+(?:a\s+|the\s+)?(?:\w+\s+)?budget\b|"
+#: Budget exists, with or without an amount.
+BUDGET_AVAILABLE = rx(
+    r"\b(?:have|has|got|secured|with|approved|confirmed)\s+(?:a\s+|the\s+|some\s+)?(?:\w+\s+)?"
+    r"budget\b|\bbudget(?:ed)?\s+(?:is\s+|has been\s+|was\s+)?(?:approved|allocated|"
+    r"earmarked|set aside|in place|confirmed|signed off|secured|available)\b|"
     r"\bset aside\b|\bearmarked\b|\ballocated\b|\bapproved (?:the )?(?:spend|funding|budget)\b|"
-    r"\bfunding (?:is|for|of)\b|\bcan (?:spend|invest|afford)\b|\bwilling to (?:spend|invest|pay)\b|"
-    r"\bprice range\b|\bballpark\b|\b(?:spend|invest|pay) (?:up to|around|about|roughly|at most)\b|"
-    r"\bsign off on\b|\bcapex\b|\bopex\b"
+    r"\bbudget (?:is )?approved\b|\bfunding (?:is )?(?:approved|secured|in place)\b|"
+    r"\bthe money is (?:approved|there|in\b)"
 )
-BUDGET_WEAK = rx(r"\bbudget|\bspend\b|\binvest(?:ment)?\b|\bcost us\b|\bpay\b|\bfunds?\b")
+#: Budget words that need an amount beside them.
+BUDGET_AMOUNT = rx(
+    r"\bbudget(?:ed)?\s+(?:of|is|for|set|was|around|roughly|about|tops|covers|sits|at|this|"
+    r"next|range|between)\b|\bbudget\b|\bfunding (?:is|for|of)\b|\bcan (?:spend|invest|afford)\b|"
+    r"\bwilling to (?:spend|invest|pay)\b|\bprice range\b|\bballpark\b|"
+    r"\b(?:spend|invest|pay) (?:up to|around|about|roughly|at most)\b|\bsign(?:ed)? off on\b|"
+    r"\bcapex\b|\bopex\b|\b(?:approved|allocated|budgeted|earmarked|funded|set aside|"
+    r"capped at|cap(?:ped)? at|tops out)\b|\bspend is\b|\bwithin the\b"
+)
 BUDGET_NEGATIVE = rx(
-    r"\bbudget (?:is |was |has been )?(?:tight|frozen|cut|gone|spent|exhausted|limited|zero)\b|"
-    r"\bno (?:budget|money|funding)\b|\bbudget freeze\b"
+    r"\bbudget (?:is |was |has been )?(?:tight|frozen|cut|gone|spent|exhausted|limited|zero|"
+    r"unchanged)\b|\bno (?:budget|money|funding)\b|\bbudget freeze\b|\bspending freeze\b|"
+    r"\b(?:out of|over|beyond|exceeds?) (?:our |the )?budget\b|\bbudget\b.{0,40}\b(?:is gone|"
+    r"was cut|got cut|was pulled|frozen|cancell?ed|slashed|no longer)\b|\bfind (?:the )?budget\b|"
+    r"\bhaven't (?:discussed|talked about) (?:budget|money)\b"
 )
 PRICE_TALK = rx(
     r"\b(?:our|the) (?:list |standard )?(?:price|pricing|cost|rate|fee)s?\b|"
@@ -142,7 +219,10 @@ TIMELINE_CUE = rx(
     r"migrat(?:e|ed|ion)|switch|cut[\s-]?over|renewal|expires?|contract ends|ready|"
     r"deliver(?:ed)?|purchase|buy|finali[sz]e|wrap up|move forward|rolled out|hard date|"
     r"have (?:it|this|something) (?:done|ready|working|live)|need (?:it|this|something)|"
-    r"target|replace|budget cycle|by then|timeline|timeframe)\b"
+    r"target|replace|budget cycle|by then|timeline|timeframe|pilot|proof of concept|poc|trial|"
+    r"choose|chose|pick|select|decid\w*|sign(?:ing)?|order|add(?:ing)? (?:\w+ )?(?:seats|users)|"
+    r"expand|upgrade|want (?:it|this|something)|(?:planned|scheduled|slated|budgeted|approved) "
+    r"for|using it|running|in use|kick-?off)\b"
 )
 URGENCY = rx(
     r"\b(?:asap|as soon as possible|urgent(?:ly)?|hard (?:date|deadline)|deadline|critical|"
@@ -158,12 +238,17 @@ AUTHORITY = rx(
     r"decision[\s-]?maker|(?:approves|controls|holds) the budget|has to approve|needs to approve|"
     r"will approve|approves (?:all|any|every)|the one who (?:signs|decides|approves)|"
     r"(?:goes|has to go|needs to go) (?:to|up to) (?:our|the)|economic buyer|budget holder|"
-    r"authority to (?:sign|buy|approve))\b"
+    r"authority to (?:sign|buy|approve)|owns? (?:the|that|this) (?:final )?(?:decision|call|budget)|"
+    r"(?:would|will|can|to|going to) sign\b|(?:has |had |already )?approved (?:the |a |our )?"
+    r"(?:[$€£]\s?[\d,.]+\s?k?\s?|\w+ )?(?:budget|spend|purchase|investment|funding)|"
+    r"approved [$€£]\s?[\d,.]+|approves (?:anything|everything|all|any|every|purchases|spend)|"
+    r"(?:is|are) (?:the )?(?:final )?(?:approver|signatory)|decision is (?:with|up to))\b"
 )
 ECONOMIC = rx(
     r"\b(?:sign|contract|budget|final (?:sign-?off|approval|say)|approv|purse|economic buyer|"
     r"budget holder|pays?)\w*"
 )
+UNKNOWN_WHO = rx(r"\b(?:don't know|do not know|not sure|no idea|unclear|undecided|figuring out)\b.{0,25}\bwho\b")
 SELF = re.compile(r"\b(?:I|I'm|I am|me|myself)\b")
 
 CHAMPION_SELF = rx(
@@ -174,7 +259,8 @@ CHAMPION_SELF = rx(
     r"\bI(?:'m| am)\s+(?:happy|glad|keen|excited) to champion\b|\bcount me in\b|"
     r"\bI(?:'m| am)\s+(?:all in|sold|fully on board|on board|a big fan|your champion|"
     r"convinced)\b|\bI will push\b|\bI'll push\b|\byou have my support\b|"
-    r"\bI(?:'m| am) (?:going to|gonna) push\b"
+    r"\bI(?:'m| am) (?:going to|gonna) push\b|\b(?:I|I'll|I will) recommend (?:we|that we|it|"
+    r"buying|moving forward)\b|\bI(?:'m| am) presenting (?:it |this )?to\b"
 )
 CHAMPION_OTHER = rx(
     r"\b(?:is|'s) (?:our|your|a|the) (?:internal )?(?:champion|big fan|strong advocate|huge "
@@ -189,9 +275,11 @@ PAIN = rx(
     r"bottleneck|broken|error-?prone|inaccura\w+|off by|wast(?:e|ing|ed)|headache|nightmare|"
     r"challenge|can't (?:see|trust|track|tell)|cannot (?:see|trust|track|tell)|losing|"
     r"lost (?:deals|revenue|time|customers)|churn|keeps? (?:coming up|breaking|failing)|"
-    r"takes? (?:hours|days|a full day|forever|weeks)|spend (?:hours|days)|blind spots?|"
-    r"guesswork|(?:a|the|big|real|main) issue|pain point|falling behind|missed (?:our )?"
-    r"(?:forecast|number|target|quota)|scrambl\w+|chasing|duplicate|messy|mess\b|clunky|"
+    r"takes? (?:\w+ ){0,3}(?:hours|days|weeks|a full day|forever)|spend (?:hours|days)|blind spots?|"
+    r"los(?:e|es|ing|t) (?:\w+ ){0,3}(?:deals|customers|revenue|partners|money|business)|"
+    r"(?:nobody|no one|don't|do not|can't|cannot) (?:really )?trusts?|stale|inefficien\w+|"
+    r"guesswork|(?:a|the|big|real|main) issue|pain point|falling behind|miss(?:ed|es)? (?:our |the )?"
+    r"(?:forecast|number|target|quota)|misses by|off by|scrambl\w+|chasing|duplicate|messy|mess\b|clunky|"
     r"out of date|outdated|stale|slow(?:s us down)?|complain\w*)\b"
 )
 NEED = rx(
@@ -208,8 +296,8 @@ NUMBER = (
 METRIC = rx(
     rf"\b{NUMBER}\s?(?:%|percent|per ?cent|percentage points|hours?|hrs|days?|weeks?|minutes|"
     rf"mins|reps|deals|people|FTEs?|headcount|x|times|tickets|accounts|customers|points|"
-    rf"million|k\b|thousand|calls|emails|seats|users|months)"
-    r"|\$\d[\d,.]*\s?(?:k|m|million)?\b"
+    rf"million|k\b|thousand|calls|emails|seats|users|months|quarters|agents|counselors)"
+    r"|\$\d[\d,.]*\s?(?:k|m|million)?\b|\bdouble[- ]digits?\b|\b(?:a|one) (?:full )?(?:day|week)\b"
 )
 GOAL = rx(
     r"\b(?:reduce|cut|improve|increase|save|grow|lift|shorten|raise|boost|double|halve|"
@@ -223,20 +311,25 @@ CRITERIA = rx(
     r"(?:to us|for us)|we(?:'ll| will) (?:evaluate|judge|compare|score) (?:vendors |options |"
     r"them |you )?(?:on|based on|against)|top priorit(?:y|ies) (?:is|are)|"
     r"single sign-on|SSO|SOC ?2|ISO ?27001|HIPAA|GDPR|uptime|SLA|data residency|"
-    r"(?:native|out-of-the-box) integration|scorecard)\b"
+    r"(?:native|out-of-the-box) integration|scorecard|need (?:it|this|you) to (?:integrate|support|"
+    r"work|handle|be)|\w+ matters? (?:most|to us|for us)|matters? most|(?:main|key|first) "
+    r"criteri(?:on|a)|evaluate (?:vendors |you |them )?on)\b"
 )
 PROCESS = rx(
     r"\b(?:procurement|security review|security questionnaire|infosec review|legal review|"
     r"legal (?:team )?(?:needs|will|has) to|vendor (?:assessment|review|onboarding|risk)|RFP|RFI|"
-    r"proof of concept|POC|pilot|steering committee|board (?:approval|meeting|sign-?off)|"
+    r"proof of concept|POC|pilot|steering committee|board (?:approval|sign-?off)|"
     r"approval process|buying process|purchasing process|purchase order|PO|redlines?|MSA|"
     r"master services agreement|contract review|business case|short-?list(?:ed)?|"
     r"sign-?off process|(?:go|goes|going) through (?:procurement|legal|security|finance)|"
     r"finalists?|evaluation (?:process|period|phase)|(?:investment|budget|review) committee|"
     r"(?:final|sign-?off|approval) (?:stage|step)|order form|vendor selection|"
     r"(?:present|presenting) (?:it |this )?to (?:the )?(?:board|leadership|exec)|"
-    r"final sign-?off|decision by|next step(?:s)? (?:is|are|would be) (?:a |to )?"
-    r"(?:review|approval|sign))\b"
+    r"decision by|next step(?:s)? (?:is|are|would be) (?:a |to )?"
+    r"(?:review|approval|sign)|legal (?:team )?(?:has |have |will |must |needs to |has to )?"
+    r"(?:review\w*|approve|sign off)|(?:reviewed|approved) by (?:legal|security|procurement)|DPA|"
+    r"exec(?:utive)? committee|sign the (?:contract|order form)|order form|"
+    r"vendor selection|finalists)\b"
 )
 EVALUATION = rx(
     r"\b(?:also looking at|looking at|comparing|compared|evaluat\w+|trial(?:led|ing)?|pilot(?:ed|ing)?|"
@@ -258,7 +351,12 @@ INTEREST = rx(
     r"evaluate your|trial of your|demo of|(?:set up|schedule|book|see) a demo|free trial|"
     r"quote for|proposal for|licen[cs]es? for|seats? for|roll (?:it|this) out to|"
     r"(?:add|buy|get|expand to|upgrade to) (?:the |your )?\w+ (?:module|add-on|tier|plan|"
-    r"edition)|sounds like (?:a|exactly what)|exactly what we need|could (?:really )?help us)\b"
+    r"edition)|sounds like (?:a|exactly what)|exactly what we need|could (?:really )?help us|"
+    r"(?:send|share) (?:me |us )?(?:some |more )?(?:information|info|details|pricing)|"
+    r"(?:want|wants|would like) to (?:add|buy|get|try|use|roll out|purchase)|"
+    r"\d+ (?:seats|users|licen[cs]es)|(?:what|how much) (?:does|would|will) \w+ cost|"
+    r"(?:do you|does it|does your \w+) (?:integrate|support|offer|have)|is your (?:platform|product|"
+    r"tool|solution)|a proposal|the proposal|pricing)\b"
 )
 
 OBJECTION = rx(
@@ -336,7 +434,8 @@ TITLE = re.compile(
 )
 LOWER_TITLE = rx(
     r"\b(?:our|my|the|their) (?P<t>cfo|ceo|cto|cio|coo|cro|ciso|vp of \w+|vp \w+|head of \w+|"
-    r"director of \w+|finance director|it director|general counsel|legal counsel|"
+    r"director of \w+|finance director|it director|general counsel|legal counsel|provost|dean|"
+    r"chairman|chairwoman|chair|managing director|owner|founder|"
     r"procurement (?:team|manager|lead)|boss|manager|board|controller)\b"
 )
 NOT_NAMES = frozenset(
@@ -376,7 +475,7 @@ def roles_for_title(title: str | None) -> tuple[StakeholderRole, ...]:
     if not title:
         return ()
     for pattern, roles in _ROLE_RULES:
-        if pattern.search(title):
+        if pattern.search(lower(title)):
             return roles
     return ()
 

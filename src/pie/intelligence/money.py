@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 
 from price_parser import Price
 
+from pie.intelligence.lexicon import lower, rx
+
 _CUR = r"(?:US\$|USD|EUR|GBP|CAD|AUD|[$€£])"
 _NUM = r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)?"
 _MULT = r"(?:\s?(?:k|K|m|M|mm|MM|bn|BN|million|thousand|billion|grand)\b)"
@@ -34,10 +36,9 @@ _PERIOD = (
     r"(?:\s?(?:/|per|a|an|each)\s?(?P<period>year|yr|annum|month|mo|quarter|seat|user|"
     r"license|head)\b|\s(?P<period2>annually|yearly|monthly|ARR|MRR|p\.a\.))"
 )
-MONEY = re.compile(
+MONEY = rx(
     rf"(?<![\w.])(?:between\s+)?(?P<lo>{_AMOUNT})"
-    rf"(?:\s?(?:-|–|—|to|and)\s?(?P<hi>{_SECOND}))?{_PERIOD}?",
-    re.I,
+    rf"(?:\s?(?:-|–|—|to|and)\s?(?P<hi>{_SECOND}))?{_PERIOD}?"
 )
 _MULTIPLIERS = {
     "k": 1_000, "thousand": 1_000, "grand": 1_000, "m": 1_000_000, "mm": 1_000_000,
@@ -108,20 +109,30 @@ def _value(text: str) -> tuple[Decimal, str | None] | None:
 def find_money(text: str, start: int = 0, end: int | None = None) -> list[Money]:
     """Every amount of money in ``text[start:end]``, spans relative to ``text``."""
     out: list[Money] = []
-    for m in MONEY.finditer(text, start, len(text) if end is None else end):
-        lo = _value(m.group("lo"))
+    stop = len(text) if end is None else end
+    low = lower(text[start:stop])
+
+    def group(m: re.Match[str], name: str) -> str | None:
+        if m.group(name) is None:
+            return None
+        return text[start + m.start(name) : start + m.end(name)]
+
+    for m in MONEY.finditer(low):
+        lo_text = group(m, "lo")
+        lo = _value(lo_text) if lo_text else None
         if lo is None or lo[0] <= 0:
             continue
         amount, currency = lo
         high: Decimal | None = None
-        if m.group("hi"):
-            hi = _value(m.group("hi"))
+        hi_text = group(m, "hi")
+        if hi_text:
+            hi = _value(hi_text)
             if hi is not None:
                 high = hi[0]
                 currency = currency or hi[1]
                 # "$40-60k": the multiplier written once applies to both ends
                 if high > amount * 100 and amount < 1000:
-                    amount *= high / _bare(m.group("hi"))
+                    amount *= high / _bare(hi_text)
                 if high < amount:
                     high = None
         period = m.group("period") or m.group("period2")
@@ -133,8 +144,8 @@ def find_money(text: str, start: int = 0, end: int | None = None) -> list[Money]
             )  # fmt: skip
         out.append(
             Money(
-                start=m.start(),
-                end=m.end(),
+                start=start + m.start(),
+                end=start + m.end(),
                 amount=amount,
                 high=high,
                 currency=currency,

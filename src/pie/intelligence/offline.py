@@ -16,6 +16,7 @@ is in ``enrich.py`` and reuses this analysis.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -45,8 +46,54 @@ _SIDE_WEIGHT = {Side.BUYER: 1.0, Side.UNKNOWN: 0.75, Side.SELLER: 0.0}
 _CAPWORD = re.compile(r"\b[A-Z][\w.-]{3,}\b")
 
 
+class TextIndex:
+    """Every match of a pattern over the whole text, found once and looked up by sentence:
+    one regex pass per pattern per conversation instead of one per sentence."""
+
+    __slots__ = ("_cache", "low", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.low = lx.lower(text)
+        self._cache: dict[re.Pattern[str], tuple[list[re.Match[str]], list[int]]] = {}
+
+    def within(self, pattern: re.Pattern[str], start: int, end: int) -> list[re.Match[str]]:
+        got = self._cache.get(pattern)
+        if got is None:
+            ms = list(pattern.finditer(self.low if pattern in lx.LOWERED else self.text))
+            got = (ms, [m.start() for m in ms])
+            self._cache[pattern] = got
+        ms, starts = got
+        i = bisect_left(starts, start)
+        out = []
+        while i < len(ms) and starts[i] < end:
+            if ms[i].end() <= end:
+                out.append(ms[i])
+            i += 1
+        return out
+
+
+@dataclass(slots=True)
+class Cue:
+    """A pattern's match inside a sentence, in the sentence's own coordinates."""
+
+    s: int
+    e: int
+    txt: str
+
+    def start(self) -> int:
+        return self.s
+
+    def end(self) -> int:
+        return self.e
+
+    def group(self, _: int = 0) -> str:
+        return self.txt
+
+
 @dataclass(slots=True)
 class Sentence:
+    index: TextIndex
     start: int
     end: int
     text: str
@@ -83,6 +130,7 @@ class Analysis:
     hits: list[Hit] = field(default_factory=list)
     competitors: dict[str, list[Sentence]] = field(default_factory=dict)
     products: dict[str, list[Sentence]] = field(default_factory=dict)
+    product_names: dict[str, str] = field(default_factory=dict)  # alias -> product line
 
     def of(self, kind: str) -> list[Hit]:
         return [h for h in self.hits if h.kind == kind]
@@ -96,6 +144,7 @@ def sentences(conv: Conversation) -> list[Sentence]:
     out: list[Sentence] = []
     text = conv.text
     turns = conv.turns
+    index = TextIndex(text)
     if not turns:
         return out
     for i, t in enumerate(turns):
@@ -108,6 +157,7 @@ def sentences(conv: Conversation) -> list[Sentence]:
             start = m.start() + lead
             out.append(
                 Sentence(
+                    index=index,
                     start=start,
                     end=start + len(body),
                     text=body,
@@ -115,8 +165,8 @@ def sentences(conv: Conversation) -> list[Sentence]:
                     side=t.side,
                     speaker=t.speaker,
                     question=body.endswith("?"),
-                    counterfactual=bool(lx.COUNTERFACTUAL.search(body)),
-                    conditional=bool(lx.CONDITIONAL.search(body)),
+                    counterfactual=bool(index.within(lx.COUNTERFACTUAL, start, start + len(body))),
+                    conditional=bool(index.within(lx.CONDITIONAL, start, start + len(body))),
                     offset=t.offset_seconds,
                     at=t.at,
                 )
@@ -129,17 +179,34 @@ def negated(text: str, at: int) -> bool:
     clause_start = 0
     for m in lx.CLAUSE_BREAK.finditer(text, 0, at):
         clause_start = m.end()
-    window = text[max(clause_start, at - 40) : at]
+    window = lx.lower(text[max(clause_start, at - 40) : at])
     if lx.NOT_NEGATION.search(window):
         window = lx.NOT_NEGATION.sub(" ", window)
     return bool(lx.NEGATION.search(window)) or bool(
-        re.match(r"\s*(?:n't|not)\b", text[at : at + 8])
+        re.match(r"\s*(?:n't|not)\b", text[at : at + 8], re.I)
     )
 
 
-def _first(pattern: re.Pattern[str], s: Sentence) -> re.Match[str] | None:
+def cues(pattern: re.Pattern[str], s: Sentence) -> list[Cue]:
+    """Every match of ``pattern`` in ``s``."""
+    return [
+        Cue(m.start() - s.start, m.end() - s.start, s.index.text[m.start() : m.end()])
+        for m in s.index.within(pattern, s.start, s.end)
+    ]
+
+
+def has(pattern: re.Pattern[str], s: Sentence) -> Cue | None:
+    """The first match of ``pattern`` in ``s``, negated or not."""
+    ms = s.index.within(pattern, s.start, s.end)
+    if not ms:
+        return None
+    m = ms[0]
+    return Cue(m.start() - s.start, m.end() - s.start, s.index.text[m.start() : m.end()])
+
+
+def _first(pattern: re.Pattern[str], s: Sentence) -> Cue | None:
     """The first match of ``pattern`` in ``s`` that is not negated."""
-    for m in pattern.finditer(s.text):
+    for m in cues(pattern, s):
         if not negated(s.text, m.start()):
             return m
     return None
@@ -196,7 +263,7 @@ def title_in(text: str) -> str | None:
     m = lx.TITLE.search(text)
     if m:
         return m.group(0).strip()
-    low = lx.LOWER_TITLE.search(text)
+    low = lx.LOWER_TITLE.search(lx.lower(text))
     if low:
         t = low.group("t")
         return t.upper() if len(t) <= 4 and t not in ("boss", "board") else t
@@ -211,26 +278,21 @@ def _budget(a: Analysis, s: Sentence, money: list[Money]) -> None:
     w = _weight(s)
     if w == 0 or s.question:
         return
-    if lx.BUDGET_NEGATIVE.search(s.text):
+    if has(lx.BUDGET_NEGATIVE, s):
         return
-    strong = _first(lx.BUDGET_STRONG, s)
-    weak = strong or _first(lx.BUDGET_WEAK, s)
-    if weak is None:
+    available = _first(lx.BUDGET_AVAILABLE, s)
+    amount_cue = available or _first(lx.BUDGET_AMOUNT, s)
+    if amount_cue is None:
         return
-    if lx.SMALL_TALK.search(s.text) and strong is None:
+    m = _nearest_money(money, s, amount_cue.start())
+    if m is None and available is None:
         return
-    cue_negated = negated(s.text, weak.start()) if weak else False
-    if cue_negated:
-        return
-    m = _nearest_money(money, s, weak.start())
-    if m is None and strong is None:
-        return
-    if lx.PRICE_TALK.search(s.text) and strong is None:
+    if m is not None and available is None and has(lx.PRICE_TALK, s):
         return  # the buyer repeating our price is not their budget
-    if m is not None and strong is not None:
-        conf, value = 0.85, m.describe()
-    elif m is not None:
-        conf, value = 0.6, m.describe()
+    if m is not None and has(lx.SMALL_TALK, s) and available is None:
+        return
+    if m is not None:
+        conf, value = (0.85 if available is not None or has(lx.BUDGET_AMOUNT, s) else 0.6), m.describe()
     else:
         conf, value = 0.6, _trim(s.text, 100)
     a.hits.append(
@@ -254,7 +316,7 @@ def _nearest_money(money: list[Money], s: Sentence, cue: int) -> Money | None:
 
 def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
     w = _weight(s)
-    if w == 0 or s.question or lx.SMALL_TALK.search(s.text):
+    if w == 0 or s.question or has(lx.SMALL_TALK, s):
         return
     inside = [f for f in frames if s.start <= f.start < s.end]
     cue = _first(lx.TIMELINE_CUE, s)
@@ -268,7 +330,15 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
         return
     if cue is None:
         return
-    f = min(inside, key=lambda f: abs(f.start - (s.start + cue.start())))
+    cue_at = [s.start + c.start() for c in cues(lx.TIMELINE_CUE, s)] or [s.start + cue.start()]
+
+    def score(f: Timeframe) -> float:
+        near = min(abs(f.start - c) for c in cue_at)
+        before = a.conversation.text[max(s.start, f.start - 14) : f.start].casefold()
+        prep = any(w in before for w in ("by ", "before ", "until ", "no later than ", "on "))
+        return near - 25 * f.specificity - (15 if prep else 0)
+
+    f = min(inside, key=score)
     if negated(s.text, f.start - s.start) and not re.search(
         r"\bno later than\b", s.text, re.I
     ):
@@ -276,6 +346,8 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
     if f.due < a.anchor:
         return  # the past: history, not a timeline
     conf = 0.7 if urgent is not None else 0.6
+    if f.specificity >= 2:
+        conf += 0.05
     a.hits.append(
         Hit(
             kind="timeline",
@@ -288,12 +360,14 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
 
 
 def _authority(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
-    if s.side is Side.SELLER or s.counterfactual or s.question:
+    if s.side is Side.SELLER or s.counterfactual or s.question or has(lx.UNKNOWN_WHO, s):
         return
-    for m in lx.AUTHORITY.finditer(s.text):
+    for m in cues(lx.AUTHORITY, s):
         neg = negated(s.text, m.start())
         who = person_in(s.text, known)
         title = title_in(s.text)
+        if who is None and title is None and _PRONOUN.search(s.text[: m.start()]):
+            who = _recent_person(a, s, known)
         self_ref = lx.SELF.search(s.text[max(0, m.start() - 40) : m.start()]) is not None
         if neg and who is None and title is None:
             continue  # "I don't make the call" with nobody named
@@ -307,10 +381,23 @@ def _authority(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
         conf = round((0.8 if who else 0.65) * w, 3)
         a.hits.append(Hit(kind="authority", sentence=s, value=value, confidence=conf,
                           who=who, title=title))  # fmt: skip
-        if lx.ECONOMIC.search(s.text):
+        if has(lx.ECONOMIC, s):
             a.hits.append(Hit(kind="economic_buyer", sentence=s, value=value,
                               confidence=round(conf * 0.95, 3), who=who, title=title))  # fmt: skip
         return
+
+
+_PRONOUN = re.compile(r"\b(?:she|he|they)\b", re.I)
+
+
+def _recent_person(a: Analysis, s: Sentence, known: Sequence[str]) -> str | None:
+    """The person named last in the two sentences before ``s`` (for "she", "he")."""
+    i = a.sentences.index(s)
+    for prev in reversed(a.sentences[max(0, i - 2) : i]):
+        who = person_in(prev.text, known)
+        if who is not None:
+            return who
+    return None
 
 
 def _champion(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
@@ -332,7 +419,7 @@ def _champion(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
 
 def _pain(a: Analysis, s: Sentence) -> None:
     w = _weight(s)
-    if w == 0 or s.question or lx.SMALL_TALK.search(s.text):
+    if w == 0 or s.question or has(lx.SMALL_TALK, s):
         return
     pain = _first(lx.PAIN, s)
     need = _first(lx.NEED, s)
@@ -349,7 +436,7 @@ def _pain(a: Analysis, s: Sentence) -> None:
             a.hits.append(Hit(kind=SignalKind.QUANTIFIED_PAIN.value, sentence=s,
                               value=metric.group(0), confidence=round(0.5 * w, 3)))  # fmt: skip
         return
-    if need is not None and not lx.SMALL_TALK.search(s.text):
+    if need is not None and not has(lx.SMALL_TALK, s):
         a.hits.append(Hit(kind="need", sentence=s, value=_trim(s.text),
                           confidence=round(0.6 * w, 3)))  # fmt: skip
     if metric is not None and goal is not None:
@@ -383,7 +470,7 @@ def _criteria_process(a: Analysis, s: Sentence) -> None:
 def _mentions(a: Analysis, s: Sentence, cfg: ExtractorConfig) -> None:
     found: set[str] = set()
     if cfg.competitor_pattern is not None:
-        for m in cfg.competitor_pattern.finditer(s.text):
+        for m in cues(cfg.competitor_pattern, s):
             name = next(
                 (c for c in cfg.competitors if c.casefold() == m.group(0).casefold()),
                 m.group(0),
@@ -391,10 +478,10 @@ def _mentions(a: Analysis, s: Sentence, cfg: ExtractorConfig) -> None:
             found.add(name)
     prods: set[str] = set()
     if cfg.product_pattern is not None:
-        for m in cfg.product_pattern.finditer(s.text):
+        for m in cues(cfg.product_pattern, s):
             prods.add(cfg.product_names.get(m.group(0).casefold(), m.group(0)))
     if cfg.competitors or cfg.products:
-        for m in _CAPWORD.finditer(s.text):
+        for m in cues(_CAPWORD, s):
             word = m.group(0)
             if word.casefold() in lx.NOT_NAMES:
                 continue
@@ -435,18 +522,38 @@ def _competition(a: Analysis) -> None:
                 break
 
 
+_EXISTING = re.compile(
+    r"\b(?:separate(?:ly)? from|apart from|besides|in addition to|on top of|happy with|"
+    r"already (?:use|have|run)|beyond)\b[^.?!]{0,30}$",
+    re.I,
+)
+
+
 def _interest(a: Analysis, s: Sentence) -> None:
     w = _weight(s)
     if w == 0:
         return
     m = _first(lx.INTEREST, s)
-    named = [p for p, ss in a.products.items() if s in ss]
-    if m is None and not (named and (s.question or _first(lx.NEED, s))):
+    named = [
+        p for p, ss in a.products.items() if s in ss and not _existing(a, s, p)
+    ]
+    if m is None and not named:
         return
-    conf = 0.6 if named else 0.45
+    conf = 0.6 if named and m is not None else 0.5 if named else 0.45
     a.hits.append(Hit(kind=SignalKind.PRODUCT_INTEREST.value, sentence=s,
                       value=named[0] if named else _trim(s.text, 80),
                       confidence=round(conf * w, 3)))  # fmt: skip
+
+
+def _existing(a: Analysis, s: Sentence, product: str) -> bool:
+    """Whether ``product`` is named in ``s`` as something the buyer already has."""
+    cfg_names = [n for n, line in a.product_names.items() if line == product]
+    low = s.text.casefold()
+    for n in cfg_names:
+        i = low.find(n)
+        if i >= 0 and (_EXISTING.search(s.text[:i]) or negated(s.text, i)):
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -456,16 +563,17 @@ def _interest(a: Analysis, s: Sentence) -> None:
 def analyse(conv: Conversation, cfg: ExtractorConfig) -> Analysis:
     anchor = (conv.occurred_at or datetime.now(UTC)).date()
     sents = sentences(conv)
-    a = Analysis(conversation=conv, sentences=sents, anchor=anchor)
+    a = Analysis(conversation=conv, sentences=sents, anchor=anchor,
+                 product_names=cfg.product_names)  # fmt: skip
     text = conv.text
     money = find_money(text)
-    frames: list[Timeframe] = []
-    for s in sents:
-        if s.side is not Side.SELLER:
-            frames += find_timeframes(
-                text, anchor, start=s.start, end=s.end, fy_start_month=cfg.fiscal_year_start_month
-            )
+    frames = find_timeframes(text, anchor, fy_start_month=cfg.fiscal_year_start_month)
     known = [p.name for p in conv.participants if p.name]
+    for s in sents:
+        if s.side is not Side.SELLER and lx.PERSON.search(s.text):
+            who = person_in(s.text)
+            if who is not None and who not in known:
+                known.append(who)
     for s in sents:
         _mentions(a, s, cfg)
         _budget(a, s, money)
@@ -477,6 +585,12 @@ def analyse(conv: Conversation, cfg: ExtractorConfig) -> Analysis:
     for s in sents:
         _interest(a, s)
     _competition(a)
+    if a.of("identify_pain") and not a.of(SignalKind.QUANTIFIED_PAIN.value):
+        goals = [h for h in a.of("metrics") if h.sentence.side is not Side.SELLER]
+        if goals:
+            g = max(goals, key=lambda h: h.confidence)
+            a.hits.append(Hit(kind=SignalKind.QUANTIFIED_PAIN.value, sentence=g.sentence,
+                              value=g.value, confidence=round(0.45, 3)))  # fmt: skip
     return a
 
 
@@ -505,8 +619,8 @@ def qualification(a: Analysis) -> Qualification:
         if not hits:
             continue
         best = max(hits, key=lambda h: (h.confidence, h.amount is not None, -h.sentence.start))
-        if best.confidence < 0.3:
-            continue
+        if best.confidence < 0.4:
+            continue  # a seller's description (0.35) is never the buyer's qualification
         fields[name] = QualificationField(
             value=best.value,
             evidence=_evidence(a.conversation, best.sentence),
@@ -524,14 +638,14 @@ _SIGNAL_FROM = {
     SignalKind.TIMELINE_URGENCY: ("timeline",),
     SignalKind.BUYING_PROCESS: ("decision_process", "authority"),
 }
-#: How much each signal kind can add to the opportunity confidence on its own.
+#: How much each signal kind counts towards the opportunity confidence.
 _SIGNAL_SCALE = {
-    SignalKind.BUDGET_MENTION: 0.75,
-    SignalKind.TIMELINE_URGENCY: 0.75,
-    SignalKind.BUYING_PROCESS: 0.65,
-    SignalKind.QUANTIFIED_PAIN: 0.9,
-    SignalKind.COMPETITIVE_EVALUATION: 0.8,
-    SignalKind.PRODUCT_INTEREST: 0.8,
+    SignalKind.BUDGET_MENTION: 0.9,
+    SignalKind.TIMELINE_URGENCY: 0.85,
+    SignalKind.BUYING_PROCESS: 0.85,
+    SignalKind.QUANTIFIED_PAIN: 0.75,
+    SignalKind.COMPETITIVE_EVALUATION: 0.75,
+    SignalKind.PRODUCT_INTEREST: 0.7,
 }
 
 
@@ -547,7 +661,7 @@ def detection(a: Analysis, q: Qualification) -> Detection:
             continue
         hits.sort(key=lambda h: -h.confidence)
         best = hits[0]
-        conf = best.confidence * _SIGNAL_SCALE[kind]
+        conf = best.confidence
         if kind is SignalKind.TIMELINE_URGENCY and best.due is not None:
             if (best.due - a.anchor).days <= 120:
                 conf += 0.1
@@ -566,7 +680,7 @@ def detection(a: Analysis, q: Qualification) -> Detection:
     # the opportunity confidence: noisy-or of the signals and of qualification support
     miss = 1.0
     for s in signals:
-        miss *= 1.0 - s.confidence
+        miss *= 1.0 - s.confidence * _SIGNAL_SCALE[s.kind]
     support = {"need": 0.2, "champion": 0.3, "economic_buyer": 0.15, "decision_criteria": 0.15}
     for name, weight in support.items():
         f = q.get(name)
@@ -581,11 +695,17 @@ def detection(a: Analysis, q: Qualification) -> Detection:
         confidence = min(confidence, 0.3)
     product = None
     if a.products:
+        interest = [h for h in a.of(SignalKind.PRODUCT_INTEREST.value) if h.value in a.products]
+        fresh = {
+            p: [x for x in ss if not _existing(a, x, p)] for p, ss in a.products.items()
+        }
         product = max(
             a.products,
             key=lambda p: (
-                sum(s.side is not Side.SELLER for s in a.products[p]),
-                len(a.products[p]),
+                any(h.value == p for h in interest),
+                sum(x.side is not Side.SELLER for x in fresh[p]),
+                len(fresh[p]),
+                max(x.start for x in a.products[p]),
             ),
         )
     budget = q.budget

@@ -20,6 +20,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any, Literal
 
 from pie.domain.errors import InvalidInput
+from pie.intelligence.lexicon import lower, rx
 from pie.domain.intelligence import (
     Conversation,
     ConversationKind,
@@ -236,6 +237,7 @@ def parse_text(
     occurred_at: datetime | None = None,
     seller_domains: Sequence[str] = (),
     participants: Sequence[Participant] = (),
+    sellers: Sequence[str] = (),
 ) -> Conversation:
     """A plain-text or Markdown conversation (already decoded)."""
     subject: str | None = None
@@ -262,7 +264,10 @@ def parse_text(
         if not drafts:  # free text: one turn, speaker unknown
             lead = len(text) - len(text.lstrip())
             drafts = [_Draft(speaker=None, email=None, start=lead, end=len(text.rstrip()))]
-    return _build(text, drafts, people, kind, occurred_at, subject, Direction.UNKNOWN, seller_domains)
+    return _build(
+        text, drafts, people, kind, occurred_at, subject, Direction.UNKNOWN, seller_domains,
+        sellers,
+    )
 
 
 def _markdown_sections(text: str) -> list[_Draft]:
@@ -308,6 +313,7 @@ def parse_json(
     source: str = "conversation",
     occurred_at: datetime | None = None,
     seller_domains: Sequence[str] = (),
+    sellers: Sequence[str] = (),
 ) -> Conversation:
     """A JSON conversation: an object with ``turns`` (or ``messages``) and optional ``kind``,
     ``date``, ``subject``, ``direction``, ``participants``; or a bare list of turns. A turn has
@@ -391,7 +397,7 @@ def parse_json(
     domains = list(seller_domains) + [
         str(d) for d in data.get("seller_domains") or [] if isinstance(d, str)
     ]
-    return _build(rendered, drafts, people, kind, when, subject, direction, domains)
+    return _build(rendered, drafts, people, kind, when, subject, direction, domains, sellers)
 
 
 def parse(
@@ -402,26 +408,33 @@ def parse(
     kind: ConversationKind | None = None,
     occurred_at: datetime | None = None,
     seller_domains: Sequence[str] = (),
+    sellers: Sequence[str] = (),
 ) -> Conversation:
-    """Any supported input. ``fmt="auto"`` picks JSON when the text starts with ``{`` or
+    """Any supported input. ``seller_domains`` (email domains) and ``sellers`` (the seller's
+    company name and its people's names, as they appear in speaker labels) mark the seller
+    side; without them sides are inferred from labels such as "(AE)" and from cue phrases. ``fmt="auto"`` picks JSON when the text starts with ``{`` or
     ``[``, Markdown when it has ``**Speaker:**`` turns or ``## Speaker`` headings, else text."""
     text = decode(data, source=source)
     if fmt == "json" or (fmt == "auto" and _JSON_START.match(text)):
-        conv = parse_json(text, source=source, occurred_at=occurred_at, seller_domains=seller_domains)
+        conv = parse_json(
+            text, source=source, occurred_at=occurred_at, seller_domains=seller_domains,
+            sellers=sellers,
+        )
         return conv.model_copy(update={"kind": kind}) if kind else conv
     markdown = fmt == "markdown" or (
         fmt == "auto"
         and any(_MD_LINE.match(ln) or _MD_HEADING.match(ln) for ln in text[:4000].split("\n"))
     )
     return parse_text(
-        text, markdown=markdown, kind=kind, occurred_at=occurred_at, seller_domains=seller_domains
+        text, markdown=markdown, kind=kind, occurred_at=occurred_at,
+        seller_domains=seller_domains, sellers=sellers,
     )
 
 
 # --------------------------------------------------------------------------------------------
 # Sides: who is the buyer, who the seller
 
-_SELLER_CUES = re.compile(
+_SELLER_CUES = rx(
     r"\b(thanks for joining|thanks for taking the time|following up on|circling back|"
     r"our (?:platform|product|solution|pricing|tool|customers|team can|onboarding|roadmap|"
     r"integration|implementation team)|we offer|i(?:'ll| will) send (?:over|you)|"
@@ -429,17 +442,15 @@ _SELLER_CUES = re.compile(
     r"quick follow-up|i can (?:send|share) (?:a|the) (?:proposal|quote|deck)|"
     r"how (?:are you|is your team) (?:handling|managing|doing)|what does your|"
     r"do you have (?:a )?budget|who else (?:is|would be) involved|what(?:'s| is) your timeline|"
-    r"our (?:standard|list) price)\b",
-    re.I,
+    r"our (?:standard|list) price)\b"
 )
-_BUYER_CUES = re.compile(
+_BUYER_CUES = rx(
     r"\b(we need|we are looking|we're looking|our budget|we have budget|budget (?:is|of)|"
     r"our (?:current|existing) (?:tool|system|stack|process|vendor)|we (?:use|run) |"
     r"we(?:'re| are) (?:evaluating|comparing|also looking)|our reps|our forecast|"
     r"my team|our team is|we struggle|it is hurting|is hurting us|can you (?:share|send)|"
     r"sign(?:s|ed)? (?:off|the contract)|final sign-off|our (?:cfo|ceo|cto|vp)|"
-    r"(?:hard|target) (?:date|go-live)|our (?:legal|security|procurement) team)\b",
-    re.I,
+    r"(?:hard|target) (?:date|go-live)|our (?:legal|security|procurement) team)\b"
 )
 
 
@@ -458,8 +469,10 @@ def _build(
     subject: str | None,
     direction: Direction,
     seller_domains: Sequence[str],
+    seller_marks: Sequence[str] = (),
 ) -> Conversation:
     sellers = {d.casefold().lstrip("@") for d in seller_domains}
+    marks = [re.compile(rf"(?<!\w){re.escape(m.casefold())}(?!\w)") for m in seller_marks if m]
     # emails and titles of speakers from the participant list
     by_name = {p.name.casefold(): p for p in people if p.name}
     by_email = {p.email.casefold(): p for p in people if p.email}
@@ -487,6 +500,10 @@ def _build(
             p = by_email.get((d.email or "").casefold()) or by_name.get((d.speaker or "").casefold())
             if p is not None:
                 explicit = p.side
+        if explicit is Side.UNKNOWN and marks and d.speaker:
+            label = d.speaker.casefold()
+            if any(m.search(label) for m in marks):
+                explicit = Side.SELLER
         if explicit is Side.UNKNOWN and k.startswith("@") and sellers:
             explicit = Side.SELLER if k[1:] in sellers else Side.BUYER
         if explicit is Side.UNKNOWN and d.speaker and _SELLER_LABEL.fullmatch(d.speaker.strip()):
@@ -503,7 +520,7 @@ def _build(
         for d in drafts:
             k = key(d)
             if k in score:
-                words = text[d.start : d.end]
+                words = lower(text[d.start : d.end])
                 score[k] += len(_SELLER_CUES.findall(words)) - len(_BUYER_CUES.findall(words))
         known = set(side_of.values())
         for g in sorted(undecided, key=lambda g: -abs(score[g])):
