@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from pie.domain.model import EntityKind
@@ -54,7 +54,6 @@ class ConversationBody(BaseModel):
 @router.post(
     "/conversations",
     response_model=ConversationRead,
-    status_code=status.HTTP_201_CREATED,
     responses=responses(404, 413),
 )
 async def post_conversation(
@@ -84,29 +83,18 @@ async def post_conversation(
     responses=responses(404),
 )
 async def get_political_map(
-    account_id: Ref, c: ContainerDep, tenant: TenantDep
+    account_id: Ref,
+    c: ContainerDep,
+    tenant: TenantDep,
+    svg: Annotated[bool, Query(description="Also draw the map as SVG (in `svg`)")] = False,
 ) -> PoliticalMapRead:
     """The account's stakeholders with roles and scores (each with its source and evidence),
-    their relationships, and the map as Graphviz DOT."""
-    acc = await resolve_account(c.uow(tenant), account_id)
-    async with c.uow(tenant) as uow:
-        return PoliticalMapRead.of(await political_map(uow, acc))
-
-
-@router.get(
-    "/accounts/{account_id}/political-map.svg",
-    response_class=Response,
-    responses={
-        **responses(404),
-        200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "description": "SVG"},
-    },
-)
-async def get_political_map_svg(account_id: Ref, c: ContainerDep, tenant: TenantDep) -> Response:
-    """The political map drawn as SVG."""
+    their relationships, and the map as Graphviz DOT (and SVG on request)."""
     acc = await resolve_account(c.uow(tenant), account_id)
     async with c.uow(tenant) as uow:
         pm = await political_map(uow, acc)
-    return Response(to_svg(pm), media_type="image/svg+xml")
+    read = PoliticalMapRead.of(pm)
+    return read.model_copy(update={"svg": to_svg(pm)}) if svg else read
 
 
 @router.put(

@@ -199,6 +199,7 @@ class PoliticalMapRead(_Out):
     stakeholders: list[StakeholderMapRead]
     relationships: list[RelationshipRead]
     dot: str = Field(description="The map as Graphviz DOT")
+    svg: str | None = Field(default=None, description="The map drawn as SVG, when asked for")
 
     @classmethod
     def of(cls, pm: PoliticalMap) -> PoliticalMapRead:
