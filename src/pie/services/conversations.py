@@ -186,12 +186,18 @@ def activity_conversation(
     )
 
 
-async def _pending(uow: UowFactory, *, force: bool) -> list[Activity]:
+async def _pending(
+    uow: UowFactory, *, force: bool, deals: Sequence[UUID] | None = None
+) -> list[Activity]:
     """Activities with content, oldest first; without ``force`` only the versions not processed
-    yet."""
+    yet; with ``deals`` only those deals' activities."""
     found: list[Activity] = []
     async with uow() as r:
-        async for batch in r.activities.iter_all(batch_size=2000):
+        if deals is not None:
+            batches: list[Sequence[Activity]] = [await r.activities.for_deal(d) for d in deals]
+        else:
+            batches = [b async for b in r.activities.iter_all(batch_size=2000)]
+        for batch in batches:
             with_content = [a for a in batch if a.raw_content and a.raw_content.strip()]
             if not with_content:
                 continue
@@ -212,15 +218,17 @@ async def process_activities(
     progress: Progress | None = None,
     now: datetime | None = None,
     stall: bool = True,
+    deals: Sequence[UUID] | None = None,
 ) -> ReprocessReport:
     """Run the pipeline on every activity with content whose current version was not processed
     (the import hook), or on all of them with ``force`` (``pie conversations reprocess``: replay
-    history after a rule change; idempotent). Then stall quiet deals."""
+    history after a rule change; idempotent). ``deals``: only these deals' activities. Then
+    stall quiet deals."""
     from pie.services.progression import stall_quiet_deals
 
     now = now or _utcnow()
     report = ReprocessReport()
-    todo = await _pending(uow, force=force)
+    todo = await _pending(uow, force=force, deals=deals)
     report.seen = len(todo)
     for i, activity in enumerate(todo):
         conv = activity_conversation(activity, seller_domains)

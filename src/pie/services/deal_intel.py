@@ -75,6 +75,7 @@ from pie.ports.repositories import DealFilter
 from pie.ports.uow import UnitOfWork
 from pie.services import plans_intel, progression
 from pie.services.plans_intel import NarrativeWriter
+from pie.services.political_map import one_per_contact
 
 _EMAIL_DOMAIN = re.compile(r"@([\w.-]+)$")
 FREE_MAIL = frozenset(
@@ -243,7 +244,9 @@ async def _contacts_and_stakeholders(
     by_email = await uow.intel.find_contacts(emails)
     contacts = list(await uow.contacts.for_account(account.id))
     by_name = {c.name.lower(): c for c in contacts}
-    stakeholders = {s.contact_id: s for s in await uow.stakeholders.for_account(account.id)}
+    stakeholders = {
+        s.contact_id: s for s in one_per_contact(await uow.stakeholders.for_account(account.id))
+    }
     out: dict[UUID, tuple[Stakeholder, InferredStakeholder]] = {}
     for p in people:
         contact: Contact | None = None

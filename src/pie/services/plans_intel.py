@@ -41,6 +41,7 @@ from pie.domain.qualification import read_qualification
 from pie.ports.intelligence import Narrative, PlanVersion
 from pie.ports.repositories import DealFilter
 from pie.ports.uow import UnitOfWork
+from pie.services.political_map import one_per_contact
 
 MAX_ACTION_ITEMS = 30
 MAX_LIST = 20  # competitors, risks
@@ -127,7 +128,7 @@ async def _stakeholder_map(uow: UnitOfWork, account_id: UUID | None) -> list[Sta
     if account_id is None:
         return []
     out = []
-    for s in await uow.stakeholders.for_account(account_id):
+    for s in one_per_contact(await uow.stakeholders.for_account(account_id)):
         contact = await uow.contacts.get(s.contact_id)
         if contact is None:
             continue

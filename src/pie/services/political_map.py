@@ -25,6 +25,7 @@ from pie.domain.political import (
     ScoreSource,
     StakeholderProfile,
     check_score,
+    heuristic_scores,
     main_roles,
     merge_roles,
     propose,
@@ -55,20 +56,35 @@ class PoliticalMap:
         return next((e for e in self.entries if e.stakeholder.id == stakeholder_id), None)
 
 
+def one_per_contact(holders: Sequence[Stakeholder]) -> list[Stakeholder]:
+    """One stakeholder per contact: the account's own record (deal_id None) when there is one,
+    else the contact's deal record, with the roles of all its records."""
+    by_contact: dict[UUID, list[Stakeholder]] = {}
+    for s in holders:
+        by_contact.setdefault(s.contact_id, []).append(s)
+    out = []
+    for records in by_contact.values():
+        records.sort(key=lambda s: (s.deal_id is not None, s.created_at, s.id))
+        roles = merge_roles((), [r for s in records for r in s.roles])
+        out.append(replace(records[0], roles=roles))
+    return out
+
+
 async def political_map(uow: UnitOfWork, account_id: UUID) -> PoliticalMap:
     account = await uow.accounts.get(account_id)
     if account is None:
         raise AccountNotFound(account_id)
-    holders = [s for s in await uow.stakeholders.for_account(account_id) if s.deal_id is None]
+    holders = one_per_contact(await uow.stakeholders.for_account(account_id))
     profiles = await uow.intel.profiles([s.id for s in holders])
     entries = []
     for s in holders:
         contact = await uow.contacts.get(s.contact_id)
         if contact is None:
             continue
-        entries.append(
-            MapEntry(s, contact, profiles.get(s.id) or StakeholderProfile(stakeholder_id=s.id))
-        )
+        profile = profiles.get(s.id) or StakeholderProfile(stakeholder_id=s.id)
+        for name, rec in heuristic_scores(contact.title, s.created_at).items():
+            profile = propose(profile, name, rec)  # the title's guess fills what is unknown
+        entries.append(MapEntry(s, contact, profile))
 
     def weight(e: MapEntry) -> tuple[float, str]:
         return (-(e.profile.value("decision_power") or 0.0), e.contact.name.lower())
@@ -80,7 +96,7 @@ async def political_map(uow: UnitOfWork, account_id: UUID) -> PoliticalMap:
 
 async def find_stakeholder(uow: UnitOfWork, account_id: UUID, who: str) -> Stakeholder:
     """An account stakeholder by stakeholder id, contact id, email or (unique) name."""
-    holders = [s for s in await uow.stakeholders.for_account(account_id) if s.deal_id is None]
+    holders = one_per_contact(await uow.stakeholders.for_account(account_id))
     key = who.strip().lower()
     matches: list[Stakeholder] = []
     for s in holders:

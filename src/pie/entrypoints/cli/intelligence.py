@@ -197,7 +197,7 @@ def stakeholder_map(
 
         print_json(PoliticalMapRead.of(pm))
         return
-    console.print(_map_table(pm))
+    console.print(map_table(pm))
     for r in pm.relationships:
         a, b = pm.entry(r.from_id), pm.entry(r.to_id)
         if a and b:
@@ -206,7 +206,7 @@ def stakeholder_map(
         console.print(f"wrote {path}")
 
 
-def _map_table(pm: PoliticalMap) -> Table:
+def map_table(pm: PoliticalMap) -> Table:
     from pie.domain.political import main_roles, sub_roles
 
     t = Table(title=f"Political map: {pm.account.name}")
@@ -316,7 +316,7 @@ def stakeholder_set(
 
         print_json(PoliticalMapRead.of(pm))
         return
-    console.print(_map_table(pm))
+    console.print(map_table(pm))
 
 
 @plans_app.command("show")
