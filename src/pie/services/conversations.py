@@ -23,6 +23,7 @@ from pie.domain.intelligence import Conversation, ConversationKind, Extraction, 
 from pie.domain.model import Activity, ActivityType, EntityKind, derive_id
 from pie.ports.extractor import Extractor
 from pie.ports.uow import UnitOfWork
+from pie.services import plans_intel
 from pie.services.deal_intel import Applied, apply_extraction, content_digest, resolve_account
 from pie.services.plans_intel import NarrativeWriter
 
@@ -222,13 +223,15 @@ async def process_activities(
 ) -> ReprocessReport:
     """Run the pipeline on every activity with content whose current version was not processed
     (the import hook), or on all of them with ``force`` (``pie conversations reprocess``: replay
-    history after a rule change; idempotent). ``deals``: only these deals' activities. Then
-    stall quiet deals."""
+    history after a rule change; idempotent). ``deals``: only these deals' activities. Each
+    touched plan is updated once, after the batch (the same document as updating it after every
+    conversation, with fewer versions). Then stall quiet deals."""
     from pie.services.progression import stall_quiet_deals
 
     now = now or _utcnow()
     report = ReprocessReport()
     todo = await _pending(uow, force=force, deals=deals)
+    touched: dict[tuple[UUID | None, UUID | None], None] = {}
     report.seen = len(todo)
     for i, activity in enumerate(todo):
         conv = activity_conversation(activity, seller_domains)
@@ -259,6 +262,7 @@ async def process_activities(
                 now=now,
                 narrator=narrator,
                 force=force,
+                plans=False,  # once per touched deal and account, after the batch
             )
             await w.commit()
         if applied.skipped:
@@ -268,8 +272,22 @@ async def process_activities(
             report.deals_created += applied.created_deal
             report.stage_moves += applied.stage_to is not None
             report.warnings.extend(applied.warnings[:3])
+            touched[(applied.deal_id, applied.account_id)] = None
         if progress is not None:
             progress(i + 1, len(todo))
+    deals_done: set[UUID] = set()
+    accounts_done: set[UUID] = set()
+    for deal_id, account_id in touched:
+        async with uow() as w:
+            if deal_id is not None and deal_id not in deals_done:
+                deal = await w.deals.get(deal_id)
+                if deal is not None:
+                    await plans_intel.update_opportunity_plan(w, deal, now=now, writer=narrator)
+                deals_done.add(deal_id)
+            if account_id is not None and account_id not in accounts_done:
+                await plans_intel.update_account_plan(w, account_id, now=now, writer=narrator)
+                accounts_done.add(account_id)
+            await w.commit()
     if stall:
         async with uow() as w:
             report.stalled = await stall_quiet_deals(w, now=now)
