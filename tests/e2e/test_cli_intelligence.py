@@ -116,3 +116,36 @@ def test_bad_files_are_one_line_errors_and_store_nothing(
     unknown.write_text(email(BUYING), encoding="utf-8")
     got = pie(*t, "conversations", "add", unknown, "--deal", str(uuid.uuid4()))
     assert got.exit_code == 1 and "not found" in got.output
+
+
+def test_import_can_run_the_pipeline_on_what_it_brought(url: str, tmp_path: Path) -> None:
+    t = _tenant(url)
+    doc = {
+        "format": "pie/v1",
+        "source": "crm",
+        "accounts": [{"id": "A1", "name": "Globex", "domain": "globex.com"}],
+        "deals": [
+            {
+                "id": "D1",
+                "name": "Globex renewal",
+                "account": "A1",
+                "stage": "demo",
+                "created_at": "2026-03-01T09:00:00Z",
+                "activities": [
+                    {
+                        "id": "T1",
+                        "type": "email",
+                        "at": "2026-03-02T10:00:00Z",
+                        "content": email(BUYING),
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "world.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    got = pie(*t, "import", path, "--conversations", "--seller-domain", SELLER)
+    assert got.exit_code == 0, got.output
+    assert "conversations: 1 processed" in got.output
+    again = pie(*t, "import", path, "--conversations", "--seller-domain", SELLER)
+    assert "conversations: 0 processed" in again.output  # once per activity version

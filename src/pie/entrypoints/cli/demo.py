@@ -212,7 +212,7 @@ def _print_demo(st: State, result: DemoResult, report_path: Path) -> None:
 
 
 def _print_intelligence(deals: list[DemoDeal]) -> None:
-    from pie.entrypoints.cli.intelligence import map_table, deal_intelligence_renderables
+    from pie.entrypoints.cli.intelligence import deal_intelligence_renderables, map_table
 
     if not deals:
         return
