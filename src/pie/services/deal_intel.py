@@ -243,6 +243,7 @@ async def _contacts_and_stakeholders(
     emails = [p.email for p in people if p.email]
     by_email = await uow.intel.find_contacts(emails)
     contacts = list(await uow.contacts.for_account(account.id))
+    by_id = {c.id: c for c in contacts}
     by_name = {c.name.lower(): c for c in contacts}
     stakeholders = {
         s.contact_id: s for s in one_per_contact(await uow.stakeholders.for_account(account.id))
@@ -251,7 +252,8 @@ async def _contacts_and_stakeholders(
     for p in people:
         contact: Contact | None = None
         if p.email and p.email.lower() in by_email:
-            contact = await uow.contacts.get(by_email[p.email.lower()])
+            known = by_email[p.email.lower()]
+            contact = by_id.get(known) or await uow.contacts.get(known)
         elif p.name and p.name.lower() in by_name:
             contact = by_name[p.name.lower()]
         if contact is None:
@@ -266,9 +268,10 @@ async def _contacts_and_stakeholders(
                 created_at=at,
                 updated_at=at,
             )
-            if await uow.contacts.get(contact.id) is None:
+            if contact.id not in by_id and await uow.contacts.get(contact.id) is None:
                 await uow.contacts.add(contact, origin=PIE)
                 applied.contacts_created += 1
+            by_id[contact.id] = contact
             by_name[contact.name.lower()] = contact
             if p.email:
                 by_email[p.email.lower()] = contact.id

@@ -128,8 +128,9 @@ async def _stakeholder_map(uow: UnitOfWork, account_id: UUID | None) -> list[Sta
     if account_id is None:
         return []
     out = []
+    contacts = {c.id: c for c in await uow.contacts.for_account(account_id)}
     for s in one_per_contact(await uow.stakeholders.for_account(account_id)):
-        contact = await uow.contacts.get(s.contact_id)
+        contact = contacts.get(s.contact_id) or await uow.contacts.get(s.contact_id)
         if contact is None:
             continue
         stance = "unknown"

@@ -77,8 +77,9 @@ async def political_map(uow: UnitOfWork, account_id: UUID) -> PoliticalMap:
     holders = one_per_contact(await uow.stakeholders.for_account(account_id))
     profiles = await uow.intel.profiles([s.id for s in holders])
     entries = []
+    contacts = {c.id: c for c in await uow.contacts.for_account(account_id)}
     for s in holders:
-        contact = await uow.contacts.get(s.contact_id)
+        contact = contacts.get(s.contact_id) or await uow.contacts.get(s.contact_id)
         if contact is None:
             continue
         profile = profiles.get(s.id) or StakeholderProfile(stakeholder_id=s.id)
