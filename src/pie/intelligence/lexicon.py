@@ -233,7 +233,7 @@ URGENCY = rx(
 AUTHORITY = rx(
     r"\b(?:final (?:sign-?off|say|decision|approval|call)|signs? (?:the |off|contracts?|on)|"
     r"sign-?off (?:comes from|sits with|is with|from)|decision (?:sits|rests|lies|is) with|"
-    r"(?:run it|run this|check) (?:by|with)|get (?:approval|sign-?off|the green light) from|"
+    r"(?:run it|run this) (?:by|past)|get (?:approval|sign-?off|the green light) from|"
     r"approval from|makes? the (?:final )?(?:call|decision)|owns? the (?:decision|budget)|"
     r"decision[\s-]?maker|(?:approves|controls|holds) the budget|has to approve|needs to approve|"
     r"will approve|approves (?:all|any|every)|the one who (?:signs|decides|approves)|"
@@ -362,7 +362,8 @@ INTEREST = rx(
 OBJECTION = rx(
     r"\b(?:not (?:comfortable|convinced|sure (?:about|that|if|how))|concern(?:s|ed)?|worr(?:y|ied)|"
     r"too (?:high|expensive|much|complex|complicated|risky|long|slow)|(?:price|cost) is (?:too|a)|"
-    r"don't see how|do not see how|doesn't fit|does not fit|not a (?:good )?fit|risk(?:y)?|"
+    r"don't see how|do not see how|doesn't fit|does not fit|not a (?:good )?fit|risky|"
+    r"(?:a|the|big|real) risk (?:for us|to us|that)|"
     r"hesitant|push(?:ing)? back|skeptic\w*|sceptic\w*|blocker|hard to justify|"
     r"can't justify|cannot justify|out of (?:our )?budget|over (?:our )?budget|"
     r"lock-?in|not ready|no appetite|reservations|problem with your|issue with your|"
