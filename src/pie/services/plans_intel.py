@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from pie.domain.intelligence import QUALIFICATION_FIELDS, QualificationField
@@ -43,6 +43,9 @@ from pie.ports.repositories import DealFilter
 from pie.ports.uow import UnitOfWork
 from pie.services.political_map import one_per_contact
 
+if TYPE_CHECKING:
+    from pie.intelligence.llm import LlmSettings
+
 MAX_ACTION_ITEMS = 30
 MAX_LIST = 20  # competitors, risks
 
@@ -63,6 +66,52 @@ class OfflineNarrative:
 
     async def write(self, kind: str, facts: str) -> str:
         return facts
+
+
+class LlmNarrative:
+    """A narrative written by the configured LLM (litellm) from the plan's facts only; on any
+    failure the facts themselves, so a plan is never left without one."""
+
+    def __init__(self, settings: LlmSettings) -> None:
+        self.settings = settings
+
+    @property
+    def name(self) -> str:
+        return f"llm:{self.settings.model}"
+
+    async def write(self, kind: str, facts: str) -> str:
+        import os
+
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        try:
+            import litellm
+
+            s = self.settings
+            extra: dict[str, Any] = {"api_base": s.api_base} if s.api_base else {}
+            if s.api_key:
+                extra["api_key"] = s.api_key
+            answer = await litellm.acompletion(
+                model=s.model,
+                messages=[
+                    {
+                        "role": "system",
+                        "content": (
+                            f"Write the narrative of a sales {kind} plan in at most five "
+                            "sentences, from the facts given and nothing else. Add no fact, "
+                            "number, name or date that is not in them."
+                        ),
+                    },
+                    {"role": "user", "content": facts},
+                ],
+                temperature=0,
+                timeout=s.timeout,
+                num_retries=0,
+                **extra,
+            )
+            text = str(answer.choices[0].message.content or "").strip()
+        except Exception:  # any failure: the offline narrative
+            return facts
+        return text or facts
 
 
 def _criterion(f: QualificationField | None) -> Criterion:

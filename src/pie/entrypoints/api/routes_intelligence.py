@@ -73,6 +73,7 @@ async def post_conversation(
         account_id=account,
         deal_id=deal,
         seller_domains=seller,
+        narrator=c.narrator(),
     )
     return ConversationRead.of(done)
 

@@ -121,6 +121,7 @@ async def _intelligence(c: Container, tid: UUID) -> list[DemoDeal]:
         lambda: c.uow(tid, writes=True),
         c.extractor(seller_domains=seller),
         seller_domains=seller,
+        narrator=c.narrator(),
         deals=[d.id for d in chosen],
         stall=False,
     )

@@ -107,6 +107,7 @@ def import_command(
                     lambda: c.uow(tid, writes=True),
                     c.extractor(seller_domains=seller),
                     seller_domains=seller,
+                    narrator=c.narrator(),
                     progress=lambda n, _total: advance_to(n),
                 )
             err_console.print(

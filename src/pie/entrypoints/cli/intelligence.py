@@ -72,6 +72,7 @@ def add(
             account_id=acc,
             deal_id=dl,
             seller_domains=tuple(seller_domain),
+            narrator=c.narrator(),
         )
 
     done = run(st, work)
@@ -147,6 +148,7 @@ def reprocess(
                 c.extractor(seller_domains=tuple(seller_domain)),
                 force=not pending,
                 seller_domains=tuple(seller_domain),
+                narrator=c.narrator(),
                 progress=lambda done, _total: advance_to(done),
             )
 
