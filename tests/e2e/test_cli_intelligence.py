@@ -149,3 +149,24 @@ def test_import_can_run_the_pipeline_on_what_it_brought(url: str, tmp_path: Path
     assert "conversations: 1 processed" in got.output
     again = pie(*t, "import", path, "--conversations", "--seller-domain", SELLER)
     assert "conversations: 0 processed" in again.output  # once per activity version
+
+
+def test_stage_rules_are_shown_and_set_per_tenant(url: str, tmp_path: Path) -> None:
+    t = _tenant(url)
+    got = pie(*t, "deals", "stage-rules", "--json")
+    assert got.exit_code == 0 and json.loads(got.stdout)["stalled_after_days"] == 30
+    rules = tmp_path / "rules.json"
+    rules.write_text(
+        json.dumps(
+            {"stage_requirements": {"demo": {"min_interactions": 9}}, "stalled_after_days": 7}
+        )
+    )
+    got = pie(*t, "deals", "stage-rules", rules, "--json")
+    assert got.exit_code == 0, got.output
+    saved = json.loads(got.stdout)
+    assert saved["stalled_after_days"] == 7
+    assert saved["stage_requirements"]["demo"]["min_interactions"] == 9
+    assert saved["stage_requirements"]["negotiation"]["min_interactions"] == 4
+    rules.write_text(json.dumps({"stage_requirements": {"nowhere": {}}}))
+    got = pie(*t, "deals", "stage-rules", rules)
+    assert got.exit_code == 1 and "unknown stage" in got.output

@@ -12,6 +12,7 @@ anything is stored.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from pie.services.deal_intel import Applied, apply_extraction, content_digest, r
 from pie.services.plans_intel import NarrativeWriter
 
 UowFactory = Callable[[], UnitOfWork]
+#: Conversations extracted at once by a replay (the LLM backend bounds its own concurrency).
+EXTRACT_CHUNK = 16
 Progress = Callable[[int, int], None]
 
 _KIND_TO_TYPE = {
@@ -233,12 +236,18 @@ async def process_activities(
     todo = await _pending(uow, force=force, deals=deals)
     touched: dict[tuple[UUID | None, UUID | None], None] = {}
     report.seen = len(todo)
+    convs = [activity_conversation(a, seller_domains) for a in todo]
+    extracted: dict[int, Extraction] = {}
     for i, activity in enumerate(todo):
-        conv = activity_conversation(activity, seller_domains)
+        conv = convs[i]
         if conv is None:
             report.skipped += 1
             continue
-        extraction = await extractor.extract(conv)
+        if i not in extracted:  # the next chunk at once: an LLM backend runs them concurrently
+            chunk = [j for j in range(i, min(i + EXTRACT_CHUNK, len(todo))) if convs[j]]
+            got = await asyncio.gather(*(extractor.extract(convs[j]) for j in chunk))  # type: ignore[arg-type]
+            extracted = dict(zip(chunk, got, strict=True))
+        extraction = extracted.pop(i)
         async with uow() as w:
             current = await w.activities.get(activity.id)
             if current is None:  # deleted meanwhile

@@ -13,6 +13,7 @@ from uuid import UUID
 from pie.domain.errors import AccountNotFound, DealNotFound, NotFound
 from pie.domain.intelligence import Qualification
 from pie.domain.model import EntityKind
+from pie.domain.progression import ProgressionSettings
 from pie.domain.qualification import read_qualification
 from pie.ports.intelligence import ActivityIntel
 from pie.ports.uow import UnitOfWork
@@ -124,3 +125,16 @@ async def deal_intelligence(uow: UnitOfWork, deal_id: UUID) -> DealIntelligence:
 async def explain_deal(uow: UnitOfWork, deal_id: UUID, *, now: datetime) -> progression.Explanation:
     async with uow:
         return await progression.explain(uow, deal_id, now=now)
+
+
+async def progression_settings(
+    uow: UnitOfWork, document: dict[str, Any] | None = None
+) -> ProgressionSettings:
+    """The tenant's stage requirements and stalled-after days; with ``document`` (see
+    ``ProgressionSettings.from_json``: stages not named keep the default) they are replaced
+    first."""
+    async with uow:
+        if document is not None:
+            await uow.intel.save_settings(ProgressionSettings.from_json(document))
+            await uow.commit()
+        return await uow.intel.settings()

@@ -428,3 +428,47 @@ def deal_intelligence_renderables(di: DealIntelligence) -> list[Any]:
             )
         out.append(t)
     return out
+
+
+def stage_rules_command(
+    ctx: typer.Context,
+    file: Path | None = typer.Argument(
+        None, help="JSON settings to save (stages not named keep the default)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """The tenant's stage evidence requirements and stalled-after days; with FILE, set them."""
+    import json
+
+    from pie.services.intel_reads import progression_settings
+
+    document: dict[str, Any] | None = None
+    if file is not None:
+        try:
+            document = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise InvalidInput(f"{file}: {err}") from None
+        if not isinstance(document, dict):
+            raise InvalidInput(f"{file}: expected a JSON object")
+    st = state(ctx)
+
+    async def work(c: Container) -> Any:
+        tid = await tenant_id(st, c)
+        return await progression_settings(c.uow(tid, writes=True), document)
+
+    settings = run(st, work)
+    if as_json:
+        print_json(settings.to_json())
+        return
+    t = Table(title=f"Stage requirements (stalled after {settings.stalled_after_days} days)")
+    for col in ("stage", "BANT", "MEDDIC", "interactions", "signals"):
+        t.add_column(col, overflow="fold")
+    for stage, req in settings.requirements.items():
+        t.add_row(
+            str(stage),
+            f"{req.min_bant_completion:.2f}",
+            f"{req.min_meddic_completion:.2f}",
+            str(req.min_interactions),
+            ", ".join(req.required_signals) or "—",
+        )
+    console.print(t)
