@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pie.domain.errors import AccountNotFound, DealNotFound
 from pie.domain.intelligence import (
@@ -60,6 +60,8 @@ from pie.domain.ownership import HUMAN, PIE, Kept
 from pie.domain.political import (
     ENGAGEMENT,
     SENTIMENT,
+    Relationship,
+    RelationshipKind,
     ScoreRecord,
     ScoreSource,
     StakeholderProfile,
@@ -341,6 +343,7 @@ async def score_stakeholders(
                     at=hint.evidence.at or at,
                     activity_id=activity_id,
                 ),
+                counter_evidence=bool(_COUNTER.search(hint.evidence.quote)),
             )
         for name, value in ((SENTIMENT, person.sentiment), (ENGAGEMENT, person.engagement)):
             if value is not None:
@@ -389,6 +392,90 @@ async def score_stakeholders(
         counts = await uow.stakeholders.update(new, origin=PIE, fields=frozenset(fields))
         applied.kept.extend(counts.kept)
         applied.stakeholder_ids.append(sid)
+
+
+_NAME = r"[A-Z][a-z]+(?: [A-Z][a-z]+)?"
+_RELATIONS: tuple[tuple[re.Pattern[str], RelationshipKind], ...] = (
+    (re.compile(rf"\b(?P<a>I|{_NAME}) (?:report|reports) (?:directly )?to (?P<b>{_NAME})"),
+     RelationshipKind.REPORTS_TO),
+    (re.compile(rf"\b(?P<b>{_NAME}) is (?P<a>my) (?:boss|manager|line manager)\b"),
+     RelationshipKind.REPORTS_TO),
+    (re.compile(rf"\b(?P<a>{_NAME}) (?:has a lot of|has real|has) influence (?:on|over) "
+                rf"(?P<b>{_NAME})"), RelationshipKind.INFLUENCES),
+    (re.compile(rf"\b(?P<b>{_NAME}) (?:listens to|relies on|trusts) (?P<a>I|me|{_NAME})\b"),
+     RelationshipKind.INFLUENCES),
+    (re.compile(rf"\b(?P<a>I|{_NAME}) (?:and|&) (?P<b>{_NAME}) (?:are aligned|agree|are on the "
+                r"same page)"), RelationshipKind.ALLIED_WITH),
+    (re.compile(rf"\b(?P<a>{_NAME}) (?:disagrees with|is against|opposes|pushes back on) "
+                rf"(?P<b>me|{_NAME})\b"), RelationshipKind.OPPOSED_TO),
+)  # fmt: skip
+#: Words that, in a score's evidence, say a score should go down (explicit counter-evidence).
+_COUNTER = re.compile(
+    r"\b(no longer|not (?:the|a|our) (?:decision|final|budget)|doesn't|does not|has no say|"
+    r"can't sign|cannot sign|stepped down|left the company|was overruled|moved to another)\b",
+    re.I,
+)
+
+
+async def infer_relationships(
+    uow: UnitOfWork, account: Account, conv: Conversation, activity_id: UUID, at: datetime
+) -> int:
+    """Relationships a buyer states ("I report to Mark Lee", "Dana has influence over Ravi"),
+    between people of the account's map, each with its verbatim sentence as evidence. A
+    relationship a person set is never replaced."""
+    holders = one_per_contact(await uow.stakeholders.for_account(account.id))
+    if not holders:
+        return 0
+    contacts = {c.id: c for c in await uow.contacts.for_account(account.id)}
+    names: dict[str, UUID] = {}
+    firsts: dict[str, list[UUID]] = {}
+    for h in holders:
+        c = contacts.get(h.contact_id)
+        if c is None:
+            continue
+        names[c.name.lower()] = h.id
+        firsts.setdefault(c.name.split()[0].lower(), []).append(h.id)
+
+    def who(name: str, turn_speaker: str | None) -> UUID | None:
+        key = name.lower()
+        if key in ("i", "me", "my"):
+            key = (turn_speaker or "").lower()
+        if key in names:
+            return names[key]
+        found = firsts.get(key.split()[0]) if key else None
+        return found[0] if found and len(found) == 1 else None
+
+    existing = {
+        (r.from_id, r.to_id, r.kind): r for r in await uow.intel.relationships(list(names.values()))
+    }
+    made = 0
+    for turn in conv.turns or ():
+        if turn.side is Side.SELLER:
+            continue
+        for pattern, kind in _RELATIONS:
+            for m in pattern.finditer(turn.text):
+                a, b = who(m.group("a"), turn.speaker), who(m.group("b"), turn.speaker)
+                if a is None or b is None or a == b:
+                    continue
+                old = existing.get((a, b, kind))
+                if old is not None and old.source is ScoreSource.HUMAN_OVERRIDE:
+                    continue
+                start = turn.start + m.start()
+                quote = conv.text[start : turn.start + m.end()]
+                await uow.intel.save_relationship(
+                    Relationship(
+                        id=uuid4(),
+                        from_id=a,
+                        to_id=b,
+                        kind=kind,
+                        source=ScoreSource.CONVERSATION_SIGNAL,
+                        evidence=quote,
+                        activity_id=activity_id,
+                        at=at,
+                    )
+                )
+                made += 1
+    return made
 
 
 def _enrich_activity(activity: Activity, extraction: Extraction) -> Activity:
@@ -593,8 +680,10 @@ async def apply_extraction(
         counts = await uow.deals.update(updated, origin=PIE, fields=_F_DEAL)
         applied.kept.extend(counts.kept)
         deal = await uow.deals.get(deal.id)
-    # 5. political scores
+    # 5. political scores and the relationships the buyer states
     await score_stakeholders(uow, found, activity.id, at, applied)
+    if account is not None:
+        await infer_relationships(uow, account, conversation, activity.id, at)
     # 7. the marker (before progression, which reads the deal's processed signals)
     await uow.intel.save_activity(
         ActivityIntel(

@@ -323,3 +323,53 @@ async def test_the_import_hook_processes_each_activity_version_once() -> None:
     async with w.uow() as uow:
         assert await uow.changes.latest() == before
     assert len(await deals(w)) == 1
+
+
+async def test_stated_relationships_are_mapped_with_their_sentence() -> None:
+    w = await world()
+    text = email(BUYING + " I report to Mark Lee, and Mark Lee has a lot of influence on Dana.")
+    done = await add(w, text)
+    assert done.applied.account_id is not None
+    async with w.uow() as uow:
+        pm = await political_map(uow, done.applied.account_id)
+    names = {e.stakeholder.id: e.contact.name for e in pm.entries}
+    found = {(names[r.from_id], r.kind.value, names[r.to_id]): r for r in pm.relationships}
+    rel = found[("Dana Reyes", "reports_to", "Mark Lee")]
+    assert rel.evidence in done.conversation.text and rel.activity_id == done.applied.activity_id
+    assert ("Mark Lee", "influences", "Dana Reyes") in found
+
+
+async def test_a_conversation_lowers_a_score_only_with_counter_evidence() -> None:
+    from pie.domain.intelligence import Evidence, InferredStakeholder, ScoreHint
+    from pie.services.deal_intel import Applied, score_stakeholders
+
+    w = await world()
+    done = await add(w, email(BUYING))
+    async with w.uow() as uow:
+        pm = await political_map(uow, done.applied.account_id)  # type: ignore[arg-type]
+        mark = next(e for e in pm.entries if e.contact.name == "Mark Lee")
+        before = mark.profile.value(DECISION_POWER)
+        assert before is not None and before >= 8
+
+        def hint(quote: str) -> InferredStakeholder:
+            ev = Evidence(quote=quote, start=0, end=len(quote))
+            return InferredStakeholder(
+                name="Mark Lee", scores=(ScoreHint(score="decision_power", value=3, evidence=ev),)
+            )
+
+        applied = Applied(
+            activity_id=done.applied.activity_id,
+            account_id=None,
+            deal_id=None,
+            decision=done.applied.decision,
+        )
+        found = {mark.stakeholder.id: (mark.stakeholder, hint("Mark is busy this week."))}
+        await score_stakeholders(uow, found, done.applied.activity_id, NOW, applied)
+        assert (await uow.intel.profiles([mark.stakeholder.id]))[mark.stakeholder.id].value(
+            DECISION_POWER
+        ) == before
+        found = {mark.stakeholder.id: (mark.stakeholder, hint("Mark no longer signs anything."))}
+        await score_stakeholders(uow, found, done.applied.activity_id, NOW, applied)
+        assert (await uow.intel.profiles([mark.stakeholder.id]))[mark.stakeholder.id].value(
+            DECISION_POWER
+        ) == 3
