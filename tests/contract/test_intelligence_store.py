@@ -231,3 +231,24 @@ def test_settings_refuse_nonsense(days: int) -> None:
 
     with pytest.raises(InvalidInput):
         ProgressionSettings(stalled_after_days=days)
+
+
+async def test_intelligence_goes_with_its_activity(store: Store) -> None:
+    t, deal, act, _s1, _s2 = await _world(store)
+    async with store.uow(t) as uow:
+        await uow.intel.save_activity(
+            ActivityIntel(
+                activity_id=act.id,
+                digest="d",
+                extractor="offline",
+                extraction={},
+                enrichment={},
+                processed_at=T0,
+            )
+        )
+        await uow.commit()
+    async with store.uow(t) as uow:
+        assert await uow.deals.delete(deal.id)  # its activities go with it, and their intel
+        await uow.commit()
+    async with store.uow(t) as uow:
+        assert await uow.intel.processed([act.id]) == {}

@@ -615,6 +615,10 @@ class InMemoryUnitOfWork:
             gone = {k for k, v in rows[name].items() if v.deal_id == deal_id}
             rows[name] = {k: v for k, v in rows[name].items() if k not in gone}
             self._drop_refs(_SPECS[name][0], gone)
+            for key in ("activities", "profiles", "evidence"):  # their intelligence rows
+                self._work.intel[key] = {
+                    k: v for k, v in self._work.intel[key].items() if k not in gone
+                }
         self._work.opportunity_plans.pop(deal_id, None)
 
     def _account_deleted(self, account_id: UUID) -> None:
