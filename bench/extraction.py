@@ -16,7 +16,8 @@
 The machine is shared: absolute numbers are noisy, the ratio less so.
 
 Ends with the JSON line convention:
-{"bench": "extraction", "value": ..., "unit": "conversations/s", "ratio": ..., "target": 50, "ok": ...}
+{"bench": "extraction", "value": ..., "unit": "conversations/s", "ratio": ...,
+ "target": 50, "ok": ...}
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ from pie.intelligence.evaluation import Report, evaluate_labelled, evaluate_samp
 from pie.intelligence.lexicon import ExtractorConfig
 from pie.intelligence.offline import OfflineExtractor
 from pie.intelligence.parse import parse
-from pie.sample import generate, truth_paths
-from pie.sample import vocab
+from pie.sample import generate, truth_paths, vocab
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELLED = ROOT / "tests" / "data" / "conversations"
@@ -56,11 +56,15 @@ def table(report: Report) -> None:
         for name, c in d[group].items():
             p = "  -  " if c["precision"] is None else f"{c['precision']:.2f}"
             r = "  -  " if c["recall"] is None else f"{c['recall']:.2f}"
-            print(f"  {group[:-1]:<6} {name:<24} P {p:>5}  R {r:>5}  (tp {c['tp']}, fp {c['fp']}, fn {c['fn']})")
+            counts = f"(tp {c['tp']}, fp {c['fp']}, fn {c['fn']})"
+            print(f"  {group[:-1]:<6} {name:<24} P {p:>5}  R {r:>5}  {counts}")
     if d["create"]["tp"] + d["create"]["fp"] + d["create"]["fn"]:
         c = d["create"]
-        print(f"  create decision: P {c['precision']}  R {c['recall']}; decision accuracy "
-              f"{d['decision_accuracy']}; values right {d['values']['right']}/{d['values']['checked']}")  # fmt: skip
+        print(
+            f"  create decision: P {c['precision']}  R {c['recall']}; decision accuracy "
+            f"{d['decision_accuracy']}; values right "
+            f"{d['values']['right']}/{d['values']['checked']}"
+        )
     print(f"  quotes verbatim: {report.verbatim}/{report.evidence} ({report.verbatim_share:.2%})")
 
 
@@ -143,16 +147,22 @@ def main() -> None:
     total = sum(stages.values())
     split = ", ".join(f"{k} {v / n * 1000:.2f} ms ({v / total:.0%})" for k, v in stages.items())
     print(f"\n== speed: {n} transcripts of ~{TARGET_CHARS} chars on one core")
-    print(f"  {rate:.0f} conversations per CPU second ({wall_rate:.0f}/s wall clock on the shared "
-          f"machine); per conversation: {split}")  # fmt: skip
+    print(
+        f"  {rate:.0f} conversations per CPU second ({wall_rate:.0f}/s wall clock on the shared "
+        f"machine); per conversation: {split}"
+    )
     print(f"  baseline (dateparser.search over the text): {base_rate:.1f} conversations/s")
     c = labelled.create
     quality_ok = (
-        (c.precision or 0.0) >= 0.9 and (c.recall or 0.0) >= 0.7 and labelled.verbatim_share == 1.0
+        (c.precision or 0.0) >= 0.9
+        and (c.recall or 0.0) >= 0.7
+        and labelled.verbatim_share == 1.0
         and sample.verbatim_share == 1.0
-    )  # fmt: skip
-    print(f"  quality targets (create P >= 0.9, R >= 0.7, 100% verbatim): "
-          f"{'met' if quality_ok else 'MISSED'}")  # fmt: skip
+    )
+    print(
+        f"  quality targets (create P >= 0.9, R >= 0.7, 100% verbatim): "
+        f"{'met' if quality_ok else 'MISSED'}"
+    )
     line = {
         "bench": "extraction",
         "value": round(rate, 1),

@@ -43,8 +43,10 @@ class RecordedLlm:
                         time.sleep(owner.delay)
                     if answer is None or "status" in answer:
                         status = 500 if answer is None else int(answer["status"])
-                        self._send(status, {"error": {"message": "recorded failure",
-                                                      "type": "server_error"}})  # fmt: skip
+                        self._send(
+                            status,
+                            {"error": {"message": "recorded failure", "type": "server_error"}},
+                        )
                         return
                     self._send(200, owner.completion(body, answer))
                 finally:
@@ -73,20 +75,28 @@ class RecordedLlm:
         message: dict[str, Any] = {"role": "assistant", "content": None}
         tools = request.get("tools") or []
         if tools:
-            message["tool_calls"] = [{
-                "id": "call_1", "type": "function",
-                "function": {"name": tools[0]["function"]["name"], "arguments": json.dumps(answer)},
-            }]  # fmt: skip
+            message["tool_calls"] = [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {
+                        "name": tools[0]["function"]["name"],
+                        "arguments": json.dumps(answer),
+                    },
+                }
+            ]
             finish = "tool_calls"
         else:
             message["content"] = json.dumps(answer)
             finish = "stop"
         return {
-            "id": "chatcmpl-recorded", "object": "chat.completion", "created": 0,
+            "id": "chatcmpl-recorded",
+            "object": "chat.completion",
+            "created": 0,
             "model": request.get("model", "recorded"),
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-        }  # fmt: skip
+        }
 
     def __enter__(self) -> RecordedLlm:
         self.thread.start()

@@ -40,9 +40,16 @@ def field(value: str, quote: str, conf: float, at: datetime = T0) -> Qualificati
 
 def deal(product: str | None, close: date | None, stage: Stage = Stage.DISCOVERY) -> Deal:
     return Deal(
-        id=uuid4(), tenant_id=uuid4(), name="d", account_id=uuid4(), stage=stage,
-        product_line=product, expected_close=close, created_at=T0, updated_at=T0,
-    )  # fmt: skip
+        id=uuid4(),
+        tenant_id=uuid4(),
+        name="d",
+        account_id=uuid4(),
+        stage=stage,
+        product_line=product,
+        expected_close=close,
+        created_at=T0,
+        updated_at=T0,
+    )
 
 
 def test_enforce_verbatim_keeps_repairs_and_drops() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pie.domain.errors import InvalidInput
-from pie.domain.intelligence import SignalKind, evidence_items
+from pie.domain.intelligence import Conversation, SignalKind, evidence_items
 from pie.intelligence.lexicon import ExtractorConfig
 from pie.intelligence.llm import LlmExtractor, LlmSettings, build_extractor
 from pie.intelligence.offline import OfflineExtractor
@@ -27,7 +27,7 @@ def recorded(name: str) -> dict[str, Any]:
     return answer
 
 
-def conversation():  # type: ignore[no-untyped-def]
+def conversation() -> Conversation:
     return parse(
         (DATA / "conversations" / "call_002_cfo_signoff.txt").read_bytes(),
         occurred_at=datetime(2026, 4, 2, 12, tzinfo=UTC),
@@ -37,9 +37,12 @@ def conversation():  # type: ignore[no-untyped-def]
 
 def extractor(server: RecordedLlm, **kw: Any) -> LlmExtractor:
     settings = LlmSettings(
-        model="openai/recorded-model", api_base=server.base_url, api_key="test-key",
-        timeout=10, **kw,
-    )  # fmt: skip
+        model="openai/recorded-model",
+        api_base=server.base_url,
+        api_key="test-key",
+        timeout=10,
+        **kw,
+    )
     return LlmExtractor(settings, CONFIG)
 
 
@@ -63,7 +66,9 @@ async def test_llm_answer_keeps_verbatim_quotes_and_drops_invented_ones() -> Non
     # invented quotes are gone, and said to be
     assert q.timeline is None
     assert {s.kind for s in x.detection.signals} == {
-        SignalKind.BUDGET_MENTION, SignalKind.COMPETITIVE_EVALUATION, SignalKind.QUANTIFIED_PAIN
+        SignalKind.BUDGET_MENTION,
+        SignalKind.COMPETITIVE_EVALUATION,
+        SignalKind.QUANTIFIED_PAIN,
     }
     # the seller's words are never the buyer's qualification
     assert q.decision_process is None
@@ -112,10 +117,17 @@ async def test_concurrency_is_limited() -> None:
 def test_settings_from_the_environment() -> None:
     assert LlmSettings.from_env({}) is None
     assert isinstance(build_extractor(CONFIG, {}), OfflineExtractor)
-    s = LlmSettings.from_env({"PIE_LLM_MODEL": "ollama/llama3.1", "PIE_LLM_CONCURRENCY": "3",
-                              "PIE_LLM_API_BASE": "http://127.0.0.1:11434"})  # fmt: skip
+    s = LlmSettings.from_env(
+        {
+            "PIE_LLM_MODEL": "ollama/llama3.1",
+            "PIE_LLM_CONCURRENCY": "3",
+            "PIE_LLM_API_BASE": "http://127.0.0.1:11434",
+        }
+    )
     assert s is not None and s.concurrency == 3 and s.mode == "tools"
-    assert isinstance(build_extractor(CONFIG, {"PIE_LLM_MODEL": "openai/gpt-4o-mini"}), LlmExtractor)
+    assert isinstance(
+        build_extractor(CONFIG, {"PIE_LLM_MODEL": "openai/gpt-4o-mini"}), LlmExtractor
+    )
     with pytest.raises(InvalidInput):
         LlmSettings.from_env({"PIE_LLM_MODEL": "x", "PIE_LLM_CONCURRENCY": "0"})
     with pytest.raises(InvalidInput):

@@ -51,11 +51,25 @@ TIMEFRAME = rx(
 )
 # "May" the verb and "March" the verb are excluded unless they look like dates.
 _VERB_MONTH = re.compile(r"^(may|march)$", re.I)
-_WORDNUM = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-            "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
-            "a few": 3, "a couple of": 2}  # fmt: skip
-_QWORD = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4,
-          "4th": 4}  # fmt: skip
+_WORDNUM = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "a few": 3,
+    "a couple of": 2,
+}
+_QWORD = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +153,30 @@ def _month_span(span: str, anchor: date) -> date | None:
     return got.replace(day=day)
 
 
-_MONTH_PREPS = frozenset({"in", "by", "before", "until", "till", "of", "since", "through", "from",
-                          "early", "late", "mid", "end", "around", "for"})
+_MONTH_PREPS = frozenset(
+    {
+        "in",
+        "by",
+        "before",
+        "until",
+        "till",
+        "of",
+        "since",
+        "through",
+        "from",
+        "early",
+        "late",
+        "mid",
+        "end",
+        "around",
+        "for",
+    }
+)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def _weekday(span: str, anchor: date) -> date | None:
-    """"by Friday", "next Tuesday": the next such day after ``anchor`` (a week later for
+    """ "by Friday", "next Tuesday": the next such day after ``anchor`` (a week later for
     "next" when that day is in the anchor's week)."""
     day = next((i for i, d in enumerate(_WEEKDAYS) if d in span), None)
     if day is None:
@@ -156,8 +187,13 @@ def _weekday(span: str, anchor: date) -> date | None:
     return anchor + timedelta(days=ahead)
 
 
-_SEASON_END = {"spring": (5, 31), "summer": (8, 31), "autumn": (11, 30), "fall": (11, 30),
-               "winter": (2, 28)}  # fmt: skip
+_SEASON_END = {
+    "spring": (5, 31),
+    "summer": (8, 31),
+    "autumn": (11, 30),
+    "fall": (11, 30),
+    "winter": (2, 28),
+}
 
 
 def _season(span: str, anchor: date) -> date:
@@ -209,17 +245,17 @@ def find_timeframes(
                 due = date(anchor.year, 12, 31)
         elif m.group("rel"):
             low = span.casefold()
-            num = re.search(r"(?:in|within|inside of)\s+(?:the\s+next\s+)?(.+?)\s+(day|week|month|year)", low)
+            num = re.search(
+                r"(?:in|within|inside of)\s+(?:the\s+next\s+)?(.+?)\s+(day|week|month|year)", low
+            )
             if num:
-                n = _WORDNUM.get(num.group(1), None)
+                n = _WORDNUM.get(num.group(1))
                 if n is None and num.group(1).isdigit():
                     n = int(num.group(1))
                 if n is not None:
                     days = {"day": 1, "week": 7, "month": 30, "year": 365}[num.group(2)] * n
                     due = anchor + timedelta(days=days)
-            elif "end of" in low and "week" in low:
-                due = anchor + timedelta(days=(4 - anchor.weekday()) % 7)
-            elif low == "this week":
+            elif ("end of" in low and "week" in low) or low == "this week":
                 due = anchor + timedelta(days=(4 - anchor.weekday()) % 7)
             elif low in ("next year", "coming year"):
                 due = date(anchor.year + 1, 12, 31)
@@ -249,14 +285,29 @@ def find_timeframes(
             due = _season(span.casefold(), anchor)
         if due is not None:
             spec = (
-                3 if m.group("dd") or m.group("iso") or m.group("day")
-                else 2 if m.group("mon") and not re.search(r"\d{1,2}(?:st|nd|rd|th)?(?!\d)", re.sub(r"20\d{2}", "", span)) is None
-                else 2 if m.group("mon")
-                else 0 if m.group("fy") or m.group("yr")
+                3
+                if m.group("dd") or m.group("iso") or m.group("day")
+                else 2
+                if m.group("mon")
+                and re.search(r"\d{1,2}(?:st|nd|rd|th)?(?!\d)", re.sub(r"20\d{2}", "", span))
+                is not None
+                else 2
+                if m.group("mon")
+                else 0
+                if m.group("fy") or m.group("yr")
                 else 1
             )
-            if m.group("mon") and re.search(r"\b\d{1,2}(?:st|nd|rd|th)?\b", re.sub(r"20\d{2}", "", span)):
+            if m.group("mon") and re.search(
+                r"\b\d{1,2}(?:st|nd|rd|th)?\b", re.sub(r"20\d{2}", "", span)
+            ):
                 spec = 3
-            out.append(Timeframe(start=start + m.start(), end=start + m.end(), due=due, text=span,
-                                 specificity=spec))  # fmt: skip
+            out.append(
+                Timeframe(
+                    start=start + m.start(),
+                    end=start + m.end(),
+                    due=due,
+                    text=span,
+                    specificity=spec,
+                )
+            )
     return out

@@ -28,20 +28,28 @@ from pie.intelligence.dates import find_timeframes
 from pie.intelligence.offline import Analysis, Hit, Sentence, cues, has, negated
 
 _MOMENT_KINDS = {
-    "budget": "budget", "timeline": "timeline", "authority": "authority",
-    "champion": "champion", "identify_pain": "pain", "decision_process": "process",
-    "decision_criteria": "criteria", "competitive_evaluation": "competitor",
-    "quantified_pain": "pain", "product_interest": "interest",
-}  # fmt: skip
+    "budget": "budget",
+    "timeline": "timeline",
+    "authority": "authority",
+    "champion": "champion",
+    "identify_pain": "pain",
+    "decision_process": "process",
+    "decision_criteria": "criteria",
+    "competitive_evaluation": "competitor",
+    "quantified_pain": "pain",
+    "product_interest": "interest",
+}
 MAX_MOMENTS = 12
 _STYLE = {
     "analytical": re.compile(
         r"\b(?:data|metrics?|numbers?|report\w*|details?|specifically|exactly|how does|"
-        r"compare|analysis|evidence|percent|accuracy|benchmark)\b|\d|%", re.I
+        r"compare|analysis|evidence|percent|accuracy|benchmark)\b|\d|%",
+        re.I,
     ),
     "driver": re.compile(
         r"\b(?:bottom line|quickly|fast|decide|decision|deadline|now|today|results?|"
-        r"need (?:this|it)|get (?:this|it) done|move forward|priority|asap)\b", re.I
+        r"need (?:this|it)|get (?:this|it) done|move forward|priority|asap)\b",
+        re.I,
     ),
     "expressive": re.compile(
         r"!|\b(?:love|excited|amazing|awesome|fantastic|great|vision|imagine|big picture)\b",
@@ -49,9 +57,10 @@ _STYLE = {
     ),
     "amiable": re.compile(
         r"\b(?:team|together|everyone|comfortable|appreciate|thanks|thank you|feel|"
-        r"relationship|support|help)\b", re.I
+        r"relationship|support|help)\b",
+        re.I,
     ),
-}  # fmt: skip
+}
 
 
 def sentence_sentiment(s: Sentence) -> float:
@@ -74,8 +83,15 @@ def sentence_sentiment(s: Sentence) -> float:
 
 def _ev(a: Analysis, s: Sentence) -> Evidence:
     c = a.conversation
-    return Evidence(quote=s.text, start=s.start, end=s.end, activity_id=c.activity_id,
-                    speaker=s.speaker, side=s.side, at=s.at or c.occurred_at)  # fmt: skip
+    return Evidence(
+        quote=s.text,
+        start=s.start,
+        end=s.end,
+        activity_id=c.activity_id,
+        speaker=s.speaker,
+        side=s.side,
+        at=s.at or c.occurred_at,
+    )
 
 
 def _objections(a: Analysis) -> list[Objection]:
@@ -89,8 +105,9 @@ def _objections(a: Analysis) -> list[Objection]:
         if m is None:
             continue
         cue = m.group(0).casefold()
-        if not cue.startswith(("not ", "don't", "do not", "doesn't", "does not", "can't",
-                               "cannot")) and negated(s.text, m.start()):  # fmt: skip
+        if not cue.startswith(
+            ("not ", "don't", "do not", "doesn't", "does not", "can't", "cannot")
+        ) and negated(s.text, m.start()):
             continue
         if s.question and not re.search(r"\b(?:worried|concern)", cue):
             continue
@@ -101,10 +118,15 @@ def _objections(a: Analysis) -> list[Objection]:
         for t in sents[i + 1 : i + 12]:
             if t.turn > s.turn + 4:
                 break
-            if resolution is None and t.turn != s.turn and t.side is not s.side:
-                if has(lx.RESOLUTION, t) and id(t) not in used:
-                    resolution = t
-                    continue
+            if (
+                resolution is None
+                and t.turn != s.turn
+                and t.side is not s.side
+                and has(lx.RESOLUTION, t)
+                and id(t) not in used
+            ):
+                resolution = t
+                continue
             if resolution is not None and t.side is s.side and t.turn > resolution.turn:
                 ack = has(lx.ACKNOWLEDGE, t)
                 if ack is not None and not negated(t.text, ack.start()):
@@ -156,8 +178,7 @@ def _next_steps(a: Analysis) -> list[NextStep]:
             owner, side = None, Side.UNKNOWN
         frames = find_timeframes(a.conversation.text, a.anchor, start=s.start, end=s.end)
         due: date | None = frames[0].due if frames else None
-        out.append(NextStep(text=s.text, evidence=_ev(a, s), owner=owner, owner_side=side,
-                            due=due))  # fmt: skip
+        out.append(NextStep(text=s.text, evidence=_ev(a, s), owner=owner, owner_side=side, due=due))
     return out[:10]
 
 
@@ -189,22 +210,27 @@ def _stakeholders(
         text_by[k].append(t.text)
     total_words = max(1, sum(words_by.values()))
     people: dict[str, dict[str, object]] = {}
-    for p in conv.participants:
-        k = (p.email or p.name or "").casefold()
+    for part in conv.participants:
+        k = (part.email or part.name or "").casefold()
         if k:
-            people[k] = {"name": p.name, "email": p.email, "title": p.title, "side": p.side,
-                         "mentioned": False}  # fmt: skip
+            people[k] = {
+                "name": part.name,
+                "email": part.email,
+                "title": part.title,
+                "side": part.side,
+                "mentioned": False,
+            }
     # self-introductions: "I'm the VP of Sales", "as the CFO"
     for s in a.sentences:
         m = re.search(r"\b(?:I'm|I am|as)\s+(?:the\s+|our\s+)?(?P<rest>.{2,50})", s.text)
         if m is None or not s.speaker:
             continue
-        title = lx.TITLE.match(m.group("rest"))
-        if title is None:
+        intro = lx.TITLE.match(m.group("rest"))
+        if intro is None:
             continue
-        for k, p in people.items():
-            if p["name"] == s.speaker and not p["title"]:
-                p["title"] = title.group(0)
+        for person in people.values():
+            if person["name"] == s.speaker and not person["title"]:
+                person["title"] = intro.group(0)
     roles: dict[str, list[RoleHint]] = defaultdict(list)
     scores: dict[str, list[ScoreHint]] = defaultdict(list)
 
@@ -215,8 +241,9 @@ def _stakeholders(
             if p["name"] and str(p["name"]).casefold() == name.casefold():
                 return k
         k = name.casefold()
-        people.setdefault(k, {"name": name, "email": None, "title": None, "side": Side.BUYER,
-                              "mentioned": True})  # fmt: skip
+        people.setdefault(
+            k, {"name": name, "email": None, "title": None, "side": Side.BUYER, "mentioned": True}
+        )
         return k
 
     def hits(kind: str) -> list[Hit]:
@@ -227,28 +254,50 @@ def _stakeholders(
         if h.title and not people[k]["title"]:
             people[k]["title"] = h.title
         economic = any(e.sentence is h.sentence for e in hits("economic_buyer"))
-        roles[k].append(RoleHint(role=StakeholderRole.DECISION_MAKER, confidence=h.confidence,
-                                 evidence=_ev(a, h.sentence)))  # fmt: skip
+        roles[k].append(
+            RoleHint(
+                role=StakeholderRole.DECISION_MAKER,
+                confidence=h.confidence,
+                evidence=_ev(a, h.sentence),
+            )
+        )
         if economic:
-            roles[k].append(RoleHint(role=StakeholderRole.ECONOMIC_BUYER,
-                                     confidence=h.confidence, evidence=_ev(a, h.sentence)))  # fmt: skip
-        scores[k].append(ScoreHint(score="decision_power", value=9.0 if economic else 8.0,
-                                   evidence=_ev(a, h.sentence)))  # fmt: skip
+            roles[k].append(
+                RoleHint(
+                    role=StakeholderRole.ECONOMIC_BUYER,
+                    confidence=h.confidence,
+                    evidence=_ev(a, h.sentence),
+                )
+            )
+        scores[k].append(
+            ScoreHint(
+                score="decision_power", value=9.0 if economic else 8.0, evidence=_ev(a, h.sentence)
+            )
+        )
     for h in hits("champion"):
         k = key_for(h.who)
-        roles[k].append(RoleHint(role=StakeholderRole.CHAMPION, confidence=h.confidence,
-                                 evidence=_ev(a, h.sentence)))  # fmt: skip
-        scores[k].append(ScoreHint(score="relationship_strength", value=8.0,
-                                   evidence=_ev(a, h.sentence)))  # fmt: skip
+        roles[k].append(
+            RoleHint(
+                role=StakeholderRole.CHAMPION, confidence=h.confidence, evidence=_ev(a, h.sentence)
+            )
+        )
+        scores[k].append(
+            ScoreHint(score="relationship_strength", value=8.0, evidence=_ev(a, h.sentence))
+        )
         scores[k].append(ScoreHint(score="influence", value=7.0, evidence=_ev(a, h.sentence)))
     for o in objections:
         if o.resolved or not o.evidence.speaker:
             continue
-        if re.search(r"\b(?:not comfortable|blocker|won't|will not|can't approve|no appetite|"
-                     r"not convinced|push(?:ing)? back)\b", o.text, re.I):  # fmt: skip
+        if re.search(
+            r"\b(?:not comfortable|blocker|won't|will not|can't approve|no appetite|"
+            r"not convinced|push(?:ing)? back)\b",
+            o.text,
+            re.I,
+        ):
             k = key_for(o.evidence.speaker)
-            roles[k].append(RoleHint(role=StakeholderRole.BLOCKER, confidence=0.5,
-                                     evidence=o.evidence))  # fmt: skip
+            roles[k].append(
+                RoleHint(role=StakeholderRole.BLOCKER, confidence=0.5, evidence=o.evidence)
+            )
     out: list[InferredStakeholder] = []
     for k, p in people.items():
         side = p["side"] if isinstance(p["side"], Side) else Side.UNKNOWN
@@ -287,8 +336,11 @@ def _stakeholders(
 
 def _summary(a: Analysis, objections: list[Objection], steps: list[NextStep]) -> str:
     c = a.conversation
-    kind = {ConversationKind.CALL: "Call", ConversationKind.EMAIL: "Email thread",
-            ConversationKind.CHAT: "Chat"}[c.kind]  # fmt: skip
+    kind = {
+        ConversationKind.CALL: "Call",
+        ConversationKind.EMAIL: "Email thread",
+        ConversationKind.CHAT: "Chat",
+    }[c.kind]
     buyers = [p.name or p.email for p in c.participants if p.side is Side.BUYER]
     sellers = [p.name or p.email for p in c.participants if p.side is Side.SELLER]
     head = kind
@@ -322,10 +374,8 @@ def _summary(a: Analysis, objections: list[Objection], steps: list[NextStep]) ->
         parts.append("Buyer: " + "; ".join(facts) + ".")
     if objections:
         open_ = sum(not o.resolved for o in objections)
-        parts.append(
-            f"{len(objections)} objection(s) ({', '.join(sorted({o.category for o in objections}))})"
-            f", {open_} open."
-        )
+        kinds = ", ".join(sorted({o.category for o in objections}))
+        parts.append(f"{len(objections)} objection(s) ({kinds}), {open_} open.")
     if steps:
         parts.append("Next: " + steps[0].text)
     return " ".join(parts)
@@ -352,18 +402,34 @@ def enrichment(a: Analysis) -> Enrichment:
             continue
         seen.add(h.sentence.start)
         s = h.sentence
-        moments.append(KeyMoment(text=s.text, evidence=_ev(a, s), at_seconds=s.offset, at=s.at,
-                                 sentiment=sent_of.get(s.start, 0.0), kind=kind))  # fmt: skip
+        moments.append(
+            KeyMoment(
+                text=s.text,
+                evidence=_ev(a, s),
+                at_seconds=s.offset,
+                at=s.at,
+                sentiment=sent_of.get(s.start, 0.0),
+                kind=kind,
+            )
+        )
     for o in objections:
         if o.evidence.start not in seen:
             seen.add(o.evidence.start)
             s = next(x for x in a.sentences if x.start == o.evidence.start)
-            moments.append(KeyMoment(text=o.text, evidence=o.evidence, at_seconds=s.offset,
-                                     at=s.at, sentiment=min(sent_of.get(s.start, 0.0), -0.3),
-                                     kind="objection"))  # fmt: skip
+            moments.append(
+                KeyMoment(
+                    text=o.text,
+                    evidence=o.evidence,
+                    at_seconds=s.offset,
+                    at=s.at,
+                    sentiment=min(sent_of.get(s.start, 0.0), -0.3),
+                    kind="objection",
+                )
+            )
     moments.sort(key=lambda m: m.evidence.start)
-    buyer_turns = [turn_sent[i] for i, t in enumerate(a.conversation.turns)
-                   if t.side is not Side.SELLER]  # fmt: skip
+    buyer_turns = [
+        turn_sent[i] for i, t in enumerate(a.conversation.turns) if t.side is not Side.SELLER
+    ]
     overall = round(sum(buyer_turns) / len(buyer_turns), 3) if buyer_turns else 0.0
     people = _stakeholders(a, turn_sent, objections)
     buyer_text = " ".join(t.text for t in a.conversation.turns if t.side is Side.BUYER)

@@ -68,8 +68,13 @@ class Counts:
         def r(v: float | None) -> float | None:
             return None if v is None else round(v, 3)
 
-        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "precision": r(self.precision),
-                "recall": r(self.recall)}  # fmt: skip
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "precision": r(self.precision),
+            "recall": r(self.recall),
+        }
 
 
 @dataclass(slots=True)
@@ -85,8 +90,9 @@ class Report:
     evidence: int = 0
     verbatim: int = 0
     mistakes: list[str] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=lambda: {"parse": 0.0, "extract": 0.0,
-                                                                "decide": 0.0})  # fmt: skip
+    seconds: dict[str, float] = field(
+        default_factory=lambda: {"parse": 0.0, "extract": 0.0, "decide": 0.0}
+    )
 
     def count(self, table: dict[str, Counts], name: str) -> Counts:
         return table.setdefault(name, Counts())
@@ -182,7 +188,9 @@ def load_labelled(folder: Path) -> LabelledSet:
                 decision=DecisionAction(c.get("decision", "none")),
                 fields=frozenset(c.get("fields", ())),
                 signals=frozenset(c.get("signals", ())),
-                open_deals=tuple(_deal(d, n * 10 + i, day) for i, d in enumerate(c.get("open_deals", ()))),
+                open_deals=tuple(
+                    _deal(d, n * 10 + i, day) for i, d in enumerate(c.get("open_deals", ()))
+                ),
                 values=dict(c.get("values", {})),
             )
         )
@@ -193,16 +201,16 @@ def _value_right(name: str, want: Any, x: Extraction) -> bool:
     q = x.qualification
     if name == "budget":
         got = q.budget.amount if q.budget is not None else None
-        return got is not None and abs(got - Decimal(str(want))) <= Decimal(str(want)) * Decimal("0.01")
+        return got is not None and abs(got - Decimal(str(want))) <= Decimal(str(want)) * Decimal(
+            "0.01"
+        )
     if name == "timeline":
         due = q.timeline.due if q.timeline is not None else None
         return due is not None and due.isoformat()[:7] == str(want)
     return False
 
 
-def evaluate_labelled(
-    folder: Path, extract: Extract | None = None, *, repeat: int = 1
-) -> Report:
+def evaluate_labelled(folder: Path, extract: Extract | None = None, *, repeat: int = 1) -> Report:
     """Scores ``extract`` (the offline extractor by default) on the labelled set."""
     ls = load_labelled(folder)
     run = extract or OfflineExtractor(ls.config).extract_sync
@@ -212,8 +220,13 @@ def evaluate_labelled(
         anchor = datetime(item.day.year, item.day.month, item.day.day, 12, tzinfo=UTC)
         for _ in range(repeat):
             t0 = time.perf_counter()
-            conv = parse(data, source=item.path.name, occurred_at=anchor,
-                         seller_domains=ls.config.seller_domains, sellers=ls.sellers)  # fmt: skip
+            conv = parse(
+                data,
+                source=item.path.name,
+                occurred_at=anchor,
+                seller_domains=ls.config.seller_domains,
+                sellers=ls.sellers,
+            )
             t1 = time.perf_counter()
             x = run(conv)
             t2 = time.perf_counter()
@@ -247,11 +260,11 @@ def evaluate_labelled(
             else:
                 report.mistakes.append(f"{item.path.name}: {name} value, want {want}")
         for name in sorted(got_fields ^ item.fields):
-            kind = "extra" if name in got_fields else "missed"
-            report.mistakes.append(f"{item.path.name}: {kind} field {name}")
+            what = "extra" if name in got_fields else "missed"
+            report.mistakes.append(f"{item.path.name}: {what} field {name}")
         for name in sorted(got_signals ^ item.signals):
-            kind = "extra" if name in got_signals else "missed"
-            report.mistakes.append(f"{item.path.name}: {kind} signal {name}")
+            what = "extra" if name in got_signals else "missed"
+            report.mistakes.append(f"{item.path.name}: {what} signal {name}")
     return report
 
 
@@ -295,10 +308,15 @@ def sample_activities(sample: Path, truth_lines: Path) -> Iterable[tuple[dict[st
 
 
 def evaluate_sample(
-    sample: Path, truth_lines: Path, *, extract: Extract | None = None,
-    config: ExtractorConfig | None = None, sellers: Iterable[str] = (),
-    seller_domains: Iterable[str] = (), limit: int | None = None,
-) -> Report:  # fmt: skip
+    sample: Path,
+    truth_lines: Path,
+    *,
+    extract: Extract | None = None,
+    config: ExtractorConfig | None = None,
+    sellers: Iterable[str] = (),
+    seller_domains: Iterable[str] = (),
+    limit: int | None = None,
+) -> Report:
     """Scores the extractor on the sample world's conversations."""
     run = extract or OfflineExtractor(config).extract_sync
     report = Report(name="sample-world")
@@ -309,8 +327,9 @@ def evaluate_sample(
             break
         at = datetime.fromisoformat(str(a["at"]).replace("Z", "+00:00"))
         t0 = time.perf_counter()
-        conv = parse(a["content"], source=a["id"], occurred_at=at, seller_domains=domains,
-                     sellers=names)  # fmt: skip
+        conv = parse(
+            a["content"], source=a["id"], occurred_at=at, seller_domains=domains, sellers=names
+        )
         t1 = time.perf_counter()
         x = run(conv)
         report.seconds["parse"] += t1 - t0

@@ -18,9 +18,18 @@ from pie.domain.model import StakeholderRole
 
 #: Used when a tenant configures none: vendors a revenue tool is commonly compared with.
 DEFAULT_COMPETITORS = (
-    "Gong", "Clari", "Chorus", "Outreach", "Salesloft", "People.ai", "InsightSquared", "Aviso",
-    "BoostUp", "Xactly", "Anaplan",
-)  # fmt: skip
+    "Gong",
+    "Clari",
+    "Chorus",
+    "Outreach",
+    "Salesloft",
+    "People.ai",
+    "InsightSquared",
+    "Aviso",
+    "BoostUp",
+    "Xactly",
+    "Anaplan",
+)
 
 
 def _alternation(names: list[str]) -> re.Pattern[str] | None:
@@ -44,7 +53,6 @@ class ExtractorConfig:
     competitors: tuple[str, ...] = DEFAULT_COMPETITORS
     products: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     seller_domains: tuple[str, ...] = ()
-    seller_company: str | None = None
     fiscal_year_start_month: int = 1
     fuzzy_cutoff: int = 88
 
@@ -74,9 +82,11 @@ class ExtractorConfig:
         if len(word) < 5 or not self._fuzzy_competitors:
             return None
         got = process.extractOne(
-            word.casefold(), self._fuzzy_competitors, scorer=fuzz.ratio,
+            word.casefold(),
+            self._fuzzy_competitors,
+            scorer=fuzz.ratio,
             score_cutoff=self.fuzzy_cutoff,
-        )  # fmt: skip
+        )
         if got is None:
             return None
         return self.competitors[[c.casefold() for c in self.competitors].index(got[0])]
@@ -199,13 +209,16 @@ BUDGET_AMOUNT = rx(
     r"\bwilling to (?:spend|invest|pay)\b|\bprice range\b|\bballpark\b|"
     r"\b(?:spend|invest|pay) (?:up to|around|about|roughly|at most)\b|\bsign(?:ed)? off on\b|"
     r"\bcapex\b|\bopex\b|\b(?:approved|allocated|budgeted|earmarked|funded|set aside|"
-    r"capped at|cap(?:ped)? at|tops out)\b|\bspend is\b|\bwithin the\b"
+    r"capped at|cap(?:ped)? at|tops out)\b|\bspend is\b|\bwithin the\b|"
+    r"\b(?:to|can|could) (?:spend|invest)\b|\b(?:gave|given|granted|handed) (?:us|me|the team)\b|"
+    r"\b(?:cut|reduced|lowered|trimmed|increased|raised) to\b"
 )
 BUDGET_NEGATIVE = rx(
     r"\bbudget (?:is |was |has been )?(?:tight|frozen|cut|gone|spent|exhausted|limited|zero|"
-    r"unchanged)\b|\bno (?:budget|money|funding)\b|\bbudget freeze\b|\bspending freeze\b|"
-    r"\b(?:out of|over|beyond|exceeds?) (?:our |the )?budget\b|\bbudget\b.{0,40}\b(?:is gone|"
-    r"was cut|got cut|was pulled|frozen|cancell?ed|slashed|no longer)\b|\bfind (?:the )?budget\b|"
+    r"unchanged)\b(?! to)|\bno (?:budget|money|funding)\b|\bbudget freeze\b|"
+    r"\bspending freeze\b|\b(?:out of|over|beyond|exceeds?) (?:our |the )?budget\b|"
+    r"\bbudget\b.{0,40}\b(?:is gone|was cut|got cut|was pulled|frozen|cancell?ed|slashed|"
+    r"no longer)\b(?! to)|\bfind (?:the )?budget\b|"
     r"\bhaven't (?:discussed|talked about) (?:budget|money)\b"
 )
 PRICE_TALK = rx(
@@ -221,7 +234,8 @@ TIMELINE_CUE = rx(
     r"have (?:it|this|something) (?:done|ready|working|live)|need (?:it|this|something)|"
     r"target|replace|budget cycle|by then|timeline|timeframe|pilot|proof of concept|poc|trial|"
     r"choose|chose|pick|select|decid\w*|sign(?:ing)?|order|add(?:ing)? (?:\w+ )?(?:seats|users)|"
-    r"expand|upgrade|want (?:it|this|something)|(?:planned|scheduled|slated|budgeted|approved) "
+    r"expand|upgrade|want (?:it|this|something)|recommend\w*|present(?:ation)?|"
+    r"shortlist\w*|report back|(?:planned|scheduled|slated|budgeted|approved) "
     r"for|using it|running|in use|kick-?off)\b"
 )
 URGENCY = rx(
@@ -238,8 +252,11 @@ AUTHORITY = rx(
     r"decision[\s-]?maker|(?:approves|controls|holds) the budget|has to approve|needs to approve|"
     r"will approve|approves (?:all|any|every)|the one who (?:signs|decides|approves)|"
     r"(?:goes|has to go|needs to go) (?:to|up to) (?:our|the)|economic buyer|budget holder|"
-    r"authority to (?:sign|buy|approve)|owns? (?:the|that|this) (?:final )?(?:decision|call|budget)|"
-    r"(?:would|will|can|to|going to) sign\b|(?:has |had |already )?approved (?:the |a |our )?"
+    r"authority to (?:sign|buy|approve)|"
+    r"owns? (?:the|that|this) (?:final )?(?:decision|call|budget)|"
+    r"(?:would|will|can|to|going to) sign\b|signs? (?:\w+ ){0,2}(?:contracts?|orders?|pos|"
+    r"agreements?|invoices?)|approves? (?:\w+ )?(?:purchases|purchase orders|spend|contracts)|"
+    r"(?:has |had |already )?approved (?:the |a |our )?"
     r"(?:[$€£]\s?[\d,.]+\s?k?\s?|\w+ )?(?:budget|spend|purchase|investment|funding)|"
     r"approved [$€£]\s?[\d,.]+|approves (?:anything|everything|all|any|every|purchases|spend)|"
     r"(?:is|are) (?:the )?(?:final )?(?:approver|signatory)|decision is (?:with|up to))\b"
@@ -248,7 +265,9 @@ ECONOMIC = rx(
     r"\b(?:sign|contract|budget|final (?:sign-?off|approval|say)|approv|purse|economic buyer|"
     r"budget holder|pays?)\w*"
 )
-UNKNOWN_WHO = rx(r"\b(?:don't know|do not know|not sure|no idea|unclear|undecided|figuring out)\b.{0,25}\bwho\b")
+UNKNOWN_WHO = rx(
+    r"\b(?:don't know|do not know|not sure|no idea|unclear|undecided|figuring out)\b.{0,25}\bwho\b"
+)
 SELF = re.compile(r"\b(?:I|I'm|I am|me|myself)\b")
 
 CHAMPION_SELF = rx(
@@ -259,7 +278,8 @@ CHAMPION_SELF = rx(
     r"\bI(?:'m| am)\s+(?:happy|glad|keen|excited) to champion\b|\bcount me in\b|"
     r"\bI(?:'m| am)\s+(?:all in|sold|fully on board|on board|a big fan|your champion|"
     r"convinced)\b|\bI will push\b|\bI'll push\b|\byou have my support\b|"
-    r"\bI(?:'m| am) (?:going to|gonna) push\b|\b(?:I|I'll|I will) recommend (?:we|that we|it|"
+    r"\bI(?:'m| am) (?:going to|gonna) push\b|\bI(?:'ll| will) (?:write|build|put together|"
+    r"draft) (?:up )?(?:a|the) business case\b|\b(?:I|I'll|I will) recommend (?:we|that we|it|"
     r"buying|moving forward)\b|\bI(?:'m| am) presenting (?:it |this )?to\b"
 )
 CHAMPION_OTHER = rx(
@@ -275,11 +295,15 @@ PAIN = rx(
     r"bottleneck|broken|error-?prone|inaccura\w+|off by|wast(?:e|ing|ed)|headache|nightmare|"
     r"challenge|can't (?:see|trust|track|tell)|cannot (?:see|trust|track|tell)|losing|"
     r"lost (?:deals|revenue|time|customers)|churn|keeps? (?:coming up|breaking|failing)|"
-    r"takes? (?:\w+ ){0,3}(?:hours|days|weeks|a full day|forever)|spend (?:hours|days)|blind spots?|"
+    r"takes? (?:\w+ ){0,3}(?:hours|days|weeks|a full day|forever)|spend (?:hours|days)|"
+    r"blind spots?|"
     r"los(?:e|es|ing|t) (?:\w+ ){0,3}(?:deals|customers|revenue|partners|money|business)|"
     r"(?:nobody|no one|don't|do not|can't|cannot) (?:really )?trusts?|stale|inefficien\w+|"
-    r"guesswork|(?:a|the|big|real|main) issue|pain point|falling behind|miss(?:ed|es)? (?:our |the )?"
-    r"(?:forecast|number|target|quota)|misses by|off by|scrambl\w+|chasing|duplicate|messy|mess\b|clunky|"
+    r"(?:are|is|arrive|come in|always|often|usually) late|because of (?:it|this|that)|"
+    r"spends? (?:\w+ ){0,2}(?:hours|days|weeks)|overstock\w*|shortfall|"
+    r"guesswork|(?:a|the|big|real|main) issue|pain point|falling behind|"
+    r"miss(?:ed|es)? (?:our |the )?(?:forecast|number|target|quota)|misses by|off by|"
+    r"scrambl\w+|chasing|duplicate|messy|mess\b|clunky|"
     r"out of date|outdated|stale|slow(?:s us down)?|complain\w*)\b"
 )
 NEED = rx(
@@ -332,15 +356,16 @@ PROCESS = rx(
     r"vendor selection|finalists)\b"
 )
 EVALUATION = rx(
-    r"\b(?:also looking at|looking at|comparing|compared|evaluat\w+|trial(?:led|ing)?|pilot(?:ed|ing)?|"
+    r"\b(?:also looking at|looking at|comparing|compared|evaluat\w+|trial(?:led|ing)?|"
+    r"pilot(?:ed|ing)?|"
     r"quote from|came in (?:cheaper|lower|higher)|cheaper|prefer\w*|short-?list\w*|"
     r"alternatives?|other (?:vendors|options|tools|providers)|versus|vs\.?|bake-?off|"
     r"talking to|talked to|demo(?:ed)? (?:from|with|of)|proposal from|switch(?:ing)? to|"
     r"leaning towards|considering|replace|currently use|we use|using)\b"
 )
 GENERIC_COMPETITION = rx(
-    r"\b(?:(?:two|three|a few|several|other) (?:other )?(?:vendors|options|tools|providers|"
-    r"solutions)|alternatives|competing (?:vendor|offer|proposal)s?|bake-?off|"
+    r"\b(?:(?:two|three|a few|several|other) (?:other )?(?:\w+ )?(?:vendors|options|tools|"
+    r"providers|solutions)|alternatives|competing (?:vendor|offer|proposal)s?|bake-?off|"
     r"(?:comparing|evaluating) (?:you|vendors|options|a few))\b"
 )
 INTEREST = rx(
@@ -355,8 +380,8 @@ INTEREST = rx(
     r"(?:send|share) (?:me |us )?(?:some |more )?(?:information|info|details|pricing)|"
     r"(?:want|wants|would like) to (?:add|buy|get|try|use|roll out|purchase)|"
     r"\d+ (?:seats|users|licen[cs]es)|(?:what|how much) (?:does|would|will) \w+ cost|"
-    r"(?:do you|does it|does your \w+) (?:integrate|support|offer|have)|is your (?:platform|product|"
-    r"tool|solution)|a proposal|the proposal|pricing)\b"
+    r"(?:do you|does it|does your \w+) (?:integrate|support|offer|have)|"
+    r"is your (?:platform|product|tool|solution))\b"
 )
 
 OBJECTION = rx(
@@ -440,35 +465,159 @@ LOWER_TITLE = rx(
     r"procurement (?:team|manager|lead)|boss|manager|board|controller)\b"
 )
 NOT_NAMES = frozenset(
-    """the our we i hi hello thanks thank dear best regards cheers monday tuesday wednesday
-    thursday friday saturday sunday january february march april may june july august september
-    october november december q1 q2 q3 q4 fy yes no ok okay great good sure and but so also
-    happy right well let could can would will please just one two three this that these those
-    there here what when where why how who sounds looks sorry quick following circling
-    original message sent subject from to cc re fw fwd security legal finance procurement
-    sales marketing engineering operations team board north south east west new old""".split()
+    [
+        "the",
+        "our",
+        "we",
+        "i",
+        "hi",
+        "hello",
+        "thanks",
+        "thank",
+        "dear",
+        "best",
+        "regards",
+        "cheers",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "q1",
+        "q2",
+        "q3",
+        "q4",
+        "fy",
+        "yes",
+        "no",
+        "ok",
+        "okay",
+        "great",
+        "good",
+        "sure",
+        "and",
+        "but",
+        "so",
+        "also",
+        "happy",
+        "right",
+        "well",
+        "let",
+        "could",
+        "can",
+        "would",
+        "will",
+        "please",
+        "just",
+        "one",
+        "two",
+        "three",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "what",
+        "when",
+        "where",
+        "why",
+        "how",
+        "who",
+        "sounds",
+        "looks",
+        "sorry",
+        "quick",
+        "following",
+        "circling",
+        "original",
+        "message",
+        "sent",
+        "subject",
+        "from",
+        "to",
+        "cc",
+        "re",
+        "fw",
+        "fwd",
+        "security",
+        "legal",
+        "finance",
+        "procurement",
+        "sales",
+        "marketing",
+        "engineering",
+        "operations",
+        "team",
+        "board",
+        "north",
+        "south",
+        "east",
+        "west",
+        "new",
+        "old",
+    ]
 )
 
 _ROLE_RULES: tuple[tuple[re.Pattern[str], tuple[StakeholderRole, ...]], ...] = (
-    (rx(r"\b(?:cfo|finance|controller|treasurer|comptroller)\b"),
-     (StakeholderRole.ECONOMIC_BUYER, StakeholderRole.DECISION_MAKER)),
-    (rx(r"\b(?:ceo|president|founder|owner|coo|cro|chief revenue|chief executive|"
-        r"chief operating|managing director|general manager)\b"),
-     (StakeholderRole.DECISION_MAKER, StakeholderRole.ECONOMIC_BUYER)),
-    (rx(r"\b(?:cto|cio|chief (?:technology|information))\b"),
-     (StakeholderRole.TECHNICAL_BUYER, StakeholderRole.DECISION_MAKER)),
-    (rx(r"\b(?:ciso|security|engineering|it|data|architect|infrastructure|technical|"
-        r"platform|devops)\b"), (StakeholderRole.TECHNICAL_BUYER, StakeholderRole.INFLUENCER)),
-    (rx(r"\b(?:procurement|purchasing|sourcing|vendor management)\b"),
-     (StakeholderRole.PROCUREMENT, StakeholderRole.GATEKEEPER)),
-    (rx(r"\b(?:legal|counsel|attorney|lawyer)\b"), (StakeholderRole.LEGAL, StakeholderRole.GATEKEEPER)),
-    (rx(r"\b(?:assistant|coordinator|office manager|chief of staff)\b"),
-     (StakeholderRole.GATEKEEPER,)),
+    (
+        rx(r"\b(?:cfo|finance|controller|treasurer|comptroller)\b"),
+        (StakeholderRole.ECONOMIC_BUYER, StakeholderRole.DECISION_MAKER),
+    ),
+    (
+        rx(
+            r"\b(?:ceo|president|founder|owner|coo|cro|chief revenue|chief executive|"
+            r"chief operating|managing director|general manager)\b"
+        ),
+        (StakeholderRole.DECISION_MAKER, StakeholderRole.ECONOMIC_BUYER),
+    ),
+    (
+        rx(r"\b(?:cto|cio|chief (?:technology|information))\b"),
+        (StakeholderRole.TECHNICAL_BUYER, StakeholderRole.DECISION_MAKER),
+    ),
+    (
+        rx(
+            r"\b(?:ciso|security|engineering|it|data|architect|infrastructure|technical|"
+            r"platform|devops)\b"
+        ),
+        (StakeholderRole.TECHNICAL_BUYER, StakeholderRole.INFLUENCER),
+    ),
+    (
+        rx(r"\b(?:procurement|purchasing|sourcing|vendor management)\b"),
+        (StakeholderRole.PROCUREMENT, StakeholderRole.GATEKEEPER),
+    ),
+    (
+        rx(r"\b(?:legal|counsel|attorney|lawyer)\b"),
+        (StakeholderRole.LEGAL, StakeholderRole.GATEKEEPER),
+    ),
+    (
+        rx(r"\b(?:assistant|coordinator|office manager|chief of staff)\b"),
+        (StakeholderRole.GATEKEEPER,),
+    ),
     (rx(r"\b(?:vp|vice president|head of|director|svp|evp)\b"), (StakeholderRole.INFLUENCER,)),
-    (rx(r"\b(?:analyst|specialist|representative|rep|associate|administrator|admin|engineer|"
-        r"user|agent)\b"), (StakeholderRole.END_USER, StakeholderRole.USER)),
+    (
+        rx(
+            r"\b(?:analyst|specialist|representative|rep|associate|administrator|admin|engineer|"
+            r"user|agent)\b"
+        ),
+        (StakeholderRole.END_USER, StakeholderRole.USER),
+    ),
     (rx(r"\b(?:manager|lead)\b"), (StakeholderRole.INFLUENCER, StakeholderRole.USER)),
-)  # fmt: skip
+)
 
 
 def roles_for_title(title: str | None) -> tuple[StakeholderRole, ...]:

@@ -247,8 +247,9 @@ def to_extraction(conv: Conversation, answer: LlmExtraction, model: str) -> Extr
         evs = tuple(e for e in (ev(q, f"signal.{s.kind.value}") for q in s.quotes) if e)
         evs = tuple(e for e in evs if e.side is not Side.SELLER)
         if evs:
-            signals.append(Signal(kind=s.kind, confidence=s.confidence, evidence=evs,
-                                  value=s.value))  # fmt: skip
+            signals.append(
+                Signal(kind=s.kind, confidence=s.confidence, evidence=evs, value=s.value)
+            )
     confidence = answer.opportunity_confidence
     if not signals:
         confidence = min(confidence, 0.3)  # no quotable buyer signal: no opportunity
@@ -266,18 +267,32 @@ def to_extraction(conv: Conversation, answer: LlmExtraction, model: str) -> Extr
         e = ev(m.quote, "key_moment")
         if e is not None:
             turn = next((t for t in conv.turns if t.start <= e.start < t.end), None)
-            moments.append(KeyMoment(text=m.text, evidence=e, sentiment=m.sentiment, kind=m.kind,
-                                     at_seconds=turn.offset_seconds if turn else None,
-                                     at=turn.at if turn else None))  # fmt: skip
+            moments.append(
+                KeyMoment(
+                    text=m.text,
+                    evidence=e,
+                    sentiment=m.sentiment,
+                    kind=m.kind,
+                    at_seconds=turn.offset_seconds if turn else None,
+                    at=turn.at if turn else None,
+                )
+            )
     objections = []
     for o in answer.objections:
         e = ev(o.quote, "objection")
         if e is None:
             continue
         r = ev(o.resolution_quote, "objection.resolution") if o.resolution_quote else None
-        objections.append(Objection(text=o.text, evidence=e, category=o.category,
-                                    resolved=o.resolved and (r is not None or not o.resolution_quote),
-                                    resolution=o.resolution, resolution_evidence=r))  # fmt: skip
+        objections.append(
+            Objection(
+                text=o.text,
+                evidence=e,
+                category=o.category,
+                resolved=o.resolved and (r is not None or not o.resolution_quote),
+                resolution=o.resolution,
+                resolution_evidence=r,
+            )
+        )
     steps = []
     for n in answer.next_steps:
         e = ev(n.quote, "next_step")
@@ -287,23 +302,38 @@ def to_extraction(conv: Conversation, answer: LlmExtraction, model: str) -> Extr
     for p in answer.stakeholders:
         e = ev(p.role_quote, "stakeholder.role") if p.role_quote else None
         side = next(
-            (x.side for x in conv.participants
-             if (p.email and x.email == p.email) or (p.name and x.name == p.name)),
+            (
+                x.side
+                for x in conv.participants
+                if (p.email and x.email == p.email) or (p.name and x.name == p.name)
+            ),
             Side.BUYER,
-        )  # fmt: skip
+        )
         if side is Side.SELLER:
             continue
-        people.append(InferredStakeholder(
-            name=p.name, email=p.email, title=p.title, side=side,
-            roles=tuple(RoleHint(role=r, confidence=0.7 if e else 0.5, evidence=e) for r in p.roles),
-            sentiment=p.sentiment, communication_style=p.communication_style,
-            mentioned_only=not any((p.email and x.email == p.email) or (p.name and x.name == p.name)
-                                   for x in conv.participants),
-        ))  # fmt: skip
+        people.append(
+            InferredStakeholder(
+                name=p.name,
+                email=p.email,
+                title=p.title,
+                side=side,
+                roles=tuple(
+                    RoleHint(role=r, confidence=0.7 if e else 0.5, evidence=e) for r in p.roles
+                ),
+                sentiment=p.sentiment,
+                communication_style=p.communication_style,
+                mentioned_only=not any(
+                    (p.email and x.email == p.email) or (p.name and x.name == p.name)
+                    for x in conv.participants
+                ),
+            )
+        )
     warnings: tuple[str, ...] = ()
     if missing:
-        warnings = (f"dropped {len(missing)} LLM claim(s) whose quote is not in the text: "
-                    + ", ".join(sorted(set(missing))),)  # fmt: skip
+        warnings = (
+            f"dropped {len(missing)} LLM claim(s) whose quote is not in the text: "
+            + ", ".join(sorted(set(missing))),
+        )
     out = Extraction(
         qualification=Qualification.model_validate(fields),
         detection=detection,
@@ -354,12 +384,14 @@ class LlmSettings:
         mode = e.get("PIE_LLM_MODE", "tools")
         if mode not in ("tools", "json", "md_json"):
             raise InvalidInput(
-                f"{mode!r} is not tools, json or md_json", source="environment",
+                f"{mode!r} is not tools, json or md_json",
+                source="environment",
                 field="PIE_LLM_MODE",
-            )  # fmt: skip
+            )
         if concurrency < 1:
-            raise InvalidInput("must be at least 1", source="environment",
-                               field="PIE_LLM_CONCURRENCY")  # fmt: skip
+            raise InvalidInput(
+                "must be at least 1", source="environment", field="PIE_LLM_CONCURRENCY"
+            )
         return cls(
             model=model,
             api_base=e.get("PIE_LLM_API_BASE") or None,
@@ -394,8 +426,11 @@ class LlmExtractor:
             import instructor
             import litellm
 
-            mode = {"tools": instructor.Mode.TOOLS, "json": instructor.Mode.JSON,
-                    "md_json": instructor.Mode.MD_JSON}[self.settings.mode]  # fmt: skip
+            mode = {
+                "tools": instructor.Mode.TOOLS,
+                "json": instructor.Mode.JSON,
+                "md_json": instructor.Mode.MD_JSON,
+            }[self.settings.mode]
             self._client = instructor.from_litellm(litellm.acompletion, mode=mode)
         return self._client
 
@@ -449,7 +484,7 @@ class LlmExtractor:
         for _ in range(2):
             for _ in range(5):  # litellm schedules its logging helper as a task: let it run
                 await asyncio.sleep(0)
-            await worker.clear_queue()  # runs what is still queued
+            await worker.clear_queue()  # type: ignore[no-untyped-call]  # runs what is queued
             running = list(getattr(worker, "_running_tasks", ()))
             if running:  # and lets what the worker already started finish
                 await asyncio.gather(*running, return_exceptions=True)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from price_parser import Price
+from price_parser.parser import Price
 
 from pie.intelligence.lexicon import lower, rx
 
@@ -28,7 +28,7 @@ _WORDS = (
 _AMOUNT = (
     rf"(?:{_CUR}\s?(?:{_NUM}){_MULT}?"
     rf"|(?:{_NUM}){_MULT}?\s?(?:[$€£]|(?:US\$|USD|EUR|GBP|CAD|AUD|dollars|euros?|pounds|bucks)\b)"
-    rf"|(?:{_NUM})\s?(?:k|K)\b"
+    rf"|(?:{_NUM})\s?(?:k|K|grand|thousand|million|mm|bn)\b"
     rf"|{_WORDS}\s+(?:thousand|million|grand)(?:\s+(?:dollars|euros?|pounds))?)"
 )
 _SECOND = rf"(?:{_CUR}\s?)?(?:{_NUM}){_MULT}?(?:\s?(?:{_CUR}|dollars|euros?))?"
@@ -41,19 +41,62 @@ MONEY = rx(
     rf"(?:\s?(?:-|–|—|to|and)\s?(?P<hi>{_SECOND}))?{_PERIOD}?"
 )
 _MULTIPLIERS = {
-    "k": 1_000, "thousand": 1_000, "grand": 1_000, "m": 1_000_000, "mm": 1_000_000,
-    "million": 1_000_000, "bn": 1_000_000_000, "billion": 1_000_000_000,
-}  # fmt: skip
+    "k": 1_000,
+    "thousand": 1_000,
+    "grand": 1_000,
+    "m": 1_000_000,
+    "mm": 1_000_000,
+    "million": 1_000_000,
+    "bn": 1_000_000_000,
+    "billion": 1_000_000_000,
+}
 _WORD_VALUES = {
-    "half a": 0.5, "a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "fifteen": 15, "twenty": 20,
-    "twenty-five": 25, "twenty five": 25, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90, "a hundred": 100, "one hundred": 100,
-    "two hundred": 200, "three hundred": 300, "five hundred": 500, "a couple hundred": 200,
-}  # fmt: skip
-_CURRENCIES = {"$": "USD", "us$": "USD", "usd": "USD", "dollars": "USD", "bucks": "USD",
-               "€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR", "£": "GBP",
-               "gbp": "GBP", "pounds": "GBP", "cad": "CAD", "aud": "AUD"}  # fmt: skip
+    "half a": 0.5,
+    "a": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "fifteen": 15,
+    "twenty": 20,
+    "twenty-five": 25,
+    "twenty five": 25,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "a hundred": 100,
+    "one hundred": 100,
+    "two hundred": 200,
+    "three hundred": 300,
+    "five hundred": 500,
+    "a couple hundred": 200,
+}
+_CURRENCIES = {
+    "$": "USD",
+    "us$": "USD",
+    "usd": "USD",
+    "dollars": "USD",
+    "bucks": "USD",
+    "€": "EUR",
+    "eur": "EUR",
+    "euro": "EUR",
+    "euros": "EUR",
+    "£": "GBP",
+    "gbp": "GBP",
+    "pounds": "GBP",
+    "cad": "CAD",
+    "aud": "AUD",
+}
 _MULT_AT_END = re.compile(r"(k|m|mm|bn|million|thousand|billion|grand)\s*$", re.I)
 
 
@@ -90,7 +133,9 @@ def _value(text: str) -> tuple[Decimal, str | None] | None:
             cur = next((c for k, c in _CURRENCIES.items() if k in rest.split()[1:]), None)
             return Decimal(str(v)) * mult, cur
     mult = 1
-    m = _MULT_AT_END.search(re.sub(rf"\s?(?:{_CUR}|dollars|euros?|pounds|bucks)\s*$", "", t, flags=re.I))
+    m = _MULT_AT_END.search(
+        re.sub(rf"\s?(?:{_CUR}|dollars|euros?|pounds|bucks)\s*$", "", t, flags=re.I)
+    )
     if m:
         mult = _MULTIPLIERS[m.group(1).casefold()]
     price = Price.fromstring(t)
@@ -137,11 +182,20 @@ def find_money(text: str, start: int = 0, end: int | None = None) -> list[Money]
                     high = None
         period = m.group("period") or m.group("period2")
         if period:
-            period = {"yr": "year", "annum": "year", "annually": "year", "yearly": "year",
-                      "arr": "year", "p.a.": "year", "mo": "month", "monthly": "month",
-                      "mrr": "month", "license": "seat", "user": "seat", "head": "seat"}.get(
-                period.casefold(), period.casefold()
-            )  # fmt: skip
+            period = {
+                "yr": "year",
+                "annum": "year",
+                "annually": "year",
+                "yearly": "year",
+                "arr": "year",
+                "p.a.": "year",
+                "mo": "month",
+                "monthly": "month",
+                "mrr": "month",
+                "license": "seat",
+                "user": "seat",
+                "head": "seat",
+            }.get(period.casefold(), period.casefold())
         out.append(
             Money(
                 start=start + m.start(),

@@ -41,7 +41,9 @@ from pie.intelligence.dates import Timeframe, find_timeframes
 from pie.intelligence.lexicon import ExtractorConfig
 from pie.intelligence.money import Money, find_money
 
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+(?=\s|$)|(?=\n)|$)|[.!?]+")
+# A sentence ends at . ! or ? followed by a space or the end, or at a line break; a dot inside
+# a number or an abbreviation ("€45.000", "e.g.x") does not end it.
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?]+(?![\s.!?]|$))+(?:[.!?]+|(?=\n)|$)")
 _SIDE_WEIGHT = {Side.BUYER: 1.0, Side.UNKNOWN: 0.75, Side.SELLER: 0.0}
 _CAPWORD = re.compile(r"\b[A-Z][\w.-]{3,}\b")
 
@@ -292,7 +294,10 @@ def _budget(a: Analysis, s: Sentence, money: list[Money]) -> None:
     if m is not None and has(lx.SMALL_TALK, s) and available is None:
         return
     if m is not None:
-        conf, value = (0.85 if available is not None or has(lx.BUDGET_AMOUNT, s) else 0.6), m.describe()
+        conf, value = (
+            (0.85 if available is not None or has(lx.BUDGET_AMOUNT, s) else 0.6),
+            m.describe(),
+        )
     else:
         conf, value = 0.6, _trim(s.text, 100)
     a.hits.append(
@@ -321,12 +326,22 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
     inside = [f for f in frames if s.start <= f.start < s.end]
     cue = _first(lx.TIMELINE_CUE, s)
     urgent = _first(lx.URGENCY, s)
+    if cue is None and inside and (urgent is not None or _asked_when(a, s)):
+        cue = urgent or Cue(0, 0, "")  # the answer to "when?", or a date said to be urgent
     if not inside:
-        if urgent is not None and cue is not None and re.search(
-            r"\b(?:asap|as soon as possible|immediately|right away)\b", s.text, re.I
+        if (
+            urgent is not None
+            and cue is not None
+            and re.search(r"\b(?:asap|as soon as possible|immediately|right away)\b", s.text, re.I)
         ):
-            a.hits.append(Hit(kind="timeline", sentence=s, value="as soon as possible",
-                              confidence=round(0.5 * w, 3)))  # fmt: skip
+            a.hits.append(
+                Hit(
+                    kind="timeline",
+                    sentence=s,
+                    value="as soon as possible",
+                    confidence=round(0.5 * w, 3),
+                )
+            )
         return
     if cue is None:
         return
@@ -339,9 +354,7 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
         return near - 25 * f.specificity - (15 if prep else 0)
 
     f = min(inside, key=score)
-    if negated(s.text, f.start - s.start) and not re.search(
-        r"\bno later than\b", s.text, re.I
-    ):
+    if negated(s.text, f.start - s.start) and not re.search(r"\bno later than\b", s.text, re.I):
         return
     if f.due < a.anchor:
         return  # the past: history, not a timeline
@@ -357,6 +370,18 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
             due=f.due,
         )
     )
+
+
+_WHEN = re.compile(r"\b(?:when|timeline|timing|timeframe|how soon|start|go live)\b", re.I)
+
+
+def _asked_when(a: Analysis, s: Sentence) -> bool:
+    """Whether ``s`` starts a turn that answers the other side's question about timing."""
+    i = a.sentences.index(s)
+    if i == 0 or a.sentences[i - 1].turn == s.turn:
+        return False
+    prev = a.sentences[i - 1]
+    return prev.question and prev.side is not s.side and bool(_WHEN.search(prev.text))
 
 
 def _authority(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
@@ -379,11 +404,20 @@ def _authority(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
         value = f"{who} ({title})" if who and title else (who or title or "")
         w = _SIDE_WEIGHT[s.side] * (0.75 if s.conditional else 1.0)
         conf = round((0.8 if who else 0.65) * w, 3)
-        a.hits.append(Hit(kind="authority", sentence=s, value=value, confidence=conf,
-                          who=who, title=title))  # fmt: skip
+        a.hits.append(
+            Hit(kind="authority", sentence=s, value=value, confidence=conf, who=who, title=title)
+        )
         if has(lx.ECONOMIC, s):
-            a.hits.append(Hit(kind="economic_buyer", sentence=s, value=value,
-                              confidence=round(conf * 0.95, 3), who=who, title=title))  # fmt: skip
+            a.hits.append(
+                Hit(
+                    kind="economic_buyer",
+                    sentence=s,
+                    value=value,
+                    confidence=round(conf * 0.95, 3),
+                    who=who,
+                    title=title,
+                )
+            )
         return
 
 
@@ -406,15 +440,23 @@ def _champion(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
     w = _SIDE_WEIGHT[s.side]
     m = _first(lx.CHAMPION_SELF, s)
     if m is not None and s.speaker:
-        a.hits.append(Hit(kind="champion", sentence=s, value=s.speaker,
-                          confidence=round(0.8 * w, 3), who=s.speaker))  # fmt: skip
+        a.hits.append(
+            Hit(
+                kind="champion",
+                sentence=s,
+                value=s.speaker,
+                confidence=round(0.8 * w, 3),
+                who=s.speaker,
+            )
+        )
         return
     m = _first(lx.CHAMPION_OTHER, s)
     if m is not None:
         who = person_in(s.text[: m.start()], known)
         if who:
-            a.hits.append(Hit(kind="champion", sentence=s, value=who,
-                              confidence=round(0.7 * w, 3), who=who))  # fmt: skip
+            a.hits.append(
+                Hit(kind="champion", sentence=s, value=who, confidence=round(0.7 * w, 3), who=who)
+            )
 
 
 def _pain(a: Analysis, s: Sentence) -> None:
@@ -426,22 +468,40 @@ def _pain(a: Analysis, s: Sentence) -> None:
     metric = _first(lx.METRIC, s)
     goal = _first(lx.GOAL, s)
     if pain is not None:
-        a.hits.append(Hit(kind="identify_pain", sentence=s, value=_trim(s.text),
-                          confidence=round(0.75 * w, 3)))  # fmt: skip
-        a.hits.append(Hit(kind="need", sentence=s, value=_trim(s.text),
-                          confidence=round((0.7 if need else 0.55) * w, 3)))  # fmt: skip
+        a.hits.append(
+            Hit(
+                kind="identify_pain", sentence=s, value=_trim(s.text), confidence=round(0.75 * w, 3)
+            )
+        )
+        a.hits.append(
+            Hit(
+                kind="need",
+                sentence=s,
+                value=_trim(s.text),
+                confidence=round((0.7 if need else 0.55) * w, 3),
+            )
+        )
         if metric is not None:
-            a.hits.append(Hit(kind="metrics", sentence=s, value=_trim(s.text),
-                              confidence=round(0.7 * w, 3)))  # fmt: skip
-            a.hits.append(Hit(kind=SignalKind.QUANTIFIED_PAIN.value, sentence=s,
-                              value=metric.group(0), confidence=round(0.5 * w, 3)))  # fmt: skip
+            a.hits.append(
+                Hit(kind="metrics", sentence=s, value=_trim(s.text), confidence=round(0.7 * w, 3))
+            )
+            a.hits.append(
+                Hit(
+                    kind=SignalKind.QUANTIFIED_PAIN.value,
+                    sentence=s,
+                    value=metric.group(0),
+                    confidence=round(0.5 * w, 3),
+                )
+            )
         return
     if need is not None and not has(lx.SMALL_TALK, s):
-        a.hits.append(Hit(kind="need", sentence=s, value=_trim(s.text),
-                          confidence=round(0.6 * w, 3)))  # fmt: skip
+        a.hits.append(
+            Hit(kind="need", sentence=s, value=_trim(s.text), confidence=round(0.6 * w, 3))
+        )
     if metric is not None and goal is not None:
-        a.hits.append(Hit(kind="metrics", sentence=s, value=_trim(s.text),
-                          confidence=round(0.6 * w, 3)))  # fmt: skip
+        a.hits.append(
+            Hit(kind="metrics", sentence=s, value=_trim(s.text), confidence=round(0.6 * w, 3))
+        )
 
 
 def _criteria_process(a: Analysis, s: Sentence) -> None:
@@ -451,20 +511,28 @@ def _criteria_process(a: Analysis, s: Sentence) -> None:
     if s.side is not Side.SELLER and not s.question:
         m = _first(lx.CRITERIA, s)
         if m is not None:
-            a.hits.append(Hit(kind="decision_criteria", sentence=s, value=_trim(s.text),
-                              confidence=round(0.7 * w, 3)))  # fmt: skip
+            a.hits.append(
+                Hit(
+                    kind="decision_criteria",
+                    sentence=s,
+                    value=_trim(s.text),
+                    confidence=round(0.7 * w, 3),
+                )
+            )
     m = _first(lx.PROCESS, s)
     if m is None:
         return
     if s.side is Side.SELLER:
         # the seller describing the buyer's process counts a little, and never as a signal
-        a.hits.append(Hit(kind="decision_process", sentence=s, value=_trim(s.text),
-                          confidence=0.35))  # fmt: skip
+        a.hits.append(
+            Hit(kind="decision_process", sentence=s, value=_trim(s.text), confidence=0.35)
+        )
         return
     if s.question:
         return
-    a.hits.append(Hit(kind="decision_process", sentence=s, value=_trim(s.text),
-                      confidence=round(0.7 * w, 3)))  # fmt: skip
+    a.hits.append(
+        Hit(kind="decision_process", sentence=s, value=_trim(s.text), confidence=round(0.7 * w, 3))
+    )
 
 
 def _mentions(a: Analysis, s: Sentence, cfg: ExtractorConfig) -> None:
@@ -502,13 +570,18 @@ def _competition(a: Analysis) -> None:
             continue  # a competitor named only by the seller is not an evaluation
         best: Hit | None = None
         for s in buyer:
+            at = s.text.casefold().find(name.casefold())
+            if at >= 0 and negated(s.text, at):
+                continue  # "we're not looking at Gong"
             cue = _first(lx.EVALUATION, s)
             conf = (0.6 if cue is not None else 0.45) * _SIDE_WEIGHT[s.side]
-            if negated(s.text, 0) and cue is None:
-                conf *= 0.6
             if best is None or conf > best.confidence:
-                best = Hit(kind=SignalKind.COMPETITIVE_EVALUATION.value, sentence=s,
-                           value=name, confidence=round(conf, 3))  # fmt: skip
+                best = Hit(
+                    kind=SignalKind.COMPETITIVE_EVALUATION.value,
+                    sentence=s,
+                    value=name,
+                    confidence=round(conf, 3),
+                )
         if best is not None:
             a.hits.append(best)
     if not a.of(SignalKind.COMPETITIVE_EVALUATION.value):
@@ -516,9 +589,14 @@ def _competition(a: Analysis) -> None:
             if s.side is Side.SELLER or s.counterfactual or s.question:
                 continue
             if _first(lx.GENERIC_COMPETITION, s) is not None:
-                a.hits.append(Hit(kind=SignalKind.COMPETITIVE_EVALUATION.value, sentence=s,
-                                  value="other vendors",
-                                  confidence=round(0.45 * _SIDE_WEIGHT[s.side], 3)))  # fmt: skip
+                a.hits.append(
+                    Hit(
+                        kind=SignalKind.COMPETITIVE_EVALUATION.value,
+                        sentence=s,
+                        value="other vendors",
+                        confidence=round(0.45 * _SIDE_WEIGHT[s.side], 3),
+                    )
+                )
                 break
 
 
@@ -534,15 +612,18 @@ def _interest(a: Analysis, s: Sentence) -> None:
     if w == 0:
         return
     m = _first(lx.INTEREST, s)
-    named = [
-        p for p, ss in a.products.items() if s in ss and not _existing(a, s, p)
-    ]
+    named = [p for p, ss in a.products.items() if s in ss and not _existing(a, s, p)]
     if m is None and not named:
         return
     conf = 0.6 if named and m is not None else 0.5 if named else 0.45
-    a.hits.append(Hit(kind=SignalKind.PRODUCT_INTEREST.value, sentence=s,
-                      value=named[0] if named else _trim(s.text, 80),
-                      confidence=round(conf * w, 3)))  # fmt: skip
+    a.hits.append(
+        Hit(
+            kind=SignalKind.PRODUCT_INTEREST.value,
+            sentence=s,
+            value=named[0] if named else _trim(s.text, 80),
+            confidence=round(conf * w, 3),
+        )
+    )
 
 
 def _existing(a: Analysis, s: Sentence, product: str) -> bool:
@@ -563,8 +644,7 @@ def _existing(a: Analysis, s: Sentence, product: str) -> bool:
 def analyse(conv: Conversation, cfg: ExtractorConfig) -> Analysis:
     anchor = (conv.occurred_at or datetime.now(UTC)).date()
     sents = sentences(conv)
-    a = Analysis(conversation=conv, sentences=sents, anchor=anchor,
-                 product_names=cfg.product_names)  # fmt: skip
+    a = Analysis(conversation=conv, sentences=sents, anchor=anchor, product_names=cfg.product_names)
     text = conv.text
     money = find_money(text)
     frames = find_timeframes(text, anchor, fy_start_month=cfg.fiscal_year_start_month)
@@ -589,8 +669,14 @@ def analyse(conv: Conversation, cfg: ExtractorConfig) -> Analysis:
         goals = [h for h in a.of("metrics") if h.sentence.side is not Side.SELLER]
         if goals:
             g = max(goals, key=lambda h: h.confidence)
-            a.hits.append(Hit(kind=SignalKind.QUANTIFIED_PAIN.value, sentence=g.sentence,
-                              value=g.value, confidence=round(0.45, 3)))  # fmt: skip
+            a.hits.append(
+                Hit(
+                    kind=SignalKind.QUANTIFIED_PAIN.value,
+                    sentence=g.sentence,
+                    value=g.value,
+                    confidence=round(0.45, 3),
+                )
+            )
     return a
 
 
@@ -607,9 +693,17 @@ def _evidence(conv: Conversation, s: Sentence) -> Evidence:
 
 
 _FIELD_KINDS = (
-    "budget", "authority", "need", "timeline", "metrics", "economic_buyer",
-    "decision_criteria", "decision_process", "identify_pain", "champion",
-)  # fmt: skip
+    "budget",
+    "authority",
+    "need",
+    "timeline",
+    "metrics",
+    "economic_buyer",
+    "decision_criteria",
+    "decision_process",
+    "identify_pain",
+    "champion",
+)
 
 
 def qualification(a: Analysis) -> Qualification:
@@ -662,9 +756,9 @@ def detection(a: Analysis, q: Qualification) -> Detection:
         hits.sort(key=lambda h: -h.confidence)
         best = hits[0]
         conf = best.confidence
-        if kind is SignalKind.TIMELINE_URGENCY and best.due is not None:
-            if (best.due - a.anchor).days <= 120:
-                conf += 0.1
+        soon = best.due is not None and (best.due - a.anchor).days <= 120
+        if kind is SignalKind.TIMELINE_URGENCY and soon:
+            conf += 0.1
         if len({h.sentence.start for h in hits}) > 1:
             conf += 0.05  # said more than once
         seen: set[int] = set()
@@ -675,8 +769,14 @@ def detection(a: Analysis, q: Qualification) -> Detection:
                 evs.append(_evidence(conv, h.sentence))
             if len(evs) == 3:
                 break
-        signals.append(Signal(kind=kind, confidence=round(min(conf, 0.95), 3),
-                              evidence=tuple(evs), value=best.value))  # fmt: skip
+        signals.append(
+            Signal(
+                kind=kind,
+                confidence=round(min(conf, 0.95), 3),
+                evidence=tuple(evs),
+                value=best.value,
+            )
+        )
     # the opportunity confidence: noisy-or of the signals and of qualification support
     miss = 1.0
     for s in signals:
@@ -696,9 +796,7 @@ def detection(a: Analysis, q: Qualification) -> Detection:
     product = None
     if a.products:
         interest = [h for h in a.of(SignalKind.PRODUCT_INTEREST.value) if h.value in a.products]
-        fresh = {
-            p: [x for x in ss if not _existing(a, x, p)] for p, ss in a.products.items()
-        }
+        fresh = {p: [x for x in ss if not _existing(a, x, p)] for p, ss in a.products.items()}
         product = max(
             a.products,
             key=lambda p: (

@@ -17,10 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
+from itertools import pairwise
 from typing import Any, Literal
+from uuid import UUID
 
 from pie.domain.errors import InvalidInput
-from pie.intelligence.lexicon import lower, rx
 from pie.domain.intelligence import (
     Conversation,
     ConversationKind,
@@ -29,6 +30,7 @@ from pie.domain.intelligence import (
     Side,
     Turn,
 )
+from pie.intelligence.lexicon import lower, rx
 
 MAX_BYTES = 5 * 1024 * 1024
 Format = Literal["auto", "text", "markdown", "json"]
@@ -36,7 +38,7 @@ Format = Literal["auto", "text", "markdown", "json"]
 # A transcript line: "[00:12] Name: words", "00:01:02 Name: words", "Name (00:12): words",
 # "Name: words". The speaker label is short and starts with a letter.
 _CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?"
-_SPEAKER = r"[A-Za-z][\w .,'()&/-]{0,60}?"
+_SPEAKER = r"[^\W\d_][\w .,'()&/-]{0,60}?"
 _TRANSCRIPT_LINE = re.compile(
     rf"^[ \t]*(?:\[(?P<t1>{_CLOCK})\][ \t]*|(?P<t2>{_CLOCK})[ \t]+)?"
     rf"(?P<who>{_SPEAKER})(?:[ \t]*[\[(](?P<t3>{_CLOCK})[\])])?[ \t]*:[ \t]+(?P<rest>\S.*)$"
@@ -56,10 +58,36 @@ _JSON_START = re.compile(r"\s*(?:\{|\[\s*(?:[{\"\]]|$))")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Labels that are not speakers ("Note: ...", "Subject: ...", "Re: ...").
 _NOT_SPEAKERS = frozenset(
-    {"note", "notes", "subject", "re", "fw", "fwd", "date", "time", "agenda", "action items",
-     "summary", "ps", "p.s", "http", "https", "from", "to", "cc", "sent", "attendees",
-     "participants", "next steps", "update", "question", "answer", "q", "a"}
-)  # fmt: skip
+    {
+        "note",
+        "notes",
+        "subject",
+        "re",
+        "fw",
+        "fwd",
+        "date",
+        "time",
+        "agenda",
+        "action items",
+        "summary",
+        "ps",
+        "p.s",
+        "http",
+        "https",
+        "from",
+        "to",
+        "cc",
+        "sent",
+        "attendees",
+        "participants",
+        "next steps",
+        "update",
+        "question",
+        "answer",
+        "q",
+        "a",
+    }
+)
 _SELLER_LABEL = re.compile(
     r"\b(rep|ae|sdr|bdr|account executive|sales|seller|vendor|csm|solutions? engineer|se)\b", re.I
 )
@@ -175,7 +203,7 @@ def _parse_email(text: str) -> tuple[list[_Draft], list[Participant], str | None
     people: dict[str, Participant] = {}
     subject: str | None = None
     when: datetime | None = None
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in pairwise(bounds):
         sender: tuple[str, str] | None = None
         pos = a
         wrote = _QUOTE_SPLIT.match(text, a, b)
@@ -265,7 +293,14 @@ def parse_text(
             lead = len(text) - len(text.lstrip())
             drafts = [_Draft(speaker=None, email=None, start=lead, end=len(text.rstrip()))]
     return _build(
-        text, drafts, people, kind, occurred_at, subject, Direction.UNKNOWN, seller_domains,
+        text,
+        drafts,
+        people,
+        kind,
+        occurred_at,
+        subject,
+        Direction.UNKNOWN,
+        seller_domains,
         sellers,
     )
 
@@ -288,9 +323,16 @@ def _markdown_sections(text: str) -> list[_Draft]:
     return out
 
 
-_SIDE_WORDS = {"buyer": Side.BUYER, "customer": Side.BUYER, "prospect": Side.BUYER,
-               "seller": Side.SELLER, "vendor": Side.SELLER, "rep": Side.SELLER,
-               "sales": Side.SELLER, "internal": Side.SELLER}  # fmt: skip
+_SIDE_WORDS = {
+    "buyer": Side.BUYER,
+    "customer": Side.BUYER,
+    "prospect": Side.BUYER,
+    "seller": Side.SELLER,
+    "vendor": Side.SELLER,
+    "rep": Side.SELLER,
+    "sales": Side.SELLER,
+    "internal": Side.SELLER,
+}
 
 
 def _side(value: Any) -> Side:
@@ -384,15 +426,18 @@ def parse_json(
         raise InvalidInput("every turn is empty", source=source, field="turns")
     rendered = "".join(pieces)
     kind_raw = str(data.get("kind", data.get("type", "")) or "").casefold()
-    kind = {"call": ConversationKind.CALL, "meeting": ConversationKind.CALL,
-            "email": ConversationKind.EMAIL, "chat": ConversationKind.CHAT}.get(
-        kind_raw, ConversationKind.CALL
-    )  # fmt: skip
+    kind = {
+        "call": ConversationKind.CALL,
+        "meeting": ConversationKind.CALL,
+        "email": ConversationKind.EMAIL,
+        "chat": ConversationKind.CHAT,
+    }.get(kind_raw, ConversationKind.CALL)
     direction_raw = str(data.get("direction") or "").casefold()
     direction = (
-        Direction(direction_raw) if direction_raw in Direction._value2member_map_ else
-        Direction.UNKNOWN
-    )  # fmt: skip
+        Direction(direction_raw)
+        if direction_raw in Direction._value2member_map_
+        else Direction.UNKNOWN
+    )
     subject = _str(data.get("subject"), "subject", source)
     domains = list(seller_domains) + [
         str(d) for d in data.get("seller_domains") or [] if isinstance(d, str)
@@ -409,26 +454,41 @@ def parse(
     occurred_at: datetime | None = None,
     seller_domains: Sequence[str] = (),
     sellers: Sequence[str] = (),
+    activity_id: UUID | None = None,
+    participants: Sequence[Participant] = (),
 ) -> Conversation:
     """Any supported input. ``seller_domains`` (email domains) and ``sellers`` (the seller's
     company name and its people's names, as they appear in speaker labels) mark the seller
-    side; without them sides are inferred from labels such as "(AE)" and from cue phrases. ``fmt="auto"`` picks JSON when the text starts with ``{`` or
-    ``[``, Markdown when it has ``**Speaker:**`` turns or ``## Speaker`` headings, else text."""
+    side; without them sides are inferred from labels such as "(AE)" and from cue phrases.
+    ``fmt="auto"`` picks JSON when the text starts with ``{`` or ``[``, Markdown when it has
+    ``**Speaker:**`` turns or ``## Speaker`` headings, else text."""
     text = decode(data, source=source)
     if fmt == "json" or (fmt == "auto" and _JSON_START.match(text)):
         conv = parse_json(
-            text, source=source, occurred_at=occurred_at, seller_domains=seller_domains,
+            text,
+            source=source,
+            occurred_at=occurred_at,
+            seller_domains=seller_domains,
             sellers=sellers,
         )
-        return conv.model_copy(update={"kind": kind}) if kind else conv
+        update: dict[str, object] = {"activity_id": activity_id}
+        if kind:
+            update["kind"] = kind
+        return conv.model_copy(update=update)
     markdown = fmt == "markdown" or (
         fmt == "auto"
         and any(_MD_LINE.match(ln) or _MD_HEADING.match(ln) for ln in text[:4000].split("\n"))
     )
-    return parse_text(
-        text, markdown=markdown, kind=kind, occurred_at=occurred_at,
-        seller_domains=seller_domains, sellers=sellers,
+    conv = parse_text(
+        text,
+        markdown=markdown,
+        kind=kind,
+        occurred_at=occurred_at,
+        seller_domains=seller_domains,
+        sellers=sellers,
+        participants=participants,
     )
+    return conv.model_copy(update={"activity_id": activity_id}) if activity_id else conv
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,6 +545,7 @@ def _build(
                 d.side = d.side if d.side is not Side.UNKNOWN else Side.SELLER
             elif _BUYER_LABEL.search(label):
                 d.side = d.side if d.side is not Side.UNKNOWN else Side.BUYER
+
     # group speakers: by email domain where known, else by name
     def key(d: _Draft) -> str:
         dom = _domain(d.email)
@@ -497,7 +558,9 @@ def _build(
         k = key(d)
         explicit = d.side
         if explicit is Side.UNKNOWN:
-            p = by_email.get((d.email or "").casefold()) or by_name.get((d.speaker or "").casefold())
+            p = by_email.get((d.email or "").casefold()) or by_name.get(
+                (d.speaker or "").casefold()
+            )
             if p is not None:
                 explicit = p.side
         if explicit is Side.UNKNOWN and marks and d.speaker:
@@ -516,15 +579,19 @@ def _build(
     groups = {key(d) for d in drafts if key(d) != "name:?"}
     undecided = [g for g in groups if g not in side_of]
     if undecided:
-        score: dict[str, int] = {g: 0 for g in undecided}
+        score: dict[str, int] = dict.fromkeys(undecided, 0)
         for d in drafts:
             k = key(d)
             if k in score:
                 words = lower(text[d.start : d.end])
                 score[k] += len(_SELLER_CUES.findall(words)) - len(_BUYER_CUES.findall(words))
-        known = set(side_of.values())
+        explicit_sides = set(side_of.values())
         for g in sorted(undecided, key=lambda g: -abs(score[g])):
-            if score[g] > 0:
+            if explicit_sides == {Side.SELLER}:
+                # the seller's people are known: everyone else is the buyer side (buyers say
+                # "happy to set up a session" too)
+                side_of[g] = Side.BUYER
+            elif score[g] > 0:
                 side_of[g] = Side.SELLER
             elif score[g] < 0:
                 side_of[g] = Side.BUYER
@@ -583,4 +650,42 @@ def _build(
         direction=direction,
         subject=subject,
         seller_domains=tuple(sorted(sellers)),
+    )
+
+
+#: Activity types whose text is an email (or a thread of them); others are calls or chats.
+_EMAIL_TYPES = frozenset({"email", "follow_up", "proposal", "contract"})
+_CALL_TYPES = frozenset({"call", "meeting", "demo"})
+
+
+def from_activity(
+    content: str,
+    *,
+    activity_type: str,
+    occurred_at: datetime,
+    activity_id: UUID | None = None,
+    participants: Sequence[Participant] = (),
+    seller_domains: Sequence[str] = (),
+    sellers: Sequence[str] = (),
+) -> Conversation:
+    """The conversation in an imported activity's text (a Salesforce Task body, a HubSpot
+    email, a sample-world transcript), ready for an extractor. ``activity_type`` is the
+    activity's ``ActivityType`` value; ``participants`` the contacts PIE already knows (their
+    titles and sides help attribution)."""
+    kind = (
+        ConversationKind.EMAIL
+        if activity_type in _EMAIL_TYPES and _looks_like_email(content)
+        else ConversationKind.CALL
+        if activity_type in _CALL_TYPES
+        else None
+    )
+    return parse(
+        content,
+        source=f"activity {activity_id}" if activity_id else "activity",
+        kind=kind,
+        occurred_at=occurred_at,
+        seller_domains=seller_domains,
+        sellers=sellers,
+        activity_id=activity_id,
+        participants=participants,
     )
