@@ -66,11 +66,12 @@ def transcript(i: int) -> str:
         f"To: Sam Seller <sam@{SELLER}>\nDate: Mon, {1 + i % 28} Mar 2026 10:00:00 +0000\n"
         f"Subject: Call notes {i}\n\n"
     )
-    body = []
-    k = 0
-    while len(head) + sum(len(b) + 1 for b in body) < 2000:
+    body: list[str] = []
+    k, size = 0, len(head)
+    while size < 2000:
         line = LINES[k % len(LINES)]
         body.append(line.format(buyer=buyer, boss=boss, amount=100 + account))
+        size += len(body[-1]) + 1
         k += 1
     return head + "\n".join(body) + "\n"
 
@@ -102,7 +103,9 @@ async def end_to_end(texts: list[str], extractor: OfflineExtractor, folder: Path
                 now=now,
             )
         cpu = time.process_time() - start
-        print(f"end to end: {len(texts)} in {cpu:.2f} s CPU, {time.perf_counter() - wall:.2f} s wall")
+        print(
+            f"end to end: {len(texts)} in {cpu:.2f} s CPU, {time.perf_counter() - wall:.2f} s wall"
+        )
         return len(texts) / max(cpu, 1e-9)
     finally:
         await engine.dispose()
