@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import pytest
-
 from pie.adapters.db.uow import SqlUnitOfWork
 from pie.domain.intelligence import DecisionAction
 from pie.domain.model import Account, EntityKind, derive_id
@@ -74,11 +72,12 @@ async def test_conversations_to_deal_map_plan_and_explanation(db: Database) -> N
         assert x.evidence.interactions == 2
 
 
-@pytest.mark.postgres
 async def test_concurrent_conversations_of_one_account_make_exactly_one_deal(
-    postgres_db: Database,
+    db: Database,
 ) -> None:
-    tenant = (await postgres_db.new_tenant("race")).tenant.id
+    """On PostgreSQL the advisory lock per tenant and account serialises them (without it this
+    test finds several deals); on SQLite the writer lock every writing unit begins with."""
+    tenant = (await db.new_tenant("race")).tenant.id
     account = Account(
         id=derive_id(tenant, EntityKind.ACCOUNT, "t", "globex"),
         tenant_id=tenant,
@@ -87,12 +86,12 @@ async def test_concurrent_conversations_of_one_account_make_exactly_one_deal(
         created_at=NOW,
         updated_at=NOW,
     )
-    async with postgres_db.uow(tenant) as w:
+    async with db.uow(tenant) as w:
         await w.accounts.add(account, origin="salesforce")
         await w.commit()
 
     def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(postgres_db.sessions, tenant, writes=True)
+        return SqlUnitOfWork(db.sessions, tenant, writes=True)
 
     # 24 different conversations (different people, days) with the same buying signal
     texts = [
@@ -107,7 +106,7 @@ async def test_concurrent_conversations_of_one_account_make_exactly_one_deal(
         *(add_conversation(uow, EXTRACTOR, t, seller_domains=(SELLER,), now=NOW) for t in texts)
     )
     assert sum(r.applied.created_deal for r in results) == 1
-    async with postgres_db.uow(tenant) as r:
+    async with db.uow(tenant) as r:
         deals = await r.deals.list()
         assert len(deals) == 1
         assert {res.applied.deal_id for res in results} == {deals[0].id}
