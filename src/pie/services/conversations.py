@@ -93,10 +93,12 @@ def parse_conversation(
     )
 
 
-def conversation_activity_id(tenant_id: UUID, conv: Conversation, at: datetime) -> UUID:
-    """The same conversation added twice is the same activity (and is processed once)."""
+def conversation_activity_id(tenant_id: UUID, conv: Conversation) -> UUID:
+    """The same conversation added twice is the same activity (and is processed once): its
+    text and, when it has one, its date."""
     digest = hashlib.sha256(conv.text.encode("utf-8")).hexdigest()
-    return derive_id(tenant_id, EntityKind.ACTIVITY, "conversation", digest, at.isoformat())
+    when = conv.occurred_at.isoformat() if conv.occurred_at else "undated"
+    return derive_id(tenant_id, EntityKind.ACTIVITY, "conversation", digest, when)
 
 
 async def add_conversation(
@@ -132,12 +134,14 @@ async def add_conversation(
         if account_id is not None and await reader.accounts.get(account_id) is None:
             raise AccountNotFound(account_id)
     at = conv.occurred_at or now
-    activity_id = conversation_activity_id(tenant, conv, at)
+    activity_id = conversation_activity_id(tenant, conv)
     conv = conv.model_copy(update={"activity_id": activity_id, "occurred_at": at})
     extraction = await extractor.extract(conv)
     async with uow() as w:
         account, _ = await resolve_account(w, conv, account_id, now)
         existing = await w.activities.get(activity_id)
+        if existing is not None:  # an undated conversation added again keeps its first date
+            conv = conv.model_copy(update={"occurred_at": existing.occurred_at})
         activity = existing or Activity(
             id=activity_id,
             tenant_id=w.tenant_id,

@@ -373,3 +373,13 @@ async def test_a_conversation_lowers_a_score_only_with_counter_evidence() -> Non
         assert (await uow.intel.profiles([mark.stakeholder.id]))[mark.stakeholder.id].value(
             DECISION_POWER
         ) == 3
+
+
+async def test_an_undated_conversation_added_twice_is_one_activity() -> None:
+    w = await world()
+    text = "Dana Reyes: " + BUYING + "\nSam Seller: Thanks, I will send the proposal.\n"
+    first = await add(w, text)
+    again = await add_conversation(
+        w.factory, w.extractor, text, seller_domains=(SELLER,), now=NOW + timedelta(days=3)
+    )
+    assert again.applied.activity_id == first.applied.activity_id and again.applied.skipped
