@@ -645,21 +645,27 @@ async def apply_extraction(
     if is_new:
         await uow.activities.add(enriched, origin=PIE)
     else:
+        # an activity a source brought keeps what the source wrote: PIE fills what is empty
+        # (its full enrichment is in uow.intel either way)
+        empty = {
+            name
+            for name in (
+                "deal_id",
+                "account_id",
+                "summary",
+                "key_moments",
+                "next_steps",
+                "objections",
+            )
+            if not getattr(activity, name)
+        }
+        if activity.outcome is ActivityOutcome.UNKNOWN:
+            empty.add("outcome")
+        before = await uow.intel.get_activity(activity.id)
+        if before is not None and activity.summary == before.enrichment.get("summary"):
+            empty |= {"summary", "outcome", "key_moments", "next_steps", "objections"}  # PIE's
         await uow.activities.update(
-            enriched,
-            origin=PIE,
-            fields=frozenset(
-                {
-                    "deal_id",
-                    "account_id",
-                    "participants",
-                    "summary",
-                    "outcome",
-                    "key_moments",
-                    "next_steps",
-                    "objections",
-                }
-            ),
+            enriched, origin=PIE, fields=frozenset({"participants", *empty})
         )
     # 4. qualification
     if deal is not None and not applied.created_deal:

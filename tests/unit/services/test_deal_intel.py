@@ -383,3 +383,36 @@ async def test_an_undated_conversation_added_twice_is_one_activity() -> None:
         w.factory, w.extractor, text, seller_domains=(SELLER,), now=NOW + timedelta(days=3)
     )
     assert again.applied.activity_id == first.applied.activity_id and again.applied.skipped
+
+
+async def test_an_imported_activity_keeps_what_its_source_wrote() -> None:
+    w = await world()
+    acc = Account(
+        id=derive_id(w.tenant, EntityKind.ACCOUNT, "t", "globex"),
+        tenant_id=w.tenant,
+        name="Globex",
+        domain="globex.com",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    act = Activity(
+        id=derive_id(w.tenant, EntityKind.ACTIVITY, "t", "a1"),
+        tenant_id=w.tenant,
+        deal_id=None,
+        account_id=acc.id,
+        type=ActivityType.EMAIL,
+        occurred_at=NOW - timedelta(days=3),
+        summary="Logged by the rep in Salesforce",
+        raw_content=email(BUYING),
+    )
+    async with w.uow() as uow:
+        await uow.accounts.add(acc, origin="salesforce")
+        await uow.activities.add(act, origin="salesforce")
+        await uow.commit()
+    await process_activities(w.factory, w.extractor, seller_domains=(SELLER,), now=NOW)
+    async with w.uow() as uow:
+        got = await uow.activities.get(act.id)
+        intel = await uow.intel.get_activity(act.id)
+    assert got is not None and got.summary == "Logged by the rep in Salesforce"
+    assert got.deal_id is not None  # linked to the deal it opened
+    assert intel is not None and intel.enrichment["summary"]  # PIE's own is kept beside it
