@@ -4,7 +4,7 @@ for the entrypoints (the CLI reaches the database adapters only through here).""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -19,10 +19,14 @@ from pie.adapters.secrets import LazySecretBox, keys_from
 from pie.config import Settings
 from pie.ports.connections import ConnectionStore, SyncSchedule
 from pie.ports.credentials import CredentialStore
+from pie.ports.extractor import Extractor
 from pie.ports.jobs import JobQueue, SyncLock
 from pie.ports.uow import TenantDirectory, UnitOfWork
 from pie.services.connections import SyncDeps
 from pie.services.model_cache import ModelCache
+
+if TYPE_CHECKING:
+    from pie.services.plans_intel import NarrativeWriter
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,24 @@ class Container:
         if queue is not None:
             await queue.aclose()
         await self.engine.dispose()
+
+    def extractor(self, *, seller_domains: tuple[str, ...] = ()) -> Extractor:
+        """The conversation extractor (docs/intelligence-workflow.md): the LLM backend when
+        ``PIE_LLM_MODEL`` is set (it falls back to the offline one on any failure), else the
+        offline backend; told which email domains are the seller's."""
+        from pie.intelligence.lexicon import ExtractorConfig
+        from pie.intelligence.llm import build_extractor
+
+        return build_extractor(ExtractorConfig(seller_domains=seller_domains))
+
+    def narrator(self) -> NarrativeWriter | None:
+        """Who writes plan narratives: an LLM when ``PIE_LLM_MODEL`` is set, else None (they
+        are assembled offline)."""
+        from pie.intelligence.llm import LlmSettings
+        from pie.services.plans_intel import LlmNarrative
+
+        settings = LlmSettings.from_env()
+        return LlmNarrative(settings) if settings is not None else None
 
 
 def build(settings: Settings) -> Container:

@@ -104,6 +104,7 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     assert (tmp_path / "pie.db").exists()
     assert "Deals by stage" in result.stdout
     assert "win rate" in result.stdout
+    assert "Deal intelligence" in result.stdout and "Political map" in result.stdout
     again = pie("--data-dir", tmp_path, "demo", "--deals", "200", "--json")
     assert again.exit_code == 0, again.output
     body = json.loads(again.stdout)
@@ -113,6 +114,9 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     assert {"periods", "as_of"} <= set(body["pipeline"])
     assert "baselines" in body["backtest"]
     assert Path(body["report"]).exists()
+    shown = body["intelligence"]
+    assert shown and all(d["plan"].startswith("# Opportunity plan") for d in shown)
+    assert any(d["qualification"]["fields"] for d in shown)
 
 
 def test_db_upgrade_current_and_downgrade_on_a_new_sqlite_store(tmp_path: Path) -> None:

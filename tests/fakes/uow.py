@@ -55,6 +55,9 @@ from pie.ports.repositories import (
     UpsertCounts,
 )
 from pie.ports.uow import ApiKey, NewTenant
+from tests.fakes.intelligence import FakeIntelligenceRepository
+from tests.fakes.intelligence import new_state as intel_state
+from tests.fakes.intelligence import snapshot as intel_snapshot
 
 T = TypeVar("T")
 
@@ -111,6 +114,7 @@ class Tables:
         self.cursors: dict[tuple[str, str], Cursor] = {}
         self.models: dict[str, CachedModel] = {}
         self.policy: OwnershipPolicy = DEFAULT_POLICY
+        self.intel: dict[str, Any] = intel_state()
 
 
 def _snapshot(tables: Tables) -> Tables:
@@ -124,6 +128,7 @@ def _snapshot(tables: Tables) -> Tables:
     twin.cursors = dict(tables.cursors)
     twin.models = dict(tables.models)
     twin.policy = tables.policy
+    twin.intel = intel_snapshot(tables.intel)
     return twin
 
 
@@ -592,6 +597,7 @@ class InMemoryUnitOfWork:
         self.changes = FakeChangeFeed(t)
         self.models = FakeModelCache(t, clock)
         self.policy = FakePolicyRepository(t)
+        self.intel = FakeIntelligenceRepository(t.intel, t.rows)
 
     async def commit(self) -> None:
         self._store.tables[self.tenant_id] = self._work
@@ -609,6 +615,10 @@ class InMemoryUnitOfWork:
             gone = {k for k, v in rows[name].items() if v.deal_id == deal_id}
             rows[name] = {k: v for k, v in rows[name].items() if k not in gone}
             self._drop_refs(_SPECS[name][0], gone)
+            for key in ("activities", "profiles", "evidence"):  # their intelligence rows
+                self._work.intel[key] = {
+                    k: v for k, v in self._work.intel[key].items() if k not in gone
+                }
         self._work.opportunity_plans.pop(deal_id, None)
 
     def _account_deleted(self, account_id: UUID) -> None:

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Caps that keep plans small enough for an LLM context (seed 000, pitfall 4).
 MAX_KEY_EVENTS = 50
@@ -41,6 +41,9 @@ class RelationshipHistory(_Section):
         default_factory=list, max_length=MAX_INTERACTION_SUMMARIES
     )
     relationship_health: Literal["strong", "neutral", "at_risk", "unknown"] = "unknown"
+    #: What the capped lists no longer hold, consolidated (seed 000, pitfall 4).
+    earlier: str = ""
+    interactions: int = 0
 
 
 class StrategicPositioning(_Section):
@@ -56,6 +59,7 @@ class AccountPlanData(_Section):
     relationship_history: RelationshipHistory = Field(default_factory=RelationshipHistory)
     strategic_positioning: StrategicPositioning = Field(default_factory=StrategicPositioning)
     active_deal_ids: list[UUID] = Field(default_factory=list)
+    narrative: str = ""  # assembled offline or written by the LLM (cached)
 
 
 class CoreDealInfo(_Section):
@@ -66,12 +70,37 @@ class CoreDealInfo(_Section):
     compelling_event: str | None = None
 
 
+class CriterionEvidence(_Section):
+    """A verbatim quote backing a criterion: the activity it came from and its character span
+    in that activity's text (``None`` for evidence recorded before PIE kept spans)."""
+
+    quote: str
+    activity_id: UUID | None = None
+    start: int | None = Field(default=None, ge=0)
+    end: int | None = Field(default=None, ge=0)
+    speaker: str | None = None
+    side: str | None = None  # buyer | seller | unknown
+    at: datetime | None = None
+
+
 class Criterion(_Section):
-    """One BANT or MEDDIC element, with its evidence and how sure we are."""
+    """One BANT or MEDDIC element: its value, the evidence for it and how sure we are."""
 
     status: Literal["unknown", "partial", "confirmed"] = "unknown"
-    evidence: str | None = None
+    value: str | None = None
+    evidence: list[CriterionEvidence] = Field(default_factory=list)
     confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    by_human: bool = False
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _legacy_text(cls, value: object) -> object:
+        """Plans written before evidence was typed hold a bare string (or null)."""
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [{"quote": value}]
+        return value
 
 
 class QualificationTracking(_Section):
@@ -106,6 +135,12 @@ class OpportunityPlanData(_Section):
     qualification_tracking: QualificationTracking = Field(default_factory=QualificationTracking)
     stakeholder_map: list[StakeholderSummary] = Field(default_factory=list)
     action_items: list[ActionItem] = Field(default_factory=list)
+    #: Conversation summaries, newest last (capped; older ones fold into ``earlier``).
+    interaction_summaries: list[str] = Field(
+        default_factory=list, max_length=MAX_INTERACTION_SUMMARIES
+    )
+    earlier: str = ""
+    narrative: str = ""  # assembled offline or written by the LLM (cached)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -12,14 +12,18 @@ import pytest
 import pytest_asyncio
 
 from pie.adapters.db.tables import TENANT_TABLES
+from pie.adapters.db.tables_intelligence import INTELLIGENCE_TABLES
 from pie.domain.model import EntityKind, ExternalRef
 from pie.domain.ownership import OwnershipPolicy
 from pie.domain.plans import AccountPlanData, OpportunityPlanData
+from pie.domain.political import Relationship, RelationshipKind, ScoreSource, StakeholderProfile
+from pie.domain.progression import ProgressionSettings
+from pie.ports.intelligence import ActivityIntel, Narrative, PlanVersion, TransitionEvidence
 from tests.contract import records as r
 from tests.dbfixtures import APP_ROLE, Database, PostgresDatabase
 
 pytestmark = pytest.mark.postgres
-ALL_TABLES = ("tenants", *TENANT_TABLES)
+ALL_TABLES = ("tenants", *TENANT_TABLES, *INTELLIGENCE_TABLES)
 
 
 def _owner_column(table: str) -> str:
@@ -44,9 +48,15 @@ async def two(postgres_db: Database, postgres_database: PostgresDatabase) -> Asy
         await uow.accounts.add(acc)
         await uow.contacts.add(con)
         await uow.deals.add(deal)
-        await uow.stakeholders.add(r.stakeholder(b, con.id, deal_id=deal.id))
-        await uow.activities.add(r.activity(b, deal.id))
-        await uow.transitions.add(r.transition(b, deal.id))
+        holder = r.stakeholder(b, con.id, deal_id=deal.id)
+        other = r.stakeholder(b, con.id, deal_id=deal.id)
+        await uow.stakeholders.add(holder)
+        await uow.stakeholders.add(other)
+        act = r.activity(b, deal.id)
+        await uow.activities.add(act)
+        tr = r.transition(b, deal.id)
+        await uow.transitions.add(tr)
+        await _intelligence_rows(uow, act.id, holder.id, other.id, tr.id, deal.id)
         await uow.refs.upsert_many(
             [
                 ExternalRef(
@@ -74,6 +84,45 @@ async def two(postgres_db: Database, postgres_database: PostgresDatabase) -> Asy
         yield Two(a, b, app)
     finally:
         await app.close()
+
+
+async def _intelligence_rows(
+    uow: Any, act: UUID, holder: UUID, other: UUID, tr: UUID, deal: UUID
+) -> None:
+    """A row in each intelligence table (migration 0003_intelligence)."""
+    at = r.T0
+    await uow.intel.save_activity(
+        ActivityIntel(
+            activity_id=act,
+            digest="d",
+            extractor="x",
+            extraction={},
+            enrichment={},
+            processed_at=at,
+        )
+    )
+    await uow.intel.save_profile(StakeholderProfile(stakeholder_id=holder, updated_at=at))
+    await uow.intel.save_relationship(
+        Relationship(
+            id=uuid4(),
+            from_id=holder,
+            to_id=other,
+            kind=RelationshipKind.REPORTS_TO,
+            source=ScoreSource.HUMAN_OVERRIDE,
+            evidence="e",
+            at=at,
+        )
+    )
+    await uow.intel.save_transition_evidence(TransitionEvidence(transition_id=tr, reason="r"))
+    await uow.intel.save_narrative(
+        Narrative(
+            kind="deal", owner_id=deal, inputs_digest="i", writer="w", text="t", created_at=at
+        )
+    )
+    await uow.intel.save_plan_version(
+        PlanVersion(kind="deal", owner_id=deal, version=1, saved_at=at)
+    )
+    await uow.intel.save_settings(ProgressionSettings())
 
 
 async def _as_tenant(conn: Any, tenant: UUID | None) -> Any:

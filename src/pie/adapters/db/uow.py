@@ -29,6 +29,7 @@ from pie.adapters.db.feeds import (
     SqlModelCache,
     SqlPolicyRepository,
 )
+from pie.adapters.db.intelligence import SqlIntelligenceRepository
 from pie.adapters.db.plans import SqlPlanRepository
 from pie.adapters.db.repositories import (
     SqlAccountRepository,
@@ -41,6 +42,7 @@ from pie.adapters.db.repositories import (
 )
 from pie.adapters.db.writes import Writer
 from pie.domain.errors import StoreBusy
+from pie.ports.intelligence import IntelligenceRepository
 from pie.ports.repositories import (
     AccountRepository,
     ActivityRepository,
@@ -114,6 +116,7 @@ class SqlUnitOfWork:
     changes: ChangeFeed
     models: ModelCacheRepository
     policy: PolicyRepository
+    intel: IntelligenceRepository
 
     def __init__(
         self,
@@ -153,6 +156,7 @@ class SqlUnitOfWork:
         self.changes = SqlChangeFeed(session, tenant)
         self.models = SqlModelCache(session, tenant)
         self.policy = SqlPolicyRepository(writer)
+        self.intel = SqlIntelligenceRepository(session, tenant)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -84,18 +84,33 @@ def show_deal(
 
     st = state(ctx)
 
-    async def work(c: Container) -> svc.DealDetail:
+    from pie.services.intel_reads import DealIntelligence, deal_intelligence
+
+    async def work(c: Container) -> tuple[svc.DealDetail, DealIntelligence]:
         tid = await tenant_id(st, c)
         deal_id = await resolve_id(c.uow(tid), EntityKind.DEAL, ident)
-        return await svc.deal_detail(c.uow(tid), deal_id)
+        detail = await svc.deal_detail(c.uow(tid), deal_id)
+        return detail, await deal_intelligence(c.uow(tid), deal_id)
 
-    detail = run(st, work)
+    detail, intel = run(st, work)
     if as_json:
         from pie.services.schemas import DealDetailRead
+        from pie.services.schemas.intelligence import ActivityIntelRead, QualificationRead
 
-        print_json(DealDetailRead.of(detail))
+        doc = DealDetailRead.of(detail).model_dump(mode="json")
+        doc["intelligence"] = {
+            "qualification": QualificationRead.of(intel.qualification).model_dump(mode="json"),
+            "activities": [
+                ActivityIntelRead.of(a).model_dump(mode="json") for a in intel.activities
+            ],
+        }
+        print_json(doc)
         return
     console.print(render.deal_detail(detail))
+    from pie.entrypoints.cli.intelligence import deal_intelligence_renderables
+
+    for part in deal_intelligence_renderables(intel):
+        console.print(part)
     if provenance:
         console.print(render.provenance_table(detail.provenance))
 

@@ -16,11 +16,19 @@ from pie.entrypoints.cli.progress import progress_bar
 
 if TYPE_CHECKING:
     from pie.bootstrap import Container
+    from pie.domain.model import Deal
     from pie.importing.report import ImportReport
+    from pie.services.intel_reads import DealIntelligence, PlanView
+    from pie.services.political_map import PoliticalMap
     from pie.services.report import Report
     from pie.services.schemas.connections import SyncResult
 
 DEMO_TENANT = "demo"
+#: The sample world's sellers write from this domain (pie.sample.deals).
+SAMPLE_SELLER_DOMAIN = "pie-demo.example"
+#: Deals whose conversations the demo runs through the pipeline (the rest: `pie conversations
+#: reprocess --pending`); the demo stays fast.
+DEMO_INTEL_DEALS = 3
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,18 @@ class DemoResult:
     imported: ImportReport | SyncResult
     summary: PipelineSummary
     report: Report
+    intel: list[DemoDeal]
+
+
+@dataclass(frozen=True)
+class DemoDeal:
+    """A sample deal after its conversations went through the intelligence pipeline."""
+
+    deal: Deal
+    intelligence: DealIntelligence
+    political_map: PoliticalMap | None
+    plan: PlanView
+    processed: int
 
 
 def demo(
@@ -89,7 +109,48 @@ async def _import_and_report(st: State, c: Container, sample: Path, size: int) -
     summary = await pipeline_summary(c.uow(tid))
     with err_console.status("mining, forecasting the open pipeline and back-testing"):
         report = await build_report(c.uow(tid), title="PIE demo: the sample pipeline")
-    return DemoResult(tid, key, imported, summary, report)
+    with err_console.status("reading a few deals' conversations (deal intelligence)"):
+        intel = await _intelligence(c, tid)
+    return DemoResult(tid, key, imported, summary, report, intel)
+
+
+async def _intelligence(c: Container, tid: UUID) -> list[DemoDeal]:
+    """Run a few open deals' conversations through the pipeline and read back what it found:
+    qualification with evidence, the account's political map and the opportunity plan."""
+    from datetime import UTC, datetime
+
+    from pie.ports.repositories import DealFilter
+    from pie.services.conversations import process_activities
+    from pie.services.intel_reads import deal_intelligence, plan_view
+    from pie.services.political_map import political_map
+
+    async with c.uow(tid) as uow:
+        chosen: list[Deal] = []
+        for deal in await uow.deals.list(DealFilter(is_open=True), limit=200):
+            talks = [a for a in await uow.activities.for_deal(deal.id) if a.raw_content]
+            if len(talks) >= 2 and deal.account_id is not None:
+                chosen.append(deal)
+            if len(chosen) == DEMO_INTEL_DEALS:
+                break
+    seller = (SAMPLE_SELLER_DOMAIN,)
+    report = await process_activities(
+        lambda: c.uow(tid, writes=True),
+        c.extractor(seller_domains=seller),
+        seller_domains=seller,
+        narrator=c.narrator(),
+        deals=[d.id for d in chosen],
+        stall=False,
+    )
+    out: list[DemoDeal] = []
+    now = datetime.now(UTC)
+    for deal in chosen:
+        di = await deal_intelligence(c.uow(tid), deal.id)
+        async with c.uow(tid) as uow:
+            pm = await political_map(uow, deal.account_id) if deal.account_id else None
+            fresh = await uow.deals.get(deal.id)
+        plan = await plan_view(c.uow(tid, writes=True), str(deal.id), now=now, only="deal")
+        out.append(DemoDeal(fresh or deal, di, pm, plan, report.processed))
+    return out
 
 
 async def _sync_and_report(
@@ -157,6 +218,21 @@ def _demo_dict(st: State, result: DemoResult, report_path: Path) -> dict[str, An
             ],
         },
         "backtest": BacktestRead.of(result.report.backtest).model_dump(mode="json"),
+        "intelligence": [_intel_dict(d) for d in result.intel],
+    }
+
+
+def _intel_dict(d: DemoDeal) -> dict[str, Any]:
+    from pie.services.schemas.intelligence import PoliticalMapRead, QualificationRead
+
+    return {
+        "deal_id": str(d.deal.id),
+        "name": d.deal.name,
+        "qualification": QualificationRead.of(d.intelligence.qualification).model_dump(mode="json"),
+        "political_map": PoliticalMapRead.of(d.political_map).model_dump(mode="json")
+        if d.political_map
+        else None,
+        "plan": d.plan.markdown,
     }
 
 
@@ -176,6 +252,7 @@ def _print_demo(st: State, result: DemoResult, report_path: Path) -> None:
     periods = [PeriodForecastRead.of(f) for f in result.report.forecasts]
     console.print(render_forecasts.pipeline_forecast(periods))
     console.print(render_forecasts.backtest(BacktestRead.of(result.report.backtest)))
+    _print_intelligence(result.intel)
     console.rule()
     console.print(f"report: [bold]{report_path}[/] (open it in a browser)")
     console.print(f"store: {st.settings.effective_database_url}")
@@ -186,3 +263,26 @@ def _print_demo(st: State, result: DemoResult, report_path: Path) -> None:
         "next: [bold]pie -t demo deals list --open[/], [bold]pie -t demo forecast "
         "pipeline[/], [bold]pie -t demo mine[/], [bold]pie -t demo backtest[/], [bold]pie serve[/]"
     )
+    if result.intel:
+        first = result.intel[0].deal
+        console.print(
+            f"deal intelligence: [bold]pie -t demo deals explain {first.id}[/], "
+            f"[bold]pie -t demo plans show {first.id}[/], "
+            "[bold]pie -t demo conversations reprocess --pending "
+            f"--seller-domain {SAMPLE_SELLER_DOMAIN}[/] (all the sample's conversations)"
+        )
+
+
+def _print_intelligence(deals: list[DemoDeal]) -> None:
+    from pie.entrypoints.cli.intelligence import deal_intelligence_renderables, map_table
+
+    if not deals:
+        return
+    console.rule("Deal intelligence from the sample's conversations")
+    for d in deals:
+        console.print(f"[bold]{d.deal.name}[/] ({d.deal.stage})", highlight=False)
+        console.print(deal_intelligence_renderables(d.intelligence)[0])
+        if d.political_map is not None:
+            console.print(map_table(d.political_map))
+        lines = d.plan.markdown.splitlines()
+        console.print("\n".join(lines[:14]) + ("\n..." if len(lines) > 14 else ""), markup=False)

@@ -60,6 +60,14 @@ def import_command(
     sort_events: bool = typer.Option(
         False, "--sort-events", help="Event logs: sort each case's events by time"
     ),
+    conversations: bool = typer.Option(
+        False,
+        "--conversations",
+        help="Then run the intelligence pipeline on the activities with content it brought",
+    ),
+    seller_domain: list[str] = typer.Option(
+        [], "--seller-domain", help="With --conversations: an email domain of your own people"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
     """Import a file into the tenant's store, in one transaction (all or nothing)."""
@@ -87,7 +95,29 @@ def import_command(
                 rejected_file=rejected_file,
             )
 
-    report = run(st, work)
+    async def work_and_hook(c: Container) -> ImportReport:
+        report = await work(c)
+        if conversations:
+            from pie.services.conversations import process_activities
+
+            tid = await tenant_id(st, c)
+            seller = tuple(seller_domain)
+            with progress_bar("conversations", None) as advance_to:
+                done = await process_activities(
+                    lambda: c.uow(tid, writes=True),
+                    c.extractor(seller_domains=seller),
+                    seller_domains=seller,
+                    narrator=c.narrator(),
+                    progress=lambda n, _total: advance_to(n),
+                )
+            err_console.print(
+                f"conversations: {done.processed:,} processed, {done.deals_created:,} deals "
+                "created",
+                highlight=False,
+            )
+        return report
+
+    report = run(st, work_and_hook)
     if as_json:
         print_json(report.to_dict())
     else:

@@ -15,6 +15,7 @@ from pie.entrypoints.cli import (
     demo,
     export,
     importing,
+    intelligence,
     serve,
     simulation,
     sources,
@@ -88,3 +89,8 @@ app.command(
 app.add_typer(sources.sources_app, name="sources")
 app.command("worker")(sources.worker_command)
 app.command("emulate")(sources.emulate_command)
+app.add_typer(intelligence.conversations_app, name="conversations")
+app.add_typer(intelligence.stakeholders_app, name="stakeholders")
+app.add_typer(intelligence.plans_app, name="plans")
+deals.deals_app.command("explain")(intelligence.explain_command)
+deals.deals_app.command("stage-rules")(intelligence.stage_rules_command)

@@ -1,0 +1,413 @@
+"""SQL implementation of the intelligence store (pie.ports.intelligence). Every statement
+filters by the unit of work's tenant (PostgreSQL's row-level security filters again)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Table, delete, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pie.adapters.db.tables import AccountRow, ContactRow
+from pie.adapters.db.tables_intelligence import (
+    ActivityIntelRow,
+    IntelligenceSettingsRow,
+    PlanNarrativeRow,
+    PlanVersionRow,
+    StakeholderProfileRow,
+    StakeholderRelationshipRow,
+    TransitionEvidenceRow,
+)
+from pie.domain.political import (
+    Relationship,
+    RelationshipKind,
+    ScoreRecord,
+    ScoreSource,
+    StakeholderProfile,
+)
+from pie.domain.progression import ProgressionSettings
+from pie.ports.intelligence import ActivityIntel, Narrative, PlanVersion, TransitionEvidence
+
+ACCOUNTS: Table = AccountRow.__table__  # type: ignore[assignment]
+CONTACTS: Table = ContactRow.__table__  # type: ignore[assignment]
+INTEL: Table = ActivityIntelRow.__table__  # type: ignore[assignment]
+PROFILES: Table = StakeholderProfileRow.__table__  # type: ignore[assignment]
+RELS: Table = StakeholderRelationshipRow.__table__  # type: ignore[assignment]
+EVIDENCE: Table = TransitionEvidenceRow.__table__  # type: ignore[assignment]
+NARRATIVES: Table = PlanNarrativeRow.__table__  # type: ignore[assignment]
+VERSIONS: Table = PlanVersionRow.__table__  # type: ignore[assignment]
+SETTINGS: Table = IntelligenceSettingsRow.__table__  # type: ignore[assignment]
+_IN_CHUNK = 1000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def profile_to_json(p: StakeholderProfile) -> tuple[dict[str, Any], list[Any]]:
+    return (
+        {name: rec.to_json() for name, rec in p.scores.items()},
+        [[name, rec.to_json()] for name, rec in p.history],
+    )
+
+
+def profile_from_json(
+    stakeholder_id: UUID,
+    scores: dict[str, Any],
+    history: list[Any],
+    style: str | None,
+    style_evidence: str | None,
+    updated_at: datetime | None,
+) -> StakeholderProfile:
+    return StakeholderProfile(
+        stakeholder_id=stakeholder_id,
+        scores={k: ScoreRecord.from_json(v) for k, v in scores.items()},
+        history=tuple((str(n), ScoreRecord.from_json(r)) for n, r in history),
+        communication_style=style,
+        style_evidence=style_evidence,
+        updated_at=updated_at,
+    )
+
+
+def relationship_from_row(r: Any) -> Relationship:
+    return Relationship(
+        id=r["id"],
+        from_id=r["from_id"],
+        to_id=r["to_id"],
+        kind=RelationshipKind(r["kind"]),
+        source=ScoreSource(r["source"]),
+        evidence=r["evidence"],
+        activity_id=r["activity_id"],
+        at=r["at"],
+    )
+
+
+class SqlIntelligenceRepository:
+    def __init__(
+        self, session: AsyncSession, tenant_id: UUID, *, clock: Callable[[], datetime] = _now
+    ) -> None:
+        self._session, self._tenant, self._clock = session, tenant_id, clock
+
+    def _mine(self, table: Table) -> ColumnElement[bool]:
+        return table.c.tenant_id == self._tenant
+
+    async def _upsert(self, table: Table, row: dict[str, Any], key: Sequence[str]) -> None:
+        conn = await self._session.connection()
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(table).values(**row)
+        updates = {k: stmt.excluded[k] for k in row if k not in key}
+        await self._session.execute(
+            stmt.on_conflict_do_update(index_elements=list(key), set_=updates)
+            if updates
+            else stmt.on_conflict_do_nothing(index_elements=list(key))
+        )
+
+    async def _in(
+        self, table: Table, column: str, ids: Sequence[UUID], *extra: ColumnElement[bool]
+    ) -> list[Any]:
+        out: list[Any] = []
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), _IN_CHUNK):
+            part = wanted[start : start + _IN_CHUNK]
+            rows = await self._session.execute(
+                select(table).where(self._mine(table), table.c[column].in_(part), *extra)
+            )
+            out.extend(rows.mappings().all())
+        return out
+
+    async def lock(self, key: str) -> None:
+        conn = await self._session.connection()
+        if conn.dialect.name == "postgresql":
+            # two 32-bit keys: the tenant and the key, both hashed by PostgreSQL
+            await self._session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:tenant), hashtext(:key))"),
+                {"tenant": str(self._tenant), "key": key},
+            )
+
+    async def find_accounts(self, domains: Sequence[str]) -> dict[str, UUID]:
+        wanted = sorted({d.lower().removeprefix("www.") for d in domains if d})
+        if not wanted:
+            return {}
+        domain = func.lower(ACCOUNTS.c.domain)
+        rows = await self._session.execute(
+            select(domain, ACCOUNTS.c.id)
+            .where(
+                ACCOUNTS.c.tenant_id == self._tenant,
+                domain.in_(wanted + [f"www.{d}" for d in wanted]),
+            )
+            .order_by(ACCOUNTS.c.created_at, ACCOUNTS.c.id)
+        )
+        out: dict[str, UUID] = {}
+        for d, ident in rows:
+            out.setdefault(str(d).removeprefix("www."), ident)
+        return out
+
+    async def find_contacts(self, emails: Sequence[str]) -> dict[str, UUID]:
+        wanted = sorted({e.lower() for e in emails if e})
+        if not wanted:
+            return {}
+        email = func.lower(CONTACTS.c.email)
+        rows = await self._session.execute(
+            select(email, CONTACTS.c.id)
+            .where(CONTACTS.c.tenant_id == self._tenant, email.in_(wanted))
+            .order_by(CONTACTS.c.created_at, CONTACTS.c.id)
+        )
+        out: dict[str, UUID] = {}
+        for e, ident in rows:
+            out.setdefault(str(e), ident)
+        return out
+
+    # --- activities ---------------------------------------------------------------------------
+    async def processed(self, activity_ids: Sequence[UUID]) -> dict[UUID, str]:
+        out: dict[UUID, str] = {}
+        wanted = list(dict.fromkeys(activity_ids))
+        for start in range(0, len(wanted), _IN_CHUNK):
+            rows = await self._session.execute(
+                select(INTEL.c.activity_id, INTEL.c.digest).where(
+                    self._mine(INTEL), INTEL.c.activity_id.in_(wanted[start : start + _IN_CHUNK])
+                )
+            )
+            out.update((a, d) for a, d in rows)
+        return out
+
+    async def get_activity(self, activity_id: UUID) -> ActivityIntel | None:
+        return (await self.for_activities([activity_id])).get(activity_id)
+
+    async def for_activities(self, activity_ids: Sequence[UUID]) -> dict[UUID, ActivityIntel]:
+        return {
+            r["activity_id"]: ActivityIntel(
+                activity_id=r["activity_id"],
+                digest=r["digest"],
+                extractor=r["extractor"],
+                extraction=dict(r["extraction"]),
+                enrichment=dict(r["enrichment"]),
+                warnings=tuple(r["warnings"]),
+                processed_at=r["processed_at"],
+            )
+            for r in await self._in(INTEL, "activity_id", activity_ids)
+        }
+
+    async def save_activity(self, intel: ActivityIntel) -> None:
+        await self._upsert(
+            INTEL,
+            {
+                "tenant_id": self._tenant,
+                "activity_id": intel.activity_id,
+                "digest": intel.digest,
+                "extractor": intel.extractor,
+                "extraction": intel.extraction,
+                "enrichment": intel.enrichment,
+                "warnings": list(intel.warnings),
+                "processed_at": intel.processed_at,
+            },
+            ("tenant_id", "activity_id"),
+        )
+
+    # --- stakeholders -------------------------------------------------------------------------
+    async def profiles(self, stakeholder_ids: Sequence[UUID]) -> dict[UUID, StakeholderProfile]:
+        return {
+            r["stakeholder_id"]: profile_from_json(
+                r["stakeholder_id"],
+                r["scores"],
+                r["history"],
+                r["communication_style"],
+                r["style_evidence"],
+                r["updated_at"],
+            )
+            for r in await self._in(PROFILES, "stakeholder_id", stakeholder_ids)
+        }
+
+    async def save_profile(self, profile: StakeholderProfile) -> None:
+        scores, history = profile_to_json(profile)
+        await self._upsert(
+            PROFILES,
+            {
+                "tenant_id": self._tenant,
+                "stakeholder_id": profile.stakeholder_id,
+                "scores": scores,
+                "history": history,
+                "communication_style": profile.communication_style,
+                "style_evidence": profile.style_evidence,
+                "updated_at": profile.updated_at or self._clock(),
+            },
+            ("tenant_id", "stakeholder_id"),
+        )
+
+    async def relationships(self, stakeholder_ids: Sequence[UUID]) -> list[Relationship]:
+        ids = list(dict.fromkeys(stakeholder_ids))
+        found: dict[UUID, Relationship] = {}
+        for start in range(0, len(ids), _IN_CHUNK):
+            part = ids[start : start + _IN_CHUNK]
+            rows = await self._session.execute(
+                select(RELS).where(
+                    self._mine(RELS), or_(RELS.c.from_id.in_(part), RELS.c.to_id.in_(part))
+                )
+            )
+            for r in rows.mappings():
+                found[r["id"]] = relationship_from_row(r)
+        return sorted(found.values(), key=lambda r: (r.at, str(r.id)))
+
+    async def save_relationship(self, rel: Relationship) -> Relationship:
+        existing = (
+            (
+                await self._session.execute(
+                    select(RELS.c.id).where(
+                        self._mine(RELS),
+                        RELS.c.from_id == rel.from_id,
+                        RELS.c.to_id == rel.to_id,
+                        RELS.c.kind == rel.kind.value,
+                    )
+                )
+            )
+            .scalars()
+            .first()
+        )
+        ident = existing or rel.id
+        await self._upsert(
+            RELS,
+            {
+                "id": ident,
+                "tenant_id": self._tenant,
+                "from_id": rel.from_id,
+                "to_id": rel.to_id,
+                "kind": rel.kind.value,
+                "source": rel.source.value,
+                "evidence": rel.evidence,
+                "activity_id": rel.activity_id,
+                "at": rel.at,
+            },
+            ("id",),
+        )
+        return Relationship(
+            id=ident,
+            from_id=rel.from_id,
+            to_id=rel.to_id,
+            kind=rel.kind,
+            source=rel.source,
+            evidence=rel.evidence,
+            activity_id=rel.activity_id,
+            at=rel.at,
+        )
+
+    async def delete_relationship(self, rel_id: UUID) -> bool:
+        result = await self._session.execute(
+            delete(RELS).where(self._mine(RELS), RELS.c.id == rel_id).returning(RELS.c.id)
+        )
+        return result.first() is not None
+
+    # --- progression --------------------------------------------------------------------------
+    async def save_transition_evidence(self, evidence: TransitionEvidence) -> None:
+        await self._upsert(
+            EVIDENCE,
+            {
+                "tenant_id": self._tenant,
+                "transition_id": evidence.transition_id,
+                "reason": evidence.reason,
+                "evidence": [dict(e) for e in evidence.evidence],
+            },
+            ("tenant_id", "transition_id"),
+        )
+
+    async def transition_evidence(
+        self, transition_ids: Sequence[UUID]
+    ) -> dict[UUID, TransitionEvidence]:
+        return {
+            r["transition_id"]: TransitionEvidence(
+                transition_id=r["transition_id"],
+                reason=r["reason"],
+                evidence=tuple(r["evidence"]),
+            )
+            for r in await self._in(EVIDENCE, "transition_id", transition_ids)
+        }
+
+    async def settings(self) -> ProgressionSettings:
+        doc = await self._session.scalar(select(SETTINGS.c.document).where(self._mine(SETTINGS)))
+        return ProgressionSettings.from_json(doc) if doc else ProgressionSettings()
+
+    async def save_settings(self, settings: ProgressionSettings) -> None:
+        await self._upsert(
+            SETTINGS,
+            {
+                "tenant_id": self._tenant,
+                "document": settings.to_json(),
+                "updated_at": self._clock(),
+            },
+            ("tenant_id",),
+        )
+
+    # --- plans --------------------------------------------------------------------------------
+    async def narrative(self, kind: str, owner_id: UUID) -> Narrative | None:
+        row = (
+            (
+                await self._session.execute(
+                    select(NARRATIVES).where(
+                        self._mine(NARRATIVES),
+                        NARRATIVES.c.kind == kind,
+                        NARRATIVES.c.owner_id == owner_id,
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        return Narrative(
+            kind=row["kind"],
+            owner_id=row["owner_id"],
+            inputs_digest=row["inputs_digest"],
+            writer=row["writer"],
+            text=row["text"],
+            created_at=row["created_at"],
+        )
+
+    async def save_narrative(self, narrative: Narrative) -> None:
+        await self._upsert(
+            NARRATIVES,
+            {
+                "tenant_id": self._tenant,
+                "kind": narrative.kind,
+                "owner_id": narrative.owner_id,
+                "inputs_digest": narrative.inputs_digest,
+                "writer": narrative.writer,
+                "text": narrative.text,
+                "created_at": narrative.created_at,
+            },
+            ("tenant_id", "kind", "owner_id"),
+        )
+
+    async def save_plan_version(self, version: PlanVersion) -> None:
+        await self._upsert(
+            VERSIONS,
+            {
+                "tenant_id": self._tenant,
+                "kind": version.kind,
+                "owner_id": version.owner_id,
+                "version": version.version,
+                "data": version.data,
+                "saved_at": version.saved_at,
+            },
+            ("tenant_id", "kind", "owner_id", "version"),
+        )
+
+    async def plan_versions(self, kind: str, owner_id: UUID) -> list[PlanVersion]:
+        rows = await self._session.execute(
+            select(VERSIONS)
+            .where(self._mine(VERSIONS), VERSIONS.c.kind == kind, VERSIONS.c.owner_id == owner_id)
+            .order_by(VERSIONS.c.version)
+        )
+        return [
+            PlanVersion(
+                kind=r["kind"],
+                owner_id=r["owner_id"],
+                version=r["version"],
+                data=dict(r["data"]),
+                saved_at=r["saved_at"],
+            )
+            for r in rows.mappings()
+        ]

@@ -1,0 +1,132 @@
+"""The store of deal intelligence (``uow.intel``): what was extracted from each activity
+version, stakeholders' profiles and relationships, why PIE moved a deal, cached plan narratives,
+every saved plan version and the tenant's progression settings. Bound to one tenant by its unit
+of work; never commits.
+
+A deal's qualification and a stakeholder's roles and flat scores are not here: they are fields
+of the records, written through the ownership-aware repositories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from pie.domain.political import Relationship, StakeholderProfile
+from pie.domain.progression import ProgressionSettings
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityIntel:
+    """The result of running the pipeline on one version (``digest``) of an activity."""
+
+    activity_id: UUID
+    digest: str
+    extractor: str
+    extraction: JsonDict
+    enrichment: JsonDict
+    processed_at: datetime
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransitionEvidence:
+    transition_id: UUID
+    reason: str
+    evidence: tuple[JsonDict, ...] = ()  # {"field", "quote", "activity_id", "start", "end"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Narrative:
+    kind: str  # "account" | "deal"
+    owner_id: UUID
+    inputs_digest: str
+    writer: str
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanVersion:
+    kind: str
+    owner_id: UUID
+    version: int
+    data: JsonDict = field(default_factory=dict)
+    saved_at: datetime
+
+
+class IntelligenceRepository(Protocol):
+    async def lock(self, key: str) -> None:
+        """Hold a lock on ``key`` until the transaction ends, so writers of one key (a tenant's
+        account) run one after the other: ``pg_advisory_xact_lock`` on PostgreSQL; on SQLite the
+        unit of work must be made with ``writes=True``, whose transaction holds the store's one
+        writer lock from its start."""
+        ...
+
+    async def find_accounts(self, domains: Sequence[str]) -> dict[str, UUID]:
+        """Lower-cased email domain -> the account with that domain (``www.`` ignored)."""
+        ...
+
+    async def find_contacts(self, emails: Sequence[str]) -> dict[str, UUID]:
+        """Lower-cased email -> the contact with that email."""
+        ...
+
+    # --- activity extractions ---------------------------------------------------------------
+    async def processed(self, activity_ids: Sequence[UUID]) -> dict[UUID, str]:
+        """activity id -> the digest of the version last processed (unprocessed: absent)."""
+        ...
+
+    async def get_activity(self, activity_id: UUID) -> ActivityIntel | None: ...
+
+    async def for_activities(self, activity_ids: Sequence[UUID]) -> dict[UUID, ActivityIntel]: ...
+
+    async def save_activity(self, intel: ActivityIntel) -> None:
+        """Insert or replace the activity's intelligence (one row per activity)."""
+        ...
+
+    # --- stakeholders -------------------------------------------------------------------------
+    async def profiles(self, stakeholder_ids: Sequence[UUID]) -> dict[UUID, StakeholderProfile]: ...
+
+    async def save_profile(self, profile: StakeholderProfile) -> None: ...
+
+    async def relationships(self, stakeholder_ids: Sequence[UUID]) -> list[Relationship]:
+        """Relationships with either end among ``stakeholder_ids``, oldest first."""
+        ...
+
+    async def save_relationship(self, rel: Relationship) -> Relationship:
+        """Insert, or replace the one with the same (from, to, kind); returns what is stored
+        (the existing id is kept)."""
+        ...
+
+    async def delete_relationship(self, rel_id: UUID) -> bool: ...
+
+    # --- stage progression ------------------------------------------------------------------
+    async def save_transition_evidence(self, evidence: TransitionEvidence) -> None: ...
+
+    async def transition_evidence(
+        self, transition_ids: Sequence[UUID]
+    ) -> dict[UUID, TransitionEvidence]: ...
+
+    async def settings(self) -> ProgressionSettings:
+        """The tenant's settings (the defaults when none were saved)."""
+        ...
+
+    async def save_settings(self, settings: ProgressionSettings) -> None: ...
+
+    # --- plans ----------------------------------------------------------------------------------
+    async def narrative(self, kind: str, owner_id: UUID) -> Narrative | None: ...
+
+    async def save_narrative(self, narrative: Narrative) -> None: ...
+
+    async def save_plan_version(self, version: PlanVersion) -> None:
+        """Keep a saved plan version (idempotent per kind, owner and version)."""
+        ...
+
+    async def plan_versions(self, kind: str, owner_id: UUID) -> list[PlanVersion]:
+        """Oldest first."""
+        ...

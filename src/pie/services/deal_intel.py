@@ -1,0 +1,718 @@
+"""The opportunity handler: applies one conversation's extraction to the store (seed 000,
+pattern 2 and the post-conversation hook).
+
+Detection never writes; this handler does, inside the caller's unit of work, holding the lock
+of the tenant's account (``uow.intel.lock``) so that concurrent conversations of one account
+are applied one after the other and never create the same deal twice. In order:
+
+1. the deal: the one given, else ``decide`` over the account's open deals (create at 0.80,
+   update at 0.70, prefer updating), read first, under the lock;
+2. contacts and account stakeholders for the buyer-side people (new ones from participants);
+3. the activity: linked to account, deal and contacts, with its enrichment (summary, key
+   moments, objections, next steps, outcome);
+4. the deal's typed qualification, merged (a person's value is never overwritten);
+5. political scores of the stakeholders (``pie.domain.political`` rules);
+6. stage progression (``pie.services.progression``) and plans (``pie.services.plans_intel``);
+7. the activity's extraction, marked with the digest of the version processed.
+
+Every write to a deal, contact or stakeholder goes through the ownership-aware repositories
+with origin ``pie``: what a CRM or a person wrote is kept and reported, never overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+from pie.domain.errors import AccountNotFound, DealNotFound
+from pie.domain.intelligence import (
+    Conversation,
+    Decision,
+    DecisionAction,
+    Extraction,
+    InferredStakeholder,
+    Participant,
+    Side,
+    Thresholds,
+    decide,
+    merge_qualification,
+)
+from pie.domain.model import (
+    Account,
+    Activity,
+    ActivityOutcome,
+    Contact,
+    Deal,
+    EntityKind,
+    KeyMoment,
+    Objection,
+    StageTransition,
+    Stakeholder,
+    derive_id,
+)
+from pie.domain.ownership import HUMAN, PIE, Kept
+from pie.domain.political import (
+    ENGAGEMENT,
+    SENTIMENT,
+    Relationship,
+    RelationshipKind,
+    ScoreRecord,
+    ScoreSource,
+    StakeholderProfile,
+    guess_from_title,
+    heuristic_scores,
+    merge_roles,
+    propose,
+)
+from pie.domain.qualification import read_qualification, write_qualification
+from pie.domain.stages import DEFAULT_PROBABILITY, Stage
+from pie.ports.intelligence import ActivityIntel
+from pie.ports.repositories import DealFilter
+from pie.ports.uow import UnitOfWork
+from pie.services import plans_intel, progression
+from pie.services.plans_intel import NarrativeWriter
+from pie.services.political_map import one_per_contact
+
+_EMAIL_DOMAIN = re.compile(r"@([\w.-]+)$")
+FREE_MAIL = frozenset(
+    {"gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "yahoo.com", "icloud.com"}
+)
+
+
+def content_digest(activity: Activity) -> str:
+    """The fingerprint of an activity version's content: what the pipeline reads. Enrichment
+    written back onto the activity does not change it."""
+    parts = (
+        str(activity.type),
+        activity.occurred_at.isoformat(),
+        activity.subject or "",
+        activity.raw_content or "",
+    )
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+@dataclass(slots=True)
+class Applied:
+    """What applying one conversation did."""
+
+    activity_id: UUID
+    account_id: UUID | None
+    deal_id: UUID | None
+    decision: Decision
+    created_deal: bool = False
+    skipped: bool = False  # this activity version was processed before
+    stage_from: Stage | None = None
+    stage_to: Stage | None = None
+    stage_reason: str | None = None
+    stakeholder_ids: list[UUID] = field(default_factory=list)
+    contacts_created: int = 0
+    kept: list[Kept] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def domain_of(email: str | None) -> str | None:
+    if not email:
+        return None
+    found = _EMAIL_DOMAIN.search(email.strip().lower())
+    return found.group(1).removeprefix("www.") if found else None
+
+
+def buyer_people(conv: Conversation, extraction: Extraction) -> list[InferredStakeholder]:
+    """Buyer-side people: the extractor's inferred stakeholders, plus buyer participants it did
+    not name (so every buyer with an email becomes a contact)."""
+    seller_domains = {d.lower() for d in conv.seller_domains}
+    people: list[InferredStakeholder] = [
+        p
+        for p in extraction.enrichment.stakeholders
+        if p.side is not Side.SELLER and (p.email or p.name)
+    ]
+    known = {p.email.lower() for p in people if p.email} | {
+        p.name.lower() for p in people if p.name
+    }
+    for part in conv.participants:
+        if _is_seller(part, seller_domains):
+            continue
+        key = (part.email or part.name or "").lower()
+        if key and key not in known and (part.email or part.name):
+            people.append(
+                InferredStakeholder(
+                    name=part.name, email=part.email, title=part.title, side=Side.BUYER
+                )
+            )
+            known.add(key)
+    return [p for p in people if not _is_seller_email(p.email, seller_domains)]
+
+
+def _is_seller(part: Participant, seller_domains: set[str]) -> bool:
+    return part.side is Side.SELLER or _is_seller_email(part.email, seller_domains)
+
+
+def _is_seller_email(email: str | None, seller_domains: set[str]) -> bool:
+    d = domain_of(email)
+    return d is not None and d in seller_domains
+
+
+def stamp_evidence(extraction: Extraction, activity_id: UUID, at: datetime) -> Extraction:
+    """Every evidence item of ``extraction`` names the activity it came from and when."""
+    doc = extraction.model_dump(mode="json")
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if {"quote", "start", "end"} <= node.keys():
+                if not node.get("activity_id"):
+                    node["activity_id"] = str(activity_id)
+                if not node.get("at"):
+                    node["at"] = at.isoformat()
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    return Extraction.model_validate(doc)
+
+
+def account_lock(account_id: UUID | None) -> str:
+    """The lock every writer of one account's intelligence holds (see ``apply_extraction``)."""
+    return f"account:{account_id}"
+
+
+def buyer_domains(conv: Conversation) -> list[str]:
+    """The company email domains of the buyer-side participants, in order of appearance."""
+    sellers = {d.lower() for d in conv.seller_domains}
+    return list(
+        dict.fromkeys(
+            d
+            for p in conv.participants
+            if not _is_seller(p, sellers) and (d := domain_of(p.email)) and d not in FREE_MAIL
+        )
+    )
+
+
+async def resolve_account(
+    uow: UnitOfWork, conv: Conversation, account_id: UUID | None, now: datetime
+) -> tuple[Account | None, bool]:
+    """The account a conversation belongs to: the one given, else the one whose domain a
+    buyer's email has; with neither, a new account named after the buyer's company domain
+    (free-mail domains excepted). Returns (account, created)."""
+    if account_id is not None:
+        acc = await uow.accounts.get(account_id)
+        if acc is None:
+            raise AccountNotFound(account_id)
+        return acc, False
+    domains = buyer_domains(conv)
+    if not domains:
+        return None, False
+    # two conversations of a new company must not both create its account
+    await uow.intel.lock(f"domain:{domains[0]}")
+    found = await uow.intel.find_accounts(domains)
+    for d in domains:
+        if d in found:
+            await uow.intel.lock(account_lock(found[d]))
+            return await uow.accounts.get(found[d]), False
+    d = domains[0]
+    acc = Account(
+        id=derive_id(uow.tenant_id, EntityKind.ACCOUNT, "pie-domain", d),
+        tenant_id=uow.tenant_id,
+        name=d.split(".")[-2].capitalize() if d.count(".") else d,
+        domain=d,
+        created_at=now,
+        updated_at=now,
+    )
+    await uow.intel.lock(account_lock(acc.id))  # before any write: locks in one order
+    if await uow.accounts.get(acc.id) is None:
+        await uow.accounts.add(acc, origin=PIE)
+        return acc, True
+    return await uow.accounts.get(acc.id), False
+
+
+async def _contacts_and_stakeholders(
+    uow: UnitOfWork,
+    account: Account,
+    people: Sequence[InferredStakeholder],
+    activity_id: UUID,
+    at: datetime,
+    applied: Applied,
+) -> dict[UUID, tuple[Stakeholder, InferredStakeholder]]:
+    """Contact and account stakeholder of each person (created when missing)."""
+    emails = [p.email for p in people if p.email]
+    by_email = await uow.intel.find_contacts(emails)
+    contacts = list(await uow.contacts.for_account(account.id))
+    by_id = {c.id: c for c in contacts}
+    by_name = {c.name.lower(): c for c in contacts}
+    stakeholders = {
+        s.contact_id: s for s in one_per_contact(await uow.stakeholders.for_account(account.id))
+    }
+    out: dict[UUID, tuple[Stakeholder, InferredStakeholder]] = {}
+    for p in people:
+        contact: Contact | None = None
+        if p.email and p.email.lower() in by_email:
+            known = by_email[p.email.lower()]
+            contact = by_id.get(known) or await uow.contacts.get(known)
+        elif p.name and p.name.lower() in by_name:
+            contact = by_name[p.name.lower()]
+        if contact is None:
+            key = (p.email or p.name or "").lower()
+            contact = Contact(
+                id=derive_id(uow.tenant_id, EntityKind.CONTACT, "pie", account.id, key),
+                tenant_id=uow.tenant_id,
+                account_id=account.id,
+                name=p.name or (p.email or "?").split("@")[0],
+                title=p.title,
+                email=p.email,
+                created_at=at,
+                updated_at=at,
+            )
+            if contact.id not in by_id and await uow.contacts.get(contact.id) is None:
+                await uow.contacts.add(contact, origin=PIE)
+                applied.contacts_created += 1
+            by_id[contact.id] = contact
+            by_name[contact.name.lower()] = contact
+            if p.email:
+                by_email[p.email.lower()] = contact.id
+        elif p.title and not contact.title:
+            counts = await uow.contacts.update(
+                replace(contact, title=p.title, updated_at=at), origin=PIE, fields=_F_TITLE
+            )
+            applied.kept.extend(counts.kept)
+            contact = replace(contact, title=p.title)
+        holder = stakeholders.get(contact.id)
+        if holder is None:
+            holder = Stakeholder(
+                id=derive_id(uow.tenant_id, EntityKind.STAKEHOLDER, "pie", account.id, contact.id),
+                tenant_id=uow.tenant_id,
+                account_id=account.id,
+                deal_id=None,
+                contact_id=contact.id,
+                created_at=at,
+                updated_at=at,
+            )
+            if await uow.stakeholders.get(holder.id) is None:
+                await uow.stakeholders.add(holder, origin=PIE)
+            else:
+                got = await uow.stakeholders.get(holder.id)
+                assert got is not None
+                holder = got
+            stakeholders[contact.id] = holder
+        out[holder.id] = (holder, p if p.title or not contact.title else _with_title(p, contact))
+    return out
+
+
+def _with_title(p: InferredStakeholder, c: Contact) -> InferredStakeholder:
+    return p.model_copy(update={"title": c.title})
+
+
+_F_TITLE = frozenset({"title", "updated_at"})
+_F_STAKEHOLDER = frozenset(
+    {"roles", "scores", "score_sources", "sentiment", "engagement", "updated_at"}
+)
+
+
+async def score_stakeholders(
+    uow: UnitOfWork,
+    found: dict[UUID, tuple[Stakeholder, InferredStakeholder]],
+    activity_id: UUID,
+    at: datetime,
+    applied: Applied,
+) -> None:
+    """Roles and scores from the title (heuristic) and the conversation (signals), by the
+    rules of ``pie.domain.political``; the flat scores are mirrored onto the stakeholder."""
+    if not found:
+        return
+    profiles = await uow.intel.profiles(list(found))
+    for sid, (holder, person) in found.items():
+        before = profiles.get(sid) or StakeholderProfile(stakeholder_id=sid)
+        prof = before
+        for name, rec in heuristic_scores(person.title, at).items():
+            prof = propose(prof, name, rec)
+        for hint in person.scores:
+            prof = propose(
+                prof,
+                hint.score,
+                ScoreRecord(
+                    value=hint.value,
+                    source=ScoreSource.CONVERSATION_SIGNAL,
+                    evidence=hint.evidence.quote,
+                    at=hint.evidence.at or at,
+                    activity_id=activity_id,
+                ),
+                counter_evidence=bool(_COUNTER.search(hint.evidence.quote)),
+            )
+        for name, value in ((SENTIMENT, person.sentiment), (ENGAGEMENT, person.engagement)):
+            if value is not None:
+                prof = propose(
+                    prof,
+                    name,
+                    ScoreRecord(
+                        value=value,
+                        source=ScoreSource.CONVERSATION_SIGNAL,
+                        evidence="measured in the conversation",
+                        at=at,
+                        activity_id=activity_id,
+                    ),
+                )
+        if person.communication_style and person.communication_style != prof.communication_style:
+            prof = replace(
+                prof,
+                communication_style=person.communication_style,
+                style_evidence=f"inferred from activity {activity_id}",
+                updated_at=at,
+            )
+        if prof is not before:
+            await uow.intel.save_profile(prof)
+        guess = guess_from_title(person.title)
+        roles = merge_roles(
+            holder.roles,
+            [
+                *(guess.roles if guess else ()),
+                *(r.role for r in person.roles if r.confidence >= 0.5),
+            ],
+        )
+        scores, sources = prof.flat()
+        new = replace(
+            holder,
+            roles=roles,
+            scores=scores,
+            score_sources=sources,
+            sentiment=prof.value(SENTIMENT),
+            engagement=prof.value(ENGAGEMENT),
+            updated_at=at,
+        )
+        fields = set(_F_STAKEHOLDER)
+        prov = await uow.stakeholders.provenance(sid)
+        if prov.get("scores", [PIE])[0] == HUMAN:
+            fields -= {"scores", "score_sources"}  # a person's copy stays; the profile rules
+        counts = await uow.stakeholders.update(new, origin=PIE, fields=frozenset(fields))
+        applied.kept.extend(counts.kept)
+        applied.stakeholder_ids.append(sid)
+
+
+_NAME = r"[A-Z][a-z]+(?: [A-Z][a-z]+)?"
+_RELATIONS: tuple[tuple[re.Pattern[str], RelationshipKind], ...] = (
+    (re.compile(rf"\b(?P<a>I|{_NAME}) (?:report|reports) (?:directly )?to (?P<b>{_NAME})"),
+     RelationshipKind.REPORTS_TO),
+    (re.compile(rf"\b(?P<b>{_NAME}) is (?P<a>my) (?:boss|manager|line manager)\b"),
+     RelationshipKind.REPORTS_TO),
+    (re.compile(rf"\b(?P<a>{_NAME}) (?:has a lot of|has real|has) influence (?:on|over) "
+                rf"(?P<b>{_NAME})"), RelationshipKind.INFLUENCES),
+    (re.compile(rf"\b(?P<b>{_NAME}) (?:listens to|relies on|trusts) (?P<a>I|me|{_NAME})\b"),
+     RelationshipKind.INFLUENCES),
+    (re.compile(rf"\b(?P<a>I|{_NAME}) (?:and|&) (?P<b>{_NAME}) (?:are aligned|agree|are on the "
+                r"same page)"), RelationshipKind.ALLIED_WITH),
+    (re.compile(rf"\b(?P<a>{_NAME}) (?:disagrees with|is against|opposes|pushes back on) "
+                rf"(?P<b>me|{_NAME})\b"), RelationshipKind.OPPOSED_TO),
+)  # fmt: skip
+#: Words that, in a score's evidence, say a score should go down (explicit counter-evidence).
+_COUNTER = re.compile(
+    r"\b(no longer|not (?:the|a|our) (?:decision|final|budget)|doesn't|does not|has no say|"
+    r"can't sign|cannot sign|stepped down|left the company|was overruled|moved to another)\b",
+    re.I,
+)
+
+
+async def infer_relationships(
+    uow: UnitOfWork, account: Account, conv: Conversation, activity_id: UUID, at: datetime
+) -> int:
+    """Relationships a buyer states ("I report to Mark Lee", "Dana has influence over Ravi"),
+    between people of the account's map, each with its verbatim sentence as evidence. A
+    relationship a person set is never replaced."""
+    holders = one_per_contact(await uow.stakeholders.for_account(account.id))
+    if not holders:
+        return 0
+    contacts = {c.id: c for c in await uow.contacts.for_account(account.id)}
+    names: dict[str, UUID] = {}
+    firsts: dict[str, list[UUID]] = {}
+    for h in holders:
+        c = contacts.get(h.contact_id)
+        if c is None:
+            continue
+        names[c.name.lower()] = h.id
+        firsts.setdefault(c.name.split()[0].lower(), []).append(h.id)
+
+    def who(name: str, turn_speaker: str | None) -> UUID | None:
+        key = name.lower()
+        if key in ("i", "me", "my"):
+            key = (turn_speaker or "").lower()
+        if key in names:
+            return names[key]
+        found = firsts.get(key.split()[0]) if key else None
+        return found[0] if found and len(found) == 1 else None
+
+    existing = {
+        (r.from_id, r.to_id, r.kind): r for r in await uow.intel.relationships(list(names.values()))
+    }
+    made = 0
+    for turn in conv.turns or ():
+        if turn.side is Side.SELLER:
+            continue
+        for pattern, kind in _RELATIONS:
+            for m in pattern.finditer(turn.text):
+                a, b = who(m.group("a"), turn.speaker), who(m.group("b"), turn.speaker)
+                if a is None or b is None or a == b:
+                    continue
+                old = existing.get((a, b, kind))
+                if old is not None and old.source is ScoreSource.HUMAN_OVERRIDE:
+                    continue
+                start = turn.start + m.start()
+                quote = conv.text[start : turn.start + m.end()]
+                await uow.intel.save_relationship(
+                    Relationship(
+                        id=uuid4(),
+                        from_id=a,
+                        to_id=b,
+                        kind=kind,
+                        source=ScoreSource.CONVERSATION_SIGNAL,
+                        evidence=quote,
+                        activity_id=activity_id,
+                        at=at,
+                    )
+                )
+                made += 1
+    return made
+
+
+def _enrich_activity(activity: Activity, extraction: Extraction) -> Activity:
+    en = extraction.enrichment
+    if en.sentiment > 0.2:
+        outcome = ActivityOutcome.POSITIVE
+    elif en.sentiment < -0.2:
+        outcome = ActivityOutcome.NEGATIVE
+    else:
+        outcome = ActivityOutcome.NEUTRAL
+    return replace(
+        activity,
+        summary=en.summary or activity.summary,
+        outcome=outcome,
+        key_moments=tuple(
+            KeyMoment(text=m.text, at_seconds=m.at_seconds, sentiment=m.sentiment)
+            for m in en.key_moments
+        )
+        or activity.key_moments,
+        next_steps=tuple(
+            n.text
+            + (f" (owner: {n.owner})" if n.owner else "")
+            + (f" (due {n.due.isoformat()})" if n.due else "")
+            for n in en.next_steps
+        )
+        or activity.next_steps,
+        objections=tuple(
+            Objection(objection=o.text, resolved=o.resolved, resolution=o.resolution)
+            for o in en.objections
+        )
+        or activity.objections,
+    )
+
+
+def _new_deal(
+    uow: UnitOfWork, account: Account, extraction: Extraction, activity: Activity, at: datetime
+) -> Deal:
+    det = extraction.detection
+    product = det.product_line
+    return Deal(
+        id=derive_id(uow.tenant_id, EntityKind.DEAL, "pie", activity.id),
+        tenant_id=uow.tenant_id,
+        name=f"{account.name}: {product}" if product else f"{account.name}: new opportunity",
+        account_id=account.id,
+        stage=Stage.LEAD,
+        value=Decimal(det.amount) if det.amount is not None else None,
+        currency=(det.currency or "USD")[:3].upper(),
+        probability=DEFAULT_PROBABILITY[Stage.LEAD],
+        expected_close=det.timeline,
+        product_line=product,
+        source="agent",
+        detection_confidence=det.confidence,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+_F_DEAL = frozenset(
+    {"qualification", "detection_confidence", "value", "expected_close", "product_line"}
+)
+
+
+async def apply_extraction(
+    uow: UnitOfWork,
+    *,
+    activity: Activity,
+    is_new: bool,
+    conversation: Conversation,
+    extraction: Extraction,
+    deal_id: UUID | None = None,
+    account: Account | None = None,
+    thresholds: Thresholds | None = None,
+    now: datetime,
+    plans: bool = True,
+    narrator: NarrativeWriter | None = None,
+    force: bool = False,
+) -> Applied:
+    """Apply ``extraction`` of ``activity`` (stored already unless ``is_new``). The caller
+    entered ``uow`` (with ``writes=True`` on SQLite) and commits. An activity version processed
+    before is skipped unless ``force`` (a replay after a rule change)."""
+    digest = content_digest(activity)
+    at = activity.occurred_at
+    await uow.intel.lock(account_lock(account.id if account else activity.account_id))
+    if not is_new and not force:
+        done = await uow.intel.processed([activity.id])
+        if done.get(activity.id) == digest:
+            return Applied(
+                activity_id=activity.id,
+                account_id=activity.account_id,
+                deal_id=activity.deal_id,
+                decision=Decision(action=DecisionAction.NONE, reason="processed before"),
+                skipped=True,
+            )
+    extraction = stamp_evidence(extraction, activity.id, at)
+    applied = Applied(
+        activity_id=activity.id,
+        account_id=account.id if account else None,
+        deal_id=None,
+        decision=Decision(action=DecisionAction.NONE, reason="no account to attach a deal to"),
+        warnings=list(extraction.warnings),
+    )
+    # 1. the deal
+    deal: Deal | None = None
+    if deal_id is not None or activity.deal_id is not None:
+        ident = deal_id or activity.deal_id
+        assert ident is not None
+        deal = await uow.deals.get(ident)
+        if deal is None:
+            raise DealNotFound(ident)
+        applied.decision = Decision(
+            action=DecisionAction.UPDATE,
+            deal_id=deal.id,
+            reason="the conversation names its deal",
+            confidence=extraction.detection.confidence,
+        )
+    elif account is not None:
+        open_deals = await uow.deals.list(
+            DealFilter(account_id=account.id, is_open=True), limit=500
+        )
+        applied.decision = decide(extraction.detection, open_deals, thresholds)
+        if applied.decision.action is DecisionAction.CREATE:
+            deal = _new_deal(uow, account, extraction, activity, at)
+            existing = await uow.deals.get(deal.id)
+            if existing is None:
+                deal = replace(deal, qualification=write_qualification(extraction.qualification))
+                await uow.deals.add(deal, origin=PIE)
+                await uow.transitions.add(
+                    StageTransition(
+                        id=derive_id(uow.tenant_id, EntityKind.STAGE_TRANSITION, "pie", deal.id),
+                        tenant_id=uow.tenant_id,
+                        deal_id=deal.id,
+                        from_stage=None,
+                        to_stage=Stage.LEAD,
+                        at=deal.created_at,
+                        value=deal.value,
+                        expected_close=deal.expected_close,
+                        probability=deal.probability,
+                    ),
+                    origin=PIE,
+                )
+                applied.created_deal = True
+            else:
+                deal = existing
+        elif applied.decision.action is DecisionAction.UPDATE:
+            assert applied.decision.deal_id is not None
+            deal = await uow.deals.get(applied.decision.deal_id)
+    # 2. people (after the deal is decided: that read must come first, under the lock)
+    found: dict[UUID, tuple[Stakeholder, InferredStakeholder]] = {}
+    if account is not None:
+        found = await _contacts_and_stakeholders(
+            uow, account, buyer_people(conversation, extraction), activity.id, at, applied
+        )
+    applied.deal_id = deal.id if deal else None
+    if deal is not None and applied.account_id is None:
+        applied.account_id = deal.account_id
+    # 3. the activity
+    contact_ids = tuple(dict.fromkeys(h.contact_id for h, _ in found.values()))
+    enriched = _enrich_activity(
+        replace(
+            activity,
+            deal_id=deal.id if deal else activity.deal_id,
+            account_id=applied.account_id or activity.account_id,
+            participants=tuple(dict.fromkeys((*activity.participants, *contact_ids))),
+        ),
+        extraction,
+    )
+    if is_new:
+        await uow.activities.add(enriched, origin=PIE)
+    else:
+        # an activity a source brought keeps what the source wrote: PIE fills what is empty
+        # (its full enrichment is in uow.intel either way)
+        empty = {
+            name
+            for name in (
+                "deal_id",
+                "account_id",
+                "summary",
+                "key_moments",
+                "next_steps",
+                "objections",
+            )
+            if not getattr(activity, name)
+        }
+        if activity.outcome is ActivityOutcome.UNKNOWN:
+            empty.add("outcome")
+        before = await uow.intel.get_activity(activity.id)
+        if before is not None and activity.summary == before.enrichment.get("summary"):
+            empty |= {"summary", "outcome", "key_moments", "next_steps", "objections"}  # PIE's
+        await uow.activities.update(
+            enriched, origin=PIE, fields=frozenset({"participants", *empty})
+        )
+    # 4. qualification
+    if deal is not None and not applied.created_deal:
+        old = read_qualification(deal.qualification)
+        merged = merge_qualification(old, extraction.qualification)
+        det = extraction.detection
+        updated = replace(
+            deal,
+            qualification=write_qualification(merged),
+            detection_confidence=max(deal.detection_confidence or 0.0, det.confidence),
+            value=deal.value
+            if deal.value is not None or det.amount is None
+            else Decimal(det.amount),
+            expected_close=deal.expected_close or det.timeline,
+            product_line=deal.product_line or det.product_line,
+            updated_at=now,
+        )
+        counts = await uow.deals.update(updated, origin=PIE, fields=_F_DEAL)
+        applied.kept.extend(counts.kept)
+        deal = await uow.deals.get(deal.id)
+    # 5. political scores and the relationships the buyer states
+    await score_stakeholders(uow, found, activity.id, at, applied)
+    if account is not None:
+        await infer_relationships(uow, account, conversation, activity.id, at)
+    # 7. the marker (before progression, which reads the deal's processed signals)
+    await uow.intel.save_activity(
+        ActivityIntel(
+            activity_id=activity.id,
+            digest=digest,
+            extractor=extraction.backend,
+            extraction=extraction.model_dump(mode="json", exclude={"enrichment"}),
+            enrichment=extraction.enrichment.model_dump(mode="json"),
+            warnings=tuple(extraction.warnings),
+            processed_at=now,
+        )
+    )
+    # 6. stage and plans
+    if deal is not None:
+        moved = await progression.advance(uow, deal, trigger=enriched, now=now)
+        if moved is not None:
+            applied.stage_from, applied.stage_to, applied.stage_reason = moved
+        if plans:
+            await plans_intel.update_after_conversation(
+                uow, deal_id=deal.id, account_id=applied.account_id, now=now, writer=narrator
+            )
+    elif plans and applied.account_id is not None:
+        await plans_intel.update_after_conversation(
+            uow, deal_id=None, account_id=applied.account_id, now=now, writer=narrator
+        )
+    return applied

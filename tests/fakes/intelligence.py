@@ -1,0 +1,142 @@
+"""In-memory intelligence store (pie.ports.intelligence) with the SQL adapter's semantics:
+one row per activity, per stakeholder profile, per (from, to, kind) relationship, per plan
+narrative and per plan version. State lives in a dict the fake unit of work snapshots, so a
+rollback forgets what was written."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from pie.domain.political import Relationship, StakeholderProfile
+from pie.domain.progression import ProgressionSettings
+from pie.ports.intelligence import ActivityIntel, Narrative, PlanVersion, TransitionEvidence
+
+
+def new_state() -> dict[str, Any]:
+    return {
+        "activities": {},
+        "profiles": {},
+        "relationships": {},
+        "evidence": {},
+        "narratives": {},
+        "versions": {},
+        "settings": None,
+    }
+
+
+def snapshot(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in state.items()}
+
+
+class FakeIntelligenceRepository:
+    def __init__(self, state: dict[str, Any], rows: dict[str, dict[UUID, Any]]) -> None:
+        self._s, self._rows = state, rows
+
+    def _exists(self, table: str, ident: UUID) -> bool:
+        """The fake's stand-in for the SQL foreign keys."""
+        return ident in self._rows[table]
+
+    async def find_accounts(self, domains: Sequence[str]) -> dict[str, UUID]:
+        wanted = {d.lower().removeprefix("www.") for d in domains if d}
+        out: dict[str, UUID] = {}
+        for a in sorted(self._rows["accounts"].values(), key=lambda a: (a.created_at, a.id)):
+            d = (a.domain or "").lower().removeprefix("www.")
+            if d in wanted:
+                out.setdefault(d, a.id)
+        return out
+
+    async def find_contacts(self, emails: Sequence[str]) -> dict[str, UUID]:
+        wanted = {e.lower() for e in emails if e}
+        out: dict[str, UUID] = {}
+        for c in sorted(self._rows["contacts"].values(), key=lambda c: (c.created_at, c.id)):
+            e = (c.email or "").lower()
+            if e in wanted:
+                out.setdefault(e, c.id)
+        return out
+
+    async def lock(self, key: str) -> None:
+        """The fake's unit of work is not shared between tasks: nothing to serialise."""
+
+    async def processed(self, activity_ids: Sequence[UUID]) -> dict[UUID, str]:
+        acts = self._s["activities"]
+        return {a: acts[a].digest for a in activity_ids if a in acts}
+
+    async def get_activity(self, activity_id: UUID) -> ActivityIntel | None:
+        found: ActivityIntel | None = self._s["activities"].get(activity_id)
+        return found
+
+    async def for_activities(self, activity_ids: Sequence[UUID]) -> dict[UUID, ActivityIntel]:
+        acts = self._s["activities"]
+        return {a: acts[a] for a in activity_ids if a in acts}
+
+    async def save_activity(self, intel: ActivityIntel) -> None:
+        if not self._exists("activities", intel.activity_id):
+            raise AssertionError(f"activity {intel.activity_id} is not stored")
+        self._s["activities"][intel.activity_id] = copy.deepcopy(intel)
+
+    async def profiles(self, stakeholder_ids: Sequence[UUID]) -> dict[UUID, StakeholderProfile]:
+        got = self._s["profiles"]
+        return {s: got[s] for s in stakeholder_ids if s in got}
+
+    async def save_profile(self, profile: StakeholderProfile) -> None:
+        if not self._exists("stakeholders", profile.stakeholder_id):
+            raise AssertionError(f"stakeholder {profile.stakeholder_id} is not stored")
+        self._s["profiles"][profile.stakeholder_id] = profile
+
+    async def relationships(self, stakeholder_ids: Sequence[UUID]) -> list[Relationship]:
+        ids = set(stakeholder_ids)
+        found = [r for r in self._s["relationships"].values() if r.from_id in ids or r.to_id in ids]
+        return sorted(found, key=lambda r: (r.at, str(r.id)))
+
+    async def save_relationship(self, rel: Relationship) -> Relationship:
+        rels = self._s["relationships"]
+        same = next(
+            (
+                r
+                for r in rels.values()
+                if (r.from_id, r.to_id, r.kind) == (rel.from_id, rel.to_id, rel.kind)
+            ),
+            None,
+        )
+        stored = dataclasses.replace(rel, id=same.id) if same else rel
+        rels[stored.id] = stored
+        return stored
+
+    async def delete_relationship(self, rel_id: UUID) -> bool:
+        return self._s["relationships"].pop(rel_id, None) is not None
+
+    async def save_transition_evidence(self, evidence: TransitionEvidence) -> None:
+        self._s["evidence"][evidence.transition_id] = copy.deepcopy(evidence)
+
+    async def transition_evidence(
+        self, transition_ids: Sequence[UUID]
+    ) -> dict[UUID, TransitionEvidence]:
+        ev = self._s["evidence"]
+        return {t: ev[t] for t in transition_ids if t in ev}
+
+    async def settings(self) -> ProgressionSettings:
+        return self._s["settings"] or ProgressionSettings()
+
+    async def save_settings(self, settings: ProgressionSettings) -> None:
+        self._s["settings"] = settings
+
+    async def narrative(self, kind: str, owner_id: UUID) -> Narrative | None:
+        found: Narrative | None = self._s["narratives"].get((kind, owner_id))
+        return found
+
+    async def save_narrative(self, narrative: Narrative) -> None:
+        self._s["narratives"][(narrative.kind, narrative.owner_id)] = narrative
+
+    async def save_plan_version(self, version: PlanVersion) -> None:
+        key = (version.kind, version.owner_id, version.version)
+        self._s["versions"][key] = copy.deepcopy(version)
+
+    async def plan_versions(self, kind: str, owner_id: UUID) -> list[PlanVersion]:
+        return sorted(
+            (v for (k, o, _), v in self._s["versions"].items() if (k, o) == (kind, owner_id)),
+            key=lambda v: v.version,
+        )
