@@ -263,9 +263,11 @@ def list_command(
 
 
 async def _field_names(creds: Any, conn: Connection) -> list[str]:
+    from pie.domain.errors import NotConfigured
+
     try:
         stored = await creds.get(conn.credential)
-    except Exception:  # a key that no longer opens it: the listing still shows the rest
+    except NotConfigured:  # a key that no longer opens it: the listing still shows the rest
         return []
     return sorted(stored) if stored else []
 
