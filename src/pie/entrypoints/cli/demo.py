@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -38,7 +38,8 @@ class DemoResult:
     imported: ImportReport | SyncResult
     summary: PipelineSummary
     report: Report
-    intel: list[DemoDeal]
+    #: deals shown with their intelligence (the generated sample's conversations only)
+    intel: list[DemoDeal] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
