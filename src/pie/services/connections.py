@@ -336,6 +336,11 @@ async def run_sync(
                     now=started,
                     show_rejected=MAX_FAILED_LISTED,
                 )
+                # the connector's own step after the pipeline (a vendor's delete
+                # reconciliation, its list of records to read again), when it has one
+                after = getattr(conn, "after_sync", None)
+                if after is not None:
+                    await after(deps.uow(tenant_id), counting, report)
             finally:
                 await _close(source)
         except PieError as err:

@@ -114,7 +114,12 @@ class Connector(Protocol):
     """A vendor's connector. ``source(config, full=...)`` builds the Source one sync reads
     (``full``: ignore the cursors and read everything, so deletions the incremental reads
     missed are reconciled); ``make_mapper`` is the mapper ``import_source`` runs over its
-    records; ``vendor`` also picks the stock stage names (``StageMapper(vendor=...)``)."""
+    records; ``vendor`` also picks the stock stage names (``StageMapper(vendor=...)``).
+
+    Optional, not part of the Protocol: ``async def after_sync(uow, source, report)``, which
+    the sync use case calls after ``import_source`` with the source it read (possibly
+    wrapped: its ``inner`` is the connector's own) for what the pipeline alone cannot do,
+    e.g. deleting the records a vendor purged past its recycle bin."""
 
     # Read-only, so plain class attributes satisfy them.
     @property
