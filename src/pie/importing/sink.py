@@ -157,10 +157,9 @@ class Sink:
         await self._upsert(EntityKind.STAKEHOLDER, uow.stakeholders, out.stakeholders)
         await self._upsert(EntityKind.ACTIVITY, uow.activities, out.activities)
         await self._upsert(EntityKind.STAGE_TRANSITION, uow.transitions, out.transitions)
+        await self._delete(out.deletes)
         if refs:
             await uow.refs.upsert_many(refs)
-        # after the refs: a deleted record takes its refs with it (the store's triggers)
-        await self._delete(out.deletes)
 
     async def _delete(self, deletes: Sequence[tuple[EntityKind, UUID]]) -> None:
         """Records the source deleted, through the repositories as the source's origin (the
