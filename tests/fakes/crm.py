@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -116,7 +116,7 @@ class _Row:
     last_edited_by: str
     in_trash: bool = False
     visible: bool = True  # False: unshared from the integration (404)
-    indexed_at: datetime = datetime.min.replace(tzinfo=UTC)  # PIE's clock: queries see it then
+    indexed_at: datetime = EPOCH  # PIE's clock: queries show the row from then on
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +170,14 @@ class FakeCrm(CrmAdapter):
         self.faults: list[Fault] = []
         self.requests: list[Request] = []
         self.retry_afters: dict[int, float] = {}  # request index -> Retry-After it answered
+        #: run once each, just before the next update is applied (a person editing the page
+        #: between PIE's read and PIE's write, F7)
+        self.before_update: list[Callable[[CrmRecord, Fields], None]] = []
+        #: PIE's writes as applied: (PIE's clock, external id, fields written)
+        self.write_log: list[tuple[datetime, str, dict[str, FieldValue]]] = []
+        #: request indexes of PIE's updates that changed nothing (while every edit of the
+        #: page was visible to queries: PIE could have known)
+        self.noop_writes: list[int] = []
         self.writes_applied = 0  # writes that changed the CRM (incl. ones whose answer was lost)
         self._ids = itertools.count(1)
 
@@ -246,8 +254,16 @@ class FakeCrm(CrmAdapter):
     ) -> WriteResult:
         lost = self._request("update")
         row = self._visible(kind, external_id)
+        while self.before_update:
+            self.before_update.pop(0)(self._out(row), fields)
         self._validate(kind, fields)
+        names = field_names(kind)
+        if row.indexed_at <= self.clock.now() and all(
+            row.fields.get(k) == v for k, v in fields.items() if k in names
+        ):
+            self.noop_writes.append(len(self.requests) - 1)
         self._update(row, fields, self._caps.self_actor)
+        self.write_log.append((self.clock.now(), external_id, dict(fields)))
         return self._answer(lost, WriteResult(self._out(row)))
 
     async def get_record(self, kind: RecordKind, external_id: str) -> CrmRecord | None:
@@ -285,11 +301,7 @@ class FakeCrm(CrmAdapter):
         lost = self._request("query")
         now = self.clock.now()
         rows = sorted(
-            (
-                r
-                for r in self._live(kind)
-                if self._reported(r) >= since and r.indexed_at <= now
-            ),
+            (r for r in self._live(kind) if self._reported(r) >= since and r.indexed_at <= now),
             key=lambda r: (self._reported(r), r.external_id),
         )
         after = _decode(cursor)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pie.domain.crm_fields import RecordKind
 from pie.domain.model import Deal
@@ -34,6 +34,7 @@ class World:
     crm: FakeCrm
     engine: SyncEngine
     reports: list[RunReport] = field(default_factory=list)
+    made: int = 0  # deals made here: their ids are deterministic (replayable examples)
 
     def uow(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self.tenant, self.store, clock=self.clock.now)
@@ -47,8 +48,9 @@ class World:
 
     async def add_deal(self, name: str = "Acme", **values: Any) -> UUID:
         now = self.clock.now()
+        self.made += 1
         deal = Deal(
-            id=uuid4(),
+            id=UUID(int=(0xD << 124) + self.made),
             tenant_id=self.tenant,
             name=name,
             account_id=None,

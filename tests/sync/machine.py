@@ -25,6 +25,7 @@ checks run against deliberately broken engines (tests/sync/test_sync_proof.py).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,10 +36,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from pie.domain.crm_fields import DEAL_FIELDS, Ownership, RecordKind
 from pie.domain.ownership import HUMAN, PIE
+from pie.ports.crm import CrmRecord
 from pie.ports.sync import LinkStatus
 from pie.sync.engine import SyncConfig
 from pie.sync.planner import RECORD
-from tests.fakes.crm import Fault, FaultKind, FakeCrm, VirtualClock
+from tests.fakes.crm import FakeCrm, Fault, FaultKind, VirtualClock
 from tests.sync.harness import CONN, World, make_world
 
 VALUES: dict[str, list[Any]] = {
@@ -77,6 +79,8 @@ class HumanEdit:
     external_id: str
     field: str
     value: Any
+    at: datetime
+    visible_at: datetime  # when the CRM's queries show it (the fake's indexing delay)
     done: bool = False
 
 
@@ -114,8 +118,13 @@ class SyncMachine(RuleBasedStateMachine):
 
     # --- PIE's side ------------------------------------------------------------------------
 
-    @initialize(n=st.integers(1, 3), data=st.data())
-    def start(self, n: int, data: st.DataObject) -> None:
+    @initialize(
+        n=st.integers(1, 3),
+        skew=st.sampled_from([-300.0, -45.0, 0.0, 45.0, 300.0]),
+        data=st.data(),
+    )
+    def start(self, n: int, skew: float, data: st.DataObject) -> None:
+        self.crm.skew = skew  # the CRM's clock vs PIE's: fixed for a run (F6)
         for _ in range(n):
             self.create_in_pie(data)
         self.sync()
@@ -168,8 +177,26 @@ class SyncMachine(RuleBasedStateMachine):
         value = data.draw(st.sampled_from(VALUES[field]))
         if field in ("name", "stage") and value is None:
             return
+        self._human_edit(ext, field, value)
+
+    def _human_edit(self, ext: str, field: str, value: Any) -> None:
         self.crm.human_edit(RecordKind.DEAL, ext, {field: value})
-        self.edits.append(HumanEdit(len(self.edits), ext, field, value))
+        at, visible = self.world.clock.now(), self.crm.rows[ext].indexed_at
+        self.edits.append(HumanEdit(len(self.edits), ext, field, value, at, visible))
+
+    @rule(field=st.sampled_from(sorted(VALUES)), data=st.data())
+    def edit_in_crm_during_the_next_write(self, field: str, data: st.DataObject) -> None:
+        """F7: a person edits a page between PIE's read and PIE's write (another field)."""
+        value = data.draw(st.sampled_from(VALUES[field]))
+        if field in ("name", "stage") and value is None:
+            return
+
+        def edit(page: CrmRecord, writing: Mapping[str, Any]) -> None:
+            if field in writing:
+                return  # the same field: the CRM has no conditional write (see docs/sync.md)
+            self._human_edit(page.external_id, field, value)
+
+        self.crm.before_update.append(edit)
 
     @precondition(lambda self: self._crm_pages())
     @rule(data=st.data(), what=st.sampled_from(["trash", "restore", "unshare"]))
@@ -187,10 +214,6 @@ class SyncMachine(RuleBasedStateMachine):
     def tick(self, seconds: int) -> None:
         self.world.clock.advance(seconds)
 
-    @rule(skew=st.sampled_from([-300.0, -45.0, 0.0, 45.0, 300.0]))
-    def set_skew(self, skew: float) -> None:
-        self.crm.skew = skew
-
     @rule(
         kind=FAULTS,
         op=OPS,
@@ -200,6 +223,16 @@ class SyncMachine(RuleBasedStateMachine):
     def inject_fault(self, kind: FaultKind, op: str, times: int, retry_after: float | None) -> None:
         ops = frozenset({op}) if op else frozenset()
         self.crm.inject(Fault(kind, ops, times, retry_after))
+
+    @rule(what=st.sampled_from(["create", "update", "trash"]))
+    def lose_the_next_answer(self, what: str) -> None:
+        """F3: the next write of this kind is applied and its answer lost."""
+        self.crm.inject(Fault(FaultKind.LOST_RESPONSE, frozenset({what})))
+
+    @rule(retry_after=st.sampled_from([1.5, 7.0, 61.0]), times=st.integers(1, 4))
+    def throttle(self, retry_after: float, times: int) -> None:
+        """F1: a storm of 429s with Retry-After (decimals, and beyond a minute)."""
+        self.crm.inject(Fault(FaultKind.RATE_LIMITED, frozenset(), times, retry_after))
 
     @rule()
     def sync(self) -> None:
@@ -313,12 +346,12 @@ class SyncMachine(RuleBasedStateMachine):
                     if final:
                         assert row.in_trash or not row.visible, f"edit never synced: {e}"
                     continue
-                if link.status is not LinkStatus.LINKED:
-                    if link.status is LinkStatus.DETACHED or any(
-                        c.pie_id == link.pie_id and c.field == RECORD for c in logged
-                    ):
-                        e.done = True
-                        continue
+                if link.status is not LinkStatus.LINKED and (
+                    link.status is LinkStatus.DETACHED
+                    or any(c.pie_id == link.pie_id and c.field == RECORD for c in logged)
+                ):
+                    e.done = True
+                    continue
                 deal = await uow.deals.get(link.pie_id)
                 from pie.sync.store import from_model
 
@@ -335,8 +368,27 @@ class SyncMachine(RuleBasedStateMachine):
                     e.done = True  # deleted in PIE: the delete rule logged it (RECORD row)
                     continue
                 current = self.crm.rows[e.external_id].fields.get(e.field)
+                if current != e.value and self._raced(e):
+                    e.done = True  # the documented same-field race (docs/sync.md)
+                    continue
                 assert current == e.value, f"a human edit was overwritten silently: {e}"
                 assert not final, f"a human edit never reached PIE: {e}"
+
+    def _check_no_echo_writes(self) -> None:  # I5: every write PIE sent changed something
+        faults = {k.value for k in FaultKind} | {"429-budget"}
+        for index in self.crm.noop_writes:
+            before = self.crm.requests[index - 1] if index else None
+            if before is not None and before.op == "update" and before.kind in faults:
+                continue  # the retry of a write whose outcome was unknown
+            raise AssertionError(f"an echo: PIE rewrote values the CRM had (request {index})")
+
+    def _raced(self, e: HumanEdit) -> bool:
+        """PIE wrote the same field while the CRM's queries did not show the edit yet: the
+        CRM has no conditional write, so nobody can see this (a documented limit)."""
+        return any(
+            ext == e.external_id and e.field in fields and e.at <= at < e.visible_at
+            for at, ext, fields in self.crm.write_log
+        )
 
     # --- quiescence ------------------------------------------------------------------------
 
@@ -357,6 +409,7 @@ class SyncMachine(RuleBasedStateMachine):
             self.world.clock.advance(61)
             assert report.idle, f"an echo after quiescence: {report}"
         assert self.crm.writes_applied == writes, "CRM writes after quiescence"
+        self._check_no_echo_writes()
         self.run(self._check_converged())
         self.run(self._check_edits(final=True))
 

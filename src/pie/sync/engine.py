@@ -206,6 +206,7 @@ class _Feed:
     records: dict[tuple[RecordKind, UUID], _Touched]
     activities: list[tuple[UUID, int]]  # created activities and their seq
     last_seq: int
+    echoes: dict[tuple[RecordKind, UUID], set[str]]  # a broken variant's: its own applies
 
 
 class SyncEngine:
@@ -471,6 +472,12 @@ class SyncEngine:
                     pushes.append((link, plan.push, t.first_seq))
                 if plan.trash_remote:
                     trashes.append((link, t.first_seq))
+            for (kind, pie_id), names in feed.echoes.items():  # a broken variant only
+                echo_link = await uow.sync.link(cfg.connection, kind, pie_id)
+                current = await store.get_record(kind, str(pie_id))
+                if echo_link is not None and current is not None:
+                    values = {n: current.fields.get(n) for n in names if n in current.fields}
+                    pushes.append((echo_link, values, feed.last_seq))
             report.conflicts += await uow.sync.log_conflicts(cfg.connection, conflicts)
             state = await uow.sync.state(cfg.connection)
             await uow.sync.save_state(
@@ -490,6 +497,7 @@ class SyncEngine:
         cfg = self.config
         touched: dict[tuple[RecordKind, UUID], _Touched] = {}
         activities: list[tuple[UUID, int]] = []
+        echoes: dict[tuple[RecordKind, UUID], set[str]] = {}
         last = since
         while True:
             batch = await uow.changes.list(since=last, limit=1000)
@@ -503,8 +511,11 @@ class SyncEngine:
                 kind = _KIND_OF_ENTITY.get(change.entity)
                 if kind is None:
                     continue
-                if cfg.echo_suppression and change.origin == cfg.connection:
-                    continue  # the sync's own applies never go back out
+                if change.origin == cfg.connection:
+                    if cfg.echo_suppression:
+                        continue  # the sync's own applies never go back out
+                    echoes.setdefault((kind, change.entity_id), set()).update(change.fields)
+                    continue
                 t = touched.setdefault((kind, change.entity_id), _Touched(change.seq))
                 if change.op == "delete":
                     t.deleted_by = change.origin
@@ -513,7 +524,7 @@ class SyncEngine:
                 for name in change.fields:
                     t.changed_at[name] = change.at
                     t.changed_by[name] = change.origin
-        return _Feed(touched, activities, last)
+        return _Feed(touched, activities, last, echoes)
 
     async def _plan(
         self,
