@@ -1,0 +1,1 @@
+"""Connectors to outside systems, each with the emulator its tests run against."""
