@@ -8,10 +8,13 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pie.adapters.db.credentials import SqlCredentialStore
 from pie.adapters.db.engine import make_engine, make_sessions
 from pie.adapters.db.tenants import SqlTenantDirectory
 from pie.adapters.db.uow import SqlUnitOfWork
+from pie.adapters.secrets import LazySecretBox, keys_from
 from pie.config import Settings
+from pie.ports.credentials import CredentialStore
 from pie.ports.uow import TenantDirectory, UnitOfWork
 from pie.services.model_cache import ModelCache
 
@@ -24,11 +27,18 @@ class Container:
     tenants: TenantDirectory
     #: fitted process models per tenant, valid until the tenant's next change
     models: ModelCache = field(default_factory=ModelCache)
+    #: seals stored credentials; its key is read (or the key file made) on first use
+    secret_box: LazySecretBox | None = None
 
     def uow(self, tenant_id: UUID, *, writes: bool = False) -> UnitOfWork:
         """``writes``: the unit reads, then writes (an import, a policy): on SQLite it waits
         for another writer before it begins, instead of failing half-way."""
         return SqlUnitOfWork(self.sessions, tenant_id, writes=writes)
+
+    def credentials(self, tenant_id: UUID) -> CredentialStore:
+        """The tenant's encrypted credentials (each call its own transaction)."""
+        box = self.secret_box or _secret_box(self.settings)
+        return SqlCredentialStore(self.sessions, tenant_id, box)
 
     async def aclose(self) -> None:
         await self.engine.dispose()
@@ -43,7 +53,13 @@ def build(settings: Settings) -> Container:
         sessions,
         SqlTenantDirectory(sessions),
         ModelCache(max_entries=settings.model_cache_size),
+        _secret_box(settings),
     )
+
+
+def _secret_box(settings: Settings) -> LazySecretBox:
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    return LazySecretBox(lambda: keys_from(key, settings.secret_key_file))
 
 
 # --- the schema -----------------------------------------------------------------------------

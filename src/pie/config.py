@@ -86,9 +86,19 @@ class Settings(BaseSettings):
             "(an import) to finish before it gives up."
         ),
     )
-    encryption_key: SecretStr | None = Field(
-        default=None, description="Key that encrypts stored source credentials (later issues)."
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key that encrypts stored source credentials (a long random string; several, "
+            "comma-separated, to rotate: the first encrypts, all decrypt). Unset: a key file "
+            "DATA_DIR/secret.key, made on first use and readable only by its owner. Set it "
+            "whenever several machines (API servers, workers) share one PostgreSQL store."
+        ),
     )
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret.key"
 
     @property
     def sqlite_path(self) -> Path:
