@@ -18,6 +18,8 @@ from tests.emulators.notion import BOT, TOKEN
 @asynccontextmanager
 async def notion_harness(
     retry: RetryPolicy | None = None,
+    *,
+    timeout_s: float = 30.0,
 ) -> AsyncIterator[tuple[NotionAdapter, NotionEmulator, Clock]]:
     clock = Clock(frozen=datetime.now(UTC).replace(second=7, microsecond=0))
     with NotionEmulator(tokens={TOKEN: BOT}, clock=clock) as emu:
@@ -33,6 +35,7 @@ async def notion_harness(
             contacts=type(contacts)(contacts.database_id),
             base_url=emu.url,
             retry=retry,
+            timeout_s=timeout_s,
         )
         await adapter.open()
         try:
