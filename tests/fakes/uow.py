@@ -55,6 +55,7 @@ from pie.ports.repositories import (
     UpsertCounts,
 )
 from pie.ports.uow import ApiKey, NewTenant
+from tests.fakes.sync_state import FakeSyncStateRepository, SyncTables
 
 T = TypeVar("T")
 
@@ -111,6 +112,7 @@ class Tables:
         self.cursors: dict[tuple[str, str], Cursor] = {}
         self.models: dict[str, CachedModel] = {}
         self.policy: OwnershipPolicy = DEFAULT_POLICY
+        self.sync = SyncTables()
 
 
 def _snapshot(tables: Tables) -> Tables:
@@ -124,6 +126,7 @@ def _snapshot(tables: Tables) -> Tables:
     twin.cursors = dict(tables.cursors)
     twin.models = dict(tables.models)
     twin.policy = tables.policy
+    twin.sync = tables.sync.snapshot()
     return twin
 
 
@@ -592,6 +595,7 @@ class InMemoryUnitOfWork:
         self.changes = FakeChangeFeed(t)
         self.models = FakeModelCache(t, clock)
         self.policy = FakePolicyRepository(t)
+        self.sync = FakeSyncStateRepository(t.sync, clock)
 
     async def commit(self) -> None:
         self._store.tables[self.tenant_id] = self._work

@@ -28,6 +28,7 @@ from pie.ports.repositories import (
     StageTransitionRepository,
     StakeholderRepository,
 )
+from pie.ports.sync import SyncStateRepository
 
 
 class UnitOfWork(Protocol):
@@ -60,6 +61,8 @@ class UnitOfWork(Protocol):
     def models(self) -> ModelCacheRepository: ...
     @property
     def policy(self) -> PolicyRepository: ...
+    @property
+    def sync(self) -> SyncStateRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -12,9 +12,12 @@ import pytest
 import pytest_asyncio
 
 from pie.adapters.db.tables import TENANT_TABLES
+from pie.domain.crm_fields import RecordKind
 from pie.domain.model import EntityKind, ExternalRef
 from pie.domain.ownership import OwnershipPolicy
 from pie.domain.plans import AccountPlanData, OpportunityPlanData
+from pie.ports.sync import Conflict as SyncConflict
+from pie.ports.sync import Link, SyncState
 from tests.contract import records as r
 from tests.dbfixtures import APP_ROLE, Database, PostgresDatabase
 
@@ -63,6 +66,12 @@ async def two(postgres_db: Database, postgres_database: PostgresDatabase) -> Asy
         await uow.cursors.save("s", "deals", "2024-01-01")
         await uow.models.put("fit", await uow.changes.latest(), b"model")
         await uow.policy.save(OwnershipPolicy.from_document({"deal.stage": ["human", "pie"]}))
+        await uow.sync.save_state("notion", SyncState())
+        await uow.sync.save_link("notion", Link(RecordKind.DEAL, deal.id, "page"))
+        await uow.sync.save_base("notion", RecordKind.DEAL, deal.id, {"stage": "demo"})
+        await uow.sync.log_conflicts(
+            "notion", [SyncConflict(RecordKind.DEAL, deal.id, "page", "stage", 1, 2, 3, "crm", "r")]
+        )
         await uow.commit()
     app = await asyncpg.connect(
         host=postgres_database.server.host,

@@ -39,6 +39,7 @@ from pie.adapters.db.repositories import (
     SqlStageTransitionRepository,
     SqlStakeholderRepository,
 )
+from pie.adapters.db.sync_state import SqlSyncStateRepository
 from pie.adapters.db.writes import Writer
 from pie.domain.errors import StoreBusy
 from pie.ports.repositories import (
@@ -55,6 +56,7 @@ from pie.ports.repositories import (
     StageTransitionRepository,
     StakeholderRepository,
 )
+from pie.ports.sync import SyncStateRepository
 
 SET_TENANT = text("SELECT set_config('pie.tenant_id', :tenant, true)")
 
@@ -114,6 +116,7 @@ class SqlUnitOfWork:
     changes: ChangeFeed
     models: ModelCacheRepository
     policy: PolicyRepository
+    sync: SyncStateRepository
 
     def __init__(
         self,
@@ -153,6 +156,7 @@ class SqlUnitOfWork:
         self.changes = SqlChangeFeed(session, tenant)
         self.models = SqlModelCache(session, tenant)
         self.policy = SqlPolicyRepository(writer)
+        self.sync = SqlSyncStateRepository(session, tenant)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
