@@ -114,10 +114,24 @@ class Connector(Protocol):
     missed are reconciled); ``make_mapper`` is the mapper ``import_source`` runs over its
     records; ``vendor`` also picks the stock stage names (``StageMapper(vendor=...)``)."""
 
-    vendor: str  # "salesforce": the registry key, the CLI word, the source the ids belong to
-    title: str  # "Salesforce", for people
-    default_base_url: str  # the vendor's production API
-    auth_flows: tuple[AuthFlow, ...]
+    # Read-only, so plain class attributes satisfy them.
+    @property
+    def vendor(self) -> str:
+        """``salesforce``: the registry key, the CLI word, the source the ids belong to."""
+        ...
+
+    @property
+    def title(self) -> str:
+        """``Salesforce``, for people."""
+        ...
+
+    @property
+    def default_base_url(self) -> str:
+        """The vendor's production API."""
+        ...
+
+    @property
+    def auth_flows(self) -> tuple[AuthFlow, ...]: ...
 
     def source(self, config: ConnectionConfig, *, full: bool) -> Source:
         """The Source for one sync. Open network clients inside ``records()`` (so they close
@@ -166,8 +180,11 @@ class RunningEmulator(Protocol):
 
 
 class Emulator(Protocol):
-    vendor: str
-    title: str
+    @property
+    def vendor(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
 
     def serve(self, host: str, port: int, options: EmulatorOptions) -> RunningEmulator:
         """Start answering on ``host:port`` (port 0: any free one) in the background (a thread
