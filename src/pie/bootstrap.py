@@ -23,6 +23,7 @@ from pie.ports.jobs import JobQueue, SyncLock
 from pie.ports.uow import TenantDirectory, UnitOfWork
 from pie.services.connections import SyncDeps
 from pie.services.model_cache import ModelCache
+from pie.services.notion import NotionDeps
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,17 @@ class Container:
 
     def connections(self, tenant_id: UUID) -> ConnectionStore:
         return SqlConnectionStore(self.sessions, tenant_id)
+
+    def notion_deps(self) -> NotionDeps:
+        """What pie.services.notion needs (setup, check, the Notion CRM adapter)."""
+        from pie.adapters.notion.admin import NotionWorkspaceAdmin
+
+        return NotionDeps(
+            self.connections,
+            self.credentials,
+            NotionWorkspaceAdmin(),
+            base_url=self.settings.notion_base_url,
+        )
 
     def sync_schedule(self) -> SyncSchedule:
         return SqlSyncSchedule(self.sessions)

@@ -80,6 +80,8 @@ async def check_databases(
             try:
                 ds = target.data_source_id or await adapter.resolve_data_source(target.database_id)
             except CrmRejected as err:
+                if err.pauses_connection:
+                    raise  # the token, not the database: nothing else can be checked
                 report.targets[kind] = target
                 report.problems[kind] = [f"database {target.database_id}: {err.message}"]
                 continue
@@ -88,6 +90,8 @@ async def check_databases(
             try:
                 report.problems[kind] = await adapter.schema_problems(kind)
             except CrmRejected as err:
+                if err.pauses_connection:
+                    raise
                 report.problems[kind] = [f"data source {ds}: {err.message}"]
         return report
     finally:

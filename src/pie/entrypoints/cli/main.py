@@ -15,6 +15,7 @@ from pie.entrypoints.cli import (
     demo,
     export,
     importing,
+    notion,
     serve,
     simulation,
     tenants,
@@ -79,3 +80,4 @@ app.add_typer(changes.policy_app, name="policy")
 app.add_typer(export.app, name="export")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.add_typer(notion.app, name="notion")

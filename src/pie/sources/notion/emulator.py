@@ -212,6 +212,33 @@ class NotionEmulator:
             body["in_trash"] = in_trash
         return self.workspace.update_page(page_id, body, user_id)
 
+    def human_set(
+        self, page: str, values: dict[str, str | None], *, user_id: str = HUMAN_USER_ID
+    ) -> JsonObj:
+        """A person types ``values`` (property name -> text; None or "" clears) into the page
+        with id or title ``page`` (several pages with that title: an error naming them)."""
+        ws = self.workspace
+        with ws.lock:
+            page_id = normalise_id(page)
+            if page_id not in ws.pages:
+                found = [pid for pid, title in ws.titles().items() if title == page]
+                if len(found) != 1:
+                    raise validation(
+                        f"{len(found)} pages have the title {page!r}"
+                        + (f": {', '.join(found)}" if found else "")
+                    )
+                page_id = found[0]
+            ds = ws._page_source(ws.pages[page_id])
+            if ds is None:
+                raise validation(f"page {page!r} is not in a data source")
+            properties: JsonObj = {}
+            for name, text in values.items():
+                prop = ds.by_name_or_id(name)
+                if prop is None:
+                    raise validation(f"{name} is not a property that exists.")
+                properties[name] = {prop.type: typed_value(prop.type, text)}
+            return self.human_update(page_id, properties, user_id=user_id)
+
     def human_create(self, body: JsonObj, *, user_id: str = HUMAN_USER_ID) -> JsonObj:
         return self.workspace.create_page(body, user_id)
 
@@ -294,6 +321,8 @@ class NotionEmulator:
                 return self.human_update(
                     page_id, body.get("properties"), in_trash=body.get("in_trash")
                 )
+            case ("POST", ["human", "edit"]):
+                return self.human_set(str(body.get("page", "")), dict(body.get("set") or {}))
             case ("POST", ["faults"]):
                 self.inject(Fault(**body))
                 return {"faults": len(self.faults)}
@@ -480,6 +509,43 @@ class _Handler(BaseHTTPRequestHandler):
             return
         record(200, bot, applied)
         self._send(200, result)
+
+
+def typed_value(kind: str, text: str | None) -> Any:
+    """A property value of type ``kind`` from what a person would type."""
+    if text is None or text == "":
+        return [] if kind in ("title", "rich_text") else None
+    if kind in ("title", "rich_text"):
+        return [{"text": {"content": text}}]
+    if kind == "number":
+        try:
+            return float(text) if "." in text or "e" in text.lower() else int(text)
+        except ValueError:
+            raise validation(f"{text!r} is not a number") from None
+    if kind == "select":
+        return {"name": text}
+    if kind == "date":
+        return {"start": text}
+    if kind == "checkbox":
+        return text.lower() in ("1", "true", "yes", "on")
+    return text
+
+
+def edit_as_human(base_url: str, page: str, values: dict[str, str | None]) -> JsonObj:
+    """Over HTTP, for the demo (`pie notion human-edit`): a person edits a page of a running
+    emulator. Returns the page; raises NotionApiError with the emulator's answer."""
+    import httpx
+
+    answer = httpx.post(
+        f"{base_url.rstrip('/')}/_emulator/human/edit",
+        json={"page": page, "set": values},
+        timeout=10,
+    )
+    body = answer.json()
+    if answer.status_code != 200:
+        raise NotionApiError(answer.status_code, str(body.get("code")), str(body.get("message")))
+    result: JsonObj = body
+    return result
 
 
 def serve(

@@ -26,6 +26,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from pie.domain.errors import ConnectorError
+
 JsonObj = dict[str, Any]
 
 MAX_PAGE_SIZE = 100
@@ -57,9 +59,10 @@ EMPTY_ANNOTATIONS: JsonObj = {
 }
 
 
-class NotionApiError(Exception):
-    """An error answer in Notion's shape. Internal to the emulator: the server turns it into
-    the HTTP response ``{"object": "error", "status", "code", "message", "request_id"}``."""
+class NotionApiError(ConnectorError):
+    """An error answer in Notion's shape. The server turns it into the HTTP response
+    ``{"object": "error", "status", "code", "message", "request_id"}``; the demo's helpers
+    (``edit_as_human``) raise it with the emulator's answer."""
 
     def __init__(
         self,
@@ -266,7 +269,9 @@ class Workspace:
         #: Queries with more matches than this report ``query_result_limit_reached``.
         self.result_limit: int | None = None
         now = self.clock.now()
-        self.root_page_id = root_page_id or str(uuid.uuid4())
+        self.root_page_id = (normalise_id(root_page_id) if root_page_id else None) or str(
+            uuid.uuid4()
+        )
         self.pages[self.root_page_id] = Page(
             self.root_page_id,
             {"type": "workspace", "workspace": True},
