@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -51,9 +51,12 @@ class StoreCrmAdapter(CrmAdapter):
     """``uow``: an open unit of work (entered by the caller); ``origin``: the origin of the
     writes (``pie`` for an agent, ``human``, or a CRM's name for applied inbound changes)."""
 
-    def __init__(self, uow: UnitOfWork, *, origin: str = PIE) -> None:
+    def __init__(
+        self, uow: UnitOfWork, *, origin: str = PIE, clock: Callable[[], datetime] = _now
+    ) -> None:
         self._uow = uow
         self._origin = origin
+        self._now = clock
         self._caps = CrmCapabilities(
             name="store",
             self_actor=origin,
@@ -120,7 +123,7 @@ class StoreCrmAdapter(CrmAdapter):
         existing = await self._get(kind, pie_id)
         if existing is not None:
             return WriteResult(await self._record(kind, existing), created=False)
-        now = _now()
+        now = self._now()
         values = _to_model(kind, fields)
         tenant = self._uow.tenant_id
         item: Deal | Contact
@@ -164,10 +167,10 @@ class StoreCrmAdapter(CrmAdapter):
         if values:
             carried = frozenset(values) | {"updated_at"}
             if isinstance(item, Deal):
-                deal = dataclasses.replace(item, updated_at=_now(), **values)
+                deal = dataclasses.replace(item, updated_at=self._now(), **values)
                 await self._uow.deals.update(deal, origin=self._origin, fields=carried)
             else:
-                contact = dataclasses.replace(item, updated_at=_now(), **values)
+                contact = dataclasses.replace(item, updated_at=self._now(), **values)
                 await self._uow.contacts.update(contact, origin=self._origin, fields=carried)
         stored = await self._get(kind, ident)
         assert stored is not None
