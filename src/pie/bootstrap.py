@@ -111,7 +111,7 @@ class Container:
             lambda: jobs.JobRuntime(self.sync_deps(), self.sync_schedule(), holder["queue"]),
             **options,
         )
-        holder["queue"] = jobs.ProcrastinateQueue(app)
+        holder["queue"] = jobs.ProcrastinateQueue(app, opened=True)  # used by its workers
         return app
 
     async def run_worker(

@@ -125,9 +125,11 @@ def build_app(
 class ProcrastinateQueue:
     """pie.ports.jobs.JobQueue on Procrastinate."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, opened: bool = False) -> None:
+        """``opened``: the app is opened (and closed) by its owner (a worker)."""
         self.app = app
-        self._opened = False
+        self._opened = opened
+        self._owned = not opened
 
     async def _open(self) -> None:
         if not self._opened:
@@ -135,7 +137,7 @@ class ProcrastinateQueue:
             self._opened = True
 
     async def aclose(self) -> None:
-        if self._opened:
+        if self._opened and self._owned:
             self._opened = False
             await self.app.close_async()
 

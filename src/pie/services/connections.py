@@ -224,11 +224,16 @@ async def config_of(deps: SyncDeps, c: Connection) -> ConnectionConfig:
 
 class CountingSource:
     """A Source that counts the records of each stream as they pass (for progress and the
-    report)."""
+    report). ``name`` (default: the inner source's) is the source the records' ids and cursors
+    are kept under: a sync uses the connection's name, so two connections of one vendor (two
+    Salesforce orgs) keep their cursors apart, and the default connection, named after its
+    vendor, shares its ids with that vendor's CSV imports."""
 
-    def __init__(self, inner: Source, progress: StreamProgress | None = None) -> None:
+    def __init__(
+        self, inner: Source, progress: StreamProgress | None = None, *, name: str | None = None
+    ) -> None:
         self.inner, self.progress = inner, progress
-        self.name, self.label = inner.name, inner.label
+        self.name, self.label = name or inner.name, inner.label
         self.streams, self.resumable = inner.streams, inner.resumable
         self.read: dict[str, int] = {}
 
@@ -271,7 +276,7 @@ async def run_sync(
         try:
             conn = registry.connector(c.vendor)
             source = conn.source(await config_of(deps, c), full=full)
-            counting = CountingSource(source, progress)
+            counting = CountingSource(source, progress, name=c.name)
             try:
                 report = await import_source(
                     deps.uow(tenant_id),

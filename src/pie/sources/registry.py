@@ -134,8 +134,10 @@ class Connector(Protocol):
     def auth_flows(self) -> tuple[AuthFlow, ...]: ...
 
     def source(self, config: ConnectionConfig, *, full: bool) -> Source:
-        """The Source for one sync. Open network clients inside ``records()`` (so they close
-        when it ends) or give the source an ``async def aclose()``."""
+        """The Source for one sync. Its ids and cursors are kept under the connection's name
+        (the sync sets it; the vendor's name for the default connection), whatever the
+        source's own ``name``. Open network clients inside ``records()`` (so they close when
+        it ends) or give the source an ``async def aclose()``."""
         ...
 
     def make_mapper(self, ctx: MapContext) -> Mapper: ...
