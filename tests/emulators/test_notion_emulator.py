@@ -448,3 +448,23 @@ async def test_blocks_append_and_list_is_not_idempotent() -> None:
             with pytest.raises(APIResponseError) as err:
                 await client.blocks.children.append(pid, children=[para] * 101)
             assert "≤ `100`" in str(err.value)
+
+
+async def test_pie_emulate_notion_serves_the_demo_workspace() -> None:
+    from pie.sources import registry
+    from pie.sources.notion import DEMO_PAGE_ID, DEMO_TOKEN
+
+    plugin = registry.emulator("notion")
+    running = plugin.serve("127.0.0.1", 0, registry.EmulatorOptions())
+    try:
+        me = await raw_http(
+            "get",
+            f"{running.base_url}/v1/users/me",
+            headers={"Authorization": f"Bearer {DEMO_TOKEN}", "Notion-Version": "2025-09-03"},
+        )
+        assert me.status_code == 200 and me.json()["type"] == "bot"
+        root = await raw_http("get", f"{running.base_url}/_emulator/root")
+        assert root.json() == {"root_page_id": DEMO_PAGE_ID}
+        assert DEMO_PAGE_ID in plugin.connect_hint(running.base_url)
+    finally:
+        running.stop()

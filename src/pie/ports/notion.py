@@ -49,8 +49,15 @@ class NotionAdmin(Protocol):
         ...
 
     async def open_adapter(
-        self, token: Secret, databases: Mapping[RecordKind, NotionDatabase], base_url: str
+        self,
+        token: Secret,
+        databases: Mapping[RecordKind, NotionDatabase],
+        base_url: str,
+        *,
+        retries: bool = False,
     ) -> tuple[CrmAdapter, Mapping[RecordKind, NotionDatabase]]:
         """A ready CRM adapter (close it with ``aclose()``) and the databases with their
-        data sources resolved (to store when they were not yet)."""
+        data sources resolved (to store when they were not yet). ``retries``: the adapter
+        retries failed operations itself (False: every failure goes to the caller, like the
+        sync engine wants, which owns waits and retries)."""
         ...

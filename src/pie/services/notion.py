@@ -188,15 +188,20 @@ async def check(
 
 
 @asynccontextmanager
-async def crm(deps: NotionDeps, tenant_id: UUID) -> AsyncIterator[CrmAdapter]:
-    """The tenant's Notion CRM adapter, ready (data sources resolved once and stored)."""
+async def crm(
+    deps: NotionDeps, tenant_id: UUID, *, retries: bool = False
+) -> AsyncIterator[CrmAdapter]:
+    """The tenant's Notion CRM adapter, ready (data sources resolved once and stored); the
+    sync engine's way to Notion. ``retries`` False (default): the adapter raises every
+    failure as a CRM error and the engine's scheduler retries (one retry owner, so the rate
+    budget counts every request)."""
     stored = await _stored(deps, tenant_id)
     if stored is None:
         raise NotConfigured("Notion is not set up: run `pie notion setup --parent PAGE_ID`")
     databases = _databases_of(stored.settings)
     secret = await _token(deps, tenant_id, None)
     base_url = _base_url(deps, stored)
-    adapter, resolved = await deps.admin.open_adapter(secret, databases, base_url)
+    adapter, resolved = await deps.admin.open_adapter(secret, databases, base_url, retries=retries)
     try:
         if dict(resolved) != databases:
             await _save(deps, tenant_id, secret, resolved, stored.base_url or base_url)

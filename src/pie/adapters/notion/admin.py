@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pie.adapters.notion.adapter import NotionAdapter, NotionTarget
+from pie.adapters.notion.errors import NO_RETRY
 from pie.adapters.notion.setup import check_databases, create_databases
 from pie.domain.crm_fields import RecordKind
 from pie.ports.credentials import Secret
@@ -39,13 +40,19 @@ class NotionWorkspaceAdmin:
         )
 
     async def open_adapter(
-        self, token: Secret, databases: Mapping[RecordKind, NotionDatabase], base_url: str
+        self,
+        token: Secret,
+        databases: Mapping[RecordKind, NotionDatabase],
+        base_url: str,
+        *,
+        retries: bool = False,
     ) -> tuple[CrmAdapter, Mapping[RecordKind, NotionDatabase]]:
         adapter = NotionAdapter(
             token,
             deals=_target(databases[RecordKind.DEAL]),
             contacts=_target(databases[RecordKind.CONTACT]),
             base_url=base_url,
+            retry=None if retries else NO_RETRY,
         )
         try:
             await adapter.open()

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Notion as your CRM: set up or check its databases, run the emulator.")
 
 AS_JSON = typer.Option(False, "--json", help="Print JSON")
+#: the emulator's demo token and its one page (fixed, so the walkthrough's commands can be
+#: copied); the same values as pie.sources.notion's DEMO_TOKEN / DEMO_PAGE_ID
 DEMO_TOKEN_HINT = "secret_pie_emulator"
-#: the emulator's page to set up under, fixed so the walkthrough's commands can be copied
 DEMO_PAGE_ID = "5e7a0000-0000-4000-8000-00000000d3e0"
 
 
