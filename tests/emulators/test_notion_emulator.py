@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -468,3 +469,19 @@ async def test_pie_emulate_notion_serves_the_demo_workspace() -> None:
         assert DEMO_PAGE_ID in plugin.connect_hint(running.base_url)
     finally:
         running.stop()
+
+
+async def test_chaos_fails_a_seeded_share_of_requests_and_replays() -> None:
+    async def statuses(seed: int) -> list[int]:
+        with running_emulator() as emu:
+            emu.chaos(0.3, [Fault(status=503, code="service_unavailable")], seed=seed)
+            async with sdk(emu) as client:
+                for _ in range(40):
+                    with contextlib.suppress(APIResponseError):
+                        await client.users.me()
+            emu.clear_faults()
+            return [r.status for r in emu.log]
+
+    first, again = await statuses(3), await statuses(3)
+    assert first == again
+    assert 4 <= first.count(503) <= 20 and first.count(200) == 40 - first.count(503)

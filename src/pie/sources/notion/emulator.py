@@ -29,12 +29,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import random
 import re
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -148,6 +149,7 @@ class NotionEmulator:
         self.monotonic = monotonic
         self.budget = RateBudget(*budget, monotonic) if budget else None
         self.faults: list[Fault] = []
+        self._chaos: tuple[float, list[Fault], random.Random] | None = None
         self.log: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._server = _Server((host, port), _Handler, self)
@@ -197,6 +199,14 @@ class NotionEmulator:
     def clear_faults(self) -> None:
         with self._lock:
             self.faults.clear()
+            self._chaos = None
+
+    def chaos(self, rate: float, faults: Sequence[Fault], *, seed: int = 0) -> None:
+        """From now on each ``/v1`` request fails with probability ``rate``, with one of
+        ``faults`` (each used as a pattern: its ``times`` is ignored), drawn from a seeded
+        random stream so a failing run can be replayed. ``clear_faults()`` ends it."""
+        with self._lock:
+            self._chaos = (rate, list(faults), random.Random(seed))
 
     def human_update(
         self,
@@ -247,6 +257,12 @@ class NotionEmulator:
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
+            if self._chaos is not None:
+                rate, pool, rng = self._chaos
+                if rng.random() < rate:
+                    fits = [f for f in pool if f.matches(method, path)]
+                    if fits:
+                        return rng.choice(fits)
             for fault in self.faults:
                 if fault.matches(method, path):
                     fault.times -= 1

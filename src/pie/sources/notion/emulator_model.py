@@ -36,6 +36,7 @@ MAX_RICH_TEXT_ITEMS = 100
 MAX_EMAIL = 200
 MAX_URL = 2000
 MAX_CHILDREN = 100
+MAX_CURSORS = 10_000
 
 PROPERTY_TYPES = (
     "title",
@@ -284,6 +285,13 @@ class Workspace:
         )
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _remember(self, token: str, cursor: _Cursor) -> None:
+        """Cursors live until MAX_CURSORS newer ones were handed out (a long demo's memory
+        stays bounded; a cursor that old is refused as Notion refuses a stale one)."""
+        self._cursors[token] = cursor
+        while len(self._cursors) > MAX_CURSORS:
+            del self._cursors[next(iter(self._cursors))]
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -829,7 +837,7 @@ class Workspace:
             next_cursor = None
             if has_more:
                 next_cursor = str(uuid.uuid4())
-                self._cursors[next_cursor] = _Cursor(key, offset + page_size)
+                self._remember(next_cursor, _Cursor(key, offset + page_size))
             out: JsonObj = {
                 "object": "list",
                 "results": [self.page_json(p, filter_properties) for p in chunk],
@@ -1114,7 +1122,7 @@ class Workspace:
             next_cursor = None
             if has_more:
                 next_cursor = str(uuid.uuid4())
-                self._cursors[next_cursor] = _Cursor(key, offset + page_size)
+                self._remember(next_cursor, _Cursor(key, offset + page_size))
             return {
                 "object": "list",
                 "results": [self.block_json(self.blocks[b]) for b in chunk],
