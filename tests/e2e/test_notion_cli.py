@@ -59,6 +59,9 @@ def test_setup_check_and_human_edit_against_the_emulator(
     assert body["ok"] and {d["kind"] for d in body["databases"]} == {"deal", "contact"}
     assert all(d["data_source_id"] for d in body["databases"])
     assert len(emulator.workspace.databases) == 2
+    twice = pie("-t", "acme", "notion", "setup", "--parent", emulator.workspace.root_page_id)
+    assert twice.exit_code == 1 and "set up already" in twice.output
+    assert len(emulator.workspace.databases) == 2
 
     checked = pie("-t", "acme", "notion", "check")
     assert checked.exit_code == 0, checked.output
@@ -118,8 +121,9 @@ def test_the_token_is_in_no_output_error_log_or_stored_byte(
     assert run("-t", "acme", "notion", "check").exit_code == 1
     emulator.clear_faults()
     emulator.inject(Fault(kind="drop"))
-    assert run("-t", "acme", "notion", "setup", "--parent", root).exit_code != 0
-    assert run("-t", "acme", "notion", "setup", "--parent", "not-a-page").exit_code == 1
+    assert run("-t", "acme", "notion", "setup", "--parent", root, "--again").exit_code != 0
+    bad_parent = run("-t", "acme", "notion", "setup", "--parent", "not-a-page", "--again")
+    assert bad_parent.exit_code == 1 and "Could not find page" in bad_parent.output
     emulator.tokens.clear()  # revoked: the stored token is now refused with 401
     denied = run("-t", "acme", "notion", "check")
     assert denied.exit_code == 1 and "API token is invalid" in denied.output
@@ -145,6 +149,7 @@ def test_the_token_is_in_no_output_error_log_or_stored_byte(
         "--parent",
         root,
         "--ask-token",
+        "--again",
         input="ntn_second_" + token[-8:] + "\n",
     )
     outputs.append(prompted.output)

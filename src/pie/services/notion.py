@@ -138,16 +138,30 @@ def _base_url(deps: NotionDeps, stored: Connection | None) -> str:
 
 
 async def setup(
-    deps: NotionDeps, tenant_id: UUID, parent_page_id: str, *, token: Secret | None = None
+    deps: NotionDeps,
+    tenant_id: UUID,
+    parent_page_id: str,
+    *,
+    token: Secret | None = None,
+    again: bool = False,
 ) -> NotionSetupRead:
     """Create the deals and contacts databases under ``parent_page_id`` with PIE's schema,
-    then store the token (encrypted) and the ids."""
+    then store the token (encrypted) and the ids. A tenant already set up keeps its
+    databases unless ``again`` (new, empty ones replace them; the old ones stay in Notion)."""
     if not parent_page_id.strip():
         raise InvalidInput(
             "give the id of a Notion page shared with the integration", field="parent"
         )
+    stored = await _stored(deps, tenant_id)
+    if stored is not None and not again:
+        ids = ", ".join(f"{k} {v}" for k, v in sorted(stored.settings.items()) if "database" in k)
+        raise InvalidInput(
+            f"Notion is set up already ({ids}): `pie notion check` validates it; pass --again "
+            "to create new databases",
+            field="parent",
+        )
     secret = await _token(deps, tenant_id, token)
-    base_url = _base_url(deps, await _stored(deps, tenant_id))
+    base_url = _base_url(deps, stored)
     made = await deps.admin.create_databases(secret, parent_page_id.strip(), base_url)
     await _save(deps, tenant_id, secret, made, base_url)
     report = SchemaReport(made, dict.fromkeys(made, ()))

@@ -61,6 +61,9 @@ def setup(
     ask_token: bool = typer.Option(
         False, "--ask-token", help="Prompt for a new token even if one is stored"
     ),
+    again: bool = typer.Option(
+        False, "--again", help="Create new databases even if the tenant has some already"
+    ),
     as_json: bool = AS_JSON,
 ) -> None:
     """Create the deals and contacts databases with PIE's schema under a page; store the token
@@ -75,7 +78,7 @@ def setup(
         deps = c.notion_deps()
         stored = await c.credentials(tenant).get(notion.CREDENTIAL)
         token = _token(st, ask=ask_token or not stored)
-        return await notion.setup(deps, tenant, parent, token=token)
+        return await notion.setup(deps, tenant, parent, token=token, again=again)
 
     _show(run(st, work), as_json, "Notion databases created")
 
