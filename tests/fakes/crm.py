@@ -116,6 +116,7 @@ class _Row:
     last_edited_by: str
     in_trash: bool = False
     visible: bool = True  # False: unshared from the integration (404)
+    indexed_at: datetime = datetime.min.replace(tzinfo=UTC)  # PIE's clock: queries see it then
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +145,16 @@ class FakeCrm(CrmAdapter):
         precision: float = 60.0,
         budget: tuple[int, float] | None = None,
         self_actor: str = SELF_ACTOR,
+        query_lag: float = 0.0,
+        dedupe_creates: bool = True,
     ) -> None:
+        """``query_lag``: an edit shows in ``changes_since`` only up to that many seconds
+        after it was made (each edit its own delay, like a search index catching up);
+        ``dedupe_creates`` False makes a broken CRM adapter that creates without looking
+        for the PIE id first (for the tests' broken variants)."""
         self.clock = clock
+        self.query_lag = query_lag
+        self.dedupe_creates = dedupe_creates
         self.skew = skew
         self.precision = precision
         self.budget = budget
@@ -160,6 +169,7 @@ class FakeCrm(CrmAdapter):
         self.activities: dict[str, list[_Activity]] = {}
         self.faults: list[Fault] = []
         self.requests: list[Request] = []
+        self.retry_afters: dict[int, float] = {}  # request index -> Retry-After it answered
         self.writes_applied = 0  # writes that changed the CRM (incl. ones whose answer was lost)
         self._ids = itertools.count(1)
 
@@ -224,7 +234,7 @@ class FakeCrm(CrmAdapter):
 
     async def create_record(self, kind: RecordKind, pie_id: UUID, fields: Fields) -> WriteResult:
         lost = self._request("create")
-        existing = self._by_pie_id(kind, pie_id)
+        existing = self._by_pie_id(kind, pie_id) if self.dedupe_creates else None
         if existing is not None:
             return self._answer(lost, WriteResult(self._out(existing), created=False))
         self._validate(kind, fields)
@@ -273,8 +283,13 @@ class FakeCrm(CrmAdapter):
         page_size: int = 100,
     ) -> Page:
         lost = self._request("query")
+        now = self.clock.now()
         rows = sorted(
-            (r for r in self._live(kind) if self._reported(r) >= since),
+            (
+                r
+                for r in self._live(kind)
+                if self._reported(r) >= since and r.indexed_at <= now
+            ),
             key=lambda r: (self._reported(r), r.external_id),
         )
         after = _decode(cursor)
@@ -340,6 +355,8 @@ class FakeCrm(CrmAdapter):
             self.faults.remove(fault)
         self.requests.append(Request(now, op, fault.kind.value))
         kind = fault.kind
+        if kind in (FaultKind.RATE_LIMITED, FaultKind.OVERLOADED) and fault.retry_after:
+            self.retry_afters[len(self.requests) - 1] = fault.retry_after
         if kind is FaultKind.LOST_RESPONSE:
             return True
         if kind is FaultKind.RATE_LIMITED:
@@ -401,6 +418,7 @@ class FakeCrm(CrmAdapter):
             now,
             actor,
         )
+        row.indexed_at = self.clock.now() + timedelta(seconds=self._lag())
         self.rows[ext] = row
         self.writes_applied += 1
         return row
@@ -414,6 +432,12 @@ class FakeCrm(CrmAdapter):
     def _touch(self, row: _Row, actor: str) -> None:
         row.edited_at = self.crm_now()
         row.last_edited_by = actor
+        row.indexed_at = self.clock.now() + timedelta(seconds=self._lag())
+
+    def _lag(self) -> float:
+        if self.query_lag <= 0:
+            return 0.0
+        return (next(self._ids) * 7919 % 1000) / 1000 * self.query_lag
 
     def _reported(self, row: _Row) -> datetime:
         if self.precision >= 60:

@@ -48,6 +48,9 @@ REMOTE = "crm"
 
 #: pseudo-field of record-level log rows (trash, delete, restore)
 RECORD = "_record"
+#: the value a delete or a trash stands for in a log row
+DELETED = "(deleted)"
+TRASHED = "(trashed)"
 
 
 class Rule(StrEnum):
@@ -273,7 +276,7 @@ def _plan_remote_trash(
             name,
             base.get(name),
             local.values.get(name),
-            remote.values.get(name),
+            TRASHED,
             REMOTE,
             Rule.REMOTE_TRASH,
             local.changed_at.get(name),
@@ -320,7 +323,7 @@ def _plan_local_delete(
             PlannedConflict(
                 name,
                 base.get(name),
-                None,
+                DELETED,
                 value,
                 REMOTE,
                 Rule.HUMAN_EDIT_BEATS_AGENT_DELETE,
@@ -334,7 +337,7 @@ def _plan_local_delete(
         PlannedConflict(
             name,
             base.get(name),
-            None,
+            DELETED,
             value,
             LOCAL,
             Rule.LOCAL_DELETE,
