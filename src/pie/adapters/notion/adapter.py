@@ -58,6 +58,7 @@ ACTIVITY_MARK = re.compile(
     r"\[pie:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\]"
 )
 T = TypeVar("T")
+OPEN_RETRY = RetryPolicy()
 log = logging.getLogger("pie.notion")
 
 
@@ -107,12 +108,17 @@ class NotionAdapter(CrmAdapter):
     # --- lifecycle -----------------------------------------------------------------------
 
     async def open(self) -> NotionAdapter:
+        """Resolve what is not known yet. Only reads, so they are always retried (the
+        default ``RetryPolicy``), whatever policy the operations have."""
         for kind, target in self.targets.items():
             if target.data_source_id is None:
                 self.targets[kind] = replace(
-                    target, data_source_id=await self.resolve_data_source(target.database_id)
+                    target,
+                    data_source_id=await self.resolve_data_source(
+                        target.database_id, retry=OPEN_RETRY
+                    ),
                 )
-        me = await self._op(self.client.users.me)
+        me = await self._op(self.client.users.me, retry=OPEN_RETRY)
         self._bot = str(me["id"])
         return self
 
@@ -124,9 +130,11 @@ class NotionAdapter(CrmAdapter):
         """The targets with their data source ids, for the caller to store."""
         return dict(self.targets)
 
-    async def resolve_data_source(self, database_id: str) -> str:
+    async def resolve_data_source(
+        self, database_id: str, *, retry: RetryPolicy | None = None
+    ) -> str:
         """The database's one data source; several need an explicit choice."""
-        db = await self._op(lambda: self.client.databases.retrieve(database_id))
+        db = await self._op(lambda: self.client.databases.retrieve(database_id), retry=retry)
         sources = db.get("data_sources") or []
         if len(sources) != 1:
             names = ", ".join(f"{s.get('name')!r} ({s.get('id')})" for s in sources)
@@ -148,9 +156,9 @@ class NotionAdapter(CrmAdapter):
             log.info("notion request failed: %s", err)
             raise
 
-    async def _op(self, make: Callable[[], Awaitable[T]]) -> T:
-        """One request under the retry policy."""
-        return await self.retry.run(lambda: self._call(make), self._sleep)
+    async def _op(self, make: Callable[[], Awaitable[T]], *, retry: RetryPolicy | None = None) -> T:
+        """One request under the retry policy (the adapter's, unless ``retry`` is given)."""
+        return await (retry or self.retry).run(lambda: self._call(make), self._sleep)
 
     def _source(self, kind: RecordKind) -> str:
         ds = self.targets[kind].data_source_id
