@@ -5,6 +5,7 @@ printed, the key file private."""
 from __future__ import annotations
 
 import json
+import socket
 import stat
 import uuid
 from collections.abc import Iterator
@@ -117,6 +118,13 @@ def test_emulate_prints_the_base_urls() -> None:
         assert urls["fakecrm"].startswith("http://127.0.0.1:")
         text = pie("emulate", "fakecrm", "--seconds", "0", "--deals", "3")
         assert "pie connect fakecrm --base-url http://127.0.0.1:" in text.stdout
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = str(taken.getsockname()[1])
+            busy = pie("emulate", "fakecrm", "--seconds", "0", "--port", port)
+        assert busy.exit_code == 1
+        assert f"fakecrm emulator: cannot listen on 127.0.0.1:{port}" in busy.output
         missing = pie("emulate", "nosuch", "--seconds", "0")
         assert missing.exit_code == 1 and "no emulator for 'nosuch'" in missing.output
     finally:

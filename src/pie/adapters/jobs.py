@@ -133,8 +133,8 @@ class ProcrastinateQueue:
 
     async def _open(self) -> None:
         if not self._opened:
+            self._opened = True  # before: a pool half-opened when cancelled is closed too
             await self.app.open_async()
-            self._opened = True
 
     async def aclose(self) -> None:
         if self._opened and self._owned:
@@ -186,7 +186,8 @@ async def run_worker(
     heartbeat_every: float = HEARTBEAT_EVERY,
 ) -> None:
     """Run a Procrastinate worker on PIE's queue until stopped (a signal, or cancelled)."""
-    async with app.open_async():
+    try:
+        await app.open_async()
         await app.run_worker_async(
             queues=[QUEUE_NAME],
             concurrency=concurrency,
@@ -195,6 +196,8 @@ async def run_worker(
             update_heartbeat_interval=heartbeat_every,
             stalled_worker_timeout=stalled_after,
         )
+    finally:  # also when stopped while the pool was still opening
+        await app.close_async()
 
 
 # --- the embedded store: in-process ----------------------------------------------------------

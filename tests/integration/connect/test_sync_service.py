@@ -6,6 +6,7 @@ sync of a connection at a time, refreshed tokens kept."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -169,3 +170,35 @@ async def test_due_schedules_are_claimed_once(deps: SyncDeps, tenant: UUID, db: 
     assert sorted(str(d.connection_id) for d in mine) == sorted([str(cid), str(oid)])
     c = await deps.connections(tenant).get(cid)
     assert c is not None and c.next_run_at == later + timedelta(minutes=10)
+
+
+async def test_the_in_process_scheduler_runs_each_due_sync_once(
+    deps: SyncDeps, tenant: UUID, db: Database, api: FakeApi
+) -> None:
+    from pie.adapters.db.connections import SqlSyncSchedule
+    from pie.adapters.jobs import InProcessQueue, run_local_scheduler
+
+    cid = await connect(deps, tenant, schedule_minutes=60)
+    store = deps.connections(tenant)
+    c = await store.get(cid)
+    assert c is not None
+    await store.save(dataclasses.replace(c, next_run_at=datetime.now(UTC) - timedelta(seconds=1)))
+    queue = InProcessQueue(deps)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(
+        run_local_scheduler(SqlSyncSchedule(db.sessions), queue, every=0.05, stop=stop)
+    )
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        got = await store.get(cid)
+        if got is not None and got.last_sync_at is not None:
+            break
+    await asyncio.sleep(0.3)  # more rounds: nothing is due again for an hour
+    stop.set()
+    await runner
+    assert api.syncs == 1
+    got = await store.get(cid)
+    assert got is not None and got.last_job_id is not None
+    job = await queue.job(got.last_job_id)
+    assert job is not None and job.status == "succeeded"
+    assert await deal_count(db, tenant) == 10

@@ -468,13 +468,18 @@ def emulate_command(
     try:
         for i, vendor in enumerate(chosen):
             emu = registry.emulator(vendor)
-            running.append((vendor, emu.serve(host, port + i if port else 0, options)))
+            at = port + i if port else 0
+            try:
+                running.append((vendor, emu.serve(host, at, options)))
+            except OSError as err:
+                fail(f"{vendor} emulator: cannot listen on {host}:{at} ({err.strerror or err})")
         if as_json:
             print_json({v: r.base_url for v, r in running})
         else:
             for vendor, r in running:
-                console.print(f"[bold]{vendor}[/] {r.base_url}")
-                console.print(f"  {escape(known[vendor].connect_hint(r.base_url))}")
+                console.print(f"[bold]{vendor}[/] {r.base_url}", soft_wrap=True)
+                hint = known[vendor].connect_hint(r.base_url)
+                console.print(f"  {escape(hint)}", soft_wrap=True, highlight=False)
             console.print("emulators running; Ctrl-C stops them")
         sys.stdout.flush()
         _wait(seconds)

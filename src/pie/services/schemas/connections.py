@@ -116,6 +116,10 @@ class ConnectionRead(BaseModel):
         )
 
 
+class ConnectionListRead(BaseModel):
+    connections: list[ConnectionRead]
+
+
 class ConnectBody(BaseModel):
     """POST /api/import/connect."""
 
