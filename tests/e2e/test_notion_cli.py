@@ -3,6 +3,7 @@ security rule: the Notion token shows up in no output, error, log line or stored
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -41,6 +43,29 @@ def env(
     monkeypatch.delenv("PIE_SECRET_KEY", raising=False)
     monkeypatch.delenv("PIE_DATABASE_URL", raising=False)
     return tmp_path
+
+
+async def api_answers(api_key: str) -> list[str]:
+    """What the API shows of the tenant's connections (the Notion one among them)."""
+    from pie.bootstrap import build
+    from pie.config import Settings
+    from pie.entrypoints.api.app import create_app
+
+    container = build(Settings())
+    try:
+        transport = httpx.ASGITransport(app=create_app(container))
+        async with httpx.AsyncClient(transport=transport, base_url="http://pie.test") as client:
+            headers = {"Authorization": f"Bearer {api_key}"}
+            listed = await client.get("/api/import/connections", headers=headers)
+            assert listed.status_code == 200, listed.text
+            answers = [listed.text]
+            for conn in listed.json()["connections"]:
+                status = await client.get(f"/api/import/status/{conn['id']}", headers=headers)
+                assert status.status_code == 200, status.text
+                answers.append(status.text)
+            return answers
+    finally:
+        await container.aclose()
 
 
 def pie(*args: str, **kwargs: Any) -> Any:
@@ -111,10 +136,14 @@ def test_the_token_is_in_no_output_error_log_or_stored_byte(
         outputs.append(result.output)
         return result
 
-    assert run("tenant", "create", "acme").exit_code == 0
+    created = run("tenant", "create", "acme", "--json")
+    api_key = json.loads(created.stdout)["api_key"]
     root = emulator.workspace.root_page_id
     assert run("-t", "acme", "notion", "setup", "--parent", root).exit_code == 0
     assert run("-t", "acme", "notion", "check", "--json").exit_code == 0
+    answers = asyncio.run(api_answers(api_key))
+    assert any('"notion"' in a for a in answers)  # the API did show the connection
+    outputs += answers
 
     # failures: Notion down, the token revoked, a bad parent, with --debug tracebacks too
     emulator.inject(Fault(status=503, code="service_unavailable", retry_after="0", times=10))
