@@ -4,16 +4,26 @@ for the entrypoints (the CLI reaches the database adapters only through here).""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pie.adapters.db.connections import SqlConnectionStore, SqlSyncSchedule
+from pie.adapters.db.credentials import SqlCredentialStore
 from pie.adapters.db.engine import make_engine, make_sessions
 from pie.adapters.db.tenants import SqlTenantDirectory
 from pie.adapters.db.uow import SqlUnitOfWork
+from pie.adapters.locks import LocalSyncLock, PostgresSyncLock
+from pie.adapters.secrets import LazySecretBox, keys_from
 from pie.config import Settings
+from pie.ports.connections import ConnectionStore, SyncSchedule
+from pie.ports.credentials import CredentialStore
+from pie.ports.jobs import JobQueue, SyncLock
 from pie.ports.uow import TenantDirectory, UnitOfWork
+from pie.services.connections import SyncDeps
 from pie.services.model_cache import ModelCache
+from pie.services.notion import NotionDeps
 
 
 @dataclass(frozen=True)
@@ -24,13 +34,124 @@ class Container:
     tenants: TenantDirectory
     #: fitted process models per tenant, valid until the tenant's next change
     models: ModelCache = field(default_factory=ModelCache)
+    #: seals stored credentials; its key is read (or the key file made) on first use
+    secret_box: LazySecretBox | None = None
+    #: the job queue and sync lock, made on first use
+    _jobs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def uow(self, tenant_id: UUID, *, writes: bool = False) -> UnitOfWork:
         """``writes``: the unit reads, then writes (an import, a policy): on SQLite it waits
         for another writer before it begins, instead of failing half-way."""
         return SqlUnitOfWork(self.sessions, tenant_id, writes=writes)
 
+    def credentials(self, tenant_id: UUID) -> CredentialStore:
+        """The tenant's encrypted credentials (each call its own transaction)."""
+        box = self.secret_box or _secret_box(self.settings)
+        return SqlCredentialStore(self.sessions, tenant_id, box)
+
+    # --- connections and their sync jobs (pie.services.connections) ---
+
+    @property
+    def on_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def connections(self, tenant_id: UUID) -> ConnectionStore:
+        return SqlConnectionStore(self.sessions, tenant_id)
+
+    def notion_deps(self) -> NotionDeps:
+        """What pie.services.notion needs (setup, check, the Notion CRM adapter)."""
+        from pie.adapters.notion.admin import NotionWorkspaceAdmin
+
+        return NotionDeps(
+            self.connections,
+            self.credentials,
+            NotionWorkspaceAdmin(),
+            base_url=self.settings.notion_base_url,
+        )
+
+    def sync_schedule(self) -> SyncSchedule:
+        return SqlSyncSchedule(self.sessions)
+
+    def sync_lock(self) -> SyncLock:
+        if "lock" not in self._jobs:
+            self._jobs["lock"] = (
+                PostgresSyncLock(self.engine)
+                if self.on_postgres
+                else LocalSyncLock(self.settings.data_dir / "locks")
+            )
+        lock: SyncLock = self._jobs["lock"]
+        return lock
+
+    def sync_deps(self) -> SyncDeps:
+        return SyncDeps(
+            connections=self.connections,
+            credentials=self.credentials,
+            uow=lambda t: self.uow(t, writes=True),
+            lock=self.sync_lock(),
+        )
+
+    def job_queue(self) -> JobQueue:
+        """PostgreSQL: the Procrastinate queue the workers read; SQLite: in-process jobs."""
+        if "queue" not in self._jobs:
+            from pie.adapters import jobs
+
+            if self.on_postgres:
+                self._jobs["queue"] = jobs.ProcrastinateQueue(self._job_app())
+            else:
+                self._jobs["queue"] = jobs.InProcessQueue(self.sync_deps())
+        queue: JobQueue = self._jobs["queue"]
+        return queue
+
+    def _job_app(self, **options: Any) -> Any:
+        from pie.adapters import jobs
+
+        holder: dict[str, JobQueue] = {}
+        app = jobs.build_app(
+            self.settings.effective_database_url,
+            lambda: jobs.JobRuntime(self.sync_deps(), self.sync_schedule(), holder["queue"]),
+            **options,
+        )
+        holder["queue"] = jobs.ProcrastinateQueue(app, opened=True)  # used by its workers
+        return app
+
+    async def run_worker(
+        self,
+        *,
+        concurrency: int = 1,
+        name: str | None = None,
+        cron: str | None = None,
+        stalled_after: float | None = None,
+        heartbeat_every: float | None = None,
+        install_signal_handlers: bool = True,
+        every: float = 60.0,
+    ) -> None:
+        """Run sync jobs until stopped: a Procrastinate worker on PostgreSQL; on SQLite the
+        scheduler, every ``every`` seconds, with the jobs in this process."""
+        from pie.adapters import jobs
+
+        if not self.on_postgres:
+            queue = jobs.InProcessQueue(self.sync_deps())
+            await jobs.run_local_scheduler(self.sync_schedule(), queue, every=every)
+            return
+        options: dict[str, Any] = {}
+        if cron:
+            options["cron"] = cron
+        if stalled_after:
+            options["stalled_after"] = stalled_after
+        app = self._job_app(**options)
+        await jobs.run_worker(
+            app,
+            concurrency=concurrency,
+            name=name,
+            install_signal_handlers=install_signal_handlers,
+            stalled_after=stalled_after or jobs.STALLED_AFTER,
+            heartbeat_every=heartbeat_every or jobs.HEARTBEAT_EVERY,
+        )
+
     async def aclose(self) -> None:
+        queue = self._jobs.pop("queue", None)
+        if queue is not None:
+            await queue.aclose()
         await self.engine.dispose()
 
 
@@ -43,7 +164,13 @@ def build(settings: Settings) -> Container:
         sessions,
         SqlTenantDirectory(sessions),
         ModelCache(max_entries=settings.model_cache_size),
+        _secret_box(settings),
     )
+
+
+def _secret_box(settings: Settings) -> LazySecretBox:
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    return LazySecretBox(lambda: keys_from(key, settings.secret_key_file))
 
 
 # --- the schema -----------------------------------------------------------------------------

@@ -86,9 +86,34 @@ class Settings(BaseSettings):
             "(an import) to finish before it gives up."
         ),
     )
-    encryption_key: SecretStr | None = Field(
-        default=None, description="Key that encrypts stored source credentials (later issues)."
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key that encrypts stored source credentials (a long random string; several, "
+            "comma-separated, to rotate: the first encrypts, all decrypt). Unset: a key file "
+            "DATA_DIR/secret.key, made on first use and readable only by its owner. Set it "
+            "whenever several machines (API servers, workers) share one PostgreSQL store."
+        ),
     )
+
+    notion_base_url: str | None = Field(
+        default=None,
+        description=(
+            "Notion API base URL (the emulator's, e.g. http://127.0.0.1:8787). Unset: the one "
+            "stored by `pie notion setup`, else https://api.notion.com."
+        ),
+    )
+    notion_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Notion integration token `pie notion setup` / `check` store (encrypted); unset: "
+            "they prompt for it, or use the stored one."
+        ),
+    )
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret.key"
 
     @property
     def sqlite_path(self) -> Path:

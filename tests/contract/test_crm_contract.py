@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from pie.domain.crm_fields import RecordKind
 from pie.ports.crm import ActivityInput, CrmAdapter, CrmRecord, CrmRejected, FieldValue
+from tests.contract.crm_notion_harness import notion_harness
 from tests.contract.crm_store_harness import store_harness
 from tests.fakes.crm import FakeCrm, VirtualClock
 
@@ -33,6 +34,7 @@ ADAPTERS = [
     "fake",
     "store-sqlite",
     pytest.param("store-postgresql", marks=pytest.mark.postgres),
+    "notion-emulator",
 ]
 
 
@@ -64,6 +66,13 @@ async def crm(crm_backend: tuple[str, Any]) -> AsyncIterator[Harness]:
     elif name.startswith("store-"):
         async with store_harness(backend) as adapter:
             yield Harness(adapter, _no_wait)
+    elif name == "notion-emulator":
+        async with notion_harness() as (notion, _, emulator_clock):
+
+            async def advance_notion(seconds: float) -> None:
+                emulator_clock.advance(seconds)
+
+            yield Harness(notion, advance_notion)
     else:  # pragma: no cover - a name without a harness is a mistake in this file
         raise AssertionError(name)
 

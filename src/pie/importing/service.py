@@ -142,6 +142,7 @@ async def import_source(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     now: datetime | None = None,
     format: str = "api",
+    show_rejected: int = DEFAULT_EXAMPLES,
 ) -> ImportReport:
     """Import what ``source`` has after its committed cursors. A resumable source commits each
     batch with the positions it reached, so a run that fails resumes from the last committed
@@ -151,6 +152,7 @@ async def import_source(
     stages = StageMapper(source.name, overrides, vendor=vendor)
     ctx = MapContext(stages, SeenIds(), now or datetime.now(UTC), scope="in this run")
     load = _Load(uow, skip_bad_rows, chunk_size, _FileProgress(None, []))
+    load.tally.examples = show_rejected
     with fewer_collections():
         await _import_source(uow, load, source, make_mapper(ctx), stages, vendor, format)
     return load.report(source.label, format, source.name, None)

@@ -73,6 +73,10 @@ def loaded_modules(args: list[str], tmp_path: Path) -> list[str]:
         ["import", "--help"],
         ["export", "eventlog", "--help"],
         ["demo", "--help"],
+        ["connect", "--help"],
+        ["sources", "sync", "--help"],
+        ["emulate", "--help"],
+        ["worker", "--help"],
     ],
 )
 def test_help_and_version_load_no_heavy_module(args: list[str], tmp_path: Path) -> None:

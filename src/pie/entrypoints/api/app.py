@@ -21,6 +21,7 @@ from pie.entrypoints.api.deps import ContainerDep
 from pie.entrypoints.api.limits import BodyLimit, SimulationGate
 from pie.entrypoints.api.routes_changes import router as changes_router
 from pie.entrypoints.api.routes_deals import router as deals_router
+from pie.entrypoints.api.routes_import import router as import_router
 from pie.entrypoints.api.routes_simulation import router as simulation_router
 from pie.services.schemas import Health
 
@@ -77,4 +78,5 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(deals_router)
     app.include_router(simulation_router)
     app.include_router(changes_router)
+    app.include_router(import_router)
     return app

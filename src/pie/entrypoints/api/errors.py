@@ -14,11 +14,13 @@ from starlette.exceptions import HTTPException
 
 from pie.domain.errors import (
     Conflict,
+    ConnectorError,
     InvalidInput,
     NotConfigured,
     NotFound,
     PieError,
     StoreBusy,
+    TransientError,
 )
 from pie.services.schemas import ErrorBody, ErrorCode, ErrorDetail
 
@@ -28,6 +30,9 @@ STATUS: dict[type[PieError], tuple[int, ErrorCode]] = {
     InvalidInput: (422, ErrorCode.INVALID_INPUT),
     NotConfigured: (503, ErrorCode.NOT_CONFIGURED),
     StoreBusy: (503, ErrorCode.STORE_BUSY),
+    # a source's API (a CRM): refused or failed (502), or busy / down for now (503)
+    ConnectorError: (502, ErrorCode.UPSTREAM_FAILED),
+    TransientError: (503, ErrorCode.UPSTREAM_BUSY),
 }
 HTTP_CODES = {
     401: ErrorCode.UNAUTHORIZED,
@@ -45,7 +50,8 @@ DESCRIPTIONS = {
     413: "The request body is larger than the server accepts (PIE_MAX_BODY_BYTES)",
     422: "The request is malformed or names something invalid",
     429: "Too many simulations are running or waiting; try again after Retry-After seconds",
-    503: "PIE is not configured for this, or the store is busy (try again)",
+    502: "The source's API refused or failed the request (credentials, permissions, an error)",
+    503: "PIE is not configured for this, or the store or a source's API is busy (try again)",
 }
 
 
@@ -68,8 +74,11 @@ async def _pie_error(request: Request, exc: Exception) -> JSONResponse:
     status, code = status_for(exc)
     field = getattr(exc, "field", "") or None
     record = getattr(exc, "record", "") or None
+    headers = None
+    if isinstance(exc, TransientError) and exc.retry_after is not None:
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
     return error_response(
-        status, ErrorDetail(code=code, message=str(exc), field=field, record=record)
+        status, ErrorDetail(code=code, message=str(exc), field=field, record=record), headers
     )
 
 

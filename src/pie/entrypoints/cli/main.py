@@ -15,8 +15,10 @@ from pie.entrypoints.cli import (
     demo,
     export,
     importing,
+    notion,
     serve,
     simulation,
+    sources,
     tenants,
 )
 from pie.entrypoints.cli.common import PieGroup, State
@@ -79,3 +81,12 @@ app.add_typer(changes.policy_app, name="policy")
 app.add_typer(export.app, name="export")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.command(
+    "connect",
+    help=sources.CONNECT_HELP,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)(sources.connect_command)
+app.add_typer(sources.sources_app, name="sources")
+app.command("worker")(sources.worker_command)
+app.command("emulate")(sources.emulate_command)
+app.add_typer(notion.app, name="notion")

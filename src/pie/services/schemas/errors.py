@@ -23,6 +23,8 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     TOO_LARGE = "too_large"
     BUSY = "busy"
+    UPSTREAM_FAILED = "upstream_failed"
+    UPSTREAM_BUSY = "upstream_busy"
     HTTP_ERROR = "http_error"
     INTERNAL = "internal"
 
