@@ -49,7 +49,9 @@ def upgrade(url: str, *, app_role: str = "pie_app", revision: str = "head") -> N
     that is to own the tables; ``app_role`` is the role the application connects as (created if
     missing and allowed, then granted row access only)."""
     cfg = _config(url, app_role=app_role)
-    _in_worker_thread(lambda: command.upgrade(cfg, revision))
+    # "heads": areas' migrations branch from the same revision until they are chained
+    target = "heads" if revision == "head" else revision
+    _in_worker_thread(lambda: command.upgrade(cfg, target))
 
 
 def downgrade(url: str, *, revision: str = "base", app_role: str = "pie_app") -> None:
