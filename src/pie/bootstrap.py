@@ -3,6 +3,8 @@ for the entrypoints (the CLI reaches the database adapters only through here).""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -68,6 +70,25 @@ class Container:
             NotionWorkspaceAdmin(),
             base_url=self.settings.notion_base_url,
         )
+
+    @asynccontextmanager
+    async def crm_sync(self, tenant_id: UUID, *, interval: float = 60.0) -> AsyncIterator[Any]:
+        """The tenant's two-way Notion sync engine (pie.sync.engine.SyncEngine); one rate
+        limiter per tenant's connection in this process, shared by every engine using it."""
+        from pie.services import notion
+        from pie.sync.engine import RateLimiter, SyncConfig, SyncEngine, SystemClock
+
+        config = SyncConfig(connection="notion", interval=interval)
+        key = f"limiter:{tenant_id}:notion"
+        if key not in self._jobs:
+            self._jobs[key] = RateLimiter(config.requests_per_second, config.burst, SystemClock())
+        async with notion.crm(self.notion_deps(), tenant_id) as crm:
+            yield SyncEngine(
+                lambda: self.uow(tenant_id, writes=True),
+                crm,
+                config=config,
+                limiter=self._jobs[key],
+            )
 
     def sync_schedule(self) -> SyncSchedule:
         return SqlSyncSchedule(self.sessions)

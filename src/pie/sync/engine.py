@@ -50,7 +50,6 @@ from tenacity import (
 )
 
 from pie.domain.crm_fields import FIELDS, Ownership, RecordKind
-from pie.domain.errors import PieError
 from pie.domain.model import EntityKind
 from pie.domain.ownership import OwnershipPolicy
 from pie.ports.crm import (
@@ -90,10 +89,6 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
-
-
-class SyncPaused(PieError):
-    """The connection is paused (401/403 or a person paused it); nothing was synced."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -870,6 +865,5 @@ __all__ = [
     "RunReport",
     "SyncConfig",
     "SyncEngine",
-    "SyncPaused",
     "SystemClock",
 ]

@@ -19,6 +19,7 @@ from pie.entrypoints.cli import (
     serve,
     simulation,
     sources,
+    sync,
     tenants,
 )
 from pie.entrypoints.cli.common import PieGroup, State
@@ -90,3 +91,4 @@ app.add_typer(sources.sources_app, name="sources")
 app.command("worker")(sources.worker_command)
 app.command("emulate")(sources.emulate_command)
 app.add_typer(notion.app, name="notion")
+app.add_typer(sync.app, name="sync")
