@@ -243,10 +243,11 @@ class SyncEngine:
         report = RunReport(run_id=uuid.uuid4().hex[:16], started_at=self.clock.now())
         self._report = report
         self._runs += 1
-        do_reconcile = reconcile if reconcile is not None else self._runs % cfg.reconcile_every == 1
         async with self._uow() as uow:
             state = await uow.sync.state(cfg.connection)
             policy = await uow.policy.get()
+        runs = int(state.counters.get("runs", 0))  # a full reconciliation every N runs
+        do_reconcile = reconcile if reconcile is not None else runs % cfg.reconcile_every == 0
         self._skew = float(state.counters.get("skew", self._skew))
         if state.status is ConnectionStatus.PAUSED:
             report.status = ConnectionStatus.PAUSED
