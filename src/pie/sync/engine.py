@@ -533,10 +533,10 @@ class SyncEngine:
         t: _Touched | None,
         timing: Timing,
     ) -> Plan:
-        current = await store.get_record(kind, str(link.pie_id))
+        current = await store.values(kind, link.pie_id)
         base = await uow.sync.base(self.config.connection, kind, link.pie_id)
         local = Local(
-            values=None if current is None else current.fields,
+            values=current,
             changed_at=t.changed_at if t else {},
             changed_by=t.changed_by if t else {},
             deleted_by=(t.deleted_by if t else None) or ("pie" if current is None else None),

@@ -79,6 +79,11 @@ class StoreCrmAdapter(CrmAdapter):
         item = await self._get(kind, ident)
         return None if item is None else await self._record(kind, item)
 
+    async def values(self, kind: RecordKind, pie_id: UUID) -> dict[str, FieldValue] | None:
+        """Just the synced values of a record (None: not there); one read, no provenance."""
+        item = await self._get(kind, pie_id)
+        return None if item is None else from_model(kind, item)
+
     async def find_by_pie_id(self, kind: RecordKind, pie_id: UUID) -> CrmRecord | None:
         return await self.get_record(kind, str(pie_id))
 
