@@ -179,3 +179,49 @@ async def test_a_pie_delete_trashes_the_page_and_404_only_detaches() -> None:
     await w.run(reconcile=True)
     assert w.crm.record(RecordKind.DEAL, ext1).in_trash
     assert await w.pie_deal(two) is not None
+
+
+async def test_rejected_records_wait_in_the_error_queue_and_the_others_go_out() -> None:
+    w = await make_world()
+    deals = [await w.add_deal(f"deal {i}") for i in range(5)]
+    await w.run()
+    w.clock.advance(60)
+    for i, deal in enumerate(deals):
+        await w.edit_deal(deal, product_line="x" * 2001 if i < 2 else "plus")
+    report = await w.run()
+    assert report.pushed == 3 and len(report.errors) == 2, report
+    assert all("2000" in e for e in report.errors)
+    async with w.uow() as uow:
+        links = await uow.sync.links("notion", RecordKind.DEAL)
+    assert sum(1 for x in links if x.error) == 2
+    w.clock.advance(60)
+    again = await w.run()  # not retried until the data changes
+    assert (
+        again.pushed == 0
+        and not again.errors
+        and not any(r.op == "update" for r in w.crm.requests[-again.requests :])
+    )
+    await w.edit_deal(deals[0], product_line="core")
+    fixed = await w.run()
+    assert fixed.pushed == 1 and not fixed.errors
+    ext = await w.external_id(deals[0])
+    assert ext is not None and w.page(ext)["product_line"] == "core"
+
+
+async def test_401_pauses_the_connection_until_resumed() -> None:
+    w = await make_world()
+    deal = await w.add_deal("Acme")
+    await w.run()
+    w.clock.advance(60)
+    await w.edit_deal(deal, stage="demo")
+    w.crm.inject(Fault(FaultKind.UNAUTHORIZED, ops=frozenset({"update"})))
+    report = await w.run()
+    assert report.status.value == "paused" and report.pushed == 0
+    before = len(w.crm.requests)
+    paused = await w.run()
+    assert paused.status.value == "paused" and len(w.crm.requests) == before
+    await w.engine.resume()
+    resumed = await w.run()
+    assert resumed.pushed == 1
+    ext = await w.external_id(deal)
+    assert ext is not None and w.page(ext)["stage"] == "demo"

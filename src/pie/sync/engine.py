@@ -436,6 +436,8 @@ class SyncEngine:
                 seen.add((kind, link.pie_id))
                 t = touched.get((kind, link.pie_id))
                 plan = await self._plan(uow, store, kind, link, fields, record, t, timing)
+                if link.error is not None and not (t and t.changed_at):
+                    plan = replace(plan, push={})  # in the error queue until its data changes
                 await self._apply(uow, store, link, plan, record, conflicts, report)
                 if plan.push:
                     pushes.append((link, plan.push, t.first_seq if t else 0))
@@ -769,6 +771,18 @@ class SyncEngine:
                 ),
             )
             await uow.commit()
+
+    async def resume(self) -> None:
+        """Lift a pause (after the token was renewed or access restored); the next run
+        starts from the stored cursors and outbox position."""
+        async with self._uow() as uow:
+            state = await uow.sync.state(self.config.connection)
+            if state.status is ConnectionStatus.PAUSED:
+                await uow.sync.save_state(
+                    self.config.connection,
+                    replace(state, status=ConnectionStatus.OK, reason=None),
+                )
+                await uow.commit()
 
     async def _pause(self, reason: str) -> None:
         async with self._uow() as uow:

@@ -71,6 +71,26 @@ def _show_run(r: SyncRunRead, as_json: bool) -> None:
         console.print(f"  error: {error}", markup=False)
 
 
+@app.command("resume")
+def resume_command(ctx: typer.Context, as_json: bool = AS_JSON) -> None:
+    """Lift a pause (after a 401/403 was fixed, e.g. a new token with `pie notion setup`)."""
+    from pie.services import sync as service
+
+    st = state(ctx)
+
+    async def work(c: Container) -> SyncStatusRead:
+        tid = await tenant_id(st, c)
+        async with c.crm_sync(tid) as engine:
+            await engine.resume()
+        return await service.status(c.uow(tid))
+
+    s = run(st, work)
+    if as_json:
+        print_json(s.model_dump(mode="json"))
+        return
+    console.print(f"{s.connection}: {s.status}")
+
+
 @app.command("status")
 def status_command(ctx: typer.Context, as_json: bool = AS_JSON) -> None:
     """Where the sync stands: status, cursors, pending changes, links, errors, conflicts."""
