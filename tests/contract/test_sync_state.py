@@ -69,3 +69,14 @@ async def test_a_conflict_is_logged_once_per_divergence(store: Store) -> None:
         assert [x.remote for x in await uow.sync.conflicts("notion", after_id=logged[0].id)] == [
             "won"
         ]
+
+
+async def test_the_bases_of_many_records_in_one_read(store: Store) -> None:
+    t = await store.tenant()
+    one, two, never = uuid4(), uuid4(), uuid4()
+    async with store.uow(t) as uow:
+        await uow.sync.save_base("notion", DEAL, one, {"stage": "demo"})
+        await uow.sync.save_base("notion", DEAL, two, {"value": 2.5, "owner": None})
+        await uow.sync.save_base("other", DEAL, never, {"stage": "lead"})
+        got = await uow.sync.bases("notion", DEAL, [one, two, never])
+    assert got == {one: {"stage": "demo"}, two: {"value": 2.5, "owner": None}}

@@ -63,6 +63,15 @@ class FakeSyncStateRepository:
     async def base(self, connection: str, kind: RecordKind, pie_id: UUID) -> dict[str, Value]:
         return dict(self._t.base.get((connection, kind, pie_id), {}))
 
+    async def bases(
+        self, connection: str, kind: RecordKind, pie_ids: Sequence[UUID]
+    ) -> dict[UUID, dict[str, Value]]:
+        return {
+            i: dict(self._t.base[(connection, kind, i)])
+            for i in pie_ids
+            if (connection, kind, i) in self._t.base
+        }
+
     async def save_base(
         self, connection: str, kind: RecordKind, pie_id: UUID, values: Mapping[str, Value]
     ) -> None:

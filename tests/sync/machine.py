@@ -385,10 +385,14 @@ class SyncMachine(RuleBasedStateMachine):
     def _raced(self, e: HumanEdit) -> bool:
         """PIE wrote the same field while the CRM's queries did not show the edit yet: the
         CRM has no conditional write, so nobody can see this (a documented limit)."""
-        return any(
-            ext == e.external_id and e.field in fields and e.at <= at < e.visible_at
-            for at, ext, fields in self.crm.write_log
-        )
+        queries = [r.at for r in self.crm.requests if r.op == "query" and r.kind == "ok"]
+        for at, ext, fields in self.crm.write_log:
+            if ext != e.external_id or e.field not in fields or at < e.at:
+                continue
+            read = max((q for q in queries if q <= at), default=None)
+            if read is None or read < e.visible_at:
+                return True  # PIE's last read before this write could not show the edit
+        return False
 
     # --- quiescence ------------------------------------------------------------------------
 

@@ -110,6 +110,12 @@ class SyncStateRepository(Protocol):
         """The last agreed values ({} for a record never agreed)."""
         ...
 
+    async def bases(
+        self, connection: str, kind: RecordKind, pie_ids: Sequence[UUID]
+    ) -> dict[UUID, dict[str, Value]]:
+        """``base`` of many records at once (records never agreed are left out)."""
+        ...
+
     async def save_base(
         self, connection: str, kind: RecordKind, pie_id: UUID, values: Mapping[str, Value]
     ) -> None:

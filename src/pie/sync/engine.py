@@ -225,6 +225,7 @@ class SyncEngine:
         self._runs = 0
         self._report: RunReport | None = None
         self._skew = 0.0
+        self._bases: dict[tuple[RecordKind, UUID], dict[str, Value]] = {}
 
     # --- running ---------------------------------------------------------------------------
 
@@ -393,15 +394,28 @@ class SyncEngine:
             touched = feed.records
             conflicts: list[Conflict] = []
             seen: set[tuple[RecordKind, UUID]] = set()
+            # the links and last agreed values of every record in play, read at once
+            by_ext: dict[tuple[RecordKind, str], Link] = {}
+            by_pie: dict[tuple[RecordKind, UUID], Link] = {}
+            for kind in RecordKind:
+                for known in await uow.sync.links(cfg.connection, kind):
+                    by_ext[(kind, known.external_id)] = known
+                    by_pie[(kind, known.pie_id)] = known
+            self._bases = {}
+            for kind in RecordKind:
+                ids = [by_ext[key].pie_id for key in remote if key[0] is kind and key in by_ext]
+                ids += [pie_id for k, pie_id in touched if k is kind]
+                for pie_id, values in (await uow.sync.bases(cfg.connection, kind, ids)).items():
+                    self._bases[(kind, pie_id)] = values
             # records the CRM changed
             for (kind, ext), record in sorted(remote.items(), key=lambda kv: kv[0][1]):
-                link = await uow.sync.link_by_external(cfg.connection, kind, ext)
+                link = by_ext.get((kind, ext))
                 fields = _fields(policy, kind, cfg.connection, cfg.agent_rule)
                 if link is None:
                     if record.in_trash:
                         continue
                     pie_id = record.pie_id or uuid.uuid5(_NAMESPACE, f"{cfg.connection}:{ext}")
-                    other = await uow.sync.link(cfg.connection, kind, pie_id)
+                    other = by_pie.get((kind, pie_id))
                     if other is not None and other.external_id != ext:
                         report.errors.append(
                             f"{kind.value} {ext} carries PIE id {pie_id}, already linked to "
@@ -410,17 +424,16 @@ class SyncEngine:
                         continue
                     values = {k: v for k, v in record.fields.items() if k in fields}
                     await store.create_record(kind, pie_id, values)
-                    await uow.sync.save_link(
-                        cfg.connection,
-                        Link(
-                            kind,
-                            pie_id,
-                            ext,
-                            LinkStatus.LINKED,
-                            record.last_edited_time,
-                            record.last_edited_by,
-                        ),
+                    made = Link(
+                        kind,
+                        pie_id,
+                        ext,
+                        LinkStatus.LINKED,
+                        record.last_edited_time,
+                        record.last_edited_by,
                     )
+                    await uow.sync.save_link(cfg.connection, made)
+                    by_pie[(kind, pie_id)] = by_ext[(kind, ext)] = made
                     await uow.sync.save_base(cfg.connection, kind, pie_id, values)
                     report.created_local += 1
                     seen.add((kind, pie_id))
@@ -448,7 +461,7 @@ class SyncEngine:
                 if (kind, pie_id) in seen:
                     continue
                 fields = _fields(policy, kind, cfg.connection, cfg.agent_rule)
-                link = await uow.sync.link(cfg.connection, kind, pie_id)
+                link = by_pie.get((kind, pie_id))
                 if link is None:
                     current = await store.get_record(kind, str(pie_id))
                     if current is not None:
@@ -536,7 +549,7 @@ class SyncEngine:
         timing: Timing,
     ) -> Plan:
         current = await store.values(kind, link.pie_id)
-        base = await uow.sync.base(self.config.connection, kind, link.pie_id)
+        base = self._bases.get((kind, link.pie_id), {})
         local = Local(
             values=current,
             changed_at=t.changed_at if t else {},

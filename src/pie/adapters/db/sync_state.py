@@ -127,6 +127,26 @@ class SqlSyncStateRepository:
         ).all()
         return {str(f): v[0] for f, v in rows}
 
+    async def bases(
+        self, connection: str, kind: RecordKind, pie_ids: Sequence[UUID]
+    ) -> dict[UUID, dict[str, Value]]:
+        out: dict[UUID, dict[str, Value]] = {}
+        ids = list(dict.fromkeys(pie_ids))
+        for start in range(0, len(ids), 500):
+            rows = (
+                await self._session.execute(
+                    select(BASE.c.pie_id, BASE.c.field, BASE.c.value).where(
+                        BASE.c.tenant_id == self._tenant,
+                        BASE.c.connection == connection,
+                        BASE.c.kind == kind.value,
+                        BASE.c.pie_id.in_(ids[start : start + 500]),
+                    )
+                )
+            ).all()
+            for pie_id, name, value in rows:
+                out.setdefault(pie_id, {})[str(name)] = value[0]
+        return out
+
     async def save_base(
         self, connection: str, kind: RecordKind, pie_id: UUID, values: Mapping[str, Value]
     ) -> None:
