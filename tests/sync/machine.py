@@ -180,7 +180,10 @@ class SyncMachine(RuleBasedStateMachine):
         self._human_edit(ext, field, value)
 
     def _human_edit(self, ext: str, field: str, value: Any) -> None:
+        before = self.crm.rows[ext].fields.get(field)
         self.crm.human_edit(RecordKind.DEAL, ext, {field: value})
+        if before == value:
+            return  # touched, not changed: nothing to deliver
         at, visible = self.world.clock.now(), self.crm.rows[ext].indexed_at
         self.edits.append(HumanEdit(len(self.edits), ext, field, value, at, visible))
 
