@@ -3,6 +3,8 @@ for the entrypoints (the CLI reaches the database adapters only through here).""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -24,6 +26,7 @@ from pie.ports.jobs import JobQueue, SyncLock
 from pie.ports.uow import TenantDirectory, UnitOfWork
 from pie.services.connections import SyncDeps
 from pie.services.model_cache import ModelCache
+from pie.services.notion import NotionDeps
 
 if TYPE_CHECKING:
     from pie.services.plans_intel import NarrativeWriter
@@ -60,6 +63,36 @@ class Container:
 
     def connections(self, tenant_id: UUID) -> ConnectionStore:
         return SqlConnectionStore(self.sessions, tenant_id)
+
+    def notion_deps(self) -> NotionDeps:
+        """What pie.services.notion needs (setup, check, the Notion CRM adapter)."""
+        from pie.adapters.notion.admin import NotionWorkspaceAdmin
+
+        return NotionDeps(
+            self.connections,
+            self.credentials,
+            NotionWorkspaceAdmin(),
+            base_url=self.settings.notion_base_url,
+        )
+
+    @asynccontextmanager
+    async def crm_sync(self, tenant_id: UUID, *, interval: float = 60.0) -> AsyncIterator[Any]:
+        """The tenant's two-way Notion sync engine (pie.sync.engine.SyncEngine); one rate
+        limiter per tenant's connection in this process, shared by every engine using it."""
+        from pie.services import notion
+        from pie.sync.engine import RateLimiter, SyncConfig, SyncEngine, SystemClock
+
+        config = SyncConfig(connection="notion", interval=interval)
+        key = f"limiter:{tenant_id}:notion"
+        if key not in self._jobs:
+            self._jobs[key] = RateLimiter(config.requests_per_second, config.burst, SystemClock())
+        async with notion.crm(self.notion_deps(), tenant_id) as crm:
+            yield SyncEngine(
+                lambda: self.uow(tenant_id, writes=True),
+                crm,
+                config=config,
+                limiter=self._jobs[key],
+            )
 
     def sync_schedule(self) -> SyncSchedule:
         return SqlSyncSchedule(self.sessions)

@@ -96,6 +96,21 @@ class Settings(BaseSettings):
         ),
     )
 
+    notion_base_url: str | None = Field(
+        default=None,
+        description=(
+            "Notion API base URL (the emulator's, e.g. http://127.0.0.1:8787). Unset: the one "
+            "stored by `pie notion setup`, else https://api.notion.com."
+        ),
+    )
+    notion_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Notion integration token `pie notion setup` / `check` store (encrypted); unset: "
+            "they prompt for it, or use the stored one."
+        ),
+    )
+
     @property
     def secret_key_file(self) -> Path:
         return self.data_dir / "secret.key"

@@ -58,6 +58,7 @@ from pie.ports.uow import ApiKey, NewTenant
 from tests.fakes.intelligence import FakeIntelligenceRepository
 from tests.fakes.intelligence import new_state as intel_state
 from tests.fakes.intelligence import snapshot as intel_snapshot
+from tests.fakes.sync_state import FakeSyncStateRepository, SyncTables
 
 T = TypeVar("T")
 
@@ -115,6 +116,7 @@ class Tables:
         self.models: dict[str, CachedModel] = {}
         self.policy: OwnershipPolicy = DEFAULT_POLICY
         self.intel: dict[str, Any] = intel_state()
+        self.sync = SyncTables()
 
 
 def _snapshot(tables: Tables) -> Tables:
@@ -129,6 +131,7 @@ def _snapshot(tables: Tables) -> Tables:
     twin.models = dict(tables.models)
     twin.policy = tables.policy
     twin.intel = intel_snapshot(tables.intel)
+    twin.sync = tables.sync.snapshot()
     return twin
 
 
@@ -598,6 +601,7 @@ class InMemoryUnitOfWork:
         self.models = FakeModelCache(t, clock)
         self.policy = FakePolicyRepository(t)
         self.intel = FakeIntelligenceRepository(t.intel, t.rows)
+        self.sync = FakeSyncStateRepository(t.sync, clock)
 
     async def commit(self) -> None:
         self._store.tables[self.tenant_id] = self._work

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from pie.domain.crm_fields import FIELDS, Ownership
 from pie.domain.errors import InvalidInput
 from pie.domain.model import EntityKind
 
@@ -45,6 +46,15 @@ DERIVED_FIELDS: frozenset[str] = frozenset(
     }
 )
 DERIVED_ORDER: tuple[str, ...] = (HUMAN, PIE, "source")
+
+#: The CRM sync origins and their default field categories: "<origin>:<entity>.<field>".
+SYNC_ORIGINS: tuple[str, ...] = ("notion",)
+DEFAULT_SYNC: Mapping[str, Ownership] = {
+    f"{origin}:{kind.value}.{spec.name}": spec.ownership
+    for origin in SYNC_ORIGINS
+    for kind, specs in FIELDS.items()
+    for spec in specs
+}
 
 #: Provenance of a record: field -> (origin, when it was written, ISO 8601).
 Provenance = dict[str, list[str]]
@@ -94,12 +104,32 @@ class OwnershipPolicy:
     """
 
     orders: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: per "<crm origin>:<entity>.<field>", the field's category in a two-way sync with that
+    #: CRM (overrides of ``DEFAULT_SYNC``)
+    sync: Mapping[str, Ownership] = field(default_factory=dict)
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> OwnershipPolicy:
         """From ``{"deal.stage": ["human", "salesforce", "pie"], ...}``; raises InvalidInput."""
         orders: dict[str, tuple[str, ...]] = {}
+        sync: dict[str, Ownership] = {}
         for key, value in doc.items():
+            if ":" in str(key):
+                crm, _, target = str(key).partition(":")
+                entity, _, name = target.partition(".")
+                if not crm or not name or entity not in _ENTITY_NAMES:
+                    raise InvalidInput(
+                        f"sync key {key!r} must be '<crm>:<entity>.<field>'", field=str(key)
+                    )
+                if isinstance(value, list | tuple) and len(value) == 1:
+                    value = value[0]
+                try:
+                    sync[str(key)] = Ownership(str(value))
+                except ValueError:
+                    raise InvalidInput(
+                        "must be one of agent, human, shared", field=str(key)
+                    ) from None
+                continue
             entity, _, name = str(key).partition(".")
             if not name or entity not in _ENTITY_NAMES:
                 raise InvalidInput(
@@ -110,10 +140,19 @@ class OwnershipPolicy:
             if not isinstance(value, list | tuple) or not all(isinstance(o, str) for o in value):
                 raise InvalidInput("must be a list of origin names", field=str(key))
             orders[str(key)] = tuple(check_origin(o) for o in value)
-        return cls(orders)
+        return cls(orders, sync)
 
     def to_document(self) -> dict[str, list[str]]:
-        return {key: list(order) for key, order in sorted(self.orders.items())}
+        """Orders as lists of origins; sync categories as one-item lists (``["shared"]``)."""
+        doc = {key: list(order) for key, order in sorted(self.orders.items())}
+        doc.update({key: [value.value] for key, value in sorted(self.sync.items())})
+        return doc
+
+    def sync_ownership(self, entity: str, field_name: str, crm: str) -> Ownership | None:
+        """The category of ``entity.field`` in a two-way sync with ``crm`` (None: not synced
+        with it)."""
+        key = f"{crm}:{entity}.{field_name}"
+        return self.sync.get(key) or DEFAULT_SYNC.get(key)
 
     def rank(self, entity: EntityKind, field_name: str, origin: str) -> int:
         key = f"{entity.value}.{field_name}"
@@ -130,6 +169,14 @@ class OwnershipPolicy:
     def may_replace(self, entity: EntityKind, field_name: str, incoming: str, stored: str) -> bool:
         if incoming == stored:
             return True
+        for crm, other in ((incoming, stored), (stored, incoming)):
+            category = self.sync_ownership(entity.value, field_name, crm)
+            if category is not None and origin_class(other) != "source":
+                if category is Ownership.SHARED:
+                    return True
+                if category is Ownership.HUMAN:
+                    return incoming == crm
+                return incoming == other  # agent-owned: pie and human beat the CRM
         return self.rank(entity, field_name, incoming) >= self.rank(entity, field_name, stored)
 
 

@@ -29,6 +29,7 @@ from pie.ports.repositories import (
     StageTransitionRepository,
     StakeholderRepository,
 )
+from pie.ports.sync import SyncStateRepository
 
 
 class UnitOfWork(Protocol):
@@ -63,6 +64,8 @@ class UnitOfWork(Protocol):
     def policy(self) -> PolicyRepository: ...
     @property
     def intel(self) -> IntelligenceRepository: ...
+    @property
+    def sync(self) -> SyncStateRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -12,18 +12,25 @@ import pytest
 import pytest_asyncio
 
 from pie.adapters.db.tables import TENANT_TABLES
+from pie.adapters.db.tables_connections import CONNECTION_TABLES
 from pie.adapters.db.tables_intelligence import INTELLIGENCE_TABLES
+from pie.domain.crm_fields import RecordKind
 from pie.domain.model import EntityKind, ExternalRef
 from pie.domain.ownership import OwnershipPolicy
 from pie.domain.plans import AccountPlanData, OpportunityPlanData
 from pie.domain.political import Relationship, RelationshipKind, ScoreSource, StakeholderProfile
 from pie.domain.progression import ProgressionSettings
 from pie.ports.intelligence import ActivityIntel, Narrative, PlanVersion, TransitionEvidence
+from pie.ports.sync import Conflict as SyncConflict
+from pie.ports.sync import Link, SyncState
 from tests.contract import records as r
 from tests.dbfixtures import APP_ROLE, Database, PostgresDatabase
 
 pytestmark = pytest.mark.postgres
 ALL_TABLES = ("tenants", *TENANT_TABLES, *INTELLIGENCE_TABLES)
+#: tables whose isolation is proven with rows in tests/contract/test_connections.py; here they
+#: are checked for forced row-level security and ownership like the rest
+OTHER_TABLES = CONNECTION_TABLES
 
 
 def _owner_column(table: str) -> str:
@@ -73,6 +80,12 @@ async def two(postgres_db: Database, postgres_database: PostgresDatabase) -> Asy
         await uow.cursors.save("s", "deals", "2024-01-01")
         await uow.models.put("fit", await uow.changes.latest(), b"model")
         await uow.policy.save(OwnershipPolicy.from_document({"deal.stage": ["human", "pie"]}))
+        await uow.sync.save_state("notion", SyncState())
+        await uow.sync.save_link("notion", Link(RecordKind.DEAL, deal.id, "page"))
+        await uow.sync.save_base("notion", RecordKind.DEAL, deal.id, {"stage": "demo"})
+        await uow.sync.log_conflicts(
+            "notion", [SyncConflict(RecordKind.DEAL, deal.id, "page", "stage", 1, 2, 3, "crm", "r")]
+        )
         await uow.commit()
     app = await asyncpg.connect(
         host=postgres_database.server.host,
@@ -220,7 +233,7 @@ async def test_the_app_role_is_neither_superuser_nor_owner(two: Two) -> None:
     owners = await two.app.fetch(
         "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = current_schema()"
     )
-    assert {o["tablename"] for o in owners} >= set(ALL_TABLES)
+    assert {o["tablename"] for o in owners} >= {*ALL_TABLES, *OTHER_TABLES}
     assert all(o["tableowner"] != APP_ROLE for o in owners)
 
 
@@ -236,7 +249,7 @@ async def test_row_level_security_is_forced_on_every_table_with_a_tenant(two: Tw
               AND i.column_name = 'tenant_id'))
         """
     )
-    assert {row["relname"] for row in rows} == set(ALL_TABLES)
+    assert {row["relname"] for row in rows} == {*ALL_TABLES, *OTHER_TABLES}
     assert all(row["relrowsecurity"] and row["relforcerowsecurity"] for row in rows)
 
 

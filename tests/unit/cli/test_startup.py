@@ -77,6 +77,7 @@ def loaded_modules(args: list[str], tmp_path: Path) -> list[str]:
         ["sources", "sync", "--help"],
         ["emulate", "--help"],
         ["worker", "--help"],
+        ["sync", "run", "--help"],
     ],
 )
 def test_help_and_version_load_no_heavy_module(args: list[str], tmp_path: Path) -> None:

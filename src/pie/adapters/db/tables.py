@@ -358,3 +358,8 @@ TENANT_TABLES: tuple[str, ...] = (
     "model_cache",
     "field_policies",
 )
+
+# Area tables register on the same metadata (imported here so Alembic and tests see them).
+from pie.adapters.db.tables_sync import SYNC_TABLES  # noqa: E402
+
+TENANT_TABLES = (*TENANT_TABLES, *SYNC_TABLES)

@@ -40,6 +40,7 @@ from pie.adapters.db.repositories import (
     SqlStageTransitionRepository,
     SqlStakeholderRepository,
 )
+from pie.adapters.db.sync_state import SqlSyncStateRepository
 from pie.adapters.db.writes import Writer
 from pie.domain.errors import StoreBusy
 from pie.ports.intelligence import IntelligenceRepository
@@ -57,6 +58,7 @@ from pie.ports.repositories import (
     StageTransitionRepository,
     StakeholderRepository,
 )
+from pie.ports.sync import SyncStateRepository
 
 SET_TENANT = text("SELECT set_config('pie.tenant_id', :tenant, true)")
 
@@ -117,6 +119,7 @@ class SqlUnitOfWork:
     models: ModelCacheRepository
     policy: PolicyRepository
     intel: IntelligenceRepository
+    sync: SyncStateRepository
 
     def __init__(
         self,
@@ -157,6 +160,7 @@ class SqlUnitOfWork:
         self.models = SqlModelCache(session, tenant)
         self.policy = SqlPolicyRepository(writer)
         self.intel = SqlIntelligenceRepository(session, tenant)
+        self.sync = SqlSyncStateRepository(session, tenant)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

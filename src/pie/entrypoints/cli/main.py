@@ -16,9 +16,11 @@ from pie.entrypoints.cli import (
     export,
     importing,
     intelligence,
+    notion,
     serve,
     simulation,
     sources,
+    sync,
     tenants,
 )
 from pie.entrypoints.cli.common import PieGroup, State
@@ -94,3 +96,5 @@ app.add_typer(intelligence.stakeholders_app, name="stakeholders")
 app.add_typer(intelligence.plans_app, name="plans")
 deals.deals_app.command("explain")(intelligence.explain_command)
 deals.deals_app.command("stage-rules")(intelligence.stage_rules_command)
+app.add_typer(notion.app, name="notion")
+app.add_typer(sync.app, name="sync")

@@ -17,7 +17,7 @@ from alembic import context, op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0005_connections"
-down_revision: str | None = "0003_intelligence"
+down_revision: str | None = "0004_sync"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

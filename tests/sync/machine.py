@@ -1,0 +1,473 @@
+"""The sync proof: a Hypothesis state machine interleaving edits on both sides (agents and
+people in PIE, people in the CRM), creates, trashes, deletes and unshares, a virtual clock,
+clock skew, and injected faults (429 with Retry-After, 529, 500, timeouts, writes applied
+whose answer is lost, refused connections, 409), running the engine between them.
+
+Checked after every step (S) and after quiescence (Q), see sync-and-notion.md §4:
+
+* I1 (Q) convergence: every linked record has the same values on both sides.
+* I2 (S+Q) no silent loss of a person's CRM edit: it reaches PIE, or a later person's edit
+  of the same field superseded it, or the sync log names it as a conflict's loser (or the
+  record's trash/delete/detach).
+* I3 (S+Q) agent-owned fields are never overwritten from outside; human-owned fields end as
+  the CRM's.
+* I4 (S) every conflict is logged once, none for equal values.
+* I5 (Q) no echoes: once quiet, further runs write nothing to either side.
+* I6 (S) no duplicates: one CRM page per PIE id, one link per page.
+* I8 (S) the inbound cursor never goes back.
+* I9 (S) the rate budget is never exceeded, and nothing is sent during a Retry-After.
+* I10 (S) nothing is deleted from PIE by the sync (a 404 only detaches).
+
+``machine_for(config, **crm)`` builds the machine for an engine configuration, so the same
+checks run against deliberately broken engines (tests/sync/test_sync_proof.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from pie.domain.crm_fields import DEAL_FIELDS, Ownership, RecordKind
+from pie.domain.ownership import HUMAN, PIE
+from pie.ports.crm import CrmRecord
+from pie.ports.sync import LinkStatus
+from pie.sync.engine import SyncConfig
+from pie.sync.planner import RECORD
+from tests.fakes.crm import FakeCrm, Fault, FaultKind, VirtualClock
+from tests.sync.harness import CONN, World, make_world
+
+VALUES: dict[str, list[Any]] = {
+    "name": ["Acme", "Globex", "Initech"],
+    "stage": ["lead", "discovery", "demo", "proposal", "negotiation"],
+    "value": [None, 1000.0, 2500.5, 99000.0],
+    "expected_close": [None, "2026-03-01", "2026-06-30"],
+    "product_line": [None, "core", "plus"],
+    "probability": [None, 0.1, 0.5, 0.9],
+    "detection_confidence": [None, 0.2, 0.8],
+    "owner": [None, "dana", "erin"],
+    "lead_source": [None, "web", "referral"],
+}
+OWNER = {f.name: f.ownership for f in DEAL_FIELDS}
+PIE_EDITABLE = sorted(n for n, o in OWNER.items() if o is not Ownership.HUMAN)
+AGENT_FIELDS = sorted(n for n, o in OWNER.items() if o is Ownership.AGENT)
+BUDGET = (3, 1.0)  # the fake CRM answers 429 beyond 3 requests a second
+
+FAULTS = st.sampled_from(
+    [
+        FaultKind.RATE_LIMITED,
+        FaultKind.OVERLOADED,
+        FaultKind.SERVER_ERROR,
+        FaultKind.TIMEOUT,
+        FaultKind.LOST_RESPONSE,
+        FaultKind.REFUSED,
+        FaultKind.CONFLICT,
+    ]
+)
+OPS = st.sampled_from(["create", "update", "query", "get", "list", "trash", ""])
+
+
+@dataclass
+class HumanEdit:
+    n: int
+    external_id: str
+    field: str
+    value: Any
+    at: datetime
+    visible_at: datetime  # when the CRM's queries show it (the fake's indexing delay)
+    done: bool = False
+
+
+class SyncMachine(RuleBasedStateMachine):
+    config: SyncConfig = SyncConfig(connection=CONN)
+    crm_options: dict[str, Any] = {}  # noqa: RUF012 (set per subclass)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.world: World = self.loop.run_until_complete(self._make())
+        self.pie_ids: list[UUID] = []  # deals PIE created (never deleted by the machine)
+        self.deleted: set[UUID] = set()
+        self.pages: list[str] = []
+        self.edits: list[HumanEdit] = []
+        self.agent_values: dict[UUID, dict[str, Any]] = {}
+        self.cursors: dict[str, datetime] = {}
+        self.retry_windows: list[tuple[datetime, datetime]] = []
+        self.checked_requests = 0
+
+    async def _make(self) -> World:
+        clock = VirtualClock()
+        options = {"budget": BUDGET, "query_lag": 45.0, **self.crm_options}
+        return await make_world(config=self.config, crm=FakeCrm(clock, **options))
+
+    def teardown(self) -> None:
+        self.loop.close()
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    @property
+    def crm(self) -> FakeCrm:
+        return self.world.crm
+
+    # --- PIE's side ------------------------------------------------------------------------
+
+    @initialize(
+        n=st.integers(1, 3),
+        skew=st.sampled_from([-300.0, -45.0, 0.0, 45.0, 300.0]),
+        data=st.data(),
+    )
+    def start(self, n: int, skew: float, data: st.DataObject) -> None:
+        self.crm.skew = skew  # the CRM's clock vs PIE's: fixed for a run (F6)
+        for _ in range(n):
+            self.create_in_pie(data)
+        self.sync()
+
+    @rule(data=st.data())
+    def create_in_pie(self, data: st.DataObject) -> None:
+        values = {k: data.draw(st.sampled_from(VALUES[k])) for k in PIE_EDITABLE}
+        name, stage = values.pop("name"), values.pop("stage")
+        values["value"] = None if values["value"] is None else values["value"]
+        deal = self.run(self.world.add_deal(name, stage=stage, **_model(values)))
+        self.pie_ids.append(deal)
+        self.agent_values[deal] = {k: values.get(k) for k in AGENT_FIELDS}
+
+    @precondition(lambda self: self.pie_ids)
+    @rule(data=st.data(), by=st.sampled_from([PIE, HUMAN]))
+    def edit_in_pie(self, data: st.DataObject, by: str) -> None:
+        deal = data.draw(st.sampled_from(self.pie_ids))
+        if deal in self.deleted:
+            return
+        names = PIE_EDITABLE if by == PIE else [n for n in PIE_EDITABLE if n not in AGENT_FIELDS]
+        field = data.draw(st.sampled_from(names))
+        value = data.draw(st.sampled_from(VALUES[field]))
+        if field in ("name", "stage") and value is None:
+            return
+        self.run(self.world.edit_deal(deal, origin=by, **{field: value}))
+        if field in AGENT_FIELDS:
+            self.agent_values[deal][field] = value
+
+    @precondition(lambda self: self.pie_ids)
+    @rule(data=st.data(), by=st.sampled_from([PIE, HUMAN]))
+    def delete_in_pie(self, data: st.DataObject, by: str) -> None:
+        deal = data.draw(st.sampled_from(self.pie_ids))
+        if deal in self.deleted:
+            return
+        self.run(self.world.delete_deal(deal, origin=by))
+        self.deleted.add(deal)
+
+    # --- the CRM's side --------------------------------------------------------------------
+
+    @rule(data=st.data())
+    def create_in_crm(self, data: st.DataObject) -> None:
+        values = {k: data.draw(st.sampled_from(v)) for k, v in VALUES.items()}
+        self.pages.append(self.crm.human_create(RecordKind.DEAL, values))
+
+    @precondition(lambda self: self._crm_pages())
+    @rule(data=st.data())
+    def edit_in_crm(self, data: st.DataObject) -> None:
+        ext = data.draw(st.sampled_from(self._crm_pages()))
+        field = data.draw(st.sampled_from(sorted(VALUES)))
+        value = data.draw(st.sampled_from(VALUES[field]))
+        if field in ("name", "stage") and value is None:
+            return
+        self._human_edit(ext, field, value)
+
+    def _human_edit(self, ext: str, field: str, value: Any) -> None:
+        before = self.crm.rows[ext].fields.get(field)
+        self.crm.human_edit(RecordKind.DEAL, ext, {field: value})
+        if before == value:
+            return  # touched, not changed: nothing to deliver
+        at, visible = self.world.clock.now(), self.crm.rows[ext].indexed_at
+        self.edits.append(HumanEdit(len(self.edits), ext, field, value, at, visible))
+
+    @rule(field=st.sampled_from(sorted(VALUES)), data=st.data())
+    def edit_in_crm_during_the_next_write(self, field: str, data: st.DataObject) -> None:
+        """F7: a person edits a page between PIE's read and PIE's write (another field)."""
+        value = data.draw(st.sampled_from(VALUES[field]))
+        if field in ("name", "stage") and value is None:
+            return
+
+        def edit(page: CrmRecord, writing: Mapping[str, Any]) -> None:
+            if field in writing:
+                return  # the same field: the CRM has no conditional write (see docs/sync.md)
+            self._human_edit(page.external_id, field, value)
+
+        self.crm.before_update.append(edit)
+
+    @precondition(lambda self: self._crm_pages())
+    @rule(data=st.data(), what=st.sampled_from(["trash", "restore", "unshare"]))
+    def trash_in_crm(self, data: st.DataObject, what: str) -> None:
+        ext = data.draw(st.sampled_from(self._crm_pages(any_state=True)))
+        row = self.crm.rows[ext]
+        if what == "unshare":
+            row.visible = False
+        elif row.visible:
+            self.crm.human_trash(RecordKind.DEAL, ext, what == "trash")
+
+    # --- time, faults, runs ----------------------------------------------------------------
+
+    @rule(seconds=st.sampled_from([1, 10, 30, 61, 150, 400]))
+    def tick(self, seconds: int) -> None:
+        self.world.clock.advance(seconds)
+
+    @rule(
+        kind=FAULTS,
+        op=OPS,
+        times=st.integers(1, 3),
+        retry_after=st.sampled_from([None, 0.5, 2.5, 7.0]),
+    )
+    def inject_fault(self, kind: FaultKind, op: str, times: int, retry_after: float | None) -> None:
+        ops = frozenset({op}) if op else frozenset()
+        self.crm.inject(Fault(kind, ops, times, retry_after))
+
+    @rule(what=st.sampled_from(["create", "update", "trash"]))
+    def lose_the_next_answer(self, what: str) -> None:
+        """F3: the next write of this kind is applied and its answer lost."""
+        self.crm.inject(Fault(FaultKind.LOST_RESPONSE, frozenset({what})))
+
+    @rule(retry_after=st.sampled_from([1.5, 7.0, 61.0]), times=st.integers(1, 4))
+    def throttle(self, retry_after: float, times: int) -> None:
+        """F1: a storm of 429s with Retry-After (decimals, and beyond a minute)."""
+        self.crm.inject(Fault(FaultKind.RATE_LIMITED, frozenset(), times, retry_after))
+
+    @rule()
+    def sync(self) -> None:
+        self.run(self.world.run())
+        self._after_run()
+
+    # --- checks ----------------------------------------------------------------------------
+
+    def _after_run(self) -> None:
+        self.run(self._check_edits(final=False))
+        self.run(self._check_cursor())
+        self._check_requests()
+        self.run(self._check_agent_fields())
+
+    @invariant()
+    def no_duplicates(self) -> None:  # I6
+        seen: dict[UUID, str] = {}
+        for record in self.crm.all_records(RecordKind.DEAL):
+            if record.pie_id is None:
+                continue
+            assert record.pie_id not in seen, f"two pages for {record.pie_id}"
+            seen[record.pie_id] = record.external_id
+
+        async def links() -> None:
+            async with self.world.uow() as uow:
+                found = await uow.sync.links(CONN, RecordKind.DEAL)
+            exts = [link.external_id for link in found]
+            assert len(exts) == len(set(exts)), "a page linked twice"
+
+        self.run(links())
+
+    @invariant()
+    def nothing_deleted_by_the_sync(self) -> None:  # I10
+        async def check() -> None:
+            async with self.world.uow() as uow:
+                for deal in self.pie_ids:
+                    if deal not in self.deleted:
+                        assert await uow.deals.get(deal) is not None, f"{deal} was deleted"
+
+        self.run(check())
+
+    @invariant()
+    def conflicts_logged_once(self) -> None:  # I4
+        logged = self.run(self.world.conflicts())
+        keys = [(c.pie_id, c.field, c.base, c.local, c.remote) for c in logged]
+        assert len(keys) == len(set(keys)), "a conflict logged twice"
+        for c in logged:
+            if c.field != RECORD:
+                assert c.local != c.remote, f"a conflict logged for equal values: {c}"
+
+    async def _check_cursor(self) -> None:  # I8
+        async with self.world.uow() as uow:
+            state = await uow.sync.state(CONN)
+        for kind, text in state.cursors.items():
+            now = datetime.fromisoformat(text)
+            before = self.cursors.get(kind)
+            assert before is None or now >= before, "the cursor went back"
+            self.cursors[kind] = now
+
+    def _check_requests(self) -> None:  # I9
+        requests = self.crm.requests
+        limit, window = BUDGET
+        assert not any(r.kind == "429-budget" for r in requests), "the rate budget was exceeded"
+        for i in range(self.checked_requests, len(requests)):
+            r = requests[i]
+            if r.kind not in ("429", "529"):
+                continue
+            fault_after = self._retry_after_of(i)
+            if fault_after is None:
+                continue
+            for later in requests[i + 1 :]:
+                gap = (later.at - r.at).total_seconds()
+                assert gap >= fault_after - 1e-6, (
+                    f"a request {gap:.2f}s after a 429 with Retry-After {fault_after}"
+                )
+                break
+        del limit, window
+        self.checked_requests = len(requests)
+
+    def _retry_after_of(self, index: int) -> float | None:
+        return self.crm.retry_afters.get(index)
+
+    async def _check_agent_fields(self) -> None:  # I3 (agent-owned, at every step)
+        async with self.world.uow() as uow:
+            for deal, values in self.agent_values.items():
+                if deal in self.deleted:
+                    continue
+                got = await uow.deals.get(deal)
+                assert got is not None
+                for name, value in values.items():
+                    assert getattr(got, name) == value, (
+                        f"agent-owned {name} of {deal} is {getattr(got, name)!r}, "
+                        f"the agent wrote {value!r}"
+                    )
+
+    async def _check_edits(self, *, final: bool) -> None:  # I2
+        logged = await self.world.conflicts()
+        async with self.world.uow() as uow:
+            for e in self.edits:
+                if e.done:
+                    continue
+                if any(
+                    x.external_id == e.external_id and x.field == e.field and x.n > e.n
+                    for x in self.edits
+                ):
+                    e.done = True  # superseded by a later human edit
+                    continue
+                link = await uow.sync.link_by_external(CONN, RecordKind.DEAL, e.external_id)
+                if link is None:
+                    row = self.crm.rows[e.external_id]
+                    if final:
+                        assert row.in_trash or not row.visible, f"edit never synced: {e}"
+                    continue
+                if link.status is not LinkStatus.LINKED and (
+                    link.status is LinkStatus.DETACHED
+                    or any(c.pie_id == link.pie_id and c.field == RECORD for c in logged)
+                ):
+                    e.done = True
+                    continue
+                deal = await uow.deals.get(link.pie_id)
+                from pie.sync.store import from_model
+
+                if deal is not None and from_model(RecordKind.DEAL, deal)[e.field] == e.value:
+                    e.done = True
+                    continue
+                if any(
+                    c.pie_id == link.pie_id and c.field in (e.field, RECORD) and c.remote == e.value
+                    for c in logged
+                ):
+                    e.done = True
+                    continue
+                if deal is None and link.pie_id in self.deleted:
+                    e.done = True  # deleted in PIE: the delete rule logged it (RECORD row)
+                    continue
+                current = self.crm.rows[e.external_id].fields.get(e.field)
+                if current != e.value and self._raced(e):
+                    e.done = True  # the documented same-field race (docs/sync.md)
+                    continue
+                assert current == e.value, f"a human edit was overwritten silently: {e}"
+                assert not final, f"a human edit never reached PIE: {e}"
+
+    def _check_no_echo_writes(self) -> None:  # I5: every write PIE sent changed something
+        faults = {k.value for k in FaultKind} | {"429-budget"}
+        for index in self.crm.noop_writes:
+            before = self.crm.requests[index - 1] if index else None
+            if before is not None and before.op == "update" and before.kind in faults:
+                continue  # the retry of a write whose outcome was unknown
+            raise AssertionError(f"an echo: PIE rewrote values the CRM had (request {index})")
+
+    def _raced(self, e: HumanEdit) -> bool:
+        """PIE wrote the same field while the CRM's queries did not show the edit yet: the
+        CRM has no conditional write, so nobody can see this (a documented limit)."""
+        queries = [r.at for r in self.crm.requests if r.op == "query" and r.kind == "ok"]
+        for at, ext, fields in self.crm.write_log:
+            if ext != e.external_id or e.field not in fields or at < e.at:
+                continue
+            read = max((q for q in queries if q <= at), default=None)
+            if read is None or read < e.visible_at:
+                return True  # PIE's last read before this write could not show the edit
+        return False
+
+    # --- quiescence ------------------------------------------------------------------------
+
+    def quiesce(self) -> None:
+        """Heal every fault, let time pass, run until a run does nothing, then check I1, I2,
+        I3 and I5."""
+        self.crm.heal()
+        self.world.clock.advance(180)
+        for _ in range(8):
+            report = self.run(self.world.run(reconcile=True))
+            self._after_run()
+            self.world.clock.advance(61)
+            if report.idle and not report.errors:
+                break
+        writes = self.crm.writes_applied
+        for _ in range(2):
+            report = self.run(self.world.run(reconcile=True))
+            self.world.clock.advance(61)
+            assert report.idle, f"an echo after quiescence: {report}"
+        assert self.crm.writes_applied == writes, "CRM writes after quiescence"
+        self._check_no_echo_writes()
+        self.run(self._check_converged())
+        self.run(self._check_edits(final=True))
+
+    async def _check_converged(self) -> None:  # I1, I3 (human-owned)
+        async with self.world.uow() as uow:
+            for link in await uow.sync.links(CONN, RecordKind.DEAL):
+                if link.status is not LinkStatus.LINKED:
+                    continue
+                row = self.crm.rows[link.external_id]
+                if row.in_trash or not row.visible:
+                    continue
+                deal = await uow.deals.get(link.pie_id)
+                assert deal is not None, f"linked {link.pie_id} is gone from PIE"
+                from pie.sync.store import from_model
+
+                mine = from_model(RecordKind.DEAL, deal)
+                theirs = self.crm.record(RecordKind.DEAL, link.external_id).fields
+                assert mine == dict(theirs), f"not converged: {mine} != {dict(theirs)}"
+
+    def _crm_pages(self, *, any_state: bool = False) -> list[str]:
+        pages = [ext for ext, row in sorted(self.crm.rows.items()) if row.kind is RecordKind.DEAL]
+        if any_state:
+            return pages
+        return [p for p in pages if self.crm.rows[p].visible and not self.crm.rows[p].in_trash]
+
+
+def _model(values: dict[str, Any]) -> dict[str, Any]:
+    from tests.sync.harness import _model_value
+
+    return {k: _model_value(k, v) for k, v in values.items()}
+
+
+def machine_for(config: SyncConfig, **crm_options: Any) -> type[SyncMachine]:
+    """The machine for an engine configuration (and fake CRM options); it ends every run
+    with quiescence and the final checks."""
+
+    class Machine(SyncMachine):
+        pass
+
+    Machine.config = config
+    Machine.crm_options = crm_options
+    original = Machine.teardown
+
+    def teardown(self: SyncMachine) -> None:
+        try:
+            self.quiesce()
+        finally:
+            original(self)
+
+    Machine.teardown = teardown  # type: ignore[method-assign]
+    return Machine
+
+
+__all__ = ["SyncMachine", "machine_for", "timedelta"]

@@ -1,0 +1,227 @@
+"""The SyncEngine against the fake CRM and the in-memory store, one behaviour per test."""
+
+from __future__ import annotations
+
+from pie.domain.crm_fields import RecordKind
+from pie.domain.ownership import HUMAN
+from tests.fakes.crm import Fault, FaultKind
+from tests.sync.harness import make_world
+
+
+async def test_a_new_deal_goes_out_once_and_a_quiet_run_writes_nothing() -> None:
+    w = await make_world()
+    deal = await w.add_deal("Acme", owner="dana")
+    report = await w.run()
+    assert report.created_remote == 1, report
+    ext = await w.external_id(deal)
+    assert ext is not None
+    page = w.crm.record(RecordKind.DEAL, ext)
+    assert page.pie_id == deal and page.fields["name"] == "Acme"
+    assert page.fields["owner"] == "dana"
+    w.clock.advance(60)
+    writes = w.crm.writes_applied
+    again = await w.run()
+    assert again.idle and w.crm.writes_applied == writes, again
+
+
+async def test_a_human_edit_in_the_crm_reaches_pie_and_is_not_echoed() -> None:
+    w = await make_world()
+    deal = await w.add_deal("Acme")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    w.clock.advance(90)
+    w.crm.human_edit(RecordKind.DEAL, ext, {"stage": "proposal", "owner": "erin"})
+    writes = w.crm.writes_applied
+    w.clock.advance(60)
+    report = await w.run()
+    assert report.applied == 1 and report.pushed == 0, report
+    got = await w.pie_deal(deal)
+    assert got is not None and got["stage"] == "proposal" and got["owner"] == "erin"
+    w.clock.advance(60)
+    await w.run()
+    assert w.crm.writes_applied == writes
+    assert await w.conflicts() == []
+
+
+async def test_several_edits_of_a_deal_are_one_write() -> None:
+    w = await make_world()
+    deal = await w.add_deal("Acme")
+    await w.run()
+    w.clock.advance(60)
+    await w.edit_deal(deal, stage="demo")
+    await w.edit_deal(deal, value=1000)
+    await w.edit_deal(deal, probability=0.4, expected_close="2026-03-01")
+    updates = sum(1 for r in w.crm.requests if r.op == "update")
+    report = await w.run()
+    assert report.pushed == 1
+    assert sum(1 for r in w.crm.requests if r.op == "update") == updates + 1
+    ext = await w.external_id(deal)
+    assert ext is not None
+    page = w.page(ext)
+    assert (page["stage"], page["value"], page["probability"], page["expected_close"]) == (
+        "demo",
+        1000.0,
+        0.4,
+        "2026-03-01",
+    )
+
+
+async def test_an_agent_owned_field_edited_in_the_crm_is_restored_and_logged_once() -> None:
+    w = await make_world()
+    deal = await w.add_deal("Acme", probability=0.3)
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    w.clock.advance(120)
+    w.crm.human_edit(RecordKind.DEAL, ext, {"probability": 0.9})
+    w.clock.advance(60)
+    await w.run()
+    assert w.page(ext)["probability"] == 0.3
+    got = await w.pie_deal(deal)
+    assert got is not None and got["probability"] == 0.3
+    w.clock.advance(60)
+    await w.run()
+    logged = await w.conflicts()
+    assert [(c.field, c.winner, c.rule) for c in logged] == [("probability", "pie", "agent_owned")]
+
+
+async def test_a_shared_field_changed_on_both_sides_at_once_goes_to_the_human() -> None:
+    w = await make_world()
+    deal = await w.add_deal("Acme")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    w.clock.advance(300)
+    await w.edit_deal(deal, stage="demo")
+    w.clock.advance(10)
+    w.crm.human_edit(RecordKind.DEAL, ext, {"stage": "proposal"})
+    w.clock.advance(30)
+    await w.run()
+    got = await w.pie_deal(deal)
+    assert got is not None and got["stage"] == "proposal" and w.page(ext)["stage"] == "proposal"
+    [c] = await w.conflicts()
+    assert (c.local, c.remote, c.winner, c.rule) == (
+        "demo",
+        "proposal",
+        "crm",
+        "shared_concurrent_to_human",
+    )
+
+
+async def test_a_later_pie_edit_of_a_shared_field_wins() -> None:
+    w = await make_world()
+    deal = await w.add_deal("Acme")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    w.clock.advance(300)
+    w.crm.human_edit(RecordKind.DEAL, ext, {"stage": "proposal"})
+    w.clock.advance(600)
+    await w.edit_deal(deal, stage="negotiation", origin=HUMAN)
+    await w.run()
+    assert w.page(ext)["stage"] == "negotiation"
+    [c] = await w.conflicts()
+    assert (c.winner, c.rule) == ("pie", "shared_later_wins")
+
+
+async def test_a_lost_create_response_does_not_duplicate_the_page() -> None:
+    w = await make_world()
+    w.crm.inject(Fault(FaultKind.LOST_RESPONSE, ops=frozenset({"create"})))
+    deal = await w.add_deal("Acme")
+    await w.run()
+    pages = [r for r in w.crm.all_records(RecordKind.DEAL) if r.pie_id == deal]
+    assert len(pages) == 1
+    assert await w.external_id(deal) == pages[0].external_id
+
+
+async def test_429_with_retry_after_is_honoured() -> None:
+    w = await make_world()
+    deal = await w.add_deal("Acme")
+    await w.run()
+    w.clock.advance(60)
+    await w.edit_deal(deal, stage="demo")
+    w.crm.inject(Fault(FaultKind.RATE_LIMITED, ops=frozenset({"update"}), retry_after=2.5))
+    report = await w.run()
+    assert report.pushed == 1 and report.throttled == 1
+    limited = next(r for r in w.crm.requests if r.kind == "429")
+    after = [r for r in w.crm.requests if r.at > limited.at]
+    assert after and (after[0].at - limited.at).total_seconds() >= 2.5
+
+
+async def test_a_human_trash_beats_an_agent_edit_and_pie_keeps_the_record() -> None:
+    w = await make_world()
+    deal = await w.add_deal("Acme")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    w.clock.advance(120)
+    w.crm.human_trash(RecordKind.DEAL, ext)
+    await w.edit_deal(deal, stage="demo")
+    await w.run(reconcile=True)
+    assert w.crm.record(RecordKind.DEAL, ext).in_trash
+    assert w.page(ext)["stage"] != "demo"
+    assert await w.pie_deal(deal) is not None
+    rules = {(c.field, c.rule) for c in await w.conflicts()}
+    assert ("stage", "remote_trash_wins") in rules and ("_record", "remote_trash_wins") in rules
+
+
+async def test_a_pie_delete_trashes_the_page_and_404_only_detaches() -> None:
+    w = await make_world()
+    one = await w.add_deal("One")
+    two = await w.add_deal("Two")
+    await w.run()
+    ext1, ext2 = await w.external_id(one), await w.external_id(two)
+    assert ext1 and ext2
+    w.clock.advance(60)
+    await w.delete_deal(one, origin=HUMAN)
+    w.crm.unshare(RecordKind.DEAL, ext2)
+    await w.run(reconcile=True)
+    assert w.crm.record(RecordKind.DEAL, ext1).in_trash
+    assert await w.pie_deal(two) is not None
+
+
+async def test_rejected_records_wait_in_the_error_queue_and_the_others_go_out() -> None:
+    w = await make_world()
+    deals = [await w.add_deal(f"deal {i}") for i in range(5)]
+    await w.run()
+    w.clock.advance(60)
+    for i, deal in enumerate(deals):
+        await w.edit_deal(deal, product_line="x" * 2001 if i < 2 else "plus")
+    report = await w.run()
+    assert report.pushed == 3 and len(report.errors) == 2, report
+    assert all("2000" in e for e in report.errors)
+    async with w.uow() as uow:
+        links = await uow.sync.links("notion", RecordKind.DEAL)
+    assert sum(1 for x in links if x.error) == 2
+    w.clock.advance(60)
+    again = await w.run()  # not retried until the data changes
+    assert (
+        again.pushed == 0
+        and not again.errors
+        and not any(r.op == "update" for r in w.crm.requests[-again.requests :])
+    )
+    await w.edit_deal(deals[0], product_line="core")
+    fixed = await w.run()
+    assert fixed.pushed == 1 and not fixed.errors
+    ext = await w.external_id(deals[0])
+    assert ext is not None and w.page(ext)["product_line"] == "core"
+
+
+async def test_401_pauses_the_connection_until_resumed() -> None:
+    w = await make_world()
+    deal = await w.add_deal("Acme")
+    await w.run()
+    w.clock.advance(60)
+    await w.edit_deal(deal, stage="demo")
+    w.crm.inject(Fault(FaultKind.UNAUTHORIZED, ops=frozenset({"update"})))
+    report = await w.run()
+    assert report.status.value == "paused" and report.pushed == 0
+    before = len(w.crm.requests)
+    paused = await w.run()
+    assert paused.status.value == "paused" and len(w.crm.requests) == before
+    await w.engine.resume()
+    resumed = await w.run()
+    assert resumed.pushed == 1
+    ext = await w.external_id(deal)
+    assert ext is not None and w.page(ext)["stage"] == "demo"
