@@ -126,7 +126,11 @@ def test_stateful_links(target: Target) -> None:
     were given (the other inputs are drawn at random, so not every one every time)."""
     answered: Counter[tuple[str, int]] = Counter()
 
-    class Linked(target.schema.as_state_machine()):  # type: ignore[misc]
+    # The deals' and accounts' operations only: the others (the import routes, ...) would take
+    # the steps the links need.
+    linked_schema = target.schema.include(path_regex=r"^/api/(deals|accounts|simulate)")
+
+    class Linked(linked_schema.as_state_machine()):  # type: ignore[misc]
         def validate_response(
             self, response: Any, case: schemathesis.Case[Any], *args: Any, **kwargs: Any
         ) -> None:

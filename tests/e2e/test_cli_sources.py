@@ -4,6 +4,7 @@ printed, the key file private."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import stat
@@ -91,6 +92,16 @@ def test_connect_sync_list_status(cli: Any, api: FakeApi, tmp_path: Path) -> Non
     outputs += [status.output, human.output, cli("sources", "list").output]
     assert all(GOOD_TOKEN not in o for o in outputs)
 
+    every = cli("sources", "schedule", "fakecrm", "--every", "15", "--json")
+    assert every.exit_code == 0, every.output
+    assert json.loads(every.stdout)["schedule_minutes"] == 15
+    paused = cli("sources", "schedule", "fakecrm", "--pause")
+    assert "fakecrm: every 15 min, paused" in paused.stdout
+    resumed = json.loads(cli("sources", "schedule", "fakecrm", "--resume", "--json").stdout)
+    assert resumed["state"] == "active" and resumed["next_run_at"] is not None
+    off = json.loads(cli("sources", "schedule", "fakecrm", "--off", "--json").stdout)
+    assert off["schedule_minutes"] is None and off["next_run_at"] is None
+
     missing = cli("sources", "status", "nosuch")
     assert missing.exit_code == 1 and "nosuch" in missing.output
     removed = cli("sources", "remove", "fakecrm")
@@ -129,3 +140,40 @@ def test_emulate_prints_the_base_urls() -> None:
         assert missing.exit_code == 1 and "no emulator for 'nosuch'" in missing.output
     finally:
         registry.unregister("fakecrm")
+
+
+def test_a_background_sync_is_queued_on_postgresql_only(cli: Any, url: str) -> None:
+    made = cli("connect", "fakecrm", "--api-token", GOOD_TOKEN, "--no-sync", "--json")
+    assert made.exit_code == 0, made.output
+    queued = cli("sources", "sync", "fakecrm", "--background", "--json")
+    if url.startswith("sqlite"):
+        assert queued.exit_code == 1 and "needs the PostgreSQL store" in queued.output
+        return
+    assert queued.exit_code == 0, queued.output
+    job_id = json.loads(queued.stdout)["job_id"]
+    again = json.loads(cli("sources", "sync", "fakecrm", "--background", "--json").stdout)
+    assert again["job_id"] == job_id  # still waiting: the same job
+    status = json.loads(cli("sources", "status", "fakecrm", "--json").stdout)
+    assert status["job"] == {
+        "id": job_id,
+        "status": "queued",
+        "attempts": 0,
+        "scheduled_at": status["job"]["scheduled_at"],
+        "error": None,
+    }
+    asyncio.run(_cancel(url, int(job_id)))  # no worker of a later test is to run it
+
+
+async def _cancel(url: str, job_id: int) -> None:
+    from pie.adapters.jobs import ProcrastinateQueue
+    from pie.bootstrap import build
+    from pie.config import Settings
+
+    container = build(Settings(database_url=url))
+    try:
+        queue = container.job_queue()
+        assert isinstance(queue, ProcrastinateQueue)
+        await queue.job(str(job_id))  # opens the queue
+        assert await queue.app.job_manager.cancel_job_by_id_async(job_id, delete_job=True)
+    finally:
+        await container.aclose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,6 +54,7 @@ class FakeApi:
     stall: asyncio.Event | None = None  # a sync waits on it before reading (a slow API)
     stall_seconds: float = 0.0  # or sleeps this long before reading (another process)
     syncs: int = 0  # sources opened
+    opened: Counter[str] = field(default_factory=Counter)  # sources opened per connection
     full_syncs: int = 0
     refreshed: int = 0
 
@@ -117,6 +119,7 @@ class FakeConnector:
 
     def source(self, config: ConnectionConfig, *, full: bool) -> FakeSource:
         self.api.syncs += 1
+        self.api.opened[config.name] += 1
         self.api.full_syncs += int(full)
         return FakeSource(self.api, config, full)
 

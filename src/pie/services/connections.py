@@ -23,6 +23,7 @@ from pie.importing.source import RawRecord, Source
 from pie.ports.connections import (
     ACTIVE,
     FAILED,
+    PAUSED,
     Connection,
     ConnectionStore,
     SyncSchedule,
@@ -64,6 +65,19 @@ class SyncDeps:
     uow: Callable[[UUID], UnitOfWork]  # a writing unit of work (an import)
     lock: SyncLock
     now: Callable[[], datetime] = field(default=_utcnow)
+
+
+def scrub(err: BaseException, secrets: Mapping[str, Secret]) -> None:
+    """Mask any secret value an error message carries (a connector's bug must not put a
+    token on a terminal, in a log or in the stored result)."""
+    text = str(err)
+    masked = text
+    for value in secrets.values():
+        raw = value.reveal()
+        if len(raw) >= 4 and raw in masked:
+            masked = masked.replace(raw, str(value))
+    if masked != text:
+        err.args = (masked,)
 
 
 def credential_name(connection_name: str) -> str:
@@ -146,7 +160,11 @@ async def connect(
         stored.update(new)
 
     config = ConnectionConfig(name, vendor, base_url, flow, plain, stored, save)
-    checked = await conn.check(config) if check else None
+    try:
+        checked = await conn.check(config) if check else None
+    except PieError as err:
+        scrub(err, stored)
+        raise
     now = deps.now()
     await creds.put(credential_name(name), stored)
     next_run = now + timedelta(minutes=schedule_minutes) if schedule_minutes else None
@@ -192,6 +210,32 @@ async def find(deps: SyncDeps, tenant_id: UUID, name_or_id: str) -> Connection:
     if found is None:
         raise NotFound(f"connection {name_or_id!r}")
     return found
+
+
+async def reschedule(
+    deps: SyncDeps,
+    tenant_id: UUID,
+    connection: Connection,
+    *,
+    every_minutes: int | bool | None = False,
+    paused: bool | None = None,
+) -> Connection:
+    """Change when the connection syncs: ``every_minutes`` (None: only on demand; False:
+    unchanged) and ``paused`` (a paused connection's schedule is kept but not run)."""
+    c = connection
+    if every_minutes is not False:
+        if isinstance(every_minutes, int) and not isinstance(every_minutes, bool):
+            if every_minutes < 1:
+                raise InvalidInput("must be at least 1 minute", field="schedule")
+            c = dataclasses.replace(c, schedule_minutes=every_minutes)
+        else:
+            c = dataclasses.replace(c, schedule_minutes=None)
+    if paused is not None:
+        c = dataclasses.replace(c, state=PAUSED if paused else ACTIVE)
+    now = deps.now()
+    next_run = now + timedelta(minutes=c.schedule_minutes) if c.schedule_minutes else None
+    c = dataclasses.replace(c, next_run_at=next_run, updated_at=now)
+    return await deps.connections(tenant_id).save(c)
 
 
 async def remove(deps: SyncDeps, tenant_id: UUID, connection: Connection) -> None:
@@ -273,9 +317,11 @@ async def run_sync(
     async with deps.lock.hold(c.id):
         started = deps.now()
         counting: CountingSource | None = None
+        config: ConnectionConfig | None = None
         try:
             conn = registry.connector(c.vendor)
-            source = conn.source(await config_of(deps, c), full=full)
+            config = await config_of(deps, c)
+            source = conn.source(config, full=full)
             counting = CountingSource(source, progress, name=c.name)
             try:
                 report = await import_source(
@@ -290,6 +336,8 @@ async def run_sync(
             finally:
                 await _close(source)
         except PieError as err:
+            if config is not None:
+                scrub(err, config.credentials)
             result = _failed(c, full, started, deps.now(), counting, err)
             await _record(store, c, result, job_id, FAILED)
             raise

@@ -202,3 +202,35 @@ async def test_the_in_process_scheduler_runs_each_due_sync_once(
     job = await queue.job(got.last_job_id)
     assert job is not None and job.status == "succeeded"
     assert await deal_count(db, tenant) == 10
+
+
+async def test_a_connectors_error_never_carries_the_token(
+    deps: SyncDeps, tenant: UUID, api: FakeApi
+) -> None:
+    cid = await connect(deps, tenant)
+    api.failures = [transient(f"the API said: bad header 'Bearer {GOOD_TOKEN}'")]
+    with pytest.raises(TransientError) as err:
+        await svc.run_sync(deps, tenant, cid)
+    assert GOOD_TOKEN not in str(err.value) and "Bearer **********" in str(err.value)
+    c = await deps.connections(tenant).get(cid)
+    assert c is not None and c.last_result is not None
+    assert GOOD_TOKEN not in str(c.last_result)
+
+
+async def test_a_paused_connection_is_not_scheduled(
+    deps: SyncDeps, tenant: UUID, db: Database
+) -> None:
+    from pie.adapters.db.connections import SqlSyncSchedule
+
+    cid = await connect(deps, tenant, schedule_minutes=10)
+    c = await svc.find(deps, tenant, str(cid))
+    paused = await svc.reschedule(deps, tenant, c, paused=True)
+    assert paused.state == "paused" and paused.schedule_minutes == 10
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    schedule = SqlSyncSchedule(db.sessions)
+    assert cid not in {d.connection_id for d in await schedule.claim_due(later)}
+    await svc.reschedule(deps, tenant, paused, paused=False, every_minutes=5)
+    claimed = await schedule.claim_due(datetime.now(UTC) + timedelta(minutes=6))
+    assert cid in {d.connection_id for d in claimed}
+    with pytest.raises(InvalidInput):
+        await svc.reschedule(deps, tenant, paused, every_minutes=0)

@@ -73,8 +73,8 @@ async def test_two_workers_run_each_scheduled_sync_exactly_once(
     deps = a.sync_deps()
     tenants = [(await postgres.new_tenant("jobs")).tenant.id for _ in range(2)]
     made: list[tuple[UUID, UUID]] = []
-    for t in tenants:
-        for name in ("east", "west"):
+    for n, t in enumerate(tenants):
+        for name in (f"east-{n}", f"west-{n}"):
             c, _ = await svc.connect(
                 deps, t, "fakecrm", {"api_token": GOOD_TOKEN}, name=name, schedule_minutes=60
             )
@@ -94,7 +94,8 @@ async def test_two_workers_run_each_scheduled_sync_exactly_once(
         async with workers([a, b]):
             await wait_for(all_synced)
             await asyncio.sleep(2.5)  # more ticks: nothing is due again for an hour
-        assert api.syncs == len(made)
+        names = [f"{side}-{n}" for n in range(len(tenants)) for side in ("east", "west")]
+        assert {name: api.opened[name] for name in names} == dict.fromkeys(names, 1)
         queue = a.job_queue()
         for t, cid in made:
             got = await deps.connections(t).get(cid)

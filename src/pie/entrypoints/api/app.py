@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
@@ -19,6 +19,7 @@ from pie.config import Settings
 from pie.entrypoints.api import errors
 from pie.entrypoints.api.deps import ContainerDep
 from pie.entrypoints.api.limits import BodyLimit, SimulationGate
+from pie.entrypoints.api.params import no_repeated_scalars
 from pie.entrypoints.api.routes_changes import router as changes_router
 from pie.entrypoints.api.routes_deals import router as deals_router
 from pie.entrypoints.api.routes_import import router as import_router
@@ -55,6 +56,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         description="One truthful model of your deals. Authenticate with a tenant API key.",
         lifespan=lifespan,
         responses=errors.responses(413),
+        dependencies=[Depends(no_repeated_scalars)],
     )
     if container is not None:
         app.state.container = container

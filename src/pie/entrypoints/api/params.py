@@ -5,11 +5,16 @@ is a 422 in the one error body, never a 500 from deeper down). The bounds are do
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request
 from pydantic import AfterValidator, BeforeValidator, Field
+
+from pie.domain.errors import InvalidInput
 
 MAX_TEXT = 200  #: characters of a free-text parameter or a record reference
 MAX_OFFSET = 1_000_000_000  #: far beyond any page; keeps the databases' 64-bit integers whole
@@ -106,3 +111,29 @@ PipelineRuns = Annotated[
         description=f"Monte Carlo runs, {MIN_RUNS:,} to {MAX_PIPELINE_RUNS:,}",
     ),
 ]
+
+
+def _query_fields(dependant: Any) -> Iterator[Any]:
+    yield from dependant.query_params
+    for sub in dependant.dependencies:
+        yield from _query_fields(sub)
+
+
+def _is_sequence(annotation: object) -> bool:
+    origin = get_origin(annotation)
+    if origin in (Annotated, Union, UnionType):
+        return any(_is_sequence(arg) for arg in get_args(annotation))
+    return origin in (list, tuple, set, frozenset) or annotation in (list, tuple, set)
+
+
+async def no_repeated_scalars(request: Request) -> None:
+    """A query parameter given twice is refused (422) unless the operation takes a list:
+    ``open=true&open=false`` has no one meaning (the framework would keep the last)."""
+    counts = Counter(k for k, _ in request.query_params.multi_items())
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None or all(n == 1 for n in counts.values()):
+        return
+    lists = {f.alias for f in _query_fields(dependant) if _is_sequence(f.field_info.annotation)}
+    for name, n in counts.items():
+        if n > 1 and name not in lists:
+            raise InvalidInput("given more than once; give it once", field=name)

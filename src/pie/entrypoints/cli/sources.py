@@ -91,7 +91,7 @@ def connect_command(
         )
         result = None
         if sync:
-            with _stream_progress(as_json) as progress:
+            with stream_progress(as_json) as progress:
                 result = await svc.run_sync(deps, tid, made.id, full=True, progress=progress)
         out = ConnectRead(
             connection_id=made.id,
@@ -111,7 +111,7 @@ def connect_command(
         console.print(f"credentials accepted: {escape(made.checked)}")
     console.print(f"connection {made.connection_id} saved ({made.status})")
     if result is not None:
-        _print_result(result)
+        print_result(result)
 
 
 def _field_options(args: list[str]) -> dict[str, str]:
@@ -133,6 +133,16 @@ def _field_options(args: list[str]) -> dict[str, str]:
     return values
 
 
+def connect_args(command: str) -> dict[str, str]:
+    """The options of a `pie connect VENDOR --opt value ...` line (an emulator's hint)."""
+    import shlex
+
+    words = shlex.split(command)
+    if words[:2] != ["pie", "connect"] or len(words) < 3:
+        fail(f"not a `pie connect` command: {command}")
+    return _field_options(words[3:])
+
+
 def _ask_for_secrets(conn: Connector, flow: AuthFlow, values: dict[str, str]) -> None:
     """Fill the flow's missing secret fields from PIE_<VENDOR>_<FIELD>, else a prompt (on a
     terminal), never echoed."""
@@ -150,7 +160,7 @@ def _ask_for_secrets(conn: Connector, flow: AuthFlow, values: dict[str, str]) ->
 
 
 @contextmanager
-def _stream_progress(quiet: bool) -> Iterator[Any]:
+def stream_progress(quiet: bool) -> Iterator[Any]:
     """A bar per object type, counting records as they arrive (on stderr)."""
     if quiet or not err_console.is_terminal:
         yield None
@@ -179,7 +189,7 @@ def _stream_progress(quiet: bool) -> Iterator[Any]:
             bar.update(task, total=bar.tasks[task].completed)
 
 
-def _print_result(r: SyncResult) -> None:
+def print_result(r: SyncResult) -> None:
     kind = "full" if r.full else "incremental"
     seconds = (r.finished_at - r.started_at).total_seconds()
     console.print(f"{kind} sync of {escape(r.connection)} {r.status} in {seconds:.1f}s")
@@ -283,7 +293,7 @@ def sync_command(
             if not c.on_postgres:
                 fail("--background needs the PostgreSQL store and `pie worker`: run without it")
             return await svc.start_sync(deps, c.job_queue(), tid, conn.id, full=full)
-        with _stream_progress(as_json) as progress:
+        with stream_progress(as_json) as progress:
             return await svc.run_sync(deps, tid, conn.id, full=full, progress=progress)
 
     result = run(st, work)
@@ -296,7 +306,7 @@ def sync_command(
     if as_json:
         print_json(result)
     else:
-        _print_result(result)
+        print_result(result)
 
 
 @sources_app.command("status")
@@ -326,10 +336,47 @@ def status_command(
     if s.job is not None:
         console.print(f"job {s.job.id}: {s.job.status} (attempts: {s.job.attempts})")
     if s.last_result is not None:
-        _print_result(s.last_result)
+        print_result(s.last_result)
     elif s.errors:
         for e in s.errors:
             console.print(f"error: {escape(e)}")
+
+
+@sources_app.command("schedule")
+def schedule_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The connection's name (or id)"),
+    every: int | None = typer.Option(None, "--every", min=1, help="Sync every N minutes"),
+    off: bool = typer.Option(False, "--off", help="Only sync when asked"),
+    pause: bool | None = typer.Option(
+        None, "--pause/--resume", help="Keep the schedule but do not run it / run it again"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """When a connection syncs (run `pie worker` for the scheduled syncs)."""
+    st = state(ctx)
+    if every is not None and off:
+        fail("pie sources schedule: --every and --off exclude each other")
+
+    async def work(c: Container) -> ConnectionRead:
+        from pie.services import connections as svc
+        from pie.services.schemas.connections import ConnectionRead
+
+        tid = await tenant_id(st, c)
+        deps = c.sync_deps()
+        conn = await svc.find(deps, tid, name)
+        minutes: int | bool | None = None if off else (every if every is not None else False)
+        return ConnectionRead.of(
+            await svc.reschedule(deps, tid, conn, every_minutes=minutes, paused=pause)
+        )
+
+    r = run(st, work)
+    if as_json:
+        print_json(r)
+        return
+    when = f"every {r.schedule_minutes} min" if r.schedule_minutes else "on demand"
+    nxt = r.next_run_at.strftime("%Y-%m-%d %H:%M UTC") if r.next_run_at else "-"
+    console.print(f"{escape(r.name)}: {when}, {r.state}; next run {nxt}")
 
 
 @sources_app.command("remove")
