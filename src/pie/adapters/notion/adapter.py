@@ -82,7 +82,7 @@ def make_client(token: Secret, base_url: str = NOTION_API, timeout_s: float = 30
         timeout_ms=int(timeout_s * 1000),
         retry=False,  # PIE owns retries (RetryPolicy)
         logger=logging.getLogger("pie.notion.sdk"),
-        log_level=logging.WARNING,
+        log_level=logging.ERROR,  # its "request fail" warnings: PIE logs failures itself
     )
 
 
