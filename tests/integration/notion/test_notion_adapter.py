@@ -223,3 +223,24 @@ async def test_pages_edited_by_a_person_show_their_id_and_values() -> None:
         assert record.fields["name"] == DEAL["name"]
         assert record.last_edited_by != adapter.capabilities.self_actor
         assert record.last_edited_time > made.last_edited_time
+
+
+async def test_appending_activities_lists_the_page_once() -> None:
+    async with notion_harness(policy()) as (adapter, emu, _):
+        adapter._sleep = Sleeps()
+        deal = await adapter.create_deal(uuid4(), DEAL)
+        before = len(emu.log)
+        acts = [
+            ActivityInput(uuid4(), "call", datetime(2026, 1, 5, 10 + i, tzinfo=UTC), f"call {i}")
+            for i in range(3)
+        ]
+        for act in acts:
+            assert (await adapter.create_activity(deal.external_id, act)).created
+        paths = [(r.method, r.path.rsplit("/", 1)[-1]) for r in emu.log[before:]]
+        assert paths == [("GET", "children")] + [("PATCH", "children")] * 3
+        # a failed append forgets what it knew: the retry lists again, and finds it landed
+        emu.inject(Fault(kind="drop", apply=True, method="PATCH", path="/children$"))
+        late = ActivityInput(uuid4(), "email", datetime(2026, 1, 6, tzinfo=UTC), "late")
+        assert not (await adapter.create_activity(deal.external_id, late)).created
+        listed = await adapter.list_activities(deal.external_id)
+        assert [a.pie_id for a in listed] == [a.pie_id for a in acts] + [late.pie_id]

@@ -7,7 +7,8 @@ version 2025-09-03, through the official ``notion-client`` ``AsyncClient``.
 - Every page carries PIE's id in the ``PIE ID`` rich-text property; ``create_record`` looks it
   up before it creates, so a create retried after a lost response never duplicates.
 - An activity is a paragraph block appended to the deal's page, ending in ``[pie:<uuid>]``;
-  the page's blocks are listed before appending, so a retried append never duplicates.
+  the page's blocks are listed on its first append (and again after a failed one), so a
+  retried append never duplicates; later appends cost one request each.
 - The SDK is built with ``retry=False``: PIE's ``RetryPolicy`` (tenacity) retries whole
   operations on 429, 529, 5xx and timeouts, honouring ``Retry-After``; 400/401/403/404 are
   raised as ``CrmRejected`` with Notion's message and never retried.
@@ -59,6 +60,7 @@ ACTIVITY_MARK = re.compile(
 )
 T = TypeVar("T")
 OPEN_RETRY = RetryPolicy()
+ACTIVITY_CACHE_PAGES = 2000
 log = logging.getLogger("pie.notion")
 
 
@@ -80,7 +82,7 @@ def make_client(token: Secret, base_url: str = NOTION_API, timeout_s: float = 30
         timeout_ms=int(timeout_s * 1000),
         retry=False,  # PIE owns retries (RetryPolicy)
         logger=logging.getLogger("pie.notion.sdk"),
-        log_level=logging.WARNING,
+        log_level=logging.ERROR,  # its "request fail" warnings: PIE logs failures itself
     )
 
 
@@ -104,6 +106,7 @@ class NotionAdapter(CrmAdapter):
         self._sleep = sleep
         self.client = make_client(token, base_url, timeout_s)
         self._bot: str | None = None
+        self._activity_cache: dict[str, dict[UUID, str]] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -318,18 +321,36 @@ class NotionAdapter(CrmAdapter):
         self, deal_external_id: str, activity: ActivityInput
     ) -> ActivityResult:
         async def run() -> ActivityResult:
-            for block in await self._blocks(deal_external_id):
-                seen = self._activity_of(block)
-                if seen is not None and seen.pie_id == activity.pie_id:
-                    return seen
-            made = await self._call(
-                lambda: self.client.blocks.children.append(
-                    deal_external_id, children=[activity_block(activity)]
+            known = await self._known_activities(deal_external_id)
+            if activity.pie_id in known:
+                return ActivityResult(activity.pie_id, known[activity.pie_id])
+            try:
+                made = await self._call(
+                    lambda: self.client.blocks.children.append(
+                        deal_external_id, children=[activity_block(activity)]
+                    )
                 )
-            )
-            return ActivityResult(activity.pie_id, str(made["results"][0]["id"]), created=True)
+            except CrmError:
+                # the append may have landed: the next attempt lists the page again
+                self._activity_cache.pop(deal_external_id, None)
+                raise
+            block_id = str(made["results"][0]["id"])
+            known[activity.pie_id] = block_id
+            return ActivityResult(activity.pie_id, block_id, created=True)
 
         return await self.retry.run(run, self._sleep)
+
+    async def _known_activities(self, page_id: str) -> dict[UUID, str]:
+        """activity PIE id -> block id on the page: listed on the page's first use, then
+        kept up to date by this adapter's own appends (one request per append, not two)."""
+        known = self._activity_cache.get(page_id)
+        if known is None:
+            blocks = await self._blocks(page_id)
+            known = {a.pie_id: a.external_id for a in map(self._activity_of, blocks) if a}
+            while len(self._activity_cache) >= ACTIVITY_CACHE_PAGES:
+                del self._activity_cache[next(iter(self._activity_cache))]
+            self._activity_cache[page_id] = known
+        return known
 
     async def list_activities(self, deal_external_id: str) -> Sequence[ActivityResult]:
         blocks = await self.retry.run(lambda: self._blocks(deal_external_id), self._sleep)
