@@ -219,7 +219,7 @@ def opportunity_facts(deal: Deal, data: OpportunityPlanData) -> str:
     if known:
         parts.append(
             "Known: "
-            + "; ".join(f"{n.replace('_', ' ')}: {getattr(q, n).value}" for n in known)
+            + "; ".join(f"{n.replace('_', ' ')}: {_clause(getattr(q, n).value)}" for n in known)
             + "."
         )
     if unknown:
@@ -232,8 +232,13 @@ def opportunity_facts(deal: Deal, data: OpportunityPlanData) -> str:
         parts.append("Blocker: " + ", ".join(blockers) + ".")
     open_items = [a.description for a in data.action_items if not a.done][:3]
     if open_items:
-        parts.append("Next: " + "; ".join(open_items) + ".")
+        parts.append("Next: " + "; ".join(_clause(i) for i in open_items) + ".")
     return " ".join(parts)
+
+
+def _clause(value: object) -> str:
+    """A value as a clause of a sentence: without its own closing punctuation."""
+    return str(value).strip().rstrip(".;")
 
 
 def account_facts(account: Account, data: AccountPlanData) -> str:
