@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from uuid import UUID
 
+from pie.domain.errors import DealNotFound
 from pie.domain.history import DealHistory
 from pie.domain.model import Account, Activity, StageTransition, Stakeholder
 from pie.ports.uow import UnitOfWork
@@ -44,3 +45,23 @@ async def load_histories(uow: UnitOfWork) -> list[DealHistory]:
                     )
                 )
     return histories
+
+
+async def load_history(uow: UnitOfWork, deal_id: UUID) -> DealHistory:
+    """One deal with everything that happened to it (a handful of indexed reads, whatever the
+    size of the store); DealNotFound if the tenant has no such deal."""
+    async with uow:
+        deal = await uow.deals.get(deal_id)
+        if deal is None:
+            raise DealNotFound(deal_id)
+        account = await uow.accounts.get(deal.account_id) if deal.account_id else None
+        transitions = await uow.transitions.for_deal(deal_id)
+        stakeholders = await uow.stakeholders.for_deal(deal_id)
+        activities = await uow.activities.for_deal(deal_id)
+    return DealHistory(
+        deal=deal,
+        account=account,
+        transitions=tuple(sorted(transitions, key=lambda t: t.at)),
+        stakeholders=tuple(stakeholders),
+        activities=tuple(sorted(activities, key=lambda a: a.occurred_at)),
+    )

@@ -18,11 +18,12 @@ import numpy as np
 
 from pie.domain.errors import DealNotFound, InvalidInput
 from pie.domain.history import DealHistory
+from pie.mining import ProcessModel
 from pie.mining.eventlog_import import read_event_log
 from pie.mining.eventlog_mapping import load_mapping
 from pie.mining.snapshot import data_end
 from pie.ports.uow import UnitOfWork
-from pie.services.histories import load_histories
+from pie.services.histories import load_histories, load_history
 from pie.services.model_cache import ModelCache
 from pie.services.schemas import (
     BacktestRead,
@@ -36,6 +37,7 @@ from pie.services.schemas import (
 )
 from pie.services.world import World, aware
 from pie.simulation import (
+    DealState,
     MarkovForecaster,
     Period,
     PeriodForecast,
@@ -67,11 +69,17 @@ async def fitted(uow: UnitOfWork, *, as_of: datetime | None, cache: ModelCache |
     return await (cache or ModelCache()).world(uow, as_of=as_of)
 
 
-async def require_deal(uow: UnitOfWork, deal_id: UUID) -> None:
-    """Raise DealNotFound unless the tenant has the deal: cheap, so it goes before any fit."""
-    async with uow:
-        if await uow.deals.get(deal_id) is None:
-            raise DealNotFound(deal_id)
+async def deal_at(
+    uow: UnitOfWork, deal_id: UUID, *, as_of: datetime | None, cache: ModelCache | None
+) -> tuple[DealState, ProcessModel]:
+    """The deal's state at the model's moment, and the model: the deal is read first (a
+    missing one costs no fit), then the model from the cache, and nothing else."""
+    history = await load_history(uow, deal_id)
+    fitted = await (cache or ModelCache()).fitted(uow, as_of=as_of)
+    known = fitted.known([history])
+    if not known:  # created after the moment asked for
+        raise DealNotFound(deal_id)
+    return deal_state(known[0], fitted.model, as_of=fitted.as_of), fitted.model
 
 
 async def simulate_deal(
@@ -88,16 +96,14 @@ async def simulate_deal(
     random numbers."""
     parsed = parse_scenario(scenario) if scenario else None
     rng = rng_for(seed)
-    await require_deal(uow, deal_id)
-    world = await fitted(uow, as_of=as_of, cache=cache)
-    state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
+    state, model = await deal_at(uow, deal_id, as_of=as_of, cache=cache)
     if parsed is not None:
         result = await asyncio.to_thread(
-            simulate_scenario, world.model, state, parsed, runs=runs, rng=rng
+            simulate_scenario, model, state, parsed, runs=runs, rng=rng
         )
-        return ScenarioResultRead.of(result, deal_id=deal_id, as_of=world.as_of)
-    (sim,) = await asyncio.to_thread(simulate, world.model, [state], runs=runs, rng=rng)
-    return DealSimulationRead.of(sim, as_of=world.as_of)
+        return ScenarioResultRead.of(result, deal_id=deal_id, as_of=model.as_of)
+    (sim,) = await asyncio.to_thread(simulate, model, [state], runs=runs, rng=rng)
+    return DealSimulationRead.of(sim, as_of=model.as_of)
 
 
 async def forecast_deal(
@@ -111,11 +117,9 @@ async def forecast_deal(
 ) -> DealForecastRead:
     """The deal's current, best and worst case, and recommendations ranked by impact."""
     rng = rng_for(seed)
-    await require_deal(uow, deal_id)
-    world = await fitted(uow, as_of=as_of, cache=cache)
-    state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
-    forecast = await asyncio.to_thread(deal_forecast, world.model, state, runs=runs, rng=rng)
-    return DealForecastRead.of(forecast, deal_id=deal_id, as_of=world.as_of, runs=runs)
+    state, model = await deal_at(uow, deal_id, as_of=as_of, cache=cache)
+    forecast = await asyncio.to_thread(deal_forecast, model, state, runs=runs, rng=rng)
+    return DealForecastRead.of(forecast, deal_id=deal_id, as_of=model.as_of, runs=runs)
 
 
 def default_periods(moment: datetime, *, min_days_left: int = 30) -> list[str]:

@@ -12,9 +12,8 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
 
-from pie.domain.errors import DealNotFound, InvalidInput
+from pie.domain.errors import InvalidInput
 from pie.domain.history import DealHistory
 from pie.mining import MiningConfig, ProcessModel, SufficiencyLevel, fit
 from pie.mining.calibration_map import CalibrationMap
@@ -22,6 +21,9 @@ from pie.mining.config import DEFAULT_CONFIG
 from pie.mining.snapshot import as_of as snapshot_as_of
 from pie.mining.snapshot import data_end
 from pie.simulation.calibration import fit_calibration
+
+#: "the latest data" is this long after the newest event
+LATEST_GAP = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,6 @@ class World:
     histories: Sequence[DealHistory]
     as_of: datetime
     model: ProcessModel
-
-    def history(self, deal_id: UUID) -> DealHistory:
-        for h in self.histories:
-            if h.deal.id == deal_id:
-                return h
-        raise DealNotFound(deal_id)
 
     def open_deals(self) -> list[DealHistory]:
         return [h for h in self.histories if h.deal.is_open]
@@ -57,7 +53,7 @@ def snapshot(
             "the tenant has no deals yet: import some first (pie import FILE, or pie demo)",
             field="deals",
         )
-    moment = aware(as_of) if as_of else end + timedelta(seconds=1)
+    moment = aware(as_of) if as_of else end + LATEST_GAP
     return (snapshot_as_of(histories, moment) if moment <= end else histories), moment
 
 
