@@ -14,6 +14,7 @@ from typing import Protocol, Self
 from uuid import UUID
 
 from pie.domain.model import Tenant
+from pie.ports.columns import ColumnReader
 from pie.ports.repositories import (
     AccountRepository,
     ActivityRepository,
@@ -60,6 +61,8 @@ class UnitOfWork(Protocol):
     def models(self) -> ModelCacheRepository: ...
     @property
     def policy(self) -> PolicyRepository: ...
+    @property
+    def columns(self) -> ColumnReader: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -15,35 +15,41 @@ from pie.ports.uow import UnitOfWork
 async def load_histories(uow: UnitOfWork) -> list[DealHistory]:
     """Every deal of the tenant with everything that happened to it, in one transaction."""
     async with uow:
-        accounts: dict[UUID, Account] = {}
-        async for batch in uow.accounts.iter_all():
-            accounts.update((a.id, a) for a in batch)
-        transitions: dict[UUID, list[StageTransition]] = defaultdict(list)
-        async for t_batch in uow.transitions.iter_all():
-            for t in t_batch:
-                transitions[t.deal_id].append(t)
-        stakeholders: dict[UUID, list[Stakeholder]] = defaultdict(list)
-        async for s_batch in uow.stakeholders.iter_all():
-            for s in s_batch:
-                if s.deal_id is not None:
-                    stakeholders[s.deal_id].append(s)
-        activities: dict[UUID, list[Activity]] = defaultdict(list)
-        async for a_batch in uow.activities.iter_all():
-            for a in a_batch:
-                if a.deal_id is not None:
-                    activities[a.deal_id].append(a)
-        histories = []
-        async for d_batch in uow.deals.iter_all():
-            for deal in d_batch:
-                histories.append(
-                    DealHistory(
-                        deal=deal,
-                        account=accounts.get(deal.account_id) if deal.account_id else None,
-                        transitions=tuple(sorted(transitions[deal.id], key=lambda t: t.at)),
-                        stakeholders=tuple(stakeholders[deal.id]),
-                        activities=tuple(sorted(activities[deal.id], key=lambda a: a.occurred_at)),
-                    )
+        return await histories_of(uow)
+
+
+async def histories_of(uow: UnitOfWork) -> list[DealHistory]:
+    """``load_histories`` inside an entered unit of work."""
+    accounts: dict[UUID, Account] = {}
+    async for batch in uow.accounts.iter_all():
+        accounts.update((a.id, a) for a in batch)
+    transitions: dict[UUID, list[StageTransition]] = defaultdict(list)
+    async for t_batch in uow.transitions.iter_all():
+        for t in t_batch:
+            transitions[t.deal_id].append(t)
+    stakeholders: dict[UUID, list[Stakeholder]] = defaultdict(list)
+    async for s_batch in uow.stakeholders.iter_all():
+        for s in s_batch:
+            if s.deal_id is not None:
+                stakeholders[s.deal_id].append(s)
+    activities: dict[UUID, list[Activity]] = defaultdict(list)
+    async for a_batch in uow.activities.iter_all():
+        for a in a_batch:
+            if a.deal_id is not None:
+                activities[a.deal_id].append(a)
+    histories = []
+    async for d_batch in uow.deals.iter_all():
+        for deal in d_batch:
+            histories.append(
+                DealHistory(
+                    deal=deal,
+                    account=accounts.get(deal.account_id) if deal.account_id else None,
+                    transitions=tuple(sorted(transitions[deal.id], key=lambda t: t.at)),
+                    stakeholders=tuple(stakeholders[deal.id]),
+                    activities=tuple(sorted(activities[deal.id], key=lambda a: a.occurred_at)),
                 )
+            )
+
     return histories
 
 

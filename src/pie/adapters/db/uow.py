@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
+from pie.adapters.db.columns import SqlColumnReader
 from pie.adapters.db.feeds import (
     SqlChangeFeed,
     SqlCursorRepository,
@@ -114,6 +115,7 @@ class SqlUnitOfWork:
     changes: ChangeFeed
     models: ModelCacheRepository
     policy: PolicyRepository
+    columns: SqlColumnReader
 
     def __init__(
         self,
@@ -153,6 +155,7 @@ class SqlUnitOfWork:
         self.changes = SqlChangeFeed(session, tenant)
         self.models = SqlModelCache(session, tenant)
         self.policy = SqlPolicyRepository(writer)
+        self.columns = SqlColumnReader(session, tenant)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
