@@ -72,6 +72,7 @@ class DealColumns:
     created_us: Int
     closed_us: Int
     value: Float
+    probability: Float  # NaN: none
     industry: Int
     industries: tuple[str, ...]
     t_deal: Int
@@ -80,6 +81,7 @@ class DealColumns:
     t_us: Int
     t_days_in: Float  # NaN: not given
     t_value: Float
+    t_prob: Float
     s_deal: Int
     s_contact: Int
     s_created_us: Int
@@ -107,6 +109,9 @@ class DealColumns:
     def industry_names(self) -> list[str | None]:
         return [self.industries[i] if i >= 0 else None for i in self.industry.tolist()]
 
+    def stage_of(self, i: int) -> Stage:
+        return ALL_STAGES[int(self.stage[i])]
+
     def is_open(self) -> Bool:
         """Whether each deal is open (its current stage)."""
         out: Bool = IS_OPEN[self.stage]
@@ -125,6 +130,7 @@ class DealColumns:
             created_us=self.created_us[keep],
             closed_us=self.closed_us[keep],
             value=self.value[keep],
+            probability=self.probability[keep],
             industry=self.industry[keep],
             industries=self.industries,
             t_deal=new[self.t_deal[t]],
@@ -133,6 +139,7 @@ class DealColumns:
             t_us=self.t_us[t],
             t_days_in=self.t_days_in[t],
             t_value=self.t_value[t],
+            t_prob=self.t_prob[t],
             s_deal=new[self.s_deal[s]],
             s_contact=self.s_contact[s],
             s_created_us=self.s_created_us[s],
@@ -157,11 +164,12 @@ class ColumnsBuilder:
         self.ids: list[UUID] = []
         self.stream: list[str] = []
         self.deal_cols: dict[str, list[Any]] = {k: [] for k in ("stage", "created", "closed")}
-        self.deal_cols |= {"value": [], "industry": []}
+        self.deal_cols |= {"value": [], "industry": [], "prob": []}
         self.industries: dict[str, int] = {}
         self.contacts: dict[UUID, int] = {}
         self.trans: dict[str, list[Any]] = {k: [] for k in ("deal", "frm", "to", "at", "din")}
         self.trans["value"] = []
+        self.trans["prob"] = []
         self.stake: dict[str, list[Any]] = {k: [] for k in ("deal", "contact", "at", "roles")}
         self.acts: dict[str, list[Any]] = {k: [] for k in ("deal", "at", "obj", "key")}
         self.parts: dict[str, list[Any]] = {"key": [], "contact": []}
@@ -184,6 +192,7 @@ class ColumnsBuilder:
         closed_us: int,
         value: float,
         industry: str | None,
+        probability: float | None = None,
     ) -> None:
         self.deal_index[deal_id] = len(self.ids)
         self.ids.append(deal_id)
@@ -194,11 +203,13 @@ class ColumnsBuilder:
         cols["closed"].append(closed_us)
         cols["value"].append(value)
         cols["industry"].append(self.industry_code(industry))
+        cols["prob"].append(np.nan if probability is None else probability)
 
     def transitions(self, rows: Iterable[Sequence[Any]]) -> None:
-        """(deal id, from stage, to stage, at, days in from stage, value) rows."""
+        """(deal id, from stage, to stage, at, days in from stage, value, probability)."""
         tr = self.trans
-        for deal_id, frm, to, at, din, value in rows:
+        for deal_id, frm, to, at, din, value, prob in rows:
+            tr["prob"].append(np.nan if prob is None else prob)
             tr["deal"].append(deal_id)
             tr["frm"].append(STAGE_INDEX[Stage(frm)] if frm else -1)
             tr["to"].append(STAGE_INDEX[Stage(to)])
@@ -245,6 +256,7 @@ class ColumnsBuilder:
             created_us=arr(d["created"], np.int64),
             closed_us=arr(d["closed"], np.int64),
             value=arr(d["value"], np.float64),
+            probability=arr(d["prob"], np.float64),
             industry=arr(d["industry"], np.int64),
             industries=tuple(self.industries),
             t_deal=t_deal[t_sel],
@@ -253,6 +265,7 @@ class ColumnsBuilder:
             t_us=t_at[t_sel],
             t_days_in=arr(self.trans["din"], np.float64, t_sel),
             t_value=arr(self.trans["value"], np.float64, t_sel),
+            t_prob=arr(self.trans["prob"], np.float64, t_sel),
             s_deal=s_deal[s_keep],
             s_contact=arr(self.stake["contact"], np.int64, s_keep),
             s_created_us=arr(self.stake["at"], np.int64, s_keep),
@@ -295,9 +308,10 @@ def from_histories(
             us_or_none(deal.closed_at),
             float(deal.value) if deal.value is not None else np.nan,
             h.account.industry if h.account is not None else None,
+            deal.probability,
         )
         b.transitions(
-            (deal.id, t.from_stage, t.to_stage, t.at, t.days_in_from_stage, t.value)
+            (deal.id, t.from_stage, t.to_stage, t.at, t.days_in_from_stage, t.value, t.probability)
             for t in h.transitions
         )
         for s in h.stakeholders:
@@ -577,6 +591,7 @@ class StateAt:
     known: Bool
     stage: Int
     value: Float
+    probability: Float
     closed_us: Int
 
 
@@ -606,6 +621,7 @@ def state_at(cols: DealColumns, cutoff_us: int) -> StateAt:
     has_before = b_starts[1:] > b_starts[:-1]
     stage = np.full(n, -1, dtype=np.int64)
     value = np.full(n, np.nan)
+    prob = np.full(n, np.nan)
     closed = np.full(n, NO_TIME, dtype=np.int64)
     known = np.zeros(n, dtype=np.bool_)
     # (1) a transition before the cutoff: the last one says it all
@@ -614,6 +630,7 @@ def state_at(cols: DealColumns, cutoff_us: int) -> StateAt:
     last_row = before[last_b]
     stage[hb] = cols.t_to[last_row]
     value[hb] = cols.t_value[last_row]
+    prob[hb] = cols.t_prob[last_row]
     since = _closed_since(cols, before, last_b)
     closed[hb] = np.where(IS_CLOSED[stage[hb]], since, NO_TIME)
     known[hb] = True
@@ -633,7 +650,7 @@ def state_at(cols: DealColumns, cutoff_us: int) -> StateAt:
     closed[nh[ok3]] = np.where(open_now[ok3], NO_TIME, cols.closed_us[nh[ok3]])
     known[nh[ok3]] = True
     known &= cols.created_us < cutoff_us
-    return StateAt(known, stage, value, closed)
+    return StateAt(known, stage, value, prob, closed)
 
 
 def snapshot(cols: DealColumns, cutoff: datetime) -> DealColumns:
@@ -654,6 +671,7 @@ def snapshot(cols: DealColumns, cutoff: datetime) -> DealColumns:
         cols,
         stage=np.where(state.known, state.stage, cols.stage),
         value=state.value,
+        probability=state.probability,
         closed_us=state.closed_us,
         o_resolved=o_resolved,
         o_resolved_us=o_at,
@@ -670,6 +688,7 @@ def snapshot(cols: DealColumns, cutoff: datetime) -> DealColumns:
         t_us=cols.t_us[t_keep],
         t_days_in=cols.t_days_in[t_keep],
         t_value=cols.t_value[t_keep],
+        t_prob=cols.t_prob[t_keep],
         s_deal=cols.s_deal[s_keep],
         s_contact=cols.s_contact[s_keep],
         s_created_us=cols.s_created_us[s_keep],

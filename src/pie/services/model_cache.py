@@ -7,7 +7,7 @@ newest change (``uow.changes.latest()``). Any write appends a change, so the nex
 finds a newer seq and fits once more.
 
 Two levels: in this process, the fitted model for the most recently used keys (bounded; the
-histories are kept only for a small store, so a warm forecast of one deal reads that deal
+deals' columns are kept only for a small store, so a warm forecast of one deal reads that deal
 alone); in the store (``uow.models``), the model as bytes (``model_codec``: JSON and numpy
 arrays, no pickle), so a restarted server or the next CLI command loads it instead of
 fitting.
@@ -25,20 +25,20 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from pie.domain.history import DealHistory
-from pie.mining import MiningConfig, ProcessModel
+from pie.mining import MiningConfig, ProcessModel, columns
 from pie.mining.calibration_map import CalibrationMap
+from pie.mining.columns import DealColumns
 from pie.mining.config import DEFAULT_CONFIG
 from pie.mining.snapshot import as_of as snapshot_as_of
 from pie.mining.snapshot import data_end
 from pie.ports.uow import UnitOfWork
-from pie.services.histories import load_histories
 from pie.services.model_codec import FINGERPRINT, CodecError, decode_model, encode_model
 from pie.services.world import LATEST_GAP, World, aware, fit_model, snapshot
 
 DEFAULT_ENTRIES = 8
-#: a tenant's histories are kept in memory beside its model up to this many deals (about
-#: 60 KB a deal), so repeated pipeline forecasts of a small store do not read it again
-KEEP_HISTORIES = 20_000
+#: a tenant's deals (as columns, about 1 KB a deal) are kept in memory beside its model up to
+#: this many deals, so repeated pipeline forecasts of a small store do not read it again
+KEEP_DEALS = 100_000
 
 
 def fit_key(config: MiningConfig, as_of: datetime | None) -> str:
@@ -62,27 +62,32 @@ class Fitted:
         return self.model.as_of
 
     def known(self, histories: Sequence[DealHistory]) -> Sequence[DealHistory]:
-        """``histories`` as known at the model's moment (see ``world.snapshot``): cut there
-        when the moment falls inside the data, else as they are."""
+        """``histories`` (one deal read alone) as known at the model's moment (see
+        ``world.snapshot``): cut there when the moment falls inside the data, else as is."""
         end = self.end if self.end is not None else data_end(histories)
         if end is None or self.as_of > end:
             return histories
         return snapshot_as_of(histories, self.as_of)
 
+    def known_deals(self, deals: DealColumns) -> DealColumns:
+        """``known`` for every deal of the store, as columns."""
+        end = self.end if self.end is not None else columns.data_end(deals)
+        if end is None or self.as_of > end:
+            return deals
+        return columns.snapshot(deals, self.as_of)
+
 
 class ModelCache:
     """Fitted models per (tenant, fit key), valid for one change seq. ``fits`` counts the
-    fits this cache made. Only models are kept in memory, not the histories they were fitted
-    on, so a warm forecast of one deal reads that deal alone."""
+    fits this cache made. Only models are kept in memory (and the deals' columns of a small
+    store), so a warm forecast of one deal reads that deal alone."""
 
-    def __init__(
-        self, max_entries: int = DEFAULT_ENTRIES, keep_histories: int = KEEP_HISTORIES
-    ) -> None:
-        self.max_entries, self.keep_histories = max_entries, keep_histories
+    def __init__(self, max_entries: int = DEFAULT_ENTRIES, keep_deals: int = KEEP_DEALS) -> None:
+        self.max_entries, self.keep_deals = max_entries, keep_deals
         self.fits = 0
         self._models: OrderedDict[tuple[UUID, str], tuple[int, Fitted]] = OrderedDict()
-        #: the histories read last, for one tenant and change seq
-        self._histories: tuple[UUID, int, list[DealHistory]] | None = None
+        #: the deals read last, for one tenant and change seq
+        self._deals: tuple[UUID, int, DealColumns] | None = None
         self._locks: weakref.WeakValueDictionary[tuple[UUID, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -95,8 +100,8 @@ class ModelCache:
         config: MiningConfig = DEFAULT_CONFIG,
     ) -> Fitted:
         """The tenant's model as of ``as_of``, fitted at most once per change seq; the
-        histories are read only when the model has to be fitted."""
-        fitted, _ = await self._get(uow, as_of, config, need_histories=False)
+        deals are read only when the model has to be fitted."""
+        fitted, _ = await self._get(uow, as_of, config, need_deals=False)
         return fitted
 
     async def world(
@@ -106,51 +111,52 @@ class ModelCache:
         as_of: datetime | None = None,
         config: MiningConfig = DEFAULT_CONFIG,
     ) -> World:
-        """The tenant's histories as of ``as_of`` with the model fitted on them."""
-        fitted, histories = await self._get(uow, as_of, config, need_histories=True)
-        assert histories is not None
-        return World(fitted.known(histories), fitted.as_of, fitted.model)
+        """The tenant's deals as of ``as_of`` with the model fitted on them."""
+        fitted, deals = await self._get(uow, as_of, config, need_deals=True)
+        assert deals is not None
+        return World(fitted.known_deals(deals), fitted.as_of, fitted.model)
 
     async def _get(
-        self, uow: UnitOfWork, as_of: datetime | None, config: MiningConfig, *, need_histories: bool
-    ) -> tuple[Fitted, list[DealHistory] | None]:
+        self, uow: UnitOfWork, as_of: datetime | None, config: MiningConfig, *, need_deals: bool
+    ) -> tuple[Fitted, DealColumns | None]:
         key = fit_key(config, as_of)
         slot = (uow.tenant_id, key)
         lock = self._locks.get(slot) or self._locks.setdefault(slot, asyncio.Lock())
         async with lock:  # concurrent requests for one tenant fit once
-            async with uow:  # before the histories: a write in between only refits later
+            async with uow:  # before the deals: a write in between only refits later
                 seq = await uow.changes.latest()
-            histories = await self._read(uow, seq) if need_histories else None
+            deals = await self._read(uow, seq) if need_deals else None
             if (hit := self._models.get(slot)) and hit[0] == seq:
                 self._models.move_to_end(slot)
-                return hit[1], histories
+                return hit[1], deals
             model = await _stored(uow, key, seq)
             if model is not None and (as_of is None or aware(as_of) == model.as_of):
                 # the data is as it was when the model was fitted: "latest" was 1 s after it
                 end = model.as_of - LATEST_GAP if as_of is None else None
                 fitted = Fitted(model, end)
             else:
-                if histories is None:
-                    histories = await self._read(uow, seq)
-                known, moment = snapshot(histories, as_of)
+                if deals is None:
+                    deals = await self._read(uow, seq)
+                known, moment = snapshot(deals, as_of)
                 reuse = await _recent_calibration(uow, key, moment)
                 model = await asyncio.to_thread(
                     fit_model, known, as_of=moment, config=config, calibration=reuse
                 )
                 self.fits += 1
                 await _store(uow, key, seq, model)
-                fitted = Fitted(model, data_end(histories))
+                fitted = Fitted(model, columns.data_end(deals))
             self._remember(slot, seq, fitted)
-            return fitted, histories
+            return fitted, deals
 
-    async def _read(self, uow: UnitOfWork, seq: int) -> list[DealHistory]:
-        kept = self._histories
+    async def _read(self, uow: UnitOfWork, seq: int) -> DealColumns:
+        kept = self._deals
         if kept is not None and kept[:2] == (uow.tenant_id, seq):
             return kept[2]
-        histories = await load_histories(uow)
-        small = len(histories) <= self.keep_histories
-        self._histories = (uow.tenant_id, seq, histories) if small else None
-        return histories
+        async with uow:
+            deals = await uow.columns.read()
+        small = len(deals) <= self.keep_deals
+        self._deals = (uow.tenant_id, seq, deals) if small else None
+        return deals
 
     def _remember(self, slot: tuple[UUID, str], seq: int, fitted: Fitted) -> None:
         self._models[slot] = (seq, fitted)

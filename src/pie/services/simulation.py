@@ -18,12 +18,14 @@ import numpy as np
 
 from pie.domain.errors import DealNotFound, InvalidInput
 from pie.domain.history import DealHistory
-from pie.mining import ProcessModel
+from pie.domain.model import Deal
+from pie.mining import ProcessModel, columns
+from pie.mining.columns import DealColumns
 from pie.mining.eventlog_import import read_event_log
 from pie.mining.eventlog_mapping import load_mapping
-from pie.mining.snapshot import data_end
+from pie.ports.repositories import DealFilter
 from pie.ports.uow import UnitOfWork
-from pie.services.histories import load_histories, load_history
+from pie.services.histories import load_history
 from pie.services.model_cache import ModelCache
 from pie.services.schemas import (
     BacktestRead,
@@ -48,7 +50,7 @@ from pie.simulation import (
     simulate,
     simulate_scenario,
 )
-from pie.simulation.backtest import BacktestReport, run_backtest
+from pie.simulation.backtest import BacktestReport, as_columns, run_backtest
 from pie.simulation.baselines import default_baselines
 from pie.simulation.calibration import CalibratedForecaster
 from pie.simulation.pipeline import DealContribution, pipeline_forecast_by_deal
@@ -156,7 +158,7 @@ async def forecast_pipeline(
         as_of=world.as_of,
         runs=runs,
         periods=[PeriodForecastRead.of(f) for f in forecasts],
-        deals=_deal_rows(world, wanted, contributions) if deals else None,
+        deals=await _deal_rows(uow, world, wanted, contributions) if deals else None,
     )
 
 
@@ -172,7 +174,7 @@ async def forecast_world(
 async def _simulate_pipeline(
     world: World, periods: Sequence[Period], *, runs: int, rng: np.random.Generator
 ) -> tuple[list[PeriodForecast], list[DealContribution]]:
-    states = [deal_state(h, world.model, as_of=world.as_of) for h in world.open_deals()]
+    states = await asyncio.to_thread(world.open_states)
     return await asyncio.to_thread(
         pipeline_forecast_by_deal,
         world.model,
@@ -184,30 +186,54 @@ async def _simulate_pipeline(
     )
 
 
-def _ref(history: DealHistory) -> str:
-    for source, external in sorted(history.deal.external_ids.items()):
+def _ref(deal: Deal) -> str:
+    for source, external in sorted(deal.external_ids.items()):
         return f"{source}:{external}"
-    return str(history.deal.id)
+    return str(deal.id)
 
 
 def _close_date(as_of: datetime, days: float) -> date | None:
     return (as_of + timedelta(days=days)).date() if np.isfinite(days) else None
 
 
-def _deal_rows(
-    world: World, periods: Sequence[Period], contributions: Sequence[DealContribution]
+async def _open_deals(uow: UnitOfWork, ids: Sequence[UUID]) -> dict[UUID, Deal]:
+    """The deals named (open at the world's moment): today's open deals in one read, any other
+    one by its id."""
+    wanted = set(ids)
+    found: dict[UUID, Deal] = {}
+    async with uow:
+        total = await uow.deals.count(DealFilter(is_open=True))
+        for d in await uow.deals.list(DealFilter(is_open=True), limit=max(total, 1)):
+            if d.id in wanted:
+                found[d.id] = d
+        for missing in wanted - found.keys():
+            deal = await uow.deals.get(missing)
+            if deal is not None:
+                found[missing] = deal
+    return found
+
+
+async def _deal_rows(
+    uow: UnitOfWork,
+    world: World,
+    periods: Sequence[Period],
+    contributions: Sequence[DealContribution],
 ) -> list[OpenDealForecastRead]:
     """Every open deal, the largest expected value in the first period first."""
-    by_id = {h.deal.id: h for h in world.open_deals()}
+    by_id = await _open_deals(uow, [c.deal_id for c in contributions])
+    stage = {
+        world.deals.ids[i]: world.deals.stage_of(i)
+        for i in np.flatnonzero(world.deals.is_open()).tolist()
+    }
     rows = []
     for c in contributions:
-        h = by_id[c.deal_id]
+        deal = by_id[c.deal_id]
         rows.append(
             OpenDealForecastRead(
                 deal_id=c.deal_id,
-                ref=_ref(h),
-                name=h.deal.name,
-                stage=str(h.deal.stage),
+                ref=_ref(deal),
+                name=deal.name,
+                stage=str(stage[c.deal_id]),
                 value=c.value,
                 p_win=c.p_win,
                 expected_close=_close_date(world.as_of, c.median_days_to_win),
@@ -222,10 +248,10 @@ def _deal_rows(
     return rows
 
 
-def default_cutoffs(histories: Sequence[DealHistory], count: int = 3) -> list[datetime]:
+def default_cutoffs(deals: DealColumns, count: int = 3) -> list[datetime]:
     """Cutoffs spread over the second half of the data, each leaving time to see outcomes."""
-    end = data_end(histories)
-    start = min((h.deal.created_at for h in histories), default=None)
+    end = columns.data_end(deals)
+    start = columns.first_created(deals)
     if end is None or start is None:
         raise InvalidInput("no deals to back-test: import some first", field="deals")
     span = end - start
@@ -241,8 +267,10 @@ async def backtest(
     seed: int = 0,
 ) -> BacktestRead:
     rng_for(seed)
+    async with uow:
+        deals = await uow.columns.read()
     report = await backtest_histories(
-        await load_histories(uow),
+        deals,
         cutoffs=cutoffs,
         horizon_days=horizon_days,
         runs=runs,
@@ -280,7 +308,7 @@ async def backtest_log(
 
 
 async def backtest_histories(
-    histories: Sequence[DealHistory],
+    histories: DealColumns | Sequence[DealHistory],
     *,
     cutoffs: Sequence[datetime] = (),
     horizon_days: int | None = None,
@@ -288,10 +316,11 @@ async def backtest_histories(
     seed: int = 0,
 ) -> BacktestReport:
     check_seed(seed)
-    chosen = [aware(c) for c in cutoffs] or default_cutoffs(histories)
+    deals = as_columns(histories)
+    chosen = [aware(c) for c in cutoffs] or default_cutoffs(deals)
     return await asyncio.to_thread(
         run_backtest,
-        histories,
+        deals,
         cutoffs=chosen,
         horizon_days=horizon_days,
         model=CalibratedForecaster(

@@ -1,6 +1,7 @@
 """The small interface back-tests run forecasters through.
 
-A forecaster is fitted on the histories known at ``as_of`` and then predicts, for each open deal,
+A forecaster is fitted on the deals as known at ``as_of`` (``DealColumns``, e.g. a
+``columns.snapshot``) and then predicts, for each open deal,
 the chance it is won (within ``horizon_days`` of ``as_of`` when given, else eventually) and how
 long it takes to close. ``MarkovForecaster`` is PIE's full model (context and time in stage);
 ``PlainMarkovForecaster`` is the same machinery without either: a plain Markov chain baseline.
@@ -9,20 +10,21 @@ long it takes to close. ``MarkovForecaster`` is PIE's full model (context and ti
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from pie.domain.errors import NotConfigured
-from pie.domain.history import DealHistory
+import numpy as np
+
+from pie.domain.errors import InvalidInput, NotConfigured
+from pie.mining.columns import DealColumns
 from pie.mining.config import DEFAULT_CONFIG, MiningConfig
-from pie.mining.fit import fit
+from pie.mining.fit import fit_columns
 from pie.mining.model import ProcessModel
 
 from .results import simulate
-from .state import deal_state
+from .state import deal_states
 from .streams import check_seed, generator
 
 
@@ -44,11 +46,23 @@ class Forecaster(Protocol):
 
     name: str
 
-    def fit(self, histories: Sequence[DealHistory], *, as_of: datetime) -> None: ...
+    def fit(self, world: DealColumns, *, as_of: datetime) -> None: ...
 
     def predict(
-        self, open_deals: Sequence[DealHistory], *, as_of: datetime, horizon_days: int | None
+        self, open_deals: DealColumns, *, as_of: datetime, horizon_days: int | None
     ) -> list[DealPrediction]: ...
+
+
+def require_open(open_deals: DealColumns, name: str) -> None:
+    """InvalidInput naming the first deal of ``open_deals`` that is closed."""
+    closed = np.flatnonzero(~open_deals.is_open())
+    if closed.size:
+        i = int(closed[0])
+        raise InvalidInput(
+            f"{name} forecasts open deals only; this deal is {open_deals.stage_of(i)}",
+            record=str(open_deals.ids[i]),
+            field="stage",
+        )
 
 
 class MarkovForecaster:
@@ -62,15 +76,16 @@ class MarkovForecaster:
         self.config, self.runs, self.seed = config, runs, check_seed(seed)
         self.model: ProcessModel | None = None
 
-    def fit(self, histories: Sequence[DealHistory], *, as_of: datetime) -> None:
-        self.model = fit(histories, as_of=as_of, config=self.config)
+    def fit(self, world: DealColumns, *, as_of: datetime) -> None:
+        self.model = fit_columns(world, as_of=as_of, config=self.config)
 
     def predict(
-        self, open_deals: Sequence[DealHistory], *, as_of: datetime, horizon_days: int | None
+        self, open_deals: DealColumns, *, as_of: datetime, horizon_days: int | None
     ) -> list[DealPrediction]:
         if self.model is None:
             raise NotConfigured(f"{self.name}: call fit before predict")
-        states = [deal_state(h, self.model, as_of=as_of) for h in open_deals]
+        require_open(open_deals, self.name)
+        states = deal_states(open_deals, self.model, as_of=as_of)
         outcomes = simulate(
             self.model,
             states,

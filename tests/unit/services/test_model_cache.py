@@ -14,13 +14,12 @@ import pytest
 
 from pie.domain.ownership import HUMAN
 from pie.importing import import_file
+from pie.mining.columns import DealColumns
 from pie.mining.config import DEFAULT_CONFIG
 from pie.sample import generate
-from pie.services import model_cache
-from pie.services.histories import load_histories
 from pie.services.model_cache import ModelCache, fit_key
 from pie.services.simulation import forecast_deal
-from tests.fakes.uow import InMemoryStore, InMemoryUnitOfWork
+from tests.fakes.uow import FakeColumnReader, InMemoryStore, InMemoryUnitOfWork
 
 
 @dataclass
@@ -77,7 +76,7 @@ async def test_a_new_process_loads_the_stored_model(world: World, fits: list[dat
     assert len(fits) == 1
     assert loaded.as_of == fitted.as_of
     assert (loaded.model.rates == fitted.model.rates).all()
-    assert len(loaded.histories) == len(fitted.histories)
+    assert len(loaded.deals) == len(fitted.deals)
     await world.write()
     await ModelCache().world(world.uow())
     assert len(fits) == 2  # the stored model is for an older seq
@@ -110,14 +109,15 @@ async def test_a_damaged_stored_model_is_refitted(world: World, fits: list[datet
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the reads of a tenant's every history (one entry per read)."""
+    """Counts the reads of a tenant's every deal (one entry per read)."""
     out: list[int] = []
+    real = FakeColumnReader.read
 
-    async def counted(uow: InMemoryUnitOfWork) -> list:  # type: ignore[type-arg]
+    async def counted(self: FakeColumnReader) -> DealColumns:
         out.append(1)
-        return await load_histories(uow)
+        return await real(self)
 
-    monkeypatch.setattr(model_cache, "load_histories", counted)
+    monkeypatch.setattr(FakeColumnReader, "read", counted)
     return out
 
 
@@ -134,7 +134,7 @@ async def first_deal(world: World, before: datetime | None = None) -> UUID:
 async def test_a_warm_deal_forecast_reads_only_that_deal(
     world: World, fits: list[datetime], reads: list[int]
 ) -> None:
-    cache = ModelCache(keep_histories=0)  # as for a store too large to keep in memory
+    cache = ModelCache(keep_deals=0)  # as for a store too large to keep in memory
     deal = await first_deal(world)
     cold = await forecast_deal(world.uow(), deal, runs=200, cache=cache)
     assert (len(fits), len(reads)) == (1, 1)
@@ -162,7 +162,7 @@ async def test_a_warm_past_forecast_matches_a_fresh_one(
 async def test_large_stores_are_not_kept_in_memory(
     world: World, fits: list[datetime], reads: list[int]
 ) -> None:
-    small, large = ModelCache(), ModelCache(keep_histories=10)
+    small, large = ModelCache(), ModelCache(keep_deals=10)
     for cache in (small, small, large, large):
         await cache.world(world.uow())
     assert len(reads) == 3  # the small store read once, the large one at each request

@@ -54,21 +54,32 @@ class SqlColumnReader:
                 ids.setdefault(entity, {})[source] = external
         d, a = DEALS.c, ACCOUNTS.c
         deals = (
-            select(d.id, d.source, d.stage, d.created_at, d.closed_at, d.value, a.industry)
+            select(
+                d.id,
+                d.source,
+                d.stage,
+                d.created_at,
+                d.closed_at,
+                d.value,
+                a.industry,
+                d.probability,
+            )
             .outerjoin(ACCOUNTS, ACCOUNTS.c.id == d.account_id)
             .where(d.tenant_id == me)
             .order_by(d.id)
         )
         async for part in self._rows(deals):
-            for deal_id, source, stage, created, closed, value, industry in part:
+            for deal_id, source, stage, created, closed, value, industry, prob in part:
                 stream = identity_of(deal_id, source, ids.get(deal_id, {}))
                 b.deal(
                     deal_id, stream, Stage(stage), _us(created), _us(closed), _float(value),
-                    industry,
+                    industry, prob,
                 )  # fmt: skip
         del ids
         t = TRANS.c
-        trans = select(t.deal_id, t.from_stage, t.to_stage, t.at, t.days_in_from_stage, t.value)
+        trans = select(
+            t.deal_id, t.from_stage, t.to_stage, t.at, t.days_in_from_stage, t.value, t.probability
+        )
         async for part in self._rows(trans.where(t.tenant_id == me).order_by(t.id)):
             b.transitions(part)
         s = STAKEHOLDERS.c
