@@ -3,6 +3,8 @@ for the entrypoints (the CLI reaches the database adapters only through here).""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -12,8 +14,10 @@ from pie.adapters.db.engine import make_engine, make_sessions
 from pie.adapters.db.tenants import SqlTenantDirectory
 from pie.adapters.db.uow import SqlUnitOfWork
 from pie.config import Settings
+from pie.domain.errors import InvalidInput
 from pie.ports.uow import TenantDirectory, UnitOfWork
 from pie.services.model_cache import ModelCache
+from pie.simulation.engine import IN_PROCESS, Engine
 
 
 @dataclass(frozen=True)
@@ -91,3 +95,23 @@ def ensure_embedded_schema(settings: Settings) -> None:
         from pie.adapters.db import migrate
 
         migrate.upgrade(url, app_role=settings.app_role)
+
+
+ENGINES = ("local", "dask")
+
+
+@contextmanager
+def simulation_engine(name: str = "local", scheduler: str | None = None) -> Iterator[Engine]:
+    """Where simulations run: ``local`` (this process) or ``dask`` (the cluster at
+    ``scheduler``, or a local Dask cluster without one)."""
+    if name == "local":
+        if scheduler:
+            raise InvalidInput("--scheduler needs --engine dask", field="scheduler")
+        yield IN_PROCESS
+        return
+    if name != "dask":
+        raise InvalidInput(f"unknown engine {name!r}: use local or dask", field="engine")
+    from pie.adapters.dask_engine import dask_engine
+
+    with dask_engine(scheduler) as engine:
+        yield engine

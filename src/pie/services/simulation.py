@@ -53,6 +53,7 @@ from pie.simulation import (
 from pie.simulation.backtest import BacktestReport, as_columns, run_backtest
 from pie.simulation.baselines import default_baselines
 from pie.simulation.calibration import CalibratedForecaster
+from pie.simulation.engine import IN_PROCESS, Engine
 from pie.simulation.pipeline import DealContribution, pipeline_forecast_by_deal
 from pie.simulation.streams import check_seed, generator
 
@@ -146,6 +147,7 @@ async def forecast_pipeline(
     as_of: datetime | None = None,
     deals: bool = False,
     cache: ModelCache | None = None,
+    engine: Engine = IN_PROCESS,
 ) -> PipelineForecastRead:
     """Won value per period across all open deals (no periods: the quarter of ``as_of`` and
     the next one); with ``deals``, every open deal's part in it. One fit, one simulation."""
@@ -153,7 +155,9 @@ async def forecast_pipeline(
     rng = rng_for(seed)
     world = await fitted(uow, as_of=as_of, cache=cache)
     wanted = wanted or [parse_period(p) for p in default_periods(world.as_of)]
-    forecasts, contributions = await _simulate_pipeline(world, wanted, runs=runs, rng=rng)
+    forecasts, contributions = await _simulate_pipeline(
+        world, wanted, runs=runs, rng=rng, engine=engine
+    )
     return PipelineForecastRead(
         as_of=world.as_of,
         runs=runs,
@@ -172,7 +176,12 @@ async def forecast_world(
 
 
 async def _simulate_pipeline(
-    world: World, periods: Sequence[Period], *, runs: int, rng: np.random.Generator
+    world: World,
+    periods: Sequence[Period],
+    *,
+    runs: int,
+    rng: np.random.Generator,
+    engine: Engine = IN_PROCESS,
 ) -> tuple[list[PeriodForecast], list[DealContribution]]:
     states = await asyncio.to_thread(world.open_states)
     return await asyncio.to_thread(
@@ -183,6 +192,7 @@ async def _simulate_pipeline(
         as_of=world.as_of,
         runs=runs,
         rng=rng,
+        engine=engine,
     )
 
 
@@ -265,6 +275,7 @@ async def backtest(
     horizon_days: int | None = None,
     runs: int = PIPELINE_RUNS,
     seed: int = 0,
+    engine: Engine = IN_PROCESS,
 ) -> BacktestRead:
     rng_for(seed)
     async with uow:
@@ -275,6 +286,7 @@ async def backtest(
         horizon_days=horizon_days,
         runs=runs,
         seed=seed,
+        engine=engine,
     )
     return BacktestRead.of(report)
 
@@ -292,6 +304,7 @@ async def backtest_log(
     runs: int = PIPELINE_RUNS,
     seed: int = 0,
     sort_events: bool = True,
+    engine: Engine = IN_PROCESS,
 ) -> BacktestReport:
     """Back-test an XES or CSV event log read through a mapping file, with no store."""
     check_seed(seed)
@@ -303,7 +316,12 @@ async def backtest_log(
         )
     )
     return await backtest_histories(
-        histories, cutoffs=cutoffs, horizon_days=horizon_days, runs=runs, seed=seed
+        histories,
+        cutoffs=cutoffs,
+        horizon_days=horizon_days,
+        runs=runs,
+        seed=seed,
+        engine=engine,
     )
 
 
@@ -314,7 +332,10 @@ async def backtest_histories(
     horizon_days: int | None = None,
     runs: int = PIPELINE_RUNS,
     seed: int = 0,
+    engine: Engine = IN_PROCESS,
 ) -> BacktestReport:
+    """The back-test of ``histories`` (columns, or objects as an event log gives them); the
+    simulations run on ``engine``."""
     check_seed(seed)
     deals = as_columns(histories)
     chosen = [aware(c) for c in cutoffs] or default_cutoffs(deals)
@@ -324,7 +345,8 @@ async def backtest_histories(
         cutoffs=chosen,
         horizon_days=horizon_days,
         model=CalibratedForecaster(
-            lambda: MarkovForecaster(runs=runs, seed=seed), horizon_days=horizon_days
+            lambda: MarkovForecaster(runs=runs, seed=seed, engine=engine),
+            horizon_days=horizon_days,
         ),
-        baselines=default_baselines(),
+        baselines=default_baselines(engine),
     )

@@ -20,6 +20,7 @@ from pie.domain.stages import ALL_STAGES, DEFAULT_PROBABILITY, Stage
 from pie.mining.columns import IS_OPEN, NO_TIME, DealColumns
 from pie.mining.eventlog_arrays import to_micros
 from pie.mining.events import N_STAGES, STAGE_INDEX
+from pie.simulation.engine import IN_PROCESS, Engine
 from pie.simulation.forecaster import (
     DealPrediction,
     Forecaster,
@@ -225,10 +226,10 @@ class StageWinRateForecaster:
         return out
 
 
-def default_baselines() -> dict[str, Forecaster]:
+def default_baselines(engine: Engine = IN_PROCESS) -> dict[str, Forecaster]:
     """The baselines a back-test reports, under the keys its report uses."""
     return {
         "stage_default": StageDefaultForecaster(),
         "stage_win_rate": StageWinRateForecaster(),
-        "markov": PlainMarkovForecaster(),
+        "markov": PlainMarkovForecaster(engine=engine),
     }

@@ -23,8 +23,9 @@ from pie.mining.config import DEFAULT_CONFIG, MiningConfig
 from pie.mining.fit import fit_columns
 from pie.mining.model import ProcessModel
 
-from .results import simulate
-from .state import deal_states
+from .engine import IN_PROCESS, PART_DEALS, Engine, parts
+from .results import DealSimulation, simulate
+from .state import DealState, deal_states
 from .streams import check_seed, generator
 
 
@@ -71,9 +72,15 @@ class MarkovForecaster:
     name = "pie"
 
     def __init__(
-        self, config: MiningConfig = DEFAULT_CONFIG, runs: int = 2_000, seed: int = 0
+        self,
+        config: MiningConfig = DEFAULT_CONFIG,
+        runs: int = 2_000,
+        seed: int = 0,
+        engine: Engine = IN_PROCESS,
+        part_deals: int = PART_DEALS,
     ) -> None:
         self.config, self.runs, self.seed = config, runs, check_seed(seed)
+        self.engine, self.part_deals = engine, part_deals
         self.model: ProcessModel | None = None
 
     def fit(self, world: DealColumns, *, as_of: datetime) -> None:
@@ -86,13 +93,12 @@ class MarkovForecaster:
             raise NotConfigured(f"{self.name}: call fit before predict")
         require_open(open_deals, self.name)
         states = deal_states(open_deals, self.model, as_of=as_of)
-        outcomes = simulate(
-            self.model,
-            states,
-            runs=self.runs,
-            rng=generator(self.seed),
-            horizon_days=horizon_days,
+        # every part draws the same run key from the seed; each deal its own stream
+        job = (self.model, self.runs, self.seed, horizon_days)
+        done = self.engine.map(
+            _simulate_part, [(job, states[sl]) for sl in parts(len(states), self.part_deals)]
         )
+        outcomes = [o for part in done for o in part]
         return [
             DealPrediction(
                 deal_id=o.deal_id,
@@ -105,6 +111,13 @@ class MarkovForecaster:
         ]
 
 
+def _simulate_part(
+    args: tuple[tuple[ProcessModel, int, int, int | None], list[DealState]],
+) -> list[DealSimulation]:
+    (model, runs, seed, horizon_days), states = args
+    return simulate(model, states, runs=runs, rng=generator(seed), horizon_days=horizon_days)
+
+
 #: No context and a single dwell bin (constant hazards): a plain continuous-time Markov chain.
 PLAIN_CONFIG = MiningConfig(use_context=False, dwell_edges=(0.0,))
 
@@ -115,7 +128,11 @@ class PlainMarkovForecaster(MarkovForecaster):
     name = "plain_markov"
 
     def __init__(
-        self, config: MiningConfig = PLAIN_CONFIG, runs: int = 2_000, seed: int = 0
+        self,
+        config: MiningConfig = PLAIN_CONFIG,
+        runs: int = 2_000,
+        seed: int = 0,
+        engine: Engine = IN_PROCESS,
     ) -> None:
         plain = dataclasses.replace(config, use_context=False, dwell_edges=(0.0,))
-        super().__init__(plain, runs, seed)
+        super().__init__(plain, runs, seed, engine)
