@@ -155,130 +155,175 @@ class DealColumns:
         )
 
 
+def _cat(parts: list[Any], dtype: Any) -> Any:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+
 class ColumnsBuilder:
-    """Collects rows table by table (any order of tables, rows in store order) and sorts them
-    into ``DealColumns``; used by the store adapters and by ``from_histories``."""
+    """Collects rows in batches of arrays, table by table (deals first; rows of a table in
+    store order), and sorts them into ``DealColumns``; used by the store adapters and by
+    ``from_histories``. Rows naming an unknown deal are dropped (as ``load_histories``)."""
 
     def __init__(self) -> None:
-        self.deal_index: dict[UUID, int] = {}
+        self.deal_index: dict[Any, int] = {}
         self.ids: list[UUID] = []
         self.stream: list[str] = []
-        self.deal_cols: dict[str, list[Any]] = {k: [] for k in ("stage", "created", "closed")}
-        self.deal_cols |= {"value": [], "industry": [], "prob": []}
         self.industries: dict[str, int] = {}
-        self.contacts: dict[UUID, int] = {}
-        self.trans: dict[str, list[Any]] = {k: [] for k in ("deal", "frm", "to", "at", "din")}
-        self.trans["value"] = []
-        self.trans["prob"] = []
-        self.stake: dict[str, list[Any]] = {k: [] for k in ("deal", "contact", "at", "roles")}
-        self.acts: dict[str, list[Any]] = {k: [] for k in ("deal", "at", "obj", "key")}
-        self.parts: dict[str, list[Any]] = {"key": [], "contact": []}
-        self.objs: dict[str, list[Any]] = {k: [] for k in ("key", "resolved", "at")}
+        self.contacts: dict[Any, int] = {}
+        self.cols: dict[str, list[Any]] = {}
+
+    def _add(self, **arrays: Any) -> None:
+        for name, values in arrays.items():
+            self.cols.setdefault(name, []).append(np.asarray(values))
 
     def industry_code(self, name: str | None) -> int:
         if name is None:
             return -1
         return self.industries.setdefault(name, len(self.industries))
 
-    def contact_code(self, contact: UUID) -> int:
-        return self.contacts.setdefault(contact, len(self.contacts))
+    def contact_codes(self, contacts: Iterable[Any]) -> Int:
+        codes = self.contacts
+        return np.array([codes.setdefault(c, len(codes)) for c in contacts], dtype=np.int64)
 
-    def deal(
+    def deal_rows(self, keys: Iterable[Any]) -> Int:
+        """The row of each deal key (as given to ``add_deals``), -1 for an unknown one."""
+        index = self.deal_index
+        return np.array([index.get(k, -1) for k in keys], dtype=np.int64)
+
+    def add_deals(
         self,
-        deal_id: UUID,
-        stream: str,
-        stage: Stage,
-        created_us: int,
-        closed_us: int,
-        value: float,
-        industry: str | None,
-        probability: float | None = None,
+        keys: Sequence[Any],
+        ids: Sequence[UUID],
+        streams: Sequence[str],
+        stage: Int,
+        created_us: Int,
+        closed_us: Int,
+        value: Float,
+        industry: Sequence[str | None],
+        probability: Float,
     ) -> None:
-        self.deal_index[deal_id] = len(self.ids)
-        self.ids.append(deal_id)
-        self.stream.append(stream)
-        cols = self.deal_cols
-        cols["stage"].append(STAGE_INDEX[stage])
-        cols["created"].append(created_us)
-        cols["closed"].append(closed_us)
-        cols["value"].append(value)
-        cols["industry"].append(self.industry_code(industry))
-        cols["prob"].append(np.nan if probability is None else probability)
+        first = len(self.ids)
+        self.deal_index.update((k, first + i) for i, k in enumerate(keys))
+        self.ids.extend(ids)
+        self.stream.extend(streams)
+        self._add(
+            stage=stage,
+            created=created_us,
+            closed=closed_us,
+            value=value,
+            prob=probability,
+            industry=np.array([self.industry_code(i) for i in industry], dtype=np.int64),
+        )
 
-    def transitions(self, rows: Iterable[Sequence[Any]]) -> None:
-        """(deal id, from stage, to stage, at, days in from stage, value, probability)."""
-        tr = self.trans
-        for deal_id, frm, to, at, din, value, prob in rows:
-            tr["prob"].append(np.nan if prob is None else prob)
-            tr["deal"].append(deal_id)
-            tr["frm"].append(STAGE_INDEX[Stage(frm)] if frm else -1)
-            tr["to"].append(STAGE_INDEX[Stage(to)])
-            tr["at"].append(to_micros(at))
-            tr["din"].append(np.nan if din is None else din)
-            tr["value"].append(np.nan if value is None else float(value))
+    def add_transitions(
+        self, deal: Int, frm: Int, to: Int, at_us: Int, days_in: Float, value: Float, prob: Float
+    ) -> None:
+        self._add(t_deal=deal, t_from=frm, t_to=to, t_us=at_us, t_din=days_in)
+        self._add(t_value=value, t_prob=prob)
+
+    def add_stakeholders(self, deal: Int, contact: Int, created_us: Int, roles: Int) -> None:
+        self._add(s_deal=deal, s_contact=contact, s_us=created_us, s_roles=roles)
+
+    def add_activities(self, deal: Int, at_us: Int, objections: Bool) -> None:
+        self._add(a_deal=deal, a_us=at_us, a_obj=objections)
+
+    def add_details(
+        self,
+        deal: Int,
+        at_us: Int,
+        participants: Sequence[Int],
+        objections: Sequence[tuple[Bool, Int]],
+    ) -> None:
+        """Every activity of the deals that have objections (in store order): its
+        participants' contact codes, and its objections (resolved, resolved at)."""
+        self._add(d_deal=deal, d_us=at_us)
+        self._add(d_np=np.array([p.size for p in participants], dtype=np.int64))
+        self._add(d_no=np.array([o[0].size for o in objections], dtype=np.int64))
+        if participants:
+            self._add(d_p=np.concatenate([*participants, np.zeros(0, np.int64)]))
+        if objections:
+            self._add(d_ores=np.concatenate([*(o[0] for o in objections), np.zeros(0, bool)]))
+            self._add(d_oat=np.concatenate([*(o[1] for o in objections), np.zeros(0, np.int64)]))
 
     def build(self) -> DealColumns:
-        """Rows of other tables naming unknown deals are dropped (as ``load_histories``)."""
-        index = self.deal_index
-        d = self.deal_cols
+        c = {name: _cat(parts, parts[0].dtype) for name, parts in self.cols.items()}
 
-        def deals_of(raw: list[Any]) -> Int:
-            return np.array([index.get(x, -1) for x in raw], dtype=np.int64)
+        def col(name: str, dtype: Any) -> Any:
+            return c[name].astype(dtype, copy=False) if name in c else np.zeros(0, dtype)
 
-        t_deal = deals_of(self.trans["deal"])
-        t_at = np.array(self.trans["at"], dtype=np.int64)
-        t_keep = t_deal >= 0
-        t_order = np.lexsort((t_at[t_keep], t_deal[t_keep]))  # stable: store order on ties
-        t_sel = np.flatnonzero(t_keep)[t_order]
-        s_deal = deals_of(self.stake["deal"])
+        n = len(self.ids)
+        t_deal = col("t_deal", np.int64)
+        t_us = col("t_us", np.int64)
+        t_keep = np.flatnonzero(t_deal >= 0)
+        t_sel = t_keep[np.lexsort((t_us[t_keep], t_deal[t_keep]))]  # stable: store order
+        s_deal = col("s_deal", np.int64)
         s_keep = np.flatnonzero(s_deal >= 0)
-        s_keep = s_keep[np.argsort(s_deal[s_keep], kind="stable")]
-        a_deal = deals_of(self.acts["deal"])
-        a_at = np.array(self.acts["at"], dtype=np.int64)
-        a_keep = a_deal >= 0
-        a_sel = np.flatnonzero(a_keep)[np.lexsort((a_at[a_keep], a_deal[a_keep]))]
-        # participants and objections name their activity by key; keep those of kept rows
-        keys = self.acts["key"]
-        row_of = {keys[j]: i for i, j in enumerate(a_sel.tolist())}
-        p_act = np.array([row_of.get(k, -1) for k in self.parts["key"]], dtype=np.int64)
-        p_contact = np.array(self.parts["contact"], dtype=np.int64)
-        o_act = np.array([row_of.get(k, -1) for k in self.objs["key"]], dtype=np.int64)
-        p_ord = np.flatnonzero(p_act >= 0)[np.argsort(p_act[p_act >= 0], kind="stable")]
-        o_ord = np.flatnonzero(o_act >= 0)[np.argsort(o_act[o_act >= 0], kind="stable")]
-
-        def arr(values: list[Any], dtype: Any, sel: Any = slice(None)) -> Any:
-            return np.array(values, dtype=dtype)[sel]
-
+        s_sel = s_keep[np.argsort(s_deal[s_keep], kind="stable")]
+        a_deal = col("a_deal", np.int64)
+        a_us = col("a_us", np.int64)
+        a_keep = np.flatnonzero(a_deal >= 0)
+        a_sel = a_keep[np.lexsort((a_us[a_keep], a_deal[a_keep]))]
+        a_deal, a_us = a_deal[a_sel], a_us[a_sel]
+        # details: sorted the same way, each is the activity row at the same place in its deal
+        d_deal, d_us = col("d_deal", np.int64), col("d_us", np.int64)
+        d_keep = np.flatnonzero(d_deal >= 0)
+        d_sel = d_keep[np.lexsort((d_us[d_keep], d_deal[d_keep]))]
+        a_start = np.searchsorted(a_deal, np.arange(n + 1))
+        d_start = np.searchsorted(d_deal[d_sel], np.arange(n + 1))
+        d_rank = np.arange(d_sel.size) - d_start[d_deal[d_sel]]
+        d_row = a_start[d_deal[d_sel]] + d_rank
+        if d_sel.size and not np.array_equal(a_us[d_row], d_us[d_sel]):
+            raise ValueError("activity details do not match the activities (read apart?)")
+        p_act, p_contact = self._ragged(col("d_np", np.int64), col("d_p", np.int64), d_sel, d_row)
+        o_count = col("d_no", np.int64)
+        o_act, o_res = self._ragged(o_count, col("d_ores", np.bool_), d_sel, d_row)
+        _, o_at = self._ragged(o_count, col("d_oat", np.int64), d_sel, d_row)
         return DealColumns(
             ids=np.array([*self.ids, None], dtype=object)[:-1],
             stream=np.array([*self.stream, None], dtype=object)[:-1],
-            stage=arr(d["stage"], np.int64),
-            created_us=arr(d["created"], np.int64),
-            closed_us=arr(d["closed"], np.int64),
-            value=arr(d["value"], np.float64),
-            probability=arr(d["prob"], np.float64),
-            industry=arr(d["industry"], np.int64),
+            stage=col("stage", np.int64),
+            created_us=col("created", np.int64),
+            closed_us=col("closed", np.int64),
+            value=col("value", np.float64),
+            probability=col("prob", np.float64),
+            industry=col("industry", np.int64),
             industries=tuple(self.industries),
             t_deal=t_deal[t_sel],
-            t_from=arr(self.trans["frm"], np.int64, t_sel),
-            t_to=arr(self.trans["to"], np.int64, t_sel),
-            t_us=t_at[t_sel],
-            t_days_in=arr(self.trans["din"], np.float64, t_sel),
-            t_value=arr(self.trans["value"], np.float64, t_sel),
-            t_prob=arr(self.trans["prob"], np.float64, t_sel),
-            s_deal=s_deal[s_keep],
-            s_contact=arr(self.stake["contact"], np.int64, s_keep),
-            s_created_us=arr(self.stake["at"], np.int64, s_keep),
-            s_roles=arr(self.stake["roles"], np.int64, s_keep),
-            a_deal=a_deal[a_sel],
-            a_us=a_at[a_sel],
-            a_objections=arr(self.acts["obj"], np.bool_, a_sel),
-            p_act=p_act[p_ord],
-            p_contact=p_contact[p_ord],
-            o_act=o_act[o_ord],
-            o_resolved=arr(self.objs["resolved"], np.bool_, o_ord),
-            o_resolved_us=arr(self.objs["at"], np.int64, o_ord),
+            t_from=col("t_from", np.int64)[t_sel],
+            t_to=col("t_to", np.int64)[t_sel],
+            t_us=t_us[t_sel],
+            t_days_in=col("t_din", np.float64)[t_sel],
+            t_value=col("t_value", np.float64)[t_sel],
+            t_prob=col("t_prob", np.float64)[t_sel],
+            s_deal=s_deal[s_sel],
+            s_contact=col("s_contact", np.int64)[s_sel],
+            s_created_us=col("s_us", np.int64)[s_sel],
+            s_roles=col("s_roles", np.int64)[s_sel],
+            a_deal=a_deal,
+            a_us=a_us,
+            a_objections=col("a_obj", np.bool_)[a_sel],
+            p_act=p_act,
+            p_contact=p_contact,
+            o_act=o_act,
+            o_resolved=o_res,
+            o_resolved_us=o_at,
         )
+
+    @staticmethod
+    def _ragged(counts: Int, values: Any, sel: Int, rows: Int) -> tuple[Int, Any]:
+        """Values listed per detail row (``counts`` each, in store order) as (activity row,
+        value) pairs for the detail rows ``sel`` placed at activity ``rows``, by row."""
+        ends = np.cumsum(counts)
+        starts = ends - counts
+        take = counts[sel]
+        if not take.sum():
+            return np.zeros(0, np.int64), values[:0]
+        index = np.repeat(starts[sel], take) + (
+            np.arange(int(take.sum())) - np.repeat(np.cumsum(take) - take, take)
+        )
+        act = np.repeat(rows, take)
+        order = np.argsort(act, kind="stable")
+        return act[order], values[index][order]
 
 
 def role_bits(roles: Iterable[StakeholderRole | str]) -> int:
@@ -292,50 +337,77 @@ def us_or_none(at: datetime | None) -> int:
     return NO_TIME if at is None else to_micros(at)
 
 
+def stage_code(stage: Stage | str | None) -> int:
+    return -1 if stage is None else STAGE_INDEX[Stage(stage)]
+
+
 def from_histories(
     histories: Iterable[DealHistory], *, identity: Callable[[Deal], str]
 ) -> DealColumns:
     """The columns of ``histories`` (in their order), for stores of objects and for tests;
     ``identity`` gives each deal's stream identity (``pie.simulation.streams``)."""
     b = ColumnsBuilder()
-    for h in histories:
-        deal = h.deal
-        b.deal(
-            deal.id,
-            identity(deal),
-            deal.stage,
-            to_micros(deal.created_at),
-            us_or_none(deal.closed_at),
-            float(deal.value) if deal.value is not None else np.nan,
-            h.account.industry if h.account is not None else None,
-            deal.probability,
-        )
-        b.transitions(
-            (deal.id, t.from_stage, t.to_stage, t.at, t.days_in_from_stage, t.value, t.probability)
-            for t in h.transitions
-        )
-        for s in h.stakeholders:
-            b.stake["deal"].append(deal.id)
-            b.stake["contact"].append(b.contact_code(s.contact_id))
-            b.stake["at"].append(to_micros(s.created_at))
-            b.stake["roles"].append(role_bits(s.roles))
-        with_objections = any(a.objections for a in h.activities)
-        for a in h.activities:
-            key = (deal.id, a.id)
-            b.acts["deal"].append(deal.id)
-            b.acts["at"].append(to_micros(a.occurred_at))
-            b.acts["obj"].append(bool(a.objections))
-            b.acts["key"].append(key)
-            if not with_objections:
-                continue
-            for c in a.participants:
-                b.parts["key"].append(key)
-                b.parts["contact"].append(b.contact_code(c))
-            for o in a.objections:
-                b.objs["key"].append(key)
-                b.objs["resolved"].append(o.resolved)
-                b.objs["at"].append(us_or_none(o.resolved_at) if o.resolved else NO_TIME)
+    hs = list(histories)
+    deals = [h.deal for h in hs]
+    b.add_deals(
+        [d.id for d in deals],
+        [d.id for d in deals],
+        [identity(d) for d in deals],
+        np.array([STAGE_INDEX[d.stage] for d in deals], dtype=np.int64),
+        np.array([to_micros(d.created_at) for d in deals], dtype=np.int64),
+        np.array([us_or_none(d.closed_at) for d in deals], dtype=np.int64),
+        np.array([np.nan if d.value is None else float(d.value) for d in deals]),
+        [h.account.industry if h.account is not None else None for h in hs],
+        np.array([np.nan if d.probability is None else d.probability for d in deals]),
+    )
+    ts = [(i, t) for i, h in enumerate(hs) for t in h.transitions]
+    b.add_transitions(
+        np.array([i for i, _ in ts], dtype=np.int64),
+        np.array([stage_code(t.from_stage) for _, t in ts], dtype=np.int64),
+        np.array([stage_code(t.to_stage) for _, t in ts], dtype=np.int64),
+        np.array([to_micros(t.at) for _, t in ts], dtype=np.int64),
+        np.array([np.nan if t.days_in_from_stage is None else t.days_in_from_stage for _, t in ts]),
+        np.array([np.nan if t.value is None else float(t.value) for _, t in ts]),
+        np.array([np.nan if t.probability is None else t.probability for _, t in ts]),
+    )
+    ss = [(i, s) for i, h in enumerate(hs) for s in h.stakeholders]
+    b.add_stakeholders(
+        np.array([i for i, _ in ss], dtype=np.int64),
+        b.contact_codes(s.contact_id for _, s in ss),
+        np.array([to_micros(s.created_at) for _, s in ss], dtype=np.int64),
+        np.array([role_bits(s.roles) for _, s in ss], dtype=np.int64),
+    )
+    acts = [(i, a) for i, h in enumerate(hs) for a in h.activities]
+    b.add_activities(
+        np.array([i for i, _ in acts], dtype=np.int64),
+        np.array([to_micros(a.occurred_at) for _, a in acts], dtype=np.int64),
+        np.array([bool(a.objections) for _, a in acts], dtype=np.bool_),
+    )
+    noted = {i for i, a in acts if a.objections}
+    details = [(i, a) for i, a in acts if i in noted]
+    b.add_details(
+        np.array([i for i, _ in details], dtype=np.int64),
+        np.array([to_micros(a.occurred_at) for _, a in details], dtype=np.int64),
+        [b.contact_codes(a.participants) for _, a in details],
+        [objection_arrays(a.objections) for _, a in details],
+    )
     return b.build()
+
+
+def objection_arrays(objections: Iterable[Any]) -> tuple[Bool, Int]:
+    """(resolved, resolved at or NO_TIME) of objections given as objects or stored dicts;
+    the time only for a resolved one."""
+    resolved, at = [], []
+    for o in objections:
+        if isinstance(o, dict):
+            done, when = bool(o["resolved"]), o.get("resolved_at")
+            stamp = to_micros(datetime.fromisoformat(when)) if done and when else NO_TIME
+        else:
+            done = o.resolved
+            stamp = us_or_none(o.resolved_at) if done else NO_TIME
+        resolved.append(done)
+        at.append(stamp)
+    return np.array(resolved, dtype=np.bool_), np.array(at, dtype=np.int64)
 
 
 # --- grouped helpers ---------------------------------------------------------------------

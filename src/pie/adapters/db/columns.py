@@ -1,20 +1,32 @@
 """``ColumnReader`` on SQL: one streamed query per table selecting only the needed columns,
-straight into ``DealColumns`` (no domain object per deal, transition or activity)."""
+straight into arrays (``DealColumns``): no domain object per deal, transition or activity.
+
+On SQLite, times and ids are read as the text they are stored as and parsed in bulk (numpy
+parses the timestamps), and money as its integer cents; PostgreSQL's driver hands over
+native values. Either way the numbers equal what the domain objects hold.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import numpy as np
-from sqlalchemy import Select, func, select
+from numpy.typing import NDArray
+from sqlalchemy import Integer, Select, String, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from pie.domain.model import EntityKind
-from pie.domain.stages import Stage
-from pie.mining.columns import NO_TIME, ColumnsBuilder, DealColumns, role_bits
+from pie.mining.columns import (
+    NO_TIME,
+    ColumnsBuilder,
+    DealColumns,
+    objection_arrays,
+    role_bits,
+    stage_code,
+)
 from pie.mining.eventlog_arrays import to_micros
 from pie.simulation.streams import identity_of
 
@@ -23,44 +35,67 @@ from .tables import ActivityRow, StageTransitionRow
 
 ACTS = ActivityRow.__table__
 TRANS = StageTransitionRow.__table__
-BATCH = 20_000
-
-
-def _us(at: datetime | None) -> int:
-    return NO_TIME if at is None else to_micros(at)
-
-
-def _float(x: Any) -> float:
-    return np.nan if x is None else float(x)
+BATCH = 50_000
+Int = NDArray[np.int64]
+Float = NDArray[np.float64]
 
 
 class SqlColumnReader:
     def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
         self._session, self._tenant = session, tenant_id
+        self._sqlite = session.get_bind().dialect.name == "sqlite"
 
-    async def _rows(self, stmt: Select[Any]) -> AsyncIterator[Sequence[Any]]:
+    # -- raw values and their bulk conversion ----------------------------------------------
+
+    def _time(self, column: Any) -> ColumnElement[Any]:
+        return type_coerce(column, String) if self._sqlite else column
+
+    def _id(self, column: Any) -> ColumnElement[Any]:
+        return type_coerce(column, String) if self._sqlite else column
+
+    def _money(self, column: Any) -> ColumnElement[Any]:
+        return type_coerce(column, Integer) if self._sqlite else column
+
+    def _times(self, values: Sequence[Any]) -> Int:
+        if self._sqlite:  # naive UTC text; None becomes NaT, which is NO_TIME
+            out: Int = np.array(values, dtype="datetime64[us]").astype(np.int64)
+            return out
+        return np.array([NO_TIME if v is None else to_micros(v) for v in values], np.int64)
+
+    def _moneys(self, values: Sequence[Any]) -> Float:
+        if self._sqlite:  # integer cents: cents / 100 is float(Decimal) of the same amount
+            return np.array([np.nan if v is None else v / 100 for v in values], np.float64)
+        return np.array([np.nan if v is None else float(v) for v in values], np.float64)
+
+    def _uuid(self, value: Any) -> UUID:
+        return UUID(hex=value) if self._sqlite else UUID(str(value))
+
+    async def _parts(self, stmt: Select[Any]) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """The rows of ``stmt`` in batches, each as a list of columns."""
         result = await self._session.stream(stmt.execution_options(yield_per=BATCH))
         async for part in result.partitions(BATCH):
-            yield part
+            yield [tuple(c) for c in zip(*part, strict=True)]
+
+    # -- the tables ---------------------------------------------------------------------------
 
     async def read(self) -> DealColumns:
         b, me = ColumnsBuilder(), self._tenant
-        ids: dict[UUID, dict[str, str]] = {}
-        refs = select(REFS.c.entity_id, REFS.c.source, REFS.c.external_id).where(
+        ids: dict[Any, dict[str, str]] = {}
+        refs = select(self._id(REFS.c.entity_id), REFS.c.source, REFS.c.external_id).where(
             REFS.c.tenant_id == me, REFS.c.kind == str(EntityKind.DEAL)
         )
-        async for part in self._rows(refs):
-            for entity, source, external in part:
-                ids.setdefault(entity, {})[source] = external
+        async for entity, source, external in self._parts(refs):
+            for e, s, x in zip(entity, source, external, strict=True):
+                ids.setdefault(e, {})[s] = x
         d, a = DEALS.c, ACCOUNTS.c
         deals = (
             select(
-                d.id,
+                self._id(d.id),
                 d.source,
                 d.stage,
-                d.created_at,
-                d.closed_at,
-                d.value,
+                self._time(d.created_at),
+                self._time(d.closed_at),
+                self._money(d.value),
                 a.industry,
                 d.probability,
             )
@@ -68,56 +103,70 @@ class SqlColumnReader:
             .where(d.tenant_id == me)
             .order_by(d.id)
         )
-        async for part in self._rows(deals):
-            for deal_id, source, stage, created, closed, value, industry, prob in part:
-                stream = identity_of(deal_id, source, ids.get(deal_id, {}))
-                b.deal(
-                    deal_id, stream, Stage(stage), _us(created), _us(closed), _float(value),
-                    industry, prob,
-                )  # fmt: skip
+        async for key, source, stage, created, closed, value, industry, prob in self._parts(deals):
+            uuids = [self._uuid(k) for k in key]
+            b.add_deals(
+                key,
+                uuids,
+                [
+                    identity_of(u, s, ids.get(k, {}))
+                    for u, s, k in zip(uuids, source, key, strict=True)
+                ],
+                np.array([stage_code(x) for x in stage], dtype=np.int64),
+                self._times(created),
+                self._times(closed),
+                self._moneys(value),
+                industry,
+                np.array([np.nan if p is None else p for p in prob], dtype=np.float64),
+            )
         del ids
         t = TRANS.c
         trans = select(
-            t.deal_id, t.from_stage, t.to_stage, t.at, t.days_in_from_stage, t.value, t.probability
-        )
-        async for part in self._rows(trans.where(t.tenant_id == me).order_by(t.id)):
-            b.transitions(part)
+            self._id(t.deal_id),
+            t.from_stage,
+            t.to_stage,
+            self._time(t.at),
+            t.days_in_from_stage,
+            self._money(t.value),
+            t.probability,
+        ).where(t.tenant_id == me)
+        async for deal, frm, to, at, din, value, prob in self._parts(trans.order_by(t.id)):
+            b.add_transitions(
+                b.deal_rows(deal),
+                np.array([stage_code(x) for x in frm], dtype=np.int64),
+                np.array([stage_code(x) for x in to], dtype=np.int64),
+                self._times(at),
+                np.array([np.nan if x is None else x for x in din], dtype=np.float64),
+                self._moneys(value),
+                np.array([np.nan if x is None else x for x in prob], dtype=np.float64),
+            )
         s = STAKEHOLDERS.c
-        stakes = select(s.deal_id, s.contact_id, s.created_at, s.roles).where(
-            s.tenant_id == me, s.deal_id.is_not(None)
-        )
-        async for part in self._rows(stakes.order_by(s.id)):
-            for deal_id, contact, created, roles in part:
-                b.stake["deal"].append(deal_id)
-                b.stake["contact"].append(b.contact_code(contact))
-                b.stake["at"].append(_us(created))
-                b.stake["roles"].append(role_bits(roles))
+        stakes = select(
+            self._id(s.deal_id), self._id(s.contact_id), self._time(s.created_at), s.roles
+        ).where(s.tenant_id == me, s.deal_id.is_not(None))
+        async for deal, contact, created, roles in self._parts(stakes.order_by(s.id)):
+            b.add_stakeholders(
+                b.deal_rows(deal),
+                b.contact_codes(self._uuid(c) for c in contact),
+                self._times(created),
+                np.array([role_bits(r) for r in roles], dtype=np.int64),
+            )
         c = ACTS.c
-        dialect = self._session.get_bind().dialect.name
-        length = func.jsonb_array_length if dialect == "postgresql" else func.json_array_length
+        length = func.json_array_length if self._sqlite else func.jsonb_array_length
         has = length(c.objections) > 0
-        acts = select(c.deal_id, c.occurred_at, has, c.id).where(
-            c.tenant_id == me, c.deal_id.is_not(None)
-        )
-        async for part in self._rows(acts.order_by(c.id)):
-            for deal_id, at, obj, act_id in part:
-                b.acts["deal"].append(deal_id)
-                b.acts["at"].append(_us(at))
-                b.acts["obj"].append(bool(obj))
-                b.acts["key"].append(act_id)
-        with_objections = select(c.deal_id).where(c.tenant_id == me, has)
-        detail = select(c.id, c.participants, c.objections).where(
-            c.tenant_id == me, c.deal_id.in_(with_objections)
-        )
-        async for part in self._rows(detail.order_by(c.id)):
-            for act_id, people, objections in part:
-                for person in people:
-                    b.parts["key"].append(act_id)
-                    b.parts["contact"].append(b.contact_code(UUID(str(person))))
-                for o in objections:
-                    b.objs["key"].append(act_id)
-                    b.objs["resolved"].append(bool(o["resolved"]))
-                    at = o.get("resolved_at")
-                    dated = o["resolved"] and at
-                    b.objs["at"].append(to_micros(datetime.fromisoformat(at)) if dated else NO_TIME)
+        mine = (c.tenant_id == me, c.deal_id.is_not(None))
+        acts = select(self._id(c.deal_id), self._time(c.occurred_at), has).where(*mine)
+        async for deal, at, obj in self._parts(acts.order_by(c.id)):
+            b.add_activities(b.deal_rows(deal), self._times(at), np.array(obj, dtype=np.bool_))
+        noted = select(c.deal_id).where(c.tenant_id == me, has)
+        detail = select(
+            self._id(c.deal_id), self._time(c.occurred_at), c.participants, c.objections
+        ).where(c.tenant_id == me, c.deal_id.in_(noted))
+        async for deal, at, people, objections in self._parts(detail.order_by(c.id)):
+            b.add_details(
+                b.deal_rows(deal),
+                self._times(at),
+                [b.contact_codes(UUID(str(p)) for p in ps) for ps in people],
+                [objection_arrays(os) for os in objections],
+            )
         return b.build()
