@@ -337,8 +337,12 @@ def us_or_none(at: datetime | None) -> int:
     return NO_TIME if at is None else to_micros(at)
 
 
+_CODE_OF: dict[str | None, int] = {None: -1} | {str(s): i for s, i in STAGE_INDEX.items()}
+
+
 def stage_code(stage: Stage | str | None) -> int:
-    return -1 if stage is None else STAGE_INDEX[Stage(stage)]
+    """The stage's code (``ALL_STAGES`` order), -1 for none; KeyError for an unknown one."""
+    return _CODE_OF[stage]
 
 
 def from_histories(

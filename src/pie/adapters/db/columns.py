@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
+import orjson
 from numpy.typing import NDArray
 from sqlalchemy import Integer, Select, String, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,6 +53,11 @@ class SqlColumnReader:
 
     def _id(self, column: Any) -> ColumnElement[Any]:
         return type_coerce(column, String) if self._sqlite else column
+
+    @staticmethod
+    def _json(column: Any) -> ColumnElement[Any]:
+        """JSON as it comes from the driver (text from SQLite, parsed by ``_loads``)."""
+        return type_coerce(column, String)
 
     def _money(self, column: Any) -> ColumnElement[Any]:
         return type_coerce(column, Integer) if self._sqlite else column
@@ -142,14 +148,17 @@ class SqlColumnReader:
             )
         s = STAKEHOLDERS.c
         stakes = select(
-            self._id(s.deal_id), self._id(s.contact_id), self._time(s.created_at), s.roles
+            self._id(s.deal_id),
+            self._id(s.contact_id),
+            self._time(s.created_at),
+            self._json(s.roles),
         ).where(s.tenant_id == me, s.deal_id.is_not(None))
         async for deal, contact, created, roles in self._parts(stakes.order_by(s.id)):
             b.add_stakeholders(
                 b.deal_rows(deal),
                 b.contact_codes(self._uuid(c) for c in contact),
                 self._times(created),
-                np.array([role_bits(r) for r in roles], dtype=np.int64),
+                np.array([role_bits(_loads(r)) for r in roles], dtype=np.int64),
             )
         c = ACTS.c
         length = func.json_array_length if self._sqlite else func.jsonb_array_length
@@ -160,13 +169,21 @@ class SqlColumnReader:
             b.add_activities(b.deal_rows(deal), self._times(at), np.array(obj, dtype=np.bool_))
         noted = select(c.deal_id).where(c.tenant_id == me, has)
         detail = select(
-            self._id(c.deal_id), self._time(c.occurred_at), c.participants, c.objections
+            self._id(c.deal_id),
+            self._time(c.occurred_at),
+            self._json(c.participants),
+            self._json(c.objections),
         ).where(c.tenant_id == me, c.deal_id.in_(noted))
         async for deal, at, people, objections in self._parts(detail.order_by(c.id)):
             b.add_details(
                 b.deal_rows(deal),
                 self._times(at),
-                [b.contact_codes(UUID(str(p)) for p in ps) for ps in people],
-                [objection_arrays(os) for os in objections],
+                [b.contact_codes(UUID(str(p)) for p in _loads(ps)) for ps in people],
+                [objection_arrays(_loads(os)) for os in objections],
             )
         return b.build()
+
+
+def _loads(value: Any) -> Any:
+    """A JSON value: text parsed with orjson; what the driver already decoded, as is."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
