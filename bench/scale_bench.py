@@ -344,8 +344,11 @@ def main() -> None:
         log(f"{size:,} deals: {json.dumps(row)}")
         rows.append(row)
     print(table(rows))
-    for line in verdicts(rows):
+    lines = verdicts(rows)
+    for line in lines:
         print(json.dumps(line))
+    if not all(line["ok"] for line in lines):
+        sys.exit(1)
 
 
 if __name__ == "__main__":
