@@ -77,7 +77,24 @@ class SqlColumnReader:
         return UUID(hex=value) if self._sqlite else UUID(str(value))
 
     async def _parts(self, stmt: Select[Any]) -> AsyncIterator[list[tuple[Any, ...]]]:
-        """The rows of ``stmt`` in batches, each as a list of columns."""
+        """The rows of ``stmt`` in batches, each as a list of columns. On SQLite the compiled
+        statement runs on the session's own driver connection (same transaction): rows come
+        as plain tuples, without a SQLAlchemy row object each (half the cost of the read)."""
+        if self._sqlite:
+            compiled = stmt.compile(dialect=self._session.get_bind().dialect)
+            params = compiled.construct_params()
+            args = [_sqlite_param(params[name]) for name in compiled.positiontup or ()]
+            connection = await self._session.connection()
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None  # an open session's connection
+            cursor = await driver.execute(str(compiled), args)
+            try:
+                while rows := await cursor.fetchmany(BATCH):
+                    yield [tuple(c) for c in zip(*rows, strict=True)]
+            finally:
+                await cursor.close()
+            return
         result = await self._session.stream(stmt.execution_options(yield_per=BATCH))
         async for part in result.partitions(BATCH):
             yield [tuple(c) for c in zip(*part, strict=True)]
@@ -187,3 +204,8 @@ class SqlColumnReader:
 def _loads(value: Any) -> Any:
     """A JSON value: text parsed with orjson; what the driver already decoded, as is."""
     return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _sqlite_param(value: Any) -> Any:
+    """A bound value as SQLite stores it (ids as 32 hex digits, as ``Uuid`` binds them)."""
+    return value.hex if isinstance(value, UUID) else value
