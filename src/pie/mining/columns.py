@@ -165,7 +165,8 @@ class ColumnsBuilder:
     ``from_histories``. Rows naming an unknown deal are dropped (as ``load_histories``)."""
 
     def __init__(self) -> None:
-        self.deal_index: dict[Any, int] = {}
+        self.keys: list[NDArray[np.bytes_]] = []  # deal ids as 32 hex digits, per batch
+        self._index: tuple[NDArray[np.bytes_], Int] | None = None
         self.ids: list[UUID] = []
         self.stream: list[str] = []
         self.industries: dict[str, int] = {}
@@ -185,14 +186,24 @@ class ColumnsBuilder:
         codes = self.contacts
         return np.array([codes.setdefault(c, len(codes)) for c in contacts], dtype=np.int64)
 
-    def deal_rows(self, keys: Iterable[Any]) -> Int:
-        """The row of each deal key (as given to ``add_deals``), -1 for an unknown one."""
-        index = self.deal_index
-        return np.array([index.get(k, -1) for k in keys], dtype=np.int64)
+    def deal_rows(self, keys: Sequence[str | None]) -> Int:
+        """The row of each deal (its id as 32 hex digits, as given to ``add_deals``), -1 for
+        an unknown one: a binary search in the sorted ids, no dict of every deal."""
+        if self._index is None:
+            every = np.concatenate(self.keys) if self.keys else np.zeros(0, "S32")
+            order = np.argsort(every, kind="stable")
+            self._index = every[order], order
+        ordered, order = self._index
+        wanted = np.array([k or "" for k in keys], dtype="S32")
+        if not ordered.size:
+            return np.full(wanted.size, -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(ordered, wanted), ordered.size - 1)
+        found: Int = np.where(ordered[pos] == wanted, order[pos], -1).astype(np.int64)
+        return found
 
     def add_deals(
         self,
-        keys: Sequence[Any],
+        keys: Sequence[str],
         ids: Sequence[UUID],
         streams: Sequence[str],
         stage: Int,
@@ -202,8 +213,8 @@ class ColumnsBuilder:
         industry: Sequence[str | None],
         probability: Float,
     ) -> None:
-        first = len(self.ids)
-        self.deal_index.update((k, first + i) for i, k in enumerate(keys))
+        self.keys.append(np.array(keys, dtype="S32"))
+        self._index = None
         self.ids.extend(ids)
         self.stream.extend(streams)
         self._add(
@@ -354,7 +365,7 @@ def from_histories(
     hs = list(histories)
     deals = [h.deal for h in hs]
     b.add_deals(
-        [d.id for d in deals],
+        [d.id.hex for d in deals],
         [d.id for d in deals],
         [identity(d) for d in deals],
         np.array([STAGE_INDEX[d.stage] for d in deals], dtype=np.int64),

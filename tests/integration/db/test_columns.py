@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from uuid import UUID
 
 import numpy as np
 
+from pie.domain.model import EntityKind, ExternalRef
 from pie.importing import import_file
 from pie.mining.columns import DealColumns, from_histories
 from pie.ports.uow import UnitOfWork
 from pie.sample.generate import generate
 from pie.services.histories import load_histories
 from pie.simulation.streams import stream_identity
+from tests.contract import records as r
 from tests.dbfixtures import Database
 from tests.fakes.uow import InMemoryStore, InMemoryUnitOfWork
 from tests.helpers_world import TENANT
@@ -50,13 +53,41 @@ async def _check(uow: UnitOfWork, world: Path) -> DealColumns:
     return got
 
 
+async def _odd_refs(uow: UnitOfWork) -> list[UUID]:
+    """Two deals whose stream identity needs more than their own source's ref: one with only
+    other sources' refs, one with none."""
+    t = uow.tenant_id
+    others, bare = r.deal(t, None, source="crm"), r.deal(t, None, name="bare", source="crm")
+    async with uow:
+        await uow.deals.add(others, origin="crm")
+        await uow.deals.add(bare, origin="crm")
+        await uow.refs.upsert_many(
+            [
+                ExternalRef(
+                    tenant_id=t,
+                    kind=EntityKind.DEAL,
+                    source=source,
+                    external_id=f"{source}-1",
+                    entity_id=others.id,
+                )
+                for source in ("salesforce", "hubspot")
+            ]
+        )
+        await uow.commit()
+    return [others.id, bare.id]
+
+
 async def test_the_store_reads_the_columns_of_its_histories(db: Database, tmp_path: Path) -> None:
     world = tmp_path / "world.json"
     generate(world, deals=150, seed=11, conversations=False)
     t = (await db.new_tenant()).tenant.id
+    odd = await _odd_refs(db.uow(t))
     got = await _check(db.uow(t), world)
-    assert len(got) == 150 and got.t_us.size > 150 and got.a_objections.any()
+    assert len(got) == 152 and got.t_us.size > 150 and got.a_objections.any()
     assert got.o_act.size and got.p_act.size and got.s_deal.size
+    streams = dict(zip(got.ids.tolist(), got.stream.tolist(), strict=True))
+    assert streams[odd[0]] == "hubspot:hubspot-1;salesforce:salesforce-1"
+    assert streams[odd[1]] == str(odd[1])
 
 
 async def test_the_fake_reads_the_same_columns(tmp_path: Path) -> None:

@@ -81,7 +81,10 @@ class SqlColumnReader:
         statement runs on the session's own driver connection (same transaction): rows come
         as plain tuples, without a SQLAlchemy row object each (half the cost of the read)."""
         if self._sqlite:
-            compiled = stmt.compile(dialect=self._session.get_bind().dialect)
+            compiled = stmt.compile(
+                dialect=self._session.get_bind().dialect,
+                compile_kwargs={"render_postcompile": True},
+            )
             params = compiled.construct_params()
             args = [_sqlite_param(params[name]) for name in compiled.positiontup or ()]
             connection = await self._session.connection()
@@ -99,22 +102,53 @@ class SqlColumnReader:
         async for part in result.partitions(BATCH):
             yield [tuple(c) for c in zip(*part, strict=True)]
 
+    async def _other_refs(self, b: ColumnsBuilder, deals: dict[UUID, tuple[int, str]]) -> None:
+        """The stream identity of deals whose refs are all from other sources."""
+        r, ids = REFS.c, list(deals)
+        for lo in range(0, len(ids), 1_000):
+            refs: dict[UUID, dict[str, str]] = {}
+            chunk = select(self._id(r.entity_id), r.source, r.external_id).where(
+                r.tenant_id == self._tenant,
+                r.kind == str(EntityKind.DEAL),
+                r.entity_id.in_(ids[lo : lo + 1_000]),
+            )
+            async for entity, source, external in self._parts(chunk):
+                for e, s, x in zip(entity, source, external, strict=True):
+                    refs.setdefault(self._uuid(e), {})[s] = x
+            for u, found in refs.items():
+                row, source = deals[u]
+                b.stream[row] = identity_of(u, source, found)
+
     # -- the tables ---------------------------------------------------------------------------
+
+    def _keys(self, values: Sequence[Any]) -> list[str]:
+        """Deal ids as 32 hex digits (SQLite stores them so)."""
+        return list(values) if self._sqlite else [v.hex for v in values]
 
     async def read(self) -> DealColumns:
         b, me = ColumnsBuilder(), self._tenant
-        ids: dict[Any, dict[str, str]] = {}
-        refs = select(self._id(REFS.c.entity_id), REFS.c.source, REFS.c.external_id).where(
-            REFS.c.tenant_id == me, REFS.c.kind == str(EntityKind.DEAL)
+        d, a, r = DEALS.c, ACCOUNTS.c, REFS.c
+        kind = str(EntityKind.DEAL)
+        # the deal's stream identity needs its own source's external id (one indexed probe
+        # per deal); a deal with only other sources' refs is completed below
+        own = (
+            select(r.external_id)
+            .where(r.tenant_id == me, r.kind == kind, r.entity_id == d.id, r.source == d.source)
+            .limit(1)
+            .scalar_subquery()
         )
-        async for entity, source, external in self._parts(refs):
-            for e, s, x in zip(entity, source, external, strict=True):
-                ids.setdefault(e, {})[s] = x
-        d, a = DEALS.c, ACCOUNTS.c
+        any_ref = (
+            select(r.external_id)
+            .where(r.tenant_id == me, r.kind == kind, r.entity_id == d.id)
+            .limit(1)
+            .scalar_subquery()
+        )
         deals = (
             select(
                 self._id(d.id),
                 d.source,
+                own,
+                any_ref,
                 d.stage,
                 self._time(d.created_at),
                 self._time(d.closed_at),
@@ -126,15 +160,32 @@ class SqlColumnReader:
             .where(d.tenant_id == me)
             .order_by(d.id)
         )
-        async for key, source, stage, created, closed, value, industry, prob in self._parts(deals):
+        others: dict[UUID, tuple[int, str]] = {}
+        async for (
+            key,
+            source,
+            mine,
+            some,
+            stage,
+            created,
+            closed,
+            value,
+            industry,
+            prob,
+        ) in self._parts(deals):
             uuids = [self._uuid(k) for k in key]
+            streams = []
+            for u, src, x, y in zip(uuids, source, mine, some, strict=True):
+                if x is not None:
+                    streams.append(identity_of(u, src, {src: x}))
+                else:
+                    if y is not None:
+                        others[u] = (len(b.ids) + len(streams), src)
+                    streams.append(str(u))
             b.add_deals(
-                key,
+                self._keys(key),
                 uuids,
-                [
-                    identity_of(u, s, ids.get(k, {}))
-                    for u, s, k in zip(uuids, source, key, strict=True)
-                ],
+                streams,
                 np.array([stage_code(x) for x in stage], dtype=np.int64),
                 self._times(created),
                 self._times(closed),
@@ -142,7 +193,7 @@ class SqlColumnReader:
                 industry,
                 np.array([np.nan if p is None else p for p in prob], dtype=np.float64),
             )
-        del ids
+        await self._other_refs(b, others)
         t = TRANS.c
         trans = select(
             self._id(t.deal_id),
@@ -155,7 +206,7 @@ class SqlColumnReader:
         ).where(t.tenant_id == me)
         async for deal, frm, to, at, din, value, prob in self._parts(trans.order_by(t.id)):
             b.add_transitions(
-                b.deal_rows(deal),
+                b.deal_rows(self._keys(deal)),
                 np.array([stage_code(x) for x in frm], dtype=np.int64),
                 np.array([stage_code(x) for x in to], dtype=np.int64),
                 self._times(at),
@@ -172,7 +223,7 @@ class SqlColumnReader:
         ).where(s.tenant_id == me, s.deal_id.is_not(None))
         async for deal, contact, created, roles in self._parts(stakes.order_by(s.id)):
             b.add_stakeholders(
-                b.deal_rows(deal),
+                b.deal_rows(self._keys(deal)),
                 b.contact_codes(self._uuid(c) for c in contact),
                 self._times(created),
                 np.array([role_bits(_loads(r)) for r in roles], dtype=np.int64),
@@ -183,7 +234,9 @@ class SqlColumnReader:
         mine = (c.tenant_id == me, c.deal_id.is_not(None))
         acts = select(self._id(c.deal_id), self._time(c.occurred_at), has).where(*mine)
         async for deal, at, obj in self._parts(acts.order_by(c.id)):
-            b.add_activities(b.deal_rows(deal), self._times(at), np.array(obj, dtype=np.bool_))
+            b.add_activities(
+                b.deal_rows(self._keys(deal)), self._times(at), np.array(obj, dtype=np.bool_)
+            )
         noted = select(c.deal_id).where(c.tenant_id == me, has)
         detail = select(
             self._id(c.deal_id),
@@ -193,7 +246,7 @@ class SqlColumnReader:
         ).where(c.tenant_id == me, c.deal_id.in_(noted))
         async for deal, at, people, objections in self._parts(detail.order_by(c.id)):
             b.add_details(
-                b.deal_rows(deal),
+                b.deal_rows(self._keys(deal)),
                 self._times(at),
                 [b.contact_codes(UUID(str(p)) for p in _loads(ps)) for ps in people],
                 [objection_arrays(_loads(os)) for os in objections],
