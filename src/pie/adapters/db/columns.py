@@ -112,12 +112,12 @@ class SqlColumnReader:
                 r.kind == str(EntityKind.DEAL),
                 r.entity_id.in_(ids[lo : lo + 1_000]),
             )
-            async for entity, source, external in self._parts(chunk):
-                for e, s, x in zip(entity, source, external, strict=True):
+            async for entities, sources, externals in self._parts(chunk):
+                for e, s, x in zip(entities, sources, externals, strict=True):
                     refs.setdefault(self._uuid(e), {})[s] = x
             for u, found in refs.items():
-                row, source = deals[u]
-                b.stream[row] = identity_of(u, source, found)
+                row, own = deals[u]
+                b.stream[row] = identity_of(u, own, found)
 
     # -- the tables ---------------------------------------------------------------------------
 
