@@ -132,13 +132,16 @@ def histories(draw: st.DrawFn) -> list[DealHistory]:
                     st.none() | st.integers(1, 9),
                     st.none() | st.floats(0, 5),
                     st.booleans(),
+                    st.none() | st.sampled_from([0.1, 0.5, 0.9]),
                 ),
                 max_size=6,
             )
         )
         transitions = []
         prev: Stage | None = draw(st.none() | st.sampled_from(OPEN))
-        for j, (to, at, value, din, keep_prev) in enumerate(sorted(moves, key=lambda m: m[1])):
+        for j, (to, at, value, din, keep_prev, prob) in enumerate(
+            sorted(moves, key=lambda m: m[1])
+        ):
             transitions.append(
                 StageTransition(
                     id=derive_id(TENANT, EntityKind.STAGE_TRANSITION, "t", f"{key}#{j}"),
@@ -149,6 +152,7 @@ def histories(draw: st.DrawFn) -> list[DealHistory]:
                     at=day(created + at),
                     days_in_from_stage=din,
                     value=None if value is None else Decimal(value * 1000),
+                    probability=prob,
                 )
             )
             prev = to
@@ -232,6 +236,7 @@ def histories(draw: st.DrawFn) -> list[DealHistory]:
             account_id=account.id if account else None,
             stage=stage,
             value=draw(st.none() | st.integers(1, 9).map(lambda v: Decimal(v * 1000))),
+            probability=draw(st.none() | st.sampled_from([0.2, 0.7])),
             created_at=day(created),
             updated_at=day(created),
             closed_at=closed_at if stage.is_closed else None,
