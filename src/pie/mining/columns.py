@@ -257,7 +257,11 @@ class ColumnsBuilder:
             self._add(d_oat=np.concatenate([*(o[1] for o in objections), np.zeros(0, np.int64)]))
 
     def build(self) -> DealColumns:
-        c = {name: _cat(parts, parts[0].dtype) for name, parts in self.cols.items()}
+        c: dict[str, Any] = {}
+        for name in list(self.cols):  # each batch list is dropped once joined: one copy at a time
+            parts = self.cols.pop(name)
+            c[name] = _cat(parts, parts[0].dtype)
+            del parts
 
         def col(name: str, dtype: Any) -> Any:
             return c[name].astype(dtype, copy=False) if name in c else np.zeros(0, dtype)
