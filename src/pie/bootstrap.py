@@ -3,8 +3,8 @@ for the entrypoints (the CLI reaches the database adapters only through here).""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -19,6 +19,7 @@ from pie.adapters.db.uow import SqlUnitOfWork
 from pie.adapters.locks import LocalSyncLock, PostgresSyncLock
 from pie.adapters.secrets import LazySecretBox, keys_from
 from pie.config import Settings
+from pie.domain.errors import InvalidInput
 from pie.ports.connections import ConnectionStore, SyncSchedule
 from pie.ports.credentials import CredentialStore
 from pie.ports.extractor import Extractor
@@ -30,6 +31,7 @@ from pie.services.notion import NotionDeps
 
 if TYPE_CHECKING:
     from pie.services.plans_intel import NarrativeWriter
+from pie.simulation.engine import IN_PROCESS, Engine
 
 
 @dataclass(frozen=True)
@@ -261,3 +263,23 @@ def ensure_embedded_schema(settings: Settings) -> None:
         from pie.adapters.db import migrate
 
         migrate.upgrade(url, app_role=settings.app_role)
+
+
+ENGINES = ("local", "dask")
+
+
+@contextmanager
+def simulation_engine(name: str = "local", scheduler: str | None = None) -> Iterator[Engine]:
+    """Where simulations run: ``local`` (this process) or ``dask`` (the cluster at
+    ``scheduler``, or a local Dask cluster without one)."""
+    if name == "local":
+        if scheduler:
+            raise InvalidInput("--scheduler needs --engine dask", field="scheduler")
+        yield IN_PROCESS
+        return
+    if name != "dask":
+        raise InvalidInput(f"unknown engine {name!r}: use local or dask", field="engine")
+    from pie.adapters.dask_engine import dask_engine
+
+    with dask_engine(scheduler) as engine:
+        yield engine

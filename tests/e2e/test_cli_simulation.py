@@ -150,6 +150,8 @@ def test_backtest_json_has_the_model_and_three_baselines(world: World) -> None:
         (("simulate", "sample:NOPE"), "deal sample:NOPE not found"),
         (("simulate", "x", "--seed", "-1"), "pie simulate: Invalid value for '--seed'"),
         (("forecast",), "pie forecast: Missing argument"),
+        (("forecast", "pipeline", "--engine", "spark"), "unknown --engine 'spark'"),
+        (("backtest", "--scheduler", "tcp://h:8786"), "--scheduler needs --engine dask"),
     ],
 )
 def test_bad_input_is_one_line(world: World, args: tuple[str, ...], says: str) -> None:

@@ -46,6 +46,7 @@ from pie.domain.model import (
 from pie.domain.ownership import DEFAULT_POLICY, PIE, Kept, OwnershipPolicy
 from pie.domain.plans import AccountPlan, AccountPlanData, OpportunityPlan, OpportunityPlanData
 from pie.domain.stages import CLOSED_STAGES
+from pie.mining.columns import DealColumns, from_histories
 from pie.ports.repositories import (
     CachedModel,
     Carried,
@@ -55,6 +56,7 @@ from pie.ports.repositories import (
     UpsertCounts,
 )
 from pie.ports.uow import ApiKey, NewTenant
+from pie.simulation.streams import stream_identity
 from tests.fakes.intelligence import FakeIntelligenceRepository
 from tests.fakes.intelligence import new_state as intel_state
 from tests.fakes.intelligence import snapshot as intel_snapshot
@@ -602,6 +604,7 @@ class InMemoryUnitOfWork:
         self.policy = FakePolicyRepository(t)
         self.intel = FakeIntelligenceRepository(t.intel, t.rows)
         self.sync = FakeSyncStateRepository(t.sync, clock)
+        self.columns = FakeColumnReader(self)
 
     async def commit(self) -> None:
         self._store.tables[self.tenant_id] = self._work
@@ -725,3 +728,15 @@ class FakeTenantDirectory:
 
     async def find_by_name(self, name: str) -> Tenant | None:
         return next((t for t in self._store.tenants.values() if t.name == name), None)
+
+
+class FakeColumnReader:
+    """The columns built from the unit's objects, as ``load_histories`` reads them."""
+
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    async def read(self) -> DealColumns:
+        from pie.services.histories import histories_of
+
+        return from_histories(await histories_of(self._uow), identity=stream_identity)

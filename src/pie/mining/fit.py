@@ -13,7 +13,9 @@ from numpy.typing import NDArray
 from pie.domain.history import DealHistory
 from pie.domain.stages import DEFAULT_PROBABILITY, OPEN_PIPELINE, Stage
 
+from . import columns
 from .arrivals import fit_arrivals
+from .columns import DealColumns
 from .config import DEFAULT_CONFIG, MiningConfig
 from .context import encode, factor_shape, industries
 from .events import LOST, N_STAGES, STAGE_INDEX, WON, VisitTable, visit_table
@@ -44,13 +46,33 @@ def fit(
     histories: Sequence[DealHistory], *, as_of: datetime, config: MiningConfig = DEFAULT_CONFIG
 ) -> ProcessModel:
     """Estimate P(next stage | stage, context, dwell bucket) and dwell-time distributions from
-    every transition known at ``as_of``; open deals' current visits are censored observations."""
+    every transition known at ``as_of``; open deals' current visits are censored observations.
+    (The reference path over objects; stores are mined from columns, ``fit_columns``.)"""
     table = visit_table(histories, as_of=as_of)
-    outcome = _final_outcome(table, len(histories))
+    return fit_table(table, industries(histories), as_of=as_of, config=config)
+
+
+def fit_columns(
+    cols: DealColumns, *, as_of: datetime, config: MiningConfig = DEFAULT_CONFIG
+) -> ProcessModel:
+    """``fit`` of the same deals from their columns (no object per deal or transition)."""
+    table = columns.visit_table(cols, as_of=as_of)
+    return fit_table(table, cols.industry_names(), as_of=as_of, config=config)
+
+
+def fit_table(
+    table: VisitTable,
+    deal_industries: Sequence[str | None],
+    *,
+    as_of: datetime,
+    config: MiningConfig = DEFAULT_CONFIG,
+) -> ProcessModel:
+    """The model from the visit table and each deal's industry (one per deal, in order)."""
+    outcome = _final_outcome(table, len(deal_industries))
     won, lost = int((outcome == WON).sum()), int((outcome == LOST).sum())
     icp = config.icp_industries
     if icp is None:
-        icp = infer_icp(industries(histories), outcome, config.icp_smoothing)
+        icp = infer_icp(deal_industries, outcome, config.icp_smoothing)
     sufficiency = _sufficiency(won, lost, len(table), config)
     used = config
     if sufficiency.level is not SufficiencyLevel.FULL:
@@ -60,7 +82,7 @@ def fit(
     ignored = frozenset(f for f, e in found.items() if not e.enough)
     arrivals = fit_arrivals(table, used, ignored)
     table = _without(table, ignored)
-    industry = np.array([i in icp for i in industries(histories)] + [False], dtype=np.bool_)
+    industry = np.array([i in icp for i in deal_industries] + [False], dtype=np.bool_)
     context = encode(
         table.champion,
         table.blocker,

@@ -14,6 +14,7 @@ from typing import Protocol, Self
 from uuid import UUID
 
 from pie.domain.model import Tenant
+from pie.ports.columns import ColumnReader
 from pie.ports.intelligence import IntelligenceRepository
 from pie.ports.repositories import (
     AccountRepository,
@@ -66,6 +67,8 @@ class UnitOfWork(Protocol):
     def intel(self) -> IntelligenceRepository: ...
     @property
     def sync(self) -> SyncStateRepository: ...
+    @property
+    def columns(self) -> ColumnReader: ...
 
     async def __aenter__(self) -> Self: ...
 

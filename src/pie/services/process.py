@@ -8,7 +8,11 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+
+from pie.domain.stages import ALL_STAGES
 from pie.mining import ProcessModel
+from pie.mining.columns import DealColumns
 from pie.mining.dfg import DirectlyFollows, discover_dfg
 from pie.mining.effects import stage_effects
 from pie.mining.eventlog_arrays import EventLog
@@ -20,6 +24,18 @@ from pie.services.schemas.simulation import finite
 from pie.services.world import World
 
 
+def event_log(deals: DealColumns) -> EventLog:
+    """``EventLog.from_histories`` of the same deals, from their columns: one event per stage
+    transition (activity = the stage entered), in (deal, time) order."""
+    return EventLog(
+        case_ids=tuple(str(i) for i in deals.ids.tolist()),
+        activities=tuple(str(stage) for stage in ALL_STAGES),
+        case=deals.t_deal.astype(np.int64),
+        activity=deals.t_to.astype(np.int64),
+        time_us=deals.t_us.astype(np.int64),
+    )
+
+
 @dataclass(frozen=True)
 class Mined:
     world: World
@@ -27,7 +43,7 @@ class Mined:
 
 
 async def mine_world(world: World) -> Mined:
-    dfg = await asyncio.to_thread(lambda: discover_dfg(EventLog.from_histories(world.histories)))
+    dfg = await asyncio.to_thread(lambda: discover_dfg(event_log(world.deals)))
     return Mined(world, dfg)
 
 
@@ -58,7 +74,7 @@ def analyse(mined: Mined) -> ProcessRead:
     suff = model.sufficiency
     return ProcessRead(
         as_of=mined.world.as_of,
-        deals=len(mined.world.histories),
+        deals=len(mined.world.deals),
         sufficiency=SufficiencyRead(
             level=str(suff.level), won=suff.won, lost=suff.lost, message=suff.message
         ),

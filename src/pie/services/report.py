@@ -14,7 +14,6 @@ from pie.reporting.html import (
     render_report,
 )
 from pie.services import simulation as svc
-from pie.services.histories import load_histories
 from pie.services.process import Mined, mine_world
 from pie.services.world import world_of
 from pie.simulation import PeriodForecast
@@ -46,11 +45,12 @@ def _score_row(name: str, s: Scores) -> ScoreRow | None:
 async def build_report(
     uow: UnitOfWork, *, title: str = "PIE pipeline report", runs: int = 2_000, seed: int = 0
 ) -> Report:
-    histories = await load_histories(uow)  # one read of the store, one fit of the model
-    world = await world_of(histories)
+    async with uow:
+        deals = await uow.columns.read()  # one read of the store, one fit of the model
+    world = await world_of(deals)
     mined = await mine_world(world)
     forecasts = await svc.forecast_world(world, [], runs=runs, seed=seed)
-    backtest = await svc.backtest_histories(histories, runs=runs, seed=seed)
+    backtest = await svc.backtest_histories(deals, runs=runs, seed=seed)
     dfg = mined.dfg
     median = dfg.seconds("median")
     flow = [
@@ -85,7 +85,7 @@ async def build_report(
         scores=[r for r in rows if r is not None],
         facts={
             "as of": f"{world.as_of:%Y-%m-%d %H:%M} UTC",
-            "deals": f"{len(world.histories):,} ({main.open_deals:,} open)",
+            "deals": f"{len(world.deals):,} ({main.open_deals:,} open)",
             "model": suff.message,
             "back-test cutoffs": ", ".join(
                 f"{cutoff:%Y-%m-%d}" for cutoff, _ in backtest.model.per_cutoff

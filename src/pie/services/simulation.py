@@ -18,11 +18,14 @@ import numpy as np
 
 from pie.domain.errors import DealNotFound, InvalidInput
 from pie.domain.history import DealHistory
+from pie.domain.model import Deal
+from pie.mining import ProcessModel, columns
+from pie.mining.columns import DealColumns
 from pie.mining.eventlog_import import read_event_log
 from pie.mining.eventlog_mapping import load_mapping
-from pie.mining.snapshot import data_end
+from pie.ports.repositories import DealFilter
 from pie.ports.uow import UnitOfWork
-from pie.services.histories import load_histories
+from pie.services.histories import load_history
 from pie.services.model_cache import ModelCache
 from pie.services.schemas import (
     BacktestRead,
@@ -36,6 +39,7 @@ from pie.services.schemas import (
 )
 from pie.services.world import World, aware
 from pie.simulation import (
+    DealState,
     MarkovForecaster,
     Period,
     PeriodForecast,
@@ -46,9 +50,10 @@ from pie.simulation import (
     simulate,
     simulate_scenario,
 )
-from pie.simulation.backtest import BacktestReport, run_backtest
+from pie.simulation.backtest import BacktestReport, as_columns, run_backtest
 from pie.simulation.baselines import default_baselines
 from pie.simulation.calibration import CalibratedForecaster
+from pie.simulation.engine import IN_PROCESS, Engine
 from pie.simulation.pipeline import DealContribution, pipeline_forecast_by_deal
 from pie.simulation.streams import check_seed, generator
 
@@ -67,11 +72,17 @@ async def fitted(uow: UnitOfWork, *, as_of: datetime | None, cache: ModelCache |
     return await (cache or ModelCache()).world(uow, as_of=as_of)
 
 
-async def require_deal(uow: UnitOfWork, deal_id: UUID) -> None:
-    """Raise DealNotFound unless the tenant has the deal: cheap, so it goes before any fit."""
-    async with uow:
-        if await uow.deals.get(deal_id) is None:
-            raise DealNotFound(deal_id)
+async def deal_at(
+    uow: UnitOfWork, deal_id: UUID, *, as_of: datetime | None, cache: ModelCache | None
+) -> tuple[DealState, ProcessModel]:
+    """The deal's state at the model's moment, and the model: the deal is read first (a
+    missing one costs no fit), then the model from the cache, and nothing else."""
+    history = await load_history(uow, deal_id)
+    fitted = await (cache or ModelCache()).fitted(uow, as_of=as_of)
+    known = fitted.known([history])
+    if not known:  # created after the moment asked for
+        raise DealNotFound(deal_id)
+    return deal_state(known[0], fitted.model, as_of=fitted.as_of), fitted.model
 
 
 async def simulate_deal(
@@ -88,16 +99,14 @@ async def simulate_deal(
     random numbers."""
     parsed = parse_scenario(scenario) if scenario else None
     rng = rng_for(seed)
-    await require_deal(uow, deal_id)
-    world = await fitted(uow, as_of=as_of, cache=cache)
-    state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
+    state, model = await deal_at(uow, deal_id, as_of=as_of, cache=cache)
     if parsed is not None:
         result = await asyncio.to_thread(
-            simulate_scenario, world.model, state, parsed, runs=runs, rng=rng
+            simulate_scenario, model, state, parsed, runs=runs, rng=rng
         )
-        return ScenarioResultRead.of(result, deal_id=deal_id, as_of=world.as_of)
-    (sim,) = await asyncio.to_thread(simulate, world.model, [state], runs=runs, rng=rng)
-    return DealSimulationRead.of(sim, as_of=world.as_of)
+        return ScenarioResultRead.of(result, deal_id=deal_id, as_of=model.as_of)
+    (sim,) = await asyncio.to_thread(simulate, model, [state], runs=runs, rng=rng)
+    return DealSimulationRead.of(sim, as_of=model.as_of)
 
 
 async def forecast_deal(
@@ -111,11 +120,9 @@ async def forecast_deal(
 ) -> DealForecastRead:
     """The deal's current, best and worst case, and recommendations ranked by impact."""
     rng = rng_for(seed)
-    await require_deal(uow, deal_id)
-    world = await fitted(uow, as_of=as_of, cache=cache)
-    state = deal_state(world.history(deal_id), world.model, as_of=world.as_of)
-    forecast = await asyncio.to_thread(deal_forecast, world.model, state, runs=runs, rng=rng)
-    return DealForecastRead.of(forecast, deal_id=deal_id, as_of=world.as_of, runs=runs)
+    state, model = await deal_at(uow, deal_id, as_of=as_of, cache=cache)
+    forecast = await asyncio.to_thread(deal_forecast, model, state, runs=runs, rng=rng)
+    return DealForecastRead.of(forecast, deal_id=deal_id, as_of=model.as_of, runs=runs)
 
 
 def default_periods(moment: datetime, *, min_days_left: int = 30) -> list[str]:
@@ -140,6 +147,7 @@ async def forecast_pipeline(
     as_of: datetime | None = None,
     deals: bool = False,
     cache: ModelCache | None = None,
+    engine: Engine = IN_PROCESS,
 ) -> PipelineForecastRead:
     """Won value per period across all open deals (no periods: the quarter of ``as_of`` and
     the next one); with ``deals``, every open deal's part in it. One fit, one simulation."""
@@ -147,12 +155,14 @@ async def forecast_pipeline(
     rng = rng_for(seed)
     world = await fitted(uow, as_of=as_of, cache=cache)
     wanted = wanted or [parse_period(p) for p in default_periods(world.as_of)]
-    forecasts, contributions = await _simulate_pipeline(world, wanted, runs=runs, rng=rng)
+    forecasts, contributions = await _simulate_pipeline(
+        world, wanted, runs=runs, rng=rng, engine=engine
+    )
     return PipelineForecastRead(
         as_of=world.as_of,
         runs=runs,
         periods=[PeriodForecastRead.of(f) for f in forecasts],
-        deals=_deal_rows(world, wanted, contributions) if deals else None,
+        deals=await _deal_rows(uow, world, wanted, contributions) if deals else None,
     )
 
 
@@ -166,9 +176,14 @@ async def forecast_world(
 
 
 async def _simulate_pipeline(
-    world: World, periods: Sequence[Period], *, runs: int, rng: np.random.Generator
+    world: World,
+    periods: Sequence[Period],
+    *,
+    runs: int,
+    rng: np.random.Generator,
+    engine: Engine = IN_PROCESS,
 ) -> tuple[list[PeriodForecast], list[DealContribution]]:
-    states = [deal_state(h, world.model, as_of=world.as_of) for h in world.open_deals()]
+    states = await asyncio.to_thread(world.open_states)
     return await asyncio.to_thread(
         pipeline_forecast_by_deal,
         world.model,
@@ -177,33 +192,58 @@ async def _simulate_pipeline(
         as_of=world.as_of,
         runs=runs,
         rng=rng,
+        engine=engine,
     )
 
 
-def _ref(history: DealHistory) -> str:
-    for source, external in sorted(history.deal.external_ids.items()):
+def _ref(deal: Deal) -> str:
+    for source, external in sorted(deal.external_ids.items()):
         return f"{source}:{external}"
-    return str(history.deal.id)
+    return str(deal.id)
 
 
 def _close_date(as_of: datetime, days: float) -> date | None:
     return (as_of + timedelta(days=days)).date() if np.isfinite(days) else None
 
 
-def _deal_rows(
-    world: World, periods: Sequence[Period], contributions: Sequence[DealContribution]
+async def _open_deals(uow: UnitOfWork, ids: Sequence[UUID]) -> dict[UUID, Deal]:
+    """The deals named (open at the world's moment): today's open deals in one read, any other
+    one by its id."""
+    wanted = set(ids)
+    found: dict[UUID, Deal] = {}
+    async with uow:
+        total = await uow.deals.count(DealFilter(is_open=True))
+        for d in await uow.deals.list(DealFilter(is_open=True), limit=max(total, 1)):
+            if d.id in wanted:
+                found[d.id] = d
+        for missing in wanted - found.keys():
+            deal = await uow.deals.get(missing)
+            if deal is not None:
+                found[missing] = deal
+    return found
+
+
+async def _deal_rows(
+    uow: UnitOfWork,
+    world: World,
+    periods: Sequence[Period],
+    contributions: Sequence[DealContribution],
 ) -> list[OpenDealForecastRead]:
     """Every open deal, the largest expected value in the first period first."""
-    by_id = {h.deal.id: h for h in world.open_deals()}
+    by_id = await _open_deals(uow, [c.deal_id for c in contributions])
+    stage = {
+        world.deals.ids[i]: world.deals.stage_of(i)
+        for i in np.flatnonzero(world.deals.is_open()).tolist()
+    }
     rows = []
     for c in contributions:
-        h = by_id[c.deal_id]
+        deal = by_id[c.deal_id]
         rows.append(
             OpenDealForecastRead(
                 deal_id=c.deal_id,
-                ref=_ref(h),
-                name=h.deal.name,
-                stage=str(h.deal.stage),
+                ref=_ref(deal),
+                name=deal.name,
+                stage=str(stage[c.deal_id]),
                 value=c.value,
                 p_win=c.p_win,
                 expected_close=_close_date(world.as_of, c.median_days_to_win),
@@ -218,10 +258,10 @@ def _deal_rows(
     return rows
 
 
-def default_cutoffs(histories: Sequence[DealHistory], count: int = 3) -> list[datetime]:
+def default_cutoffs(deals: DealColumns, count: int = 3) -> list[datetime]:
     """Cutoffs spread over the second half of the data, each leaving time to see outcomes."""
-    end = data_end(histories)
-    start = min((h.deal.created_at for h in histories), default=None)
+    end = columns.data_end(deals)
+    start = columns.first_created(deals)
     if end is None or start is None:
         raise InvalidInput("no deals to back-test: import some first", field="deals")
     span = end - start
@@ -235,14 +275,18 @@ async def backtest(
     horizon_days: int | None = None,
     runs: int = PIPELINE_RUNS,
     seed: int = 0,
+    engine: Engine = IN_PROCESS,
 ) -> BacktestRead:
     rng_for(seed)
+    async with uow:
+        deals = await uow.columns.read()
     report = await backtest_histories(
-        await load_histories(uow),
+        deals,
         cutoffs=cutoffs,
         horizon_days=horizon_days,
         runs=runs,
         seed=seed,
+        engine=engine,
     )
     return BacktestRead.of(report)
 
@@ -260,6 +304,7 @@ async def backtest_log(
     runs: int = PIPELINE_RUNS,
     seed: int = 0,
     sort_events: bool = True,
+    engine: Engine = IN_PROCESS,
 ) -> BacktestReport:
     """Back-test an XES or CSV event log read through a mapping file, with no store."""
     check_seed(seed)
@@ -271,27 +316,37 @@ async def backtest_log(
         )
     )
     return await backtest_histories(
-        histories, cutoffs=cutoffs, horizon_days=horizon_days, runs=runs, seed=seed
+        histories,
+        cutoffs=cutoffs,
+        horizon_days=horizon_days,
+        runs=runs,
+        seed=seed,
+        engine=engine,
     )
 
 
 async def backtest_histories(
-    histories: Sequence[DealHistory],
+    histories: DealColumns | Sequence[DealHistory],
     *,
     cutoffs: Sequence[datetime] = (),
     horizon_days: int | None = None,
     runs: int = PIPELINE_RUNS,
     seed: int = 0,
+    engine: Engine = IN_PROCESS,
 ) -> BacktestReport:
+    """The back-test of ``histories`` (columns, or objects as an event log gives them); the
+    simulations run on ``engine``."""
     check_seed(seed)
-    chosen = [aware(c) for c in cutoffs] or default_cutoffs(histories)
+    deals = as_columns(histories)
+    chosen = [aware(c) for c in cutoffs] or default_cutoffs(deals)
     return await asyncio.to_thread(
         run_backtest,
-        histories,
+        deals,
         cutoffs=chosen,
         horizon_days=horizon_days,
         model=CalibratedForecaster(
-            lambda: MarkovForecaster(runs=runs, seed=seed), horizon_days=horizon_days
+            lambda: MarkovForecaster(runs=runs, seed=seed, engine=engine),
+            horizon_days=horizon_days,
         ),
-        baselines=default_baselines(),
+        baselines=default_baselines(engine),
     )

@@ -25,7 +25,9 @@ import numpy as np
 from pie.domain.errors import InvalidInput
 from pie.domain.history import DealHistory
 from pie.domain.stages import ALL_STAGES, Stage
-from pie.mining.snapshot import OutcomeAfter, as_of, data_end, outcomes_after, require_aware
+from pie.mining import columns
+from pie.mining.columns import DealColumns
+from pie.mining.snapshot import OutcomeAfter, require_aware
 from pie.simulation.calibration import CalibratedForecaster
 from pie.simulation.forecaster import DealPrediction, Forecaster
 from pie.simulation.metrics import (
@@ -39,6 +41,7 @@ from pie.simulation.metrics import (
     reliability_table,
     roc_auc,
 )
+from pie.simulation.streams import stream_identity
 from pie.simulation.verdict import verdict
 
 JsonDict = dict[str, Any]
@@ -233,26 +236,39 @@ class BacktestReport:
         }
 
 
+def as_columns(deals: DealColumns | Sequence[DealHistory]) -> DealColumns:
+    """Deal histories as columns (event logs and tests hand in objects)."""
+    if isinstance(deals, DealColumns):
+        return deals
+    return columns.from_histories(deals, identity=stream_identity)
+
+
 def run_backtest(
-    histories: Sequence[DealHistory],
+    deals: DealColumns | Sequence[DealHistory],
     *,
     cutoffs: Sequence[datetime],
     horizon_days: int | None,
     model: Forecaster,
     baselines: Mapping[str, Forecaster],
 ) -> BacktestReport:
-    """Fit and score ``model`` and every baseline at each cutoff, pooled over the cutoffs."""
-    end = _check(histories, cutoffs, horizon_days)
+    """Fit and score ``model`` and every baseline at each cutoff, pooled over the cutoffs.
+    The deals are read once; each cutoff's world and outcomes are cut from the same columns."""
+    cols = as_columns(deals)
+    end = _check(cols, cutoffs, horizon_days)
     forecasters: list[tuple[str | None, Forecaster]] = [(None, model), *baselines.items()]
     collected: dict[str | None, list[tuple[datetime, list[ScoredForecast]]]] = {
         key: [] for key, _ in forecasters
     }
     raw: list[tuple[datetime, list[ScoredForecast]]] = []
     for cutoff in cutoffs:
-        world = as_of(histories, cutoff)
-        open_deals = [h for h in world if h.deal.is_open]
-        outcomes = outcomes_after(histories, cutoff, horizon_days, end=end)
-        stages = {h.deal.id: h.deal.stage for h in open_deals}
+        world = columns.snapshot(cols, cutoff)
+        open_deals = world.take(world.is_open())
+        outcomes = columns.outcomes_after(cols, cutoff, horizon_days, end=end)
+        stages = dict(
+            zip(
+                open_deals.ids.tolist(), columns.stage_names(open_deals.stage.tolist()), strict=True
+            )
+        )
         for key, forecaster in forecasters:
             forecaster.fit(world, as_of=cutoff)
             predictions = forecaster.predict(open_deals, as_of=cutoff, horizon_days=horizon_days)
@@ -274,12 +290,11 @@ def run_backtest(
     )
 
 
-def _check(
-    histories: Sequence[DealHistory], cutoffs: Sequence[datetime], horizon_days: int | None
-) -> datetime:
+def _check(cols: DealColumns, cutoffs: Sequence[datetime], horizon_days: int | None) -> datetime:
     """The end of the data, once the request is known to make sense."""
-    end = data_end(histories)
-    if end is None:
+    end = columns.data_end(cols)
+    start = columns.first_created(cols)
+    if end is None or start is None:
         raise InvalidInput("there are no deals to back-test: import or generate some first")
     if not cutoffs:
         raise InvalidInput("give at least one cutoff to back-test at", field="cutoffs")
@@ -288,7 +303,6 @@ def _check(
             f"horizon_days must be a positive number of days, not {horizon_days}",
             field="horizon_days",
         )
-    start = min(h.deal.created_at for h in histories)
     for cutoff in cutoffs:
         require_aware(cutoff, "cutoff")
         if not start < cutoff <= end:

@@ -9,7 +9,6 @@ for at least as long still took to close (median and 10th/90th percentiles).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,10 +16,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pie.domain.errors import InvalidInput
-from pie.domain.history import DealHistory
 from pie.domain.stages import ALL_STAGES, DEFAULT_PROBABILITY, Stage
-from pie.mining.snapshot import days_between
-from pie.simulation.forecaster import DealPrediction, Forecaster, PlainMarkovForecaster
+from pie.mining.columns import IS_OPEN, NO_TIME, DealColumns
+from pie.mining.eventlog_arrays import to_micros
+from pie.mining.events import N_STAGES, STAGE_INDEX
+from pie.simulation.engine import IN_PROCESS, Engine
+from pie.simulation.forecaster import (
+    DealPrediction,
+    Forecaster,
+    PlainMarkovForecaster,
+    require_open,
+)
 
 #: Pseudo-deals at the stage's default probability added to each stage's win count.
 WIN_RATE_PRIOR_WEIGHT = 5.0
@@ -28,25 +34,51 @@ WIN_RATE_PRIOR_WEIGHT = 5.0
 FloatArray = NDArray[np.float64]
 
 
-def _entries(h: DealHistory) -> list[tuple[Stage, datetime]]:
-    """Every entry of the deal into a stage, oldest first (the creation when no history)."""
-    if h.transitions:
-        return [(t.to_stage, t.at) for t in h.transitions]
-    return [(h.deal.stage, h.deal.created_at)]
+def _days_between(start_us: NDArray[np.int64], end_us: NDArray[np.int64] | int) -> FloatArray:
+    """``snapshot.days_between`` of moments in microseconds (the same floats)."""
+    out: FloatArray = (end_us - start_us) / 1e6 / 86400.0
+    return out
 
 
-def _stage_entered_at(h: DealHistory) -> datetime:
-    return h.transitions[-1].at if h.transitions else h.deal.created_at
+@dataclass(frozen=True, slots=True)
+class _Entries:
+    """Every entry of each deal into a stage, oldest first per deal (the creation when the
+    deal has no history): deal row, stage code, time."""
+
+    deal: NDArray[np.int64]
+    stage: NDArray[np.int64]
+    at_us: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, cols: DealColumns) -> _Entries:
+        bare = np.ones(len(cols), dtype=np.bool_)
+        bare[cols.t_deal] = False
+        rows = np.flatnonzero(bare)
+        deal = np.concatenate([cols.t_deal, rows])
+        order = np.argsort(deal, kind="stable")
+        return cls(
+            deal[order],
+            np.concatenate([cols.t_to, cols.stage[rows]])[order],
+            np.concatenate([cols.t_us, cols.created_us[rows]])[order],
+        )
 
 
-def _require_open(deals: Sequence[DealHistory], name: str) -> None:
-    for h in deals:
-        if not h.deal.is_open:
-            raise InvalidInput(
-                f"{name} forecasts open deals only; this deal is {h.deal.stage}",
-                record=str(h.deal.id),
-                field="stage",
-            )
+def _stage_entered_us(cols: DealColumns) -> NDArray[np.int64]:
+    """Per deal: its last transition's time, else its creation."""
+    last = np.searchsorted(cols.t_deal, np.arange(len(cols)), side="right") - 1
+    has = (last >= 0) & (cols.t_deal[np.maximum(last, 0)] == np.arange(len(cols)))
+    if not cols.t_us.size:
+        return cols.created_us
+    out: NDArray[np.int64] = np.where(has, cols.t_us[np.maximum(last, 0)], cols.created_us)
+    return out
+
+
+def _closed_by(cols: DealColumns, as_of: datetime) -> NDArray[np.bool_]:
+    closed_us = cols.closed_us
+    out: NDArray[np.bool_] = (
+        ~cols.is_open() & (closed_us != NO_TIME) & (closed_us <= to_micros(as_of))
+    )
+    return out
 
 
 @dataclass(slots=True)
@@ -59,17 +91,17 @@ class _RemainingDays:
     pooled: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
-    def fit(cls, histories: Sequence[DealHistory], as_of: datetime) -> _RemainingDays:
-        spans: dict[Stage, list[float]] = {s: [] for s in ALL_STAGES}
-        for h in histories:
-            closed_at = h.deal.closed_at
-            if h.deal.is_open or closed_at is None or closed_at > as_of:
-                continue
-            for stage, at in _entries(h):
-                if stage.is_open:
-                    spans[stage].append(days_between(at, closed_at))
-        by_stage = {s: np.sort(np.asarray(v, dtype=np.float64)) for s, v in spans.items() if v}
-        pooled = np.sort(np.concatenate(list(by_stage.values()))) if by_stage else np.zeros(0)
+    def fit(cls, cols: DealColumns, as_of: datetime) -> _RemainingDays:
+        e = _Entries.of(cols)
+        use = _closed_by(cols, as_of)[e.deal] & IS_OPEN[e.stage]
+        spans = _days_between(e.at_us[use], cols.closed_us[e.deal[use]])
+        stage = e.stage[use]
+        by_stage = {
+            s: np.sort(spans[stage == code])
+            for code, s in enumerate(ALL_STAGES)
+            if (stage == code).any()
+        }
+        pooled = np.sort(spans) if spans.size else np.zeros(0)
         return cls(by_stage=by_stage, pooled=pooled)
 
     def predict(self, stage: Stage, elapsed: float) -> tuple[float, float, float]:
@@ -84,11 +116,8 @@ class _RemainingDays:
         return float(p50), float(p10), float(p90)
 
 
-def _has_closed(histories: Sequence[DealHistory], as_of: datetime, name: str) -> None:
-    if not any(
-        not h.deal.is_open and h.deal.closed_at is not None and h.deal.closed_at <= as_of
-        for h in histories
-    ):
+def _has_closed(cols: DealColumns, as_of: datetime, name: str) -> None:
+    if not _closed_by(cols, as_of).any():
         raise InvalidInput(
             f"{name} needs deals that closed before {as_of.isoformat()} to learn from and "
             "there are none: choose a later cutoff"
@@ -103,25 +132,24 @@ class StageDefaultForecaster:
     def __init__(self) -> None:
         self._days: _RemainingDays | None = None
 
-    def fit(self, histories: Sequence[DealHistory], *, as_of: datetime) -> None:
-        _has_closed(histories, as_of, self.name)
-        self._days = _RemainingDays.fit(histories, as_of)
+    def fit(self, world: DealColumns, *, as_of: datetime) -> None:
+        _has_closed(world, as_of, self.name)
+        self._days = _RemainingDays.fit(world, as_of)
 
     def predict(
-        self, open_deals: Sequence[DealHistory], *, as_of: datetime, horizon_days: int | None
+        self, open_deals: DealColumns, *, as_of: datetime, horizon_days: int | None
     ) -> list[DealPrediction]:
         """``horizon_days`` is ignored: a stage probability is a chance of winning at all."""
         if self._days is None:
             raise RuntimeError("fit() before predict()")
-        _require_open(open_deals, self.name)
+        require_open(open_deals, self.name)
+        elapsed = _days_between(_stage_entered_us(open_deals), to_micros(as_of))
         out = []
-        for h in open_deals:
-            deal = h.deal
-            p = deal.probability
-            p_win = DEFAULT_PROBABILITY[deal.stage] if p is None else min(max(p, 0.0), 1.0)
-            elapsed = days_between(_stage_entered_at(h), as_of)
-            mid, lo, hi = self._days.predict(deal.stage, elapsed)
-            out.append(DealPrediction(deal.id, p_win, mid, lo, hi))
+        for i in range(len(open_deals)):
+            stage, p = open_deals.stage_of(i), float(open_deals.probability[i])
+            p_win = DEFAULT_PROBABILITY[stage] if np.isnan(p) else min(max(p, 0.0), 1.0)
+            mid, lo, hi = self._days.predict(stage, float(elapsed[i]))
+            out.append(DealPrediction(open_deals.ids[i], p_win, mid, lo, hi))
         return out
 
 
@@ -160,50 +188,48 @@ class StageWinRateForecaster:
         self._days: _RemainingDays | None = None
         self._visits: dict[Stage, _Visits] = {}
 
-    def fit(self, histories: Sequence[DealHistory], *, as_of: datetime) -> None:
-        _has_closed(histories, as_of, self.name)
-        self._days = _RemainingDays.fit(histories, as_of)
-        rows: dict[Stage, list[tuple[float, float, bool]]] = {s: [] for s in ALL_STAGES}
-        for h in histories:
-            deal = h.deal
-            closed_at = deal.closed_at if not deal.is_open else None
-            won = deal.stage is Stage.CLOSED_WON
-            seen: set[Stage] = set()
-            for stage, at in _entries(h):
-                if stage.is_closed or stage in seen or at > as_of:
-                    continue
-                seen.add(stage)
-                after = np.nan if closed_at is None else days_between(at, closed_at)
-                rows[stage].append((days_between(at, as_of), after, won))
+    def fit(self, world: DealColumns, *, as_of: datetime) -> None:
+        _has_closed(world, as_of, self.name)
+        self._days = _RemainingDays.fit(world, as_of)
+        cut = to_micros(as_of)
+        e = _Entries.of(world)
+        use = np.flatnonzero(IS_OPEN[e.stage] & (e.at_us <= cut))
+        # the first entry of each deal into each stage
+        _, first = np.unique(e.deal[use] * N_STAGES + e.stage[use], return_index=True)
+        use = use[np.sort(first)]
+        deal, stage, at = e.deal[use], e.stage[use], e.at_us[use]
+        is_open = world.is_open()[deal]
+        closed_us = np.where(is_open, NO_TIME, world.closed_us[deal])
+        after = np.where(closed_us == NO_TIME, np.nan, _days_between(at, closed_us))
+        age = _days_between(at, cut)
+        won = world.stage[deal] == STAGE_INDEX[Stage.CLOSED_WON]
         self._visits = {
             s: _Visits(
-                age=np.array([r[0] for r in v], dtype=np.float64),
-                close_after=np.array([r[1] for r in v], dtype=np.float64),
-                won=np.array([r[2] for r in v], dtype=np.bool_),
+                age=age[stage == code], close_after=after[stage == code], won=won[stage == code]
             )
-            for s, v in rows.items()
+            for code, s in enumerate(ALL_STAGES)
         }
 
     def predict(
-        self, open_deals: Sequence[DealHistory], *, as_of: datetime, horizon_days: int | None
+        self, open_deals: DealColumns, *, as_of: datetime, horizon_days: int | None
     ) -> list[DealPrediction]:
         if self._days is None:
             raise RuntimeError("fit() before predict()")
-        _require_open(open_deals, self.name)
+        require_open(open_deals, self.name)
         rates = {s: v.rate(horizon_days, DEFAULT_PROBABILITY[s]) for s, v in self._visits.items()}
+        elapsed = _days_between(_stage_entered_us(open_deals), to_micros(as_of))
         out = []
-        for h in open_deals:
-            deal = h.deal
-            elapsed = days_between(_stage_entered_at(h), as_of)
-            mid, lo, hi = self._days.predict(deal.stage, elapsed)
-            out.append(DealPrediction(deal.id, rates[deal.stage], mid, lo, hi))
+        for i in range(len(open_deals)):
+            stage = open_deals.stage_of(i)
+            mid, lo, hi = self._days.predict(stage, float(elapsed[i]))
+            out.append(DealPrediction(open_deals.ids[i], rates[stage], mid, lo, hi))
         return out
 
 
-def default_baselines() -> dict[str, Forecaster]:
+def default_baselines(engine: Engine = IN_PROCESS) -> dict[str, Forecaster]:
     """The baselines a back-test reports, under the keys its report uses."""
     return {
         "stage_default": StageDefaultForecaster(),
         "stage_win_rate": StageWinRateForecaster(),
-        "markov": PlainMarkovForecaster(),
+        "markov": PlainMarkovForecaster(engine=engine),
     }

@@ -16,7 +16,7 @@ than ``MIN_FORECASTS`` scored past forecasts) the probabilities stay as the mode
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,12 +24,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pie.domain.errors import InvalidInput
-from pie.domain.history import DealHistory
+from pie.domain.stages import ALL_STAGES
+from pie.mining import columns
 from pie.mining.calibration_map import GROUPS, CalibrationMap, group_of
 from pie.mining.calibration_map import logit as _logit
+from pie.mining.columns import DealColumns
 from pie.mining.config import DEFAULT_CONFIG, MiningConfig
-from pie.mining.snapshot import as_of as snapshot_as_of
-from pie.mining.snapshot import outcomes_after
 
 from .forecaster import DealPrediction, Forecaster, MarkovForecaster
 
@@ -94,7 +94,7 @@ def _ridge_logistic(x: Float, y: Float) -> tuple[float, float]:
 
 
 def fit_calibration(
-    histories: Sequence[DealHistory],
+    world: DealColumns,
     *,
     as_of: datetime,
     config: MiningConfig = DEFAULT_CONFIG,
@@ -102,11 +102,15 @@ def fit_calibration(
     seed: int = 0,
 ) -> CalibrationMap:
     """The map for P(win) at all (no horizon) to store with the model fitted at ``as_of``."""
-    return past_map(histories, as_of, None, lambda: MarkovForecaster(config, runs, seed))
+    return past_map(world, as_of, None, lambda: MarkovForecaster(config, runs, seed))
+
+
+def _groups(cols: DealColumns) -> NDArray[np.intp]:
+    return np.array([group_of(ALL_STAGES[c]) for c in cols.stage.tolist()], dtype=np.intp)
 
 
 def past_map(
-    histories: Sequence[DealHistory],
+    world: DealColumns,
     as_of: datetime,
     horizon_days: int | None,
     make: Callable[[], Forecaster],
@@ -121,19 +125,24 @@ def past_map(
     fs: list[int] = []
     for k in range(PAST_CUTOFFS):
         cutoff = as_of - lag - timedelta(days=SPACING_DAYS * k)
-        world = snapshot_as_of(histories, cutoff)
-        open_deals = [h for h in world if h.deal.is_open]
-        if not open_deals or all(h.deal.is_open for h in world):
+        past = columns.snapshot(world, cutoff)
+        is_open = past.is_open()
+        if not is_open.any() or is_open.all():
             continue
         inner = make()
         try:
-            inner.fit(world, as_of=cutoff)
+            inner.fit(past, as_of=cutoff)
         except InvalidInput:
             continue  # e.g. nothing closed yet to learn from
+        open_deals = past.take(is_open)
         preds = inner.predict(open_deals, as_of=cutoff, horizon_days=horizon_days)
-        stage = {h.deal.id: h.deal.stage for h in open_deals}
+        stage = dict(
+            zip(
+                open_deals.ids.tolist(), columns.stage_names(open_deals.stage.tolist()), strict=True
+            )
+        )
         by_deal = {p.deal_id: p for p in preds}
-        for o in outcomes_after(histories, cutoff, horizon_days, end=as_of):
+        for o in columns.outcomes_after(world, cutoff, horizon_days, end=as_of):
             if o.won is None or o.deal_id not in by_deal:
                 continue
             ps.append(by_deal[o.deal_id].p_win)
@@ -156,21 +165,21 @@ class CalibratedForecaster:
     raw: list[DealPrediction] = field(default_factory=list)  # the last uncalibrated forecasts
     _inner: Forecaster | None = None
 
-    def fit(self, histories: Sequence[DealHistory], *, as_of: datetime) -> None:
+    def fit(self, world: DealColumns, *, as_of: datetime) -> None:
         self._inner = self.make()
-        self._inner.fit(histories, as_of=as_of)
-        self.map = self._fit_map(histories, as_of)
+        self._inner.fit(world, as_of=as_of)
+        self.map = self._fit_map(world, as_of)
 
-    def _fit_map(self, histories: Sequence[DealHistory], as_of: datetime) -> CalibrationMap:
-        return past_map(histories, as_of, self.horizon_days, self.make)
+    def _fit_map(self, world: DealColumns, as_of: datetime) -> CalibrationMap:
+        return past_map(world, as_of, self.horizon_days, self.make)
 
     def predict(
-        self, open_deals: Sequence[DealHistory], *, as_of: datetime, horizon_days: int | None
+        self, open_deals: DealColumns, *, as_of: datetime, horizon_days: int | None
     ) -> list[DealPrediction]:
         if self._inner is None:
             raise RuntimeError("fit() before predict()")
         self.raw = self._inner.predict(open_deals, as_of=as_of, horizon_days=horizon_days)
-        groups = np.array([group_of(h.deal.stage) for h in open_deals], dtype=np.intp)
+        groups = _groups(open_deals)
         p = self.map.apply(np.array([r.p_win for r in self.raw]), groups)
         return [
             DealPrediction(r.deal_id, float(q), r.expected_days, r.days_p10, r.days_p90)

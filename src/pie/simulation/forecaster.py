@@ -1,6 +1,7 @@
 """The small interface back-tests run forecasters through.
 
-A forecaster is fitted on the histories known at ``as_of`` and then predicts, for each open deal,
+A forecaster is fitted on the deals as known at ``as_of`` (``DealColumns``, e.g. a
+``columns.snapshot``) and then predicts, for each open deal,
 the chance it is won (within ``horizon_days`` of ``as_of`` when given, else eventually) and how
 long it takes to close. ``MarkovForecaster`` is PIE's full model (context and time in stage);
 ``PlainMarkovForecaster`` is the same machinery without either: a plain Markov chain baseline.
@@ -9,20 +10,22 @@ long it takes to close. ``MarkovForecaster`` is PIE's full model (context and ti
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from pie.domain.errors import NotConfigured
-from pie.domain.history import DealHistory
+import numpy as np
+
+from pie.domain.errors import InvalidInput, NotConfigured
+from pie.mining.columns import DealColumns
 from pie.mining.config import DEFAULT_CONFIG, MiningConfig
-from pie.mining.fit import fit
+from pie.mining.fit import fit_columns
 from pie.mining.model import ProcessModel
 
-from .results import simulate
-from .state import deal_state
+from .engine import IN_PROCESS, PART_DEALS, Engine, parts
+from .results import DealSimulation, simulate
+from .state import DealState, deal_states
 from .streams import check_seed, generator
 
 
@@ -44,11 +47,23 @@ class Forecaster(Protocol):
 
     name: str
 
-    def fit(self, histories: Sequence[DealHistory], *, as_of: datetime) -> None: ...
+    def fit(self, world: DealColumns, *, as_of: datetime) -> None: ...
 
     def predict(
-        self, open_deals: Sequence[DealHistory], *, as_of: datetime, horizon_days: int | None
+        self, open_deals: DealColumns, *, as_of: datetime, horizon_days: int | None
     ) -> list[DealPrediction]: ...
+
+
+def require_open(open_deals: DealColumns, name: str) -> None:
+    """InvalidInput naming the first deal of ``open_deals`` that is closed."""
+    closed = np.flatnonzero(~open_deals.is_open())
+    if closed.size:
+        i = int(closed[0])
+        raise InvalidInput(
+            f"{name} forecasts open deals only; this deal is {open_deals.stage_of(i)}",
+            record=str(open_deals.ids[i]),
+            field="stage",
+        )
 
 
 class MarkovForecaster:
@@ -57,27 +72,33 @@ class MarkovForecaster:
     name = "pie"
 
     def __init__(
-        self, config: MiningConfig = DEFAULT_CONFIG, runs: int = 2_000, seed: int = 0
+        self,
+        config: MiningConfig = DEFAULT_CONFIG,
+        runs: int = 2_000,
+        seed: int = 0,
+        engine: Engine = IN_PROCESS,
+        part_deals: int = PART_DEALS,
     ) -> None:
         self.config, self.runs, self.seed = config, runs, check_seed(seed)
+        self.engine, self.part_deals = engine, part_deals
         self.model: ProcessModel | None = None
 
-    def fit(self, histories: Sequence[DealHistory], *, as_of: datetime) -> None:
-        self.model = fit(histories, as_of=as_of, config=self.config)
+    def fit(self, world: DealColumns, *, as_of: datetime) -> None:
+        self.model = fit_columns(world, as_of=as_of, config=self.config)
 
     def predict(
-        self, open_deals: Sequence[DealHistory], *, as_of: datetime, horizon_days: int | None
+        self, open_deals: DealColumns, *, as_of: datetime, horizon_days: int | None
     ) -> list[DealPrediction]:
         if self.model is None:
             raise NotConfigured(f"{self.name}: call fit before predict")
-        states = [deal_state(h, self.model, as_of=as_of) for h in open_deals]
-        outcomes = simulate(
-            self.model,
-            states,
-            runs=self.runs,
-            rng=generator(self.seed),
-            horizon_days=horizon_days,
+        require_open(open_deals, self.name)
+        states = deal_states(open_deals, self.model, as_of=as_of)
+        # every part draws the same run key from the seed; each deal its own stream
+        job = (self.model, self.runs, self.seed, horizon_days)
+        done = self.engine.map(
+            _simulate_part, [(job, states[sl]) for sl in parts(len(states), self.part_deals)]
         )
+        outcomes = [o for part in done for o in part]
         return [
             DealPrediction(
                 deal_id=o.deal_id,
@@ -90,6 +111,13 @@ class MarkovForecaster:
         ]
 
 
+def _simulate_part(
+    args: tuple[tuple[ProcessModel, int, int, int | None], list[DealState]],
+) -> list[DealSimulation]:
+    (model, runs, seed, horizon_days), states = args
+    return simulate(model, states, runs=runs, rng=generator(seed), horizon_days=horizon_days)
+
+
 #: No context and a single dwell bin (constant hazards): a plain continuous-time Markov chain.
 PLAIN_CONFIG = MiningConfig(use_context=False, dwell_edges=(0.0,))
 
@@ -100,7 +128,11 @@ class PlainMarkovForecaster(MarkovForecaster):
     name = "plain_markov"
 
     def __init__(
-        self, config: MiningConfig = PLAIN_CONFIG, runs: int = 2_000, seed: int = 0
+        self,
+        config: MiningConfig = PLAIN_CONFIG,
+        runs: int = 2_000,
+        seed: int = 0,
+        engine: Engine = IN_PROCESS,
     ) -> None:
         plain = dataclasses.replace(config, use_context=False, dwell_edges=(0.0,))
-        super().__init__(plain, runs, seed)
+        super().__init__(plain, runs, seed, engine)

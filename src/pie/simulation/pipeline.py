@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from pie.domain.errors import InvalidInput
 from pie.mining.model import ProcessModel
 
+from .engine import IN_PROCESS, PART_DEALS, Engine, parts
 from .montecarlo import chunks, new_key
 from .state import DealState
 
@@ -111,6 +112,61 @@ def _median_won_days(won: NDArray[np.bool_], days: NDArray[np.float64]) -> NDArr
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """What one consecutive run of deals adds to the pipeline forecast, chunk by chunk."""
+
+    first: int
+    value: list[NDArray[np.float64]]  # per chunk: (periods, runs) won value
+    wins: list[NDArray[np.float64]]  # per chunk: (periods, runs) wins
+    p_win: NDArray[np.float64]  # per deal of the part
+    median_days: NDArray[np.float64]
+    p_in: NDArray[np.float64]  # (periods, deals of the part)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """Everything a worker needs to simulate a part of the deals (picklable)."""
+
+    model: ProcessModel
+    bounds: NDArray[np.float64]
+    offset_days: float
+    runs: int
+    key: int
+    chunk_paths: int
+
+
+def _simulate_part(job: _Job, first: int, states: Sequence[DealState]) -> _Part:
+    n_periods = job.bounds.shape[0]
+    values = np.array([s.value for s in states], dtype=np.float64)
+    p_win = np.zeros(len(states))
+    median_days = np.full(len(states), np.nan)
+    p_in = np.zeros((n_periods, len(states)))
+    value_parts, win_parts = [], []
+    for chunk in chunks(job.model, states, runs=job.runs, key=job.key, chunk_paths=job.chunk_paths):
+        n = chunk.won.shape[1]
+        close = np.where(chunk.won, chunk.days, np.nan) + job.offset_days  # days from origin
+        cols = slice(chunk.first_deal, chunk.first_deal + n)
+        v = values[cols]
+        p_win[cols] = chunk.won.mean(axis=0)
+        median_days[cols] = _median_won_days(chunk.won, chunk.days)
+        value = np.zeros((n_periods, job.runs))
+        wins = np.zeros((n_periods, job.runs))
+        for k, (lo, hi) in enumerate(job.bounds):
+            with np.errstate(invalid="ignore"):
+                inside = (close >= lo) & (close < hi)
+            value[k] = inside @ v
+            wins[k] = inside.sum(axis=1)
+            p_in[k, cols] = inside.mean(axis=0)
+        value_parts.append(value)
+        win_parts.append(wins)
+    return _Part(first, value_parts, win_parts, p_win, median_days, p_in)
+
+
+def _run_part(args: tuple[_Job, int, Sequence[DealState]]) -> _Part:
+    return _simulate_part(*args)
+
+
 def pipeline_forecast_by_deal(
     model: ProcessModel,
     states: Sequence[DealState],
@@ -120,34 +176,35 @@ def pipeline_forecast_by_deal(
     runs: int,
     rng: np.random.Generator,
     chunk_paths: int = 200_000,
+    engine: Engine = IN_PROCESS,
+    part_deals: int = PART_DEALS,
 ) -> tuple[list[PeriodForecast], list[DealContribution]]:
-    """``pipeline_forecast`` and, from the same runs, each deal's contribution to it."""
+    """``pipeline_forecast`` and, from the same runs, each deal's contribution to it. With an
+    ``engine``, the deals are simulated in parts of about ``part_deals`` where it runs them;
+    the numbers are the same (each part is a whole number of chunks, added up in order)."""
     origin = as_of.date()
     bounds = np.array(
         [[(p.start - origin).days, (p.end + timedelta(days=1) - origin).days] for p in periods],
         dtype=np.float64,
     ).reshape(-1, 2)
     offset = (as_of - datetime.combine(origin, datetime.min.time(), as_of.tzinfo)).total_seconds()
+    job = _Job(model, bounds, offset / 86400.0, runs, new_key(rng), chunk_paths)
+    per_chunk = max(1, chunk_paths // max(runs, 1))
+    size = max(per_chunk, part_deals // per_chunk * per_chunk)  # whole chunks per part
+    split = parts(len(states), size) if states else []
+    done = engine.map(_run_part, [(job, sl.start, list(states[sl])) for sl in split])
     value = np.zeros((len(periods), runs))
     wins = np.zeros((len(periods), runs))
     values = np.array([s.value for s in states], dtype=np.float64)
     p_win = np.zeros(len(states))
     median_days = np.full(len(states), np.nan)
     p_in = np.zeros((len(periods), len(states)))
-    key = new_key(rng)
-    for chunk in chunks(model, states, runs=runs, key=key, chunk_paths=chunk_paths):
-        n = chunk.won.shape[1]
-        close = np.where(chunk.won, chunk.days, np.nan) + offset / 86400.0  # days from origin
-        cols = slice(chunk.first_deal, chunk.first_deal + n)
-        v = values[cols]
-        p_win[cols] = chunk.won.mean(axis=0)
-        median_days[cols] = _median_won_days(chunk.won, chunk.days)
-        for k, (lo, hi) in enumerate(bounds):
-            with np.errstate(invalid="ignore"):
-                inside = (close >= lo) & (close < hi)
-            value[k] += inside @ v
-            wins[k] += inside.sum(axis=1)
-            p_in[k, cols] = inside.mean(axis=0)
+    for part in done:
+        for v_k, w_k in zip(part.value, part.wins, strict=True):
+            value += v_k
+            wins += w_k
+        cols = slice(part.first, part.first + part.p_win.size)
+        p_win[cols], median_days[cols], p_in[:, cols] = part.p_win, part.median_days, part.p_in
     out = []
     for k, p in enumerate(periods):
         q10, q50, q90 = np.quantile(value[k], (0.1, 0.5, 0.9))

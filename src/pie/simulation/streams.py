@@ -14,7 +14,8 @@ deal_key = SplitMix64(seed key + hash(identity)).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from uuid import UUID
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,12 +56,16 @@ def seed_key(seed: int) -> int:
 def stream_identity(deal: Deal) -> str:
     """The deal's stable identity: ``source:external id`` when the source gave one (the same
     in every tenant that imports it), else its PIE id."""
-    ids = deal.external_ids
-    if deal.source in ids:
-        return f"{deal.source}:{ids[deal.source]}"
+    return identity_of(deal.id, deal.source, deal.external_ids)
+
+
+def identity_of(deal_id: UUID, source: str, ids: Mapping[str, str]) -> str:
+    """``stream_identity`` from the deal's id, source and external ids."""
+    if source in ids:
+        return f"{source}:{ids[source]}"
     if ids:
         return ";".join(f"{k}:{v}" for k, v in sorted(ids.items()))
-    return str(deal.id)
+    return str(deal_id)
 
 
 def identity_hash(identities: Sequence[str]) -> U64:

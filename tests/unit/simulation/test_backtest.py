@@ -7,8 +7,9 @@ import pytest
 from pie.domain.errors import InvalidInput
 from pie.domain.history import DealHistory
 from pie.domain.stages import Stage
+from pie.mining.columns import DealColumns
 from pie.mining.snapshot import as_of
-from pie.simulation.backtest import BacktestReport, run_backtest
+from pie.simulation.backtest import BacktestReport, as_columns, run_backtest
 from pie.simulation.baselines import (
     StageDefaultForecaster,
     StageWinRateForecaster,
@@ -125,8 +126,9 @@ def test_stage_default_uses_the_deals_own_probability_at_the_cutoff() -> None:
     ]
     world = as_of(history, day(10))
     f = StageDefaultForecaster()
-    f.fit(world, as_of=day(10))
-    preds = f.predict([h for h in world if h.deal.is_open], as_of=day(10), horizon_days=None)
+    f.fit(as_columns(world), as_of=day(10))
+    open_deals = as_columns([h for h in world if h.deal.is_open])
+    preds = f.predict(open_deals, as_of=day(10), horizon_days=None)
     assert [p.p_win for p in preds] == [0.42, 0.55]
 
 
@@ -138,8 +140,8 @@ def test_stage_win_rate_is_the_smoothed_share_won_through_the_stage() -> None:
     deals += [deal_history(f"l{i}", [(Stage.LEAD, i), (LOST, i + 2)]) for i in range(7)]
     deals.append(deal_history("open", [(Stage.LEAD, 20), (Stage.DEMO, 21)]))
     f = StageWinRateForecaster()
-    f.fit(as_of(deals, day(30)), as_of=day(30))
-    open_deal = as_of([deals[-1]], day(30))
+    f.fit(as_columns(as_of(deals, day(30))), as_of=day(30))
+    open_deal = as_columns(as_of([deals[-1]], day(30)))
     (p,) = f.predict(open_deal, as_of=day(30), horizon_days=None)
     # demo: 3 of 3 won, plus 5 pseudo-deals at demo's default 0.35
     assert p.p_win == pytest.approx((3 + 5 * 0.35) / (3 + 5))
@@ -165,13 +167,13 @@ def test_a_backtest_needs_deals_and_cutoffs(world: list[DealHistory]) -> None:
 class _Liar:
     name = "liar"
 
-    def fit(self, histories: Sequence[DealHistory], *, as_of: object) -> None:
+    def fit(self, world: DealColumns, *, as_of: object) -> None:
         pass
 
     def predict(
-        self, open_deals: Sequence[DealHistory], *, as_of: object, horizon_days: int | None
+        self, open_deals: DealColumns, *, as_of: object, horizon_days: int | None
     ) -> list[DealPrediction]:
-        return [DealPrediction(h.deal.id, 0.5, 1.0, 0.0, 2.0) for h in open_deals[1:]]
+        return [DealPrediction(i, 0.5, 1.0, 0.0, 2.0) for i in open_deals.ids.tolist()[1:]]
 
 
 def test_a_forecaster_that_skips_deals_is_caught(world: list[DealHistory]) -> None:
@@ -209,8 +211,8 @@ def test_stage_win_rate_with_a_horizon_counts_late_wins_as_misses() -> None:
     still_open = deal_history("open", [(Stage.LEAD, 85), (Stage.DEMO, 90)])
     world = as_of([*quick, slow, still_open], day(100))
     f = StageWinRateForecaster()
-    f.fit(world, as_of=day(100))
-    target = [world[-1]]
+    f.fit(as_columns(world), as_of=day(100))
+    target = as_columns([world[-1]])
     (eventually,) = f.predict(target, as_of=day(100), horizon_days=None)
     (within_30,) = f.predict(target, as_of=day(100), horizon_days=30)
     # the open deal's own visit (10 days old) is unknown either way

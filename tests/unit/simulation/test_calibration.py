@@ -4,13 +4,13 @@ repairs a forecaster that is systematically over-confident."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
 import pytest
 
 from pie.domain.history import DealHistory
+from pie.mining.columns import DealColumns
 from pie.simulation.backtest import run_backtest
 from pie.simulation.calibration import (
     CalibratedForecaster,
@@ -31,11 +31,11 @@ class Inflated:
     def __init__(self) -> None:
         self.inner = MarkovForecaster(runs=400)
 
-    def fit(self, histories: Sequence[DealHistory], *, as_of: datetime) -> None:
-        self.inner.fit(histories, as_of=as_of)
+    def fit(self, world: DealColumns, *, as_of: datetime) -> None:
+        self.inner.fit(world, as_of=as_of)
 
     def predict(
-        self, open_deals: Sequence[DealHistory], *, as_of: datetime, horizon_days: int | None
+        self, open_deals: DealColumns, *, as_of: datetime, horizon_days: int | None
     ) -> list[DealPrediction]:
         out = self.inner.predict(open_deals, as_of=as_of, horizon_days=horizon_days)
         return [dataclasses.replace(p, p_win=p.p_win**0.4) for p in out]

@@ -14,6 +14,7 @@ from pie.simulation import (
     parse_period,
     pipeline_forecast,
 )
+from pie.simulation.backtest import as_columns
 from tests.unit.simulation.conftest import GtWorld
 
 
@@ -79,9 +80,9 @@ def test_forecasters_predict_every_open_deal(gt_world: GtWorld) -> None:
     histories, _, as_of, _ = gt_world
     open_deals = [h for h in histories if h.deal.is_open][:30]
     for fc in (MarkovForecaster(runs=500), PlainMarkovForecaster(runs=500)):
-        fc.fit(histories, as_of=as_of)
-        eventual = fc.predict(open_deals, as_of=as_of, horizon_days=None)
-        within = fc.predict(open_deals, as_of=as_of, horizon_days=30)
+        fc.fit(as_columns(histories), as_of=as_of)
+        eventual = fc.predict(as_columns(open_deals), as_of=as_of, horizon_days=None)
+        within = fc.predict(as_columns(open_deals), as_of=as_of, horizon_days=30)
         assert [p.deal_id for p in eventual] == [h.deal.id for h in open_deals]
         for e, w in zip(eventual, within, strict=True):
             assert 0 <= w.p_win <= e.p_win <= 1

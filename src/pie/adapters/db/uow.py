@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
+from pie.adapters.db.columns import SqlColumnReader
 from pie.adapters.db.feeds import (
     SqlChangeFeed,
     SqlCursorRepository,
@@ -120,6 +121,7 @@ class SqlUnitOfWork:
     policy: PolicyRepository
     intel: IntelligenceRepository
     sync: SyncStateRepository
+    columns: SqlColumnReader
 
     def __init__(
         self,
@@ -161,6 +163,7 @@ class SqlUnitOfWork:
         self.policy = SqlPolicyRepository(writer)
         self.intel = SqlIntelligenceRepository(session, tenant)
         self.sync = SqlSyncStateRepository(session, tenant)
+        self.columns = SqlColumnReader(session, tenant)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

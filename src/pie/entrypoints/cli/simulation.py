@@ -129,6 +129,12 @@ def forecast_command(
     runs: int = typer.Option(10_000, "--runs", min=100, max=1_000_000),
     seed: int = typer.Option(0, "--seed", min=0),
     as_of: str | None = typer.Option(None, "--as-of"),
+    engine: str = typer.Option(
+        "local", "--engine", help="Where simulations run: local (this process) or dask"
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="With --engine dask: tcp://HOST:8786 (default: a local cluster)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """A deal's trajectory, best and worst case and ranked recommendations; or, with
@@ -139,7 +145,9 @@ def forecast_command(
 
     st = state(ctx)
     moment = parse_moment(as_of, "--as-of")
+    _check_engine(engine, scheduler)
     if target == "pipeline":
+        from pie.bootstrap import simulation_engine
 
         async def pipeline(c: Container) -> PipelineForecastRead:
             uow = c.uow(await tenant_id(st, c))
@@ -151,9 +159,13 @@ def forecast_command(
                 as_of=moment,
                 deals=deals,
                 cache=c.models,
+                engine=where,
             )
 
-        with working(f"forecasting the open pipeline ({min(runs, 20_000):,} runs)"):
+        with (
+            simulation_engine(engine, scheduler) as where,
+            working(f"forecasting the open pipeline ({min(runs, 20_000):,} runs)"),
+        ):
             result = run(st, pipeline)
         if as_json:
             print_json(result)
@@ -195,16 +207,24 @@ def backtest_command(
     mapping: Path | None = typer.Option(
         None, "--mapping", help="The log's mapping file (TOML; see docs/eventlog.md)"
     ),
+    engine: str = typer.Option(
+        "local", "--engine", help="Where simulations run: local (this process) or dask"
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="With --engine dask: tcp://HOST:8786 (default: a local cluster)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Forecast every deal open at past cutoffs with only what was known then, and score the
     forecasts against what happened, next to three baselines. With --log and --mapping, the
     deals are the cases of an event log and no store is used."""
+    from pie.bootstrap import simulation_engine
     from pie.entrypoints.cli import render_forecasts as render
     from pie.services import simulation as svc
 
     st = state(ctx)
     cutoffs = [m for m in (parse_moment(c, "--cutoff") for c in cutoff) if m is not None]
+    _check_engine(engine, scheduler)
 
     if (log is None) != (mapping is None):
         fail("--log and --mapping go together")
@@ -214,15 +234,33 @@ def backtest_command(
             from pie.services.schemas import BacktestRead
 
             report = await svc.backtest_log(
-                log, mapping, cutoffs=cutoffs, horizon_days=horizon, runs=runs, seed=seed
+                log,
+                mapping,
+                cutoffs=cutoffs,
+                horizon_days=horizon,
+                runs=runs,
+                seed=seed,
+                engine=where,
             )
             return BacktestRead.of(report)
         uow = c.uow(await tenant_id(st, c))
-        return await svc.backtest(uow, cutoffs=cutoffs, horizon_days=horizon, runs=runs, seed=seed)
+        return await svc.backtest(
+            uow, cutoffs=cutoffs, horizon_days=horizon, runs=runs, seed=seed, engine=where
+        )
 
-    with working("back-testing: forecasting at past cutoffs and scoring"):
+    with (
+        simulation_engine(engine, scheduler) as where,
+        working("back-testing: forecasting at past cutoffs and scoring"),
+    ):
         report = run(st, work, migrate=log is None)
     if as_json:
         print_json(report)
     else:
         console.print(render.backtest(report))
+
+
+def _check_engine(engine: str, scheduler: str | None) -> None:
+    if engine not in ("local", "dask"):
+        fail(f"unknown --engine {engine!r}: use local or dask")
+    if scheduler and engine != "dask":
+        fail("--scheduler needs --engine dask")

@@ -1,0 +1,355 @@
+"""Benchmark: mining, the pipeline forecast, the back-test and a warm single-deal forecast as
+the store grows (SQLite), with peak memory, growth exponents and the read floor.
+
+For each size, a generated sample world (``pie.sample.generate`` without conversations) is
+imported once into its own SQLite store; both are cached in ``--cache`` and reused by later
+runs. Each size is then measured in a fresh child process (so its peak memory is its own):
+
+* read: ``uow.columns.read()``, the floor: the same columns mining reads, nothing else;
+* mine: read + the model with its calibration map + the directly-follows graph (what a cold
+  ``pie mine`` does);
+* pipeline: every open deal's state and the pipeline forecast (2,000 runs), on that model;
+* backtest: three cutoffs (``default_cutoffs``), one read, every forecaster (2,000 runs);
+* deal warm: ``forecast_deal`` of one open deal with a warm model cache (median of 5);
+* peak: the child's peak RSS right after mining, and at its end.
+
+The floor is fetching the same columns with Python's C sqlite3 driver, converting nothing;
+the ratio is mine / floor (all of mining, its own read included, against the bare fetch).
+Growth exponents are log(t2 / t1) / log(n2 / n1) between consecutive sizes.
+
+    .venv/bin/python bench/scale_bench.py                     # 10,000 and 100,000 deals
+    .venv/bin/python bench/scale_bench.py --million           # and 1,000,000 (hours: see
+                                                              # docs/benchmarks.md)
+    .venv/bin/python bench/scale_bench.py --sizes 2000,8000   # a quick look
+
+Ends with one JSON line per target:
+{"bench": NAME, "value": ..., "unit": ..., "ratio": ..., "target": ..., "ok": true|false}.
+The machine may be shared: absolute times are then unreliable; ratios and exponents count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+DEFAULT_SIZES = (10_000, 100_000)
+MILLION = 1_000_000
+RUNS = 2_000
+TARGET_RATIO = 3.0  # fit within 3x of the read floor
+TARGET_GROWTH = 1.05
+TARGET_WARM_MS = 50.0
+TARGET_PEAK_MB_AT_1M = 2048.0
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory so far: VmHWM (reset at exec, unlike ru_maxrss,
+    which a child inherits from the process it was forked from)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+#: the same columns ``uow.columns.read()`` selects, fetched raw: the floor of any read
+FLOOR_QUERIES = (
+    "SELECT d.id, d.source, d.stage, d.created_at, d.closed_at, d.value, a.industry,"
+    " d.probability FROM deals d LEFT JOIN accounts a ON a.id = d.account_id"
+    " WHERE d.tenant_id = :t ORDER BY d.id",
+    "SELECT entity_id, source, external_id FROM external_refs WHERE tenant_id = :t"
+    " AND kind = 'deal'",
+    "SELECT deal_id, from_stage, to_stage, at, days_in_from_stage, value, probability"
+    " FROM stage_transitions WHERE tenant_id = :t ORDER BY id",
+    "SELECT deal_id, contact_id, created_at, roles FROM stakeholders WHERE tenant_id = :t"
+    " AND deal_id IS NOT NULL ORDER BY id",
+    "SELECT deal_id, occurred_at, json_array_length(objections) > 0 FROM activities"
+    " WHERE tenant_id = :t AND deal_id IS NOT NULL ORDER BY id",
+    "SELECT deal_id, occurred_at, participants, objections FROM activities WHERE tenant_id = :t"
+    " AND deal_id IN (SELECT deal_id FROM activities WHERE tenant_id = :t"
+    " AND json_array_length(objections) > 0) ORDER BY id",
+)
+
+
+def read_floor(store: Path, tenant: UUID) -> float:
+    """Seconds to fetch the same columns with the C driver, converting nothing."""
+    import sqlite3
+
+    started = time.perf_counter()
+    with sqlite3.connect(store) as db:
+        for query in FLOOR_QUERIES:
+            cursor = db.execute(query, {"t": tenant.hex})
+            while cursor.fetchmany(50_000):
+                pass
+    return time.perf_counter() - started
+
+
+def prepare(size: int, cache: Path, seed: int) -> tuple[Path, UUID]:
+    """The cached world file and SQLite store of ``size`` deals (made on first use)."""
+    from pie.bootstrap import build, ensure_embedded_schema
+    from pie.config import Settings
+    from pie.importing import import_file
+    from pie.sample import generate
+
+    cache.mkdir(parents=True, exist_ok=True)
+    world = cache / f"world-{size}-{seed}.json"
+    store = cache / f"store-{size}-{seed}.db"
+    marker = cache / f"store-{size}-{seed}.tenant"
+    if marker.exists() and store.exists():
+        return store, UUID(marker.read_text().strip())
+    if not world.exists():
+        started = time.perf_counter()
+        generate(world, deals=size, seed=seed, conversations=False)
+        log(f"generated {size:,} deals in {time.perf_counter() - started:.0f} s")
+    store.unlink(missing_ok=True)
+    settings = Settings(data_dir=cache, database_url=f"sqlite+aiosqlite:///{store}")
+    ensure_embedded_schema(settings)
+
+    async def load() -> UUID:
+        container = build(settings)
+        try:
+            tenant = (await container.tenants.create(f"scale-{size}")).tenant.id
+            await import_file(container.uow(tenant, writes=True), world)
+            return tenant
+        finally:
+            await container.aclose()
+
+    started = time.perf_counter()
+    tenant = asyncio.run(load())
+    log(f"imported {size:,} deals in {time.perf_counter() - started:.0f} s")
+    marker.write_text(str(tenant))
+    return store, tenant
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def measure(store: Path, tenant: UUID, runs: int) -> dict[str, Any]:
+    """Every timing of one size, in this (fresh) process."""
+    from pie.bootstrap import build
+    from pie.config import Settings
+    from pie.mining.dfg import discover_dfg
+    from pie.services import simulation as svc
+    from pie.services.model_cache import ModelCache
+    from pie.services.process import event_log
+    from pie.services.world import World, fit_model, snapshot
+    from pie.simulation.pipeline import parse_period, pipeline_forecast_by_deal
+    from pie.simulation.streams import generator
+
+    container = build(Settings(data_dir=store.parent, database_url=f"sqlite+aiosqlite:///{store}"))
+    out: dict[str, Any] = {"peak_start_mb": peak_mb()}
+    read_floor(store, tenant)  # warm the file cache, as for every read after it
+    out["floor_s"] = min(read_floor(store, tenant) for _ in range(2))
+    try:
+        uow = container.uow(tenant)
+        started = time.perf_counter()
+        async with uow:
+            deals = await uow.columns.read()
+        out["read_s"] = time.perf_counter() - started
+        out["deals"] = len(deals)
+        out["transitions"] = int(deals.t_us.size)
+        out["activities"] = int(deals.a_us.size)
+        out["columns_mb"] = deals.nbytes / 2**20
+        del deals
+
+        started = time.perf_counter()
+        async with uow:
+            deals = await uow.columns.read()
+        known, moment = snapshot(deals, None)
+        model = fit_model(known, as_of=moment)
+        discover_dfg(event_log(known))
+        out["mine_s"] = time.perf_counter() - started
+        out["peak_mine_mb"] = peak_mb()
+
+        world = World(known, moment, model)
+        periods = [parse_period(p) for p in svc.default_periods(moment)]
+        started = time.perf_counter()
+        states = world.open_states()
+        pipeline_forecast_by_deal(model, states, periods, as_of=moment, runs=runs, rng=generator(0))
+        out["pipeline_s"] = time.perf_counter() - started
+        out["open_deals"] = len(states)
+
+        started = time.perf_counter()
+        report = await svc.backtest_histories(deals, runs=runs)
+        out["backtest_s"] = time.perf_counter() - started
+        out["backtest_forecasts"] = report.model.pooled.n_forecast
+        del report, world, known, deals
+
+        cache = ModelCache(keep_deals=0)
+        deal_id = states[len(states) // 2].deal_id
+        await svc.forecast_deal(container.uow(tenant), deal_id, cache=cache)  # warms the cache
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            await svc.forecast_deal(container.uow(tenant), deal_id, cache=cache)
+            times.append(time.perf_counter() - started)
+        out["deal_warm_ms"] = statistics.median(times) * 1000
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            await svc.simulate_deal(container.uow(tenant), deal_id, cache=cache)
+            times.append(time.perf_counter() - started)
+        out["deal_sim_warm_ms"] = statistics.median(times) * 1000
+        out["fits"] = cache.fits
+        out["peak_end_mb"] = peak_mb()
+    finally:
+        await container.aclose()
+    return out
+
+
+def exponent(n1: int, t1: float, n2: int, t2: float) -> float:
+    return math.log(max(t2, 1e-9) / max(t1, 1e-9)) / math.log(n2 / n1)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'deals':>9} {'floor s':>7} {'read s':>7} {'mine s':>7} {'pipe s':>7} {'back s':>7} "
+        f"{'deal ms':>8} {'sim ms':>7} {'mine MB':>8} {'mine/floor':>10}"
+    )
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{r['deals']:>9,} {r['floor_s']:>7.2f} {r['read_s']:>7.2f} {r['mine_s']:>7.2f} "
+            f"{r['pipeline_s']:>7.2f} {r['backtest_s']:>7.2f} {r['deal_warm_ms']:>8.1f} "
+            f"{r['deal_sim_warm_ms']:>7.1f} {r['peak_mine_mb']:>8.0f} "
+            f"{r['mine_s'] / r['floor_s']:>10.2f}"
+        )
+    steps = ("floor_s", "read_s", "mine_s", "pipeline_s", "backtest_s", "deal_warm_ms")
+    for a, b in itertools.pairwise(rows):
+        growth = "  ".join(
+            f"{s.removesuffix('_s').removesuffix('_ms')} "
+            f"{exponent(a['deals'], a[s], b['deals'], b[s]):.2f}"
+            for s in steps
+        )
+        lines.append(f"growth {a['deals']:,} -> {b['deals']:,}: {growth}")
+    return "\n".join(lines)
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    last = rows[-1]
+    ratio = last["mine_s"] / last["floor_s"]
+    out = [
+        {
+            "bench": "scale_fit_vs_read_floor",
+            "value": round(ratio, 3),
+            "unit": "x",
+            "ratio": round(ratio, 3),
+            "target": TARGET_RATIO,
+            "ok": ratio <= TARGET_RATIO,
+            "deals": last["deals"],
+        },
+        {
+            "bench": "scale_deal_forecast_warm",
+            "value": round(last["deal_warm_ms"], 2),
+            "unit": "ms",
+            "ratio": round(last["deal_warm_ms"] / TARGET_WARM_MS, 3),
+            "target": TARGET_WARM_MS,
+            "ok": last["deal_warm_ms"] <= TARGET_WARM_MS,
+            "deals": last["deals"],
+        },
+        {
+            "bench": "scale_deal_simulate_warm",
+            "value": round(last["deal_sim_warm_ms"], 2),
+            "unit": "ms",
+            "ratio": round(last["deal_sim_warm_ms"] / TARGET_WARM_MS, 3),
+            "target": TARGET_WARM_MS,
+            "ok": last["deal_sim_warm_ms"] <= TARGET_WARM_MS,
+            "deals": last["deals"],
+        },
+    ]
+    # peak memory of mining at 1,000,000 deals: measured there, else projected linearly
+    # from the two largest sizes
+    if last["deals"] >= MILLION or len(rows) < 2:
+        peak, how = last["peak_mine_mb"], "measured"
+    else:
+        a = rows[-2]
+        slope = (last["peak_mine_mb"] - a["peak_mine_mb"]) / (last["deals"] - a["deals"])
+        peak, how = last["peak_mine_mb"] + slope * (MILLION - last["deals"]), "projected"
+    out.append(
+        {
+            "bench": "scale_mine_peak_memory_1m",
+            "value": round(peak),
+            "unit": "MB",
+            "ratio": round(peak / TARGET_PEAK_MB_AT_1M, 3),
+            "target": TARGET_PEAK_MB_AT_1M,
+            "ok": peak <= TARGET_PEAK_MB_AT_1M,
+            "how": how,
+        }
+    )
+    if len(rows) >= 2:
+        a, b = rows[-2], rows[-1]
+        for step in ("mine_s", "pipeline_s", "backtest_s"):
+            g = exponent(a["deals"], a[step], b["deals"], b[step])
+            out.append(
+                {
+                    "bench": f"scale_growth_{step.removesuffix('_s')}",
+                    "value": round(g, 3),
+                    "unit": "exponent",
+                    "ratio": round(g / TARGET_GROWTH, 3),
+                    "target": TARGET_GROWTH,
+                    "ok": g <= TARGET_GROWTH,
+                    "between": [a["deals"], b["deals"]],
+                }
+            )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=None, help="comma-separated deal counts")
+    parser.add_argument("--million", action="store_true", help="also 1,000,000 deals")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "pie-scale-bench")
+    parser.add_argument("--child", nargs=2, metavar=("STORE", "TENANT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        result = asyncio.run(measure(Path(args.child[0]), UUID(args.child[1]), args.runs))
+        print(json.dumps(result))
+        return
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else list(DEFAULT_SIZES)
+    if args.million and MILLION not in sizes:
+        sizes.append(MILLION)
+    rows = []
+    for size in sorted(sizes):
+        store, tenant = prepare(size, args.cache, args.seed)
+        child = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(store),
+                str(tenant),
+                "--runs",
+                str(args.runs),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        row = json.loads(child.stdout.strip().splitlines()[-1])
+        log(f"{size:,} deals: {json.dumps(row)}")
+        rows.append(row)
+    print(table(rows))
+    lines = verdicts(rows)
+    for line in lines:
+        print(json.dumps(line))
+    if not all(line["ok"] for line in lines):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,873 @@
+"""Deal histories as columns: numbers and codes in numpy arrays, no object per deal or event.
+
+``DealColumns`` holds what mining, forecasting and back-testing read from a store: one row per
+deal, per stage transition, per deal stakeholder and per activity, plus (only for deals that
+have objections) each activity's participants and each objection. The store reads it in one
+streamed query per table (``pie.ports.columns``); ``from_histories`` builds the same arrays
+from domain objects (the in-memory fake, event logs, tests).
+
+Every function here is the vectorised twin of the object path and gives exactly the same
+numbers: ``snapshot`` is ``pie.mining.snapshot.as_of``, ``visit_table`` is
+``pie.mining.events.visit_table`` (with ``contexts_at``, ``arrival_times`` and the values),
+``outcomes_after`` and ``data_end`` are their namesakes in ``snapshot``. Rows keep the order
+the object path sees: deals in store order, transitions and activities by (deal, time, store
+order), so even floating-point sums add up in the same order.
+
+Times are integer microseconds since the epoch (``NO_TIME`` for none); days are
+``micros / 1e6 / 86400``, which equals ``to_days`` of the datetime bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pie.domain.errors import InvalidInput
+from pie.domain.history import DealHistory
+from pie.domain.model import Deal, DealOutcome, StakeholderRole
+from pie.domain.stages import ALL_STAGES, Stage
+
+from .context import DAY
+from .eventlog_arrays import EPOCH, to_micros
+from .events import LOST, N_STAGES, STAGE_INDEX, WON, VisitTable
+from .snapshot import OutcomeAfter, days_between, require_aware
+
+Int = NDArray[np.int64]
+Float = NDArray[np.float64]
+Bool = NDArray[np.bool_]
+NO_TIME = np.iinfo(np.int64).min
+CHAMPION, BLOCKER = 1, 2  # role bits of a stakeholder row
+IS_OPEN: Bool = np.array([s.is_open for s in ALL_STAGES] + [False], dtype=np.bool_)
+IS_CLOSED: Bool = np.array([s.is_closed for s in ALL_STAGES] + [False], dtype=np.bool_)
+
+
+def days(us: Int) -> Float:
+    """Days since the epoch, as ``to_days`` gives them for the same moments."""
+    out: Float = us / 1e6 / DAY
+    return out
+
+
+def moment(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=int(us))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DealColumns:
+    """Per deal (``n``): ids, stream identities, stage codes (``ALL_STAGES`` order), times,
+    value (NaN: unknown) and industry code (-1: none). Transitions (``t_*``) and activities
+    (``a_*``) are sorted by (deal, time, store order); stakeholders (``s_*``) are the deal's.
+    Participants (``p_*``, contact codes per activity row) and objections (``o_*``, per
+    activity row) are kept only for deals with objections: nothing else reads them."""
+
+    ids: NDArray[np.object_]
+    stream: NDArray[np.object_]
+    stage: Int
+    created_us: Int
+    closed_us: Int
+    value: Float
+    probability: Float  # NaN: none
+    industry: Int
+    industries: tuple[str, ...]
+    t_deal: Int
+    t_from: Int  # -1: none
+    t_to: Int
+    t_us: Int
+    t_days_in: Float  # NaN: not given
+    t_value: Float
+    t_prob: Float
+    s_deal: Int
+    s_contact: Int
+    s_created_us: Int
+    s_roles: Int  # CHAMPION | BLOCKER bits
+    a_deal: Int
+    a_us: Int
+    a_objections: Bool
+    p_act: Int  # sorted
+    p_contact: Int
+    o_act: Int  # sorted
+    o_resolved: Bool
+    o_resolved_us: Int  # when a resolved objection was resolved (NO_TIME: undated or open)
+
+    def __len__(self) -> int:
+        return int(self.stage.size)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(
+            getattr(self, f.name).nbytes
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), np.ndarray)
+        )
+
+    def industry_names(self) -> list[str | None]:
+        return [self.industries[i] if i >= 0 else None for i in self.industry.tolist()]
+
+    def stage_of(self, i: int) -> Stage:
+        return ALL_STAGES[int(self.stage[i])]
+
+    def is_open(self) -> Bool:
+        """Whether each deal is open (its current stage)."""
+        out: Bool = IS_OPEN[self.stage]
+        return out
+
+    def take(self, keep: Bool) -> DealColumns:
+        """Only the deals where ``keep`` is set (rows of other tables follow), renumbered."""
+        new = np.cumsum(keep) - 1
+        t, s, a = keep[self.t_deal], keep[self.s_deal], keep[self.a_deal]
+        a_new = np.cumsum(a) - 1
+        p, o = a[self.p_act], a[self.o_act]
+        return DealColumns(
+            ids=self.ids[keep],
+            stream=self.stream[keep],
+            stage=self.stage[keep],
+            created_us=self.created_us[keep],
+            closed_us=self.closed_us[keep],
+            value=self.value[keep],
+            probability=self.probability[keep],
+            industry=self.industry[keep],
+            industries=self.industries,
+            t_deal=new[self.t_deal[t]],
+            t_from=self.t_from[t],
+            t_to=self.t_to[t],
+            t_us=self.t_us[t],
+            t_days_in=self.t_days_in[t],
+            t_value=self.t_value[t],
+            t_prob=self.t_prob[t],
+            s_deal=new[self.s_deal[s]],
+            s_contact=self.s_contact[s],
+            s_created_us=self.s_created_us[s],
+            s_roles=self.s_roles[s],
+            a_deal=new[self.a_deal[a]],
+            a_us=self.a_us[a],
+            a_objections=self.a_objections[a],
+            p_act=a_new[self.p_act[p]],
+            p_contact=self.p_contact[p],
+            o_act=a_new[self.o_act[o]],
+            o_resolved=self.o_resolved[o],
+            o_resolved_us=self.o_resolved_us[o],
+        )
+
+
+def _cat(parts: list[Any], dtype: Any) -> Any:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+
+class ColumnsBuilder:
+    """Collects rows in batches of arrays, table by table (deals first; rows of a table in
+    store order), and sorts them into ``DealColumns``; used by the store adapters and by
+    ``from_histories``. Rows naming an unknown deal are dropped (as ``load_histories``)."""
+
+    def __init__(self) -> None:
+        self.keys: list[NDArray[np.bytes_]] = []  # deal ids as 32 hex digits, per batch
+        self._index: tuple[NDArray[np.bytes_], Int] | None = None
+        self.ids: list[UUID] = []
+        self.stream: list[str] = []
+        self.industries: dict[str, int] = {}
+        self.contacts: dict[Any, int] = {}
+        self.cols: dict[str, list[Any]] = {}
+
+    def _add(self, **arrays: Any) -> None:
+        for name, values in arrays.items():
+            self.cols.setdefault(name, []).append(np.asarray(values))
+
+    def industry_code(self, name: str | None) -> int:
+        if name is None:
+            return -1
+        return self.industries.setdefault(name, len(self.industries))
+
+    def contact_codes(self, contacts: Iterable[Any]) -> Int:
+        codes = self.contacts
+        return np.array([codes.setdefault(c, len(codes)) for c in contacts], dtype=np.int64)
+
+    def deal_rows(self, keys: Sequence[str | None]) -> Int:
+        """The row of each deal (its id as 32 hex digits, as given to ``add_deals``), -1 for
+        an unknown one: a binary search in the sorted ids, no dict of every deal."""
+        if self._index is None:
+            every = np.concatenate(self.keys) if self.keys else np.zeros(0, "S32")
+            order = np.argsort(every, kind="stable")
+            self._index = every[order], order
+        ordered, order = self._index
+        wanted = np.array([k or "" for k in keys], dtype="S32")
+        if not ordered.size:
+            return np.full(wanted.size, -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(ordered, wanted), ordered.size - 1)
+        found: Int = np.where(ordered[pos] == wanted, order[pos], -1).astype(np.int64)
+        return found
+
+    def add_deals(
+        self,
+        keys: Sequence[str],
+        ids: Sequence[UUID],
+        streams: Sequence[str],
+        stage: Int,
+        created_us: Int,
+        closed_us: Int,
+        value: Float,
+        industry: Sequence[str | None],
+        probability: Float,
+    ) -> None:
+        self.keys.append(np.array(keys, dtype="S32"))
+        self._index = None
+        self.ids.extend(ids)
+        self.stream.extend(streams)
+        self._add(
+            stage=stage,
+            created=created_us,
+            closed=closed_us,
+            value=value,
+            prob=probability,
+            industry=np.array([self.industry_code(i) for i in industry], dtype=np.int64),
+        )
+
+    def add_transitions(
+        self, deal: Int, frm: Int, to: Int, at_us: Int, days_in: Float, value: Float, prob: Float
+    ) -> None:
+        self._add(t_deal=deal, t_from=frm, t_to=to, t_us=at_us, t_din=days_in)
+        self._add(t_value=value, t_prob=prob)
+
+    def add_stakeholders(self, deal: Int, contact: Int, created_us: Int, roles: Int) -> None:
+        self._add(s_deal=deal, s_contact=contact, s_us=created_us, s_roles=roles)
+
+    def add_activities(self, deal: Int, at_us: Int, objections: Bool) -> None:
+        self._add(a_deal=deal, a_us=at_us, a_obj=objections)
+
+    def add_details(
+        self,
+        deal: Int,
+        at_us: Int,
+        participants: Sequence[Int],
+        objections: Sequence[tuple[Bool, Int]],
+    ) -> None:
+        """Every activity of the deals that have objections (in store order): its
+        participants' contact codes, and its objections (resolved, resolved at)."""
+        self._add(d_deal=deal, d_us=at_us)
+        self._add(d_np=np.array([p.size for p in participants], dtype=np.int64))
+        self._add(d_no=np.array([o[0].size for o in objections], dtype=np.int64))
+        if participants:
+            self._add(d_p=np.concatenate([*participants, np.zeros(0, np.int64)]))
+        if objections:
+            self._add(d_ores=np.concatenate([*(o[0] for o in objections), np.zeros(0, bool)]))
+            self._add(d_oat=np.concatenate([*(o[1] for o in objections), np.zeros(0, np.int64)]))
+
+    def build(self) -> DealColumns:
+        c: dict[str, Any] = {}
+        for name in list(self.cols):  # each batch list is dropped once joined: one copy at a time
+            parts = self.cols.pop(name)
+            c[name] = _cat(parts, parts[0].dtype)
+            del parts
+
+        def col(name: str, dtype: Any) -> Any:
+            return c[name].astype(dtype, copy=False) if name in c else np.zeros(0, dtype)
+
+        n = len(self.ids)
+        t_deal = col("t_deal", np.int64)
+        t_us = col("t_us", np.int64)
+        t_keep = np.flatnonzero(t_deal >= 0)
+        t_sel = t_keep[np.lexsort((t_us[t_keep], t_deal[t_keep]))]  # stable: store order
+        s_deal = col("s_deal", np.int64)
+        s_keep = np.flatnonzero(s_deal >= 0)
+        s_sel = s_keep[np.argsort(s_deal[s_keep], kind="stable")]
+        a_deal = col("a_deal", np.int64)
+        a_us = col("a_us", np.int64)
+        a_keep = np.flatnonzero(a_deal >= 0)
+        a_sel = a_keep[np.lexsort((a_us[a_keep], a_deal[a_keep]))]
+        a_deal, a_us = a_deal[a_sel], a_us[a_sel]
+        # details: sorted the same way, each is the activity row at the same place in its deal
+        d_deal, d_us = col("d_deal", np.int64), col("d_us", np.int64)
+        d_keep = np.flatnonzero(d_deal >= 0)
+        d_sel = d_keep[np.lexsort((d_us[d_keep], d_deal[d_keep]))]
+        a_start = np.searchsorted(a_deal, np.arange(n + 1))
+        d_start = np.searchsorted(d_deal[d_sel], np.arange(n + 1))
+        d_rank = np.arange(d_sel.size) - d_start[d_deal[d_sel]]
+        d_row = a_start[d_deal[d_sel]] + d_rank
+        if d_sel.size and not np.array_equal(a_us[d_row], d_us[d_sel]):
+            raise ValueError("activity details do not match the activities (read apart?)")
+        p_act, p_contact = self._ragged(col("d_np", np.int64), col("d_p", np.int64), d_sel, d_row)
+        o_count = col("d_no", np.int64)
+        o_act, o_res = self._ragged(o_count, col("d_ores", np.bool_), d_sel, d_row)
+        _, o_at = self._ragged(o_count, col("d_oat", np.int64), d_sel, d_row)
+        return DealColumns(
+            ids=np.array([*self.ids, None], dtype=object)[:-1],
+            stream=np.array([*self.stream, None], dtype=object)[:-1],
+            stage=col("stage", np.int64),
+            created_us=col("created", np.int64),
+            closed_us=col("closed", np.int64),
+            value=col("value", np.float64),
+            probability=col("prob", np.float64),
+            industry=col("industry", np.int64),
+            industries=tuple(self.industries),
+            t_deal=t_deal[t_sel],
+            t_from=col("t_from", np.int64)[t_sel],
+            t_to=col("t_to", np.int64)[t_sel],
+            t_us=t_us[t_sel],
+            t_days_in=col("t_din", np.float64)[t_sel],
+            t_value=col("t_value", np.float64)[t_sel],
+            t_prob=col("t_prob", np.float64)[t_sel],
+            s_deal=s_deal[s_sel],
+            s_contact=col("s_contact", np.int64)[s_sel],
+            s_created_us=col("s_us", np.int64)[s_sel],
+            s_roles=col("s_roles", np.int64)[s_sel],
+            a_deal=a_deal,
+            a_us=a_us,
+            a_objections=col("a_obj", np.bool_)[a_sel],
+            p_act=p_act,
+            p_contact=p_contact,
+            o_act=o_act,
+            o_resolved=o_res,
+            o_resolved_us=o_at,
+        )
+
+    @staticmethod
+    def _ragged(counts: Int, values: Any, sel: Int, rows: Int) -> tuple[Int, Any]:
+        """Values listed per detail row (``counts`` each, in store order) as (activity row,
+        value) pairs for the detail rows ``sel`` placed at activity ``rows``, by row."""
+        ends = np.cumsum(counts)
+        starts = ends - counts
+        take = counts[sel]
+        if not take.sum():
+            return np.zeros(0, np.int64), values[:0]
+        index = np.repeat(starts[sel], take) + (
+            np.arange(int(take.sum())) - np.repeat(np.cumsum(take) - take, take)
+        )
+        act = np.repeat(rows, take)
+        order = np.argsort(act, kind="stable")
+        return act[order], values[index][order]
+
+
+def role_bits(roles: Iterable[StakeholderRole | str]) -> int:
+    names = {str(r) for r in roles}
+    return (CHAMPION if str(StakeholderRole.CHAMPION) in names else 0) | (
+        BLOCKER if str(StakeholderRole.BLOCKER) in names else 0
+    )
+
+
+def us_or_none(at: datetime | None) -> int:
+    return NO_TIME if at is None else to_micros(at)
+
+
+_CODE_OF: dict[str | None, int] = {None: -1} | {str(s): i for s, i in STAGE_INDEX.items()}
+
+
+def stage_code(stage: Stage | str | None) -> int:
+    """The stage's code (``ALL_STAGES`` order), -1 for none; KeyError for an unknown one."""
+    return _CODE_OF[stage]
+
+
+def from_histories(
+    histories: Iterable[DealHistory], *, identity: Callable[[Deal], str]
+) -> DealColumns:
+    """The columns of ``histories`` (in their order), for stores of objects and for tests;
+    ``identity`` gives each deal's stream identity (``pie.simulation.streams``)."""
+    b = ColumnsBuilder()
+    hs = list(histories)
+    deals = [h.deal for h in hs]
+    b.add_deals(
+        [d.id.hex for d in deals],
+        [d.id for d in deals],
+        [identity(d) for d in deals],
+        np.array([STAGE_INDEX[d.stage] for d in deals], dtype=np.int64),
+        np.array([to_micros(d.created_at) for d in deals], dtype=np.int64),
+        np.array([us_or_none(d.closed_at) for d in deals], dtype=np.int64),
+        np.array([np.nan if d.value is None else float(d.value) for d in deals]),
+        [h.account.industry if h.account is not None else None for h in hs],
+        np.array([np.nan if d.probability is None else d.probability for d in deals]),
+    )
+    ts = [(i, t) for i, h in enumerate(hs) for t in h.transitions]
+    b.add_transitions(
+        np.array([i for i, _ in ts], dtype=np.int64),
+        np.array([stage_code(t.from_stage) for _, t in ts], dtype=np.int64),
+        np.array([stage_code(t.to_stage) for _, t in ts], dtype=np.int64),
+        np.array([to_micros(t.at) for _, t in ts], dtype=np.int64),
+        np.array([np.nan if t.days_in_from_stage is None else t.days_in_from_stage for _, t in ts]),
+        np.array([np.nan if t.value is None else float(t.value) for _, t in ts]),
+        np.array([np.nan if t.probability is None else t.probability for _, t in ts]),
+    )
+    ss = [(i, s) for i, h in enumerate(hs) for s in h.stakeholders]
+    b.add_stakeholders(
+        np.array([i for i, _ in ss], dtype=np.int64),
+        b.contact_codes(s.contact_id for _, s in ss),
+        np.array([to_micros(s.created_at) for _, s in ss], dtype=np.int64),
+        np.array([role_bits(s.roles) for _, s in ss], dtype=np.int64),
+    )
+    acts = [(i, a) for i, h in enumerate(hs) for a in h.activities]
+    b.add_activities(
+        np.array([i for i, _ in acts], dtype=np.int64),
+        np.array([to_micros(a.occurred_at) for _, a in acts], dtype=np.int64),
+        np.array([bool(a.objections) for _, a in acts], dtype=np.bool_),
+    )
+    noted = {i for i, a in acts if a.objections}
+    details = [(i, a) for i, a in acts if i in noted]
+    b.add_details(
+        np.array([i for i, _ in details], dtype=np.int64),
+        np.array([to_micros(a.occurred_at) for _, a in details], dtype=np.int64),
+        [b.contact_codes(a.participants) for _, a in details],
+        [objection_arrays(a.objections) for _, a in details],
+    )
+    return b.build()
+
+
+def objection_arrays(objections: Iterable[Any]) -> tuple[Bool, Int]:
+    """(resolved, resolved at or NO_TIME) of objections given as objects or stored dicts;
+    the time only for a resolved one."""
+    resolved, at = [], []
+    for o in objections:
+        if isinstance(o, dict):
+            done, when = bool(o["resolved"]), o.get("resolved_at")
+            stamp = to_micros(datetime.fromisoformat(when)) if done and when else NO_TIME
+        else:
+            done = o.resolved
+            stamp = us_or_none(o.resolved_at) if done else NO_TIME
+        resolved.append(done)
+        at.append(stamp)
+    return np.array(resolved, dtype=np.bool_), np.array(at, dtype=np.int64)
+
+
+# --- grouped helpers ---------------------------------------------------------------------
+
+
+def _starts(group: Int, n: int) -> Int:
+    """Index of each group's first row in rows sorted by group (``n`` groups)."""
+    out: Int = np.searchsorted(group, np.arange(n + 1), side="left")
+    return out
+
+
+def _group_min(n: int, group: Int, values: Float) -> Float:
+    out = np.full(n, np.inf)
+    np.minimum.at(out, group, values)
+    return out
+
+
+def last_known(
+    k_group: Int,
+    k_time: Float | Int,
+    q_group: Int,
+    q_time: Float | Int,
+    *,
+    inclusive: bool,
+    tie: Float | None = None,
+) -> Int:
+    """For each query, the index of the last known row of its group at (``inclusive``) or
+    before its time, ordering ties in time by ``tie`` (ascending); -1 if none."""
+    nk = k_group.size
+    group = np.concatenate([k_group, q_group])
+    time = np.concatenate([np.asarray(k_time), np.asarray(q_time)])
+    known_first = 0 if inclusive else 1
+    kind = np.concatenate(
+        [np.full(nk, known_first, np.int8), np.full(q_group.size, 1 - known_first, np.int8)]
+    )
+    tie_all = np.concatenate([tie if tie is not None else np.zeros(nk), np.zeros(q_group.size)])
+    order = np.lexsort((tie_all, kind, time, group))
+    pos = np.where(order < nk, np.arange(order.size), -1)
+    last = np.maximum.accumulate(pos) if pos.size else pos
+    found = np.where(last >= 0, order[np.maximum(last, 0)], -1)
+    found = np.where((found >= 0) & (group[np.maximum(found, 0)] == group[order]), found, -1)
+    out = np.empty(q_group.size, dtype=np.int64)
+    is_query = order >= nk
+    out[order[is_query] - nk] = found[is_query]
+    return out
+
+
+def pick(values: Float, index: Int, fallback: Float | float) -> Float:
+    """``values[index]`` where ``index`` >= 0, else ``fallback`` (``values`` may be empty)."""
+    if not values.size:
+        return np.broadcast_to(np.asarray(fallback, dtype=np.float64), index.shape).copy()
+    out: Float = np.where(index >= 0, values[np.maximum(index, 0)], fallback)
+    return out
+
+
+# --- contexts ----------------------------------------------------------------------------
+
+
+def known_since(cols: DealColumns, role: int) -> Float:
+    """Per deal: when a stakeholder with ``role`` was first known (days; inf if never)."""
+    has = (cols.s_roles & role) > 0
+    return _group_min(len(cols), cols.s_deal[has], days(cols.s_created_us[has]))
+
+
+def blocker_interval(cols: DealColumns) -> tuple[Float, Float]:
+    """Per deal (opened, closed) in days: a blocker or objection is unresolved at t when
+    opened <= t < closed (``context._blocker_open_at``: the same rule, per deal once)."""
+    n = len(cols)
+    opened = known_since(cols, BLOCKER)
+    closed = np.full(n, np.inf)
+    obj = np.flatnonzero(cols.a_objections)
+    if not obj.size:
+        return opened, closed
+    at = days(cols.a_us[obj])
+    deal = cols.a_deal[obj]
+    np.minimum.at(opened, deal, at)
+    # per objection activity: all resolved, all dated, and the latest resolution date
+    o_first = np.searchsorted(cols.o_act, obj, side="left")
+    o_end = np.searchsorted(cols.o_act, obj, side="right")
+    unresolved_rows = ~cols.o_resolved
+    undated_rows = cols.o_resolved_us == NO_TIME
+    cum_unres = np.concatenate([[0], np.cumsum(unresolved_rows)])
+    cum_undated = np.concatenate([[0], np.cumsum(undated_rows)])
+    all_resolved = (cum_unres[o_end] - cum_unres[o_first]) == 0
+    all_dated = (cum_undated[o_end] - cum_undated[o_first]) == 0
+    latest = np.full(obj.size, -np.inf)
+    rows = np.flatnonzero(~undated_rows)
+    if rows.size:
+        owner = np.searchsorted(obj, cols.o_act[rows])
+        np.maximum.at(latest, owner, days(cols.o_resolved_us[rows]))
+    close = np.where(all_resolved & all_dated, latest, np.inf)
+    for i in np.flatnonzero(all_resolved & ~all_dated).tolist():
+        close[i] = _next_shared(cols, int(obj[i]))
+    # closed = min(close) over resolved objection activities after the deal's last
+    # unresolved one (an unresolved objection reopens it)
+    keep = all_resolved & ~unresolved_after(deal, ~all_resolved)
+    np.minimum.at(closed, deal[keep], close[keep])
+    return opened, closed
+
+
+def unresolved_after(deal: Int, unresolved: Bool) -> Bool:
+    """Per row: whether a later row of the same deal is unresolved (which resets ``closed``)."""
+    rev_pos = np.where(unresolved[::-1], np.arange(deal.size), -1)
+    # the nearest unresolved row at or after each row, scanning from the end
+    nearest_rev = np.maximum.accumulate(rev_pos)
+    nearest = np.where(nearest_rev[::-1] >= 0, deal.size - 1 - nearest_rev[::-1], -1)
+    later = np.zeros(deal.size, dtype=np.bool_)
+    # a row is followed by an unresolved one of its deal if the nearest at-or-after one
+    # (excluding itself) belongs to the same deal
+    nxt = np.append(nearest[1:], -1)
+    ok = nxt >= 0
+    later[ok] = deal[nxt[ok]] == deal[ok]
+    return later
+
+
+def _next_shared(cols: DealColumns, act: int) -> float:
+    """Days of the first activity after row ``act`` of its deal that a blocker stakeholder
+    of the deal or one of the activity's participants takes part in (inf if none)."""
+    deal = cols.a_deal[act]
+    blockers = cols.s_contact[(cols.s_deal == deal) & ((cols.s_roles & BLOCKER) > 0)]
+    lo, hi = np.searchsorted(cols.p_act, [act, act + 1])
+    people = set(blockers.tolist()) | set(cols.p_contact[lo:hi].tolist())
+    end = int(np.searchsorted(cols.a_deal, deal, side="right"))
+    for b in range(act + 1, end):
+        lo, hi = np.searchsorted(cols.p_act, [b, b + 1])
+        if people.intersection(cols.p_contact[lo:hi].tolist()):
+            return float(days(cols.a_us[b : b + 1])[0])
+    return float(np.inf)
+
+
+def arrivals(cols: DealColumns) -> tuple[Float, Float]:
+    """Per deal (champion known since, first blocker or objection open) in days, inf never
+    (``context.arrival_times``)."""
+    champion = known_since(cols, CHAMPION)
+    opened, closed = blocker_interval(cols)
+    return champion, np.where(opened < closed, opened, np.inf)
+
+
+def recency_at(cols: DealColumns, deal: Int, t: Float) -> Float:
+    """Days since each deal's last activity strictly before ``t`` (inf: none)."""
+    last = last_known(cols.a_deal, days(cols.a_us), deal, t, inclusive=False)
+    return t - pick(days(cols.a_us), last, -np.inf)
+
+
+# --- visits ------------------------------------------------------------------------------
+
+
+def visit_table(cols: DealColumns, *, as_of: datetime) -> VisitTable:
+    """``events.visit_table`` of the same histories, without a loop over deals."""
+    from .context import to_days
+
+    limit = to_days(as_of)
+    n = len(cols)
+    t_days = days(cols.t_us)
+    mv = np.flatnonzero(t_days <= limit)
+    m_deal, m_from, m_to, m_at = cols.t_deal[mv], cols.t_from[mv], cols.t_to[mv], t_days[mv]
+    m_din = cols.t_days_in[mv]
+    k = mv.size
+    has_moves = np.zeros(n, dtype=np.bool_)
+    has_moves[m_deal] = True
+    first = np.ones(k, dtype=np.bool_)
+    first[1:] = m_deal[1:] != m_deal[:-1]
+    same_next = np.zeros(k, dtype=np.bool_)
+    same_next[:-1] = m_deal[1:] == m_deal[:-1]
+    # the destination a visit ended by move e gets: the last of a run of closed moves
+    closed_to = IS_CLOSED[m_to]
+    cont = np.zeros(k, dtype=np.bool_)
+    cont[:-1] = closed_to[:-1] & closed_to[1:] & same_next[:-1]
+    idx = np.arange(k)
+    brk = np.where(~cont, idx, k)
+    run_end = np.minimum.accumulate(brk[::-1])[::-1] if k else brk
+    dest_of_end = np.where(closed_to, m_to[np.minimum(run_end, max(k - 1, 0))], m_to)
+    created = days(cols.created_us)
+    # (a) deals without moves: one censored visit if open and created by the limit
+    lone = np.flatnonzero(~has_moves & IS_OPEN[cols.stage] & (created <= limit))
+    # (b) the visit before the first move, in its from-stage
+    f = np.flatnonzero(first & (m_from >= 0))
+    f = f[IS_OPEN[m_from[f]]]
+    start_b = np.where(np.isnan(m_din[f]), created[m_deal[f]], m_at[f] - m_din[f])
+    start_b = np.minimum(start_b, m_at[f])
+    # (c) one visit per move into an open stage, ended by the next move of the deal
+    c = np.flatnonzero(IS_OPEN[m_to])
+    end_c = np.where(same_next[c], c + 1, -1)
+    deal = np.concatenate([lone, m_deal[f], m_deal[c]])
+    order_key = np.concatenate([np.full(lone.size, -1), np.full(f.size, -1), c])
+    stage = np.concatenate([cols.stage[lone], m_from[f], m_to[c]])
+    start = np.concatenate([created[lone], start_b, m_at[c]])
+    end_move = np.concatenate([np.full(lone.size, -1), f, end_c])
+    order = np.lexsort((order_key, deal))
+    deal, stage, start, end_move = deal[order], stage[order], start[order], end_move[order]
+    ended = end_move >= 0
+    em = np.maximum(end_move, 0)
+    end = np.where(ended, m_at[em] if k else limit, limit)
+    dest = np.where(ended, dest_of_end[em] if k else -1, -1)
+    opened, closed = blocker_interval(cols)
+    champion_at = known_since(cols, CHAMPION)
+    blocker_at = np.where(opened < closed, opened, np.inf)
+    value = _values_at(cols, deal, start)
+    return VisitTable(
+        deal=deal.astype(np.intp),
+        stage=stage.astype(np.intp),
+        start=start,
+        dwell=np.maximum(end - start, 0.0),
+        dest=dest.astype(np.intp),
+        champion=champion_at[deal] <= start,
+        blocker=(opened[deal] <= start) & ~(closed[deal] <= start),
+        value=value,
+        recency=recency_at(cols, deal, start),
+        champion_at=champion_at[deal],
+        blocker_at=blocker_at[deal],
+    )
+
+
+def _values_at(cols: DealColumns, deal: Int, t: Float) -> Float:
+    """The value of the latest valued transition at or before each time (ties: the largest
+    value), else the deal's value (``events._values_at``)."""
+    known = np.flatnonzero(~np.isnan(cols.t_value))
+    last = last_known(
+        cols.t_deal[known],
+        days(cols.t_us[known]),
+        deal,
+        t,
+        inclusive=True,
+        tie=cols.t_value[known],
+    )
+    return pick(cols.t_value[known], last, cols.value[deal])
+
+
+# --- the world at a cutoff ---------------------------------------------------------------
+
+
+def data_end(cols: DealColumns) -> datetime | None:
+    if not len(cols):
+        return None
+    top = max(
+        int(cols.created_us.max()),
+        int(cols.closed_us.max()),
+        int(cols.t_us.max()) if cols.t_us.size else NO_TIME,
+        int(cols.a_us.max()) if cols.a_us.size else NO_TIME,
+    )
+    return moment(top)
+
+
+def first_created(cols: DealColumns) -> datetime | None:
+    return moment(int(cols.created_us.min())) if len(cols) else None
+
+
+@dataclass(frozen=True, slots=True)
+class StateAt:
+    """Each deal's recorded state just before a cutoff (``snapshot._state_at``): ``known``
+    False where it cannot be rebuilt; stage -1 there."""
+
+    known: Bool
+    stage: Int
+    value: Float
+    probability: Float
+    closed_us: Int
+
+
+def _closed_since(cols: DealColumns, rows: Int, last: Int) -> Int:
+    """For each deal's last row ``last`` (index into ``rows``, a deal-sorted selection of
+    transitions), when it entered the closed state it is in (``snapshot._closed_since``)."""
+    frm, to, deal = cols.t_from[rows], cols.t_to[rows], cols.t_deal[rows]
+    closed_to = IS_CLOSED[to]
+    prev_closed = np.zeros(rows.size, dtype=np.bool_)
+    prev_closed[1:] = closed_to[:-1] & (deal[1:] == deal[:-1])
+    from_closed = np.where(frm >= 0, IS_CLOSED[frm], False)
+    reset = closed_to & (~prev_closed | (frm < 0) | ~from_closed)
+    pos = np.where(reset, np.arange(rows.size), -1)
+    latest = np.maximum.accumulate(pos) if pos.size else pos
+    at = latest[last]
+    out: Int = np.where(at >= 0, cols.t_us[rows][np.maximum(at, 0)], NO_TIME)
+    return out
+
+
+def state_at(cols: DealColumns, cutoff_us: int) -> StateAt:
+    n = len(cols)
+    starts = _starts(cols.t_deal, n)
+    has_t = starts[1:] > starts[:-1]
+    before = np.flatnonzero(cols.t_us < cutoff_us)
+    b_deal = cols.t_deal[before]
+    b_starts = _starts(b_deal, n)
+    has_before = b_starts[1:] > b_starts[:-1]
+    stage = np.full(n, -1, dtype=np.int64)
+    value = np.full(n, np.nan)
+    prob = np.full(n, np.nan)
+    closed = np.full(n, NO_TIME, dtype=np.int64)
+    known = np.zeros(n, dtype=np.bool_)
+    # (1) a transition before the cutoff: the last one says it all
+    hb = np.flatnonzero(has_before)
+    last_b = b_starts[1:][hb] - 1
+    last_row = before[last_b]
+    stage[hb] = cols.t_to[last_row]
+    value[hb] = cols.t_value[last_row]
+    prob[hb] = cols.t_prob[last_row]
+    since = _closed_since(cols, before, last_b)
+    closed[hb] = np.where(IS_CLOSED[stage[hb]], since, NO_TIME)
+    known[hb] = True
+    # (2) created before it, first change after it: the first change's from-stage
+    fa = np.flatnonzero(has_t & ~has_before)
+    first_row = starts[:-1][fa]
+    frm, to = cols.t_from[first_row], cols.t_to[first_row]
+    ok = (frm >= 0) | ~IS_CLOSED[to]
+    stage[fa[ok]] = np.where(frm >= 0, frm, to)[ok]
+    known[fa[ok]] = True
+    # (3) no history: an open deal, or one closed before the cutoff
+    nh = np.flatnonzero(~has_t)
+    open_now = IS_OPEN[cols.stage[nh]]
+    closed_before = (cols.closed_us[nh] != NO_TIME) & (cols.closed_us[nh] < cutoff_us)
+    ok3 = open_now | (~IS_OPEN[cols.stage[nh]] & closed_before)
+    stage[nh[ok3]] = cols.stage[nh[ok3]]
+    closed[nh[ok3]] = np.where(open_now[ok3], NO_TIME, cols.closed_us[nh[ok3]])
+    known[nh[ok3]] = True
+    known &= cols.created_us < cutoff_us
+    return StateAt(known, stage, value, prob, closed)
+
+
+def snapshot(cols: DealColumns, cutoff: datetime) -> DealColumns:
+    """Every deal created before ``cutoff``, as it was then (``snapshot.as_of``)."""
+    require_aware(cutoff, "cutoff")
+    cut = to_micros(cutoff)
+    state = state_at(cols, cut)
+    still_open = IS_OPEN[np.maximum(state.stage, 0)] & state.known
+    t_keep = cols.t_us < cut
+    a_keep = cols.a_us < cut
+    a_open = still_open[cols.a_deal]
+    resolved_before = cols.o_resolved & (cols.o_resolved_us != NO_TIME)
+    resolved_before &= cols.o_resolved_us < cut
+    in_open = a_open[cols.o_act]
+    o_resolved = np.where(in_open, resolved_before, cols.o_resolved)
+    o_at = np.where(in_open & ~resolved_before, NO_TIME, cols.o_resolved_us)
+    cut_cols = dataclasses.replace(
+        cols,
+        stage=np.where(state.known, state.stage, cols.stage),
+        value=state.value,
+        probability=state.probability,
+        closed_us=state.closed_us,
+        o_resolved=o_resolved,
+        o_resolved_us=o_at,
+    )
+    # rows dated at or after the cutoff go: drop them by filtering each table
+    a_new = np.cumsum(a_keep) - 1
+    p, o = a_keep[cols.p_act], a_keep[cols.o_act]
+    s_keep = cols.s_created_us < cut
+    cut_cols = dataclasses.replace(
+        cut_cols,
+        t_deal=cols.t_deal[t_keep],
+        t_from=cols.t_from[t_keep],
+        t_to=cols.t_to[t_keep],
+        t_us=cols.t_us[t_keep],
+        t_days_in=cols.t_days_in[t_keep],
+        t_value=cols.t_value[t_keep],
+        t_prob=cols.t_prob[t_keep],
+        s_deal=cols.s_deal[s_keep],
+        s_contact=cols.s_contact[s_keep],
+        s_created_us=cols.s_created_us[s_keep],
+        s_roles=cols.s_roles[s_keep],
+        a_deal=cols.a_deal[a_keep],
+        a_us=cols.a_us[a_keep],
+        a_objections=cols.a_objections[a_keep],
+        p_act=a_new[cols.p_act[p]],
+        p_contact=cols.p_contact[p],
+        o_act=a_new[cols.o_act[o]],
+        o_resolved=o_resolved[o],
+        o_resolved_us=o_at[o],
+    )
+    return cut_cols.take(state.known)
+
+
+def outcomes_after(
+    cols: DealColumns,
+    cutoff: datetime,
+    horizon_days: int | None,
+    *,
+    end: datetime | None = None,
+) -> list[OutcomeAfter]:
+    """For each deal open at ``cutoff``, how it ended (``snapshot.outcomes_after``)."""
+    require_aware(cutoff, "cutoff")
+    if horizon_days is not None and horizon_days <= 0:
+        raise InvalidInput(
+            f"horizon_days must be a positive number of days, not {horizon_days}",
+            field="horizon_days",
+        )
+    end = data_end(cols) if end is None else end
+    cut = to_micros(cutoff)
+    state = state_at(cols, cut)
+    open_at = state.known & IS_OPEN[np.maximum(state.stage, 0)]
+    n = len(cols)
+    starts = _starts(cols.t_deal, n)
+    has_t = starts[1:] > starts[:-1]
+    last = np.maximum(starts[1:] - 1, 0)
+    final = np.where(has_t, cols.t_to[last] if cols.t_to.size else -1, cols.stage)
+    since = _closed_since(cols, np.arange(cols.t_us.size), last) if cols.t_us.size else None
+    out = []
+    horizon_end = None if horizon_days is None else cutoff + timedelta(days=horizon_days)
+    for i in np.flatnonzero(open_at).tolist():
+        fin = int(final[i])
+        closed_at: datetime | None = None
+        if IS_CLOSED[fin]:
+            us = int(since[i]) if has_t[i] and since is not None else int(cols.closed_us[i])
+            if us == NO_TIME or us < cut:
+                us = int(cols.closed_us[i]) if cols.closed_us[i] != NO_TIME else cut
+            closed_at = moment(us)
+        outcome = (
+            DealOutcome.WON if fin == WON else DealOutcome.LOST if fin == LOST else DealOutcome.OPEN
+        )
+        d = None if closed_at is None else days_between(cutoff, closed_at)
+        won: bool | None
+        if horizon_days is None:
+            won = None if outcome is DealOutcome.OPEN else outcome is DealOutcome.WON
+        elif d is not None and d <= horizon_days:
+            won = outcome is DealOutcome.WON
+        elif d is not None or (end is not None and horizon_end is not None and end >= horizon_end):
+            won = False
+        else:
+            won = None
+        out.append(
+            OutcomeAfter(
+                deal_id=cols.ids[i],
+                cutoff=cutoff,
+                outcome=outcome,
+                closed_at=closed_at,
+                days_to_close=d,
+                won=won,
+            )
+        )
+    return out
+
+
+def stage_names(codes: Sequence[int]) -> list[Stage]:
+    return [ALL_STAGES[c] for c in codes]
+
+
+__all__ = [
+    "N_STAGES",
+    "ColumnsBuilder",
+    "DealColumns",
+    "arrivals",
+    "data_end",
+    "from_histories",
+    "outcomes_after",
+    "snapshot",
+    "visit_table",
+]

@@ -1,0 +1,97 @@
+"""The store reads deal histories as columns that equal the columns of the objects it holds
+(SQLite and PostgreSQL), and the in-memory fake does the same."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from uuid import UUID
+
+import numpy as np
+
+from pie.domain.model import EntityKind, ExternalRef
+from pie.importing import import_file
+from pie.mining.columns import DealColumns, from_histories
+from pie.ports.uow import UnitOfWork
+from pie.sample.generate import generate
+from pie.services.histories import load_histories
+from pie.simulation.streams import stream_identity
+from tests.contract import records as r
+from tests.dbfixtures import Database
+from tests.fakes.uow import InMemoryStore, InMemoryUnitOfWork
+from tests.helpers_world import TENANT
+
+
+def _canon(codes: np.ndarray) -> np.ndarray:
+    """Codes renumbered by first appearance (contacts are numbered as they are met)."""
+    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first))
+    return rank[inverse]
+
+
+def assert_same(a: DealColumns, b: DealColumns) -> None:
+    contacts = [np.concatenate([c.s_contact, c.p_contact]) for c in (a, b)]
+    assert np.array_equal(_canon(contacts[0]), _canon(contacts[1]))
+    for f in dataclasses.fields(a):
+        if f.name in ("s_contact", "p_contact"):
+            continue
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, np.ndarray) and x.dtype != object:
+            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), f.name
+        elif isinstance(x, np.ndarray):
+            assert list(x) == list(y), f.name
+        else:
+            assert x == y, f.name
+
+
+async def _check(uow: UnitOfWork, world: Path) -> DealColumns:
+    await import_file(uow, world)
+    expected = from_histories(await load_histories(uow), identity=stream_identity)
+    async with uow:
+        got = await uow.columns.read()
+    assert_same(got, expected)
+    return got
+
+
+async def _odd_refs(uow: UnitOfWork) -> list[UUID]:
+    """Two deals whose stream identity needs more than their own source's ref: one with only
+    other sources' refs, one with none."""
+    t = uow.tenant_id
+    others, bare = r.deal(t, None, source="crm"), r.deal(t, None, name="bare", source="crm")
+    async with uow:
+        await uow.deals.add(others, origin="crm")
+        await uow.deals.add(bare, origin="crm")
+        await uow.refs.upsert_many(
+            [
+                ExternalRef(
+                    tenant_id=t,
+                    kind=EntityKind.DEAL,
+                    source=source,
+                    external_id=f"{source}-1",
+                    entity_id=others.id,
+                )
+                for source in ("salesforce", "hubspot")
+            ]
+        )
+        await uow.commit()
+    return [others.id, bare.id]
+
+
+async def test_the_store_reads_the_columns_of_its_histories(db: Database, tmp_path: Path) -> None:
+    world = tmp_path / "world.json"
+    generate(world, deals=150, seed=11, conversations=False)
+    t = (await db.new_tenant()).tenant.id
+    odd = await _odd_refs(db.uow(t))
+    got = await _check(db.uow(t), world)
+    assert len(got) == 152 and got.t_us.size > 150 and got.a_objections.any()
+    assert got.o_act.size and got.p_act.size and got.s_deal.size
+    streams = dict(zip(got.ids.tolist(), got.stream.tolist(), strict=True))
+    assert streams[odd[0]] == "hubspot:hubspot-1;salesforce:salesforce-1"
+    assert streams[odd[1]] == str(odd[1])
+
+
+async def test_the_fake_reads_the_same_columns(tmp_path: Path) -> None:
+    world = tmp_path / "world.json"
+    generate(world, deals=60, seed=12, conversations=False)
+    got = await _check(InMemoryUnitOfWork(TENANT, InMemoryStore()), world)
+    assert len(got) == 60
