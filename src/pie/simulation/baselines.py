@@ -65,10 +65,10 @@ class _Entries:
 
 def _stage_entered_us(cols: DealColumns) -> NDArray[np.int64]:
     """Per deal: its last transition's time, else its creation."""
+    if not cols.t_us.size:  # no transitions at all (before the first, or a source without)
+        return cols.created_us
     last = np.searchsorted(cols.t_deal, np.arange(len(cols)), side="right") - 1
     has = (last >= 0) & (cols.t_deal[np.maximum(last, 0)] == np.arange(len(cols)))
-    if not cols.t_us.size:
-        return cols.created_us
     out: NDArray[np.int64] = np.where(has, cols.t_us[np.maximum(last, 0)], cols.created_us)
     return out
 
