@@ -137,8 +137,10 @@ def forecast_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
-    """A deal's trajectory, best and worst case and ranked recommendations; or, with
-    `pipeline`, the distribution of won value per period over all open deals."""
+    """A deal's trajectory and recommendations, or (`pipeline`) won value per period.
+
+    For one deal: its trajectory, best and worst case and recommendations ranked by impact.
+    With `pipeline`: the distribution of won value per period over all open deals."""
     from pie.entrypoints.cli import render_forecasts as render
     from pie.services import simulation as svc
     from pie.services.refs import resolve_id
@@ -215,9 +217,10 @@ def backtest_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
-    """Forecast every deal open at past cutoffs with only what was known then, and score the
-    forecasts against what happened, next to three baselines. With --log and --mapping, the
-    deals are the cases of an event log and no store is used."""
+    """Score forecasts made at past cutoffs against what happened, beside three baselines.
+
+    Every deal open at a cutoff is forecast with only what was known then. With --log and
+    --mapping, the deals are the cases of an event log and no store is used."""
     from pie.bootstrap import simulation_engine
     from pie.entrypoints.cli import render_forecasts as render
     from pie.services import simulation as svc

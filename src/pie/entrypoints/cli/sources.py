@@ -457,8 +457,9 @@ def worker_command(
     concurrency: int = typer.Option(1, "--concurrency", min=1, max=64, help="Jobs at once"),
     name: str | None = typer.Option(None, "--name", help="The worker's name in the queue"),
 ) -> None:
-    """Run sync jobs until stopped (Ctrl-C): queued syncs, scheduled syncs, retries. On
-    PostgreSQL run as many as wanted, on any machines; on SQLite one per data folder."""
+    """Run sync jobs until stopped (Ctrl-C): queued syncs, scheduled syncs, retries.
+
+    On PostgreSQL run as many as wanted, on any machines; on SQLite one per data folder."""
     st = state(ctx)
 
     async def work(c: Container) -> None:
@@ -498,8 +499,7 @@ def emulate_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the base URLs as JSON"),
 ) -> None:
-    """Start the vendors' API emulators in this process and print their base URLs and the
-    `pie connect` command for each."""
+    """Start the vendors' API emulators here; print their URLs and `pie connect` commands."""
     from pie.sources import registry
 
     known = registry.emulators()
