@@ -129,6 +129,55 @@ class Draft:
     digest: str | None = None  # the source record's digest, kept on the ref of (kind, record_id)
 
 
+def account_draft(where: str, ext: str, account: Account, carried: Carried) -> Draft:
+    """The draft of one account (``ext``, its source id), which refers to nothing: the same
+    for every source family's mapper."""
+
+    def build(ids: Ids) -> Records:
+        account.id, account.tenant_id = ids.own(EntityKind.ACCOUNT, ext), ids.tenant_id
+        out = Records()
+        out.accounts.add(account, carried)
+        return out
+
+    return Draft(
+        kind=EntityKind.ACCOUNT,
+        record=where,
+        record_id=ext,
+        build=build,
+        own=[(EntityKind.ACCOUNT, ext)],
+    )
+
+
+def contact_draft(
+    where: str,
+    ext: str,
+    contact: Contact,
+    carried: Carried,
+    *,
+    account: str | None,
+    account_field: str,
+) -> Draft:
+    """The draft of one contact, which must find its account (source id ``account``, read
+    from ``account_field``) when it names one."""
+
+    def build(ids: Ids) -> Records:
+        contact.id, contact.tenant_id = ids.own(EntityKind.CONTACT, ext), ids.tenant_id
+        if account:
+            contact.account_id = ids.need(EntityKind.ACCOUNT, account, account_field)
+        out = Records()
+        out.contacts.add(contact, carried)
+        return out
+
+    return Draft(
+        kind=EntityKind.CONTACT,
+        record=where,
+        record_id=ext,
+        build=build,
+        own=[(EntityKind.CONTACT, ext)],
+        refs=[(EntityKind.ACCOUNT, account, account_field)] if account else [],
+    )
+
+
 class SeenIds:
     """External ids already met in a source, per kind, kept as 64-bit hashes so a file with
     millions of records needs tens of megabytes, not hundreds."""

@@ -30,7 +30,7 @@ from pie.domain.model import (
 from pie.domain.stage_mapping import StageMeta, normalize_name
 from pie.domain.stages import Stage
 from pie.importing import values as v
-from pie.importing.draft import Draft, Ids, Problem, Records
+from pie.importing.draft import Draft, Ids, Problem, Records, account_draft
 from pie.importing.mapping import MapContext
 from pie.importing.mapping.crm import CrmDealMapper, Vendor, _several, _text, fraction
 from pie.importing.source import RawRecord
@@ -389,19 +389,7 @@ class ApiMapper:
         ext = self._id(EntityKind.ACCOUNT, record)
         fields = frozenset(carried)
 
-        def build(ids: Ids) -> Records:
-            out = Records()
-            account.id, account.tenant_id = ids.own(EntityKind.ACCOUNT, ext), ids.tenant_id
-            out.accounts.add(account, fields)
-            return out
-
-        return Draft(
-            kind=EntityKind.ACCOUNT,
-            record=where,
-            record_id=ext,
-            build=build,
-            own=[(EntityKind.ACCOUNT, ext)],
-        )
+        return account_draft(where, ext, account, fields)
 
     def _contact(self, where: str, record: Mapping[str, Any]) -> Draft:
         props = _properties(record)

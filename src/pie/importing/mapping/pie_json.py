@@ -31,7 +31,7 @@ from pie.domain.model import (
 from pie.domain.stage_mapping import StageMapper
 from pie.domain.stages import InvalidTransition, Stage, classify_transition
 from pie.importing import values as v
-from pie.importing.draft import Draft, Ids, Problem, Records
+from pie.importing.draft import Draft, Ids, Problem, Records, account_draft, contact_draft
 from pie.importing.json_stream import schema_problem
 from pie.importing.mapping import MapContext
 from pie.importing.source import RawRecord
@@ -173,19 +173,7 @@ class PieJsonMapper:
         )
         fields = carried("accounts", rec)
 
-        def build(ids: Ids) -> Records:
-            account.id, account.tenant_id = ids.own(EntityKind.ACCOUNT, ext), ids.tenant_id
-            out = Records()
-            out.accounts.add(account, fields)
-            return out
-
-        return Draft(
-            kind=EntityKind.ACCOUNT,
-            record=where,
-            record_id=ext,
-            build=build,
-            own=[(EntityKind.ACCOUNT, ext)],
-        )
+        return account_draft(where, ext, account, fields)
 
     def _contact(self, where: str, ext: str, rec: dict[str, Any]) -> Draft:
         created, updated = _ts(rec, "created_at"), _ts(rec, "updated_at")
@@ -205,22 +193,7 @@ class PieJsonMapper:
         )
         fields = carried("contacts", rec)
 
-        def build(ids: Ids) -> Records:
-            contact.id, contact.tenant_id = ids.own(EntityKind.CONTACT, ext), ids.tenant_id
-            if account:
-                contact.account_id = ids.need(EntityKind.ACCOUNT, account, "account")
-            out = Records()
-            out.contacts.add(contact, fields)
-            return out
-
-        return Draft(
-            kind=EntityKind.CONTACT,
-            record=where,
-            record_id=ext,
-            build=build,
-            own=[(EntityKind.CONTACT, ext)],
-            refs=[(EntityKind.ACCOUNT, account, "account")] if account else [],
-        )
+        return contact_draft(where, ext, contact, fields, account=account, account_field="account")
 
     def _deal(self, where: str, ext: str, rec: dict[str, Any], mapper: StageMapper) -> Draft | None:
         created_at = _ts(rec, "created_at")

@@ -44,7 +44,7 @@ from pie.domain.model import (
 from pie.domain.stage_mapping import StageMeta
 from pie.domain.stages import InvalidTransition, Stage, classify_transition
 from pie.importing import values as v
-from pie.importing.draft import Draft, Ids, Problem, Records
+from pie.importing.draft import Draft, Ids, Problem, Records, account_draft, contact_draft
 from pie.importing.mapping import MapContext
 from pie.importing.source import RawRecord
 
@@ -258,14 +258,7 @@ class PipedriveMapper:
             updated_at=_time(rec, "update_time") or created,
         )
 
-        def build(ids: Ids) -> Records:
-            account.id, account.tenant_id = ids.own(EntityKind.ACCOUNT, ext), ids.tenant_id
-            out = Records()
-            out.accounts.add(account, ACCOUNT_FIELDS | {"updated_at"})
-            return out
-
-        own = [(EntityKind.ACCOUNT, ext)]
-        return Draft(kind=EntityKind.ACCOUNT, record=where, record_id=ext, build=build, own=own)
+        return account_draft(where, ext, account, ACCOUNT_FIELDS | {"updated_at"})
 
     def _person(self, where: str, ext: str, rec: Mapping[str, Any]) -> Draft:
         created = _required_time(rec, "add_time")
@@ -281,21 +274,8 @@ class PipedriveMapper:
             updated_at=_time(rec, "update_time") or created,
         )
 
-        def build(ids: Ids) -> Records:
-            contact.id, contact.tenant_id = ids.own(EntityKind.CONTACT, ext), ids.tenant_id
-            contact.account_id = ids.need(EntityKind.ACCOUNT, org, "org_id") if org else None
-            out = Records()
-            out.contacts.add(contact, CONTACT_FIELDS | {"updated_at"})
-            return out
-
-        return Draft(
-            kind=EntityKind.CONTACT,
-            record=where,
-            record_id=ext,
-            build=build,
-            own=[(EntityKind.CONTACT, ext)],
-            refs=[(EntityKind.ACCOUNT, org, "org_id")] if org else [],
-        )
+        carried = CONTACT_FIELDS | {"updated_at"}
+        return contact_draft(where, ext, contact, carried, account=org, account_field="org_id")
 
     def _deal(self, where: str, ext: str, rec: Mapping[str, Any]) -> Draft | None:
         stages = self.ctx.stages

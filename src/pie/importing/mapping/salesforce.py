@@ -29,7 +29,7 @@ from pie.domain.model import (
 from pie.domain.stage_mapping import StageMeta, infer_stage
 from pie.domain.stages import InvalidTransition, Stage, classify_transition
 from pie.importing import values as v
-from pie.importing.draft import Draft, Ids, Problem, Records
+from pie.importing.draft import Draft, Ids, Problem, Records, account_draft, contact_draft
 from pie.importing.mapping import MapContext
 from pie.importing.mapping.crm import CrmDealMapper, Vendor, percent
 from pie.importing.source import RawRecord
@@ -487,19 +487,7 @@ def _account(where: str, ext: str, rec: Mapping[str, Any]) -> Draft:
         fields.add("custom_fields")
     carried = frozenset(fields)
 
-    def build(ids: Ids) -> Records:
-        account.id, account.tenant_id = ids.own(EntityKind.ACCOUNT, ext), ids.tenant_id
-        out = Records()
-        out.accounts.add(account, carried)
-        return out
-
-    return Draft(
-        kind=EntityKind.ACCOUNT,
-        record=where,
-        record_id=ext,
-        build=build,
-        own=[(EntityKind.ACCOUNT, ext)],
-    )
+    return account_draft(where, ext, account, carried)
 
 
 def _contact(where: str, ext: str, rec: Mapping[str, Any]) -> Draft:
@@ -522,22 +510,7 @@ def _contact(where: str, ext: str, rec: Mapping[str, Any]) -> Draft:
     )
     carried = frozenset(_carried(rec, CONTACT_FIELDS, {"name", "created_at", "updated_at"}))
 
-    def build(ids: Ids) -> Records:
-        contact.id, contact.tenant_id = ids.own(EntityKind.CONTACT, ext), ids.tenant_id
-        if account:
-            contact.account_id = ids.need(EntityKind.ACCOUNT, account, "AccountId")
-        out = Records()
-        out.contacts.add(contact, carried)
-        return out
-
-    return Draft(
-        kind=EntityKind.CONTACT,
-        record=where,
-        record_id=ext,
-        build=build,
-        own=[(EntityKind.CONTACT, ext)],
-        refs=[(EntityKind.ACCOUNT, account, "AccountId")] if account else [],
-    )
+    return contact_draft(where, ext, contact, carried, account=account, account_field="AccountId")
 
 
 def _contact_role(where: str, ext: str, rec: Mapping[str, Any]) -> Draft:
