@@ -11,6 +11,7 @@ from pie.intelligence.lexicon import ExtractorConfig
 from pie.sample import generate, truth_paths, vocab
 
 LABELLED = Path(__file__).parents[1] / "data" / "conversations"
+HELDOUT = Path(__file__).parents[1] / "data" / "conversations_heldout"
 
 
 def test_the_labelled_set_is_big_and_varied_enough() -> None:
@@ -59,3 +60,13 @@ def test_sample_world_conversations(tmp_path: Path) -> None:
     for signal in ("budget", "timeline", "competitor", "pain"):
         c = r.fields[signal]
         assert (c.recall or 0) >= 0.8 and (c.precision or 0) >= 0.8, (signal, c)
+
+
+def test_held_out_set_targets() -> None:
+    """The conversations written before the last rule change: the same create targets and
+    every quote verbatim (bench/extraction.py prints them separately)."""
+    r = evaluate_labelled(HELDOUT)
+    assert r.conversations >= 20
+    assert r.verbatim == r.evidence > 50
+    assert (r.create.precision or 0) >= 0.9, r.mistakes
+    assert (r.create.recall or 0) >= 0.7, r.mistakes

@@ -132,3 +132,26 @@ def test_settings_from_the_environment() -> None:
         LlmSettings.from_env({"PIE_LLM_MODEL": "x", "PIE_LLM_CONCURRENCY": "0"})
     with pytest.raises(InvalidInput):
         LlmSettings.from_env({"PIE_LLM_MODEL": "x", "PIE_LLM_MODE": "telepathy"})
+
+
+def test_an_llm_authority_quoted_from_a_deferral_is_dropped() -> None:
+    from pie.intelligence.llm import LlmExtraction, to_extraction
+    from pie.intelligence.parse import parse
+
+    conv = parse(
+        "Maya (Lumen): Who signs?\nSam Ortiz: I will check with the team and come back to you.\n",
+        sellers=("Lumen",),
+    )
+    quote = "I will check with the team and come back to you."
+    answer = LlmExtraction.model_validate(
+        {
+            "opportunity_confidence": 0.2,
+            "qualification": {
+                "authority": {"value": "Sam Ortiz", "quote": quote, "confidence": 0.7},
+                "decision_process": {"value": "team input", "quote": quote, "confidence": 0.5},
+            },
+        }
+    )
+    x = to_extraction(conv, answer, "test")
+    assert x.qualification.authority is None
+    assert x.qualification.decision_process is not None

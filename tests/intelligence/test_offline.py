@@ -222,3 +222,53 @@ async def test_pipeline_extracts_then_decides() -> None:
     out = await process(conv, OfflineExtractor(CFG), [])
     assert out.decision.action is DecisionAction.CREATE
     assert out.extraction.detection.confidence == out.decision.confidence
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "I will check with the team and come back to you.",
+        "I need to run it by my boss before we talk about any pricing.",
+        "Let me check with my manager first and get back to you.",
+    ],
+)
+def test_a_deferral_is_not_authority(line: str) -> None:
+    _, x = run(f"Maya (Lumen): Who decides on your side?\nSam Ortiz: {line}\n")
+    assert x.qualification.authority is None
+    assert x.qualification.economic_buyer is None
+    assert SignalKind.BUYING_PROCESS not in {s.kind for s in x.detection.signals}
+
+
+def test_a_deferral_to_someone_named_is_their_authority() -> None:
+    _, x = run("Sam Ortiz: I need to run it by our CFO, Laura Benson, she signs contracts.\n")
+    assert x.qualification.authority is not None
+    assert "Laura Benson" in x.qualification.authority.value
+
+
+def test_honorifics_do_not_end_a_sentence_and_accented_names_are_names() -> None:
+    _, x = run(
+        "Jonas Albrecht: The final decision is with our managing director, Mr. Brandt. "
+        "He signs all contracts above 25.000 euros.\n"
+    )
+    q = x.qualification
+    assert q.authority is not None and q.economic_buyer is not None
+    assert q.authority.evidence is not None and q.economic_buyer.evidence is not None
+    assert "Mr. Brandt" in q.authority.evidence.quote
+    assert "Brandt" in q.economic_buyer.value
+    _, x = run("Valeria Gómez: Our director, Andrés Ruiz, already approved 45k USD this year.\n")
+    assert x.qualification.authority is not None
+    assert "Andrés Ruiz" in x.qualification.authority.value
+
+
+def test_apologising_for_a_slow_reply_is_not_a_pain() -> None:
+    _, x = run("Yuki Tanaka: Hello Leo, sorry for the slow answer. Mr. Sato signs next week.\n")
+    assert x.qualification.identify_pain is None
+
+
+def test_a_pilot_outcome_is_not_a_process_step_but_a_pushed_extension_is_a_champion() -> None:
+    _, x = run(
+        "Beatriz Costa: I am going to present the results to our leadership team myself and "
+        "push to extend it to all regions.\nBeatriz Costa: Please send me the pilot numbers.\n"
+    )
+    assert x.qualification.champion is not None
+    assert x.qualification.decision_process is None

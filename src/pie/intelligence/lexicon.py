@@ -200,7 +200,8 @@ BUDGET_AVAILABLE = rx(
     r"earmarked|set aside|in place|confirmed|signed off|secured|available)\b|"
     r"\bset aside\b|\bearmarked\b|\ballocated\b|\bapproved (?:the )?(?:spend|funding|budget)\b|"
     r"\bbudget (?:is )?approved\b|\bfunding (?:is )?(?:approved|secured|in place)\b|"
-    r"\bthe money is (?:approved|there|in\b)"
+    r"\bthe money is (?:approved|there|in\b)|"
+    r"\bapproval (?:for|of) the (?:amount|spend|budget|investment|purchase)\b"
 )
 #: Budget words that need an amount beside them.
 BUDGET_AMOUNT = rx(
@@ -236,7 +237,12 @@ TIMELINE_CUE = rx(
     r"choose|chose|pick|select|decid\w*|sign(?:ing)?|order|add(?:ing)? (?:\w+ )?(?:seats|users)|"
     r"expand|upgrade|want (?:it|this|something)|recommend\w*|present(?:ation)?|"
     r"shortlist\w*|report back|(?:planned|scheduled|slated|budgeted|approved) "
-    r"for|using it|running|in use|kick-?off)\b"
+    r"for|using it|running|in use|kick-?off|award(?:ed|ing)?)\b"
+)
+#: Timeline cues that name the decision itself (signing, award, go-live), not a step.
+TIMELINE_DECISIVE = rx(
+    r"\b(?:sign(?:ed|ing)?|award(?:ed|ing)?|go-?live|live|decision|decide|purchase|contract|"
+    r"up and running|in place)\b"
 )
 URGENCY = rx(
     r"\b(?:asap|as soon as possible|urgent(?:ly)?|hard (?:date|deadline)|deadline|critical|"
@@ -259,7 +265,22 @@ AUTHORITY = rx(
     r"(?:has |had |already )?approved (?:the |a |our )?"
     r"(?:[$€£]\s?[\d,.]+\s?k?\s?|\w+ )?(?:budget|spend|purchase|investment|funding)|"
     r"approved [$€£]\s?[\d,.]+|approves (?:anything|everything|all|any|every|purchases|spend)|"
-    r"(?:is|are) (?:the )?(?:final )?(?:approver|signatory)|decision is (?:with|up to))\b"
+    r"(?:is|are) (?:the )?(?:final )?(?:approver|signatory)|decision is (?:with|up to)|"
+    r"(?:given|gave|give|granted|grants) (?:(?:his|her|their|its|the) )?"
+    r"(?:final |formal )?(?:approval|sign-?off|go-?ahead|green light)|"
+    r"approved [\d,.]+\s?(?:k|m|thousand|million)?\s?(?:usd|eur|gbp|dollars|euros|pounds))\b"
+)
+#: Deferring to others: "I will check with the team", "let me run it by my boss". Not
+#: authority (the speaker does not decide, and nobody who does is named).
+DEFERRAL = rx(
+    r"\b(?:check|confirm|discuss (?:it|this|that)|talk|speak|consult|align|sync) with|"
+    r"\b(?:run|take) (?:it|this|that) (?:by|past|to)|\bask\b|\bget back to you|"
+    r"\bcome back to you|\bloop in\b"
+)
+#: Whom a deferral names when it names nobody in particular.
+VAGUE_OTHERS = rx(
+    r"\b(?:the|my|our) (?:team|teams|boss|manager|management|colleagues|people|folks|leadership|"
+    r"higher-?ups|superiors?|stakeholders)\b|\binternally\b|\beveryone\b|\bothers\b"
 )
 ECONOMIC = rx(
     r"\b(?:sign|contract|budget|final (?:sign-?off|approval|say)|approv|purse|economic buyer|"
@@ -274,7 +295,8 @@ CHAMPION_SELF = rx(
     r"\bI(?:'ll| will| am going to|'m going to| can| would| want to)\s+(?:personally\s+)?"
     r"(?:push for|champion|advocate|make the case|sell (?:this|it)|take (?:this|it) to|"
     r"bring (?:this|it) to|back (?:this|it|you)|fight for|go to bat|get (?:buy-in|sign-?off|"
-    r"approval)|pitch (?:this|it)|present (?:this|it) to|walk (?:our|my|the) \w+ through)\b|"
+    r"approval)|pitch (?:this|it)|present (?:this|it|the \w+|our \w+) to|"
+    r"walk (?:our|my|the) \w+ through|push to (?:extend|roll|expand|buy|get|move))\b|"
     r"\bI(?:'m| am)\s+(?:happy|glad|keen|excited) to champion\b|\bcount me in\b|"
     r"\bI(?:'m| am)\s+(?:all in|sold|fully on board|on board|a big fan|your champion|"
     r"convinced)\b|\bI will push\b|\bI'll push\b|\byou have my support\b|"
@@ -304,7 +326,22 @@ PAIN = rx(
     r"guesswork|(?:a|the|big|real|main) issue|pain point|falling behind|"
     r"miss(?:ed|es)? (?:our |the )?(?:forecast|number|target|quota)|misses by|off by|"
     r"scrambl\w+|chasing|duplicate|messy|mess\b|clunky|"
-    r"out of date|outdated|stale|slow(?:s us down)?|complain\w*)\b"
+    r"out of date|outdated|stale|slow(?:s us down)?|complain\w*|(?:is|are|was|were) (?:\w+ ){0,3}"
+    r"wrong|unreliable|excel (?:files|sheets)|"
+    r"los(?:e|es|ing|t) (?:\w+ ){0,3}(?:hours?|days?|weeks?|time)|"
+    r"miss(?:ed|es)? (?:our |the )?\w+ (?:forecast|number|target|quota|plan))\b"
+)
+#: Pain words used about the conversation itself ("sorry for the slow reply").
+NOT_PAIN = rx(
+    r"\b(?:sorry|apologi[sz]e|apologies) (?:for |about )?(?:the |my |our )?(?:very )?"
+    r"(?:slow|late|delayed)\b"
+)
+#: "we need it live by June", "we need go-live before October": a timeline, not a need.
+NEED_TIMELINE = rx(
+    r"\b(?:need|want) (?:it |this |that |to )?(?:be |go |to go )?(?:live|go-?live|in place|"
+    r"up and running|ready|running|done|signed)\b|"
+    r"\b(?:need|want) (?:to )?(?:have |get )?(?:it |this |the \w+ |a \w+ )?(?:live|in place|"
+    r"up and running|running|ready|working) (?:by|before|until|in time|for)\b"
 )
 NEED = rx(
     r"\b(?:we need|we really need|we'll need|we will need|we(?:'re| are) looking (?:for|to)|"
@@ -337,7 +374,8 @@ CRITERIA = rx(
     r"single sign-on|SSO|SOC ?2|ISO ?27001|HIPAA|GDPR|uptime|SLA|data residency|"
     r"(?:native|out-of-the-box) integration|scorecard|need (?:it|this|you) to (?:integrate|support|"
     r"work|handle|be)|\w+ matters? (?:most|to us|for us)|matters? most|(?:main|key|first) "
-    r"criteri(?:on|a)|evaluate (?:vendors |you |them )?on)\b"
+    r"criteri(?:on|a)|evaluate (?:vendors |you |them )?on|(?:plugs?|hooks?) (?:in)?to|"
+    r"(?:integrates?|connects?|syncs?) (?:natively )?with)\b"
 )
 PROCESS = rx(
     r"\b(?:procurement|security review|security questionnaire|infosec review|legal review|"
@@ -355,6 +393,8 @@ PROCESS = rx(
     r"exec(?:utive)? committee|sign the (?:contract|order form)|order form|"
     r"vendor selection|finalists)\b"
 )
+#: A pilot's outcome ("the pilot numbers"): what a finished step produced, not a step ahead.
+PROCESS_OUTCOME = rx(r"\b(?:pilot|poc|trial) (?:results?|numbers|feedback|data|findings|report)\b")
 EVALUATION = rx(
     r"\b(?:also looking at|looking at|comparing|compared|evaluat\w+|trial(?:led|ing)?|"
     r"pilot(?:ed|ing)?|"
@@ -445,8 +485,12 @@ NEGATIVE = rx(
 
 # Names, titles ----------------------------------------------------------------------------
 
-_CAP = r"[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?"
+_UP = "A-ZÀ-ÖØ-Þ"
+_LOW = "a-zß-öø-ÿ"
+_CAP = rf"[{_UP}][{_LOW}]+(?:[-'][{_UP}]?[{_LOW}]+)?"
 PERSON = re.compile(rf"\b{_CAP}(?:\s+(?:(?:van|de|der|von|da|di|le|la|del)\s+)?{_CAP}){{1,2}}\b")
+#: "Mr. Brandt", "Dr Amari": an honorific and a surname name one person.
+HONORIFIC_NAME = re.compile(rf"\b(?:Mr|Mrs|Ms|Mx|Dr|Prof)\.?\s+{_CAP}(?:\s+{_CAP})?\b")
 TITLE = re.compile(
     r"\b(?:(?:Chief\s+(?:[A-Z][a-z]+\s+){1,2}Officer)|C[EFTIOMRD]O|CISO|CPO|CHRO|"
     r"(?:Senior\s+|Executive\s+|Group\s+|Regional\s+|Global\s+)?(?:VP|SVP|EVP|Vice President)"

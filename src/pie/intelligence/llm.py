@@ -48,7 +48,7 @@ from pie.domain.intelligence import (
 )
 from pie.domain.model import StakeholderRole
 from pie.intelligence.lexicon import ExtractorConfig
-from pie.intelligence.offline import OfflineExtractor
+from pie.intelligence.offline import OfflineExtractor, vague_deferral
 
 # --------------------------------------------------------------------------------------------
 # What the model must answer (validated by instructor; a failed validation is re-asked)
@@ -234,6 +234,8 @@ def to_extraction(conv: Conversation, answer: LlmExtraction, model: str) -> Extr
         e = ev(f.quote, f"qualification.{name}")
         if e is None or e.side is Side.SELLER:
             continue
+        if name in ("authority", "economic_buyer") and vague_deferral(e.quote):
+            continue  # "I will check with the team": someone else decides, nobody named
         fields[name] = QualificationField(
             value=f.value,
             evidence=e,

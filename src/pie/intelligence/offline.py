@@ -42,8 +42,12 @@ from pie.intelligence.lexicon import ExtractorConfig
 from pie.intelligence.money import Money, find_money
 
 # A sentence ends at . ! or ? followed by a space or the end, or at a line break; a dot inside
-# a number or an abbreviation ("€45.000", "e.g.x") does not end it.
-_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?]+(?![\s.!?]|$))+(?:[.!?]+|(?=\n)|$)")
+# a number or an abbreviation ("€45.000", "e.g.x") does not end it, nor one after an honorific
+# ("Mr. Brandt", "Dr. Amari").
+_SENTENCE = re.compile(
+    r"(?:(?<![A-Za-z])(?:Mr|Mrs|Ms|Mx|Dr|Prof)\.[ \t]+|[^.!?\n]|[.!?]+(?![\s.!?]|$))+"
+    r"(?:[.!?]+|(?=\n)|$)"
+)
 _SIDE_WEIGHT = {Side.BUYER: 1.0, Side.UNKNOWN: 0.75, Side.SELLER: 0.0}
 _CAPWORD = re.compile(r"\b[A-Z][\w.-]{3,}\b")
 
@@ -237,6 +241,7 @@ def person_in(text: str, known: Sequence[str] = ()) -> str | None:
     """The first person's name in ``text``: a participant named there (full or first name),
     else a capitalised two- or three-word name nameparser reads as first + last."""
     low = text.casefold()
+    honorific = lx.HONORIFIC_NAME.search(text)
     for name in known:
         if name and name.casefold() in low:
             return name
@@ -244,6 +249,8 @@ def person_in(text: str, known: Sequence[str] = ()) -> str | None:
         first = name.split()[0] if name else ""
         if len(first) > 2 and re.search(rf"\b{re.escape(first)}\b", text):
             return name
+    if honorific is not None:
+        return honorific.group(0)
     for m in lx.PERSON.finditer(text):
         words = m.group(0).split()
         while words and words[0].casefold() in lx.NOT_NAMES:
@@ -361,6 +368,8 @@ def _timeline(a: Analysis, s: Sentence, frames: list[Timeframe]) -> None:
     conf = 0.7 if urgent is not None else 0.6
     if f.specificity >= 2:
         conf += 0.05
+    if _first(lx.TIMELINE_DECISIVE, s) is not None:
+        conf += 0.05  # the date of the signature or go-live, not of a step on the way
     a.hits.append(
         Hit(
             kind="timeline",
@@ -384,15 +393,32 @@ def _asked_when(a: Analysis, s: Sentence) -> bool:
     return prev.question and prev.side is not s.side and bool(_WHEN.search(prev.text))
 
 
+def vague_deferral(text: str, known: Sequence[str] = ()) -> bool:
+    """Whether ``text`` defers to others nobody names ("I will check with the team", "let me
+    run it by my boss"): evidence that someone else decides, never who has authority."""
+    low = lx.lower(text)
+    if not lx.DEFERRAL.search(low) or not lx.VAGUE_OTHERS.search(low):
+        return False
+    if person_in(text, known) is not None:
+        return False
+    title = title_in(text)
+    return title is None or title.casefold() in _VAGUE_TITLES
+
+
+_VAGUE_TITLES = frozenset({"boss", "manager", "board"})
+
+
 def _authority(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
     if s.side is Side.SELLER or s.counterfactual or s.question or has(lx.UNKNOWN_WHO, s):
+        return
+    if vague_deferral(s.text, [k for k in known if k != s.speaker]):
         return
     for m in cues(lx.AUTHORITY, s):
         neg = negated(s.text, m.start())
         who = person_in(s.text, known)
         title = title_in(s.text)
         if who is None and title is None and _PRONOUN.search(s.text[: m.start()]):
-            who = _recent_person(a, s, known)
+            who, title = _recent_person(a, s, known)
         self_ref = lx.SELF.search(s.text[max(0, m.start() - 40) : m.start()]) is not None
         if neg and who is None and title is None:
             continue  # "I don't make the call" with nobody named
@@ -424,14 +450,20 @@ def _authority(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
 _PRONOUN = re.compile(r"\b(?:she|he|they)\b", re.I)
 
 
-def _recent_person(a: Analysis, s: Sentence, known: Sequence[str]) -> str | None:
-    """The person named last in the two sentences before ``s`` (for "she", "he")."""
+def _recent_person(a: Analysis, s: Sentence, known: Sequence[str]) -> tuple[str | None, str | None]:
+    """The person (or else the title) named last in the two sentences before ``s`` of the
+    same side (for "she", "he")."""
     i = a.sentences.index(s)
     for prev in reversed(a.sentences[max(0, i - 2) : i]):
+        if prev.side is Side.SELLER:
+            continue
         who = person_in(prev.text, known)
         if who is not None:
-            return who
-    return None
+            return who, title_in(prev.text)
+        title = title_in(prev.text)
+        if title is not None and title.casefold() not in _VAGUE_TITLES:
+            return None, title
+    return None, None
 
 
 def _champion(a: Analysis, s: Sentence, known: Sequence[str]) -> None:
@@ -466,7 +498,11 @@ def _pain(a: Analysis, s: Sentence) -> None:
     pain = _first(lx.PAIN, s)
     if pain is not None and pain.group(0).casefold().startswith("take") and has(lx.PROCESS, s):
         pain = None  # "our security review takes three weeks": a step's length, not a pain
+    if pain is not None and has(lx.NOT_PAIN, s):
+        pain = None  # "sorry for the slow reply"
     need = _first(lx.NEED, s)
+    if need is not None and has(lx.NEED_TIMELINE, s):
+        need = None  # "we need it live by June": the timeline
     metric = _first(lx.METRIC, s)
     goal = _first(lx.GOAL, s)
     if pain is not None:
@@ -524,6 +560,9 @@ def _criteria_process(a: Analysis, s: Sentence) -> None:
     m = _first(lx.PROCESS, s)
     if m is None:
         return
+    steps = {c.group(0).casefold() for c in cues(lx.PROCESS, s) if not negated(s.text, c.start())}
+    if steps <= {"pilot", "poc", "proof of concept"} and has(lx.PROCESS_OUTCOME, s):
+        return  # "send me the pilot numbers": the outcome of a step already taken
     if s.side is Side.SELLER:
         # the seller describing the buyer's process counts a little, and never as a signal
         a.hits.append(
@@ -532,8 +571,9 @@ def _criteria_process(a: Analysis, s: Sentence) -> None:
         return
     if s.question:
         return
+    conf = 0.8 if len(steps) > 1 else 0.7  # several named steps: a process, described
     a.hits.append(
-        Hit(kind="decision_process", sentence=s, value=_trim(s.text), confidence=round(0.7 * w, 3))
+        Hit(kind="decision_process", sentence=s, value=_trim(s.text), confidence=round(conf * w, 3))
     )
 
 
