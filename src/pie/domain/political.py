@@ -309,6 +309,99 @@ def merge_roles(
     return tuple(r for r in order if r in have)
 
 
+#: The two opposite stances: a person is a champion or a blocker, never both at once.
+_OPPOSITE = {
+    StakeholderRole.CHAMPION: StakeholderRole.BLOCKER,
+    StakeholderRole.BLOCKER: StakeholderRole.CHAMPION,
+}
+STANCES = frozenset(_OPPOSITE)
+#: Within one conversation, the stronger stance wins only by this much confidence.
+STANCE_MARGIN = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class StanceHint:
+    """A conversation's evidence for a champion or blocker stance."""
+
+    role: StakeholderRole
+    confidence: float
+    quote: str | None = None
+
+
+def resolve_stance(
+    current: Iterable[StakeholderRole], hints: Iterable[StanceHint], *, when: str
+) -> tuple[tuple[StakeholderRole, ...], str | None]:
+    """The roles after this conversation's champion/blocker evidence, and a note saying why
+    when the stance changed or is in doubt (``None`` otherwise).
+
+    The newer evidence wins: a conversation's champion evidence replaces an earlier blocker
+    role and the other way round. When one conversation holds both, the stronger wins by
+    ``STANCE_MARGIN``; closer than that, the stance stays what it was and the person is noted
+    as conflicted. A person is never left champion and blocker at once without a note."""
+    have = set(current)
+    best: dict[StakeholderRole, StanceHint] = {}
+    for h in hints:
+        if h.role in _OPPOSITE and (h.role not in best or h.confidence > best[h.role].confidence):
+            best[h.role] = h
+    note: str | None = None
+    champion, blocker = best.get(StakeholderRole.CHAMPION), best.get(StakeholderRole.BLOCKER)
+    win: StanceHint | None = None
+    if champion and blocker:
+        if abs(champion.confidence - blocker.confidence) < STANCE_MARGIN:
+            note = (
+                f"conflicted ({when}): champion ({_q(champion)}) and blocker ({_q(blocker)}) "
+                "in one conversation"
+            )
+        else:
+            win = max(champion, blocker, key=lambda h: h.confidence)
+            lose = blocker if win is champion else champion
+            note = f"{win.role.value} ({when}): {_q(win)}; outweighs {lose.role.value} ({_q(lose)})"
+    else:
+        win = champion or blocker
+        if win is not None and _OPPOSITE[win.role] in have:
+            note = f"{win.role.value} ({when}), was {_OPPOSITE[win.role].value}: {_q(win)}"
+    if win is not None:
+        have.discard(_OPPOSITE[win.role])
+        have.add(win.role)
+    elif note is None and set(_OPPOSITE) <= have:
+        note = f"conflicted ({when}): both champion and blocker, no newer evidence"
+    order = (*MAIN_ROLES, *SUB_ROLES)
+    return tuple(r for r in order if r in have), note
+
+
+def settle_stances(
+    records: Iterable[tuple[Iterable[StakeholderRole], datetime]],
+) -> tuple[StakeholderRole | None, str | None]:
+    """One person's stance across their records (the account's and each deal's), each given
+    as (roles, updated_at): the role to drop when the records disagree, and a note.
+
+    The newest record with one stance wins over older ones holding the other; when no record
+    settles it (one record holds both), nothing is dropped and the note says conflicted."""
+    single: list[tuple[datetime, StakeholderRole]] = []
+    seen: set[StakeholderRole] = set()
+    for roles, at in records:
+        stances = set(roles) & STANCES
+        seen |= stances
+        if len(stances) == 1:
+            single.append((at, next(iter(stances))))
+    if seen != STANCES:
+        return None, None
+    if not single:
+        return None, "conflicted: both champion and blocker, no newer evidence"
+    at, win = max(single, key=lambda x: x[0])
+    lose = _OPPOSITE[win]
+    if all(r is win for _, r in single) or max(t for t, r in single if r is lose) < at:
+        return (
+            lose,
+            f"{win.value} (newest, {at.date().isoformat()}); an older record says {lose.value}",
+        )
+    return None, "conflicted: records updated at the same time disagree"
+
+
+def _q(h: StanceHint) -> str:
+    return f'"{h.quote}"' if h.quote else "no quote"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StakeholderProfile:
     """What PIE knows of a stakeholder beyond the record: every score with its provenance and

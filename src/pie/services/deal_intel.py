@@ -60,15 +60,18 @@ from pie.domain.ownership import HUMAN, PIE, Kept
 from pie.domain.political import (
     ENGAGEMENT,
     SENTIMENT,
+    STANCES,
     Relationship,
     RelationshipKind,
     ScoreRecord,
     ScoreSource,
     StakeholderProfile,
+    StanceHint,
     guess_from_title,
     heuristic_scores,
     merge_roles,
     propose,
+    resolve_stance,
 )
 from pie.domain.qualification import read_qualification, write_qualification
 from pie.domain.stages import DEFAULT_PROBABILITY, Stage
@@ -368,16 +371,23 @@ async def score_stakeholders(
         if prof is not before:
             await uow.intel.save_profile(prof)
         guess = guess_from_title(person.title)
+        hints = [r for r in person.roles if r.confidence >= 0.5]
         roles = merge_roles(
             holder.roles,
+            [*(guess.roles if guess else ()), *(r.role for r in hints if r.role not in STANCES)],
+        )
+        roles, stance_note = resolve_stance(
+            roles,
             [
-                *(guess.roles if guess else ()),
-                *(r.role for r in person.roles if r.confidence >= 0.5),
+                StanceHint(r.role, r.confidence, r.evidence.quote if r.evidence else None)
+                for r in hints
             ],
+            when=at.date().isoformat(),
         )
         scores, sources = prof.flat()
         new = replace(
             holder,
+            notes=stance_note or holder.notes,
             roles=roles,
             scores=scores,
             score_sources=sources,
@@ -385,7 +395,7 @@ async def score_stakeholders(
             engagement=prof.value(ENGAGEMENT),
             updated_at=at,
         )
-        fields = set(_F_STAKEHOLDER)
+        fields = set(_F_STAKEHOLDER) | ({"notes"} if stance_note else set())
         prov = await uow.stakeholders.provenance(sid)
         if prov.get("scores", [PIE])[0] == HUMAN:
             fields -= {"scores", "score_sources"}  # a person's copy stays; the profile rules

@@ -29,6 +29,7 @@ from pie.domain.political import (
     main_roles,
     merge_roles,
     propose,
+    settle_stances,
     sub_roles,
 )
 from pie.ports.uow import UnitOfWork
@@ -66,7 +67,15 @@ def one_per_contact(holders: Sequence[Stakeholder]) -> list[Stakeholder]:
     for records in by_contact.values():
         records.sort(key=lambda s: (s.deal_id is not None, s.created_at, s.id))
         roles = merge_roles((), [r for s in records for r in s.roles])
-        out.append(replace(records[0], roles=roles))
+        drop, note = settle_stances((s.roles, s.updated_at) for s in records)
+        first = records[0]
+        out.append(
+            replace(
+                first,
+                roles=tuple(r for r in roles if r is not drop),
+                notes=note if note and (len(records) > 1 or not first.notes) else first.notes,
+            )
+        )
     return out
 
 

@@ -233,7 +233,10 @@ def map_table(pm: PoliticalMap) -> Table:
             score(e, "relationship_strength", "g"),
             score(e, "sentiment", "+.1f"),
         )
-    t.caption = "h: from the title, c: from a conversation, !: set by a person"
+    notes = [f"{e.contact.name}: {e.stakeholder.notes}" for e in pm.entries if e.stakeholder.notes]
+    t.caption = "h: from the title, c: from a conversation, !: set by a person" + "".join(
+        f"\n{n}" for n in notes
+    )
     return t
 
 

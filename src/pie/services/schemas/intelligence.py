@@ -182,6 +182,11 @@ class StakeholderMapRead(_Out):
     sub_roles: list[str] = Field(description="Seed 004's economic buyer, technical buyer, ...")
     scores: list[ScoreRead]
     communication_style: str | None
+    note: str | None = Field(
+        default=None,
+        description="The stakeholder's note: e.g. why PIE changed a champion/blocker stance, "
+        "or that the evidence conflicts",
+    )
 
 
 class RelationshipRead(_Out):
@@ -228,6 +233,7 @@ class PoliticalMapRead(_Out):
                         for name, rec in sorted(e.profile.scores.items())
                     ],
                     communication_style=e.profile.communication_style,
+                    note=e.stakeholder.notes,
                 )
                 for e in pm.entries
             ],
