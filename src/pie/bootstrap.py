@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -135,7 +136,9 @@ class Container:
         holder: dict[str, JobQueue] = {}
         app = jobs.build_app(
             self.settings.effective_database_url,
-            lambda: jobs.JobRuntime(self.sync_deps(), self.sync_schedule(), holder["queue"]),
+            lambda: jobs.JobRuntime(
+                self.sync_deps(), self.sync_schedule(), holder["queue"], self.stall_check_all
+            ),
             **options,
         )
         holder["queue"] = jobs.ProcrastinateQueue(app, opened=True)  # used by its workers
@@ -151,6 +154,7 @@ class Container:
         heartbeat_every: float | None = None,
         install_signal_handlers: bool = True,
         every: float = 60.0,
+        stall_cron: str | None = None,
     ) -> None:
         """Run sync jobs until stopped: a Procrastinate worker on PostgreSQL; on SQLite the
         scheduler, every ``every`` seconds, with the jobs in this process."""
@@ -158,13 +162,17 @@ class Container:
 
         if not self.on_postgres:
             queue = jobs.InProcessQueue(self.sync_deps())
-            await jobs.run_local_scheduler(self.sync_schedule(), queue, every=every)
+            await jobs.run_local_scheduler(
+                self.sync_schedule(), queue, every=every, stall_check=self.stall_check_all
+            )
             return
         options: dict[str, Any] = {}
         if cron:
             options["cron"] = cron
         if stalled_after:
             options["stalled_after"] = stalled_after
+        if stall_cron:
+            options["stall_cron"] = stall_cron
         app = self._job_app(**options)
         await jobs.run_worker(
             app,
@@ -173,6 +181,16 @@ class Container:
             install_signal_handlers=install_signal_handlers,
             stalled_after=stalled_after or jobs.STALLED_AFTER,
             heartbeat_every=heartbeat_every or jobs.HEARTBEAT_EVERY,
+        )
+
+    async def stall_check_all(self) -> dict[UUID, Any]:
+        """Every tenant's stall check (pie.services.stalling), as the periodic job runs it."""
+        from pie.services.stalling import check_all
+
+        return await check_all(
+            SqlTenantDirectory(self.sessions).ids,
+            lambda t: self.uow(t, writes=True),
+            now=datetime.now(UTC),
         )
 
     async def aclose(self) -> None:

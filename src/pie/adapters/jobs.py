@@ -6,10 +6,13 @@
   connection, so its syncs never run at once and never wait twice; retried with exponential
   waits on a TransientError or a busy lock), ``pie.schedule_syncs`` (periodic: claims the due
   connections and defers their syncs) and ``pie.retry_stalled_syncs`` (periodic: a job whose
-  worker stopped sending heartbeats, a crashed one, is put back in the queue). Procrastinate
-  defers each periodic run once however many workers run.
+  worker stopped sending heartbeats, a crashed one, is put back in the queue), and
+  ``pie.stall_check`` (periodic, hourly by default: every tenant's deals with no activity for
+  its ``stalled_after_days`` become stalled, ``pie.services.stalling``). Procrastinate defers
+  each periodic run once however many workers run.
 * **SQLite** (the embedded store, one machine): the same job functions run in-process
-  (``InProcessQueue``), and ``pie worker`` runs the scheduler in a loop.
+  (``InProcessQueue``), and ``pie worker`` runs the scheduler (and the hourly stall check) in a
+  loop.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +41,11 @@ QUEUE_SCHEMA = "procrastinate"
 SYNC_TASK = "pie.sync_connection"
 TICK_TASK = "pie.schedule_syncs"
 STALLED_TASK = "pie.retry_stalled_syncs"
+STALL_CHECK_TASK = "pie.stall_check"
+#: cron of the stall check of quiet deals (hourly, on the hour)
+STALL_CHECK_CRON = "0 * * * *"
+#: the embedded store's worker: seconds between two stall checks
+STALL_CHECK_EVERY = 3600.0
 #: cron of the scheduler and of the stalled-job check (every minute; 6 fields: seconds last)
 DEFAULT_CRON = "* * * * *"
 #: a worker that sent no heartbeat for this long is taken for dead and its jobs retried
@@ -65,6 +73,8 @@ class JobRuntime:
     deps: SyncDeps
     schedule: SyncSchedule
     queue: JobQueue
+    #: runs the stall check of every tenant (``pie.services.stalling.check_all``)
+    stall_check: Callable[[], Awaitable[object]] | None = None
 
 
 def conninfo(database_url: str) -> str:
@@ -79,6 +89,7 @@ def build_app(
     *,
     cron: str = DEFAULT_CRON,
     stalled_after: float = STALLED_AFTER,
+    stall_cron: str = STALL_CHECK_CRON,
 ) -> Any:
     """The Procrastinate app on PIE's PostgreSQL, with PIE's tasks."""
     import procrastinate
@@ -118,6 +129,13 @@ def build_app(
             log.warning("retrying sync job %s: its worker stopped", job.id)
             await app.job_manager.retry_job(job)
         await app.job_manager.prune_stalled_workers(stalled_after)
+
+    @app.periodic(cron=stall_cron, periodic_id="stall-check")
+    @app.task(name=STALL_CHECK_TASK, queue=QUEUE_NAME, queueing_lock=STALL_CHECK_TASK)
+    async def stall_check(timestamp: int) -> None:
+        check = runtime().stall_check
+        if check is not None:
+            await check()
 
     return app
 
@@ -266,15 +284,26 @@ async def run_local_scheduler(
     *,
     every: float = 60.0,
     stop: asyncio.Event | None = None,
+    stall_check: Callable[[], Awaitable[object]] | None = None,
+    stall_every: float = STALL_CHECK_EVERY,
 ) -> None:
     """The embedded store's worker: defer the due syncs every ``every`` seconds and run them
-    in this process, until ``stop`` is set."""
+    in this process, and run ``stall_check`` every ``stall_every`` seconds (first at start),
+    until ``stop`` is set."""
     stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    next_stall = loop.time()
     while not stop.is_set():
         try:
             await run_due(schedule, queue, datetime.now(UTC))
         except PieError as err:
             log.warning("scheduling syncs failed: %s", err)
+        if stall_check is not None and loop.time() >= next_stall:
+            next_stall = loop.time() + stall_every
+            try:
+                await stall_check()
+            except PieError as err:
+                log.warning("the stall check failed: %s", err)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every)
     await queue.drain()

@@ -128,13 +128,13 @@ async def explain_deal(uow: UnitOfWork, deal_id: UUID, *, now: datetime) -> prog
 
 
 async def progression_settings(
-    uow: UnitOfWork, document: dict[str, Any] | None = None
+    uow: UnitOfWork, new: ProgressionSettings | None = None
 ) -> ProgressionSettings:
-    """The tenant's stage requirements and stalled-after days; with ``document`` (see
-    ``ProgressionSettings.from_json``: stages not named keep the default) they are replaced
-    first."""
+    """The tenant's stage requirements and stalled-after days; with ``new`` they are replaced
+    first (read a document with ``StageRulesBody``: stages it does not name keep the
+    default)."""
     async with uow:
-        if document is not None:
-            await uow.intel.save_settings(ProgressionSettings.from_json(document))
+        if new is not None:
+            await uow.intel.save_settings(new)
             await uow.commit()
         return await uow.intel.settings()

@@ -216,11 +216,35 @@ async def explain(uow: UnitOfWork, deal_id: UUID, *, now: datetime) -> Explanati
     )
 
 
-async def stall_quiet_deals(uow: UnitOfWork, *, now: datetime) -> list[UUID]:
+@dataclass(frozen=True, slots=True)
+class QuietDeal:
+    deal_id: UUID
+    name: str
+    stage: Stage  # the stage it was in
+    last_activity: datetime | None
+    stage_owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StallReport:
+    """One stall check: the deals stalled, and the quiet deals left as they are because a
+    person (or a CRM owning the stage) set their stage."""
+
+    checked_at: datetime
+    stalled_after_days: int
+    open_deals: int
+    stalled: tuple[QuietDeal, ...] = ()
+    kept: tuple[QuietDeal, ...] = ()
+
+
+async def stall_check(uow: UnitOfWork, *, now: datetime) -> StallReport:
     """Stall every open deal PIE may move that had no activity for the tenant's
-    ``stalled_after_days``. Returns the stalled deals' ids."""
+    ``stalled_after_days``, recording a transition with the reason; report them, and the quiet
+    deals whose stage a person set (never moved). New activity revives a stalled deal
+    (``advance``). Idempotent: a stalled deal is no longer open."""
     settings = await uow.intel.settings()
-    stalled: list[UUID] = []
+    stalled: list[QuietDeal] = []
+    kept: list[QuietDeal] = []
     candidates: list[Deal] = []
     async for batch in uow.deals.iter_all():
         candidates.extend(d for d in batch if d.stage in OPEN_PIPELINE)
@@ -229,8 +253,10 @@ async def stall_quiet_deals(uow: UnitOfWork, *, now: datetime) -> list[UUID]:
         last = max((a.occurred_at for a in activities), default=None)
         if not is_stalled(deal.stage, last, deal.created_at, now, settings.stalled_after_days):
             continue
-        _owner, may = await stage_owner(uow, deal)
+        owner, may = await stage_owner(uow, deal)
+        quiet = QuietDeal(deal.id, deal.name, deal.stage, last, owner)
         if not may:
+            kept.append(quiet)
             continue
         await _move(
             uow,
@@ -241,5 +267,16 @@ async def stall_quiet_deals(uow: UnitOfWork, *, now: datetime) -> list[UUID]:
             reason=f"no activity for {settings.stalled_after_days} days or more",
             evidence=[{"last_activity": last.isoformat() if last else None}],
         )
-        stalled.append(deal.id)
-    return stalled
+        stalled.append(quiet)
+    return StallReport(
+        checked_at=now,
+        stalled_after_days=settings.stalled_after_days,
+        open_deals=len(candidates),
+        stalled=tuple(stalled),
+        kept=tuple(kept),
+    )
+
+
+async def stall_quiet_deals(uow: UnitOfWork, *, now: datetime) -> list[UUID]:
+    """``stall_check``, the stalled deals' ids."""
+    return [d.deal_id for d in (await stall_check(uow, now=now)).stalled]

@@ -104,6 +104,17 @@ class SqlTenantDirectory:
             rows = (await session.execute(select(TENANTS).order_by(TENANTS.c.name))).mappings()
             return [tenant_from_row(row) for row in rows]
 
+    async def ids(self) -> list[UUID]:
+        """Every tenant's id, for jobs that visit each tenant (the stall check). The
+        application role may not read the tenants table on PostgreSQL; migration
+        0008_intel_settings gives it ``pie_tenant_ids()``, which returns the ids only."""
+        async with self._session(None) as session:
+            if await self._postgres(session):
+                rows = await session.execute(text("SELECT id FROM pie_tenant_ids()"))
+            else:
+                rows = await session.execute(select(TENANTS.c.id).order_by(TENANTS.c.id))
+            return [UUID(str(r[0])) for r in rows]
+
     async def rename(self, tenant_id: UUID, name: str) -> Tenant:
         name = name.strip()
         if not name:

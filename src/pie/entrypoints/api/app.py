@@ -25,6 +25,7 @@ from pie.entrypoints.api.routes_deals import router as deals_router
 from pie.entrypoints.api.routes_import import router as import_router
 from pie.entrypoints.api.routes_intelligence import router as intelligence_router
 from pie.entrypoints.api.routes_simulation import router as simulation_router
+from pie.entrypoints.api.routes_stage_rules import router as stage_rules_router
 from pie.entrypoints.api.routes_sync import router as sync_router
 from pie.services.schemas import Health
 
@@ -84,5 +85,6 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(changes_router)
     app.include_router(import_router)
     app.include_router(intelligence_router)
+    app.include_router(stage_rules_router)
     app.include_router(sync_router)
     return app

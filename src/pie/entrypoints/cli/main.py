@@ -20,6 +20,7 @@ from pie.entrypoints.cli import (
     serve,
     simulation,
     sources,
+    stage_rules,
     sync,
     tenants,
 )
@@ -95,6 +96,7 @@ app.add_typer(intelligence.conversations_app, name="conversations")
 app.add_typer(intelligence.stakeholders_app, name="stakeholders")
 app.add_typer(intelligence.plans_app, name="plans")
 deals.deals_app.command("explain")(intelligence.explain_command)
-deals.deals_app.command("stage-rules")(intelligence.stage_rules_command)
+deals.deals_app.command("stage-rules")(stage_rules.stage_rules_command)
+deals.deals_app.command("stall-check")(stage_rules.stall_check_command)
 app.add_typer(notion.app, name="notion")
 app.add_typer(sync.app, name="sync")
