@@ -104,7 +104,7 @@ class SqlTenantDirectory:
             rows = (await session.execute(select(TENANTS).order_by(TENANTS.c.name))).mappings()
             return [tenant_from_row(row) for row in rows]
 
-    async def ids(self) -> list[UUID]:
+    async def ids(self) -> Sequence[UUID]:
         """Every tenant's id, for jobs that visit each tenant (the stall check). The
         application role may not read the tenants table on PostgreSQL; migration
         0008_intel_settings gives it ``pie_tenant_ids()``, which returns the ids only."""
