@@ -10,6 +10,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from pie.services.schemas.stage_rules import StageRulesRead, StallReportRead
 from tests.e2e.test_cli import pie, url
 from tests.unit.services.intel_world import BUYING, FOLLOW_UP, SELLER, email
 
@@ -167,6 +168,13 @@ def test_stage_rules_are_shown_and_set_per_tenant(url: str, tmp_path: Path) -> N
     assert saved["stalled_after_days"] == 7
     assert saved["stage_requirements"]["demo"]["min_interactions"] == 9
     assert saved["stage_requirements"]["negotiation"]["min_interactions"] == 4
+    StageRulesRead.model_validate(saved)  # the API's shape
     rules.write_text(json.dumps({"stage_requirements": {"nowhere": {}}}))
     got = pie(*t, "deals", "stage-rules", rules)
-    assert got.exit_code == 1 and "unknown stage" in got.output
+    assert got.exit_code == 1 and "stage_requirements.nowhere" in got.output
+    got = pie(*t, "deals", "stall-check", "--json")
+    assert got.exit_code == 0, got.output
+    report = StallReportRead.model_validate_json(got.stdout)
+    assert report.stalled_after_days == 7 and report.stalled == []
+    got = pie(*t, "deals", "stall-check")
+    assert got.exit_code == 0 and "stalled" in got.output

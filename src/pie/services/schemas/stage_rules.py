@@ -53,7 +53,7 @@ MAX_STALLED_AFTER_DAYS = 3650
 class StageRequirementsModel(BaseModel):
     """What a deal needs to be in a stage (on top of every earlier stage's requirements)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no `true` for a number
 
     min_bant_completion: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Share of BANT fields with evidence (0-1)"
@@ -86,7 +86,7 @@ class StageRulesBody(BaseModel):
     """A tenant's stage requirements and stalled-after days. Stages not named keep the default
     (seed 000's table); the whole document replaces what was set before."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     stage_requirements: dict[StageName, StageRequirementsModel] = Field(default_factory=dict)
     stalled_after_days: int = Field(
