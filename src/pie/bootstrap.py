@@ -3,6 +3,7 @@ for the entrypoints (the CLI reaches the database adapters only through here).""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ from pie.services.notion import NotionDeps
 if TYPE_CHECKING:
     from pie.services.plans_intel import NarrativeWriter
 from pie.simulation.engine import IN_PROCESS, Engine
+
+#: Extractors a container keeps (one per set of seller domains an API caller names).
+EXTRACTORS_KEPT = 16
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,13 @@ class Container:
         queue = self._jobs.pop("queue", None)
         if queue is not None:
             await queue.aclose()
+        # the extractors and the narrator: the LLM backend's HTTP clients (litellm's)
+        for ex in self._jobs.pop("extractors", {}).values():
+            await ex.aclose()
+        await asyncio.gather(*self._jobs.pop("closing", ()), return_exceptions=True)
+        narrator = self._jobs.pop("narrator", None)
+        if narrator is not None:
+            await narrator.aclose()
         await self.engine.dispose()
 
     def extractor(self, *, seller_domains: tuple[str, ...] = ()) -> Extractor:
@@ -206,7 +217,17 @@ class Container:
         from pie.intelligence.lexicon import ExtractorConfig
         from pie.intelligence.llm import build_extractor
 
-        return build_extractor(ExtractorConfig(seller_domains=seller_domains))
+        # one per set of seller domains, kept (the LLM backend's concurrency limit is then the
+        # process's) and closed by ``aclose``; the oldest is closed when too many are kept
+        kept: dict[tuple[str, ...], Extractor] = self._jobs.setdefault("extractors", {})
+        ex = kept.pop(seller_domains, None) or build_extractor(
+            ExtractorConfig(seller_domains=seller_domains)
+        )
+        kept[seller_domains] = ex
+        while len(kept) > EXTRACTORS_KEPT:
+            old = kept.pop(next(iter(kept)))
+            self._jobs.setdefault("closing", set()).add(asyncio.ensure_future(old.aclose()))
+        return ex
 
     def narrator(self) -> NarrativeWriter | None:
         """Who writes plan narratives: an LLM when ``PIE_LLM_MODEL`` is set, else None (they
@@ -215,7 +236,12 @@ class Container:
         from pie.services.plans_intel import LlmNarrative
 
         settings = LlmSettings.from_env()
-        return LlmNarrative(settings) if settings is not None else None
+        if settings is None:
+            return None
+        if "narrator" not in self._jobs:
+            self._jobs["narrator"] = LlmNarrative(settings)  # closed by ``aclose``
+        narrator: NarrativeWriter = self._jobs["narrator"]
+        return narrator
 
 
 def build(settings: Settings) -> Container:

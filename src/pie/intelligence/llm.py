@@ -16,7 +16,10 @@ extraction says so in a warning.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -476,27 +479,50 @@ class LlmExtractor:
         return list(await asyncio.gather(*(self.extract(c) for c in conversations)))
 
     async def aclose(self) -> None:
-        """Let litellm finish the logging work it queued on this event loop (call before the
-        loop ends, e.g. at the end of ``asyncio.run``; a long-running server need not)."""
-        if self._client is None:
-            return
-        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
-
-        worker = GLOBAL_LOGGING_WORKER
-        for _ in range(2):
-            for _ in range(5):  # litellm schedules its logging helper as a task: let it run
-                await asyncio.sleep(0)
-            await worker.clear_queue()  # type: ignore[no-untyped-call]  # runs what is queued
-            running = list(getattr(worker, "_running_tasks", ()))
-            if running:  # and lets what the worker already started finish
-                await asyncio.gather(*running, return_exceptions=True)
-        await worker.stop()
+        """Release what this backend opened (``close_llm_clients``): call before the event
+        loop ends, at the end of a command or a server's lifespan."""
+        if self._client is not None:
+            self._client = None
+            await close_llm_clients()
 
     async def __aenter__(self) -> LlmExtractor:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+async def close_llm_clients() -> None:
+    """Let litellm finish the logging work it queued on this event loop, then close the HTTP
+    clients it cached (its own and the provider SDKs', e.g. ``openai.AsyncOpenAI``) and forget
+    them, so nothing is left open when the loop ends and a later loop makes new ones. A no-op
+    when litellm was never imported."""
+    if "litellm" not in sys.modules:
+        return
+    import litellm
+    from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+
+    worker = GLOBAL_LOGGING_WORKER
+    for _ in range(2):
+        for _ in range(5):  # litellm schedules its logging helper as a task: let it run
+            await asyncio.sleep(0)
+        await worker.clear_queue()  # type: ignore[no-untyped-call]  # runs what is queued
+        running = list(getattr(worker, "_running_tasks", ()))
+        if running:  # and lets what the worker already started finish
+            await asyncio.gather(*running, return_exceptions=True)
+    await worker.stop()
+    await litellm.close_litellm_async_clients()  # type: ignore[attr-defined,no-untyped-call]
+    cache = litellm.in_memory_llm_clients_cache
+    for client in list(getattr(cache, "cache_dict", {}).values()):
+        close = getattr(client, "close", None)
+        is_closed = getattr(client, "is_closed", None)
+        if close is None or not inspect.iscoroutinefunction(close):
+            continue
+        if callable(is_closed) and is_closed():
+            continue
+        with contextlib.suppress(Exception):  # closing what may be closed already
+            await close()
+    cache.flush_cache()  # type: ignore[no-untyped-call]
 
 
 def build_extractor(

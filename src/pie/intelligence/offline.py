@@ -885,6 +885,9 @@ class OfflineExtractor:
     async def extract(self, conversation: Conversation) -> Extraction:
         return self.extract_sync(conversation)
 
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
 
 def field_hits(a: Analysis, kinds: Iterable[str]) -> list[Hit]:
     wanted = set(kinds)

@@ -18,3 +18,8 @@ class Extractor(Protocol):
         """Qualification, opportunity signals and enrichment for ``conversation``; never
         writes anything."""
         ...
+
+    async def aclose(self) -> None:
+        """Release what the backend opened (the LLM backend's HTTP clients); called once
+        before the event loop ends (the CLI's container, the API's lifespan)."""
+        ...

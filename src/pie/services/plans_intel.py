@@ -79,6 +79,12 @@ class LlmNarrative:
     def name(self) -> str:
         return f"llm:{self.settings.model}"
 
+    async def aclose(self) -> None:
+        """Release litellm's clients (``pie.intelligence.llm.close_llm_clients``)."""
+        from pie.intelligence.llm import close_llm_clients
+
+        await close_llm_clients()
+
     async def write(self, kind: str, facts: str) -> str:
         import os
 
