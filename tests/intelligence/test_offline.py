@@ -272,3 +272,4 @@ def test_a_pilot_outcome_is_not_a_process_step_but_a_pushed_extension_is_a_champ
     )
     assert x.qualification.champion is not None
     assert x.qualification.decision_process is None
+    assert SignalKind.PRODUCT_INTEREST in {s.kind for s in x.detection.signals}  # expansion

@@ -415,6 +415,7 @@ INTEREST = rx(
     r"shopping) for (?:a |an )?(?:new )?(?:tool|solution|platform|vendor|system|product)|"
     r"evaluate your|trial of your|demo of|(?:set up|schedule|book|see) a demo|free trial|"
     r"quote for|proposal for|licen[cs]es? for|seats? for|roll (?:it|this) out to|"
+    r"(?:extend|expand|roll out) (?:it |this |that )?to (?:all|every|the other|other|more|our)\b|"
     r"(?:add|buy|get|expand to|upgrade to) (?:the |your )?\w+ (?:module|add-on|tier|plan|"
     r"edition)|sounds like (?:a|exactly what)|exactly what we need|could (?:really )?help us|"
     r"(?:send|share) (?:me |us )?(?:some |more )?(?:information|info|details|pricing)|"
