@@ -62,7 +62,9 @@ def closes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_the_container_closes_its_extractors_and_narrator(
     llm_env: RecordedLlm, closes: list[int], tmp_path: Path
 ) -> None:
-    container = build(Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db"))
+    container = build(
+        Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    )
     ex = container.extractor(seller_domains=("lumen.example",))
     assert container.extractor(seller_domains=("lumen.example",)) is ex  # kept, not rebuilt
     await ex.extract(conversation())
