@@ -14,6 +14,7 @@ import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -42,6 +43,7 @@ SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection during bulk writes
 
 Row = dict[str, Any]
 Convert = Callable[[Any], Any] | None
+_hex = attrgetter("hex")  # a uuid as SQLite stores it: 32 hex digits
 
 
 async def dialect(session: AsyncSession) -> str:
@@ -263,11 +265,24 @@ def _conv(conv: Convert, value: Any) -> Any:
 def _records(
     rows: Sequence[Row], columns: Sequence[str], converters: Sequence[Convert]
 ) -> list[tuple[Any, ...]]:
-    """Row dicts -> driver tuples, converting column by column (faster than value by value)."""
+    """Row dicts -> driver tuples, converting column by column (faster than value by value).
+    A column holding one value in every row (the tenant, the time of a change) is converted
+    once (not a JSON one: equal documents, such as ``{"a": 1}`` and ``{"a": True}``, may be
+    written differently)."""
     values = [[r[c] for r in rows] for c in columns]
     for i, conv in enumerate(converters):
-        if conv is not None:
-            values[i] = [None if v is None else conv(v) for v in values[i]]
+        column = values[i]
+        if conv is None or not column:
+            continue
+        first = column[0]
+        if (
+            conv is not json_dumps
+            and first is column[-1]
+            and column.count(first) == len(column)
+        ):
+            values[i] = [None if first is None else conv(first)] * len(column)
+        else:
+            values[i] = [None if v is None else conv(v) for v in column]
     return list(zip(*values, strict=True))
 
 
@@ -275,6 +290,8 @@ def _records(
 
 
 def _sqlite_datetime(value: datetime) -> str:
+    if value.tzinfo is UTC:  # the usual case: "YYYY-MM-DD HH:MM:SS.ffffff" of "...+00:00"
+        return value.isoformat(" ", "microseconds")[:26]
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()} (PIE stores aware UTC only)")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -288,7 +305,7 @@ def _sqlite_converters(table: Table, columns: Sequence[str]) -> list[Convert]:
     for name in columns:
         col_type = table.c[name].type
         if isinstance(col_type, Uuid):
-            out.append(lambda v: v.hex)
+            out.append(_hex)
         elif isinstance(col_type, UtcDateTime):
             out.append(_sqlite_datetime)
         elif isinstance(col_type, Money):
