@@ -275,11 +275,7 @@ def _records(
         if conv is None or not column:
             continue
         first = column[0]
-        if (
-            conv is not json_dumps
-            and first is column[-1]
-            and column.count(first) == len(column)
-        ):
+        if conv is not json_dumps and first is column[-1] and column.count(first) == len(column):
             values[i] = [None if first is None else conv(first)] * len(column)
         else:
             values[i] = [None if v is None else conv(v) for v in column]
