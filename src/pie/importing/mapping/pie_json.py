@@ -80,11 +80,21 @@ T = TypeVar("T")
 
 def carried(section: str, record: dict[str, Any]) -> frozenset[str]:
     """The fields a record of ``section`` carries: those of the keys it has."""
-    table = KEY_FIELDS[section]
-    fields = set(_ALWAYS[section])
-    for key in record:
-        fields.update(table.get(key, ()))
-    return frozenset(fields)
+    shape = (section, *record)  # a file's records come in a few shapes
+    found = _CARRIED.get(shape)
+    if found is None:
+        table = KEY_FIELDS[section]
+        fields = set(_ALWAYS[section])
+        for key in record:
+            fields.update(table.get(key, ()))
+        found = _CARRIED[shape] = frozenset(fields)
+        if len(_CARRIED) > _CARRIED_SHAPES:
+            _CARRIED.clear()
+    return found
+
+
+_CARRIED: dict[tuple[str, ...], frozenset[str]] = {}
+_CARRIED_SHAPES = 4096
 
 
 _UNSET = UUID(int=0)  # ids are set by build, once the sink knows them
