@@ -69,8 +69,8 @@ async def fetch_by_id(
         else:
             # The ids as one JSON array: one statement, compiled once (an IN list is compiled
             # and bound anew for each length).
-            ids = orjson.dumps([i.hex for i in part]).decode()
-            stmt = _sqlite_by_ids(table).bindparams(ids=ids, tenant=tenant_id)
+            as_json = orjson.dumps([i.hex for i in part]).decode()
+            stmt = _sqlite_by_ids(table).bindparams(ids=as_json, tenant=tenant_id)
         result = await session.execute(stmt)
         for row in result.mappings():
             found[row["id"]] = dict(row)
