@@ -7,9 +7,10 @@ each with the fields it carries, and an ExternalRef for every external id it bri
 may only refer to records earlier in the source or already in the store.
 
 For a resumable source each batch is committed together with the positions its records
-reached (``uow.cursors``); otherwise the caller commits once, at the end, and a batch's write
-runs on while the caller reads and maps the next records (``overlap``): the database works on
-one batch while Python prepares the next. The unit of work serves one statement at a time, so
+reached (``uow.cursors``); otherwise the caller commits once, at the end, and, on a store that
+works outside the interpreter lock (``uow.overlaps_writes``: PostgreSQL), a batch's write runs
+on while the caller reads and maps the next records: the database works on one batch while
+Python prepares the next. The unit of work serves one statement at a time, so
 the write in flight is awaited (``settle``) before the store is used again, and stopped
 (``abandon``) when the import fails.
 """
@@ -67,11 +68,10 @@ class Sink:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         on_flush: Callable[[], None] | None = None,
         resumable: bool = False,
-        overlap: bool = True,
     ) -> None:
         self.uow, self.source, self.tally, self.reject = uow, source, tally, reject
         self.chunk_size, self.on_flush, self.resumable = chunk_size, on_flush, resumable
-        self.overlap = overlap and not resumable
+        self.overlap = uow.overlaps_writes and not resumable
         self.halted = False  # set when the import will fail anyway: stop writing, keep reading
         self.committed: dict[str, str] = {}  # stream -> the position committed last
         self._drafts: list[Draft] = []
