@@ -30,7 +30,9 @@ from pie.importing.report import Rejected, Tally
 from pie.ports.repositories import Repository, UpsertCounts
 from pie.ports.uow import UnitOfWork
 
-DEFAULT_CHUNK_SIZE = 1000
+DEFAULT_CHUNK_SIZE = 5000
+#: drafts per batch when writes overlap reading: small enough for several batches to overlap
+OVERLAP_CHUNK_SIZE = 1000
 T = TypeVar("T")
 
 
@@ -72,6 +74,8 @@ class Sink:
         self.uow, self.source, self.tally, self.reject = uow, source, tally, reject
         self.chunk_size, self.on_flush, self.resumable = chunk_size, on_flush, resumable
         self.overlap = uow.overlaps_writes and not resumable
+        if self.overlap:
+            self.chunk_size = min(chunk_size, OVERLAP_CHUNK_SIZE)
         self.halted = False  # set when the import will fail anyway: stop writing, keep reading
         self.committed: dict[str, str] = {}  # stream -> the position committed last
         self._drafts: list[Draft] = []
