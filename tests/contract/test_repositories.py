@@ -228,6 +228,14 @@ async def test_external_refs_resolve_and_upsert(store: Store) -> None:
         assert await uow.refs.resolve(EntityKind.DEAL, "crm", ["1", "2", "3"]) == {"1": a, "2": a}
         assert await uow.refs.resolve(EntityKind.ACCOUNT, "crm", ["1"]) == {}
         assert await uow.refs.for_entity(EntityKind.DEAL, a) == [refs[0], moved, refs[2]]
+        odd = ['q"uote', "back\\slash", "Ünï 😀", "x" * 255]
+        await uow.refs.upsert_many(
+            [dataclasses.replace(refs[0], external_id=ext, entity_id=b) for ext in odd]
+        )
+        assert await uow.refs.resolve(EntityKind.DEAL, "crm", [*odd, "1"]) == {
+            **dict.fromkeys(odd, b),
+            "1": a,
+        }
 
 
 async def test_iter_all_yields_every_record_in_batches_ordered_by_id(store: Store) -> None:

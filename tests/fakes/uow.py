@@ -567,6 +567,8 @@ def _utcnow() -> datetime:
 
 
 class InMemoryUnitOfWork:
+    overlaps_writes = True  # so the importer's overlapped writes are tested
+
     def __init__(
         self, tenant_id: UUID, store: InMemoryStore, *, clock: Callable[[], datetime] = _utcnow
     ) -> None:

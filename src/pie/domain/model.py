@@ -13,13 +13,13 @@ Probabilities and confidences are floats in [0, 1]; sentiment is in [-1, 1].
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 from pie.domain.stages import Stage
 
@@ -80,8 +80,22 @@ class DealOutcome(StrEnum):
 
 
 def derive_id(tenant_id: UUID, kind: EntityKind | str, *key: object) -> UUID:
-    """A stable id for a record identified by a natural key within a tenant."""
-    return uuid.uuid5(PIE_NAMESPACE, "|".join((str(tenant_id), str(kind), *map(str, key))))
+    """A stable id for a record identified by a natural key within a tenant: the name-based
+    UUID (version 5) ``uuid.uuid5(PIE_NAMESPACE, "tenant|kind|key...")``, made without
+    ``uuid5``'s checks (an import derives one per record)."""
+    name = "|".join((str(tenant_id), str(kind), *map(str, key)))
+    digest = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()
+    value = (int.from_bytes(digest[:16]) & _UUID5_CLEAR) | _UUID5_SET
+    made = _new_uuid(UUID)
+    _set_slot(made, "int", value)
+    _set_slot(made, "is_safe", SafeUUID.unknown)
+    return made
+
+
+_NAMESPACE_BYTES = PIE_NAMESPACE.bytes
+_UUID5_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # version and variant bits
+_UUID5_SET = (5 << 76) | (0x8000 << 48)  # version 5, RFC 4122 variant
+_new_uuid, _set_slot = object.__new__, object.__setattr__
 
 
 @dataclass(slots=True, kw_only=True)

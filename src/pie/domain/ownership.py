@@ -257,8 +257,11 @@ def created(
     prov: Provenance = {}
     stamp = [origin, at]
     for name in carried:
-        if name in skip or name not in values or is_empty(values[name]):
+        value = values.get(name)  # absent: as empty
+        if value is None or value == "" or name in skip:
             continue
-        changed[name] = (None, values[name])
+        if isinstance(value, dict | list | tuple) and not value:
+            continue
+        changed[name] = (None, value)
         prov[name] = stamp
     return changed, prov

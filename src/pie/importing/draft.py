@@ -10,6 +10,7 @@ empty); a carried field that is empty clears the stored value.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -178,16 +179,19 @@ def contact_draft(
     )
 
 
+def _blake2b_64(external_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(external_id.encode(), digest_size=8).digest())
+
+
 class SeenIds:
     """External ids already met in a source, per kind, kept as 64-bit hashes so a file with
-    millions of records needs tens of megabytes, not hundreds."""
+    millions of records needs tens of megabytes, not hundreds (Python's own string hash where
+    it has 64 bits: computed in C and kept on the string)."""
 
     def __init__(self) -> None:
         self._seen: dict[EntityKind, set[int]] = {}
 
-    @staticmethod
-    def _h(external_id: str) -> int:
-        return int.from_bytes(hashlib.blake2b(external_id.encode(), digest_size=8).digest())
+    _h = staticmethod(hash if sys.hash_info.width >= 64 else _blake2b_64)
 
     def add(self, kind: EntityKind, external_id: str) -> bool:
         """Remember the id; False if it was met before."""

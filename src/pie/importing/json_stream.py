@@ -66,13 +66,52 @@ def validator(definition: str | None) -> Draft202012Validator:
     return Draft202012Validator(_inline(target, root["$defs"]))
 
 
+#: The keywords that constrain only values of one JSON type.
+_TYPE_KEYWORDS: dict[str, frozenset[str]] = {
+    "string": frozenset({"minLength", "maxLength", "pattern"}),
+    "number": frozenset({"minimum", "maximum"}),
+    "integer": frozenset({"minimum", "maximum"}),
+    "null": frozenset(),
+}
+
+
+def _merge_any_of(node: Any) -> Any:
+    """The schema with each ``anyOf`` whose branches are of different single types, and
+    constrained only by keywords of their type, written as one ``type`` list with those
+    keywords: ``anyOf: [{type: string, pattern: P}, {type: null}]`` is ``type: [string,
+    null], pattern: P`` (a keyword for one type ignores values of another). The same set of
+    valid values; the compiled check then tries no branch that raises."""
+    if isinstance(node, list):
+        return [_merge_any_of(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _merge_any_of(v) for k, v in node.items()}
+    branches = node.get("anyOf")
+    if len(node) != 1 or not isinstance(branches, list):
+        return node
+    types: list[str] = []
+    merged: dict[str, Any] = {}
+    for branch in branches:
+        kind = branch.get("type") if isinstance(branch, dict) else None
+        if kind not in _TYPE_KEYWORDS or kind in types:
+            return node
+        rest = {k: v for k, v in branch.items() if k != "type"}
+        if not rest.keys() <= _TYPE_KEYWORDS[kind] or rest.keys() & merged.keys():
+            return node
+        types.append(kind)
+        merged.update(rest)
+    if {"number", "integer"} <= set(types):
+        return node
+    return {"type": types, **merged}
+
+
 @cache
 def fast_validator(definition: str | None) -> Callable[[Any], Any]:
     """The same check compiled to Python code (fastjsonschema): the fast path for valid
     records. The pie/v1 schema uses only keywords that mean the same in drafts 7 and 2020-12."""
     root = schema()
     target = root if definition is None else root["$defs"][definition]
-    inlined = _inline(target, root["$defs"])
+    inlined = _merge_any_of(_inline(target, root["$defs"]))
     inlined.pop("$schema", None)
     compiled: Callable[[Any], Any] = fastjsonschema.compile(inlined)
     return compiled

@@ -14,6 +14,7 @@ mapped nor written again. Records are looked up a batch at a time.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
 
@@ -29,6 +30,7 @@ from pie.importing.source import RawRecord, Source
 #: match, so the next import maps every record again.
 MAPPING_VERSION = "1"
 LOOKUP_BATCH = 2000
+YIELD_EVERY = 4  # records mapped between turns of the event loop while a write is in flight
 
 
 def fingerprint(*parts: object) -> str:
@@ -57,18 +59,24 @@ async def run(
     are skipped as unchanged."""
     batch: list[RawRecord] = []
     size = min(LOOKUP_BATCH, sink.chunk_size)  # a resumable source commits every chunk
-    async for raw in source.records(since):
-        batch.append(raw)
-        if len(batch) >= size:
-            await _batch(batch, mapper, sink, salt)
-            batch = []
-    await _batch(batch, mapper, sink, salt)
-    await sink.flush()
+    try:
+        async for raw in source.records(since):
+            batch.append(raw)
+            if len(batch) >= size:
+                await _batch(batch, mapper, sink, salt)
+                batch = []
+        await _batch(batch, mapper, sink, salt)
+        await sink.close()
+    except BaseException:
+        await sink.abandon()
+        raise
 
 
 async def _batch(batch: Sequence[RawRecord], mapper: Mapper, sink: Sink, salt: str | None) -> None:
     stored, keys, digests = await _stored_digests(batch, mapper, sink, salt)
     for n, raw in enumerate(batch):
+        if n % YIELD_EVERY == 0 and sink.writing:
+            await asyncio.sleep(0)  # let the write in flight take its next step
         if raw.position is not None:
             sink.advance(raw.stream, raw.position)
         if digests[n] is not None and stored.get(keys[n]) == digests[n]:
@@ -101,9 +109,11 @@ async def _stored_digests(
         for raw, key in zip(batch, keys, strict=True)
     ]
     if sink.stored_before is None:  # the source's name is known once reading began
+        await sink.settle()
         sink.stored_before = await sink.uow.refs.any_from(sink.source)
     if not sink.stored_before:  # nothing of this source was stored before this run
         return {}, keys, digests
+    await sink.settle()  # the unit of work serves one statement at a time
     wanted: dict[EntityKind, list[str]] = {}
     for key, d in zip(keys, digests, strict=True):
         if d is not None:

@@ -7,11 +7,18 @@ each with the fields it carries, and an ExternalRef for every external id it bri
 may only refer to records earlier in the source or already in the store.
 
 For a resumable source each batch is committed together with the positions its records
-reached (``uow.cursors``); otherwise the caller commits once, at the end.
+reached (``uow.cursors``); otherwise the caller commits once, at the end, and, on a store that
+works outside the interpreter lock (``uow.overlaps_writes``: PostgreSQL), a batch's write runs
+on while the caller reads and maps the next records: the database works on one batch while
+Python prepares the next. The unit of work serves one statement at a time, so
+the write in flight is awaited (``settle``) before the store is used again, and stopped
+(``abandon``) when the import fails.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -24,6 +31,8 @@ from pie.ports.repositories import Repository, UpsertCounts
 from pie.ports.uow import UnitOfWork
 
 DEFAULT_CHUNK_SIZE = 5000
+#: drafts per batch when writes overlap reading: small enough for several batches to overlap
+OVERLAP_CHUNK_SIZE = 1000
 T = TypeVar("T")
 
 
@@ -64,10 +73,14 @@ class Sink:
     ) -> None:
         self.uow, self.source, self.tally, self.reject = uow, source, tally, reject
         self.chunk_size, self.on_flush, self.resumable = chunk_size, on_flush, resumable
+        self.overlap = uow.overlaps_writes and not resumable
+        if self.overlap:
+            self.chunk_size = min(chunk_size, OVERLAP_CHUNK_SIZE)
         self.halted = False  # set when the import will fail anyway: stop writing, keep reading
         self.committed: dict[str, str] = {}  # stream -> the position committed last
         self._drafts: list[Draft] = []
         self._positions: dict[str, str] = {}
+        self._pending: asyncio.Task[None] | None = None  # the write in flight
         #: whether the store held records of this source when the run began (None: not asked)
         self.stored_before: bool | None = None
 
@@ -86,18 +99,46 @@ class Sink:
         if len(self._drafts) >= self.chunk_size:
             await self.flush()
 
+    @property
+    def writing(self) -> bool:
+        """Whether a write is in flight (the caller should give it turns of the event loop)."""
+        return self._pending is not None and not self._pending.done()
+
     async def flush(self) -> None:
         """Store the drafts put so far (and, for a resumable source, commit them with the
-        positions they reach)."""
+        positions they reach). With ``overlap`` the write is left running."""
         drafts, self._drafts = self._drafts, []
+        await self.settle()
         if not self.halted:
             if drafts:
                 out, refs = self._build(drafts, await self._resolve(drafts))
-                await self._write(out, refs)
+                if self.overlap:
+                    self._pending = asyncio.create_task(self._write(out, refs))
+                else:
+                    await self._write(out, refs)
             if self.resumable and self._positions:
                 await self._checkpoint()
         if self.on_flush:
             self.on_flush()
+
+    async def settle(self) -> None:
+        """Wait for the write in flight; its error, if any, is raised here."""
+        task, self._pending = self._pending, None
+        if task is not None:
+            await task
+
+    async def close(self) -> None:
+        """Store everything put, and wait for it."""
+        await self.flush()
+        await self.settle()
+
+    async def abandon(self) -> None:
+        """Stop the write in flight (the import failed: its transaction is rolled back)."""
+        task, self._pending = self._pending, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
     async def _checkpoint(self) -> None:
         positions, self._positions = self._positions, {}

@@ -3,7 +3,6 @@ the problem; the caller adds the file, record and field."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -44,8 +43,10 @@ def parse_date(text: str) -> date:
 def _iso_timestamp(value: str) -> datetime | None:
     """The usual case, quickly: an ISO 8601 date and time (None for anything else)."""
     if len(value) > 10 and value[4] == "-" and value[10] in "Tt ":
-        with contextlib.suppress(ValueError):
+        try:
             return datetime.fromisoformat(value)
+        except ValueError:
+            return None
     return None
 
 
@@ -54,6 +55,8 @@ def parse_timestamp(text: str, *, require_zone: bool = False) -> datetime:
     Without a time zone the time is taken as UTC unless ``require_zone``."""
     value = text.strip()
     parsed = _iso_timestamp(value) or _any_timestamp(value, text)
+    if parsed.tzinfo is UTC:  # the usual case: ...Z or +00:00
+        return parsed
     if parsed.tzinfo is None:
         if require_zone:
             raise BadValue(f"has no time zone (add Z or +hh:mm): {text!r}")

@@ -70,6 +70,13 @@ class UnitOfWork(Protocol):
     @property
     def columns(self) -> ColumnReader: ...
 
+    @property
+    def overlaps_writes(self) -> bool:
+        """Whether a bulk write may run on while the caller prepares the next one: True when
+        the store works outside this process's interpreter lock (a database server); False
+        for SQLite, whose driver takes the lock back for every row it writes."""
+        ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(self, *exc: object) -> None:

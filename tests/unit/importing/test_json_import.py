@@ -7,6 +7,9 @@ from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
+import pytest
+
+from pie.domain.errors import Conflict, InvalidInput
 from pie.domain.model import ActivityOutcome, ActivityType, EntityKind, StakeholderRole, derive_id
 from pie.domain.stages import Stage
 from pie.importing import import_file
@@ -148,3 +151,41 @@ def test_the_schema_covers_every_entity() -> None:
     for name in ("account", "contact", "deal", "stageChange", "stakeholder", "activity"):
         assert defs[name]["additionalProperties"] is False
     assert set(schema()["properties"]) == {"format", "source", "accounts", "contacts", "deals"}
+
+
+async def test_a_write_failing_while_the_next_batch_is_read_stores_nothing(
+    store: InMemoryStore, tenant: UUID, tmp_path: Path
+) -> None:
+    class FailingDeals:
+        def __init__(self, deals: object) -> None:
+            self._deals = deals
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._deals, name)
+
+        async def upsert_many(self, *args: object, **kwargs: object) -> object:
+            raise Conflict("deals: a record was created by someone else at the same time")
+
+    class FailingUnitOfWork(InMemoryUnitOfWork):
+        async def __aenter__(self) -> FailingUnitOfWork:
+            await super().__aenter__()
+            self.deals = FailingDeals(self.deals)  # type: ignore[assignment]
+            return self
+
+    path = write_json(tmp_path / "data.json", pie_doc())
+    uow = FailingUnitOfWork(tenant, store)
+    assert uow.overlaps_writes  # batches are written while the next ones are read
+    with pytest.raises(Conflict, match="deals"):
+        await import_file(uow, path, chunk_size=1)
+    assert all(not rows for rows in store.tables_for(tenant).rows.values())
+
+
+async def test_a_bad_record_read_while_a_batch_is_written_fails_the_import_whole(
+    store: InMemoryStore, tenant: UUID, tmp_path: Path
+) -> None:
+    data = pie_doc()
+    data["deals"][-1]["created_at"] = "not a time"
+    path = write_json(tmp_path / "data.json", data)
+    with pytest.raises(InvalidInput, match=r"deals\[1\]"):
+        await import_file(InMemoryUnitOfWork(tenant, store), path, chunk_size=1)
+    assert all(not rows for rows in store.tables_for(tenant).rows.values())

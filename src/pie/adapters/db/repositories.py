@@ -14,12 +14,14 @@ from datetime import date
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
+import orjson
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
     CursorResult,
     String,
     Table,
+    Uuid,
     bindparam,
     delete,
     func,
@@ -30,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pie.adapters.db import mapping
-from pie.adapters.db.bulk import upsert_rows
+from pie.adapters.db.bulk import insert_rows, upsert_rows
 from pie.adapters.db.tables import (
     AccountRow,
     ActivityRow,
@@ -80,6 +82,16 @@ _PG_RESOLVE = text(
     " JOIN external_refs r ON r.tenant_id = :tenant AND r.kind = :kind"
     " AND r.source = :source AND r.external_id = w.external_id"
 ).bindparams(bindparam("ids", type_=ARRAY(String())))
+
+_SQLITE_RESOLVE = (
+    text(
+        "SELECT r.external_id, r.entity_id, r.digest FROM external_refs AS r"
+        " WHERE r.tenant_id = :tenant AND r.kind = :kind AND r.source = :source"
+        " AND r.external_id IN (SELECT value FROM json_each(:ids))"
+    )
+    .bindparams(bindparam("tenant", type_=Uuid()), bindparam("ids", type_=String()))
+    .columns(REFS.c.external_id, REFS.c.entity_id, REFS.c.digest)
+)
 
 
 def _rowcount(result: object) -> int:
@@ -454,6 +466,17 @@ class SqlExternalRefRepository:
                 {"tenant": self._tenant, "kind": str(kind), "source": source, "ids": wanted},
             )
             return {str(ext): (ident, digest) for ext, ident, digest in rows}
+        if not any("\x00" in ext for ext in wanted):  # SQLite's JSON cuts text at a NUL
+            rows = await self._session.execute(
+                _SQLITE_RESOLVE,
+                {
+                    "tenant": self._tenant,
+                    "kind": str(kind),
+                    "source": source,
+                    "ids": orjson.dumps(wanted).decode(),
+                },
+            )
+            return {str(ext): (ident, digest) for ext, ident, digest in rows}
         for start in range(0, len(wanted), _IN_CHUNK):
             rows = await self._session.execute(
                 select(REFS.c.external_id, REFS.c.entity_id, REFS.c.digest).where(
@@ -490,9 +513,14 @@ class SqlExternalRefRepository:
                     moved.append(ref if ref.digest is not None else replace(ref, digest=was[1]))
                 elif ref.digest is not None and ref.digest != was[1]:
                     moved.append(ref)
-        rows = [mapping.ref_to_row(ref) for ref in (*created, *moved)]
+        # The new ones were just looked up in this transaction: plainly inserted (one created
+        # by someone else meanwhile is a Conflict, as for records).
+        await insert_rows(self._session, REFS, [mapping.ref_to_row(ref) for ref in created])
         await upsert_rows(
-            self._session, REFS, rows, key=("tenant_id", "kind", "source", "external_id")
+            self._session,
+            REFS,
+            [mapping.ref_to_row(ref) for ref in moved],
+            key=("tenant_id", "kind", "source", "external_id"),
         )
         return UpsertCounts(len(created), len(moved), len(refs) - len(created) - len(moved))
 

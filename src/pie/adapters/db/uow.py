@@ -136,6 +136,11 @@ class SqlUnitOfWork:
         self._session: AsyncSession | None = None
 
     @property
+    def overlaps_writes(self) -> bool:
+        bind = self._sessions.kw.get("bind")
+        return bind is not None and bind.dialect.name == "postgresql"
+
+    @property
     def session(self) -> AsyncSession:
         """The open session (for adapters that need a query the ports do not offer)."""
         if self._session is None:

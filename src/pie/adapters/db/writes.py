@@ -172,7 +172,7 @@ class Writer:
                     changed, prov = ownership.created(
                         values=row, carried=carried, origin=origin, at=stamp, skip=PASSIVE
                     )
-                    row = {**row, "version": 1, "provenance": prov}
+                    row["version"], row["provenance"] = 1, prov  # the row is the writer's own
                 plan.creates.append(row)
                 plan.changes.append(_change(spec.kind, ident, "create", 1, origin, changed, now))
                 continue

@@ -80,11 +80,21 @@ T = TypeVar("T")
 
 def carried(section: str, record: dict[str, Any]) -> frozenset[str]:
     """The fields a record of ``section`` carries: those of the keys it has."""
-    table = KEY_FIELDS[section]
-    fields = set(_ALWAYS[section])
-    for key in record:
-        fields.update(table.get(key, ()))
-    return frozenset(fields)
+    shape = (section, *record)  # a file's records come in a few shapes
+    found = _CARRIED.get(shape)
+    if found is None:
+        table = KEY_FIELDS[section]
+        fields = set(_ALWAYS[section])
+        for key in record:
+            fields.update(table.get(key, ()))
+        found = _CARRIED[shape] = frozenset(fields)
+        if len(_CARRIED) > _CARRIED_SHAPES:
+            _CARRIED.clear()
+    return found
+
+
+_CARRIED: dict[tuple[str, ...], frozenset[str]] = {}
+_CARRIED_SHAPES = 4096
 
 
 _UNSET = UUID(int=0)  # ids are set by build, once the sink knows them
@@ -115,7 +125,13 @@ def _parsed(
 
 
 def _ts(rec: dict[str, Any], key: str, field: str | None = None) -> datetime | None:
-    return _parsed(rec, key, lambda text: v.parse_timestamp(text, require_zone=True), field)
+    value = rec.get(key)
+    if value is None:
+        return None
+    try:
+        return v.parse_timestamp(value, require_zone=True)
+    except v.BadValue as exc:
+        raise Problem(field or key, str(exc)) from None
 
 
 def _date(rec: dict[str, Any], key: str, field: str | None = None) -> date | None:
@@ -228,11 +244,14 @@ class PieJsonMapper:
             contacts_seen.add(s["contact"])
             refs.append((EntityKind.CONTACT, s["contact"], f"stakeholders[{i}].contact"))
         own = [(EntityKind.DEAL, ext)]
+        activity_at: list[datetime] = []
         for i, a in enumerate(activities):
             if not self.seen.add(EntityKind.ACTIVITY, a["id"]):
                 raise Problem(f"activities[{i}].id", f"{a['id']!r} appears more than once")
             own.append((EntityKind.ACTIVITY, a["id"]))
-            _ts(a, "at", f"activities[{i}].at")
+            at = _ts(a, "at", f"activities[{i}].at")
+            assert at is not None  # required by the schema
+            activity_at.append(at)
             for j, p in enumerate(a.get("participants") or []):
                 refs.append((EntityKind.CONTACT, p, f"activities[{i}].participants[{j}]"))
         for i, h in enumerate(history):
@@ -277,8 +296,8 @@ class PieJsonMapper:
                 out.stakeholders.add(
                     _stakeholder(ids, deal, s, updated_at), carried("stakeholders", s)
                 )
-            for a in activities:
-                out.activities.add(_activity(ids, deal, a))
+            for a, at in zip(activities, activity_at, strict=True):
+                out.activities.add(_activity(ids, deal, a, at))
             return out
 
         return Draft(
@@ -384,8 +403,7 @@ def _stakeholder(ids: Ids, deal: Deal, s: dict[str, Any], updated: datetime) -> 
     )
 
 
-def _activity(ids: Ids, deal: Deal, a: dict[str, Any]) -> Activity:
-    at = v.parse_timestamp(a["at"], require_zone=True)
+def _activity(ids: Ids, deal: Deal, a: dict[str, Any], at: datetime) -> Activity:
     return Activity(
         id=ids.own(EntityKind.ACTIVITY, a["id"]),
         tenant_id=ids.tenant_id,
