@@ -342,6 +342,7 @@ async def test_stated_relationships_are_mapped_with_their_sentence() -> None:
 async def test_a_conversation_lowers_a_score_only_with_counter_evidence() -> None:
     from pie.domain.intelligence import Evidence, InferredStakeholder, ScoreHint
     from pie.services.deal_intel import Applied, score_stakeholders
+    from pie.services.intel_batch import Batch
 
     w = await world()
     done = await add(w, email(BUYING))
@@ -363,16 +364,18 @@ async def test_a_conversation_lowers_a_score_only_with_counter_evidence() -> Non
             deal_id=None,
             decision=done.applied.decision,
         )
-        found = {mark.stakeholder.id: (mark.stakeholder, hint("Mark is busy this week."))}
-        await score_stakeholders(uow, found, done.applied.activity_id, NOW, applied)
-        assert (await uow.intel.profiles([mark.stakeholder.id]))[mark.stakeholder.id].value(
-            DECISION_POWER
-        ) == before
-        found = {mark.stakeholder.id: (mark.stakeholder, hint("Mark no longer signs anything."))}
-        await score_stakeholders(uow, found, done.applied.activity_id, NOW, applied)
-        assert (await uow.intel.profiles([mark.stakeholder.id]))[mark.stakeholder.id].value(
-            DECISION_POWER
-        ) == 3
+        account = done.applied.account_id
+        assert account is not None
+        for quote, expected in (
+            ("Mark is busy this week.", before),  # no counter-evidence: the score stays
+            ("Mark no longer signs anything.", 3),
+        ):
+            batch = await Batch.open(uow, now=NOW, account_ids=[account])
+            found = {mark.stakeholder.id: (mark.stakeholder, hint(quote))}
+            score_stakeholders(batch, found, done.applied.activity_id, NOW, applied)
+            await batch.flush()
+            profiles = await uow.intel.profiles([mark.stakeholder.id])
+            assert profiles[mark.stakeholder.id].value(DECISION_POWER) == expected
 
 
 async def test_an_undated_conversation_added_twice_is_one_activity() -> None:
