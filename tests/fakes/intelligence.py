@@ -9,9 +9,11 @@ import copy
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
+from pie.domain.errors import StaleVersion
 from pie.domain.model import Activity, EntityKind
+from pie.domain.plans import AccountPlan, OpportunityPlan
 from pie.domain.political import Relationship, StakeholderProfile
 from pie.domain.progression import ProgressionSettings
 from pie.ports.intelligence import (
@@ -19,6 +21,7 @@ from pie.ports.intelligence import (
     IntelScope,
     IntelWrites,
     Narrative,
+    PlanSave,
     PlanVersion,
     TransitionEvidence,
 )
@@ -129,6 +132,38 @@ class FakeIntelligenceRepository:
             await self.save_narrative(n)
         for v in writes.versions:
             await self.save_plan_version(v)
+        for p in writes.plans:
+            await self._save_plan(p)
+
+    async def _save_plan(self, p: PlanSave) -> None:
+        plans = self._tables.opportunity_plans if p.kind == "deal" else self._tables.account_plans
+        old = plans.get(p.owner_id)
+        actual = old.version if old else 0
+        if actual != p.expected_version:
+            raise StaleVersion(f"{p.kind} plan", p.owner_id, p.expected_version, actual)
+        owner = self._rows["deals" if p.kind == "deal" else "accounts"].get(p.owner_id)
+        if owner is None:
+            raise AssertionError(f"{p.kind} {p.owner_id} is not stored")
+        fields: dict[str, Any] = {
+            "id": old.id if old else uuid4(),
+            "tenant_id": owner.tenant_id,
+            "version": actual + 1,
+            "data": p.data.model_copy(deep=True),
+            "updated_at": p.saved_at,
+        }
+        if p.kind == "deal":
+            plans[p.owner_id] = OpportunityPlan(deal_id=p.owner_id, **fields)
+        else:
+            plans[p.owner_id] = AccountPlan(account_id=p.owner_id, **fields)
+        await self.save_plan_version(
+            PlanVersion(
+                kind=p.kind,
+                owner_id=p.owner_id,
+                version=actual + 1,
+                data=p.data.model_dump(mode="json"),
+                saved_at=p.saved_at,
+            )
+        )
 
     async def with_content_since(self, seq: int) -> list[Activity]:
         changes = self._tables.changes if self._tables is not None else []

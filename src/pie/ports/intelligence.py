@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from pie.domain.model import Account, Activity, Contact, Deal, StageTransition, Stakeholder
-from pie.domain.plans import AccountPlan, OpportunityPlan
+from pie.domain.plans import AccountPlan, AccountPlanData, OpportunityPlan, OpportunityPlanData
 from pie.domain.political import Relationship, StakeholderProfile
 from pie.domain.progression import ProgressionSettings
 
@@ -67,8 +67,11 @@ class IntelScope:
     """What the pipeline reads for a batch of conversations, read at once (``load``): the
     accounts asked for with all their deals, contacts and stakeholders; the deals asked for;
     every activity of those deals plus the activities asked for; the deals' stage transitions
-    (oldest first); the contacts asked for by id or email; the intelligence rows of all of
-    these (extractions, profiles, relationships, plans and their narratives). ``provenance``:
+    (oldest first); the contacts asked for by id or email and those of the stakeholders; the
+    intelligence rows of all of these (profiles, relationships, plans and their narratives,
+    and the activities' extractions: whole for the activities asked for, of the others only
+    the digest, the detection's signals (their kinds) and competitors and the enrichment's
+    sentiment, all a batch reads of them). ``provenance``:
     per record id (accounts, contacts, deals, stakeholders), each field's ``[origin, when]``.
     Records' ``external_ids`` are not filled."""
 
@@ -87,6 +90,19 @@ class IntelScope:
     narratives: dict[tuple[str, UUID], Narrative] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanSave:
+    """A plan a batch saves: version ``expected_version + 1`` of the ``kind`` ("deal" or
+    "account") plan of ``owner_id``; ``plan_id`` is the stored plan's id (None: a new plan)."""
+
+    kind: str
+    owner_id: UUID
+    data: OpportunityPlanData | AccountPlanData
+    expected_version: int
+    plan_id: UUID | None = None
+    saved_at: datetime
+
+
 @dataclass(slots=True, kw_only=True)
 class IntelWrites:
     """Intelligence rows a batch writes at once (``save_many``), each kind as its own
@@ -98,6 +114,9 @@ class IntelWrites:
     evidence: list[TransitionEvidence] = field(default_factory=list)
     narratives: list[Narrative] = field(default_factory=list)
     versions: list[PlanVersion] = field(default_factory=list)
+    #: plans, each with its PlanVersion; a stored version other than the expected one raises
+    #: StaleVersion (someone else wrote the plan meanwhile)
+    plans: list[PlanSave] = field(default_factory=list)
 
 
 class IntelligenceRepository(Protocol):

@@ -74,7 +74,7 @@ from pie.domain.political import (
     propose,
 )
 from pie.domain.progression import evidence_of, propose_stage
-from pie.domain.qualification import filled, read_qualification, write_qualification
+from pie.domain.qualification import filled, write_qualification
 from pie.domain.stages import DEFAULT_PROBABILITY, Stage
 from pie.ports.intelligence import ActivityIntel, TransitionEvidence
 from pie.services import plans_intel
@@ -162,13 +162,17 @@ def _is_seller_email(email: str | None, seller_domains: set[str]) -> bool:
     return d is not None and d in seller_domains
 
 
-def stamp_evidence(extraction: Extraction, activity_id: UUID, at: datetime) -> Extraction:
-    """Every evidence item of ``extraction`` names the activity it came from and when."""
+def stamp_evidence(
+    extraction: Extraction, activity_id: UUID, at: datetime
+) -> tuple[Extraction, dict[str, Any]]:
+    """Every evidence item of ``extraction`` names the activity it came from and when; also
+    the result as JSON."""
     doc = extraction.model_dump(mode="json")
+    evidence_keys = {"quote", "start", "end"}
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if {"quote", "start", "end"} <= node.keys():
+            if evidence_keys <= node.keys():
                 if not node.get("activity_id"):
                     node["activity_id"] = str(activity_id)
                 if not node.get("at"):
@@ -180,7 +184,7 @@ def stamp_evidence(extraction: Extraction, activity_id: UUID, at: datetime) -> E
                 walk(v)
 
     walk(doc)
-    return Extraction.model_validate(doc)
+    return Extraction.model_validate(doc), doc
 
 
 def account_lock(account_id: UUID | None) -> str:
@@ -529,7 +533,7 @@ def advance(batch: Batch, deal: Deal, *, trigger: Activity) -> tuple[Stage, Stag
     signals: set[str] = set()
     for a in activities:
         signals |= batch.signals(a.id)
-    ev = evidence_of(filled(read_qualification(deal.qualification)), signals, len(activities))
+    ev = evidence_of(filled(batch.qualification(deal)), signals, len(activities))
     owner, may = batch.stage_owner(deal)
     transitions = batch.transitions.get(deal.id, [])
     stalled_from = None
@@ -591,7 +595,7 @@ def apply_extraction(
                 decision=Decision(action=DecisionAction.NONE, reason="processed before"),
                 skipped=True,
             )
-    extraction = stamp_evidence(extraction, activity.id, at)
+    extraction, doc = stamp_evidence(extraction, activity.id, at)
     applied = Applied(
         activity_id=activity.id,
         account_id=account.id if account else None,
@@ -675,12 +679,13 @@ def apply_extraction(
         batch.update(EntityKind.ACTIVITY, enriched, {"participants", *empty})
     # 4. qualification
     if deal is not None and not applied.created_deal:
-        old = read_qualification(deal.qualification)
-        merged = merge_qualification(old, extraction.qualification)
+        merged = merge_qualification(batch.qualification(deal), extraction.qualification)
+        raw = write_qualification(merged)
+        batch.known_qualification(raw, merged)
         det = extraction.detection
         updated = replace(
             deal,
-            qualification=write_qualification(merged),
+            qualification=raw,
             detection_confidence=max(deal.detection_confidence or 0.0, det.confidence),
             value=deal.value
             if deal.value is not None or det.amount is None
@@ -701,8 +706,8 @@ def apply_extraction(
             activity_id=activity.id,
             digest=digest,
             extractor=extraction.backend,
-            extraction=extraction.model_dump(mode="json", exclude={"enrichment"}),
-            enrichment=extraction.enrichment.model_dump(mode="json"),
+            extraction={k: v for k, v in doc.items() if k != "enrichment"},
+            enrichment=doc["enrichment"],
             warnings=tuple(extraction.warnings),
             processed_at=now,
         )
@@ -738,6 +743,7 @@ async def update_plans(
         data = plans_intel.opportunity_plan_data(
             current,
             deal,
+            batch.qualification(deal),
             plans_intel.stakeholder_map(contacts, holders),
             batch.deal_activities(deal_id),
         )
@@ -745,7 +751,7 @@ async def update_plans(
             batch, "deal", deal_id, plans_intel.opportunity_facts(deal, data), writer
         )
         if current is None or current.data != data:
-            batch.save_deal_plan(deal_id, current.version if current else 0, data)
+            batch.save_deal_plan(deal_id, data)
     for deal_id, account_id in touched:
         deal = batch.deals.get(deal_id) if deal_id is not None else None
         owner = account_id or (deal.account_id if deal else None)
@@ -768,7 +774,7 @@ async def update_plans(
             batch, "account", account_id, plans_intel.account_facts(account, adata), writer
         )
         if current_a is None or current_a.data != adata:
-            batch.save_account_plan(account_id, current_a.version if current_a else 0, adata)
+            batch.save_account_plan(account_id, adata)
 
 
 async def _narrative(

@@ -27,6 +27,7 @@ from typing import Any
 from uuid import UUID
 
 from pie.domain import ownership
+from pie.domain.intelligence import Qualification
 from pie.domain.model import (
     Account,
     Activity,
@@ -37,15 +38,16 @@ from pie.domain.model import (
     Stakeholder,
 )
 from pie.domain.ownership import PIE, Kept, OwnershipPolicy
-from pie.domain.plans import AccountPlanData, OpportunityPlanData
+from pie.domain.plans import AccountPlan, AccountPlanData, OpportunityPlan, OpportunityPlanData
 from pie.domain.political import Relationship, RelationshipKind, StakeholderProfile
 from pie.domain.progression import ProgressionSettings
+from pie.domain.qualification import read_qualification
 from pie.ports.intelligence import (
     ActivityIntel,
     IntelScope,
     IntelWrites,
     Narrative,
-    PlanVersion,
+    PlanSave,
     TransitionEvidence,
 )
 from pie.ports.uow import UnitOfWork
@@ -66,8 +68,12 @@ class _Pending:
     relationships: dict[UUID, Relationship] = field(default_factory=dict)
     evidence: dict[UUID, TransitionEvidence] = field(default_factory=dict)
     narratives: dict[tuple[str, UUID], Narrative] = field(default_factory=dict)
-    deal_plans: dict[UUID, tuple[int, OpportunityPlanData]] = field(default_factory=dict)
-    account_plans: dict[UUID, tuple[int, AccountPlanData]] = field(default_factory=dict)
+    deal_plans: dict[UUID, tuple[OpportunityPlan | None, OpportunityPlanData]] = field(
+        default_factory=dict
+    )
+    account_plans: dict[UUID, tuple[AccountPlan | None, AccountPlanData]] = field(
+        default_factory=dict
+    )
 
 
 class Batch:
@@ -111,7 +117,9 @@ class Batch:
         for a in self.activities.values():
             if a.deal_id is not None:
                 self._by_deal.setdefault(a.deal_id, {})[a.id] = None
+        self._by_account: dict[EntityKind, dict[UUID, dict[UUID, None]]] = {}
         self._signals: dict[UUID, frozenset[str]] = {}
+        self._qualifications: dict[int, tuple[Any, Qualification]] = {}
         self._stamp = now.isoformat()
         self.pending = _Pending()
 
@@ -150,20 +158,25 @@ class Batch:
         return found
 
     def account_contacts(self, account_id: UUID) -> list[Contact]:
-        return sorted(
-            (c for c in self.contacts.values() if c.account_id == account_id),
-            key=lambda c: (c.name, c.id),
-        )
+        found = [self.contacts[c] for c in self._of_account(EntityKind.CONTACT, account_id)]
+        return sorted(found, key=lambda c: (c.name, c.id))
 
     def account_stakeholders(self, account_id: UUID) -> list[Stakeholder]:
-        return sorted(
-            (s for s in self.stakeholders.values() if s.account_id == account_id),
-            key=lambda s: s.id,
-        )
+        found = [self.stakeholders[s] for s in self._of_account(EntityKind.STAKEHOLDER, account_id)]
+        return sorted(found, key=lambda s: s.id)
+
+    def _of_account(self, kind: EntityKind, account_id: UUID) -> list[UUID]:
+        index = self._by_account.get(kind)
+        if index is None:  # built once, kept current by add and update
+            index = self._by_account[kind] = {}
+            for item in self._tables[kind].values():
+                if item.account_id is not None:
+                    index.setdefault(item.account_id, {})[item.id] = None
+        return list(index.get(account_id, ()))
 
     def account_deals(self, account_id: UUID) -> list[Deal]:
         """Newest first, as ``uow.deals.list`` orders them."""
-        found = [d for d in self.deals.values() if d.account_id == account_id]
+        found = [self.deals[d] for d in self._of_account(EntityKind.DEAL, account_id)]
         found.sort(key=lambda d: d.id)
         found.sort(key=lambda d: d.created_at, reverse=True)
         return found
@@ -181,6 +194,18 @@ class Batch:
             got = self._signals[activity_id] = frozenset(kinds)
         return got
 
+    def qualification(self, deal: Deal) -> Qualification:
+        """The deal's typed qualification, read once per stored value."""
+        raw = deal.qualification
+        got = self._qualifications.get(id(raw))
+        if got is None or got[0] is not raw:
+            got = self._qualifications[id(raw)] = (raw, read_qualification(raw))
+        return got[1]
+
+    def known_qualification(self, raw: dict[str, Any], q: Qualification) -> None:
+        """``raw`` is what ``write_qualification(q)`` gave: no need to read it again."""
+        self._qualifications[id(raw)] = (raw, q)
+
     def stage_owner(self, deal: Deal) -> tuple[str | None, bool]:
         """Who set the deal's stage, and whether PIE may change it."""
         prov = self.provenance.get(deal.id, {})
@@ -194,6 +219,7 @@ class Batch:
         """A new record (its id is not stored)."""
         self._tables[kind][item.id] = item
         self.pending.created.setdefault(kind, {})[item.id] = None
+        self._reindex(kind, None, item)
         if isinstance(item, Activity) and item.deal_id is not None:
             self._by_deal.setdefault(item.deal_id, {})[item.id] = None
 
@@ -231,6 +257,7 @@ class Batch:
         passive = {f: getattr(item, f) for f in fields if f in _PASSIVE}
         new = replace(old, **merged_values, **passive)
         table[item.id] = new
+        self._reindex(kind, old, new)
         if isinstance(new, Activity) and new.deal_id != old.deal_id:
             if old.deal_id is not None:
                 self._by_deal.get(old.deal_id, {}).pop(new.id, None)
@@ -241,6 +268,15 @@ class Batch:
                 {*merged_values, *passive}
             )
         return kept
+
+    def _reindex(self, kind: EntityKind, old: Record | None, new: Record) -> None:
+        index = self._by_account.get(kind)
+        if index is None or (old is not None and old.account_id == new.account_id):
+            return
+        if old is not None and old.account_id is not None:
+            index.get(old.account_id, {}).pop(old.id, None)
+        if new.account_id is not None:
+            index.setdefault(new.account_id, {})[new.id] = None
 
     def add_transition(self, tr: StageTransition) -> None:
         self.transitions.setdefault(tr.deal_id, []).append(tr)
@@ -274,11 +310,13 @@ class Batch:
         self.narratives[(narrative.kind, narrative.owner_id)] = narrative
         self.pending.narratives[(narrative.kind, narrative.owner_id)] = narrative
 
-    def save_deal_plan(self, deal_id: UUID, expected_version: int, data: Any) -> None:
-        self.pending.deal_plans[deal_id] = (expected_version, data)
+    def save_deal_plan(self, deal_id: UUID, data: OpportunityPlanData) -> None:
+        """The deal's plan, as the next version of the one loaded."""
+        self.pending.deal_plans[deal_id] = (self.deal_plans.get(deal_id), data)
 
-    def save_account_plan(self, account_id: UUID, expected_version: int, data: Any) -> None:
-        self.pending.account_plans[account_id] = (expected_version, data)
+    def save_account_plan(self, account_id: UUID, data: AccountPlanData) -> None:
+        """The account's plan, as the next version of the one loaded."""
+        self.pending.account_plans[account_id] = (self.account_plans.get(account_id), data)
 
     # --- the end -----------------------------------------------------------------------------
     async def flush(self) -> None:
@@ -305,7 +343,27 @@ class Batch:
                 await repo.upsert_many(items, origin=PIE, fields=fields)
         if p.transitions:
             await uow.transitions.upsert_many(p.transitions, origin=PIE)
-        versions: list[PlanVersion] = []
+        plans = [
+            PlanSave(
+                kind="deal",
+                owner_id=deal_id,
+                data=data,
+                expected_version=current.version if current else 0,
+                plan_id=current.id if current else None,
+                saved_at=self.now,
+            )
+            for deal_id, (current, data) in p.deal_plans.items()
+        ] + [
+            PlanSave(
+                kind="account",
+                owner_id=account_id,
+                data=adata,
+                expected_version=acurrent.version if acurrent else 0,
+                plan_id=acurrent.id if acurrent else None,
+                saved_at=self.now,
+            )
+            for account_id, (acurrent, adata) in p.account_plans.items()
+        ]
         await uow.intel.save_many(
             IntelWrites(
                 activities=list(p.intel.values()),
@@ -313,30 +371,7 @@ class Batch:
                 relationships=list(p.relationships.values()),
                 evidence=list(p.evidence.values()),
                 narratives=list(p.narratives.values()),
+                plans=plans,
             )
         )
-        for deal_id, (expected, data) in p.deal_plans.items():
-            saved = await uow.plans.save_opportunity_plan(deal_id, data, expected_version=expected)
-            versions.append(
-                PlanVersion(
-                    kind="deal",
-                    owner_id=deal_id,
-                    version=saved.version,
-                    data=data.model_dump(mode="json"),
-                    saved_at=self.now,
-                )
-            )
-        for account_id, (expected, adata) in p.account_plans.items():
-            asaved = await uow.plans.save_account_plan(account_id, adata, expected_version=expected)
-            versions.append(
-                PlanVersion(
-                    kind="account",
-                    owner_id=account_id,
-                    version=asaved.version,
-                    data=adata.model_dump(mode="json"),
-                    saved_at=self.now,
-                )
-            )
-        if versions:
-            await uow.intel.save_many(IntelWrites(versions=versions))
         self.pending = _Pending()

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
-from pie.domain.intelligence import QUALIFICATION_FIELDS, QualificationField
+from pie.domain.intelligence import QUALIFICATION_FIELDS, Qualification, QualificationField
 from pie.domain.model import Account, Activity, Contact, Deal, StageTransition, Stakeholder
 from pie.domain.plans import (
     MAX_INTERACTION_SUMMARIES,
@@ -305,13 +305,16 @@ async def narrative_for(
 def opportunity_plan_data(
     current: OpportunityPlan | None,
     deal: Deal,
+    q: Qualification,
     stakeholders: list[StakeholderSummary],
     activities: Sequence[Activity],
 ) -> OpportunityPlanData:
-    """The opportunity plan from the deal, its stakeholders and activities (oldest first),
-    without its narrative."""
-    data = current.data.model_copy(deep=True) if current else OpportunityPlanData()
-    q = read_qualification(deal.qualification)
+    """The opportunity plan from the deal, its qualification (read), its stakeholders and
+    activities (oldest first), without its narrative. ``current`` is not changed."""
+    data = OpportunityPlanData()
+    if current is not None:  # a copy of what this changes in place; the rest is replaced
+        data = current.data.model_copy()
+        data.core_deal = data.core_deal.model_copy()
     data.core_deal.value = float(deal.value) if deal.value is not None else None
     data.core_deal.expected_close = deal.expected_close
     data.core_deal.product_line = deal.product_line
@@ -354,7 +357,12 @@ def account_plan_data(
     """The account plan from the account, its deals (newest first), their activities
     (oldest first) and transitions, and the intelligence of the latest 50 activities (oldest
     first), without its narrative."""
-    data = current.data.model_copy(deep=True) if current else AccountPlanData()
+    data = AccountPlanData()
+    if current is not None:  # a copy of what this changes in place; the rest is replaced
+        data = current.data.model_copy()
+        data.company_profile = data.company_profile.model_copy()
+        data.relationship_history = data.relationship_history.model_copy()
+        data.strategic_positioning = data.strategic_positioning.model_copy()
     cp = data.company_profile
     cp.industry = account.industry or cp.industry
     cp.employees = account.employees if account.employees is not None else cp.employees
@@ -426,7 +434,11 @@ async def update_opportunity_plan(
     current = await uow.plans.get_opportunity_plan(deal.id)
     activities = await uow.activities.for_deal(deal.id)
     data = opportunity_plan_data(
-        current, deal, await _stakeholder_map(uow, deal.account_id), activities
+        current,
+        deal,
+        read_qualification(deal.qualification),
+        await _stakeholder_map(uow, deal.account_id),
+        activities,
     )
     data.narrative = await _save_narrative(
         uow, "deal", deal.id, opportunity_facts(deal, data), writer, now

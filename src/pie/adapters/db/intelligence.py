@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import ColumnElement, Table, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -35,6 +35,7 @@ from pie.adapters.db.tables_intelligence import (
     StakeholderRelationshipRow,
     TransitionEvidenceRow,
 )
+from pie.domain.errors import StaleVersion
 from pie.domain.model import Activity, EntityKind
 from pie.domain.political import (
     Relationship,
@@ -49,6 +50,7 @@ from pie.ports.intelligence import (
     IntelScope,
     IntelWrites,
     Narrative,
+    PlanSave,
     PlanVersion,
     TransitionEvidence,
 )
@@ -244,7 +246,9 @@ class SqlIntelligenceRepository:
             out.transitions.setdefault(r["deal_id"], []).append(mapping.transition_from_row(r))
         for items in out.transitions.values():
             items.sort(key=lambda t: (t.at, t.id))
-        out.intel = await self.for_activities(list(out.activities))
+        asked = set(activity_ids)
+        out.intel = await self.for_activities([a for a in out.activities if a in asked])
+        out.intel.update(await self._light_intel([a for a in out.activities if a not in asked]))
         holders = list(out.stakeholders)
         out.profiles = await self.profiles(holders)
         out.relationships = await self.relationships(holders)
@@ -254,6 +258,39 @@ class SqlIntelligenceRepository:
             out.deal_plans[r["deal_id"]] = opportunity_plan_of(dict(r))
         for r in await self._in(NARRATIVES, "owner_id", [*accounts, *deals]):
             out.narratives[(r["kind"], r["owner_id"])] = _narrative(r)
+        return out
+
+    async def _light_intel(self, activity_ids: Sequence[UUID]) -> dict[UUID, ActivityIntel]:
+        """Of each activity's intelligence only what a batch reads of activities it does not
+        process (the digest, the detection's signals and competitors, the sentiment): the
+        database picks them out of the JSON, so the rest is never parsed."""
+        detection = INTEL.c.extraction["detection"]
+        out: dict[UUID, ActivityIntel] = {}
+        for start in range(0, len(activity_ids), _IN_CHUNK):
+            rows = await self._session.execute(
+                select(
+                    INTEL.c.activity_id,
+                    INTEL.c.digest,
+                    INTEL.c.extractor,
+                    INTEL.c.processed_at,
+                    detection["signals"],
+                    detection["competitors"],
+                    INTEL.c.enrichment["sentiment"],
+                ).where(
+                    self._mine(INTEL),
+                    INTEL.c.activity_id.in_(activity_ids[start : start + _IN_CHUNK]),
+                )
+            )
+            for ident, digest, extractor, at, signals, competitors, sentiment in rows:
+                kinds = [{"kind": s["kind"]} for s in signals or () if isinstance(s, dict)]
+                out[ident] = ActivityIntel(
+                    activity_id=ident,
+                    digest=digest,
+                    extractor=extractor,
+                    extraction={"detection": {"signals": kinds, "competitors": competitors or []}},
+                    enrichment={"sentiment": sentiment} if sentiment is not None else {},
+                    processed_at=at,
+                )
         return out
 
     async def save_many(self, writes: IntelWrites) -> None:
@@ -305,6 +342,23 @@ class SqlIntelligenceRepository:
             [self._narrative_row(n) for n in writes.narratives],
             key=("tenant_id", "kind", "owner_id"),
         )
+        versions = list(writes.versions)
+        for kind, table, owner in (
+            ("deal", DEAL_PLANS, "deal_id"),
+            ("account", ACCOUNT_PLANS, "account_id"),
+        ):
+            saves = [p for p in writes.plans if p.kind == kind]
+            await self._save_plans(table, owner, saves)
+            versions += [
+                PlanVersion(
+                    kind=kind,
+                    owner_id=p.owner_id,
+                    version=p.expected_version + 1,
+                    data=p.data.model_dump(mode="json"),
+                    saved_at=p.saved_at,
+                )
+                for p in saves
+            ]
         await bulk.upsert_rows(
             session,
             VERSIONS,
@@ -317,10 +371,39 @@ class SqlIntelligenceRepository:
                     "data": v.data,
                     "saved_at": v.saved_at,
                 }
-                for v in writes.versions
+                for v in versions
             ],
             key=("tenant_id", "kind", "owner_id", "version"),
         )
+
+    async def _save_plans(self, table: Table, owner: str, saves: Sequence[PlanSave]) -> None:
+        """New plans inserted, stored ones updated where their version is the expected one
+        (each in one statement); a plan someone else wrote meanwhile raises StaleVersion."""
+        now = self._clock()
+        rows = [
+            {
+                "id": p.plan_id or uuid4(),
+                "tenant_id": self._tenant,
+                owner: p.owner_id,
+                "version": p.expected_version + 1,
+                "data": p.data.model_dump(mode="json"),
+                "updated_at": now,
+            }
+            for p in saves
+        ]
+        new = [r for r, p in zip(rows, saves, strict=True) if p.plan_id is None]
+        await bulk.insert_rows(self._session, table, new)
+        missed = await bulk.update_rows(
+            self._session,
+            table,
+            [r for r, p in zip(rows, saves, strict=True) if p.plan_id is not None],
+            versioned=True,
+        )
+        if missed:
+            p = next(p for r, p in zip(rows, saves, strict=True) if r["id"] in missed)
+            stored = await self._in(table, owner, [p.owner_id])
+            actual = stored[0]["version"] if stored else 0
+            raise StaleVersion(f"{p.kind} plan", p.owner_id, p.expected_version, actual)
 
     async def with_content_since(self, seq: int) -> list[Activity]:
         changed = (
