@@ -122,8 +122,8 @@ class FakeIntelligenceRepository:
     async def save_many(self, writes: IntelWrites) -> None:
         for a in writes.activities:
             await self.save_activity(a)
-        for p in writes.profiles:
-            await self.save_profile(p)
+        for profile in writes.profiles:
+            await self.save_profile(profile)
         for r in writes.relationships:
             self._s["relationships"][r.id] = r
         for e in writes.evidence:

@@ -267,9 +267,9 @@ async def _apply(
             contact_ids=sorted(contact_ids),
             emails=sorted(emails),
         )
-        for acc in made.values():
-            if acc.id not in batch.accounts:
-                batch.add(EntityKind.ACCOUNT, acc)
+        for new in made.values():
+            if new.id not in batch.accounts:
+                batch.add(EntityKind.ACCOUNT, new)
         results: list[Applied | None] = []
         touched: list[tuple[UUID | None, UUID | None]] = []
         for item, acc in zip(items, wanted, strict=True):
@@ -487,15 +487,14 @@ class ImportHook:
     seller_domains: Sequence[str] = ()
     narrator: NarrativeWriter | None = None
     thresholds: Thresholds | None = None
+    progress: Progress | None = None
 
     async def mark(self) -> int:
         """The change feed's position before the import."""
         async with self.uow() as r:
             return await r.changes.latest()
 
-    async def after(
-        self, since: int, *, progress: Progress | None = None, now: datetime | None = None
-    ) -> ConversationCounts:
+    async def after(self, since: int, *, now: datetime | None = None) -> ConversationCounts:
         """Process the activities with content created or changed after ``since`` whose
         version was not processed yet. Never raises: a failure is in the counts' ``error``."""
         try:
@@ -514,7 +513,7 @@ class ImportHook:
                 seller_domains=self.seller_domains,
                 thresholds=self.thresholds,
                 narrator=self.narrator,
-                progress=progress,
+                progress=self.progress,
                 now=now or _utcnow(),
             )
         except Exception as err:  # the import stands; say what failed and how to resume

@@ -752,8 +752,8 @@ async def update_plans(
         )
         if current is None or current.data != data:
             batch.save_deal_plan(deal_id, data)
-    for deal_id, account_id in touched:
-        deal = batch.deals.get(deal_id) if deal_id is not None else None
+    for touched_deal, account_id in touched:
+        deal = batch.deals.get(touched_deal) if touched_deal is not None else None
         owner = account_id or (deal.account_id if deal else None)
         if owner is not None:
             accounts[owner] = None

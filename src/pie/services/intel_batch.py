@@ -270,13 +270,15 @@ class Batch:
         return kept
 
     def _reindex(self, kind: EntityKind, old: Record | None, new: Record) -> None:
-        index = self._by_account.get(kind)
-        if index is None or (old is not None and old.account_id == new.account_id):
+        index = self._by_account.get(kind)  # only kinds that belong to an account have one
+        was = getattr(old, "account_id", None)
+        now = getattr(new, "account_id", None)
+        if index is None or (old is not None and was == now):
             return
-        if old is not None and old.account_id is not None:
-            index.get(old.account_id, {}).pop(old.id, None)
-        if new.account_id is not None:
-            index.setdefault(new.account_id, {})[new.id] = None
+        if old is not None and was is not None:
+            index.get(was, {}).pop(old.id, None)
+        if now is not None:
+            index.setdefault(now, {})[new.id] = None
 
     def add_transition(self, tr: StageTransition) -> None:
         self.transitions.setdefault(tr.deal_id, []).append(tr)

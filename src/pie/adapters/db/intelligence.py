@@ -379,6 +379,16 @@ class SqlIntelligenceRepository:
     async def _save_plans(self, table: Table, owner: str, saves: Sequence[PlanSave]) -> None:
         """New plans inserted, stored ones updated where their version is the expected one
         (each in one statement); a plan someone else wrote meanwhile raises StaleVersion."""
+        if not saves:
+            return
+        stored = {
+            r[owner]: r["version"]
+            for r in await self._in(table, owner, [p.owner_id for p in saves])
+        }
+        for p in saves:  # (on PostgreSQL the versioned update checks again, row by row)
+            if stored.get(p.owner_id, 0) != p.expected_version:
+                actual = stored.get(p.owner_id, 0)
+                raise StaleVersion(f"{p.kind} plan", p.owner_id, p.expected_version, actual)
         now = self._clock()
         rows = [
             {
