@@ -381,10 +381,15 @@ class SqlIntelligenceRepository:
         (each in one statement); a plan someone else wrote meanwhile raises StaleVersion."""
         if not saves:
             return
-        stored = {
-            r[owner]: r["version"]
-            for r in await self._in(table, owner, [p.owner_id for p in saves])
-        }
+        stored: dict[UUID, int] = {}
+        owners = [p.owner_id for p in saves]
+        for start in range(0, len(owners), _IN_CHUNK):
+            rows = await self._session.execute(
+                select(table.c[owner], table.c.version).where(
+                    self._mine(table), table.c[owner].in_(owners[start : start + _IN_CHUNK])
+                )
+            )
+            stored.update((ident, version) for ident, version in rows)
         for p in saves:  # (on PostgreSQL the versioned update checks again, row by row)
             if stored.get(p.owner_id, 0) != p.expected_version:
                 actual = stored.get(p.owner_id, 0)
