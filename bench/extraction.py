@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pie.domain.intelligence import decide
-from pie.intelligence.evaluation import Report, evaluate_labelled, evaluate_sample, load_labelled
+from pie.intelligence.evaluation import Report, evaluate_labelled, evaluate_sample
 from pie.intelligence.lexicon import ExtractorConfig
 from pie.intelligence.offline import OfflineExtractor
 from pie.intelligence.parse import parse

@@ -144,9 +144,7 @@ def _world(body: str, *, activity_id: str = "T1") -> dict[str, object]:
     }
 
 
-def test_every_import_runs_the_pipeline_once_per_activity_version(
-    url: str, tmp_path: Path
-) -> None:
+def test_every_import_runs_the_pipeline_once_per_activity_version(url: str, tmp_path: Path) -> None:
     t = _tenant(url)
     path = tmp_path / "world.json"
     path.write_text(json.dumps(_world(email(BUYING))), encoding="utf-8")

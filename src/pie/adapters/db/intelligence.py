@@ -384,12 +384,12 @@ class SqlIntelligenceRepository:
         stored: dict[UUID, int] = {}
         owners = [p.owner_id for p in saves]
         for start in range(0, len(owners), _IN_CHUNK):
-            rows = await self._session.execute(
+            found = await self._session.execute(
                 select(table.c[owner], table.c.version).where(
                     self._mine(table), table.c[owner].in_(owners[start : start + _IN_CHUNK])
                 )
             )
-            stored.update((ident, version) for ident, version in rows)
+            stored.update((ident, version) for ident, version in found)
         for p in saves:  # (on PostgreSQL the versioned update checks again, row by row)
             if stored.get(p.owner_id, 0) != p.expected_version:
                 actual = stored.get(p.owner_id, 0)
@@ -414,11 +414,14 @@ class SqlIntelligenceRepository:
             [r for r, p in zip(rows, saves, strict=True) if p.plan_id is not None],
             versioned=True,
         )
-        if missed:
-            p = next(p for r, p in zip(rows, saves, strict=True) if r["id"] in missed)
-            stored = await self._in(table, owner, [p.owner_id])
-            actual = stored[0]["version"] if stored else 0
-            raise StaleVersion(f"{p.kind} plan", p.owner_id, p.expected_version, actual)
+        if missed:  # written by someone else after the check (PostgreSQL)
+            stale = next(p for r, p in zip(rows, saves, strict=True) if r["id"] in missed)
+            raise StaleVersion(
+                f"{stale.kind} plan",
+                stale.owner_id,
+                stale.expected_version,
+                stale.expected_version + 1,
+            )
 
     async def with_content_since(self, seq: int) -> list[Activity]:
         changed = (
