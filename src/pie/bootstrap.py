@@ -4,7 +4,7 @@ for the entrypoints (the CLI reaches the database adapters only through here).""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +32,7 @@ from pie.services.model_cache import ModelCache
 from pie.services.notion import NotionDeps
 
 if TYPE_CHECKING:
+    from pie.services.conversations import ImportHook
     from pie.services.plans_intel import NarrativeWriter
 from pie.simulation.engine import IN_PROCESS, Engine
 
@@ -120,6 +121,7 @@ class Container:
             credentials=self.credentials,
             uow=lambda t: self.uow(t, writes=True),
             lock=self.sync_lock(),
+            after_import=self.import_hook,
         )
 
     def job_queue(self) -> JobQueue:
@@ -228,6 +230,25 @@ class Container:
             old = kept.pop(next(iter(kept)))
             self._jobs.setdefault("closing", set()).add(asyncio.ensure_future(old.aclose()))
         return ex
+
+    def import_hook(
+        self,
+        tenant_id: UUID,
+        *,
+        seller_domains: tuple[str, ...] = (),
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportHook:
+        """The intelligence pipeline on the conversations an import brings (once per activity
+        version; docs/intelligence-workflow.md)."""
+        from pie.services.conversations import ImportHook
+
+        return ImportHook(
+            lambda: self.uow(tenant_id, writes=True),
+            self.extractor(seller_domains=seller_domains),
+            seller_domains,
+            self.narrator(),
+            progress=progress,
+        )
 
     def narrator(self) -> NarrativeWriter | None:
         """Who writes plan narratives: an LLM when ``PIE_LLM_MODEL`` is set, else None (they

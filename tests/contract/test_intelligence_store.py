@@ -3,11 +3,13 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 
 import pytest
 
+from pie.domain.errors import StaleVersion
 from pie.domain.model import Activity, Deal, Stakeholder
 from pie.domain.political import (
     DECISION_POWER,
@@ -252,3 +254,99 @@ async def test_intelligence_goes_with_its_activity(store: Store) -> None:
         await uow.commit()
     async with store.uow(t) as uow:
         assert await uow.intel.processed([act.id]) == {}
+
+
+async def test_a_batch_reads_its_records_at_once_and_writes_in_bulk(store: Store) -> None:
+    from pie.domain.ownership import HUMAN
+    from pie.domain.plans import OpportunityPlanData
+    from pie.domain.stages import Stage
+    from pie.ports.intelligence import IntelWrites, PlanSave
+
+    t, deal, act, s1, s2 = await _world(store)
+    talk = r.activity(t, deal.id, account_id=deal.account_id, raw_content="Dana: we need it")
+    elsewhere = r.deal(t, None)  # a deal of no account, asked for by id
+    async with store.uow(t) as uow:
+        since = await uow.changes.latest()
+        await uow.activities.add(talk)
+        await uow.deals.add(elsewhere)
+        await uow.deals.update(
+            dataclasses.replace(deal, stage=Stage.DEMO), origin=HUMAN, fields=frozenset({"stage"})
+        )
+        await uow.intel.save_activity(
+            ActivityIntel(
+                activity_id=act.id,
+                digest="d" * 64,
+                extractor="offline",
+                extraction={
+                    "detection": {
+                        "signals": [{"kind": "budget_mention", "evidence": {"quote": "q"}}],
+                        "competitors": ["Clari"],
+                    },
+                    "qualification": {"budget": {"value": "50k"}},
+                },
+                enrichment={"sentiment": 0.5, "summary": "long"},
+                processed_at=T0,
+            )
+        )
+        await uow.commit()
+    async with store.uow(t) as uow:
+        # what the import brought since the mark: the activity with content, once
+        assert [a.id for a in await uow.intel.with_content_since(since)] == [talk.id]
+        assert await uow.intel.with_content_since(await uow.changes.latest()) == []
+        scope = await uow.intel.load(
+            account_ids=[deal.account_id],  # type: ignore[list-item]
+            deal_ids=[elsewhere.id],
+            activity_ids=[talk.id],
+            emails=["b@acme.test"],
+        )
+    assert set(scope.deals) == {deal.id, elsewhere.id}
+    assert set(scope.activities) == {act.id, talk.id}
+    assert set(scope.stakeholders) == {s1.id, s2.id}
+    assert {s1.contact_id, s2.contact_id} <= set(scope.contacts)
+    assert scope.provenance[deal.id]["stage"][0] == HUMAN
+    light = scope.intel[act.id]  # not asked for: what a batch reads of it
+    assert light.digest == "d" * 64
+    assert [s["kind"] for s in light.extraction["detection"]["signals"]] == ["budget_mention"]
+    assert light.extraction["detection"]["competitors"] == ["Clari"]
+    assert light.enrichment["sentiment"] == 0.5
+    assert scope.deal_plans == {} and scope.narratives == {}
+
+    plan = OpportunityPlanData(narrative="first")
+    async with store.uow(t) as uow:
+        await uow.intel.save_many(
+            IntelWrites(
+                plans=[
+                    PlanSave(kind="deal", owner_id=deal.id, data=plan, expected_version=0,
+                             saved_at=T0)
+                ],
+                narratives=[
+                    Narrative(kind="deal", owner_id=deal.id, inputs_digest="x", writer="offline",
+                              text="first", created_at=T0)
+                ],
+            )
+        )  # fmt: skip
+        await uow.commit()
+    async with store.uow(t) as uow:
+        scope = await uow.intel.load(account_ids=[deal.account_id])  # type: ignore[list-item]
+        stored = scope.deal_plans[deal.id]
+        assert stored.version == 1 and stored.data.narrative == "first"
+        assert scope.narratives[("deal", deal.id)].text == "first"
+        again = plan.model_copy(update={"narrative": "second"})
+        await uow.intel.save_many(
+            IntelWrites(
+                plans=[PlanSave(kind="deal", owner_id=deal.id, data=again, expected_version=1,
+                                plan_id=stored.id, saved_at=T0)]
+            )
+        )  # fmt: skip
+        await uow.commit()
+    async with store.uow(t) as uow:
+        got = await uow.plans.get_opportunity_plan(deal.id)
+        assert got is not None and (got.version, got.data.narrative) == (2, "second")
+        assert [v.version for v in await uow.intel.plan_versions("deal", deal.id)] == [1, 2]
+        with pytest.raises(StaleVersion):  # someone else saved version 2 meanwhile
+            await uow.intel.save_many(
+                IntelWrites(
+                    plans=[PlanSave(kind="deal", owner_id=deal.id, data=plan,
+                                    expected_version=1, plan_id=stored.id, saved_at=T0)]
+                )
+            )  # fmt: skip

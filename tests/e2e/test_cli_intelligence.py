@@ -119,9 +119,8 @@ def test_bad_files_are_one_line_errors_and_store_nothing(
     assert got.exit_code == 1 and "not found" in got.output
 
 
-def test_import_can_run_the_pipeline_on_what_it_brought(url: str, tmp_path: Path) -> None:
-    t = _tenant(url)
-    doc = {
+def _world(body: str, *, activity_id: str = "T1") -> dict[str, object]:
+    return {
         "format": "pie/v1",
         "source": "crm",
         "accounts": [{"id": "A1", "name": "Globex", "domain": "globex.com"}],
@@ -134,22 +133,46 @@ def test_import_can_run_the_pipeline_on_what_it_brought(url: str, tmp_path: Path
                 "created_at": "2026-03-01T09:00:00Z",
                 "activities": [
                     {
-                        "id": "T1",
+                        "id": activity_id,
                         "type": "email",
                         "at": "2026-03-02T10:00:00Z",
-                        "content": email(BUYING),
-                    }
+                        "content": body,
+                    },
+                    {"id": "T0", "type": "call", "at": "2026-03-01T10:00:00Z"},  # no content
                 ],
             }
         ],
     }
+
+
+def test_every_import_runs_the_pipeline_once_per_activity_version(url: str, tmp_path: Path) -> None:
+    t = _tenant(url)
     path = tmp_path / "world.json"
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    got = pie(*t, "import", path, "--conversations", "--seller-domain", SELLER)
+    path.write_text(json.dumps(_world(email(BUYING))), encoding="utf-8")
+    got = pie(*t, "import", path, "--seller-domain", SELLER, "--json")
     assert got.exit_code == 0, got.output
-    assert "conversations: 1 processed" in got.output
-    again = pie(*t, "import", path, "--conversations", "--seller-domain", SELLER)
-    assert "conversations: 0 processed" in again.output  # once per activity version
+    done = json.loads(got.stdout)["conversations"]
+    assert (done["processed"], done["error"]) == (1, None)
+    again = pie(*t, "import", path, "--seller-domain", SELLER, "--json")
+    assert json.loads(again.stdout)["conversations"]["processed"] == 0  # the same version
+    path.write_text(json.dumps(_world(email(FOLLOW_UP))), encoding="utf-8")
+    changed = pie(*t, "import", path, "--seller-domain", SELLER)
+    assert changed.exit_code == 0, changed.output
+    assert "conversations: 1 processed" in changed.output  # a new version: once more
+    plan = pie(*t, "plans", "show", "crm:D1", "--json")
+    assert plan.exit_code == 0, plan.output
+    assert "Globex" in plan.stdout
+
+
+def test_an_import_can_leave_its_conversations_for_later(url: str, tmp_path: Path) -> None:
+    t = _tenant(url)
+    path = tmp_path / "world.json"
+    path.write_text(json.dumps(_world(email(BUYING))), encoding="utf-8")
+    got = pie(*t, "import", path, "--no-conversations", "--json")
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.stdout)["conversations"] is None
+    later = pie(*t, "conversations", "reprocess", "--pending", "--seller-domain", SELLER)
+    assert later.exit_code == 0 and "1 processed" in later.output, later.output
 
 
 def test_stage_rules_are_shown_and_set_per_tenant(url: str, tmp_path: Path) -> None:

@@ -604,7 +604,7 @@ class InMemoryUnitOfWork:
         self.changes = FakeChangeFeed(t)
         self.models = FakeModelCache(t, clock)
         self.policy = FakePolicyRepository(t)
-        self.intel = FakeIntelligenceRepository(t.intel, t.rows)
+        self.intel = FakeIntelligenceRepository(t.intel, t.rows, t)
         self.sync = FakeSyncStateRepository(t.sync, clock)
         self.columns = FakeColumnReader(self)
 

@@ -86,6 +86,27 @@ class EntityCounts:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationCounts:
+    """What the intelligence pipeline did with the activities with content an import brought
+    (``pie.services.conversations.ImportHook``); ``error`` when it failed (the import stands)."""
+
+    processed: int = 0
+    skipped: int = 0
+    deals_created: int = 0
+    stage_moves: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "processed": self.processed,
+            "skipped": self.skipped,
+            "deals_created": self.deals_created,
+            "stage_moves": self.stage_moves,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImportReport:
     file: str
     format: str
@@ -99,6 +120,8 @@ class ImportReport:
     cursors: dict[str, str] = field(default_factory=dict)  # stream -> position committed
     history_file: str | None = None
     deleted: dict[EntityKind, int] = field(default_factory=dict)  # records a source deleted
+    #: the pipeline on the conversations it brought; None when it did not run
+    conversations: ConversationCounts | None = None
 
     def count(self, kind: EntityKind) -> EntityCounts:
         return self.counts.get(kind, EntityCounts())
@@ -149,6 +172,7 @@ class ImportReport:
             "kept": [k.to_dict() for k in self.kept],
             "cursors": dict(self.cursors),
             **({"deleted": {k.value: n for k, n in self.deleted.items()}} if self.deleted else {}),
+            "conversations": self.conversations.to_dict() if self.conversations else None,
         }
 
     def reasons_by_count(self) -> list[tuple[str, int]]:

@@ -11,10 +11,12 @@ every unknown name is listed, and a suggested mapping file is written.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 from uuid import UUID
 
 from pie.domain.errors import InvalidInput, UnmappedStages
@@ -24,13 +26,35 @@ from pie.importing.draft import SeenIds
 from pie.importing.formats import Opened, Options
 from pie.importing.gc_tuning import fewer_collections
 from pie.importing.mapping import MapContext, Mapper
-from pie.importing.report import DEFAULT_EXAMPLES, ImportReport, Rejected, RejectedFile, Tally
+from pie.importing.report import (
+    DEFAULT_EXAMPLES,
+    ConversationCounts,
+    ImportReport,
+    Rejected,
+    RejectedFile,
+    Tally,
+)
 from pie.importing.sink import DEFAULT_CHUNK_SIZE, Rejecter, Sink
 from pie.importing.source import Source
 from pie.importing.stage_maps import load_stage_map, unmapped_error
 from pie.ports.uow import UnitOfWork
 
 Progress = Callable[[int, int], None]
+
+
+class AfterImport(Protocol):
+    """What runs on the records an import brought, after its transaction (the intelligence
+    pipeline on the activities with content: ``pie.services.conversations.ImportHook``)."""
+
+    async def mark(self) -> int:
+        """Where the store's change feed is before the import."""
+        ...
+
+    async def after(self, since: int) -> ConversationCounts:
+        """Run on what changed after ``since``; never raises (a failure is in the counts)."""
+        ...
+
+
 _NO_TENANT = UUID(int=0)  # detecting a format needs no tenant
 
 
@@ -57,8 +81,11 @@ async def import_file(
     sort_events: bool = False,
     show_rejected: int = DEFAULT_EXAMPLES,
     rejected_file: Path | None = None,
+    after: AfterImport | None = None,
 ) -> ImportReport:
-    """Import one file (and its stage history) into ``uow``'s tenant, committing once.
+    """Import one file (and its stage history) into ``uow``'s tenant, committing once; then,
+    with ``after``, run it on what the import brought (its counts are the report's
+    ``conversations``; a failure there never undoes the import).
 
     Event logs (XES, or CSV with ``format="eventlog-csv"``) are read with ``mapping``, a TOML
     file that maps activity names to stages and case attributes to deal fields (see
@@ -83,10 +110,14 @@ async def import_file(
     files = [path, *([Path(history)] if history else [])]
     load = _Load(uow, skip_bad_rows, chunk_size, _FileProgress(progress, files))
     load.tally.examples = show_rejected
+    since = await after.mark() if after is not None else 0
     with fewer_collections(), _rejections(load, rejected_file):
-        return await _import_file(
+        report = await _import_file(
             uow, load, fmt, path, options, mapping_text, sort_events, history, suggestions_dir
         )
+    if after is not None:
+        report = dataclasses.replace(report, conversations=await after.after(since))
+    return report
 
 
 @contextmanager
@@ -144,21 +175,33 @@ async def import_source(
     format: str = "api",
     show_rejected: int = DEFAULT_EXAMPLES,
     on_reject: Callable[[Rejected], None] | None = None,
+    after: AfterImport | None = None,
 ) -> ImportReport:
     """Import what ``source`` has after its committed cursors. A resumable source commits each
     batch with the positions it reached, so a run that fails resumes from the last committed
     batch; any other source commits once, at the end. ``vendor`` picks the stock stage names
     (``salesforce``, ``hubspot``) when the source's name is not the vendor's. ``on_reject`` is
-    told of every record left out with ``skip_bad_rows`` (the report lists the first few)."""
+    told of every record left out with ``skip_bad_rows`` (the report lists the first few).
+    ``after`` runs on what the import brought once it is through, and on what the batches
+    committed before it stopped if it fails."""
     overrides = load_stage_map(Path(stage_map)) if stage_map else {}
     stages = StageMapper(source.name, overrides, vendor=vendor)
     ctx = MapContext(stages, SeenIds(), now or datetime.now(UTC), scope="in this run")
     load = _Load(uow, skip_bad_rows, chunk_size, _FileProgress(None, []))
     load.tally.examples = show_rejected
     load.tally.on_reject = on_reject
-    with fewer_collections():
-        await _import_source(uow, load, source, make_mapper(ctx), stages, vendor, format)
-    return load.report(source.label, format, source.name, None)
+    since = await after.mark() if after is not None else 0
+    try:
+        with fewer_collections():
+            await _import_source(uow, load, source, make_mapper(ctx), stages, vendor, format)
+    except Exception:
+        if after is not None and source.resumable:  # the batches it committed stand
+            await after.after(since)
+        raise
+    report = load.report(source.label, format, source.name, None)
+    if after is not None:
+        report = dataclasses.replace(report, conversations=await after.after(since))
+    return report
 
 
 async def _import_source(

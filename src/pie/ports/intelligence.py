@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from pie.domain.model import Account, Activity, Contact, Deal, StageTransition, Stakeholder
+from pie.domain.plans import AccountPlan, AccountPlanData, OpportunityPlan, OpportunityPlanData
 from pie.domain.political import Relationship, StakeholderProfile
 from pie.domain.progression import ProgressionSettings
 
@@ -60,6 +62,63 @@ class PlanVersion:
     saved_at: datetime
 
 
+@dataclass(slots=True, kw_only=True)
+class IntelScope:
+    """What the pipeline reads for a batch of conversations, read at once (``load``): the
+    accounts asked for with all their deals, contacts and stakeholders; the deals asked for;
+    every activity of those deals plus the activities asked for; the deals' stage transitions
+    (oldest first); the contacts asked for by id or email and those of the stakeholders; the
+    intelligence rows of all of these (profiles, relationships, plans and their narratives,
+    and the activities' extractions: whole for the activities asked for, of the others only
+    the digest, the detection's signals (their kinds) and competitors and the enrichment's
+    sentiment, all a batch reads of them). ``provenance``:
+    per record id (accounts, contacts, deals, stakeholders), each field's ``[origin, when]``.
+    Records' ``external_ids`` are not filled."""
+
+    accounts: dict[UUID, Account] = field(default_factory=dict)
+    deals: dict[UUID, Deal] = field(default_factory=dict)
+    contacts: dict[UUID, Contact] = field(default_factory=dict)
+    stakeholders: dict[UUID, Stakeholder] = field(default_factory=dict)
+    activities: dict[UUID, Activity] = field(default_factory=dict)
+    transitions: dict[UUID, list[StageTransition]] = field(default_factory=dict)
+    provenance: dict[UUID, dict[str, list[str]]] = field(default_factory=dict)
+    intel: dict[UUID, ActivityIntel] = field(default_factory=dict)
+    profiles: dict[UUID, StakeholderProfile] = field(default_factory=dict)
+    relationships: list[Relationship] = field(default_factory=list)
+    account_plans: dict[UUID, AccountPlan] = field(default_factory=dict)
+    deal_plans: dict[UUID, OpportunityPlan] = field(default_factory=dict)
+    narratives: dict[tuple[str, UUID], Narrative] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanSave:
+    """A plan a batch saves: version ``expected_version + 1`` of the ``kind`` ("deal" or
+    "account") plan of ``owner_id``; ``plan_id`` is the stored plan's id (None: a new plan)."""
+
+    kind: str
+    owner_id: UUID
+    data: OpportunityPlanData | AccountPlanData
+    expected_version: int
+    plan_id: UUID | None = None
+    saved_at: datetime
+
+
+@dataclass(slots=True, kw_only=True)
+class IntelWrites:
+    """Intelligence rows a batch writes at once (``save_many``), each kind as its own
+    ``save_*`` would."""
+
+    activities: list[ActivityIntel] = field(default_factory=list)
+    profiles: list[StakeholderProfile] = field(default_factory=list)
+    relationships: list[Relationship] = field(default_factory=list)  # ids as stored
+    evidence: list[TransitionEvidence] = field(default_factory=list)
+    narratives: list[Narrative] = field(default_factory=list)
+    versions: list[PlanVersion] = field(default_factory=list)
+    #: plans, each with its PlanVersion; a stored version other than the expected one raises
+    #: StaleVersion (someone else wrote the plan meanwhile)
+    plans: list[PlanSave] = field(default_factory=list)
+
+
 class IntelligenceRepository(Protocol):
     async def lock(self, key: str) -> None:
         """Hold a lock on ``key`` until the transaction ends, so writers of one key (a tenant's
@@ -74,6 +133,29 @@ class IntelligenceRepository(Protocol):
 
     async def find_contacts(self, emails: Sequence[str]) -> dict[str, UUID]:
         """Lower-cased email -> the contact with that email."""
+        ...
+
+    async def load(
+        self,
+        *,
+        account_ids: Sequence[UUID] = (),
+        deal_ids: Sequence[UUID] = (),
+        activity_ids: Sequence[UUID] = (),
+        contact_ids: Sequence[UUID] = (),
+        emails: Sequence[str] = (),
+    ) -> IntelScope:
+        """Everything a batch of conversations of these accounts and deals reads, in a few
+        queries (see ``IntelScope``)."""
+        ...
+
+    async def save_many(self, writes: IntelWrites) -> None:
+        """Write a batch of intelligence rows in a few statements."""
+        ...
+
+    async def with_content_since(self, seq: int) -> list[Activity]:
+        """The activities with content (a body or transcript) created or changed by the
+        changes after ``seq`` in the tenant's change feed (what an import brought), in one
+        query."""
         ...
 
     # --- activity extractions ---------------------------------------------------------------

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from pie.domain.errors import InvalidInput, NotConfigured, NotFound, PieError
 from pie.importing.report import KIND_ORDER, ImportReport
-from pie.importing.service import import_source
+from pie.importing.service import AfterImport, import_source
 from pie.importing.source import RawRecord, Source
 from pie.ports.connections import (
     ACTIVE,
@@ -65,6 +65,8 @@ class SyncDeps:
     uow: Callable[[UUID], UnitOfWork]  # a writing unit of work (an import)
     lock: SyncLock
     now: Callable[[], datetime] = field(default=_utcnow)
+    #: what runs on what a sync brought (the intelligence pipeline on its conversations)
+    after_import: Callable[[UUID], AfterImport] | None = None
 
 
 def scrub(err: BaseException, secrets: Mapping[str, Secret]) -> None:
@@ -335,6 +337,7 @@ async def run_sync(
                     skip_bad_rows=True,
                     now=started,
                     show_rejected=MAX_FAILED_LISTED,
+                    after=deps.after_import(tenant_id) if deps.after_import else None,
                 )
                 # the connector's own step after the pipeline (a vendor's delete
                 # reconciliation, its list of records to read again), when it has one
@@ -407,6 +410,7 @@ def _succeeded(
         failed_total=report.rejected_total,
         kept=len(report.kept),
         cursors=dict(report.cursors),
+        conversations=report.conversations.to_dict() if report.conversations else None,
     )
 
 

@@ -1,22 +1,25 @@
-"""The opportunity handler: applies one conversation's extraction to the store (seed 000,
-pattern 2 and the post-conversation hook).
+"""The opportunity handler: applies one conversation's extraction to the records of its batch
+(seed 000, pattern 2 and the post-conversation hook; ``pie.services.intel_batch``).
 
-Detection never writes; this handler does, inside the caller's unit of work, holding the lock
-of the tenant's account (``uow.intel.lock``) so that concurrent conversations of one account
-are applied one after the other and never create the same deal twice. In order:
+Detection never writes; this handler does, into the batch the caller opened in its unit of
+work while holding the lock of each account the batch touches (``uow.intel.lock``), so that
+concurrent conversations of one account are applied one after the other and never create the
+same deal twice. In order:
 
 1. the deal: the one given, else ``decide`` over the account's open deals (create at 0.80,
-   update at 0.70, prefer updating), read first, under the lock;
+   update at 0.70, prefer updating), read under the lock;
 2. contacts and account stakeholders for the buyer-side people (new ones from participants);
 3. the activity: linked to account, deal and contacts, with its enrichment (summary, key
    moments, objections, next steps, outcome);
 4. the deal's typed qualification, merged (a person's value is never overwritten);
 5. political scores of the stakeholders (``pie.domain.political`` rules);
-6. stage progression (``pie.services.progression``) and plans (``pie.services.plans_intel``);
-7. the activity's extraction, marked with the digest of the version processed.
+6. the activity's extraction, marked with the digest of the version processed;
+7. stage progression (``pie.domain.progression``).
 
-Every write to a deal, contact or stakeholder goes through the ownership-aware repositories
-with origin ``pie``: what a CRM or a person wrote is kept and reported, never overwritten.
+Plans are updated once per batch, after its conversations (``update_plans``). Every change to
+a deal, contact or stakeholder follows the ownership rules with origin ``pie`` (the batch
+applies them as the store does, then writes through the ownership-aware repositories): what a
+CRM or a person wrote is kept and reported, never overwritten.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-from pie.domain.errors import AccountNotFound, DealNotFound
+from pie.domain.errors import DealNotFound
 from pie.domain.intelligence import (
     Conversation,
     Decision,
@@ -73,14 +76,15 @@ from pie.domain.political import (
     propose,
     resolve_stance,
 )
-from pie.domain.qualification import read_qualification, write_qualification
+from pie.domain.progression import evidence_of, propose_stage
+from pie.domain.qualification import filled, write_qualification
 from pie.domain.stages import DEFAULT_PROBABILITY, Stage
-from pie.ports.intelligence import ActivityIntel
-from pie.ports.repositories import DealFilter
-from pie.ports.uow import UnitOfWork
-from pie.services import plans_intel, progression
+from pie.ports.intelligence import ActivityIntel, TransitionEvidence
+from pie.services import plans_intel
+from pie.services.intel_batch import Batch
 from pie.services.plans_intel import NarrativeWriter
 from pie.services.political_map import one_per_contact
+from pie.services.progression import evidence_quotes, transition_to
 
 _EMAIL_DOMAIN = re.compile(r"@([\w.-]+)$")
 FREE_MAIL = frozenset(
@@ -161,13 +165,17 @@ def _is_seller_email(email: str | None, seller_domains: set[str]) -> bool:
     return d is not None and d in seller_domains
 
 
-def stamp_evidence(extraction: Extraction, activity_id: UUID, at: datetime) -> Extraction:
-    """Every evidence item of ``extraction`` names the activity it came from and when."""
+def stamp_evidence(
+    extraction: Extraction, activity_id: UUID, at: datetime
+) -> tuple[Extraction, dict[str, Any]]:
+    """Every evidence item of ``extraction`` names the activity it came from and when; also
+    the result as JSON."""
     doc = extraction.model_dump(mode="json")
+    evidence_keys = {"quote", "start", "end"}
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if {"quote", "start", "end"} <= node.keys():
+            if evidence_keys <= node.keys():
                 if not node.get("activity_id"):
                     node["activity_id"] = str(activity_id)
                 if not node.get("at"):
@@ -179,7 +187,7 @@ def stamp_evidence(extraction: Extraction, activity_id: UUID, at: datetime) -> E
                 walk(v)
 
     walk(doc)
-    return Extraction.model_validate(doc)
+    return Extraction.model_validate(doc), doc
 
 
 def account_lock(account_id: UUID | None) -> str:
@@ -199,73 +207,58 @@ def buyer_domains(conv: Conversation) -> list[str]:
     )
 
 
-async def resolve_account(
-    uow: UnitOfWork, conv: Conversation, account_id: UUID | None, now: datetime
-) -> tuple[Account | None, bool]:
-    """The account a conversation belongs to: the one given, else the one whose domain a
-    buyer's email has; with neither, a new account named after the buyer's company domain
-    (free-mail domains excepted). Returns (account, created)."""
-    if account_id is not None:
-        acc = await uow.accounts.get(account_id)
-        if acc is None:
-            raise AccountNotFound(account_id)
-        return acc, False
-    domains = buyer_domains(conv)
-    if not domains:
-        return None, False
-    # two conversations of a new company must not both create its account
-    await uow.intel.lock(f"domain:{domains[0]}")
-    found = await uow.intel.find_accounts(domains)
-    for d in domains:
-        if d in found:
-            await uow.intel.lock(account_lock(found[d]))
-            return await uow.accounts.get(found[d]), False
-    d = domains[0]
-    acc = Account(
-        id=derive_id(uow.tenant_id, EntityKind.ACCOUNT, "pie-domain", d),
-        tenant_id=uow.tenant_id,
-        name=d.split(".")[-2].capitalize() if d.count(".") else d,
-        domain=d,
+def new_account(tenant_id: UUID, domain: str, now: datetime) -> Account:
+    """The account PIE makes for a buyer's company email domain it does not know."""
+    return Account(
+        id=derive_id(tenant_id, EntityKind.ACCOUNT, "pie-domain", domain),
+        tenant_id=tenant_id,
+        name=domain.split(".")[-2].capitalize() if domain.count(".") else domain,
+        domain=domain,
         created_at=now,
         updated_at=now,
     )
-    await uow.intel.lock(account_lock(acc.id))  # before any write: locks in one order
-    if await uow.accounts.get(acc.id) is None:
-        await uow.accounts.add(acc, origin=PIE)
-        return acc, True
-    return await uow.accounts.get(acc.id), False
 
 
-async def _contacts_and_stakeholders(
-    uow: UnitOfWork,
+def contact_id_for(tenant_id: UUID, account_id: UUID, person: InferredStakeholder) -> UUID:
+    """The id of the contact PIE makes for a person of an account."""
+    key = (person.email or person.name or "").lower()
+    return derive_id(tenant_id, EntityKind.CONTACT, "pie", account_id, key)
+
+
+def new_deal_id(tenant_id: UUID, activity_id: UUID) -> UUID:
+    """The id of the deal a conversation opens (so a replay finds the same one)."""
+    return derive_id(tenant_id, EntityKind.DEAL, "pie", activity_id)
+
+
+def _contacts_and_stakeholders(
+    batch: Batch,
     account: Account,
     people: Sequence[InferredStakeholder],
-    activity_id: UUID,
     at: datetime,
     applied: Applied,
 ) -> dict[UUID, tuple[Stakeholder, InferredStakeholder]]:
     """Contact and account stakeholder of each person (created when missing)."""
-    emails = [p.email for p in people if p.email]
-    by_email = await uow.intel.find_contacts(emails)
-    contacts = list(await uow.contacts.for_account(account.id))
-    by_id = {c.id: c for c in contacts}
+    tenant = batch.tenant_id
+    contacts = batch.account_contacts(account.id)
+    by_email: dict[str, UUID] = {}
+    for c in sorted(batch.contacts.values(), key=lambda c: (c.created_at, c.id)):
+        if c.email:
+            by_email.setdefault(c.email.lower(), c.id)
     by_name = {c.name.lower(): c for c in contacts}
     stakeholders = {
-        s.contact_id: s for s in one_per_contact(await uow.stakeholders.for_account(account.id))
+        s.contact_id: s for s in one_per_contact(batch.account_stakeholders(account.id))
     }
     out: dict[UUID, tuple[Stakeholder, InferredStakeholder]] = {}
     for p in people:
         contact: Contact | None = None
         if p.email and p.email.lower() in by_email:
-            known = by_email[p.email.lower()]
-            contact = by_id.get(known) or await uow.contacts.get(known)
+            contact = batch.contacts[by_email[p.email.lower()]]
         elif p.name and p.name.lower() in by_name:
             contact = by_name[p.name.lower()]
         if contact is None:
-            key = (p.email or p.name or "").lower()
             contact = Contact(
-                id=derive_id(uow.tenant_id, EntityKind.CONTACT, "pie", account.id, key),
-                tenant_id=uow.tenant_id,
+                id=contact_id_for(tenant, account.id, p),
+                tenant_id=tenant,
                 account_id=account.id,
                 name=p.name or (p.email or "?").split("@")[0],
                 title=p.title,
@@ -273,36 +266,36 @@ async def _contacts_and_stakeholders(
                 created_at=at,
                 updated_at=at,
             )
-            if contact.id not in by_id and await uow.contacts.get(contact.id) is None:
-                await uow.contacts.add(contact, origin=PIE)
+            if contact.id in batch.contacts:
+                contact = batch.contacts[contact.id]
+            else:
+                batch.add(EntityKind.CONTACT, contact)
                 applied.contacts_created += 1
-            by_id[contact.id] = contact
             by_name[contact.name.lower()] = contact
             if p.email:
                 by_email[p.email.lower()] = contact.id
         elif p.title and not contact.title:
-            counts = await uow.contacts.update(
-                replace(contact, title=p.title, updated_at=at), origin=PIE, fields=_F_TITLE
+            applied.kept.extend(
+                batch.update(
+                    EntityKind.CONTACT, replace(contact, title=p.title, updated_at=at), _F_TITLE
+                )
             )
-            applied.kept.extend(counts.kept)
             contact = replace(contact, title=p.title)
         holder = stakeholders.get(contact.id)
         if holder is None:
             holder = Stakeholder(
-                id=derive_id(uow.tenant_id, EntityKind.STAKEHOLDER, "pie", account.id, contact.id),
-                tenant_id=uow.tenant_id,
+                id=derive_id(tenant, EntityKind.STAKEHOLDER, "pie", account.id, contact.id),
+                tenant_id=tenant,
                 account_id=account.id,
                 deal_id=None,
                 contact_id=contact.id,
                 created_at=at,
                 updated_at=at,
             )
-            if await uow.stakeholders.get(holder.id) is None:
-                await uow.stakeholders.add(holder, origin=PIE)
+            if holder.id in batch.stakeholders:
+                holder = batch.stakeholders[holder.id]
             else:
-                got = await uow.stakeholders.get(holder.id)
-                assert got is not None
-                holder = got
+                batch.add(EntityKind.STAKEHOLDER, holder)
             stakeholders[contact.id] = holder
         out[holder.id] = (holder, p if p.title or not contact.title else _with_title(p, contact))
     return out
@@ -318,8 +311,8 @@ _F_STAKEHOLDER = frozenset(
 )
 
 
-async def score_stakeholders(
-    uow: UnitOfWork,
+def score_stakeholders(
+    batch: Batch,
     found: dict[UUID, tuple[Stakeholder, InferredStakeholder]],
     activity_id: UUID,
     at: datetime,
@@ -327,11 +320,8 @@ async def score_stakeholders(
 ) -> None:
     """Roles and scores from the title (heuristic) and the conversation (signals), by the
     rules of ``pie.domain.political``; the flat scores are mirrored onto the stakeholder."""
-    if not found:
-        return
-    profiles = await uow.intel.profiles(list(found))
     for sid, (holder, person) in found.items():
-        before = profiles.get(sid) or StakeholderProfile(stakeholder_id=sid)
+        before = batch.profiles.get(sid) or StakeholderProfile(stakeholder_id=sid)
         prof = before
         for name, rec in heuristic_scores(person.title, at).items():
             prof = propose(prof, name, rec)
@@ -368,8 +358,9 @@ async def score_stakeholders(
                 style_evidence=f"inferred from activity {activity_id}",
                 updated_at=at,
             )
-        if prof is not before:
-            await uow.intel.save_profile(prof)
+        if prof is not before and prof != before:
+            batch.save_profile(prof)
+        holder = batch.stakeholders.get(sid, holder)
         guess = guess_from_title(person.title)
         hints = [r for r in person.roles if r.confidence >= 0.5]
         roles = merge_roles(
@@ -396,11 +387,9 @@ async def score_stakeholders(
             updated_at=at,
         )
         fields = set(_F_STAKEHOLDER) | ({"notes"} if stance_note else set())
-        prov = await uow.stakeholders.provenance(sid)
-        if prov.get("scores", [PIE])[0] == HUMAN:
+        if batch.provenance.get(sid, {}).get("scores", [PIE])[0] == HUMAN:
             fields -= {"scores", "score_sources"}  # a person's copy stays; the profile rules
-        counts = await uow.stakeholders.update(new, origin=PIE, fields=frozenset(fields))
-        applied.kept.extend(counts.kept)
+        applied.kept.extend(batch.update(EntityKind.STAKEHOLDER, new, fields))
         applied.stakeholder_ids.append(sid)
 
 
@@ -427,21 +416,20 @@ _COUNTER = re.compile(
 )
 
 
-async def infer_relationships(
-    uow: UnitOfWork, account: Account, conv: Conversation, activity_id: UUID, at: datetime
+def infer_relationships(
+    batch: Batch, account: Account, conv: Conversation, activity_id: UUID, at: datetime
 ) -> int:
     """Relationships a buyer states ("I report to Mark Lee", "Dana has influence over Ravi"),
     between people of the account's map, each with its verbatim sentence as evidence. A
     relationship a person set is never replaced."""
-    holders = one_per_contact(await uow.stakeholders.for_account(account.id))
+    holders = one_per_contact(batch.account_stakeholders(account.id))
     if not holders:
         return 0
-    contacts = {c.id: c for c in await uow.contacts.for_account(account.id)}
     names: dict[str, UUID] = {}
     firsts: dict[str, list[UUID]] = {}
     for h in holders:
-        c = contacts.get(h.contact_id)
-        if c is None:
+        c = batch.contacts.get(h.contact_id)
+        if c is None or c.account_id != account.id:
             continue
         names[c.name.lower()] = h.id
         firsts.setdefault(c.name.split()[0].lower(), []).append(h.id)
@@ -455,9 +443,6 @@ async def infer_relationships(
         found = firsts.get(key.split()[0]) if key else None
         return found[0] if found and len(found) == 1 else None
 
-    existing = {
-        (r.from_id, r.to_id, r.kind): r for r in await uow.intel.relationships(list(names.values()))
-    }
     made = 0
     for turn in conv.turns or ():
         if turn.side is Side.SELLER:
@@ -467,12 +452,12 @@ async def infer_relationships(
                 a, b = who(m.group("a"), turn.speaker), who(m.group("b"), turn.speaker)
                 if a is None or b is None or a == b:
                     continue
-                old = existing.get((a, b, kind))
+                old = batch.relationships.get((a, b, kind))
                 if old is not None and old.source is ScoreSource.HUMAN_OVERRIDE:
                     continue
                 start = turn.start + m.start()
                 quote = conv.text[start : turn.start + m.end()]
-                await uow.intel.save_relationship(
+                batch.save_relationship(
                     Relationship(
                         id=uuid4(),
                         from_id=a,
@@ -521,13 +506,13 @@ def _enrich_activity(activity: Activity, extraction: Extraction) -> Activity:
 
 
 def _new_deal(
-    uow: UnitOfWork, account: Account, extraction: Extraction, activity: Activity, at: datetime
+    tenant_id: UUID, account: Account, extraction: Extraction, activity: Activity, at: datetime
 ) -> Deal:
     det = extraction.detection
     product = det.product_line
     return Deal(
-        id=derive_id(uow.tenant_id, EntityKind.DEAL, "pie", activity.id),
-        tenant_id=uow.tenant_id,
+        id=new_deal_id(tenant_id, activity.id),
+        tenant_id=tenant_id,
         name=f"{account.name}: {product}" if product else f"{account.name}: new opportunity",
         account_id=account.id,
         stage=Stage.LEAD,
@@ -546,10 +531,53 @@ def _new_deal(
 _F_DEAL = frozenset(
     {"qualification", "detection_confidence", "value", "expected_close", "product_line"}
 )
+_F_ACTIVITY_FILL = ("deal_id", "account_id", "summary", "key_moments", "next_steps", "objections")
+_F_STAGE = frozenset({"stage", "probability"})
 
 
-async def apply_extraction(
-    uow: UnitOfWork,
+def advance(batch: Batch, deal: Deal, *, trigger: Activity) -> tuple[Stage, Stage, str] | None:
+    """After a qualification update: move ``deal`` if the evidence supports a later stage (or
+    revive it when it was stalled), by ``pie.domain.progression``. Returns (from, to, reason)
+    when it moved."""
+    activities = batch.deal_activities(deal.id)
+    signals: set[str] = set()
+    for a in activities:
+        signals |= batch.signals(a.id)
+    ev = evidence_of(filled(batch.qualification(deal)), signals, len(activities))
+    owner, may = batch.stage_owner(deal)
+    transitions = batch.transitions.get(deal.id, [])
+    stalled_from = None
+    if deal.stage is Stage.STALLED:
+        stalled_from = next(
+            (t.from_stage for t in reversed(transitions) if t.to_stage is Stage.STALLED), None
+        )
+    proposal = propose_stage(
+        batch.settings, deal.stage, ev, stage_owner=owner, may_move=may,
+        stalled_from=stalled_from,
+    )  # fmt: skip
+    to = proposal.to_stage
+    if to is None:
+        return None
+    since = transitions[-1].at if transitions else deal.created_at
+    at = max(trigger.occurred_at, since)  # history replayed out of order never goes back
+    batch.update(
+        EntityKind.DEAL, replace(deal, stage=to, probability=DEFAULT_PROBABILITY[to]), _F_STAGE
+    )
+    tr = transition_to(batch.tenant_id, deal, to, at=at, since=since, trigger=trigger)
+    if all(t.id != tr.id for t in transitions):
+        batch.add_transition(tr)
+    batch.save_evidence(
+        TransitionEvidence(
+            transition_id=tr.id,
+            reason=proposal.reason,
+            evidence=tuple(evidence_quotes(deal, to, batch.settings)),
+        )
+    )
+    return deal.stage, to, proposal.reason
+
+
+def apply_extraction(
+    batch: Batch,
     *,
     activity: Activity,
     is_new: bool,
@@ -558,20 +586,18 @@ async def apply_extraction(
     deal_id: UUID | None = None,
     account: Account | None = None,
     thresholds: Thresholds | None = None,
-    now: datetime,
-    plans: bool = True,
-    narrator: NarrativeWriter | None = None,
     force: bool = False,
 ) -> Applied:
-    """Apply ``extraction`` of ``activity`` (stored already unless ``is_new``). The caller
-    entered ``uow`` (with ``writes=True`` on SQLite) and commits. An activity version processed
-    before is skipped unless ``force`` (a replay after a rule change)."""
+    """Apply ``extraction`` of ``activity`` (stored already unless ``is_new``) to the batch's
+    records; the caller holds the account's lock, updates the plans and flushes the batch. An
+    activity version processed before is skipped unless ``force`` (a replay after a rule
+    change)."""
     digest = content_digest(activity)
     at = activity.occurred_at
-    await uow.intel.lock(account_lock(account.id if account else activity.account_id))
+    now = batch.now
     if not is_new and not force:
-        done = await uow.intel.processed([activity.id])
-        if done.get(activity.id) == digest:
+        done = batch.intel.get(activity.id)
+        if done is not None and done.digest == digest:
             return Applied(
                 activity_id=activity.id,
                 account_id=activity.account_id,
@@ -579,7 +605,7 @@ async def apply_extraction(
                 decision=Decision(action=DecisionAction.NONE, reason="processed before"),
                 skipped=True,
             )
-    extraction = stamp_evidence(extraction, activity.id, at)
+    extraction, doc = stamp_evidence(extraction, activity.id, at)
     applied = Applied(
         activity_id=activity.id,
         account_id=account.id if account else None,
@@ -592,7 +618,7 @@ async def apply_extraction(
     if deal_id is not None or activity.deal_id is not None:
         ident = deal_id or activity.deal_id
         assert ident is not None
-        deal = await uow.deals.get(ident)
+        deal = batch.deals.get(ident)
         if deal is None:
             raise DealNotFound(ident)
         applied.decision = Decision(
@@ -602,20 +628,18 @@ async def apply_extraction(
             confidence=extraction.detection.confidence,
         )
     elif account is not None:
-        open_deals = await uow.deals.list(
-            DealFilter(account_id=account.id, is_open=True), limit=500
-        )
+        open_deals = [d for d in batch.account_deals(account.id) if d.is_open][:500]
         applied.decision = decide(extraction.detection, open_deals, thresholds)
         if applied.decision.action is DecisionAction.CREATE:
-            deal = _new_deal(uow, account, extraction, activity, at)
-            existing = await uow.deals.get(deal.id)
+            deal = _new_deal(batch.tenant_id, account, extraction, activity, at)
+            existing = batch.deals.get(deal.id)
             if existing is None:
                 deal = replace(deal, qualification=write_qualification(extraction.qualification))
-                await uow.deals.add(deal, origin=PIE)
-                await uow.transitions.add(
+                batch.add(EntityKind.DEAL, deal)
+                batch.add_transition(
                     StageTransition(
-                        id=derive_id(uow.tenant_id, EntityKind.STAGE_TRANSITION, "pie", deal.id),
-                        tenant_id=uow.tenant_id,
+                        id=derive_id(batch.tenant_id, EntityKind.STAGE_TRANSITION, "pie", deal.id),
+                        tenant_id=batch.tenant_id,
                         deal_id=deal.id,
                         from_stage=None,
                         to_stage=Stage.LEAD,
@@ -623,20 +647,19 @@ async def apply_extraction(
                         value=deal.value,
                         expected_close=deal.expected_close,
                         probability=deal.probability,
-                    ),
-                    origin=PIE,
+                    )
                 )
                 applied.created_deal = True
             else:
                 deal = existing
         elif applied.decision.action is DecisionAction.UPDATE:
             assert applied.decision.deal_id is not None
-            deal = await uow.deals.get(applied.decision.deal_id)
-    # 2. people (after the deal is decided: that read must come first, under the lock)
+            deal = batch.deals.get(applied.decision.deal_id)
+    # 2. people (after the deal is decided: that read comes first, under the lock)
     found: dict[UUID, tuple[Stakeholder, InferredStakeholder]] = {}
     if account is not None:
-        found = await _contacts_and_stakeholders(
-            uow, account, buyer_people(conversation, extraction), activity.id, at, applied
+        found = _contacts_and_stakeholders(
+            batch, account, buyer_people(conversation, extraction), at, applied
         )
     applied.deal_id = deal.id if deal else None
     if deal is not None and applied.account_id is None:
@@ -653,38 +676,26 @@ async def apply_extraction(
         extraction,
     )
     if is_new:
-        await uow.activities.add(enriched, origin=PIE)
+        batch.add(EntityKind.ACTIVITY, enriched)
     else:
         # an activity a source brought keeps what the source wrote: PIE fills what is empty
-        # (its full enrichment is in uow.intel either way)
-        empty = {
-            name
-            for name in (
-                "deal_id",
-                "account_id",
-                "summary",
-                "key_moments",
-                "next_steps",
-                "objections",
-            )
-            if not getattr(activity, name)
-        }
+        # (its full enrichment is in the activity's intelligence either way)
+        empty = {name for name in _F_ACTIVITY_FILL if not getattr(activity, name)}
         if activity.outcome is ActivityOutcome.UNKNOWN:
             empty.add("outcome")
-        before = await uow.intel.get_activity(activity.id)
+        before = batch.intel.get(activity.id)
         if before is not None and activity.summary == before.enrichment.get("summary"):
             empty |= {"summary", "outcome", "key_moments", "next_steps", "objections"}  # PIE's
-        await uow.activities.update(
-            enriched, origin=PIE, fields=frozenset({"participants", *empty})
-        )
+        batch.update(EntityKind.ACTIVITY, enriched, {"participants", *empty})
     # 4. qualification
     if deal is not None and not applied.created_deal:
-        old = read_qualification(deal.qualification)
-        merged = merge_qualification(old, extraction.qualification)
+        merged = merge_qualification(batch.qualification(deal), extraction.qualification)
+        raw = write_qualification(merged)
+        batch.known_qualification(raw, merged)
         det = extraction.detection
         updated = replace(
             deal,
-            qualification=write_qualification(merged),
+            qualification=raw,
             detection_confidence=max(deal.detection_confidence or 0.0, det.confidence),
             value=deal.value
             if deal.value is not None or det.amount is None
@@ -693,36 +704,95 @@ async def apply_extraction(
             product_line=deal.product_line or det.product_line,
             updated_at=now,
         )
-        counts = await uow.deals.update(updated, origin=PIE, fields=_F_DEAL)
-        applied.kept.extend(counts.kept)
-        deal = await uow.deals.get(deal.id)
+        applied.kept.extend(batch.update(EntityKind.DEAL, updated, _F_DEAL))
+        deal = batch.deals[deal.id]
     # 5. political scores and the relationships the buyer states
-    await score_stakeholders(uow, found, activity.id, at, applied)
+    score_stakeholders(batch, found, activity.id, at, applied)
     if account is not None:
-        await infer_relationships(uow, account, conversation, activity.id, at)
+        infer_relationships(batch, account, conversation, activity.id, at)
     # 7. the marker (before progression, which reads the deal's processed signals)
-    await uow.intel.save_activity(
+    batch.save_intel(
         ActivityIntel(
             activity_id=activity.id,
             digest=digest,
             extractor=extraction.backend,
-            extraction=extraction.model_dump(mode="json", exclude={"enrichment"}),
-            enrichment=extraction.enrichment.model_dump(mode="json"),
+            extraction={k: v for k, v in doc.items() if k != "enrichment"},
+            enrichment=doc["enrichment"],
             warnings=tuple(extraction.warnings),
             processed_at=now,
         )
     )
-    # 6. stage and plans
+    # 6. the stage (the plans are updated once per batch, by the caller)
     if deal is not None:
-        moved = await progression.advance(uow, deal, trigger=enriched, now=now)
+        moved = advance(batch, deal, trigger=batch.activities[activity.id])
         if moved is not None:
             applied.stage_from, applied.stage_to, applied.stage_reason = moved
-        if plans:
-            await plans_intel.update_after_conversation(
-                uow, deal_id=deal.id, account_id=applied.account_id, now=now, writer=narrator
-            )
-    elif plans and applied.account_id is not None:
-        await plans_intel.update_after_conversation(
-            uow, deal_id=None, account_id=applied.account_id, now=now, writer=narrator
-        )
     return applied
+
+
+async def update_plans(
+    batch: Batch,
+    touched: Sequence[tuple[UUID | None, UUID | None]],
+    *,
+    writer: NarrativeWriter | None = None,
+) -> None:
+    """Update each plan the batch's conversations touched, once: every (deal, account) pair's
+    opportunity plan, then the account plans (the deal's account when none is given)."""
+    writer = writer or plans_intel.OfflineNarrative()
+    accounts: dict[UUID, None] = {}
+    for deal_id in dict.fromkeys(d for d, _ in touched if d is not None):
+        deal = batch.deals.get(deal_id)
+        if deal is None:
+            continue
+        current = batch.deal_plans.get(deal_id)
+        holders: list[Stakeholder] = []
+        contacts: dict[UUID, Contact] = {}
+        if deal.account_id is not None:
+            holders = batch.account_stakeholders(deal.account_id)
+            contacts = {c.id: c for c in batch.contacts.values()}
+        data = plans_intel.opportunity_plan_data(
+            current,
+            deal,
+            batch.qualification(deal),
+            plans_intel.stakeholder_map(contacts, holders),
+            batch.deal_activities(deal_id),
+        )
+        data.narrative = await _narrative(
+            batch, "deal", deal_id, plans_intel.opportunity_facts(deal, data), writer
+        )
+        if current is None or current.data != data:
+            batch.save_deal_plan(deal_id, data)
+    for touched_deal, account_id in touched:
+        deal = batch.deals.get(touched_deal) if touched_deal is not None else None
+        owner = account_id or (deal.account_id if deal else None)
+        if owner is not None:
+            accounts[owner] = None
+    for account_id in accounts:
+        account = batch.accounts.get(account_id)
+        if account is None:
+            continue
+        current_a = batch.account_plans.get(account_id)
+        deals = batch.account_deals(account_id)[: plans_intel.ACCOUNT_PLAN_DEALS]
+        activities = [a for d in deals for a in batch.deal_activities(d.id)]
+        activities.sort(key=lambda a: (a.occurred_at, a.id))
+        latest = activities[-plans_intel.ACCOUNT_PLAN_INTEL :]
+        intel = [batch.intel[a.id] for a in latest if a.id in batch.intel]
+        adata = plans_intel.account_plan_data(
+            current_a, account, deals, activities, batch.transitions, intel
+        )
+        adata.narrative = await _narrative(
+            batch, "account", account_id, plans_intel.account_facts(account, adata), writer
+        )
+        if current_a is None or current_a.data != adata:
+            batch.save_account_plan(account_id, adata)
+
+
+async def _narrative(
+    batch: Batch, kind: str, owner: UUID, facts: str, writer: NarrativeWriter
+) -> str:
+    text, new = await plans_intel.narrative_for(
+        kind, owner, facts, writer, batch.narratives.get((kind, owner)), batch.now
+    )
+    if new is not None:
+        batch.save_narrative(new)
+    return text

@@ -17,28 +17,30 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
-from pie.domain.intelligence import QUALIFICATION_FIELDS, QualificationField
-from pie.domain.model import Account, Activity, Deal
+from pie.domain.intelligence import QUALIFICATION_FIELDS, Qualification, QualificationField
+from pie.domain.model import Account, Activity, Contact, Deal, StageTransition, Stakeholder
 from pie.domain.plans import (
     MAX_INTERACTION_SUMMARIES,
     MAX_KEY_EVENTS,
+    AccountPlan,
     AccountPlanData,
     ActionItem,
     Criterion,
     CriterionEvidence,
     KeyEvent,
+    OpportunityPlan,
     OpportunityPlanData,
     QualificationTracking,
     StakeholderSummary,
 )
 from pie.domain.political import main_roles
 from pie.domain.qualification import read_qualification
-from pie.ports.intelligence import Narrative, PlanVersion
+from pie.ports.intelligence import ActivityIntel, Narrative, PlanVersion
 from pie.ports.repositories import DealFilter
 from pie.ports.uow import UnitOfWork
 from pie.services.political_map import one_per_contact
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
 
 MAX_ACTION_ITEMS = 30
 MAX_LIST = 20  # competitors, risks
+ACCOUNT_PLAN_DEALS = 200  # the newest deals an account plan reads
+ACCOUNT_PLAN_INTEL = 50  # the latest activities whose extraction it reads
 
 
 class NarrativeWriter(Protocol):
@@ -179,13 +183,13 @@ def _summary_line(a: Activity) -> str:
     return f"{a.occurred_at.date().isoformat()} {a.type}: {text[:200]}"
 
 
-async def _stakeholder_map(uow: UnitOfWork, account_id: UUID | None) -> list[StakeholderSummary]:
-    if account_id is None:
-        return []
+def stakeholder_map(
+    contacts: Mapping[UUID, Contact], holders: Sequence[Stakeholder]
+) -> list[StakeholderSummary]:
+    """The plan's stakeholder map: one entry per contact of the account's stakeholders."""
     out = []
-    contacts = {c.id: c for c in await uow.contacts.for_account(account_id)}
-    for s in one_per_contact(await uow.stakeholders.for_account(account_id)):
-        contact = contacts.get(s.contact_id) or await uow.contacts.get(s.contact_id)
+    for s in one_per_contact(holders):
+        contact = contacts.get(s.contact_id)
         if contact is None:
             continue
         stance = "unknown"
@@ -210,6 +214,17 @@ async def _stakeholder_map(uow: UnitOfWork, account_id: UUID | None) -> list[Sta
             )
         )
     return out
+
+
+async def _stakeholder_map(uow: UnitOfWork, account_id: UUID | None) -> list[StakeholderSummary]:
+    if account_id is None:
+        return []
+    holders = await uow.stakeholders.for_account(account_id)
+    contacts = {c.id: c for c in await uow.contacts.for_account(account_id)}
+    for s in holders:
+        if s.contact_id not in contacts and (c := await uow.contacts.get(s.contact_id)):
+            contacts[c.id] = c
+    return stakeholder_map(contacts, holders)
 
 
 def opportunity_facts(deal: Deal, data: OpportunityPlanData) -> str:
@@ -269,34 +284,43 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-async def _narrative(
-    uow: UnitOfWork, kind: str, owner: UUID, facts: str, writer: NarrativeWriter, now: datetime
-) -> str:
+async def narrative_for(
+    kind: str,
+    owner: UUID,
+    facts: str,
+    writer: NarrativeWriter,
+    cached: Narrative | None,
+    now: datetime,
+) -> tuple[str, Narrative | None]:
+    """The narrative of these facts: the cached one when its inputs are the same, else a new
+    one (returned second, for the caller to save)."""
     digest = _digest(f"{writer.name}\x1f{facts}")
-    cached = await uow.intel.narrative(kind, owner)
     if cached is not None and cached.inputs_digest == digest:
-        return cached.text
+        return cached.text, None
     text = await writer.write(kind, facts)
-    await uow.intel.save_narrative(
-        Narrative(
-            kind=kind,
-            owner_id=owner,
-            inputs_digest=digest,
-            writer=writer.name,
-            text=text,
-            created_at=now,
-        )
+    return text, Narrative(
+        kind=kind,
+        owner_id=owner,
+        inputs_digest=digest,
+        writer=writer.name,
+        text=text,
+        created_at=now,
     )
-    return text
 
 
-async def update_opportunity_plan(
-    uow: UnitOfWork, deal: Deal, *, now: datetime, writer: NarrativeWriter | None = None
+def opportunity_plan_data(
+    current: OpportunityPlan | None,
+    deal: Deal,
+    q: Qualification,
+    stakeholders: list[StakeholderSummary],
+    activities: Sequence[Activity],
 ) -> OpportunityPlanData:
-    writer = writer or OfflineNarrative()
-    current = await uow.plans.get_opportunity_plan(deal.id)
-    data = current.data.model_copy(deep=True) if current else OpportunityPlanData()
-    q = read_qualification(deal.qualification)
+    """The opportunity plan from the deal, its qualification (read), its stakeholders and
+    activities (oldest first), without its narrative. ``current`` is not changed."""
+    data = OpportunityPlanData()
+    if current is not None:  # a copy of what this changes in place; the rest is replaced
+        data = current.data.model_copy()
+        data.core_deal = data.core_deal.model_copy()
     data.core_deal.value = float(deal.value) if deal.value is not None else None
     data.core_deal.expected_close = deal.expected_close
     data.core_deal.product_line = deal.product_line
@@ -306,8 +330,7 @@ async def update_opportunity_plan(
     data.qualification_tracking = QualificationTracking(
         **{n: _criterion(q.get(n)) for n in QUALIFICATION_FIELDS}
     )
-    data.stakeholder_map = await _stakeholder_map(uow, deal.account_id)
-    activities = await uow.activities.for_deal(deal.id)
+    data.stakeholder_map = stakeholders
     summaries = [_summary_line(a) for a in activities if a.summary or a.raw_content]
     kept, earlier = _cap_summaries(summaries, "", 0)
     data.interaction_summaries, data.earlier = kept, earlier
@@ -326,7 +349,104 @@ async def update_opportunity_plan(
         f"MEDDIC {q.meddic_completion:.0%}"
     )
     data.narrative = ""
-    data.narrative = await _narrative(
+    return data
+
+
+def account_plan_data(
+    current: AccountPlan | None,
+    account: Account,
+    deals: Sequence[Deal],
+    activities: Sequence[Activity],
+    transitions: Mapping[UUID, Sequence[StageTransition]],
+    intel: Sequence[ActivityIntel],
+) -> AccountPlanData:
+    """The account plan from the account, its deals (newest first), their activities
+    (oldest first) and transitions, and the intelligence of the latest 50 activities (oldest
+    first), without its narrative."""
+    data = AccountPlanData()
+    if current is not None:  # a copy of what this changes in place; the rest is replaced
+        data = current.data.model_copy()
+        data.company_profile = data.company_profile.model_copy()
+        data.relationship_history = data.relationship_history.model_copy()
+        data.strategic_positioning = data.strategic_positioning.model_copy()
+    cp = data.company_profile
+    cp.industry = account.industry or cp.industry
+    cp.employees = account.employees if account.employees is not None else cp.employees
+    cp.headquarters = account.country or cp.headquarters
+    data.active_deal_ids = [d.id for d in deals if d.is_open]
+    rh = data.relationship_history
+    rh.interactions = len(activities)
+    rh.first_contact = activities[0].occurred_at.date() if activities else rh.first_contact
+    events = [
+        KeyEvent(at=a.occurred_at.date(), summary=_summary_line(a).split(" ", 1)[1][:200])
+        for a in activities
+        if a.summary
+    ]
+    for d in deals:
+        for t in transitions.get(d.id, ()):
+            events.append(
+                KeyEvent(at=t.at.date(), summary=f"{d.name}: {t.from_stage} -> {t.to_stage}")
+            )
+    events.sort(key=lambda e: e.at)
+    earlier = ""
+    if len(events) > MAX_KEY_EVENTS:
+        cut = len(events) - MAX_KEY_EVENTS
+        earlier = _fold("", [e.summary for e in events[:cut]], 0)
+        earlier += f" ({events[0].at} to {events[cut - 1].at})"
+        events = events[cut:]
+    rh.key_events = events
+    summaries = [_summary_line(a) for a in activities if a.summary]
+    rh.interaction_summaries, folded = _cap_summaries(summaries, "", 0)
+    rh.earlier = " ".join(x for x in (earlier, folded) if x)[:1200]
+    sentiments = [float(i.enrichment.get("sentiment") or 0.0) for i in intel if i.enrichment]
+    if sentiments:
+        mean = sum(sentiments[-10:]) / len(sentiments[-10:])
+        rh.relationship_health = (
+            "strong" if mean > 0.25 else "at_risk" if mean < -0.2 else "neutral"
+        )
+    sp = data.strategic_positioning
+    competitors = list(sp.competitors)
+    for i in intel:
+        for c in (i.extraction.get("detection") or {}).get("competitors") or ():
+            if c not in competitors:
+                competitors.append(str(c))
+    sp.competitors = competitors[-MAX_LIST:]
+    risks = [
+        f"{a.occurred_at.date()}: {o.objection}"
+        for a in activities
+        for o in a.objections
+        if not o.resolved
+    ]
+    sp.risks = risks[-MAX_LIST:]
+    data.narrative = ""
+    return data
+
+
+async def _save_narrative(
+    uow: UnitOfWork, kind: str, owner: UUID, facts: str, writer: NarrativeWriter, now: datetime
+) -> str:
+    text, new = await narrative_for(
+        kind, owner, facts, writer, await uow.intel.narrative(kind, owner), now
+    )
+    if new is not None:
+        await uow.intel.save_narrative(new)
+    return text
+
+
+async def update_opportunity_plan(
+    uow: UnitOfWork, deal: Deal, *, now: datetime, writer: NarrativeWriter | None = None
+) -> OpportunityPlanData:
+    writer = writer or OfflineNarrative()
+    current = await uow.plans.get_opportunity_plan(deal.id)
+    activities = await uow.activities.for_deal(deal.id)
+    data = opportunity_plan_data(
+        current,
+        deal,
+        read_qualification(deal.qualification),
+        await _stakeholder_map(uow, deal.account_id),
+        activities,
+    )
+    data.narrative = await _save_narrative(
         uow, "deal", deal.id, opportunity_facts(deal, data), writer, now
     )
     if current is not None and current.data == data:
@@ -354,66 +474,18 @@ async def update_account_plan(
     if account is None:
         return None
     current = await uow.plans.get_account_plan(account_id)
-    data = current.data.model_copy(deep=True) if current else AccountPlanData()
-    cp = data.company_profile
-    cp.industry = account.industry or cp.industry
-    cp.employees = account.employees if account.employees is not None else cp.employees
-    cp.headquarters = account.country or cp.headquarters
-    deals = await uow.deals.list(DealFilter(account_id=account_id), limit=200)
-    data.active_deal_ids = [d.id for d in deals if d.is_open]
+    deals = await uow.deals.list(DealFilter(account_id=account_id), limit=ACCOUNT_PLAN_DEALS)
     activities: list[Activity] = []
+    transitions: dict[UUID, Sequence[StageTransition]] = {}
     for d in deals:
         activities.extend(await uow.activities.for_deal(d.id))
+        transitions[d.id] = await uow.transitions.for_deal(d.id)
     activities.sort(key=lambda a: (a.occurred_at, a.id))
-    rh = data.relationship_history
-    rh.interactions = len(activities)
-    rh.first_contact = activities[0].occurred_at.date() if activities else rh.first_contact
-    events = [
-        KeyEvent(at=a.occurred_at.date(), summary=_summary_line(a).split(" ", 1)[1][:200])
-        for a in activities
-        if a.summary
-    ]
-    for d in deals:
-        for t in await uow.transitions.for_deal(d.id):
-            events.append(
-                KeyEvent(at=t.at.date(), summary=f"{d.name}: {t.from_stage} -> {t.to_stage}")
-            )
-    events.sort(key=lambda e: e.at)
-    earlier = ""
-    if len(events) > MAX_KEY_EVENTS:
-        cut = len(events) - MAX_KEY_EVENTS
-        earlier = _fold("", [e.summary for e in events[:cut]], 0)
-        earlier += f" ({events[0].at} to {events[cut - 1].at})"
-        events = events[cut:]
-    rh.key_events = events
-    summaries = [_summary_line(a) for a in activities if a.summary]
-    rh.interaction_summaries, folded = _cap_summaries(summaries, "", 0)
-    rh.earlier = " ".join(x for x in (earlier, folded) if x)[:1200]
-    intel = await uow.intel.for_activities([a.id for a in activities[-50:]])
-    sentiments = [
-        float(i.enrichment.get("sentiment") or 0.0) for i in intel.values() if i.enrichment
-    ]
-    if sentiments:
-        mean = sum(sentiments[-10:]) / len(sentiments[-10:])
-        rh.relationship_health = (
-            "strong" if mean > 0.25 else "at_risk" if mean < -0.2 else "neutral"
-        )
-    sp = data.strategic_positioning
-    competitors = list(sp.competitors)
-    for i in intel.values():
-        for c in (i.extraction.get("detection") or {}).get("competitors") or ():
-            if c not in competitors:
-                competitors.append(str(c))
-    sp.competitors = competitors[-MAX_LIST:]
-    risks = [
-        f"{a.occurred_at.date()}: {o.objection}"
-        for a in activities
-        for o in a.objections
-        if not o.resolved
-    ]
-    sp.risks = risks[-MAX_LIST:]
-    data.narrative = ""
-    data.narrative = await _narrative(
+    latest = [a.id for a in activities[-ACCOUNT_PLAN_INTEL:]]
+    found = await uow.intel.for_activities(latest)
+    intel = [found[a] for a in latest if a in found]
+    data = account_plan_data(current, account, deals, activities, transitions, intel)
+    data.narrative = await _save_narrative(
         uow, "account", account_id, account_facts(account, data), writer, now
     )
     if current is not None and current.data == data:
@@ -431,23 +503,6 @@ async def update_account_plan(
         )
     )
     return data
-
-
-async def update_after_conversation(
-    uow: UnitOfWork,
-    *,
-    deal_id: UUID | None,
-    account_id: UUID | None,
-    now: datetime,
-    writer: NarrativeWriter | None = None,
-) -> None:
-    if deal_id is not None:
-        deal = await uow.deals.get(deal_id)
-        if deal is not None:
-            await update_opportunity_plan(uow, deal, now=now, writer=writer)
-            account_id = account_id or deal.account_id
-    if account_id is not None:
-        await update_account_plan(uow, account_id, now=now, writer=writer)
 
 
 # --- Markdown --------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ async def _stalled_from(uow: UnitOfWork, deal: Deal) -> Stage | None:
     return None
 
 
-def _evidence_quotes(deal: Deal, req_stage: Stage, settings: ProgressionSettings) -> list[Any]:
+def evidence_quotes(deal: Deal, req_stage: Stage, settings: ProgressionSettings) -> list[Any]:
     """The quotes behind the fields the target stage's requirements lean on."""
     q = read_qualification(deal.qualification)
     wanted: set[str] = set()
@@ -91,6 +91,41 @@ def _evidence_quotes(deal: Deal, req_stage: Stage, settings: ProgressionSettings
     return out
 
 
+def transition_to(
+    tenant_id: UUID,
+    deal: Deal,
+    to: Stage,
+    *,
+    at: datetime,
+    since: datetime,
+    trigger: Activity | None,
+) -> StageTransition:
+    """The transition moving ``deal`` to ``to`` at ``at`` (``since``: when it entered its
+    current stage); its id is stable, so replaying the same move writes nothing new."""
+    days = max(0.0, (at - since).total_seconds() / 86400)
+    return StageTransition(
+        id=derive_id(
+            tenant_id,
+            EntityKind.STAGE_TRANSITION,
+            "pie",
+            deal.id,
+            str(deal.stage),
+            str(to),
+            trigger.id if trigger else at.isoformat(),
+        ),
+        tenant_id=tenant_id,
+        deal_id=deal.id,
+        from_stage=deal.stage,
+        to_stage=to,
+        at=at,
+        days_in_from_stage=days,
+        trigger_activity_id=trigger.id if trigger else None,
+        value=deal.value,
+        expected_close=deal.expected_close,
+        probability=DEFAULT_PROBABILITY[to],
+    )
+
+
 async def _move(
     uow: UnitOfWork,
     deal: Deal,
@@ -104,67 +139,16 @@ async def _move(
     transitions = await uow.transitions.for_deal(deal.id)
     since = transitions[-1].at if transitions else deal.created_at
     at = max(at, since)  # history replayed out of order never goes back in time
-    days = max(0.0, (at - since).total_seconds() / 86400)
     moved = replace(
         deal, stage=to, probability=DEFAULT_PROBABILITY[to], updated_at=max(at, deal.updated_at)
     )
     await uow.deals.update(moved, origin=PIE, fields=frozenset({"stage", "probability"}))
-    tr = StageTransition(
-        id=derive_id(
-            uow.tenant_id,
-            EntityKind.STAGE_TRANSITION,
-            "pie",
-            deal.id,
-            str(deal.stage),
-            str(to),
-            trigger.id if trigger else at.isoformat(),
-        ),
-        tenant_id=uow.tenant_id,
-        deal_id=deal.id,
-        from_stage=deal.stage,
-        to_stage=to,
-        at=at,
-        days_in_from_stage=days,
-        trigger_activity_id=trigger.id if trigger else None,
-        value=deal.value,
-        expected_close=deal.expected_close,
-        probability=DEFAULT_PROBABILITY[to],
-    )
+    tr = transition_to(uow.tenant_id, deal, to, at=at, since=since, trigger=trigger)
     if await uow.transitions.get(tr.id) is None:
         await uow.transitions.add(tr, origin=PIE)
     await uow.intel.save_transition_evidence(
         TransitionEvidence(transition_id=tr.id, reason=reason, evidence=tuple(evidence))
     )
-
-
-async def advance(
-    uow: UnitOfWork, deal: Deal, *, trigger: Activity, now: datetime
-) -> tuple[Stage, Stage, str] | None:
-    """After a qualification update: move ``deal`` if the evidence supports a later stage (or
-    revive it when it was stalled). Returns (from, to, reason) when it moved."""
-    settings = await uow.intel.settings()
-    ev, _ = await deal_evidence(uow, deal)
-    owner, may = await stage_owner(uow, deal)
-    proposal = propose_stage(
-        settings,
-        deal.stage,
-        ev,
-        stage_owner=owner,
-        may_move=may,
-        stalled_from=await _stalled_from(uow, deal),
-    )
-    if proposal.to_stage is None:
-        return None
-    await _move(
-        uow,
-        deal,
-        proposal.to_stage,
-        at=trigger.occurred_at,
-        trigger=trigger,
-        reason=proposal.reason,
-        evidence=_evidence_quotes(deal, proposal.to_stage, settings),
-    )
-    return deal.stage, proposal.to_stage, proposal.reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -237,3 +237,28 @@ async def test_a_paused_connection_is_not_scheduled(
     assert cid in {d.connection_id for d in claimed}
     with pytest.raises(InvalidInput):
         await svc.reschedule(deps, tenant, paused, every_minutes=0)
+
+
+async def test_a_sync_hands_what_it_brought_to_the_import_hook(
+    deps: SyncDeps, tenant: UUID, db: Database
+) -> None:
+    from pie.importing.report import ConversationCounts
+
+    seen: list[tuple[str, int]] = []
+
+    class Hook:
+        async def mark(self) -> int:
+            async with db.uow(tenant) as uow:
+                seen.append(("mark", await uow.changes.latest()))
+            return seen[-1][1]
+
+        async def after(self, since: int) -> ConversationCounts:
+            async with db.uow(tenant) as uow:
+                assert await uow.changes.latest() > since  # the sync's records are committed
+            seen.append(("after", since))
+            return ConversationCounts(processed=2, deals_created=1)
+
+    hooked = dataclasses.replace(deps, after_import=lambda _t: Hook())
+    result = await svc.run_sync(hooked, tenant, await connect(hooked, tenant), full=True)
+    assert seen == [("mark", seen[0][1]), ("after", seen[0][1])]
+    assert result.conversations is not None and result.conversations["processed"] == 2

@@ -12,17 +12,26 @@ from xml.etree import ElementTree
 import pytest
 
 from pie.domain.errors import AccountNotFound, DealNotFound, InvalidInput
-from pie.domain.intelligence import DecisionAction, QualificationField
+from pie.domain.intelligence import Conversation, DecisionAction, Extraction, QualificationField
 from pie.domain.model import Account, Activity, ActivityType, Deal, EntityKind, derive_id
 from pie.domain.ownership import HUMAN
 from pie.domain.plans import MAX_INTERACTION_SUMMARIES
 from pie.domain.political import DECISION_POWER, RelationshipKind, ScoreSource
 from pie.domain.qualification import read_qualification, write_qualification
 from pie.domain.stages import Stage
+from pie.importing.report import ConversationCounts
+from pie.ports.extractor import Extractor
 from pie.services import plans_intel
-from pie.services.conversations import Processed, add_conversation, process_activities
+from pie.services.conversations import (
+    ImportHook,
+    Processed,
+    add_conversation,
+    add_conversations,
+    process_activities,
+)
 from pie.services.political_map import Override, political_map, set_override, to_dot, to_svg
 from pie.services.progression import explain, stall_quiet_deals
+from tests.fakes.uow import InMemoryStore
 from tests.unit.services.intel_world import (
     BUYING,
     FOLLOW_UP,
@@ -342,6 +351,7 @@ async def test_stated_relationships_are_mapped_with_their_sentence() -> None:
 async def test_a_conversation_lowers_a_score_only_with_counter_evidence() -> None:
     from pie.domain.intelligence import Evidence, InferredStakeholder, ScoreHint
     from pie.services.deal_intel import Applied, score_stakeholders
+    from pie.services.intel_batch import Batch
 
     w = await world()
     done = await add(w, email(BUYING))
@@ -363,16 +373,18 @@ async def test_a_conversation_lowers_a_score_only_with_counter_evidence() -> Non
             deal_id=None,
             decision=done.applied.decision,
         )
-        found = {mark.stakeholder.id: (mark.stakeholder, hint("Mark is busy this week."))}
-        await score_stakeholders(uow, found, done.applied.activity_id, NOW, applied)
-        assert (await uow.intel.profiles([mark.stakeholder.id]))[mark.stakeholder.id].value(
-            DECISION_POWER
-        ) == before
-        found = {mark.stakeholder.id: (mark.stakeholder, hint("Mark no longer signs anything."))}
-        await score_stakeholders(uow, found, done.applied.activity_id, NOW, applied)
-        assert (await uow.intel.profiles([mark.stakeholder.id]))[mark.stakeholder.id].value(
-            DECISION_POWER
-        ) == 3
+        account = done.applied.account_id
+        assert account is not None
+        for quote, expected in (
+            ("Mark is busy this week.", before),  # no counter-evidence: the score stays
+            ("Mark no longer signs anything.", 3),
+        ):
+            batch = await Batch.open(uow, now=NOW, account_ids=[account])
+            found = {mark.stakeholder.id: (mark.stakeholder, hint(quote))}
+            score_stakeholders(batch, found, done.applied.activity_id, NOW, applied)
+            await batch.flush()
+            profiles = await uow.intel.profiles([mark.stakeholder.id])
+            assert profiles[mark.stakeholder.id].value(DECISION_POWER) == expected
 
 
 async def test_an_undated_conversation_added_twice_is_one_activity() -> None:
@@ -416,3 +428,135 @@ async def test_an_imported_activity_keeps_what_its_source_wrote() -> None:
     assert got is not None and got.summary == "Logged by the rep in Salesforce"
     assert got.deal_id is not None  # linked to the deal it opened
     assert intel is not None and intel.enrichment["summary"]  # PIE's own is kept beside it
+
+
+class CountingExtractor:
+    """The offline extractor, counting the conversations it reads (or failing)."""
+
+    def __init__(self, inner: Extractor, *, fail: bool = False) -> None:
+        self.inner, self.fail, self.calls = inner, fail, 0
+
+    async def extract(self, conversation: Conversation) -> Extraction:
+        self.calls += 1
+        if self.fail:
+            raise RuntimeError("the extractor broke")
+        return await self.inner.extract(conversation)
+
+
+async def _import(w: World, *activities: Activity, account: Account | None = None) -> None:
+    """What an import does: upsert records as their source."""
+    async with w.uow() as uow:
+        if account is not None:
+            await uow.accounts.upsert_many([account], origin="salesforce")
+        await uow.activities.upsert_many(list(activities), origin="salesforce")
+        await uow.commit()
+
+
+async def test_the_import_hook_runs_once_per_activity_version_and_skips_empty_ones() -> None:
+    w = await world()
+    acc = Account(
+        id=derive_id(w.tenant, EntityKind.ACCOUNT, "t", "globex"),
+        tenant_id=w.tenant,
+        name="Globex",
+        domain="globex.com",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+    def activity(key: str, content: str | None) -> Activity:
+        return Activity(
+            id=derive_id(w.tenant, EntityKind.ACTIVITY, "t", key),
+            tenant_id=w.tenant,
+            deal_id=None,
+            account_id=acc.id,
+            type=ActivityType.EMAIL,
+            occurred_at=NOW - timedelta(days=3),
+            raw_content=content,
+        )
+
+    counting = CountingExtractor(w.extractor)
+    hook = ImportHook(w.factory, counting, (SELLER,))
+    mark = await hook.mark()
+    await _import(w, activity("a1", email(BUYING)), activity("a2", None), account=acc)
+    first = await hook.after(mark, now=NOW)
+    assert (first.processed, first.deals_created, first.error) == (1, 1, None)
+    assert counting.calls == 1  # the activity without content is never read
+    mark = await hook.mark()
+    await _import(w, activity("a1", email(BUYING)), activity("a2", None))  # the same again
+    assert await hook.after(mark, now=NOW) == ConversationCounts()
+    mark = await hook.mark()
+    await _import(w, activity("a1", email(FOLLOW_UP)))  # a new version of the activity
+    third = await hook.after(mark, now=NOW)
+    assert (third.processed, third.deals_created) == (1, 0) and counting.calls == 2
+    assert len(await deals(w)) == 1
+
+
+async def test_a_failing_import_hook_leaves_the_import_and_says_how_to_resume() -> None:
+    w = await world()
+    hook = ImportHook(w.factory, CountingExtractor(w.extractor, fail=True), (SELLER,))
+    mark = await hook.mark()
+    act = Activity(
+        id=derive_id(w.tenant, EntityKind.ACTIVITY, "t", "a1"),
+        tenant_id=w.tenant,
+        deal_id=None,
+        account_id=None,
+        type=ActivityType.EMAIL,
+        occurred_at=NOW,
+        raw_content=email(BUYING),
+    )
+    await _import(w, act)
+    done = await hook.after(mark, now=NOW)
+    assert done.processed == 0 and done.error is not None
+    assert "reprocess --pending" in done.error and "the extractor broke" in done.error
+    async with w.uow() as uow:
+        assert await uow.activities.get(act.id) is not None  # the import stands
+    later = await process_activities(w.factory, w.extractor, seller_domains=(SELLER,), now=NOW)
+    assert later.processed == 1
+
+
+async def test_a_batch_of_conversations_is_what_one_at_a_time_gives_with_fewer_versions() -> None:
+    texts = [
+        email(BUYING),
+        email(FOLLOW_UP, day="Mon, 9 Mar 2026 10:00:00 +0000"),
+        email(SMALL_TALK, day="Tue, 10 Mar 2026 10:00:00 +0000"),
+        email(FOLLOW_UP + " Ravi Shah runs IT.", day="Wed, 11 Mar 2026 10:00:00 +0000"),
+    ]
+    one = await world()
+    batch = World(InMemoryStore(), one.tenant, one.extractor)  # the same tenant: the same ids
+    for text in texts:
+        await add(one, text)
+    done = await add_conversations(
+        batch.factory,
+        batch.extractor,
+        [(f"c{i}", t) for i, t in enumerate(texts)],
+        seller_domains=(SELLER,),
+        now=NOW,
+    )
+    assert [d.applied.decision.action for d in done] == [
+        DecisionAction.CREATE,
+        DecisionAction.UPDATE,
+        DecisionAction.NONE,
+        DecisionAction.UPDATE,
+    ]
+    [a], [b] = await deals(one), await deals(batch)
+    assert a.qualification == b.qualification
+    assert (a.stage, a.value, a.expected_close) == (b.stage, b.value, b.expected_close)
+    async with one.uow() as u1, batch.uow() as u2:
+        pa, pb = await political_map(u1, a.account_id), await political_map(u2, b.account_id)  # type: ignore[arg-type]
+        assert {e.contact.name: e.stakeholder.scores for e in pa.entries} == {
+            e.contact.name: e.stakeholder.scores for e in pb.entries
+        }
+        plan_a = await u1.plans.get_opportunity_plan(a.id)
+        plan_b = await u2.plans.get_opportunity_plan(b.id)
+        assert plan_a is not None and plan_b is not None
+        assert plan_b.version == 1 < plan_a.version  # the batch saved the plan once
+        assert plan_a.data == plan_b.data
+    # a replay of the batch's history changes nothing
+    async with batch.uow() as uow:
+        before = await uow.changes.latest()
+    replay = await process_activities(
+        batch.factory, batch.extractor, force=True, seller_domains=(SELLER,), now=NOW, stall=False
+    )
+    assert replay.processed == 4
+    async with batch.uow() as uow:
+        assert await uow.changes.latest() == before

@@ -44,7 +44,7 @@ class SqlPlanRepository:
 
     async def get_account_plan(self, account_id: UUID) -> AccountPlan | None:
         row = await self._get(AccountPlanRow.__table__, "account_id", account_id)  # type: ignore[arg-type]
-        return _account_plan(row) if row else None
+        return account_plan_of(row) if row else None
 
     async def save_account_plan(
         self, account_id: UUID, data: AccountPlanData, *, expected_version: int
@@ -58,11 +58,11 @@ class SqlPlanRepository:
             expected_version,
             "account plan",
         )
-        return _account_plan(row)
+        return account_plan_of(row)
 
     async def get_opportunity_plan(self, deal_id: UUID) -> OpportunityPlan | None:
         row = await self._get(OpportunityPlanRow.__table__, "deal_id", deal_id)  # type: ignore[arg-type]
-        return _opportunity_plan(row) if row else None
+        return opportunity_plan_of(row) if row else None
 
     async def save_opportunity_plan(
         self, deal_id: UUID, data: OpportunityPlanData, *, expected_version: int
@@ -76,7 +76,7 @@ class SqlPlanRepository:
             expected_version,
             "opportunity plan",
         )
-        return _opportunity_plan(row)
+        return opportunity_plan_of(row)
 
     async def _require(self, table: Table, ident: UUID, error: type[NotFound]) -> None:
         found = await self._session.scalar(
@@ -144,7 +144,7 @@ class SqlPlanRepository:
         return dict(row)
 
 
-def _account_plan(row: dict[str, Any]) -> AccountPlan:
+def account_plan_of(row: dict[str, Any]) -> AccountPlan:
     return AccountPlan(
         id=row["id"],
         tenant_id=row["tenant_id"],
@@ -155,7 +155,7 @@ def _account_plan(row: dict[str, Any]) -> AccountPlan:
     )
 
 
-def _opportunity_plan(row: dict[str, Any]) -> OpportunityPlan:
+def opportunity_plan_of(row: dict[str, Any]) -> OpportunityPlan:
     return OpportunityPlan(
         id=row["id"],
         tenant_id=row["tenant_id"],

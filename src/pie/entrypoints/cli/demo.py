@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,8 @@ async def _import_and_report(st: State, c: Container, sample: Path, size: int) -
     from pie.services.tenants import ensure_tenant
 
     tid, key = await ensure_tenant(c.tenants, DEMO_TENANT)
+    # no import hook: the sample's 8,000 conversations would take minutes; the demo runs a
+    # few deals' (below) and `pie conversations reprocess --pending` the rest
     with progress_bar(f"importing {sample.name}", size, in_bytes=True) as advance_to:
         imported = await import_file(
             c.uow(tid, writes=True),
@@ -175,7 +178,9 @@ async def _sync_and_report(
         auth = options.pop("auth", None)
         options.pop("name", None)
         tid, key = await ensure_tenant(c.tenants, DEMO_TENANT)
-        deps = c.sync_deps()
+        # the intelligence pipeline on the emulator's conversations would make the demo
+        # minutes long: `pie conversations reprocess --pending` runs it
+        deps = dataclasses.replace(c.sync_deps(), after_import=None)
         conn, _ = await svc.connect(deps, tid, vendor, options, base_url=base_url, auth=auth)
         with stream_progress(quiet) as progress:
             synced = await svc.run_sync(deps, tid, conn.id, full=True, progress=progress)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from pie.entrypoints.cli.common import console, err_console, print_json, run, state, tenant_id
-from pie.entrypoints.cli.progress import progress_bar
+from pie.entrypoints.cli.progress import import_progress, progress_bar
 
 if TYPE_CHECKING:
     from pie.bootstrap import Container
@@ -60,13 +60,13 @@ def import_command(
     sort_events: bool = typer.Option(
         False, "--sort-events", help="Event logs: sort each case's events by time"
     ),
-    conversations: bool = typer.Option(
+    no_conversations: bool = typer.Option(
         False,
-        "--conversations",
-        help="Then run the intelligence pipeline on the activities with content it brought",
+        "--no-conversations",
+        help="Do not run the intelligence pipeline on the activities with content it brings",
     ),
     seller_domain: list[str] = typer.Option(
-        [], "--seller-domain", help="With --conversations: an email domain of your own people"
+        [], "--seller-domain", help="An email domain of your own people (repeatable)"
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
@@ -78,7 +78,12 @@ def import_command(
 
     async def work(c: Container) -> ImportReport:
         tid = await tenant_id(st, c)
-        with progress_bar(f"importing {file.name}", total, in_bytes=True) as advance_to:
+        with import_progress(f"importing {file.name}", total) as (advance_to, conversations_to):
+            hook = None
+            if not no_conversations:
+                hook = c.import_hook(
+                    tid, seller_domains=tuple(seller_domain), progress=conversations_to
+                )
             return await import_file(
                 c.uow(tid, writes=True),
                 file,
@@ -93,31 +98,10 @@ def import_command(
                 sort_events=sort_events,
                 show_rejected=show_rejected,
                 rejected_file=rejected_file,
+                after=hook,
             )
 
-    async def work_and_hook(c: Container) -> ImportReport:
-        report = await work(c)
-        if conversations:
-            from pie.services.conversations import process_activities
-
-            tid = await tenant_id(st, c)
-            seller = tuple(seller_domain)
-            with progress_bar("conversations", None) as advance_to:
-                done = await process_activities(
-                    lambda: c.uow(tid, writes=True),
-                    c.extractor(seller_domains=seller),
-                    seller_domains=seller,
-                    narrator=c.narrator(),
-                    progress=lambda n, _total: advance_to(n),
-                )
-            err_console.print(
-                f"conversations: {done.processed:,} processed, {done.deals_created:,} deals "
-                "created",
-                highlight=False,
-            )
-        return report
-
-    report = run(st, work_and_hook)
+    report = run(st, work)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -134,6 +118,23 @@ def import_command(
         err_console.print(line, highlight=False, markup=False, soft_wrap=True)
     if line := kept_line(report):
         err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if line := conversations_line(report):
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def conversations_line(report: ImportReport) -> str:
+    """What the intelligence pipeline did with the conversations the import brought, or ""."""
+    done = report.conversations
+    if done is None:
+        return ""
+    if done.error:
+        return f"conversations: not processed: {done.error}"
+    if not done.processed:
+        return ""
+    return (
+        f"conversations: {done.processed:,} processed, {done.deals_created:,} deals created, "
+        f"{done.stage_moves:,} stage moves"
+    )
 
 
 def rejected_line(report: ImportReport, top: int = 5) -> str:

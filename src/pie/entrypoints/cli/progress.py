@@ -12,7 +12,9 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -20,6 +22,8 @@ from rich.progress import (
 )
 
 from pie.entrypoints.cli.common import err_console
+
+ItemsProgress = Callable[[int, int], None]
 
 
 @contextmanager
@@ -59,3 +63,46 @@ def working(description: str) -> Iterator[None]:
     with bar:
         bar.add_task(escape(description), total=None)
         yield
+
+
+class _Done(ProgressColumn):
+    """Bytes (as MB) for a task made with ``in_bytes=True``, else done/total items."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bytes, self._items = DownloadColumn(), MofNCompleteColumn()
+
+    def render(self, task: Task) -> object:  # type: ignore[override]
+        return (self._bytes if task.fields.get("in_bytes") else self._items).render(task)
+
+
+@contextmanager
+def import_progress(
+    description: str, total: int
+) -> Iterator[tuple[Callable[[int], None], ItemsProgress]]:
+    """The bar of an import (bytes read of ``total``) and a second one, shown once the import
+    hands over to the intelligence pipeline, for the conversations it processes: yields
+    ``(advance_to(done_bytes), conversations_to(done, total))``."""
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        _Done(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        task = bar.add_task(escape(description), total=total, in_bytes=True)
+        second: list[object] = []
+
+        def advance_to(done: int) -> None:
+            bar.update(task, completed=done)
+
+        def conversations_to(done: int, of: int) -> None:
+            if not second:
+                bar.update(task, completed=total)
+                second.append(bar.add_task("conversations", total=of, in_bytes=False))
+            bar.update(second[0], completed=done, total=of)  # type: ignore[arg-type]
+
+        yield advance_to, conversations_to
+        bar.update(task, completed=total)

@@ -57,6 +57,11 @@ class SyncResult(BaseModel):
     cursors: dict[str, str] = Field(
         default_factory=dict, description="Object type -> position the next sync starts after"
     )
+    conversations: dict[str, Any] | None = Field(
+        None,
+        description="The intelligence pipeline on the activities with content the sync "
+        "brought: processed, skipped, deals_created, stage_moves, error",
+    )
 
 
 class JobRead(BaseModel):
