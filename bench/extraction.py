@@ -44,7 +44,6 @@ from pie.intelligence.evaluation import (
     Report,
     evaluate_labelled,
     evaluate_sample,
-    load_labelled,
 )
 from pie.intelligence.lexicon import ExtractorConfig
 from pie.intelligence.offline import OfflineExtractor
