@@ -434,6 +434,13 @@ class FakeExternalRefRepository:
     async def any_from(self, source: str) -> bool:
         return any(r.source == source for r in self._refs.values())
 
+    async def of_source(self, kind: EntityKind, source: str) -> dict[str, UUID]:
+        return {
+            r.external_id: r.entity_id
+            for r in self._refs.values()
+            if r.kind == kind and r.source == source
+        }
+
     async def digests(
         self, kind: EntityKind, source: str, external_ids: Sequence[str]
     ) -> dict[str, str]:

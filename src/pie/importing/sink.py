@@ -157,13 +157,15 @@ class Sink:
         await self._upsert(EntityKind.STAKEHOLDER, uow.stakeholders, out.stakeholders)
         await self._upsert(EntityKind.ACTIVITY, uow.activities, out.activities)
         await self._upsert(EntityKind.STAGE_TRANSITION, uow.transitions, out.transitions)
-        await self._delete(out.deletes)
         if refs:
             await uow.refs.upsert_many(refs)
+        await self._delete(out.deletes)  # after the refs: a deleted record takes its refs along
 
     async def _delete(self, deletes: Sequence[tuple[EntityKind, UUID]]) -> None:
         """Records the source deleted, through the repositories as the source's origin (the
-        change feed gets a delete); one the store does not have is no error."""
+        change feed gets a delete); one the store does not have is no error, so deleting again
+        is a no-op. The store deletes a record's external refs with it (and its children's):
+        ``external_refs`` holds live records only, so a delete leaves no tombstone."""
         uow = self.uow
         repos: dict[EntityKind, Repository[Any]] = {
             EntityKind.ACCOUNT: uow.accounts,

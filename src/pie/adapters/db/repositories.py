@@ -431,6 +431,16 @@ class SqlExternalRefRepository:
         )
         return found is not None
 
+    async def of_source(self, kind: EntityKind, source: str) -> dict[str, UUID]:
+        rows = await self._session.execute(
+            select(REFS.c.external_id, REFS.c.entity_id).where(
+                REFS.c.tenant_id == self._tenant,
+                REFS.c.kind == str(kind),
+                REFS.c.source == source,
+            )
+        )
+        return {str(ext): ident for ext, ident in rows}
+
     async def digests(
         self, kind: EntityKind, source: str, external_ids: Sequence[str]
     ) -> dict[str, str]:

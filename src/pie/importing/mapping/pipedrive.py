@@ -538,16 +538,16 @@ def mapper(ctx: MapContext) -> PipedriveMapper:
 
 
 def _delete(kind: EntityKind, where: str, ext: str) -> Draft:
-    """A deleted record: delete what is stored of it. Its external ref stays (with the
-    digest of the deleted record, so re-reading it is cheap)."""
+    """A deleted record: delete what is stored of it, its external ref with it; a record
+    that is not stored (deleted before, or never stored) is left alone."""
 
     def build(ids: Ids) -> Records:
         out = Records()
-        if (ident := ids.resolved.get(kind, {}).get(ext)) is not None:
+        if (ident := ids.ref(kind, ext)) is not None:
             out.deletes.append((kind, ident))
         return out
 
-    return Draft(kind=kind, record=where, record_id=ext, build=build, own=[(kind, ext)])
+    return Draft(kind=kind, record=where, record_id=ext, build=build, lookups=[(kind, ext)])
 
 
 def is_deleted(record: Mapping[str, Any]) -> bool:

@@ -20,7 +20,7 @@ from uuid import UUID
 
 import orjson
 
-from pie.domain.model import EntityKind, ExternalRef
+from pie.domain.model import EntityKind
 from pie.importing import import_source
 from pie.importing.mapping import salesforce as m
 from pie.importing.report import ImportReport, Rejected
@@ -30,11 +30,8 @@ from pie.ports.uow import UnitOfWork
 from pie.sources.salesforce.client import QuotaExceeded
 from pie.sources.salesforce.connector import SalesforceSource
 
-TOMBSTONE = "deleted"
 RETRY = "retry"  # the cursor stream that lists rejected records, by stream
-MAX_RETRY = (
-    5000  # ids kept per stream  # the digest a deleted record's ref keeps: it matches no record
-)
+MAX_RETRY = 5000  # ids kept per stream
 
 
 @dataclass
@@ -204,7 +201,8 @@ def _repo(uow: UnitOfWork, kind: EntityKind) -> Repository[Any]:
 
 
 async def _delete(uow: UnitOfWork, source: str, kind: EntityKind, ids: Sequence[str]) -> int:
-    """Delete the records these external ids point to; returns how many were there."""
+    """Delete the records these external ids point to (their refs go with them); returns how
+    many were there."""
     if not ids:
         return 0
     found = await uow.refs.resolve(kind, source, sorted(set(ids)))
@@ -212,17 +210,4 @@ async def _delete(uow: UnitOfWork, source: str, kind: EntityKind, ids: Sequence[
     for _ext, ident in sorted(found.items()):
         if await repo.delete(ident, origin=source):
             n += 1
-    await uow.refs.upsert_many(
-        [
-            ExternalRef(
-                tenant_id=uow.tenant_id,
-                kind=kind,
-                source=source,
-                external_id=ext,
-                entity_id=ident,
-                digest=TOMBSTONE,
-            )
-            for ext, ident in sorted(found.items())
-        ]
-    )
     return n
