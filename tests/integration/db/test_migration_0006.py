@@ -69,7 +69,7 @@ async def test_tombstone_refs_are_dropped_and_live_refs_stay(empty_url: str) -> 
     engine = make_engine(empty_url)
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(text("SELECT kind, external_id FROM external_refs"))
-            assert [tuple(r) for r in rows] == [("deal", "006LIVE")]
+            left = await conn.execute(text("SELECT kind, external_id FROM external_refs"))
+            assert [tuple(r) for r in left] == [("deal", "006LIVE")]
     finally:
         await engine.dispose()

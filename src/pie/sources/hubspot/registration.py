@@ -51,13 +51,11 @@ class HubSpotConnector:
         ),
     )
 
-    def client(
-        self, config: ConnectionConfig, pending: dict[str, Secret] | None = None
-    ) -> HubSpotClient:
+    def client(self, config: ConnectionConfig) -> HubSpotClient:
         """A client for the connection. A refreshed access token is saved with the
-        connection's credential at once, or, given ``pending``, put there for the caller to
-        save later (a sync saves it when it ends: on SQLite a second writer would wait for the
-        sync's transaction)."""
+        connection's credential at once (``config.save_credentials``; during a sync the use
+        case holds it until the sync's transaction is over, see
+        ``pie.services.credential_saves``)."""
         base_url = config.base_url or DEFAULT_BASE_URL
         if config.auth == PRIVATE_APP:
             auth = HubSpotAuth(token=config.secret("token").reveal())
@@ -73,24 +71,13 @@ class HubSpotConnector:
         )
 
         async def save(token: str, expires_at: datetime) -> None:
-            fields = _token_fields(auth, token, expires_at)
-            if pending is None:
-                await config.save_credentials(fields)
-            else:
-                pending.update(fields)
+            await config.save_credentials(_token_fields(auth, token, expires_at))
 
         return HubSpotClient(base_url, auth, on_refresh=save)
 
     def source(self, config: ConnectionConfig, *, full: bool) -> HubSpotSource:
         overlap = int(config.settings.get("overlap_seconds", "300"))
-        pending: dict[str, Secret] = {}
-        return _SyncSource(
-            self.client(config, pending),
-            full=full,
-            overlap=timedelta(seconds=overlap),
-            config=config,
-            pending=pending,
-        )
+        return HubSpotSource(self.client(config), full=full, overlap=timedelta(seconds=overlap))
 
     def make_mapper(self, ctx: MapContext) -> Mapper:
         return hs.api_mapper(ctx)
@@ -118,28 +105,6 @@ class HubSpotConnector:
             await client.aclose()
         auth = client.auth
         return _token_fields(auth, auth.access_token or "", auth.expires_at or datetime.now(UTC))
-
-
-class _SyncSource(HubSpotSource):
-    """The source of one sync: saves a refreshed token once the sync is over."""
-
-    def __init__(
-        self,
-        client: HubSpotClient,
-        *,
-        full: bool,
-        overlap: timedelta,
-        config: ConnectionConfig,
-        pending: dict[str, Secret],
-    ) -> None:
-        super().__init__(client, full=full, overlap=overlap)
-        self.config, self.pending = config, pending
-
-    async def aclose(self) -> None:
-        await super().aclose()
-        if self.pending:
-            fields, self.pending = dict(self.pending), {}
-            await self.config.save_credentials(fields)
 
 
 def _revealed(config: ConnectionConfig, name: str) -> str:

@@ -12,7 +12,7 @@ included), then what the pipeline alone cannot do:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,9 +55,7 @@ async def sync(
     ``rejected`` (with its id and reason) and the others are stored; with ``skip_bad_rows``
     False it fails the sync instead. Raises ConnectorError when Salesforce cannot be read
     (what was committed stays, with its cursors: the next sync resumes there)."""
-    async with uow:
-        saved = await uow.cursors.get(source.name, RETRY)
-    source.retry = orjson.loads(saved.value) if saved is not None else {}
+    await load_retry(uow, source)
     failed: dict[str, set[str]] = {}
     try:
         report = await import_source(
@@ -71,7 +69,7 @@ async def sync(
             on_reject=lambda r: _note(failed, r),
         )
     finally:
-        await _save_retry(uow, source, failed)
+        await save_retry(uow, source, failed)
     result = SyncResult(report, stopped=source.stopped)
     result.deleted = {k.value: n for k, n in report.deleted.items() if n}
     if source.stopped is None:
@@ -102,6 +100,22 @@ _STREAM_OF_PREFIX = {
 }
 
 
+async def load_retry(uow: UnitOfWork, source: SalesforceSource) -> None:
+    """Give ``source`` the records the last sync rejected (cursor stream ``retry``): it reads
+    them first. (The sync use case does this in the connector's ``before_sync``.)"""
+    async with uow:
+        saved = await uow.cursors.get(source.name, RETRY)
+    source.retry = orjson.loads(saved.value) if saved is not None else {}
+
+
+def failed_of(rejected: Iterable[Rejected]) -> dict[str, set[str]]:
+    """The rejected records of a run, by stream (for ``save_retry``)."""
+    failed: dict[str, set[str]] = {}
+    for r in rejected:
+        _note(failed, r)
+    return failed
+
+
 def _note(failed: dict[str, set[str]], rejected: Rejected) -> None:
     """Remember a rejected record by stream (a history record names its opportunity)."""
     ident = rejected.record_id
@@ -114,7 +128,7 @@ def _note(failed: dict[str, set[str]], rejected: Rejected) -> None:
         failed.setdefault(stream, set()).add(ident)
 
 
-async def _save_retry(
+async def save_retry(
     uow: UnitOfWork, source: SalesforceSource, failed: dict[str, set[str]]
 ) -> None:
     """Remember the records rejected (and those due again but not read): the next sync reads
