@@ -33,6 +33,7 @@ from pie.domain.errors import (
     TenantNotFound,
 )
 from pie.domain.model import (
+    MERGED,
     Account,
     Activity,
     Contact,
@@ -191,7 +192,9 @@ class _Repo(Generic[T]):
         ids: dict[UUID, dict[str, str]] = {}
         for ref in self._tables.refs.values():
             if ref.kind == self._kind and ref.entity_id in wanted:
-                ids.setdefault(ref.entity_id, {})[ref.source] = ref.external_id
+                known = ids.setdefault(ref.entity_id, {})
+                if ref.digest != MERGED or ref.source not in known:
+                    known[ref.source] = ref.external_id
         for twin in twins:
             twin.external_ids = ids.get(twin.id, {})  # type: ignore[attr-defined]
         return twins

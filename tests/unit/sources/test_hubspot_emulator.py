@@ -273,3 +273,32 @@ async def test_a_record_edited_during_the_sync_stops_its_stream_before_it() -> N
         got = await stored(InMemoryUnitOfWork(tenant, store))
         edited = searches[0][0]
         assert got["deals"] == want["deals"] and got["deals"][edited][0] == "Edited meanwhile"
+
+
+async def test_a_merge_leaves_one_record_listing_the_merged_ids() -> None:
+    async with rig(3, page_size=100) as r, httpx.AsyncClient(base_url=r.server.url) as http:
+        keep, other = (c.id for c in r.portal.live("contacts")[:2])
+        deals = r.portal.associated("contacts", other, "deals")
+        merged = await http.post(
+            "/crm/v3/objects/contacts/merge",
+            json={"primaryObjectId": keep, "objectIdToMerge": other},
+            headers=AUTH,
+        )
+        assert merged.status_code == 200
+        assert merged.json()["properties"]["hs_merged_object_ids"] == other
+        gone = await http.get(f"/crm/v3/objects/contacts/{other}", headers=AUTH)
+        assert gone.status_code == 404
+        listed = await http.get("/crm/v3/objects/contacts", params={"limit": 100}, headers=AUTH)
+        assert other not in {c["id"] for c in listed.json()["results"]}
+        archived = await http.get(
+            "/crm/v3/objects/contacts", params={"archived": "true"}, headers=AUTH
+        )
+        assert archived.json()["results"] == []
+        # its associations moved to the survivor
+        assert set(deals) <= set(r.portal.associated("contacts", keep, "deals"))
+        again = await http.post(
+            "/crm/v3/objects/contacts/merge",
+            json={"primaryObjectId": keep, "objectIdToMerge": other},
+            headers=AUTH,
+        )
+        assert again.status_code == 404

@@ -50,6 +50,7 @@ from pie.domain.errors import (
     NotFound,
 )
 from pie.domain.model import (
+    MERGED,
     Account,
     Activity,
     Contact,
@@ -214,14 +215,16 @@ async def _refs_of(
     out: dict[UUID, dict[str, str]] = {}
     for start in range(0, len(ids), _IN_CHUNK):
         rows = await session.execute(
-            select(REFS.c.entity_id, REFS.c.source, REFS.c.external_id).where(
+            select(REFS.c.entity_id, REFS.c.source, REFS.c.external_id, REFS.c.digest).where(
                 REFS.c.tenant_id == tenant_id,
                 REFS.c.kind == str(kind),
                 REFS.c.entity_id.in_(ids[start : start + _IN_CHUNK]),
             )
         )
-        for entity_id, source, external_id in rows:
-            out.setdefault(entity_id, {})[source] = external_id
+        for entity_id, source, external_id, digest in rows:
+            known = out.setdefault(entity_id, {})
+            if digest != MERGED or source not in known:  # its own id before a merged one
+                known[source] = external_id
     return out
 
 

@@ -80,7 +80,16 @@ CSV_HEADERS: Mapping[str, str] = {
     "Company name": "associatedcompany",
 }
 
-IGNORED = frozenset({"hs_createdate", "hs_is_closed_count", "hs_deal_stage_probability_shadow"})
+IGNORED = frozenset(
+    {
+        "hs_createdate",
+        "hs_is_closed_count",
+        "hs_deal_stage_probability_shadow",
+        "hs_merged_object_ids",
+    }
+)
+#: The ids of the records merged into this one (``;``-separated), which HubSpot no longer has.
+MERGED = "hs_merged_object_ids"
 
 
 def flatten(record: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -176,13 +185,14 @@ SYSTEM = frozenset(
         "hs_lastmodifieddate",
         "lastmodifieddate",
         "hs_pipeline",
+        "hs_merged_object_ids",
     }
 )
 #: The properties the connector asks for, per object type (custom properties are added).
 PROPERTIES: Mapping[str, tuple[str, ...]] = {
     "deals": tuple(
         sorted(
-            {n for names in FIELDS.values() for n in names}
+            {*(n for names in FIELDS.values() for n in names), MERGED}
             - {"associatedcompany"}
             - {"associatedcompanyids"}
         )
@@ -197,6 +207,7 @@ PROPERTIES: Mapping[str, tuple[str, ...]] = {
         "hubspot_owner_id",
         "createdate",
         "hs_lastmodifieddate",
+        MERGED,
     ),
     "contacts": (
         "firstname",
@@ -208,6 +219,7 @@ PROPERTIES: Mapping[str, tuple[str, ...]] = {
         "associatedcompanyid",
         "createdate",
         "lastmodifieddate",
+        MERGED,
     ),
     "calls": (
         "hs_timestamp",
@@ -389,7 +401,7 @@ class ApiMapper:
         ext = self._id(EntityKind.ACCOUNT, record)
         fields = frozenset(carried)
 
-        return account_draft(where, ext, account, fields)
+        return _merges(account_draft(where, ext, account, fields), props)
 
     def _contact(self, where: str, record: Mapping[str, Any]) -> Draft:
         props = _properties(record)
@@ -434,7 +446,7 @@ class ApiMapper:
             out.contacts.add(contact, fields)
             return out
 
-        return Draft(
+        draft = Draft(
             kind=EntityKind.CONTACT,
             record=where,
             record_id=ext,
@@ -442,6 +454,7 @@ class ApiMapper:
             own=[(EntityKind.CONTACT, ext)],
             lookups=[(EntityKind.ACCOUNT, company)] if company else [],
         )
+        return _merges(draft, props)
 
     def _engagement(self, kind: str, where: str, record: Mapping[str, Any]) -> Draft:
         props = _properties(record)
@@ -504,6 +517,8 @@ class ApiMapper:
             changes.append((previous[0] if previous else None, stage, at, days))
             previous = (stage, at)
         draft = self.deals.draft(raw)
+        if draft is not None:
+            draft = _merges(draft, _properties(record))
         contacts = _associated(record, "contacts")
         if draft is None or not (changes or contacts):
             return draft
@@ -566,6 +581,31 @@ def _stage_entries(history: list[Any]) -> list[tuple[str, datetime]]:
         entries.append((_text(entry["value"]), at))
     entries.sort(key=lambda e: e[1])
     return entries
+
+
+def _merges(draft: Draft, props: Mapping[str, Any]) -> Draft:
+    """A record that others were merged into (``hs_merged_object_ids``): their ids now name
+    it (their refs point here), and a PIE record stored for one of them is merged into this
+    one (``Records.merges``: its activities move here, then it is deleted)."""
+    kind, ext = draft.kind, draft.record_id
+    merged = [m for m in _several(props.get(MERGED)) if m != ext]
+    if not merged:
+        return draft
+    inner = draft.build
+
+    def build(ids: Ids) -> Records:
+        out = inner(ids)
+        me = ids.own(kind, ext)
+        for other in merged:
+            duplicate = ids.ref(kind, other)
+            if duplicate is not None and duplicate != me:
+                out.merges.append((kind, duplicate, me))
+        return out
+
+    draft.build = build
+    draft.lookups = [*draft.lookups, *((kind, m) for m in merged)]
+    draft.aliases = [(kind, m) for m in merged]
+    return draft
 
 
 def _archived(object_type: str, where: str, record: Mapping[str, Any]) -> Draft:

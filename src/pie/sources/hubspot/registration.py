@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING
 
 from pie.importing.mapping import MapContext, Mapper
 from pie.importing.mapping import hubspot as hs
+from pie.importing.report import ImportReport
+from pie.importing.source import Source
 from pie.ports.credentials import Secret
+from pie.ports.uow import UnitOfWork
 from pie.sources.hubspot.client import DEFAULT_BASE_URL, HubSpotAuth, HubSpotClient
-from pie.sources.hubspot.connector import HubSpotSource
+from pie.sources.hubspot.connector import HubSpotSource, purge
 from pie.sources.registry import (
     AuthField,
     AuthFlow,
@@ -81,6 +84,14 @@ class HubSpotConnector:
 
     def make_mapper(self, ctx: MapContext) -> Mapper:
         return hs.api_mapper(ctx)
+
+    async def after_sync(self, uow: UnitOfWork, source: Source, report: ImportReport) -> None:
+        """After a full sync (the sync use case calls it): delete the records HubSpot purged
+        (``purge``), counted in ``report.deleted``."""
+        inner = getattr(source, "inner", source)
+        if isinstance(inner, HubSpotSource):
+            for kind, n in (await purge(uow, inner, name=source.name)).items():
+                report.deleted[kind] = report.deleted.get(kind, 0) + n
 
     async def check(self, config: ConnectionConfig) -> str:
         client = self.client(config)
