@@ -59,11 +59,12 @@ async def test_merged_records_become_one_pie_record(db: Database) -> None:
             # both HubSpot ids name the survivor; the duplicate is gone with its own refs
             assert await _ids(db, tenant, kind, [keep, dup]) == {keep: survivor, dup: survivor}
             async with db.uow(tenant) as uow:
-                repo: Repository[Any] = {
+                repos: dict[EntityKind, Repository[Any]] = {
                     EntityKind.DEAL: uow.deals,
                     EntityKind.ACCOUNT: uow.accounts,
                     EntityKind.CONTACT: uow.contacts,
-                }[kind]
+                }
+                repo = repos[kind]
                 assert await repo.get(before[kind][dup]) is None
                 kept = await repo.get(survivor)
                 assert kept is not None and kept.external_ids == {"hubspot": keep}
