@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from pie.domain.errors import PermanentError, TransientError
+from pie.domain.model import EntityKind, StakeholderRole
 from pie.domain.stages import Stage
 from pie.importing.mapping import hubspot as hs
 from pie.importing.service import import_source
@@ -302,3 +303,20 @@ async def test_a_merge_leaves_one_record_listing_the_merged_ids() -> None:
             headers=AUTH,
         )
         assert again.status_code == 404
+
+
+async def test_association_labels_become_stakeholder_roles() -> None:
+    async with rig(3) as r:
+        p = r.portal
+        deal = next(d.id for d in p.live("deals") if p.associated("deals", d.id, "contacts"))
+        labelled, *others = p.associated("deals", deal, "contacts")
+        p.associate("deals", deal, "contacts", labelled, "Decision Maker")
+        store, tenant = InMemoryStore(), uuid.uuid4()
+        report = await r.sync(InMemoryUnitOfWork(tenant, store))
+        assert report.rejected == ()
+        async with InMemoryUnitOfWork(tenant, store) as uow:
+            ids = await uow.refs.resolve(EntityKind.DEAL, "hubspot", [deal])
+            people = await uow.refs.resolve(EntityKind.CONTACT, "hubspot", [labelled, *others])
+            roles = {s.contact_id: s.roles for s in await uow.stakeholders.for_deal(ids[deal])}
+        assert roles[people[labelled]] == (StakeholderRole.DECISION_MAKER,)
+        assert all(roles[people[o]] == () for o in others)

@@ -25,6 +25,7 @@ from pie.domain.model import (
     EntityKind,
     StageTransition,
     Stakeholder,
+    StakeholderRole,
     derive_id,
 )
 from pie.domain.stage_mapping import StageMeta, normalize_name
@@ -33,6 +34,7 @@ from pie.importing import values as v
 from pie.importing.draft import Draft, Ids, Problem, Records, account_draft
 from pie.importing.mapping import MapContext
 from pie.importing.mapping.crm import CrmDealMapper, Vendor, _several, _text, fraction
+from pie.importing.mapping.salesforce import ROLES
 from pie.importing.source import RawRecord
 
 FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -319,6 +321,24 @@ def _number(value: Any) -> float:
         return 0.0
 
 
+def _roles(record: Mapping[str, Any], to: str) -> dict[str, tuple[StakeholderRole, ...]]:
+    """Associated id -> the stakeholder roles its association labels name ("Decision maker",
+    "Champion": the roles Salesforce's contact roles map to). An association without a label
+    that names a role carries no roles (a person's roles in PIE stay)."""
+    found = (record.get("associations") or {}).get(to)
+    out: dict[str, tuple[StakeholderRole, ...]] = {}
+    if not isinstance(found, Mapping):
+        return out
+    for r in found.get("results") or ():
+        if not isinstance(r, Mapping):
+            continue
+        named = (ROLES.get(str(label).strip().lower()) for label in r.get("labels") or ())
+        roles = tuple(dict.fromkeys(role for role in named if role is not None))
+        if roles:
+            out[str(r["id"])] = roles
+    return out
+
+
 def _associated(record: Mapping[str, Any], to: str) -> list[str]:
     found = (record.get("associations") or {}).get(to)
     if not isinstance(found, Mapping):
@@ -520,6 +540,7 @@ class ApiMapper:
         if draft is not None:
             draft = _merges(draft, _properties(record))
         contacts = _associated(record, "contacts")
+        roles = _roles(record, "contacts")
         if draft is None or not (changes or contacts):
             return draft
         ext, inner, source = draft.record_id, draft.build, self.ctx.stages.source
@@ -531,6 +552,7 @@ class ApiMapper:
                 contact_id = ids.ref(EntityKind.CONTACT, contact)
                 if contact_id is None:
                     continue  # not stored (rejected, or not read yet): linked next time
+                labelled = roles.get(contact, ())
                 out.stakeholders.add(
                     Stakeholder(
                         id=derive_id(ids.tenant_id, EntityKind.STAKEHOLDER, deal.id, contact_id),
@@ -538,10 +560,11 @@ class ApiMapper:
                         account_id=deal.account_id,
                         deal_id=deal.id,
                         contact_id=contact_id,
+                        roles=labelled,
                         created_at=deal.updated_at,
                         updated_at=deal.updated_at,
                     ),
-                    STAKEHOLDER_LINK,
+                    STAKEHOLDER_LINK | {"roles"} if labelled else STAKEHOLDER_LINK,
                 )
             for before, after, at, days in changes:
                 key = f"{ext}|{at.isoformat()}"

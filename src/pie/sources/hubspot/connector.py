@@ -207,7 +207,7 @@ class HubSpotSource:
                 object_type, chunk, properties, with_history
             ):
                 records[str(record["id"])] = record
-        links: dict[str, dict[str, list[str]]] = {}
+        links: dict[str, dict[str, dict[str, list[str]]]] = {}  # id -> type -> id -> labels
         for to_type in ASSOCIATIONS[object_type]:
             for n in range(0, len(ids), BATCH_LIMIT):
                 chunk = ids[n : n + BATCH_LIMIT]
@@ -226,7 +226,8 @@ class HubSpotSource:
                 to: {
                     "results": [
                         {"id": other, "type": f"{object_type}_to_{to}"}
-                        for other in links.get(ident, {}).get(to, [])
+                        | ({"labels": labels} if labels else {})
+                        for other, labels in links.get(ident, {}).get(to, {}).items()
                     ]
                 }
                 for to in ASSOCIATIONS[object_type]

@@ -383,6 +383,15 @@ def _properties(portal: Portal, object_type: str) -> list[dict[str, Any]]:
     return out
 
 
+def _labelled(portal: Portal, key: tuple[str, str, str, str]) -> list[dict[str, Any]]:
+    """A labelled association's user-defined type (ids from 100 up, one per label)."""
+    label = portal.labels.get(key)
+    if not label:
+        return []
+    type_id = 100 + sorted(set(portal.labels.values())).index(label)
+    return [{"category": "USER_DEFINED", "typeId": type_id, "label": label}]
+
+
 def _associations(
     portal: Portal, from_type: str, to_type: str, body: Any
 ) -> tuple[int, dict[str, Any]]:
@@ -405,7 +414,8 @@ def _associations(
                         {
                             "toObjectId": int(other),
                             "associationTypes": [
-                                {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}
+                                {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None},
+                                *_labelled(portal, (from_type, ident, to_type, other)),
                             ],
                         }
                         for other in found

@@ -155,6 +155,8 @@ class Portal:
         self.records: dict[str, dict[str, Record]] = {t: {} for t in OBJECT_TYPES}
         self.associations: set[tuple[str, str, str, str]] = set()  # (from, id, to, id)
         self._links: dict[tuple[str, str, str], set[str]] = {}  # (from, id, to) -> ids
+        #: (from, id, to, id) -> an association label (a user-defined type: "Decision maker")
+        self.labels: dict[tuple[str, str, str, str], str] = {}
         self.pipelines: list[Pipeline] = []
         #: object type -> custom property names (defined by the portal, not by HubSpot)
         self.custom_properties: dict[str, set[str]] = {t: set() for t in OBJECT_TYPES}
@@ -242,7 +244,8 @@ class Portal:
                 raise ApiError(400, "VALIDATION_ERROR", "An object cannot be merged into itself")
             for to_type in OBJECT_TYPES:
                 for to_id in sorted(self._links.get((object_type, merged_id, to_type), ())):
-                    self.associate(object_type, primary_id, to_type, to_id)
+                    label = self.labels.get((object_type, merged_id, to_type, to_id))
+                    self.associate(object_type, primary_id, to_type, to_id, label)
             del self.records[object_type][merged_id]
             ids = [
                 *_merged_ids(primary.properties),
@@ -251,10 +254,17 @@ class Portal:
             ]
             return self.edit(object_type, primary_id, hs_merged_object_ids=";".join(ids))
 
-    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+    def associate(
+        self, from_type: str, from_id: str, to_type: str, to_id: str, label: str | None = None
+    ) -> None:
+        """Associate two records (both ways), with a ``label`` (a user-defined association
+        type) if given."""
         with self.lock:
             self.associations.add((from_type, from_id, to_type, to_id))
             self.associations.add((to_type, to_id, from_type, from_id))
+            if label:
+                self.labels[(from_type, from_id, to_type, to_id)] = label
+                self.labels[(to_type, to_id, from_type, from_id)] = label
             self._links.setdefault((from_type, from_id, to_type), set()).add(to_id)
             self._links.setdefault((to_type, to_id, from_type), set()).add(from_id)
 
