@@ -44,9 +44,13 @@ def world(deals: int = 10) -> bytes:
 
 
 def fresh_org() -> Org:
+    """The org of the world, its activities older than a year archived (only ``queryAll``
+    returns them: the connector must read them too)."""
     import orjson
 
-    return org_from_world(orjson.loads(world()))
+    org = org_from_world(orjson.loads(world()))
+    assert org.archive_activities() > 0
+    return org
 
 
 @pytest.fixture

@@ -28,9 +28,10 @@ from pie.importing.sink import DEFAULT_CHUNK_SIZE
 from pie.ports.repositories import Repository
 from pie.ports.uow import UnitOfWork
 from pie.sources.salesforce.client import QuotaExceeded
-from pie.sources.salesforce.connector import SalesforceSource
+from pie.sources.salesforce.connector import STREAMS, SalesforceSource
 
 RETRY = "retry"  # the cursor stream that lists rejected records, by stream
+ARCHIVED = frozenset(s.sobject for s in STREAMS if s.archived)
 MAX_RETRY = 5000  # ids kept per stream
 
 
@@ -153,7 +154,10 @@ async def _reconcile(
 ) -> None:
     """Delete every stored record of ``kind`` from this source that the org no longer has."""
     live: set[str] = set()
-    async for record in source._all(f"SELECT Id FROM {sobject}"):
+    # activities through queryAll: those older than a year are archived, not gone
+    every = sobject in ARCHIVED
+    where = " WHERE IsDeleted = false" if every else ""
+    async for record in source._all(f"SELECT Id FROM {sobject}{where}", deleted=every):
         live.add(record["Id"])
     async with uow:
         if kind is EntityKind.STAKEHOLDER:
