@@ -58,6 +58,9 @@ class FakeApi:
     opened: Counter[str] = field(default_factory=Counter)  # sources opened per connection
     full_syncs: int = 0
     refreshed: int = 0
+    #: the access token expires after this many pages of a sync: the source refreshes it and
+    #: saves the new one (``config.save_credentials``) before reading on
+    expire_after_pages: int | None = None
 
     def seed(self, n: int) -> None:
         for i in range(1, n + 1):
@@ -106,6 +109,13 @@ class FakeSource:
         for start in range(0, len(rows), api.page_size):
             if api.failures:
                 raise api.failures.pop(0)
+            if (
+                api.expire_after_pages is not None
+                and start == api.page_size * api.expire_after_pages
+            ):
+                api.refreshed += 1
+                fresh = Secret(f"access-{api.refreshed}")
+                await self.config.save_credentials({"access_token": fresh})
             for n, (pos, d) in enumerate(rows[start : start + api.page_size]):
                 where = f"deals page {start // api.page_size + 1}, record {n + 1}"
                 yield RawRecord("deals", d, where, position=pos)

@@ -33,6 +33,7 @@ from pie.domain.errors import (
     TenantNotFound,
 )
 from pie.domain.model import (
+    MERGED,
     Account,
     Activity,
     Contact,
@@ -191,7 +192,9 @@ class _Repo(Generic[T]):
         ids: dict[UUID, dict[str, str]] = {}
         for ref in self._tables.refs.values():
             if ref.kind == self._kind and ref.entity_id in wanted:
-                ids.setdefault(ref.entity_id, {})[ref.source] = ref.external_id
+                known = ids.setdefault(ref.entity_id, {})
+                if ref.digest != MERGED or ref.source not in known:
+                    known[ref.source] = ref.external_id
         for twin in twins:
             twin.external_ids = ids.get(twin.id, {})  # type: ignore[attr-defined]
         return twins
@@ -433,6 +436,13 @@ class FakeExternalRefRepository:
 
     async def any_from(self, source: str) -> bool:
         return any(r.source == source for r in self._refs.values())
+
+    async def of_source(self, kind: EntityKind, source: str) -> dict[str, UUID]:
+        return {
+            r.external_id: r.entity_id
+            for r in self._refs.values()
+            if r.kind == kind and r.source == source
+        }
 
     async def digests(
         self, kind: EntityKind, source: str, external_ids: Sequence[str]

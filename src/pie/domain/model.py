@@ -260,11 +260,16 @@ class StageTransition:
     probability: float | None = None
 
 
+#: The digest of the ref of an external id that a source merged into another record.
+MERGED = "merged"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExternalRef:
     """(tenant, entity kind, source, external id) -> the PIE record; unique. ``digest`` is a
     hash of the source's record as it was last stored (imports skip a record whose digest has
-    not changed); None when the writer keeps none."""
+    not changed); None when the writer keeps none; ``MERGED`` for an id the source merged
+    into the record (the record's ``external_ids`` show its own id, not that one)."""
 
     tenant_id: UUID
     kind: EntityKind

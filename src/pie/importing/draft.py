@@ -76,6 +76,9 @@ class Records:
     transitions: Rows[StageTransition] = field(default_factory=Rows)
     #: records the source deleted: (kind, PIE id), deleted after the batch's upserts
     deletes: list[tuple[EntityKind, UUID]] = field(default_factory=list)
+    #: records the source merged: (kind, duplicate's PIE id, survivor's PIE id); the
+    #: duplicate's records move to the survivor and it is deleted (``pie.importing.merges``)
+    merges: list[tuple[EntityKind, UUID, UUID]] = field(default_factory=list)
 
     def extend(self, other: Records) -> None:
         self.accounts.extend(other.accounts)
@@ -85,6 +88,7 @@ class Records:
         self.activities.extend(other.activities)
         self.transitions.extend(other.transitions)
         self.deletes += other.deletes
+        self.merges += other.merges
 
 
 class Ids:
@@ -128,6 +132,9 @@ class Draft:
     #: records looked up if they are stored, not required (``Ids.ref`` may give None)
     lookups: Sequence[Key] = ()
     digest: str | None = None  # the source record's digest, kept on the ref of (kind, record_id)
+    #: other external ids that now name this record (ids merged into it): their refs are
+    #: pointed at it
+    aliases: Sequence[Key] = ()
 
 
 def account_draft(where: str, ext: str, account: Account, carried: Carried) -> Draft:

@@ -24,8 +24,9 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from pie.domain.errors import InvalidInput
-from pie.domain.model import EntityKind, ExternalRef
+from pie.domain.model import MERGED, EntityKind, ExternalRef
 from pie.importing.draft import Draft, Ids, Problem, Records, Rows
+from pie.importing.merges import merge
 from pie.importing.report import Rejected, Tally
 from pie.ports.repositories import Repository, UpsertCounts
 from pie.ports.uow import UnitOfWork
@@ -188,6 +189,19 @@ class Sink:
                 )
                 for (kind, ext), ident in mine.items()
             ]
+            if d.aliases:  # ids merged into this record now name it
+                me = ids.own(*main)
+                refs += [
+                    ExternalRef(
+                        tenant_id=self.uow.tenant_id,
+                        kind=kind,
+                        source=self.source,
+                        external_id=ext,
+                        entity_id=me,
+                        digest=MERGED,
+                    )
+                    for kind, ext in d.aliases
+                ]
         return out, refs
 
     async def _write(self, out: Records, refs: list[ExternalRef]) -> None:
@@ -198,14 +212,26 @@ class Sink:
         await self._upsert(EntityKind.STAKEHOLDER, uow.stakeholders, out.stakeholders)
         await self._upsert(EntityKind.ACTIVITY, uow.activities, out.activities)
         await self._upsert(EntityKind.STAGE_TRANSITION, uow.transitions, out.transitions)
-        await self._delete(out.deletes)
         if refs:
             await uow.refs.upsert_many(refs)
+        # after the refs: a deleted record takes its refs along
+        await self._delete(out.deletes, out.merges)
 
-    async def _delete(self, deletes: Sequence[tuple[EntityKind, UUID]]) -> None:
+    async def _delete(
+        self,
+        deletes: Sequence[tuple[EntityKind, UUID]],
+        merges: Sequence[tuple[EntityKind, UUID, UUID]] = (),
+    ) -> None:
         """Records the source deleted, through the repositories as the source's origin (the
-        change feed gets a delete); one the store does not have is no error."""
+        change feed gets a delete); one the store does not have is no error, so deleting again
+        is a no-op. The store deletes a record's external refs with it (and its children's):
+        ``external_refs`` holds live records only, so a delete leaves no tombstone. A
+        duplicate the source merged into another record is merged, then deleted
+        (``pie.importing.merges``)."""
         uow = self.uow
+        if merges:
+            for kind in await merge(uow, merges, origin=self.source):
+                self.tally.delete(kind)
         repos: dict[EntityKind, Repository[Any]] = {
             EntityKind.ACCOUNT: uow.accounts,
             EntityKind.CONTACT: uow.contacts,

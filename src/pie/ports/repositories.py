@@ -206,6 +206,11 @@ class ExternalRefRepository(Protocol):
         """Whether the tenant has any record from ``source``."""
         ...
 
+    async def of_source(self, kind: EntityKind, source: str) -> dict[str, UUID]:
+        """Every external id of ``kind`` from ``source`` and the PIE id it points to: the
+        records of that source the store holds (refs live and die with their records)."""
+        ...
+
     async def upsert_many(self, refs: Sequence[ExternalRef]) -> UpsertCounts:
         """A ref is written when it is new, points elsewhere now, or brings a new digest (a
         ref without one keeps the stored digest)."""

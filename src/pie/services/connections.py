@@ -31,6 +31,7 @@ from pie.ports.connections import (
 from pie.ports.credentials import CredentialStore, Secret
 from pie.ports.jobs import JobQueue, SyncLock
 from pie.ports.uow import UnitOfWork
+from pie.services.credential_saves import DeferredSaves
 from pie.services.schemas.connections import (
     ConnectRead,
     FailedRecord,
@@ -326,11 +327,24 @@ async def run_sync(
         try:
             conn = registry.connector(c.vendor)
             config = await config_of(deps, c)
+            # a token refreshed mid-sync is saved once the sync's transaction is over
+            saves = DeferredSaves(config.save_credentials)
+            config = dataclasses.replace(config, save_credentials=saves)
+
+            def uow(saves: DeferredSaves = saves) -> UnitOfWork:
+                return saves.around(deps.uow(tenant_id))
+
             source = conn.source(config, full=full)
             counting = CountingSource(source, progress, name=c.name)
             try:
+                # the connector's own steps around the pipeline, when it has them: before
+                # (e.g. load its list of records to read again), after (a vendor's delete
+                # reconciliation, saving that list)
+                before = getattr(conn, "before_sync", None)
+                if before is not None:
+                    await before(uow(), counting)
                 report = await import_source(
-                    deps.uow(tenant_id),
+                    uow(),
                     counting,
                     conn.make_mapper,
                     vendor=c.vendor,
@@ -339,13 +353,14 @@ async def run_sync(
                     show_rejected=MAX_FAILED_LISTED,
                     after=deps.after_import(tenant_id) if deps.after_import else None,
                 )
-                # the connector's own step after the pipeline (a vendor's delete
-                # reconciliation, its list of records to read again), when it has one
                 after = getattr(conn, "after_sync", None)
                 if after is not None:
-                    await after(deps.uow(tenant_id), counting, report)
+                    await after(uow(), counting, report)
             finally:
-                await _close(source)
+                try:
+                    await _close(source)
+                finally:
+                    await saves.flush()
         except PieError as err:
             if config is not None:
                 scrub(err, config.credentials)
@@ -388,9 +403,9 @@ def _succeeded(
     report: ImportReport,
 ) -> SyncResult:
     counts = {
-        kind.value: KindCount(**report.count(kind).to_dict())
+        kind.value: KindCount(**report.count(kind).to_dict(), deleted=report.deleted.get(kind, 0))
         for kind in KIND_ORDER
-        if kind in report.counts
+        if kind in report.counts or report.deleted.get(kind)
     }
     failed = [
         FailedRecord(record_id=r.record_id, record=r.record, field=r.field, reason=r.problem)
@@ -406,6 +421,7 @@ def _succeeded(
         streams={s: StreamCount(read=n) for s, n in read.items()},
         counts=counts,
         records_synced=report.created + report.updated + report.unchanged,
+        records_deleted=sum(report.deleted.values()),
         failed=failed,
         failed_total=report.rejected_total,
         kept=len(report.kept),
@@ -499,6 +515,7 @@ async def status(
         name=c.name,
         state=c.state,
         records_synced=result.records_synced if result else 0,
+        records_deleted=result.records_deleted if result else 0,
         last_sync=c.last_sync_at,
         errors=errors,
         job=job,

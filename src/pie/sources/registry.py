@@ -116,10 +116,16 @@ class Connector(Protocol):
     missed are reconciled); ``make_mapper`` is the mapper ``import_source`` runs over its
     records; ``vendor`` also picks the stock stage names (``StageMapper(vendor=...)``).
 
-    Optional, not part of the Protocol: ``async def after_sync(uow, source, report)``, which
-    the sync use case calls after ``import_source`` with the source it read (possibly
-    wrapped: its ``inner`` is the connector's own) for what the pipeline alone cannot do,
-    e.g. deleting the records a vendor purged past its recycle bin."""
+    Optional, not part of the Protocol (the sync use case calls them when they are there):
+
+    * ``async def before_sync(uow, source)``, before ``import_source``, with the source it
+      will read (possibly wrapped: its ``inner`` is the connector's own; its ``name`` the one
+      ids and cursors are kept under), e.g. to load the list of records to read again;
+    * ``async def after_sync(uow, source, report)``, after ``import_source``, for what the
+      pipeline alone cannot do, e.g. deleting the records a vendor purged past its recycle
+      bin (added to ``report.deleted``) or saving that list of records to read again.
+
+    Each gets a unit of work of its own, not entered."""
 
     # Read-only, so plain class attributes satisfy them.
     @property

@@ -143,6 +143,25 @@ async def test_a_refreshed_token_is_stored_for_the_next_run(
     assert (await svc.run_sync(deps, tenant, c.id)).records_synced == 10
 
 
+async def test_a_token_refreshed_mid_sync_is_saved_without_waiting_on_the_sync(
+    deps: SyncDeps, tenant: UUID, api: FakeApi, db: Database
+) -> None:
+    """On SQLite the sync's transaction holds the write lock while the source reads: saving
+    the refreshed token in a transaction of its own would wait on it ("database is locked").
+    It is saved as soon as the sync's transaction is over, and the sync goes on."""
+    cid = await connect(deps, tenant)
+    api.page_size, api.expire_after_pages = 2, 2
+    result = await svc.run_sync(deps, tenant, cid, full=True)
+    assert result.status == "succeeded" and result.records_synced == 10
+    assert api.refreshed == 1
+    c = await deps.connections(tenant).get(cid)
+    assert c is not None
+    stored = await deps.credentials(tenant).get(c.credential)
+    assert stored is not None and stored["access_token"].reveal() == "access-1"
+    assert stored["api_token"].reveal() == GOOD_TOKEN  # merged with what was there
+    assert await deal_count(db, tenant) == 10
+
+
 async def test_reconnecting_updates_the_connection_and_names_are_per_vendor(
     deps: SyncDeps, tenant: UUID
 ) -> None:

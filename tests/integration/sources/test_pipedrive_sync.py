@@ -180,12 +180,7 @@ async def test_an_incremental_sync_picks_up_exactly_the_edits_and_deletes(
     )
     world.delete("persons", person["id"])
 
-    src = source(emulator)
-    report = await run(db, tenant, emulator, src)
-
-    await assert_store_equals(db, tenant, world)
-    async with db.uow(tenant) as uow:
-        changes = await uow.changes.list(since=seq, limit=1000)
+    async with db.uow(tenant) as uow:  # before the sync: a deleted record's ref goes with it
         ids = {
             kind: await uow.refs.resolve(kind, "pipedrive", [str(i) for i in wanted])
             for kind, wanted in (
@@ -194,6 +189,15 @@ async def test_an_incremental_sync_picks_up_exactly_the_edits_and_deletes(
                 (EntityKind.CONTACT, [person["id"]]),
             )
         }
+
+    src = source(emulator)
+    report = await run(db, tenant, emulator, src)
+
+    await assert_store_equals(db, tenant, world)
+    async with db.uow(tenant) as uow:
+        changes = await uow.changes.list(since=seq, limit=1000)
+        assert await uow.refs.resolve(EntityKind.DEAL, "pipedrive", [str(gone["id"])]) == {}
+        assert await uow.refs.resolve(EntityKind.CONTACT, "pipedrive", [str(person["id"])]) == {}
     main = {EntityKind.DEAL, EntityKind.ACCOUNT, EntityKind.CONTACT}
     touched = {(c.entity, c.entity_id, c.op) for c in changes if c.entity in main}
     assert touched == {

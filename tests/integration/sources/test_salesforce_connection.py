@@ -74,6 +74,7 @@ async def test_connect_then_sync_and_resync_through_the_use_cases(db: Database) 
         second = await svc.run_sync(deps, tenant, c.id)
         assert second.status == "succeeded"
         assert second.counts["deal"].updated == 1
+        assert second.counts["deal"].deleted == 1 and second.records_deleted >= 1
         async with db.uow(tenant) as uow:
             ids = await uow.refs.resolve(EntityKind.DEAL, "salesforce", [deal["Id"]])
             stored = await uow.deals.get(ids[deal["Id"]])
@@ -102,5 +103,47 @@ async def test_connect_then_sync_and_resync_through_the_use_cases(db: Database) 
         await conn.after_sync(deps.uow(tenant), source, report)  # type: ignore[attr-defined]
         async with db.uow(tenant) as uow:
             assert await uow.deals.count() == len(org.live("Opportunity"))
+    finally:
+        running.stop()
+
+
+async def test_records_rejected_by_a_sync_are_read_again_by_the_next_one(db: Database) -> None:
+    """The retry list runs through the use case (the connector's before_sync / after_sync):
+    a deal rejected for a bad value, fixed in Salesforce, lands with the tasks and events
+    that refer to it, though the cursor passed them."""
+    deps = deps_over(db)
+    tenant: UUID = (await db.new_tenant("salesforce")).tenant.id
+    running = registry.emulator("salesforce").serve(
+        "127.0.0.1", 0, EmulatorOptions(deals=6, seed=5, page_size=50)
+    )
+    assert isinstance(running, RunningSalesforce)
+    em, org = running.emulator, running.emulator.org
+    values = {
+        "client_id": em.client_id,
+        "client_secret": em.client_secret,
+        "refresh_token": em.refresh_token,
+        "ca_file": em.ca_file or "",
+    }
+    try:
+        c, _ = await svc.connect(deps, tenant, "salesforce", values, base_url=running.base_url)
+        activities = org.live("Task") + org.live("Event")
+        bad = next(
+            o for o in org.live("Opportunity") if any(a["WhatId"] == o["Id"] for a in activities)
+        )
+        org.update(bad["Id"], {"Amount": -500.0})  # Salesforce allows it, PIE does not
+        first = await svc.run_sync(deps, tenant, c.id, full=True)
+        assert bad["Id"] in {f.record_id for f in first.failed}
+        async with db.uow(tenant) as uow:
+            assert await uow.deals.count() == len(org.live("Opportunity")) - 1
+
+        org.update(bad["Id"], {"Amount": 500.0})
+        second = await svc.run_sync(deps, tenant, c.id)
+
+        assert second.failed == []
+        async with db.uow(tenant) as uow:
+            assert await uow.deals.count() == len(org.live("Opportunity"))
+            deal = (await uow.refs.resolve(EntityKind.DEAL, "salesforce", [bad["Id"]]))[bad["Id"]]
+            along = [a for a in activities if a["WhatId"] == bad["Id"]]
+            assert len(await uow.activities.for_deal(deal)) == len(along)
     finally:
         running.stop()

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from pie.domain.errors import PermanentError, TransientError
+from pie.domain.model import EntityKind, StakeholderRole
 from pie.domain.stages import Stage
 from pie.importing.mapping import hubspot as hs
 from pie.importing.service import import_source
@@ -273,3 +274,49 @@ async def test_a_record_edited_during_the_sync_stops_its_stream_before_it() -> N
         got = await stored(InMemoryUnitOfWork(tenant, store))
         edited = searches[0][0]
         assert got["deals"] == want["deals"] and got["deals"][edited][0] == "Edited meanwhile"
+
+
+async def test_a_merge_leaves_one_record_listing_the_merged_ids() -> None:
+    async with rig(3, page_size=100) as r, httpx.AsyncClient(base_url=r.server.url) as http:
+        keep, other = (c.id for c in r.portal.live("contacts")[:2])
+        deals = r.portal.associated("contacts", other, "deals")
+        merged = await http.post(
+            "/crm/v3/objects/contacts/merge",
+            json={"primaryObjectId": keep, "objectIdToMerge": other},
+            headers=AUTH,
+        )
+        assert merged.status_code == 200
+        assert merged.json()["properties"]["hs_merged_object_ids"] == other
+        gone = await http.get(f"/crm/v3/objects/contacts/{other}", headers=AUTH)
+        assert gone.status_code == 404
+        listed = await http.get("/crm/v3/objects/contacts", params={"limit": 100}, headers=AUTH)
+        assert other not in {c["id"] for c in listed.json()["results"]}
+        archived = await http.get(
+            "/crm/v3/objects/contacts", params={"archived": "true"}, headers=AUTH
+        )
+        assert archived.json()["results"] == []
+        # its associations moved to the survivor
+        assert set(deals) <= set(r.portal.associated("contacts", keep, "deals"))
+        again = await http.post(
+            "/crm/v3/objects/contacts/merge",
+            json={"primaryObjectId": keep, "objectIdToMerge": other},
+            headers=AUTH,
+        )
+        assert again.status_code == 404
+
+
+async def test_association_labels_become_stakeholder_roles() -> None:
+    async with rig(3) as r:
+        p = r.portal
+        deal = next(d.id for d in p.live("deals") if p.associated("deals", d.id, "contacts"))
+        labelled, *others = p.associated("deals", deal, "contacts")
+        p.associate("deals", deal, "contacts", labelled, "Decision Maker")
+        store, tenant = InMemoryStore(), uuid.uuid4()
+        report = await r.sync(InMemoryUnitOfWork(tenant, store))
+        assert report.rejected == ()
+        async with InMemoryUnitOfWork(tenant, store) as uow:
+            ids = await uow.refs.resolve(EntityKind.DEAL, "hubspot", [deal])
+            people = await uow.refs.resolve(EntityKind.CONTACT, "hubspot", [labelled, *others])
+            roles = {s.contact_id: s.roles for s in await uow.stakeholders.for_deal(ids[deal])}
+        assert roles[people[labelled]] == (StakeholderRole.DECISION_MAKER,)
+        assert all(roles[people[o]] == () for o in others)

@@ -196,3 +196,22 @@ def test_the_soql_subset() -> None:
             soql.parse(bad)
     assert soql.quote("O'Brien") == "'O\\'Brien'"
     assert soql.parse(f"SELECT Id FROM X WHERE Name = {soql.quote(chr(39))}").where[0].value == "'"
+
+
+def test_activities_older_than_a_year_are_archived_and_only_query_all_has_them(
+    emulator: SalesforceEmulator,
+) -> None:
+    org: Org = emulator.org
+    s = session(emulator)
+    tok = token(emulator, s)["access_token"]
+    old = org.create("Task", {"Subject": "Old call", "ActivityDate": "2001-02-03"})
+    new = org.create("Task", {"Subject": "New call", "ActivityDate": org.now()[:10]})
+    assert org.archive_activities() >= 1
+    assert org.get(old["Id"]) == {**old, "IsArchived": True}  # its SystemModstamp stays
+    ids = ", ".join(soql.quote(r["Id"]) for r in (old, new))
+    q = f"SELECT Id, IsArchived FROM Task WHERE IsDeleted = false AND Id IN ({ids})"
+    queried = {r["Id"] for r in get(emulator, s, "query/", tok, q=q).json()["records"]}
+    answer = get(emulator, s, "queryAll/", tok, q=q).json()
+    every = {r["Id"]: r["IsArchived"] for r in answer["records"]}
+    assert new["Id"] in queried and old["Id"] not in queried
+    assert every[old["Id"]] is True and every[new["Id"]] is not True

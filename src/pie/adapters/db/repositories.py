@@ -52,6 +52,7 @@ from pie.domain.errors import (
     NotFound,
 )
 from pie.domain.model import (
+    MERGED,
     Account,
     Activity,
     Contact,
@@ -226,14 +227,16 @@ async def _refs_of(
     out: dict[UUID, dict[str, str]] = {}
     for start in range(0, len(ids), _IN_CHUNK):
         rows = await session.execute(
-            select(REFS.c.entity_id, REFS.c.source, REFS.c.external_id).where(
+            select(REFS.c.entity_id, REFS.c.source, REFS.c.external_id, REFS.c.digest).where(
                 REFS.c.tenant_id == tenant_id,
                 REFS.c.kind == str(kind),
                 REFS.c.entity_id.in_(ids[start : start + _IN_CHUNK]),
             )
         )
-        for entity_id, source, external_id in rows:
-            out.setdefault(entity_id, {})[source] = external_id
+        for entity_id, source, external_id, digest in rows:
+            known = out.setdefault(entity_id, {})
+            if digest != MERGED or source not in known:  # its own id before a merged one
+                known[source] = external_id
     return out
 
 
@@ -442,6 +445,16 @@ class SqlExternalRefRepository:
             .limit(1)
         )
         return found is not None
+
+    async def of_source(self, kind: EntityKind, source: str) -> dict[str, UUID]:
+        rows = await self._session.execute(
+            select(REFS.c.external_id, REFS.c.entity_id).where(
+                REFS.c.tenant_id == self._tenant,
+                REFS.c.kind == str(kind),
+                REFS.c.source == source,
+            )
+        )
+        return {str(ext): ident for ext, ident in rows}
 
     async def digests(
         self, kind: EntityKind, source: str, external_ids: Sequence[str]

@@ -199,7 +199,7 @@ def print_result(r: SyncResult) -> None:
             table.add_row(escape(stream), f"{count.read:,}")
         console.print(table)
     if r.counts:
-        table = Table("entity", "created", "updated", "unchanged", "skipped", box=None)
+        table = Table("entity", "created", "updated", "unchanged", "skipped", "deleted", box=None)
         for kind_name, n in r.counts.items():
             table.add_row(
                 kind_name,
@@ -207,6 +207,7 @@ def print_result(r: SyncResult) -> None:
                 f"{n.updated:,}",
                 f"{n.unchanged:,}",
                 f"{n.skipped:,}",
+                f"{n.deleted:,}",
             )
         console.print(table)
     if r.failed:

@@ -25,6 +25,7 @@ from pie.domain.model import (
     EntityKind,
     StageTransition,
     Stakeholder,
+    StakeholderRole,
     derive_id,
 )
 from pie.domain.stage_mapping import StageMeta, normalize_name
@@ -33,6 +34,7 @@ from pie.importing import values as v
 from pie.importing.draft import Draft, Ids, Problem, Records, account_draft
 from pie.importing.mapping import MapContext
 from pie.importing.mapping.crm import CrmDealMapper, Vendor, _several, _text, fraction
+from pie.importing.mapping.salesforce import ROLES
 from pie.importing.source import RawRecord
 
 FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -80,7 +82,16 @@ CSV_HEADERS: Mapping[str, str] = {
     "Company name": "associatedcompany",
 }
 
-IGNORED = frozenset({"hs_createdate", "hs_is_closed_count", "hs_deal_stage_probability_shadow"})
+IGNORED = frozenset(
+    {
+        "hs_createdate",
+        "hs_is_closed_count",
+        "hs_deal_stage_probability_shadow",
+        "hs_merged_object_ids",
+    }
+)
+#: The ids of the records merged into this one (``;``-separated), which HubSpot no longer has.
+MERGED = "hs_merged_object_ids"
 
 
 def flatten(record: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -176,13 +187,14 @@ SYSTEM = frozenset(
         "hs_lastmodifieddate",
         "lastmodifieddate",
         "hs_pipeline",
+        "hs_merged_object_ids",
     }
 )
 #: The properties the connector asks for, per object type (custom properties are added).
 PROPERTIES: Mapping[str, tuple[str, ...]] = {
     "deals": tuple(
         sorted(
-            {n for names in FIELDS.values() for n in names}
+            {*(n for names in FIELDS.values() for n in names), MERGED}
             - {"associatedcompany"}
             - {"associatedcompanyids"}
         )
@@ -197,6 +209,7 @@ PROPERTIES: Mapping[str, tuple[str, ...]] = {
         "hubspot_owner_id",
         "createdate",
         "hs_lastmodifieddate",
+        MERGED,
     ),
     "contacts": (
         "firstname",
@@ -208,6 +221,7 @@ PROPERTIES: Mapping[str, tuple[str, ...]] = {
         "associatedcompanyid",
         "createdate",
         "lastmodifieddate",
+        MERGED,
     ),
     "calls": (
         "hs_timestamp",
@@ -307,6 +321,24 @@ def _number(value: Any) -> float:
         return 0.0
 
 
+def _roles(record: Mapping[str, Any], to: str) -> dict[str, tuple[StakeholderRole, ...]]:
+    """Associated id -> the stakeholder roles its association labels name ("Decision maker",
+    "Champion": the roles Salesforce's contact roles map to). An association without a label
+    that names a role carries no roles (a person's roles in PIE stay)."""
+    found = (record.get("associations") or {}).get(to)
+    out: dict[str, tuple[StakeholderRole, ...]] = {}
+    if not isinstance(found, Mapping):
+        return out
+    for r in found.get("results") or ():
+        if not isinstance(r, Mapping):
+            continue
+        named = (ROLES.get(str(label).strip().lower()) for label in r.get("labels") or ())
+        roles = tuple(dict.fromkeys(role for role in named if role is not None))
+        if roles:
+            out[str(r["id"])] = roles
+    return out
+
+
 def _associated(record: Mapping[str, Any], to: str) -> list[str]:
     found = (record.get("associations") or {}).get(to)
     if not isinstance(found, Mapping):
@@ -389,7 +421,7 @@ class ApiMapper:
         ext = self._id(EntityKind.ACCOUNT, record)
         fields = frozenset(carried)
 
-        return account_draft(where, ext, account, fields)
+        return _merges(account_draft(where, ext, account, fields), props)
 
     def _contact(self, where: str, record: Mapping[str, Any]) -> Draft:
         props = _properties(record)
@@ -434,7 +466,7 @@ class ApiMapper:
             out.contacts.add(contact, fields)
             return out
 
-        return Draft(
+        draft = Draft(
             kind=EntityKind.CONTACT,
             record=where,
             record_id=ext,
@@ -442,6 +474,7 @@ class ApiMapper:
             own=[(EntityKind.CONTACT, ext)],
             lookups=[(EntityKind.ACCOUNT, company)] if company else [],
         )
+        return _merges(draft, props)
 
     def _engagement(self, kind: str, where: str, record: Mapping[str, Any]) -> Draft:
         props = _properties(record)
@@ -504,7 +537,10 @@ class ApiMapper:
             changes.append((previous[0] if previous else None, stage, at, days))
             previous = (stage, at)
         draft = self.deals.draft(raw)
+        if draft is not None:
+            draft = _merges(draft, _properties(record))
         contacts = _associated(record, "contacts")
+        roles = _roles(record, "contacts")
         if draft is None or not (changes or contacts):
             return draft
         ext, inner, source = draft.record_id, draft.build, self.ctx.stages.source
@@ -516,6 +552,7 @@ class ApiMapper:
                 contact_id = ids.ref(EntityKind.CONTACT, contact)
                 if contact_id is None:
                     continue  # not stored (rejected, or not read yet): linked next time
+                labelled = roles.get(contact, ())
                 out.stakeholders.add(
                     Stakeholder(
                         id=derive_id(ids.tenant_id, EntityKind.STAKEHOLDER, deal.id, contact_id),
@@ -523,10 +560,11 @@ class ApiMapper:
                         account_id=deal.account_id,
                         deal_id=deal.id,
                         contact_id=contact_id,
+                        roles=labelled,
                         created_at=deal.updated_at,
                         updated_at=deal.updated_at,
                     ),
-                    STAKEHOLDER_LINK,
+                    STAKEHOLDER_LINK | {"roles"} if labelled else STAKEHOLDER_LINK,
                 )
             for before, after, at, days in changes:
                 key = f"{ext}|{at.isoformat()}"
@@ -566,6 +604,31 @@ def _stage_entries(history: list[Any]) -> list[tuple[str, datetime]]:
         entries.append((_text(entry["value"]), at))
     entries.sort(key=lambda e: e[1])
     return entries
+
+
+def _merges(draft: Draft, props: Mapping[str, Any]) -> Draft:
+    """A record that others were merged into (``hs_merged_object_ids``): their ids now name
+    it (their refs point here), and a PIE record stored for one of them is merged into this
+    one (``Records.merges``: its activities move here, then it is deleted)."""
+    kind, ext = draft.kind, draft.record_id
+    merged = [m for m in _several(props.get(MERGED)) if m != ext]
+    if not merged:
+        return draft
+    inner = draft.build
+
+    def build(ids: Ids) -> Records:
+        out = inner(ids)
+        me = ids.own(kind, ext)
+        for other in merged:
+            duplicate = ids.ref(kind, other)
+            if duplicate is not None and duplicate != me:
+                out.merges.append((kind, duplicate, me))
+        return out
+
+    draft.build = build
+    draft.lookups = [*draft.lookups, *((kind, m) for m in merged)]
+    draft.aliases = [(kind, m) for m in merged]
+    return draft
 
 
 def _archived(object_type: str, where: str, record: Mapping[str, Any]) -> Draft:

@@ -57,6 +57,7 @@ KINDS: Mapping[str, EntityKind] = {
     ACTIVITIES: EntityKind.ACTIVITY,
 }
 FLOW, METADATA = "_flow", "_metadata"  # what the connector adds to the API's records
+PARTICIPANTS = "_participants"  # and a deal's v1 participants (persons taking part)
 #: The field-metadata entity of each stream (``GET /api/v1/{entity}Fields``).
 FIELD_ENTITIES: Mapping[str, str] = {
     ORGANIZATIONS: "organization",
@@ -319,6 +320,7 @@ class PipedriveMapper:
             closed_at=closed_at,
         )
         org, person = _text(rec.get("org_id")), _text(rec.get("person_id"))
+        others = [p for p in _participants(rec) if p != person]
         refs: list[tuple[EntityKind, str, str]] = []
         if org:
             refs.append((EntityKind.ACCOUNT, org, "org_id"))
@@ -347,6 +349,21 @@ class PipedriveMapper:
                     ),
                     STAKEHOLDER_FIELDS | {"updated_at"},
                 )
+            for other in others:  # a participant not stored (yet) is linked next time
+                if (taking_part := ids.ref(EntityKind.CONTACT, other)) is None:
+                    continue
+                out.stakeholders.add(
+                    Stakeholder(
+                        id=derive_id(ids.tenant_id, EntityKind.STAKEHOLDER, deal.id, taking_part),
+                        tenant_id=ids.tenant_id,
+                        account_id=deal.account_id,
+                        deal_id=deal.id,
+                        contact_id=taking_part,
+                        created_at=created,
+                        updated_at=updated,
+                    ),
+                    STAKEHOLDER_FIELDS | {"updated_at"},
+                )
             return out
 
         return Draft(
@@ -356,6 +373,7 @@ class PipedriveMapper:
             build=build,
             own=[(EntityKind.DEAL, ext)],
             refs=refs,
+            lookups=[(EntityKind.CONTACT, p) for p in others],
         )
 
     def _state(self, stage_id: Any, status: str, field_name: str) -> tuple[str, Stage | None]:
@@ -538,16 +556,32 @@ def mapper(ctx: MapContext) -> PipedriveMapper:
 
 
 def _delete(kind: EntityKind, where: str, ext: str) -> Draft:
-    """A deleted record: delete what is stored of it. Its external ref stays (with the
-    digest of the deleted record, so re-reading it is cheap)."""
+    """A deleted record: delete what is stored of it, its external ref with it; a record
+    that is not stored (deleted before, or never stored) is left alone."""
 
     def build(ids: Ids) -> Records:
         out = Records()
-        if (ident := ids.resolved.get(kind, {}).get(ext)) is not None:
+        if (ident := ids.ref(kind, ext)) is not None:
             out.deletes.append((kind, ident))
         return out
 
-    return Draft(kind=kind, record=where, record_id=ext, build=build, own=[(kind, ext)])
+    return Draft(kind=kind, record=where, record_id=ext, build=build, lookups=[(kind, ext)])
+
+
+def _participants(rec: Mapping[str, Any]) -> list[str]:
+    """The person ids of a deal's v1 participants (``person_id`` is ``{"value": id, ...}``)."""
+    found = rec.get(PARTICIPANTS)
+    if not isinstance(found, list):
+        return []
+    out: list[str] = []
+    for item in found:
+        if not isinstance(item, Mapping) or item.get("active_flag") is False:
+            continue
+        person = item.get("person_id")
+        ident = _text(person.get("value") if isinstance(person, Mapping) else person)
+        if ident and ident not in out:
+            out.append(ident)
+    return out
 
 
 def is_deleted(record: Mapping[str, Any]) -> bool:

@@ -400,18 +400,20 @@ def _deleted_kind(stream: str) -> EntityKind | None:
 
 
 def _deleted(raw: RawRecord, kind: EntityKind) -> Draft:
-    """A record the org deleted: deleted from the store (if it is there). Its ref stays, with
-    this record's digest, so an undeleted record is stored again as the same PIE record."""
+    """A record the org deleted: deleted from the store, with its external ref, if it is
+    there; else nothing (so reading the delete again is a no-op). An undeleted record comes
+    back with the id derived from its Salesforce id, the one it had."""
     ext = _str(raw.data.get("Id"))
     if not ext:  # a marker that only moves the stream's cursor
         return Draft(kind=kind, record=raw.where, record_id="", build=_nothing)
 
     def build(ids: Ids) -> Records:
         out = Records()
-        out.deletes.append((kind, ids.own(kind, ext)))
+        if (ident := ids.ref(kind, ext)) is not None:
+            out.deletes.append((kind, ident))
         return out
 
-    return Draft(kind=kind, record=raw.where, record_id=ext, build=build, own=[(kind, ext)])
+    return Draft(kind=kind, record=raw.where, record_id=ext, build=build, lookups=[(kind, ext)])
 
 
 def _str(value: Any) -> str:

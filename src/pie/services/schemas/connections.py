@@ -23,6 +23,7 @@ class KindCount(BaseModel):
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
+    deleted: int = Field(0, description="Records deleted because the source deleted them")
 
 
 class FailedRecord(BaseModel):
@@ -48,6 +49,7 @@ class SyncResult(BaseModel):
         default_factory=dict, description="Entity kind -> records created, updated, ..."
     )
     records_synced: int = Field(0, description="Records stored or found unchanged")
+    records_deleted: int = Field(0, description="Records deleted because the source did")
     failed: list[FailedRecord] = Field(
         default_factory=list, description="Every record that could not be stored, and why"
     )
@@ -161,6 +163,7 @@ class StatusRead(BaseModel):
     name: str
     state: str
     records_synced: int = Field(description="Records the last finished sync stored")
+    records_deleted: int = Field(0, description="Records the last finished sync deleted")
     last_sync: datetime | None = Field(description="When the last sync finished")
     errors: list[str] = Field(description="What went wrong in the last sync: failed records, stop")
     job: JobRead | None = Field(description="The latest job, as the queue has it")

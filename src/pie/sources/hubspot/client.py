@@ -118,15 +118,21 @@ class HubSpotClient:
 
     async def associations(
         self, from_type: str, to_type: str, ids: list[str]
-    ) -> dict[str, list[str]]:
-        """For each id, the ids of the ``to_type`` records it is associated with."""
+    ) -> dict[str, dict[str, list[str]]]:
+        """For each id, the ids of the ``to_type`` records it is associated with, in order,
+        each with the labels of its association (user-defined types: ``["Decision maker"]``)."""
         body = {"inputs": [{"id": i} for i in ids]}
         found = await self.call(
             "POST", "associations", f"/{from_type}/{to_type}/batch/read", json=body
         )
-        out: dict[str, list[str]] = {}
+        out: dict[str, dict[str, list[str]]] = {}
         for result in found.get("results") or []:
-            out[str(result["from"]["id"])] = [str(t["toObjectId"]) for t in result.get("to") or []]
+            out[str(result["from"]["id"])] = {
+                str(t["toObjectId"]): [
+                    str(a["label"]) for a in t.get("associationTypes") or () if a.get("label")
+                ]
+                for t in result.get("to") or []
+            }
         return out
 
     async def list_page(self, object_type: str, params: Mapping[str, str]) -> dict[str, Any]:

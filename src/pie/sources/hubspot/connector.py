@@ -4,7 +4,8 @@ imported with ``import_source(uow, source, hubspot.api_mapper, vendor="hubspot")
 Streams, in the order they are stored: ``pipelines`` (stage metadata for the mapper), then
 ``companies``, ``contacts``, ``deals``, ``calls``, ``emails``, ``meetings``, ``notes``, each
 read through the search API sorted by its modification property, and ``archived:<type>`` (the
-archived records, deleted in PIE).
+archived records, deleted in PIE). A full sync (``full=True``) then ``purge``s the records
+HubSpot no longer has at all.
 
 **Reading changes without losing any.** Each object type's cursor is the position of the last
 stored record, ``<modified ms>|<id>``. A run starts ``overlap`` before it (the search index
@@ -30,8 +31,11 @@ from datetime import timedelta
 from typing import Any
 
 from pie.domain.errors import ConnectorError
+from pie.domain.model import EntityKind
 from pie.importing.mapping import hubspot as hs
 from pie.importing.source import RawRecord
+from pie.ports.repositories import Repository
+from pie.ports.uow import UnitOfWork
 from pie.sources.hubspot.client import HubSpotClient
 
 OBJECTS: tuple[str, ...] = (
@@ -90,11 +94,16 @@ class HubSpotSource:
         self.read: dict[str, int] = {}
         #: streams that stopped early because a record changed during the run
         self.stopped: set[str] = set()
+        #: object type -> ids of the records read in this run (live ones)
+        self.listed: dict[str, set[str]] = {o: set() for o in self.objects}
+        self.finished = False  # every stream was read to its end
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     async def records(self, since: Mapping[str, str]) -> AsyncIterator[RawRecord]:
+        self.finished = False
+        self.listed = {o: set() for o in self.objects}
         if self.full:
             since = {}
         if "deals" in self.objects:
@@ -106,6 +115,7 @@ class HubSpotSource:
         for object_type in reversed(self.objects):
             async for raw in self._archived(object_type):
                 yield raw
+        self.finished = True
 
     async def _properties(self, object_type: str) -> list[str]:
         wanted = set(hs.PROPERTIES[object_type])
@@ -197,7 +207,7 @@ class HubSpotSource:
                 object_type, chunk, properties, with_history
             ):
                 records[str(record["id"])] = record
-        links: dict[str, dict[str, list[str]]] = {}
+        links: dict[str, dict[str, dict[str, list[str]]]] = {}  # id -> type -> id -> labels
         for to_type in ASSOCIATIONS[object_type]:
             for n in range(0, len(ids), BATCH_LIMIT):
                 chunk = ids[n : n + BATCH_LIMIT]
@@ -211,11 +221,13 @@ class HubSpotSource:
             if read is None:
                 continue  # archived or deleted since the search: the archive stream has it
             record = read
+            self.listed[object_type].add(ident)
             record["associations"] = {
                 to: {
                     "results": [
                         {"id": other, "type": f"{object_type}_to_{to}"}
-                        for other in links.get(ident, {}).get(to, [])
+                        | ({"labels": labels} if labels else {})
+                        for other, labels in links.get(ident, {}).get(to, {}).items()
                     ]
                 }
                 for to in ASSOCIATIONS[object_type]
@@ -247,6 +259,46 @@ class HubSpotSource:
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
             if not after:
                 return
+
+
+async def purge(uow: UnitOfWork, source: HubSpotSource, *, name: str) -> dict[EntityKind, int]:
+    """After a full read: delete the records of this source (ids kept under ``name``) that
+    HubSpot no longer has, neither live nor archived (purged: archived records are deleted
+    after 90 days, and the archive list forgets them). A record counts as there when any of
+    its external ids was read (the ids merged into a record name it too). Only kinds whose
+    object types were all read whole, without a stop, are purged. Returns the deletes."""
+    deleted: dict[EntityKind, int] = {}
+    if not (source.full and source.finished):
+        return deleted
+    by_kind: dict[EntityKind, list[str]] = {}
+    for object_type in OBJECTS:
+        by_kind.setdefault(hs.KINDS[object_type], []).append(object_type)
+    for kind, types in by_kind.items():
+        if any(t not in source.objects or t in source.stopped for t in types):
+            continue
+        listed = set().union(*(source.listed[t] for t in types))
+        async with uow:
+            stored = await uow.refs.of_source(kind, name)
+            live = {stored[ext] for ext in listed if ext in stored}
+            gone = sorted({ident for ident in stored.values() if ident not in live})
+            repo = _repository(uow, kind)
+            n = 0
+            for ident in gone:
+                n += await repo.delete(ident, origin=name)
+            await uow.commit()
+        if n:
+            deleted[kind] = n
+    return deleted
+
+
+def _repository(uow: UnitOfWork, kind: EntityKind) -> Repository[Any]:
+    repos: dict[EntityKind, Repository[Any]] = {
+        EntityKind.ACCOUNT: uow.accounts,
+        EntityKind.CONTACT: uow.contacts,
+        EntityKind.DEAL: uow.deals,
+        EntityKind.ACTIVITY: uow.activities,
+    }
+    return repos[kind]
 
 
 def _filter(name: str, operator: str, value: int) -> dict[str, str]:

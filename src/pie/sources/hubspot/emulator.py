@@ -43,6 +43,7 @@ _ROUTES: list[tuple[str, re.Pattern[str]]] = [
         ("search", rf"^/crm/(?:v3/objects|objects/(?P<v>[^/]+))/(?P<type>{_OBJECTS})/search$"),
         ("batch", rf"^/crm/(?:v3/objects|objects/(?P<v>[^/]+))/(?P<type>{_OBJECTS})/batch/read$"),
         ("get", rf"^/crm/(?:v3/objects|objects/(?P<v>[^/]+))/(?P<type>{_OBJECTS})/(?P<id>\d+)$"),
+        ("merge", rf"^/crm/(?:v3/objects|objects/(?P<v>[^/]+))/(?P<type>{_OBJECTS})/merge$"),
         ("pipelines", r"^/crm/(?:v3/pipelines|pipelines/(?P<v>[^/]+))/(?P<type>deals)$"),
         ("properties", rf"^/crm/(?:v3/properties|properties/(?P<v>[^/]+))/(?P<type>{_OBJECTS})$"),
         (
@@ -200,6 +201,15 @@ class HubSpotEmulator:
                     with_history=_csv(query.get("propertiesWithHistory")),
                     associations=_csv(query.get("associations")),
                 )
+        elif name == "merge" and method == "POST":
+            primary = str(body.get("primaryObjectId") or "")
+            other = str(body.get("objectIdToMerge") or "")
+            try:
+                portal.merge(object_type, primary, other)
+            except KeyError:
+                raise ApiError(404, "OBJECT_NOT_FOUND", "Object not found") from None
+            with portal.lock:
+                out = portal.view(portal.records[object_type][primary], ["hs_merged_object_ids"])
         elif name == "pipelines" and method == "GET":
             out = {"results": [p.to_api() for p in portal.pipelines]}
         elif name == "properties" and method == "GET":
@@ -373,6 +383,15 @@ def _properties(portal: Portal, object_type: str) -> list[dict[str, Any]]:
     return out
 
 
+def _labelled(portal: Portal, key: tuple[str, str, str, str]) -> list[dict[str, Any]]:
+    """A labelled association's user-defined type (ids from 100 up, one per label)."""
+    label = portal.labels.get(key)
+    if not label:
+        return []
+    type_id = 100 + sorted(set(portal.labels.values())).index(label)
+    return [{"category": "USER_DEFINED", "typeId": type_id, "label": label}]
+
+
 def _associations(
     portal: Portal, from_type: str, to_type: str, body: Any
 ) -> tuple[int, dict[str, Any]]:
@@ -395,7 +414,8 @@ def _associations(
                         {
                             "toObjectId": int(other),
                             "associationTypes": [
-                                {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}
+                                {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None},
+                                *_labelled(portal, (from_type, ident, to_type, other)),
                             ],
                         }
                         for other in found

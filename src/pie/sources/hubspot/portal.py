@@ -6,7 +6,9 @@ page with ``after``, search filters and sorts and stops at ``search_cap`` result
 search index lags writes by ``index_lag`` (an edited record shows its old values in search, a
 new one is missing, until then), archived records leave search and lists and are listed with
 ``archived=true``, pipelines carry stage metadata as strings, ``propertiesWithHistory`` keeps
-every value a property had. Tests change the portal with ``create``, ``edit`` and ``archive``.
+every value a property had, a merge leaves the survivor listing the merged ids in
+``hs_merged_object_ids``. Tests change the portal with ``create``, ``edit``, ``archive`` and
+``merge``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ ASSOCIATION_TYPES: Mapping[tuple[str, str], int] = {
     **{("companies", e): 250 + n for n, e in enumerate(ENGAGEMENT_TYPES)},
 }
 _FIRST_ID = {t: 1_000_001 + n * 10_000_000 for n, t in enumerate(OBJECT_TYPES)}
+
+
+def _merged_ids(properties: Mapping[str, str | None]) -> list[str]:
+    return [i for i in (properties.get("hs_merged_object_ids") or "").split(";") if i]
 
 
 def hs_time(at: datetime) -> str:
@@ -149,6 +155,8 @@ class Portal:
         self.records: dict[str, dict[str, Record]] = {t: {} for t in OBJECT_TYPES}
         self.associations: set[tuple[str, str, str, str]] = set()  # (from, id, to, id)
         self._links: dict[tuple[str, str, str], set[str]] = {}  # (from, id, to) -> ids
+        #: (from, id, to, id) -> an association label (a user-defined type: "Decision maker")
+        self.labels: dict[tuple[str, str, str, str], str] = {}
         self.pipelines: list[Pipeline] = []
         #: object type -> custom property names (defined by the portal, not by HubSpot)
         self.custom_properties: dict[str, set[str]] = {t: set() for t in OBJECT_TYPES}
@@ -209,6 +217,12 @@ class Portal:
         with self.lock:
             self._get(object_type, ident).archived_at = self.clock()
 
+    def purge(self, object_type: str, ident: str) -> None:
+        """Forget a record for good, as HubSpot does 90 days after it was archived (or at
+        once for a GDPR delete): no list, search or archive has it any more."""
+        with self.lock:
+            del self.records[object_type][ident]
+
     def restore(self, object_type: str, ident: str) -> None:
         with self.lock:
             record = self.records[object_type][ident]
@@ -218,10 +232,39 @@ class Portal:
             record.properties[MODIFIED[object_type]] = hs_time(now)
             self._index(record, before, now)
 
-    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+    def merge(self, object_type: str, primary_id: str, merged_id: str) -> datetime:
+        """Merge ``merged_id`` into ``primary_id``, as HubSpot's merge does: the primary keeps
+        its values, takes over the other's associations and lists both the other and what was
+        merged into it before in ``hs_merged_object_ids`` (``;``-separated); the merged id is
+        gone (404, in no list, search or archive). Returns the modification time."""
+        with self.lock:
+            primary = self._get(object_type, primary_id)
+            merged = self._get(object_type, merged_id)
+            if primary is merged:
+                raise ApiError(400, "VALIDATION_ERROR", "An object cannot be merged into itself")
+            for to_type in OBJECT_TYPES:
+                for to_id in sorted(self._links.get((object_type, merged_id, to_type), ())):
+                    label = self.labels.get((object_type, merged_id, to_type, to_id))
+                    self.associate(object_type, primary_id, to_type, to_id, label)
+            del self.records[object_type][merged_id]
+            ids = [
+                *_merged_ids(primary.properties),
+                merged_id,
+                *_merged_ids(merged.properties),
+            ]
+            return self.edit(object_type, primary_id, hs_merged_object_ids=";".join(ids))
+
+    def associate(
+        self, from_type: str, from_id: str, to_type: str, to_id: str, label: str | None = None
+    ) -> None:
+        """Associate two records (both ways), with a ``label`` (a user-defined association
+        type) if given."""
         with self.lock:
             self.associations.add((from_type, from_id, to_type, to_id))
             self.associations.add((to_type, to_id, from_type, from_id))
+            if label:
+                self.labels[(from_type, from_id, to_type, to_id)] = label
+                self.labels[(to_type, to_id, from_type, from_id)] = label
             self._links.setdefault((from_type, from_id, to_type), set()).add(to_id)
             self._links.setdefault((to_type, to_id, from_type), set()).add(from_id)
 

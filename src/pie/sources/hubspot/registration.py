@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING
 
 from pie.importing.mapping import MapContext, Mapper
 from pie.importing.mapping import hubspot as hs
+from pie.importing.report import ImportReport
+from pie.importing.source import Source
 from pie.ports.credentials import Secret
+from pie.ports.uow import UnitOfWork
 from pie.sources.hubspot.client import DEFAULT_BASE_URL, HubSpotAuth, HubSpotClient
-from pie.sources.hubspot.connector import HubSpotSource
+from pie.sources.hubspot.connector import HubSpotSource, purge
 from pie.sources.registry import (
     AuthField,
     AuthFlow,
@@ -51,13 +54,11 @@ class HubSpotConnector:
         ),
     )
 
-    def client(
-        self, config: ConnectionConfig, pending: dict[str, Secret] | None = None
-    ) -> HubSpotClient:
+    def client(self, config: ConnectionConfig) -> HubSpotClient:
         """A client for the connection. A refreshed access token is saved with the
-        connection's credential at once, or, given ``pending``, put there for the caller to
-        save later (a sync saves it when it ends: on SQLite a second writer would wait for the
-        sync's transaction)."""
+        connection's credential at once (``config.save_credentials``; during a sync the use
+        case holds it until the sync's transaction is over, see
+        ``pie.services.credential_saves``)."""
         base_url = config.base_url or DEFAULT_BASE_URL
         if config.auth == PRIVATE_APP:
             auth = HubSpotAuth(token=config.secret("token").reveal())
@@ -73,27 +74,24 @@ class HubSpotConnector:
         )
 
         async def save(token: str, expires_at: datetime) -> None:
-            fields = _token_fields(auth, token, expires_at)
-            if pending is None:
-                await config.save_credentials(fields)
-            else:
-                pending.update(fields)
+            await config.save_credentials(_token_fields(auth, token, expires_at))
 
         return HubSpotClient(base_url, auth, on_refresh=save)
 
     def source(self, config: ConnectionConfig, *, full: bool) -> HubSpotSource:
         overlap = int(config.settings.get("overlap_seconds", "300"))
-        pending: dict[str, Secret] = {}
-        return _SyncSource(
-            self.client(config, pending),
-            full=full,
-            overlap=timedelta(seconds=overlap),
-            config=config,
-            pending=pending,
-        )
+        return HubSpotSource(self.client(config), full=full, overlap=timedelta(seconds=overlap))
 
     def make_mapper(self, ctx: MapContext) -> Mapper:
         return hs.api_mapper(ctx)
+
+    async def after_sync(self, uow: UnitOfWork, source: Source, report: ImportReport) -> None:
+        """After a full sync (the sync use case calls it): delete the records HubSpot purged
+        (``purge``), counted in ``report.deleted``."""
+        inner = getattr(source, "inner", source)
+        if isinstance(inner, HubSpotSource):
+            for kind, n in (await purge(uow, inner, name=source.name)).items():
+                report.deleted[kind] = report.deleted.get(kind, 0) + n
 
     async def check(self, config: ConnectionConfig) -> str:
         client = self.client(config)
@@ -118,28 +116,6 @@ class HubSpotConnector:
             await client.aclose()
         auth = client.auth
         return _token_fields(auth, auth.access_token or "", auth.expires_at or datetime.now(UTC))
-
-
-class _SyncSource(HubSpotSource):
-    """The source of one sync: saves a refreshed token once the sync is over."""
-
-    def __init__(
-        self,
-        client: HubSpotClient,
-        *,
-        full: bool,
-        overlap: timedelta,
-        config: ConnectionConfig,
-        pending: dict[str, Secret],
-    ) -> None:
-        super().__init__(client, full=full, overlap=overlap)
-        self.config, self.pending = config, pending
-
-    async def aclose(self) -> None:
-        await super().aclose()
-        if self.pending:
-            fields, self.pending = dict(self.pending), {}
-            await self.config.save_credentials(fields)
 
 
 def _revealed(config: ConnectionConfig, name: str) -> str:

@@ -194,13 +194,22 @@ class PipedriveSource:
             yield RawRecord(stream, record, f"{stream} retry, record {n}")
 
     async def _attach_flows(self, page: list[dict[str, Any]]) -> None:
-        """Each live deal of the page gets its v1 flow (``dealChange`` items) as ``_flow``."""
+        """Each live deal of the page gets its v1 flow (``dealChange`` items) as ``_flow``
+        and, when others than its person take part (``participants_count``; asked when the
+        record does not say), its v1 participants as ``_participants``."""
         gate = asyncio.Semaphore(self.flow_concurrency)
 
         async def one(deal: dict[str, Any]) -> None:
             async with gate:
                 deal[mapping.FLOW] = await self.client.all_v1(
                     f"/api/v1/deals/{deal['id']}/flow", {"items": "dealChange"}, limit=100
+                )
+            count = deal.get("participants_count")
+            if isinstance(count, int) and count <= (1 if deal.get("person_id") else 0):
+                return
+            async with gate:
+                deal[mapping.PARTICIPANTS] = await self.client.all_v1(
+                    f"/api/v1/deals/{deal['id']}/participants", {}, limit=100
                 )
 
         live = [d for d in page if d.get("status") != "deleted" and not d.get("is_deleted")]

@@ -9,6 +9,7 @@ pipedrive.md lists what it serves).
   Deleted persons, organizations and activities are listed (``is_deleted: true``) when
   ``updated_since`` is given; otherwise left out.
 * API v1: ``GET /api/v1/deals/{id}/flow`` (offset paging, newest first, ``items=dealChange``),
+  ``GET /api/v1/deals/{id}/participants`` (the persons taking part: ``person_id.value``),
   ``GET /api/v1/{deal,person,organization}Fields``, ``GET /api/v1/users`` and
   ``GET /api/v1/users/me``.
 * Writes: ``PATCH`` and ``DELETE /api/v2/{entity}/{id}`` (as ``World.update`` / ``delete``).
@@ -246,6 +247,10 @@ class Emulator:
             return 200, self._one(method, entity, ident, body)
         if m := re.fullmatch(r"/api/v1/deals/(\d+)/flow", path):
             return 200, self._flow(int(m.group(1)), query)
+        if m := re.fullmatch(r"/api/v1/deals/(\d+)/participants", path):
+            if self.world.get("deals", int(m.group(1))) is None:
+                raise _HttpError(404, "Deal not found")
+            return 200, _v1_page(self.world.deal_participants(int(m.group(1))), query)
         if path == "/api/v1/users/me":
             return 200, {"success": True, "data": ME}
         if path == "/api/v1/users":

@@ -100,6 +100,8 @@ class World:
         self.lock = threading.RLock()
         self.records: dict[str, dict[int, dict[str, Any]]] = {e: {} for e in ENTITIES}
         self.flows: dict[int, list[dict[str, Any]]] = {}  # deal id -> dealChange items
+        #: deal id -> the persons taking part in it (its person first), as v1 lists them
+        self.participants: dict[int, list[int]] = {}
         self.fields: dict[str, list[dict[str, Any]]] = {}  # "deal" -> field definitions
         #: deal id -> [(when, canonical stage, value, expected close)]: the history a deal
         #: should import as (the test oracle), kept up to date by ``update``
@@ -141,6 +143,36 @@ class World:
         """The deal's flow, newest first (as the API lists it)."""
         with self.lock:
             return copy.deepcopy(list(reversed(self.flows.get(deal_id, []))))
+
+    def deal_participants(self, deal_id: int) -> list[dict[str, Any]]:
+        """``GET /api/v1/deals/{id}/participants``'s items: the live persons taking part."""
+        with self.lock:
+            out = []
+            for n, pid in enumerate(self.participants.get(deal_id, []), start=1):
+                person = self.records["persons"].get(pid)
+                if person is None or person.get("is_deleted"):
+                    continue
+                out.append(
+                    {
+                        "id": deal_id * 1000 + n,
+                        "person_id": {"value": pid, "name": person.get("name")},
+                        "add_time": person.get("add_time"),
+                        "active_flag": True,
+                        "related_item_data": {"deal_id": {"id": deal_id}},
+                    }
+                )
+            return out
+
+    def add_participant(self, deal_id: int, person_id: int) -> None:
+        """A person joins a deal (the deal's ``update_time`` and ``participants_count``
+        move)."""
+        with self.lock:
+            people = self.participants.setdefault(deal_id, [])
+            if person_id not in people:
+                people.append(person_id)
+                deal = self.records["deals"][deal_id]
+                deal["participants_count"] = len(people)
+                deal["update_time"] = rfc3339(self.now())
 
     def stage_of(self, stage_id: int) -> Stage:
         """The canonical stage a stage of the seeded pipelines stands for."""
@@ -438,6 +470,7 @@ def _deal(
         "value": history[0].get("value", d.get("value")),
         "currency": d.get("currency") or "USD",
         "person_id": people.get(primary["contact"]) if primary else None,
+        "participants_count": 0,
         "org_id": orgs.get(str(d.get("account"))),
         "pipeline_id": pipeline,
         "stage_id": stage_id,
@@ -459,6 +492,10 @@ def _deal(
             COMPETITOR: None,
         },
     }
+    taking_part = [people.get(s["contact"]) for s in ([primary] if primary else [])]
+    taking_part += [people.get(s["contact"]) for s in stakeholders if s is not primary]
+    world.participants[n] = list(dict.fromkeys(p for p in taking_part if p is not None))
+    record["participants_count"] = len(world.participants[n])
     path = [(created, first, record["value"], record["expected_close_date"])]
     for h in history[1:]:
         at, stage = parse_time(h["at"]), Stage(h["to"])

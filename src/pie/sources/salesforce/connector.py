@@ -42,6 +42,9 @@ class Stream:
     sobject: str
     fields: tuple[str, ...]  # without the object's custom fields
     custom: bool = False  # and its custom (``__c``) fields, found with describe
+    #: an activity: Salesforce archives those older than a year, which only ``queryAll``
+    #: returns (with ``IsDeleted = false``: not the deleted ones)
+    archived: bool = False
 
 
 _STAMPS = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
@@ -88,6 +91,7 @@ STREAMS: tuple[Stream, ...] = (
             *("Id", "Subject", "Type", "TaskSubtype", "ActivityDate", "WhoId", "WhatId"),
             *("AccountId", "Description", *_STAMPS),
         ),
+        archived=True,
     ),
     Stream(
         m.CALENDAR,
@@ -96,6 +100,7 @@ STREAMS: tuple[Stream, ...] = (
             *("Id", "Subject", "Type", "StartDateTime", "WhoId", "WhatId", "AccountId"),
             *("Description", *_STAMPS),
         ),
+        archived=True,
     ),
 )
 STAGE_FIELDS: tuple[str, ...] = (
@@ -193,19 +198,22 @@ class SalesforceSource:
         fields = await self.fields(stream)
         seen: set[str] = set()
         again = self.retry.get(stream.name) or []
+        every = stream.archived  # queryAll, for the archived activities
+        live = ["IsDeleted = false"] if every else []
         for i in range(0, len(again), HISTORY_IDS_PER_QUERY):
             chunk = ", ".join(soql.quote(x) for x in again[i : i + HISTORY_IDS_PER_QUERY])
-            async for record in self._all(_select(fields, stream.sobject, f"Id IN ({chunk})")):
+            where = " AND ".join([*live, f"Id IN ({chunk})"])
+            async for record in self._all(_select(fields, stream.sobject, where), deleted=every):
                 seen.add(record["Id"])
                 self.read[stream.name] = self.read.get(stream.name, 0) + 1
                 where_ = f"{stream.sobject} {record['Id']} (rejected before)"
                 yield RawRecord(stream.name, record, where_)
             self.retried.update(again[i : i + HISTORY_IDS_PER_QUERY])
         start = since_time(cursor, self.overlap)
-        where = f"SystemModstamp >= {soql.soql_datetime(start)}" if start else ""
-        query = _select(fields, stream.sobject, where, "SystemModstamp, Id")
+        since = [f"SystemModstamp >= {soql.soql_datetime(start)}"] if start else []
+        query = _select(fields, stream.sobject, " AND ".join([*live, *since]), "SystemModstamp, Id")
         page_no = 0
-        async for page in self._pages(query):
+        async for page in self._pages(query, deleted=every):
             page_no += 1
             for n, record in enumerate(page.get("records") or (), 1):
                 ident = record.get("Id")

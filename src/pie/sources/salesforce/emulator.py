@@ -9,9 +9,10 @@ What it answers, as Salesforce does (docs: the fact sheet, section 1):
 * ``POST /services/oauth2/token``: ``refresh_token`` and ``client_credentials`` grants;
   400 ``{"error": "invalid_grant", ...}`` otherwise. Tokens expire after ``token_ttl`` seconds
   (or at once with ``expire_tokens``): then every call is 401 ``INVALID_SESSION_ID``.
-* ``GET /services/data/vNN.0/query?q=`` and ``/queryAll`` (deleted records too), paged by
-  ``page_size`` (or the ``Sforce-Query-Options: batchSize=`` header) with ``nextRecordsUrl``;
-  the SOQL subset of ``soql``; 400 ``MALFORMED_QUERY`` / ``INVALID_FIELD`` / ``INVALID_TYPE``.
+* ``GET /services/data/vNN.0/query?q=`` and ``/queryAll`` (deleted records and archived
+  activities too: Tasks and Events older than a year), paged by ``page_size`` (or the
+  ``Sforce-Query-Options: batchSize=`` header) with ``nextRecordsUrl``; the SOQL subset of
+  ``soql``; 400 ``MALFORMED_QUERY`` / ``INVALID_FIELD`` / ``INVALID_TYPE``.
 * ``GET .../sobjects/{Type}/describe``, ``.../sobjects/{Type}/deleted/?start=&end=``
   (``earliestDateAvailable`` is the recycle bin's horizon), ``.../limits``, ``/services/data/``.
 * Errors are a JSON array ``[{"message", "errorCode"}]``; every answer has
@@ -257,8 +258,12 @@ class SalesforceEmulator:
         keep = q.predicate(get)
         with self.org.lock:
             table = list(self.org.records.get(q.sobject, {}).values())
-        deleted_ok = endpoint == "queryAll"
-        rows = [r for r in table if (deleted_ok or not r.get("IsDeleted")) and keep(r)]
+        every = endpoint == "queryAll"  # deleted records and archived activities too
+        rows = [
+            r
+            for r in table
+            if (every or not (r.get("IsDeleted") or r.get("IsArchived"))) and keep(r)
+        ]
         for name, desc in reversed(q.order_by):
             rows.sort(key=_by(get, name), reverse=desc)
         if q.limit is not None:

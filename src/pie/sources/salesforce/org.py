@@ -45,6 +45,8 @@ PREFIX = {
 }
 _TYPE_OF_PREFIX = {v: k for k, v in PREFIX.items()}
 
+#: Salesforce archives activities dated more than a year ago
+ARCHIVE_AFTER = timedelta(days=365)
 _SYSTEM = ("Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate", "SystemModstamp")
 #: Each object's fields (name -> SOAP type); custom fields end in ``__c``.
 SCHEMA: dict[str, dict[str, str]] = {
@@ -276,6 +278,26 @@ class Org:
     def get(self, record_id: str) -> Record | None:
         return self.by_id.get(record_id)
 
+    def archive_activities(self, older_than: timedelta = ARCHIVE_AFTER) -> int:
+        """Archive the Tasks and Events dated (a Task's ``ActivityDate``, an Event's
+        ``EndDateTime``) more than ``older_than`` before the org's clock, as Salesforce does
+        with activities older than a year: ``IsArchived`` is true and ``query`` no longer
+        returns them (``queryAll`` does); their ``SystemModstamp`` does not move. How many."""
+        with self.lock:
+            cutoff = parse_sf_datetime(self.now()) - older_than
+            n = 0
+            for sobject, field_name in (("Task", "ActivityDate"), ("Event", "EndDateTime")):
+                for r in self.records.get(sobject, {}).values():
+                    value = r.get(field_name)
+                    if not value or r.get("IsArchived"):
+                        continue
+                    text = str(value)
+                    at = parse_sf_datetime(text if "T" in text else f"{text}T00:00:00.000+0000")
+                    if at < cutoff:
+                        r["IsArchived"] = True
+                        n += 1
+            return n
+
     def live(self, sobject: str) -> list[Record]:
         with self.lock:
             return [r for r in self.records.get(sobject, {}).values() if not r.get("IsDeleted")]
@@ -467,14 +489,18 @@ def _history_row(
 # --- seeding from the sample world --------------------------------------------------------
 
 
-def seeded_org(deals: int, *, seed: int = 7) -> Org:
+def seeded_org(deals: int, *, seed: int = 7, archive: bool = True) -> Org:
     """An org holding the sample world of ``deals`` deals (``pie.sample``): its accounts,
-    contacts, opportunities with their stage histories, contact roles, tasks and events."""
+    contacts, opportunities with their stage histories, contact roles, tasks and events
+    (those older than a year archived, with ``archive``)."""
     with tempfile.TemporaryDirectory(prefix="pie-sf-emulator-") as folder:
         path = Path(folder) / "world.json"
         generate(path, deals=deals, seed=seed, conversations=False)
         world = orjson.loads(path.read_bytes())
-    return org_from_world(world)
+    org = org_from_world(world)
+    if archive:
+        org.archive_activities()
+    return org
 
 
 def org_from_world(world: Mapping[str, Any]) -> Org:

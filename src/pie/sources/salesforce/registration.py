@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pie.domain.errors import ConnectorError
+from pie.domain.model import EntityKind
 from pie.importing.mapping import MapContext
 from pie.importing.mapping import salesforce as mapping
 from pie.importing.report import ImportReport
@@ -25,7 +26,13 @@ from pie.sources.salesforce.client import LOGIN_URL, Credentials, SalesforceClie
 from pie.sources.salesforce.connector import SalesforceSource
 from pie.sources.salesforce.emulator import SalesforceEmulator
 from pie.sources.salesforce.org import seeded_org
-from pie.sources.salesforce.sync import SyncResult, reconcile
+from pie.sources.salesforce.sync import (
+    SyncResult,
+    failed_of,
+    load_retry,
+    reconcile,
+    save_retry,
+)
 
 VENDOR = "salesforce"
 _CLIENT_ID = AuthField("client_id", "the connected app's consumer key")
@@ -104,13 +111,29 @@ class SalesforceConnector:
             client.session.close()
         return {}
 
-    async def after_sync(self, uow: UnitOfWork, source: Source, report: ImportReport) -> None:
-        """What a sync does after ``import_source`` (for the sync use case to call): the
-        reconciliation of objects whose deletes could no longer all be read."""
+    async def before_sync(self, uow: UnitOfWork, source: Source) -> None:
+        """What a sync does before ``import_source`` (the sync use case calls it): load the
+        list of records the last sync rejected, which the source reads again first."""
         inner = getattr(source, "inner", source)  # the sync may wrap the source
-        if isinstance(inner, SalesforceSource) and inner.stopped is None:
+        if isinstance(inner, SalesforceSource):
             inner.name = source.name
-            await reconcile(uow, inner, SyncResult(report))
+            await load_retry(uow, inner)
+
+    async def after_sync(self, uow: UnitOfWork, source: Source, report: ImportReport) -> None:
+        """What a sync does after ``import_source`` (the sync use case calls it): remember the
+        records rejected now (and those due again but not read) for the next sync, and
+        reconcile the objects whose deletes could no longer all be read."""
+        inner = getattr(source, "inner", source)
+        if not isinstance(inner, SalesforceSource):
+            return
+        inner.name = source.name
+        await save_retry(uow, inner, failed_of(report.rejected))
+        if inner.stopped is None:
+            result = SyncResult(report)
+            await reconcile(uow, inner, result)
+            for kind, n in result.deleted.items():  # the reconciled deletes, in the report
+                key = EntityKind(kind)
+                report.deleted[key] = report.deleted.get(key, 0) + n
 
 
 class RunningSalesforce:

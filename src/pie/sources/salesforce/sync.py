@@ -12,7 +12,7 @@ included), then what the pipeline alone cannot do:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from uuid import UUID
 
 import orjson
 
-from pie.domain.model import EntityKind, ExternalRef
+from pie.domain.model import EntityKind
 from pie.importing import import_source
 from pie.importing.mapping import salesforce as m
 from pie.importing.report import ImportReport, Rejected
@@ -28,13 +28,11 @@ from pie.importing.sink import DEFAULT_CHUNK_SIZE
 from pie.ports.repositories import Repository
 from pie.ports.uow import UnitOfWork
 from pie.sources.salesforce.client import QuotaExceeded
-from pie.sources.salesforce.connector import SalesforceSource
+from pie.sources.salesforce.connector import STREAMS, SalesforceSource
 
-TOMBSTONE = "deleted"
 RETRY = "retry"  # the cursor stream that lists rejected records, by stream
-MAX_RETRY = (
-    5000  # ids kept per stream  # the digest a deleted record's ref keeps: it matches no record
-)
+ARCHIVED = frozenset(s.sobject for s in STREAMS if s.archived)
+MAX_RETRY = 5000  # ids kept per stream
 
 
 @dataclass
@@ -58,9 +56,7 @@ async def sync(
     ``rejected`` (with its id and reason) and the others are stored; with ``skip_bad_rows``
     False it fails the sync instead. Raises ConnectorError when Salesforce cannot be read
     (what was committed stays, with its cursors: the next sync resumes there)."""
-    async with uow:
-        saved = await uow.cursors.get(source.name, RETRY)
-    source.retry = orjson.loads(saved.value) if saved is not None else {}
+    await load_retry(uow, source)
     failed: dict[str, set[str]] = {}
     try:
         report = await import_source(
@@ -74,7 +70,7 @@ async def sync(
             on_reject=lambda r: _note(failed, r),
         )
     finally:
-        await _save_retry(uow, source, failed)
+        await save_retry(uow, source, failed)
     result = SyncResult(report, stopped=source.stopped)
     result.deleted = {k.value: n for k, n in report.deleted.items() if n}
     if source.stopped is None:
@@ -105,6 +101,22 @@ _STREAM_OF_PREFIX = {
 }
 
 
+async def load_retry(uow: UnitOfWork, source: SalesforceSource) -> None:
+    """Give ``source`` the records the last sync rejected (cursor stream ``retry``): it reads
+    them first. (The sync use case does this in the connector's ``before_sync``.)"""
+    async with uow:
+        saved = await uow.cursors.get(source.name, RETRY)
+    source.retry = orjson.loads(saved.value) if saved is not None else {}
+
+
+def failed_of(rejected: Iterable[Rejected]) -> dict[str, set[str]]:
+    """The rejected records of a run, by stream (for ``save_retry``)."""
+    failed: dict[str, set[str]] = {}
+    for r in rejected:
+        _note(failed, r)
+    return failed
+
+
 def _note(failed: dict[str, set[str]], rejected: Rejected) -> None:
     """Remember a rejected record by stream (a history record names its opportunity)."""
     ident = rejected.record_id
@@ -117,7 +129,7 @@ def _note(failed: dict[str, set[str]], rejected: Rejected) -> None:
         failed.setdefault(stream, set()).add(ident)
 
 
-async def _save_retry(
+async def save_retry(
     uow: UnitOfWork, source: SalesforceSource, failed: dict[str, set[str]]
 ) -> None:
     """Remember the records rejected (and those due again but not read): the next sync reads
@@ -142,7 +154,10 @@ async def _reconcile(
 ) -> None:
     """Delete every stored record of ``kind`` from this source that the org no longer has."""
     live: set[str] = set()
-    async for record in source._all(f"SELECT Id FROM {sobject}"):
+    # activities through queryAll: those older than a year are archived, not gone
+    every = sobject in ARCHIVED
+    where = " WHERE IsDeleted = false" if every else ""
+    async for record in source._all(f"SELECT Id FROM {sobject}{where}", deleted=every):
         live.add(record["Id"])
     async with uow:
         if kind is EntityKind.STAKEHOLDER:
@@ -204,7 +219,8 @@ def _repo(uow: UnitOfWork, kind: EntityKind) -> Repository[Any]:
 
 
 async def _delete(uow: UnitOfWork, source: str, kind: EntityKind, ids: Sequence[str]) -> int:
-    """Delete the records these external ids point to; returns how many were there."""
+    """Delete the records these external ids point to (their refs go with them); returns how
+    many were there."""
     if not ids:
         return 0
     found = await uow.refs.resolve(kind, source, sorted(set(ids)))
@@ -212,17 +228,4 @@ async def _delete(uow: UnitOfWork, source: str, kind: EntityKind, ids: Sequence[
     for _ext, ident in sorted(found.items()):
         if await repo.delete(ident, origin=source):
             n += 1
-    await uow.refs.upsert_many(
-        [
-            ExternalRef(
-                tenant_id=uow.tenant_id,
-                kind=kind,
-                source=source,
-                external_id=ext,
-                entity_id=ident,
-                digest=TOMBSTONE,
-            )
-            for ext, ident in sorted(found.items())
-        ]
-    )
     return n
