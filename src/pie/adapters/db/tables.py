@@ -213,7 +213,10 @@ class ActivityRow(Base):
 
 class StageTransitionRow(Base):
     __tablename__ = "stage_transitions"
-    __table_args__ = (Index(None, "tenant_id", "deal_id", "at"),)
+    __table_args__ = (
+        Index(None, "tenant_id", "deal_id", "at"),
+        Index(None, "trigger_activity_id"),  # the activity's delete sets it to NULL (0009)
+    )
 
     id: Mapped[UUID] = mapped_column(primary_key=True)
     tenant_id: Mapped[UUID] = _tenant_fk()

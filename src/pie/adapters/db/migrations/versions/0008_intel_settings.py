@@ -4,7 +4,7 @@ queue's periodic stall check (``pie.stall_check``) can visit every tenant; row-l
 still confines each tenant's check to its own rows. Nothing on SQLite (one owner, no RLS).
 
 Revision ID: 0008_intel_settings
-Revises: 0005_connections
+Revises: 0006_tombstones
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 revision: str = "0008_intel_settings"
-down_revision: str | None = "0005_connections"
+down_revision: str | None = "0006_tombstones"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
