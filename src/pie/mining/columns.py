@@ -253,17 +253,16 @@ class ColumnsBuilder:
         deal: Int,
         at_us: Int,
         participants: Sequence[Sequence[str]],
-        objections: Sequence[tuple[Bool, Int]],
+        objections: Sequence[tuple[Sequence[bool], Sequence[int]]],
     ) -> None:
         """Every activity of the deals that have objections (in store order): its
-        participants' ids (32 hex digits), and its objections (resolved, resolved at)."""
+        participants' ids (32 hex digits), and its objections (``objection_values``)."""
         self._add(d_deal=deal, d_us=at_us)
         self._add(d_np=np.array([len(p) for p in participants], dtype=np.int64))
-        self._add(d_no=np.array([o[0].size for o in objections], dtype=np.int64))
+        self._add(d_no=np.array([len(o[0]) for o in objections], dtype=np.int64))
         self._add(d_key=hex_keys([k for p in participants for k in p]))
-        if objections:
-            self._add(d_ores=np.concatenate([*(o[0] for o in objections), np.zeros(0, bool)]))
-            self._add(d_oat=np.concatenate([*(o[1] for o in objections), np.zeros(0, np.int64)]))
+        self._add(d_ores=np.array([r for o in objections for r in o[0]], dtype=np.bool_))
+        self._add(d_oat=np.array([t for o in objections for t in o[1]], dtype=np.int64))
 
     def build(self) -> DealColumns:
         c: dict[str, Any] = {}
@@ -447,15 +446,16 @@ def from_histories(
         np.array([i for i, _ in details], dtype=np.int64),
         np.array([to_micros(a.occurred_at) for _, a in details], dtype=np.int64),
         [[contact_key(p) for p in a.participants] for _, a in details],
-        [objection_arrays(a.objections) for _, a in details],
+        [objection_values(a.objections) for _, a in details],
     )
     return b.build()
 
 
-def objection_arrays(objections: Iterable[Any]) -> tuple[Bool, Int]:
+def objection_values(objections: Iterable[Any]) -> tuple[list[bool], list[int]]:
     """(resolved, resolved at or NO_TIME) of objections given as objects or stored dicts;
     the time only for a resolved one."""
-    resolved, at = [], []
+    resolved: list[bool] = []
+    at: list[int] = []
     for o in objections:
         if isinstance(o, dict):
             done, when = bool(o["resolved"]), o.get("resolved_at")
@@ -465,7 +465,7 @@ def objection_arrays(objections: Iterable[Any]) -> tuple[Bool, Int]:
             stamp = us_or_none(o.resolved_at) if done else NO_TIME
         resolved.append(done)
         at.append(stamp)
-    return np.array(resolved, dtype=np.bool_), np.array(at, dtype=np.int64)
+    return resolved, at
 
 
 # --- grouped helpers ---------------------------------------------------------------------
@@ -493,7 +493,47 @@ def last_known(
     tie: Float | None = None,
 ) -> Int:
     """For each query, the index of the last known row of its group at (``inclusive``) or
-    before its time, ordering ties in time by ``tie`` (ascending); -1 if none."""
+    before its time, ordering ties in time by ``tie`` (ascending; then by index); -1 if
+    none. Known rows sorted by (group, time), as every table of ``DealColumns`` is, take
+    two binary searches; others one sort of everything (``_last_known_sorted``)."""
+    kind = np.result_type(k_time, q_time)
+    k_time, q_time = np.asarray(k_time, kind), np.asarray(q_time, kind)
+    nk = k_group.size
+    if not nk or not q_group.size:
+        return np.full(q_group.size, -1, dtype=np.int64)
+    same = k_group[1:] == k_group[:-1]
+    ordered = bool(np.all((k_group[1:] > k_group[:-1]) | (same & (k_time[1:] >= k_time[:-1]))))
+    if not ordered or np.isnan(k_time).any() or np.isnan(q_time).any():
+        return _last_known_sorted(k_group, k_time, q_group, q_time, inclusive=inclusive, tie=tie)
+    # the rank of each time among the known ones makes (group, time) one sortable integer
+    times = np.unique(k_time)
+    k_key = k_group.astype(np.int64) * (times.size + 1) + np.searchsorted(times, k_time)
+    rank = np.searchsorted(times, q_time, side="right" if inclusive else "left")
+    q_key = q_group.astype(np.int64) * (times.size + 1) + rank
+    found = np.searchsorted(k_key, q_key, side="left") - 1  # the last row before the query
+    hit = found >= 0
+    hit[hit] = k_group[found[hit]] == q_group[hit]
+    found = np.where(hit, found, -1)
+    if tie is not None:  # among rows of one (group, time): the largest tie, then the last
+        run_end = np.append(~same | (k_time[1:] != k_time[:-1]), True)
+        runs = np.cumsum(np.concatenate([[0], run_end[:-1]]))
+        if runs[-1] + 1 < nk:  # some rows share their group and time
+            order = np.lexsort((tie, runs))
+            best = order[np.flatnonzero(np.append(runs[order][1:] != runs[order][:-1], True))]
+            found = np.where(found >= 0, best[runs[np.maximum(found, 0)]], -1)
+    out: Int = found.astype(np.int64)
+    return out
+
+
+def _last_known_sorted(
+    k_group: Int,
+    k_time: Float | Int,
+    q_group: Int,
+    q_time: Float | Int,
+    *,
+    inclusive: bool,
+    tie: Float | None = None,
+) -> Int:
     nk = k_group.size
     group = np.concatenate([k_group, q_group])
     time = np.concatenate([np.asarray(k_time), np.asarray(q_time)])

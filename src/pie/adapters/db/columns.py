@@ -30,7 +30,7 @@ from pie.mining.columns import (
     DealColumns,
     contact_key,
     hex_keys,
-    objection_arrays,
+    objection_values,
     role_bits,
 )
 from pie.mining.eventlog_arrays import to_micros
@@ -243,14 +243,14 @@ class SqlColumnReader:
             self._id(c.deal_id),
             self._time(c.occurred_at),
             self._json(c.participants),
-            self._json(c.objections),
+            case((has, self._json(c.objections))),  # None: none (most activities)
         ).where(c.tenant_id == me, c.deal_id.in_(noted))
         async for rows in self._parts(detail.order_by(c.id)):
             b.add_details(
                 b.deal_rows(self._keys(rows, 0)),
                 self._times(rows, 1),
                 [[contact_key(str(p)) for p in _loads(ps)] for ps in _column(rows, 2)],
-                [objection_arrays(_loads(os)) for os in _column(rows, 3)],
+                [objection_values(_loads(os)) if os else _NONE for os in _column(rows, 3)],
             )
         return b.build()
 
@@ -266,6 +266,7 @@ class SqlColumnReader:
 
 Rows = Sequence[Sequence[Any]]
 _SECOND = itemgetter(2)
+_NONE: tuple[list[bool], list[int]] = ([], [])  # no objections
 
 
 def _column(rows: Rows, i: int) -> list[Any]:
