@@ -256,11 +256,12 @@ class ColumnsBuilder:
         objections: Sequence[tuple[Sequence[bool], Sequence[int]]],
     ) -> None:
         """Every activity of the deals that have objections (in store order): its
-        participants' ids (32 hex digits), and its objections (``objection_values``)."""
+        participants' ids (as ``str(UUID)`` gives them: ``contact_keys``), and its objections
+        (``objection_values``)."""
         self._add(d_deal=deal, d_us=at_us)
         self._add(d_np=np.array([len(p) for p in participants], dtype=np.int64))
         self._add(d_no=np.array([len(o[0]) for o in objections], dtype=np.int64))
-        self._add(d_key=hex_keys([k for p in participants for k in p]))
+        self._add(d_key=contact_keys([k for p in participants for k in p]))
         self._add(d_ores=np.array([r for o in objections for r in o[0]], dtype=np.bool_))
         self._add(d_oat=np.array([t for o in objections for t in o[1]], dtype=np.int64))
 
@@ -371,12 +372,32 @@ def hex_keys(ids: Sequence[str]) -> NDArray[np.bytes_]:
 
 
 def contact_key(contact: UUID | str) -> str:
-    """A contact's id as 32 hex digits, from a UUID or its text (with or without dashes)."""
-    if isinstance(contact, UUID):
-        return contact.hex
-    if len(contact) == 36 and contact.islower():  # the usual text: dashes out is enough
-        return contact.replace("-", "")
-    return UUID(contact).hex
+    """A contact's id as 32 hex digits, from a UUID or its text (any form ``UUID`` reads)."""
+    return contact.hex if isinstance(contact, UUID) else UUID(contact).hex
+
+
+_DASH = [8, 13, 18, 23]
+_HEX = np.array([i for i in range(36) if i not in _DASH])
+
+
+def contact_keys(texts: Sequence[str]) -> NDArray[np.bytes_]:
+    """Contact ids given as text (``str(UUID)``: 36 characters, lower case) as 32 hex digits,
+    in bulk; any other spelling is read by ``UUID`` one by one."""
+    if not texts:
+        return np.zeros(0, "S32")
+    try:
+        raw = np.array(texts, dtype="S36") if max(map(len, texts)) <= 36 else None
+    except UnicodeEncodeError:
+        raw = None
+    if raw is not None:
+        chars = raw.view(np.uint8).reshape(-1, 36)
+        digits = chars[:, _HEX]
+        hexes = ((digits >= ord("0")) & (digits <= ord("9"))) | (
+            (digits >= ord("a")) & (digits <= ord("f"))
+        )
+        if np.all(chars[:, _DASH] == ord("-")) and np.all(hexes):
+            return np.ascontiguousarray(digits).view("S32").reshape(-1)
+    return hex_keys([contact_key(t) for t in texts])
 
 
 def role_bits(roles: Iterable[StakeholderRole | str]) -> int:
@@ -445,7 +466,7 @@ def from_histories(
     b.add_details(
         np.array([i for i, _ in details], dtype=np.int64),
         np.array([to_micros(a.occurred_at) for _, a in details], dtype=np.int64),
-        [[contact_key(p) for p in a.participants] for _, a in details],
+        [[str(p) for p in a.participants] for _, a in details],
         [objection_values(a.objections) for _, a in details],
     )
     return b.build()

@@ -28,7 +28,6 @@ from pie.mining.columns import (
     STAGE_CODES,
     ColumnsBuilder,
     DealColumns,
-    contact_key,
     hex_keys,
     objection_values,
     role_bits,
@@ -249,7 +248,7 @@ class SqlColumnReader:
             b.add_details(
                 b.deal_rows(self._keys(rows, 0)),
                 self._times(rows, 1),
-                [[contact_key(str(p)) for p in _loads(ps)] for ps in _column(rows, 2)],
+                [[str(p) for p in _loads(ps)] for ps in _column(rows, 2)],
                 [objection_values(_loads(os)) if os else _NONE for os in _column(rows, 3)],
             )
         return b.build()
