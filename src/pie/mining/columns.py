@@ -39,7 +39,8 @@ from .eventlog_arrays import EPOCH, to_micros
 from .events import LOST, N_STAGES, STAGE_INDEX, WON, VisitTable
 from .snapshot import OutcomeAfter, days_between, require_aware
 
-Int = NDArray[np.int64]
+Int = NDArray[np.integer[Any]]  # int8 codes, int32 rows (CODE, ROW), or int64
+Us = NDArray[np.int64]  # times: microseconds since the epoch
 Float = NDArray[np.float64]
 Bool = NDArray[np.bool_]
 NO_TIME = np.iinfo(np.int64).min
@@ -72,8 +73,8 @@ class DealColumns:
     ids: NDArray[np.object_]
     stream: NDArray[np.object_]
     stage: Int
-    created_us: Int
-    closed_us: Int
+    created_us: Us
+    closed_us: Us
     value: Float
     probability: Float  # NaN: none
     industry: Int
@@ -81,22 +82,22 @@ class DealColumns:
     t_deal: Int
     t_from: Int  # -1: none
     t_to: Int
-    t_us: Int
+    t_us: Us
     t_days_in: Float  # NaN: not given
     t_value: Float
     t_prob: Float
     s_deal: Int
     s_contact: Int
-    s_created_us: Int
+    s_created_us: Us
     s_roles: Int  # CHAMPION | BLOCKER bits
     a_deal: Int
-    a_us: Int
+    a_us: Us
     a_objections: Bool
     p_act: Int  # sorted
     p_contact: Int
     o_act: Int  # sorted
     o_resolved: Bool
-    o_resolved_us: Int  # when a resolved objection was resolved (NO_TIME: undated or open)
+    o_resolved_us: Us  # when a resolved objection was resolved (NO_TIME: undated or open)
 
     def __len__(self) -> int:
         return int(self.stage.size)
@@ -196,7 +197,7 @@ class ColumnsBuilder:
         an unknown one: a binary search in the sorted ids, no dict of every deal."""
         if self._index is None:
             every = np.concatenate(self.keys) if self.keys else np.zeros(0, "S32")
-            order = np.argsort(every, kind="stable").astype(ROW)
+            order: Int = np.argsort(every, kind="stable").astype(ROW)
             self._index = every[order], order
         ordered, order = self._index
         wanted = keys if isinstance(keys, np.ndarray) else hex_keys([k or "" for k in keys])
@@ -278,8 +279,8 @@ class ColumnsBuilder:
         n = len(self.ids)
         # contacts: numbered in the order of their ids, stakeholders' and participants' alike
         s_key, d_key = col("s_key", "S32"), col("d_key", "S32")
-        _, contact = np.unique(np.concatenate([s_key, d_key]), return_inverse=True)
-        contact = contact.astype(ROW).reshape(-1)
+        _, inverse = np.unique(np.concatenate([s_key, d_key]), return_inverse=True)
+        contact = inverse.astype(ROW).reshape(-1)
         s_contact, d_p = contact[: s_key.size], contact[s_key.size :]
         del s_key, d_key, contact
         t_deal = col("t_deal", ROW)
@@ -783,7 +784,7 @@ class StateAt:
     stage: Int
     value: Float
     probability: Float
-    closed_us: Int
+    closed_us: Us
 
 
 def _closed_since(cols: DealColumns, rows: Int, last: Int) -> Int:

@@ -41,7 +41,7 @@ from .tables import ActivityRow, StageTransitionRow
 ACTS = ActivityRow.__table__
 TRANS = StageTransitionRow.__table__
 BATCH = 50_000
-Int = NDArray[np.int64]
+Int = NDArray[np.integer[Any]]
 Float = NDArray[np.float64]
 
 
