@@ -282,5 +282,5 @@ def test_a_contact_is_one_contact_however_its_id_is_spelled() -> None:
     assert canonical.tolist() == [i.hex.encode() for i in ids]
     odd = [str(ids[0]).upper(), ids[1].hex, "{" + str(ids[2]) + "}"]
     assert columns.contact_keys(odd).tolist() == canonical.tolist()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="hexadecimal UUID"):
         columns.contact_keys(["not-a-contact-id"])
