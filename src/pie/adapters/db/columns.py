@@ -40,7 +40,7 @@ from .tables import ActivityRow, StageTransitionRow
 
 ACTS = ActivityRow.__table__
 TRANS = StageTransitionRow.__table__
-BATCH = 50_000
+BATCH = 10_000  # rows a fetch: the Python values of a batch are the read's transient memory
 Int = NDArray[np.integer[Any]]
 Float = NDArray[np.float64]
 
