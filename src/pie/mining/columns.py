@@ -39,10 +39,14 @@ from .eventlog_arrays import EPOCH, to_micros
 from .events import LOST, N_STAGES, STAGE_INDEX, WON, VisitTable
 from .snapshot import OutcomeAfter, days_between, require_aware
 
-Int = NDArray[np.int64]
+Int = NDArray[np.integer[Any]]  # int8 codes, int32 rows (CODE, ROW), or int64
+Us = NDArray[np.int64]  # times: microseconds since the epoch
 Float = NDArray[np.float64]
 Bool = NDArray[np.bool_]
 NO_TIME = np.iinfo(np.int64).min
+#: storage types: stage codes and role bits fit a byte, rows and codes 32 bits (2**31 rows a
+#: table); times stay 64-bit microseconds, money and probabilities float64
+CODE, ROW = np.int8, np.int32
 CHAMPION, BLOCKER = 1, 2  # role bits of a stakeholder row
 IS_OPEN: Bool = np.array([s.is_open for s in ALL_STAGES] + [False], dtype=np.bool_)
 IS_CLOSED: Bool = np.array([s.is_closed for s in ALL_STAGES] + [False], dtype=np.bool_)
@@ -69,8 +73,8 @@ class DealColumns:
     ids: NDArray[np.object_]
     stream: NDArray[np.object_]
     stage: Int
-    created_us: Int
-    closed_us: Int
+    created_us: Us
+    closed_us: Us
     value: Float
     probability: Float  # NaN: none
     industry: Int
@@ -78,22 +82,22 @@ class DealColumns:
     t_deal: Int
     t_from: Int  # -1: none
     t_to: Int
-    t_us: Int
+    t_us: Us
     t_days_in: Float  # NaN: not given
     t_value: Float
     t_prob: Float
     s_deal: Int
     s_contact: Int
-    s_created_us: Int
+    s_created_us: Us
     s_roles: Int  # CHAMPION | BLOCKER bits
     a_deal: Int
-    a_us: Int
+    a_us: Us
     a_objections: Bool
     p_act: Int  # sorted
     p_contact: Int
     o_act: Int  # sorted
     o_resolved: Bool
-    o_resolved_us: Int  # when a resolved objection was resolved (NO_TIME: undated or open)
+    o_resolved_us: Us  # when a resolved objection was resolved (NO_TIME: undated or open)
 
     def __len__(self) -> int:
         return int(self.stage.size)
@@ -119,9 +123,9 @@ class DealColumns:
 
     def take(self, keep: Bool) -> DealColumns:
         """Only the deals where ``keep`` is set (rows of other tables follow), renumbered."""
-        new = np.cumsum(keep) - 1
+        new = renumber(keep)
         t, s, a = keep[self.t_deal], keep[self.s_deal], keep[self.a_deal]
-        a_new = np.cumsum(a) - 1
+        a_new = renumber(a)
         p, o = a[self.p_act], a[self.o_act]
         return DealColumns(
             ids=self.ids[keep],
@@ -155,6 +159,12 @@ class DealColumns:
         )
 
 
+def renumber(keep: Bool) -> Int:
+    """The new row of each kept row (rows of the others are meaningless)."""
+    out: Int = np.cumsum(keep, dtype=np.int64).astype(ROW) - ROW(1)
+    return out
+
+
 def _cat(parts: list[Any], dtype: Any) -> Any:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
@@ -162,7 +172,8 @@ def _cat(parts: list[Any], dtype: Any) -> Any:
 class ColumnsBuilder:
     """Collects rows in batches of arrays, table by table (deals first; rows of a table in
     store order), and sorts them into ``DealColumns``; used by the store adapters and by
-    ``from_histories``. Rows naming an unknown deal are dropped (as ``load_histories``)."""
+    ``from_histories``. Rows naming an unknown deal are dropped (as ``load_histories``).
+    Contacts are given as their ids in 32 hex digits and numbered once, at ``build``."""
 
     def __init__(self) -> None:
         self.keys: list[NDArray[np.bytes_]] = []  # deal ids as 32 hex digits, per batch
@@ -170,7 +181,6 @@ class ColumnsBuilder:
         self.ids: list[UUID] = []
         self.stream: list[str] = []
         self.industries: dict[str, int] = {}
-        self.contacts: dict[Any, int] = {}
         self.cols: dict[str, list[Any]] = {}
 
     def _add(self, **arrays: Any) -> None:
@@ -182,28 +192,24 @@ class ColumnsBuilder:
             return -1
         return self.industries.setdefault(name, len(self.industries))
 
-    def contact_codes(self, contacts: Iterable[Any]) -> Int:
-        codes = self.contacts
-        return np.array([codes.setdefault(c, len(codes)) for c in contacts], dtype=np.int64)
-
-    def deal_rows(self, keys: Sequence[str | None]) -> Int:
+    def deal_rows(self, keys: Sequence[str | None] | NDArray[np.bytes_]) -> Int:
         """The row of each deal (its id as 32 hex digits, as given to ``add_deals``), -1 for
         an unknown one: a binary search in the sorted ids, no dict of every deal."""
         if self._index is None:
             every = np.concatenate(self.keys) if self.keys else np.zeros(0, "S32")
-            order = np.argsort(every, kind="stable")
+            order: Int = np.argsort(every, kind="stable").astype(ROW)
             self._index = every[order], order
         ordered, order = self._index
-        wanted = np.array([k or "" for k in keys], dtype="S32")
+        wanted = keys if isinstance(keys, np.ndarray) else hex_keys([k or "" for k in keys])
         if not ordered.size:
-            return np.full(wanted.size, -1, dtype=np.int64)
+            return np.full(wanted.size, -1, dtype=ROW)
         pos = np.minimum(np.searchsorted(ordered, wanted), ordered.size - 1)
-        found: Int = np.where(ordered[pos] == wanted, order[pos], -1).astype(np.int64)
+        found: Int = np.where(ordered[pos] == wanted, order[pos], -1).astype(ROW)
         return found
 
     def add_deals(
         self,
-        keys: Sequence[str],
+        keys: Sequence[str] | NDArray[np.bytes_],
         ids: Sequence[UUID],
         streams: Sequence[str],
         stage: Int,
@@ -213,27 +219,32 @@ class ColumnsBuilder:
         industry: Sequence[str | None],
         probability: Float,
     ) -> None:
-        self.keys.append(np.array(keys, dtype="S32"))
+        self.keys.append(keys if isinstance(keys, np.ndarray) else hex_keys(keys))
         self._index = None
         self.ids.extend(ids)
         self.stream.extend(streams)
+        code = self.industry_code
         self._add(
-            stage=stage,
+            stage=np.asarray(stage, dtype=CODE),
             created=created_us,
             closed=closed_us,
             value=value,
             prob=probability,
-            industry=np.array([self.industry_code(i) for i in industry], dtype=np.int64),
+            industry=np.fromiter(map(code, industry), dtype=ROW, count=len(industry)),
         )
 
     def add_transitions(
         self, deal: Int, frm: Int, to: Int, at_us: Int, days_in: Float, value: Float, prob: Float
     ) -> None:
-        self._add(t_deal=deal, t_from=frm, t_to=to, t_us=at_us, t_din=days_in)
-        self._add(t_value=value, t_prob=prob)
+        self._add(t_deal=deal, t_from=np.asarray(frm, CODE), t_to=np.asarray(to, CODE))
+        self._add(t_us=at_us, t_din=days_in, t_value=value, t_prob=prob)
 
-    def add_stakeholders(self, deal: Int, contact: Int, created_us: Int, roles: Int) -> None:
-        self._add(s_deal=deal, s_contact=contact, s_us=created_us, s_roles=roles)
+    def add_stakeholders(
+        self, deal: Int, contact: Sequence[str] | NDArray[np.bytes_], created_us: Int, roles: Int
+    ) -> None:
+        """``contact``: the contacts' ids as 32 hex digits."""
+        keys = contact if isinstance(contact, np.ndarray) else hex_keys(contact)
+        self._add(s_deal=deal, s_key=keys, s_us=created_us, s_roles=np.asarray(roles, CODE))
 
     def add_activities(self, deal: Int, at_us: Int, objections: Bool) -> None:
         self._add(a_deal=deal, a_us=at_us, a_obj=objections)
@@ -242,19 +253,18 @@ class ColumnsBuilder:
         self,
         deal: Int,
         at_us: Int,
-        participants: Sequence[Int],
-        objections: Sequence[tuple[Bool, Int]],
+        participants: Sequence[Sequence[str]],
+        objections: Sequence[tuple[Sequence[bool], Sequence[int]]],
     ) -> None:
         """Every activity of the deals that have objections (in store order): its
-        participants' contact codes, and its objections (resolved, resolved at)."""
+        participants' ids (as ``str(UUID)`` gives them: ``contact_keys``), and its objections
+        (``objection_values``)."""
         self._add(d_deal=deal, d_us=at_us)
-        self._add(d_np=np.array([p.size for p in participants], dtype=np.int64))
-        self._add(d_no=np.array([o[0].size for o in objections], dtype=np.int64))
-        if participants:
-            self._add(d_p=np.concatenate([*participants, np.zeros(0, np.int64)]))
-        if objections:
-            self._add(d_ores=np.concatenate([*(o[0] for o in objections), np.zeros(0, bool)]))
-            self._add(d_oat=np.concatenate([*(o[1] for o in objections), np.zeros(0, np.int64)]))
+        self._add(d_np=np.array([len(p) for p in participants], dtype=np.int64))
+        self._add(d_no=np.array([len(o[0]) for o in objections], dtype=np.int64))
+        self._add(d_key=contact_keys([k for p in participants for k in p]))
+        self._add(d_ores=np.array([r for o in objections for r in o[0]], dtype=np.bool_))
+        self._add(d_oat=np.array([t for o in objections for t in o[1]], dtype=np.int64))
 
     def build(self) -> DealColumns:
         c: dict[str, Any] = {}
@@ -264,56 +274,72 @@ class ColumnsBuilder:
             del parts
 
         def col(name: str, dtype: Any) -> Any:
-            return c[name].astype(dtype, copy=False) if name in c else np.zeros(0, dtype)
+            return c.pop(name).astype(dtype, copy=False) if name in c else np.zeros(0, dtype)
 
         n = len(self.ids)
-        t_deal = col("t_deal", np.int64)
+        # contacts: numbered in the order of their ids, stakeholders' and participants' alike
+        s_key, d_key = col("s_key", "S32"), col("d_key", "S32")
+        _, inverse = np.unique(np.concatenate([s_key, d_key]), return_inverse=True)
+        contact = inverse.astype(ROW).reshape(-1)
+        s_contact, d_p = contact[: s_key.size], contact[s_key.size :]
+        del s_key, d_key, contact
+        t_deal = col("t_deal", ROW)
         t_us = col("t_us", np.int64)
         t_keep = np.flatnonzero(t_deal >= 0)
         t_sel = t_keep[np.lexsort((t_us[t_keep], t_deal[t_keep]))]  # stable: store order
-        s_deal = col("s_deal", np.int64)
+        del t_keep
+        s_deal = col("s_deal", ROW)
         s_keep = np.flatnonzero(s_deal >= 0)
         s_sel = s_keep[np.argsort(s_deal[s_keep], kind="stable")]
-        a_deal = col("a_deal", np.int64)
+        del s_keep
+        a_deal = col("a_deal", ROW)
         a_us = col("a_us", np.int64)
         a_keep = np.flatnonzero(a_deal >= 0)
         a_sel = a_keep[np.lexsort((a_us[a_keep], a_deal[a_keep]))]
+        del a_keep
         a_deal, a_us = a_deal[a_sel], a_us[a_sel]
         # details: sorted the same way, each is the activity row at the same place in its deal
-        d_deal, d_us = col("d_deal", np.int64), col("d_us", np.int64)
+        d_deal, d_us = col("d_deal", ROW), col("d_us", np.int64)
         d_keep = np.flatnonzero(d_deal >= 0)
         d_sel = d_keep[np.lexsort((d_us[d_keep], d_deal[d_keep]))]
         a_start = np.searchsorted(a_deal, np.arange(n + 1))
         d_start = np.searchsorted(d_deal[d_sel], np.arange(n + 1))
         d_rank = np.arange(d_sel.size) - d_start[d_deal[d_sel]]
         d_row = a_start[d_deal[d_sel]] + d_rank
+        del a_start, d_start, d_rank
         if d_sel.size and not np.array_equal(a_us[d_row], d_us[d_sel]):
             raise ValueError("activity details do not match the activities (read apart?)")
-        p_act, p_contact = self._ragged(col("d_np", np.int64), col("d_p", np.int64), d_sel, d_row)
+        p_act, p_contact = self._ragged(col("d_np", np.int64), d_p, d_sel, d_row)
         o_count = col("d_no", np.int64)
         o_act, o_res = self._ragged(o_count, col("d_ores", np.bool_), d_sel, d_row)
         _, o_at = self._ragged(o_count, col("d_oat", np.int64), d_sel, d_row)
+        ids = np.empty(n, dtype=object)
+        ids[:] = self.ids
+        self.ids = []
+        stream = np.empty(n, dtype=object)
+        stream[:] = self.stream
+        self.stream = []
         return DealColumns(
-            ids=np.array([*self.ids, None], dtype=object)[:-1],
-            stream=np.array([*self.stream, None], dtype=object)[:-1],
-            stage=col("stage", np.int64),
+            ids=ids,
+            stream=stream,
+            stage=col("stage", CODE),
             created_us=col("created", np.int64),
             closed_us=col("closed", np.int64),
             value=col("value", np.float64),
             probability=col("prob", np.float64),
-            industry=col("industry", np.int64),
+            industry=col("industry", ROW),
             industries=tuple(self.industries),
             t_deal=t_deal[t_sel],
-            t_from=col("t_from", np.int64)[t_sel],
-            t_to=col("t_to", np.int64)[t_sel],
+            t_from=col("t_from", CODE)[t_sel],
+            t_to=col("t_to", CODE)[t_sel],
             t_us=t_us[t_sel],
             t_days_in=col("t_din", np.float64)[t_sel],
             t_value=col("t_value", np.float64)[t_sel],
             t_prob=col("t_prob", np.float64)[t_sel],
             s_deal=s_deal[s_sel],
-            s_contact=col("s_contact", np.int64)[s_sel],
+            s_contact=s_contact[s_sel],
             s_created_us=col("s_us", np.int64)[s_sel],
-            s_roles=col("s_roles", np.int64)[s_sel],
+            s_roles=col("s_roles", CODE)[s_sel],
             a_deal=a_deal,
             a_us=a_us,
             a_objections=col("a_obj", np.bool_)[a_sel],
@@ -332,13 +358,47 @@ class ColumnsBuilder:
         starts = ends - counts
         take = counts[sel]
         if not take.sum():
-            return np.zeros(0, np.int64), values[:0]
+            return np.zeros(0, ROW), values[:0]
         index = np.repeat(starts[sel], take) + (
             np.arange(int(take.sum())) - np.repeat(np.cumsum(take) - take, take)
         )
-        act = np.repeat(rows, take)
+        act = np.repeat(rows, take).astype(ROW)
         order = np.argsort(act, kind="stable")
         return act[order], values[index][order]
+
+
+def hex_keys(ids: Sequence[str]) -> NDArray[np.bytes_]:
+    """Ids given as 32 hex digits, as an array (for sorting and binary searches)."""
+    return np.array(ids, dtype="S32") if len(ids) else np.zeros(0, "S32")
+
+
+def contact_key(contact: UUID | str) -> str:
+    """A contact's id as 32 hex digits, from a UUID or its text (any form ``UUID`` reads)."""
+    return contact.hex if isinstance(contact, UUID) else UUID(contact).hex
+
+
+_DASH = [8, 13, 18, 23]
+_HEX = np.array([i for i in range(36) if i not in _DASH])
+
+
+def contact_keys(texts: Sequence[str]) -> NDArray[np.bytes_]:
+    """Contact ids given as text (``str(UUID)``: 36 characters, lower case) as 32 hex digits,
+    in bulk; any other spelling is read by ``UUID`` one by one."""
+    if not texts:
+        return np.zeros(0, "S32")
+    try:
+        raw = np.array(texts, dtype="S36") if max(map(len, texts)) <= 36 else None
+    except UnicodeEncodeError:
+        raw = None
+    if raw is not None:
+        chars = raw.view(np.uint8).reshape(-1, 36)
+        digits = chars[:, _HEX]
+        hexes = ((digits >= ord("0")) & (digits <= ord("9"))) | (
+            (digits >= ord("a")) & (digits <= ord("f"))
+        )
+        if np.all(chars[:, _DASH] == ord("-")) and np.all(hexes):
+            return np.ascontiguousarray(digits).view("S32").reshape(-1)
+    return hex_keys([contact_key(t) for t in texts])
 
 
 def role_bits(roles: Iterable[StakeholderRole | str]) -> int:
@@ -352,12 +412,12 @@ def us_or_none(at: datetime | None) -> int:
     return NO_TIME if at is None else to_micros(at)
 
 
-_CODE_OF: dict[str | None, int] = {None: -1} | {str(s): i for s, i in STAGE_INDEX.items()}
+STAGE_CODES: dict[str | None, int] = {None: -1} | {str(s): i for s, i in STAGE_INDEX.items()}
 
 
 def stage_code(stage: Stage | str | None) -> int:
     """The stage's code (``ALL_STAGES`` order), -1 for none; KeyError for an unknown one."""
-    return _CODE_OF[stage]
+    return STAGE_CODES[stage]
 
 
 def from_histories(
@@ -392,7 +452,7 @@ def from_histories(
     ss = [(i, s) for i, h in enumerate(hs) for s in h.stakeholders]
     b.add_stakeholders(
         np.array([i for i, _ in ss], dtype=np.int64),
-        b.contact_codes(s.contact_id for _, s in ss),
+        [s.contact_id.hex for _, s in ss],
         np.array([to_micros(s.created_at) for _, s in ss], dtype=np.int64),
         np.array([role_bits(s.roles) for _, s in ss], dtype=np.int64),
     )
@@ -407,16 +467,17 @@ def from_histories(
     b.add_details(
         np.array([i for i, _ in details], dtype=np.int64),
         np.array([to_micros(a.occurred_at) for _, a in details], dtype=np.int64),
-        [b.contact_codes(a.participants) for _, a in details],
-        [objection_arrays(a.objections) for _, a in details],
+        [[str(p) for p in a.participants] for _, a in details],
+        [objection_values(a.objections) for _, a in details],
     )
     return b.build()
 
 
-def objection_arrays(objections: Iterable[Any]) -> tuple[Bool, Int]:
+def objection_values(objections: Iterable[Any]) -> tuple[list[bool], list[int]]:
     """(resolved, resolved at or NO_TIME) of objections given as objects or stored dicts;
     the time only for a resolved one."""
-    resolved, at = [], []
+    resolved: list[bool] = []
+    at: list[int] = []
     for o in objections:
         if isinstance(o, dict):
             done, when = bool(o["resolved"]), o.get("resolved_at")
@@ -426,7 +487,7 @@ def objection_arrays(objections: Iterable[Any]) -> tuple[Bool, Int]:
             stamp = us_or_none(o.resolved_at) if done else NO_TIME
         resolved.append(done)
         at.append(stamp)
-    return np.array(resolved, dtype=np.bool_), np.array(at, dtype=np.int64)
+    return resolved, at
 
 
 # --- grouped helpers ---------------------------------------------------------------------
@@ -454,7 +515,47 @@ def last_known(
     tie: Float | None = None,
 ) -> Int:
     """For each query, the index of the last known row of its group at (``inclusive``) or
-    before its time, ordering ties in time by ``tie`` (ascending); -1 if none."""
+    before its time, ordering ties in time by ``tie`` (ascending; then by index); -1 if
+    none. Known rows sorted by (group, time), as every table of ``DealColumns`` is, take
+    two binary searches; others one sort of everything (``_last_known_sorted``)."""
+    kind = np.result_type(k_time, q_time)
+    k_time, q_time = np.asarray(k_time, kind), np.asarray(q_time, kind)
+    nk = k_group.size
+    if not nk or not q_group.size:
+        return np.full(q_group.size, -1, dtype=np.int64)
+    same = k_group[1:] == k_group[:-1]
+    ordered = bool(np.all((k_group[1:] > k_group[:-1]) | (same & (k_time[1:] >= k_time[:-1]))))
+    if not ordered or np.isnan(k_time).any() or np.isnan(q_time).any():
+        return _last_known_sorted(k_group, k_time, q_group, q_time, inclusive=inclusive, tie=tie)
+    # the rank of each time among the known ones makes (group, time) one sortable integer
+    times = np.unique(k_time)
+    k_key = k_group.astype(np.int64) * (times.size + 1) + np.searchsorted(times, k_time)
+    rank = np.searchsorted(times, q_time, side="right" if inclusive else "left")
+    q_key = q_group.astype(np.int64) * (times.size + 1) + rank
+    found = np.searchsorted(k_key, q_key, side="left") - 1  # the last row before the query
+    hit = found >= 0
+    hit[hit] = k_group[found[hit]] == q_group[hit]
+    found = np.where(hit, found, -1)
+    if tie is not None:  # among rows of one (group, time): the largest tie, then the last
+        run_end = np.append(~same | (k_time[1:] != k_time[:-1]), True)
+        runs = np.cumsum(np.concatenate([[0], run_end[:-1]]))
+        if runs[-1] + 1 < nk:  # some rows share their group and time
+            order = np.lexsort((tie, runs))
+            best = order[np.flatnonzero(np.append(runs[order][1:] != runs[order][:-1], True))]
+            found = np.where(found >= 0, best[runs[np.maximum(found, 0)]], -1)
+    out: Int = found.astype(np.int64)
+    return out
+
+
+def _last_known_sorted(
+    k_group: Int,
+    k_time: Float | Int,
+    q_group: Int,
+    q_time: Float | Int,
+    *,
+    inclusive: bool,
+    tie: Float | None = None,
+) -> Int:
     nk = k_group.size
     group = np.concatenate([k_group, q_group])
     time = np.concatenate([np.asarray(k_time), np.asarray(q_time)])
@@ -683,7 +784,7 @@ class StateAt:
     stage: Int
     value: Float
     probability: Float
-    closed_us: Int
+    closed_us: Us
 
 
 def _closed_since(cols: DealColumns, rows: Int, last: Int) -> Int:
@@ -768,7 +869,7 @@ def snapshot(cols: DealColumns, cutoff: datetime) -> DealColumns:
         o_resolved_us=o_at,
     )
     # rows dated at or after the cutoff go: drop them by filtering each table
-    a_new = np.cumsum(a_keep) - 1
+    a_new = renumber(a_keep)
     p, o = a_keep[cols.p_act], a_keep[cols.o_act]
     s_keep = cols.s_created_us < cut
     cut_cols = dataclasses.replace(

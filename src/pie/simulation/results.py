@@ -41,39 +41,91 @@ class DealSimulation:
 
 
 def summarise(
-    state: DealState, won: NDArray[np.bool_], days: Float, horizon_days: float | None
-) -> DealSimulation:
-    runs = won.size
-    wins = float(won.sum())
-    lo, hi = wilson(np.array([wins]), np.array([float(runs)]))
+    states: Sequence[DealState], won: NDArray[np.bool_], days: Float, horizon_days: float | None
+) -> list[DealSimulation]:
+    """One summary per deal (column) of a chunk's runs (``won``, ``days``: (runs, deals)),
+    all deals at once; each figure equals that of the deal's runs summarised alone."""
+    runs, k = won.shape
+    wins = won.sum(axis=0, dtype=np.int64)
+    lo, hi = wilson(wins.astype(np.float64), np.full(k, float(runs)))
     p = wins / runs
-    mean, dlo, dhi = mean_ci(days)
-    finite = days[np.isfinite(days)]
-    q = (
-        tuple(float(x) for x in np.quantile(finite, QUANTILES))
-        if finite.size
-        else (np.nan, np.nan, np.nan)
-    )
-    won_value = np.where(won, state.value, 0.0)
-    vq = tuple(float(x) for x in np.quantile(won_value, QUANTILES))
-    within = None
+    by_deal = np.ascontiguousarray(days.T)  # each deal's runs contiguous: sums as alone
+    mean, dlo, dhi = mean_ci(by_deal, axis=1)
+    finite = np.isfinite(by_deal)
+    n_finite = finite.sum(axis=1)
+    ordered = np.sort(np.where(finite, by_deal, np.inf), axis=1)  # finite days first
+    q = _quantiles(ordered, n_finite)
+    value = np.array([s.value for s in states], dtype=np.float64)
+    vq = _won_value_quantiles(value, wins, runs)
+    within: list[float | None] = [None] * k
     if horizon_days is not None:
-        within = float((won & (np.nan_to_num(days, nan=np.inf) <= horizon_days)).mean())
-    return DealSimulation(
-        deal_id=state.deal_id,
-        runs=runs,
-        p_win=p,
-        p_win_ci=(float(lo[0]), float(hi[0])),
-        p_win_se=float(np.sqrt(p * (1 - p) / runs)),
-        expected_days=float(mean),
-        expected_days_ci=(float(dlo), float(dhi)),
-        expected_days_se=float((dhi - mean) / 1.959963984540054) if finite.size > 1 else np.nan,
-        days_quantiles=(q[0], q[1], q[2]),
-        expected_value=state.value * p,
-        expected_value_ci=(state.value * float(lo[0]), state.value * float(hi[0])),
-        value_quantiles=(vq[0], vq[1], vq[2]),
-        p_win_within_horizon=within,
-    )
+        hit = won & (np.nan_to_num(days, nan=np.inf) <= horizon_days)
+        within = (hit.sum(axis=0) / runs).tolist()
+    se = (dhi - mean) / 1.959963984540054
+    out = []
+    for j, state in enumerate(states):
+        pj, loj, hij = float(p[j]), float(lo[j]), float(hi[j])
+        out.append(
+            DealSimulation(
+                deal_id=state.deal_id,
+                runs=runs,
+                p_win=pj,
+                p_win_ci=(loj, hij),
+                p_win_se=float(np.sqrt(pj * (1 - pj) / runs)),
+                expected_days=float(mean[j]),
+                expected_days_ci=(float(dlo[j]), float(dhi[j])),
+                expected_days_se=float(se[j]) if n_finite[j] > 1 else np.nan,
+                days_quantiles=(float(q[j, 0]), float(q[j, 1]), float(q[j, 2])),
+                expected_value=state.value * pj,
+                expected_value_ci=(state.value * loj, state.value * hij),
+                value_quantiles=(float(vq[j, 0]), float(vq[j, 1]), float(vq[j, 2])),
+                p_win_within_horizon=within[j],
+            )
+        )
+    return out
+
+
+def _lerp(a: Float, b: Float, t: Float) -> Float:
+    """``numpy.quantile``'s linear interpolation, operation for operation."""
+    diff = b - a
+    out: Float = a + diff * t
+    np.subtract(b, diff * (1 - t), out=out, where=t >= 0.5)
+    return out
+
+
+def _quantiles(ordered: Float, n: NDArray[np.int64]) -> Float:
+    """(rows, QUANTILES): ``numpy.quantile(row[:n], QUANTILES)`` ("linear") of each row of
+    ``ordered`` whose first ``n`` values are its sorted sample (NaN where ``n`` is 0)."""
+    virtual = (n[:, None] - 1) * np.array(QUANTILES)
+    before = np.floor(virtual)
+    last = np.maximum(n - 1, 0)[:, None]
+    i = np.minimum(before.astype(np.intp), last).clip(0)
+    j = np.minimum(i + 1, last)
+    rows = np.arange(ordered.shape[0])[:, None]
+    a = ordered[rows, i] if ordered.size else np.zeros(i.shape)
+    b = ordered[rows, j] if ordered.size else np.zeros(i.shape)
+    with np.errstate(invalid="ignore"):  # rows without a finite value: inf - inf
+        out = _lerp(a, b, virtual - before)
+    out[n == 0] = np.nan
+    return out
+
+
+def _won_value_quantiles(value: Float, wins: NDArray[np.int64], runs: int) -> Float:
+    """(deals, QUANTILES): the quantiles of each deal's won value over its runs (``value`` in
+    the runs it won, 0 in the others), from the two values' counts without sorting runs."""
+    virtual = (runs - 1) * np.array(QUANTILES)
+    before = np.floor(virtual)
+    i = np.minimum(before.astype(np.intp), runs - 1)
+    j = np.minimum(i + 1, runs - 1)
+    unknown = np.isnan(value)  # NaN in the won runs: NaN quantiles if any was won
+    value = np.where(unknown, 0.0, value)
+    low, high = np.minimum(value, 0.0), np.maximum(value, 0.0)
+    n_low = np.where(value >= 0, runs - wins, wins)[:, None]  # how many runs hold ``low``
+    a = np.where(i[None, :] < n_low, low[:, None], high[:, None])
+    b = np.where(j[None, :] < n_low, low[:, None], high[:, None])
+    out = _lerp(a, b, np.broadcast_to(virtual - before, a.shape))
+    out[unknown & (wins > 0)] = np.nan
+    return out
 
 
 def simulate(
@@ -92,7 +144,6 @@ def simulate(
     for chunk in chunks(
         model, states, runs=runs, key=key, chunk_paths=chunk_paths, max_days=max_days
     ):
-        for j in range(chunk.won.shape[1]):
-            state = states[chunk.first_deal + j]
-            out.append(summarise(state, chunk.won[:, j], chunk.days[:, j], horizon_days))
+        part = states[chunk.first_deal : chunk.first_deal + chunk.won.shape[1]]
+        out.extend(summarise(part, chunk.won, chunk.days, horizon_days))
     return out

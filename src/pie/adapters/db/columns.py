@@ -9,24 +9,28 @@ native values. Either way the numbers equal what the domain objects hold.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from sqlalchemy import Integer, Select, String, func, select, type_coerce
+from sqlalchemy import Integer, Select, String, case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from pie.domain.model import EntityKind
+from pie.domain.model import EntityKind, StakeholderRole
 from pie.mining.columns import (
+    BLOCKER,
+    CHAMPION,
     NO_TIME,
+    STAGE_CODES,
     ColumnsBuilder,
     DealColumns,
-    objection_arrays,
+    hex_keys,
+    objection_values,
     role_bits,
-    stage_code,
 )
 from pie.mining.eventlog_arrays import to_micros
 from pie.simulation.streams import identity_of
@@ -36,8 +40,8 @@ from .tables import ActivityRow, StageTransitionRow
 
 ACTS = ActivityRow.__table__
 TRANS = StageTransitionRow.__table__
-BATCH = 50_000
-Int = NDArray[np.int64]
+BATCH = 10_000  # rows a fetch: the Python values of a batch are the read's transient memory
+Int = NDArray[np.integer[Any]]
 Float = NDArray[np.float64]
 
 
@@ -62,24 +66,32 @@ class SqlColumnReader:
     def _money(self, column: Any) -> ColumnElement[Any]:
         return type_coerce(column, Integer) if self._sqlite else column
 
-    def _times(self, values: Sequence[Any]) -> Int:
+    def _times(self, rows: Rows, i: int) -> Int:
+        values = _column(rows, i)
         if self._sqlite:  # naive UTC text; None becomes NaT, which is NO_TIME
             out: Int = np.array(values, dtype="datetime64[us]").astype(np.int64)
             return out
         return np.array([NO_TIME if v is None else to_micros(v) for v in values], np.int64)
 
-    def _moneys(self, values: Sequence[Any]) -> Float:
+    def _moneys(self, rows: Rows, i: int) -> Float:
         if self._sqlite:  # integer cents: cents / 100 is float(Decimal) of the same amount
-            return np.array([np.nan if v is None else v / 100 for v in values], np.float64)
-        return np.array([np.nan if v is None else float(v) for v in values], np.float64)
+            cents: Float = np.array(_column(rows, i), dtype=np.float64)  # None: NaN
+            return cents / 100
+        return np.array([np.nan if v is None else float(v) for v in _column(rows, i)])
 
     def _uuid(self, value: Any) -> UUID:
         return UUID(hex=value) if self._sqlite else UUID(str(value))
 
-    async def _parts(self, stmt: Select[Any]) -> AsyncIterator[list[tuple[Any, ...]]]:
-        """The rows of ``stmt`` in batches, each as a list of columns. On SQLite the compiled
-        statement runs on the session's own driver connection (same transaction): rows come
-        as plain tuples, without a SQLAlchemy row object each (half the cost of the read)."""
+    def _keys(self, rows: Rows, i: int) -> NDArray[np.bytes_]:
+        """Ids as 32 hex digits (SQLite stores them so)."""
+        if self._sqlite:
+            return hex_keys(_column(rows, i))
+        return hex_keys([v.hex for v in _column(rows, i)])
+
+    async def _parts(self, stmt: Select[Any]) -> AsyncIterator[Rows]:
+        """The rows of ``stmt`` in batches. On SQLite the compiled statement runs on the
+        session's own driver connection (same transaction): rows come as plain tuples,
+        without a SQLAlchemy row object each (half the cost of the read)."""
         if self._sqlite:
             compiled = stmt.compile(
                 dialect=self._session.get_bind().dialect,
@@ -94,13 +106,13 @@ class SqlColumnReader:
             cursor = await driver.execute(str(compiled), args)
             try:
                 while rows := await cursor.fetchmany(BATCH):
-                    yield [tuple(c) for c in zip(*rows, strict=True)]
+                    yield rows
             finally:
                 await cursor.close()
             return
         result = await self._session.stream(stmt.execution_options(yield_per=BATCH))
         async for part in result.partitions(BATCH):
-            yield [tuple(c) for c in zip(*part, strict=True)]
+            yield part
 
     async def _other_refs(self, b: ColumnsBuilder, deals: dict[UUID, tuple[int, str]]) -> None:
         """The stream identity of deals whose refs are all from other sources."""
@@ -112,8 +124,8 @@ class SqlColumnReader:
                 r.kind == str(EntityKind.DEAL),
                 r.entity_id.in_(ids[lo : lo + 1_000]),
             )
-            async for entities, sources, externals in self._parts(chunk):
-                for e, s, x in zip(entities, sources, externals, strict=True):
+            async for rows in self._parts(chunk):
+                for e, s, x in rows:
                     refs.setdefault(self._uuid(e), {})[s] = x
             for u, found in refs.items():
                 row, own = deals[u]
@@ -121,16 +133,12 @@ class SqlColumnReader:
 
     # -- the tables ---------------------------------------------------------------------------
 
-    def _keys(self, values: Sequence[Any]) -> list[str]:
-        """Deal ids as 32 hex digits (SQLite stores them so)."""
-        return list(values) if self._sqlite else [v.hex for v in values]
-
     async def read(self) -> DealColumns:
         b, me = ColumnsBuilder(), self._tenant
         d, a, r = DEALS.c, ACCOUNTS.c, REFS.c
         kind = str(EntityKind.DEAL)
-        # the deal's stream identity needs its own source's external id (one indexed probe
-        # per deal); a deal with only other sources' refs is completed below
+        # the deal's stream identity is "source:external id" of its own source's ref (one
+        # indexed probe per deal); a deal with only other sources' refs is completed below
         own = (
             select(r.external_id)
             .where(r.tenant_id == me, r.kind == kind, r.entity_id == d.id, r.source == d.source)
@@ -147,8 +155,8 @@ class SqlColumnReader:
             select(
                 self._id(d.id),
                 d.source,
-                own,
-                any_ref,
+                d.source + ":" + own,
+                case((own.is_(None), any_ref)),
                 d.stage,
                 self._time(d.created_at),
                 self._time(d.closed_at),
@@ -161,37 +169,24 @@ class SqlColumnReader:
             .order_by(d.id)
         )
         others: dict[UUID, tuple[int, str]] = {}
-        async for (
-            key,
-            source,
-            mine,
-            some,
-            stage,
-            created,
-            closed,
-            value,
-            industry,
-            prob,
-        ) in self._parts(deals):
-            uuids = [self._uuid(k) for k in key]
-            streams = []
-            for u, src, x, y in zip(uuids, source, mine, some, strict=True):
-                if x is not None:
-                    streams.append(identity_of(u, src, {src: x}))
-                else:
-                    if y is not None:
-                        others[u] = (len(b.ids) + len(streams), src)
-                    streams.append(str(u))
+        async for rows in self._parts(deals):
+            uuids = [self._uuid(k) for k in _column(rows, 0)]
+            streams = _column(rows, 2)
+            for j in [j for j, x in enumerate(streams) if x is None]:
+                u = uuids[j]
+                if rows[j][3] is not None:
+                    others[u] = (len(b.ids) + j, rows[j][1])
+                streams[j] = str(u)
             b.add_deals(
-                self._keys(key),
+                self._keys(rows, 0),
                 uuids,
                 streams,
-                np.array([stage_code(x) for x in stage], dtype=np.int64),
-                self._times(created),
-                self._times(closed),
-                self._moneys(value),
-                industry,
-                np.array([np.nan if p is None else p for p in prob], dtype=np.float64),
+                _codes(rows, 4),
+                self._times(rows, 5),
+                self._times(rows, 6),
+                self._moneys(rows, 7),
+                _column(rows, 8),
+                _floats(rows, 9),
             )
         await self._other_refs(b, others)
         t = TRANS.c
@@ -204,54 +199,87 @@ class SqlColumnReader:
             self._money(t.value),
             t.probability,
         ).where(t.tenant_id == me)
-        async for deal, frm, to, at, din, value, prob in self._parts(trans.order_by(t.id)):
+        async for rows in self._parts(trans.order_by(t.id)):
             b.add_transitions(
-                b.deal_rows(self._keys(deal)),
-                np.array([stage_code(x) for x in frm], dtype=np.int64),
-                np.array([stage_code(x) for x in to], dtype=np.int64),
-                self._times(at),
-                np.array([np.nan if x is None else x for x in din], dtype=np.float64),
-                self._moneys(value),
-                np.array([np.nan if x is None else x for x in prob], dtype=np.float64),
+                b.deal_rows(self._keys(rows, 0)),
+                _codes(rows, 1),
+                _codes(rows, 2),
+                self._times(rows, 3),
+                _floats(rows, 4),
+                self._moneys(rows, 5),
+                _floats(rows, 6),
             )
         s = STAKEHOLDERS.c
         stakes = select(
             self._id(s.deal_id),
             self._id(s.contact_id),
             self._time(s.created_at),
-            self._json(s.roles),
+            self._roles(s.roles),
         ).where(s.tenant_id == me, s.deal_id.is_not(None))
-        async for deal, contact, created, roles in self._parts(stakes.order_by(s.id)):
+        async for rows in self._parts(stakes.order_by(s.id)):
+            roles = _column(rows, 3)
+            bits = (
+                np.array(roles, dtype=np.int8)
+                if self._sqlite
+                else np.array([role_bits(_loads(x)) for x in roles], dtype=np.int8)
+            )
             b.add_stakeholders(
-                b.deal_rows(self._keys(deal)),
-                b.contact_codes(self._uuid(c) for c in contact),
-                self._times(created),
-                np.array([role_bits(_loads(r)) for r in roles], dtype=np.int64),
+                b.deal_rows(self._keys(rows, 0)), self._keys(rows, 1), self._times(rows, 2), bits
             )
         c = ACTS.c
         length = func.json_array_length if self._sqlite else func.jsonb_array_length
         has = length(c.objections) > 0
         mine = (c.tenant_id == me, c.deal_id.is_not(None))
         acts = select(self._id(c.deal_id), self._time(c.occurred_at), has).where(*mine)
-        async for deal, at, obj in self._parts(acts.order_by(c.id)):
+        async for rows in self._parts(acts.order_by(c.id)):
             b.add_activities(
-                b.deal_rows(self._keys(deal)), self._times(at), np.array(obj, dtype=np.bool_)
+                b.deal_rows(self._keys(rows, 0)),
+                self._times(rows, 1),
+                np.fromiter(map(_SECOND, rows), dtype=np.bool_, count=len(rows)),
             )
         noted = select(c.deal_id).where(c.tenant_id == me, has)
         detail = select(
             self._id(c.deal_id),
             self._time(c.occurred_at),
             self._json(c.participants),
-            self._json(c.objections),
+            case((has, self._json(c.objections))),  # None: none (most activities)
         ).where(c.tenant_id == me, c.deal_id.in_(noted))
-        async for deal, at, people, objections in self._parts(detail.order_by(c.id)):
+        async for rows in self._parts(detail.order_by(c.id)):
             b.add_details(
-                b.deal_rows(self._keys(deal)),
-                self._times(at),
-                [b.contact_codes(UUID(str(p)) for p in _loads(ps)) for ps in people],
-                [objection_arrays(_loads(os)) for os in objections],
+                b.deal_rows(self._keys(rows, 0)),
+                self._times(rows, 1),
+                [[str(p) for p in _loads(ps)] for ps in _column(rows, 2)],
+                [objection_values(_loads(os)) if os else _NONE for os in _column(rows, 3)],
             )
         return b.build()
+
+    def _roles(self, column: Any) -> ColumnElement[Any]:
+        """The role bits (``role_bits``) on SQLite, from the JSON text of role names; the
+        JSON itself on PostgreSQL."""
+        if not self._sqlite:
+            return self._json(column)
+        champion = func.instr(column, f'"{StakeholderRole.CHAMPION}"') > 0
+        blocker = func.instr(column, f'"{StakeholderRole.BLOCKER}"') > 0
+        return type_coerce(champion, Integer) * CHAMPION + type_coerce(blocker, Integer) * BLOCKER
+
+
+Rows = Sequence[Sequence[Any]]
+_SECOND = itemgetter(2)
+_NONE: tuple[list[bool], list[int]] = ([], [])  # no objections
+
+
+def _column(rows: Rows, i: int) -> list[Any]:
+    return list(map(itemgetter(i), rows))
+
+
+def _codes(rows: Rows, i: int) -> NDArray[np.int8]:
+    """Stage codes (-1: none); KeyError for a stage PIE does not know."""
+    return np.fromiter(map(STAGE_CODES.__getitem__, map(itemgetter(i), rows)), np.int8, len(rows))
+
+
+def _floats(rows: Rows, i: int) -> Float:
+    """A nullable number column (None: NaN)."""
+    return np.array([np.nan if v is None else v for v in map(itemgetter(i), rows)], np.float64)
 
 
 def _loads(value: Any) -> Any:
