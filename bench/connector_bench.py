@@ -6,14 +6,18 @@ holds a sample world of ``--deals`` opportunities (``pie.sample``, without conve
 their stage histories, contact roles, tasks and events, accounts and contacts. Timed:
 
 * the sync: ``pie.sources.salesforce.sync.sync`` into a fresh migrated SQLite file, the real
-  path (simple-salesforce, mapping, the sink's batches, cursors, commits);
+  path (simple-salesforce, pages read ahead while earlier ones are mapped and stored, the
+  sink's batches, cursors, commits). The SDK is imported before timing (a once-per-process
+  cost of one to two seconds, not a sync's);
 * the ceiling: the same SOQL queries the sync sent, replayed in the same run with a plain
   ``requests`` session (the same TLS), following ``nextRecordsUrl`` and decoding each page,
   nothing else: how fast the emulator serves those pages.
 
 Records are the API records served (the same count for both), so the ratio is the ceiling's
 seconds over the sync's. The machine may be loaded by other work: absolute numbers are
-unreliable, the ratio is what counts.
+unreliable, the ratio is what counts. Beside the wall-clock seconds the table shows the CPU
+seconds of this process (all its threads: the sync's SQLite driver thread too) and of the
+emulator's, and the ratio in CPU seconds, which the machine's load sways much less.
 
     .venv/bin/python bench/connector_bench.py [--deals 300] [--seed 7] [--page-size 2000]
     .venv/bin/python bench/connector_bench.py --deals 100000     # the size
