@@ -36,10 +36,14 @@ async def test_every_item_arrives_in_order() -> None:
 async def test_an_error_arrives_after_the_items_before_it() -> None:
     produced: list[int] = []
     got: list[int] = []
-    with pytest.raises(Boom, match="after 7"):
+
+    async def slowly() -> None:  # a slow consumer: the error is read long before it is met
         async for i in read_ahead(numbers(20, produced, fail_after=7), depth=4):
-            await asyncio.sleep(0.001)  # a slow consumer: the error is read long before
+            await asyncio.sleep(0.001)
             got.append(i)
+
+    with pytest.raises(Boom, match="after 7"):
+        await slowly()
     assert got == list(range(7))
 
 
