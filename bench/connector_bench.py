@@ -6,14 +6,18 @@ holds a sample world of ``--deals`` opportunities (``pie.sample``, without conve
 their stage histories, contact roles, tasks and events, accounts and contacts. Timed:
 
 * the sync: ``pie.sources.salesforce.sync.sync`` into a fresh migrated SQLite file, the real
-  path (simple-salesforce, mapping, the sink's batches, cursors, commits);
+  path (simple-salesforce, pages read ahead while earlier ones are mapped and stored, the
+  sink's batches, cursors, commits). The SDK is imported before timing (a once-per-process
+  cost of one to two seconds, not a sync's);
 * the ceiling: the same SOQL queries the sync sent, replayed in the same run with a plain
   ``requests`` session (the same TLS), following ``nextRecordsUrl`` and decoding each page,
   nothing else: how fast the emulator serves those pages.
 
 Records are the API records served (the same count for both), so the ratio is the ceiling's
 seconds over the sync's. The machine may be loaded by other work: absolute numbers are
-unreliable, the ratio is what counts.
+unreliable, the ratio is what counts. Beside the wall-clock seconds the table shows the CPU
+seconds of this process (all its threads: the sync's SQLite driver thread too) and of the
+emulator's, and the ratio in CPU seconds, which the machine's load sways much less.
 
     .venv/bin/python bench/connector_bench.py [--deals 300] [--seed 7] [--page-size 2000]
     .venv/bin/python bench/connector_bench.py --deals 100000     # the issue's size
@@ -33,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -40,6 +45,7 @@ from typing import Any
 
 import orjson
 import requests
+import simple_salesforce.api  # noqa: F401  (imported before timing: once per process, ~1-2 s)
 
 from pie.adapters.db import migrate
 from pie.adapters.db.engine import make_engine, make_sessions
@@ -78,6 +84,37 @@ class Served:
     sizes: dict[str, int]
 
 
+@dataclass(frozen=True)
+class Timed:
+    """Wall seconds, and CPU seconds of this process (all its threads) and of the emulator's."""
+
+    seconds: float
+    cpu: float
+    emulator_cpu: float
+
+
+class Clock:
+    """Wall and CPU time of this process and of the emulator (asked through the pipe)."""
+
+    def __init__(self, pipe: Connection) -> None:
+        self.pipe = pipe
+
+    def _now(self) -> tuple[float, float, float]:
+        self.pipe.send("cpu")
+        emulator: float = self.pipe.recv()
+        return time.perf_counter(), time.process_time(), emulator
+
+    def time(self) -> Callable[[], Timed]:
+        """Starts; the function returned stops and tells."""
+        start = self._now()
+
+        def stop() -> Timed:
+            end = self._now()
+            return Timed(*(b - a for a, b in zip(start, end, strict=True)))
+
+        return stop
+
+
 def serve_child(deals: int, seed: int, page_size: int, pipe: Connection) -> None:
     """The emulator in a process of its own (as the real API is another machine): seed, serve,
     tell the parent where, and stop when told."""
@@ -88,10 +125,11 @@ def serve_child(deals: int, seed: int, page_size: int, pipe: Connection) -> None
         pipe.send(
             Served(em.url, em.ca_file, em.client_id, em.client_secret, em.refresh_token, sizes)
         )
-        pipe.recv()  # stop
+        while pipe.recv() == "cpu":  # until "stop"
+            pipe.send(time.process_time())
 
 
-async def timed_sync(em: Served, folder: Path) -> tuple[float, RecordingClient, Any]:
+async def timed_sync(em: Served, folder: Path, clock: Clock) -> tuple[Timed, RecordingClient, Any]:
     url = f"sqlite+aiosqlite:///{folder / 'bench.db'}"
     migrate.upgrade(url)
     engine = make_engine(url)
@@ -107,25 +145,27 @@ async def timed_sync(em: Served, folder: Path) -> tuple[float, RecordingClient, 
         )
         client = RecordingClient(credentials)
         source = SalesforceSource(client)
-        started = time.perf_counter()
+        stop = clock.time()
         result = await sync(SqlUnitOfWork(sessions, tenant.id, writes=True), source)
-        seconds = time.perf_counter() - started
+        timed = stop()
         if result.stopped or result.report.rejected_total:
             raise SystemExit(f"the sync did not go through: {result.stopped or result.report}")
-        return seconds, client, result
+        return timed, client, result
     finally:
         await engine.dispose()
 
 
-def replay(em: Served, queries: list[tuple[str, bool]], token: str) -> tuple[float, int]:
-    """The same queries, pages followed, with a plain session: (seconds, records served)."""
+def replay(
+    em: Served, queries: list[tuple[str, bool]], token: str, clock: Clock
+) -> tuple[Timed, int]:
+    """The same queries, pages followed, with a plain session: (time, records served)."""
     session = requests.Session()
     session.verify = em.ca_file
     session.trust_env = False
     headers = {"Authorization": f"Bearer {token}"}
     base = f"{em.url}/services/data/v62.0/"
     records = 0
-    started = time.perf_counter()
+    stop = clock.time()
     for soql, deleted in queries:
         answer = session.get(
             base + ("queryAll/" if deleted else "query/"), params={"q": soql}, headers=headers
@@ -137,7 +177,7 @@ def replay(em: Served, queries: list[tuple[str, bool]], token: str) -> tuple[flo
             if page.get("done", True):
                 break
             answer = session.get(em.url + page["nextRecordsUrl"], headers=headers)
-    return time.perf_counter() - started, records
+    return stop(), records
 
 
 def main() -> int:
@@ -157,22 +197,29 @@ def main() -> int:
     try:
         em: Served = parent.recv()
         print(f"org: {em.sizes} (seeded and served in {time.perf_counter() - started:.1f} s)")
+        clock = Clock(parent)
         with tempfile.TemporaryDirectory(prefix="pie-connector-bench-") as folder:
-            seconds, client, result = asyncio.run(timed_sync(em, Path(folder)))
+            synced, client, result = asyncio.run(timed_sync(em, Path(folder), clock))
         assert client._sf is not None
-        ceiling_seconds, records = replay(em, client.queries, client._sf.session_id)
+        served, records = replay(em, client.queries, client._sf.session_id, clock)
     finally:
         parent.send("stop")
         process.join(timeout=30)
-    sync_rate, ceiling_rate = records / seconds, records / ceiling_seconds
+    sync_rate, ceiling_rate = records / synced.seconds, records / served.seconds
     ratio = sync_rate / ceiling_rate
     stored = sum(c.created for c in result.report.counts.values())
-    print(f"sync: {records:,} API records ({stored:,} records stored) in {seconds:.2f} s, "
-          f"{client.calls} API calls")  # fmt: skip
-    print(f"{'what':<42} {'seconds':>9} {'records/s':>11}")
-    print(f"{'full sync into SQLite':<42} {seconds:>9.2f} {sync_rate:>11,.0f}")
-    print(f"{'emulator serving the same pages':<42} {ceiling_seconds:>9.2f} {ceiling_rate:>11,.0f}")
-    print(f"ratio {ratio:.2f} (target >= {TARGET})")
+    print(f"sync: {records:,} API records ({stored:,} records stored) in "
+          f"{synced.seconds:.2f} s, {client.calls} API calls")  # fmt: skip
+    print(f"{'what':<34} {'seconds':>8} {'records/s':>10} {'CPU s':>6} {'emu CPU':>7}")
+    for what, timed, rate in (
+        ("full sync into SQLite", synced, sync_rate),
+        ("emulator serving the same pages", served, ceiling_rate),
+    ):
+        print(f"{what:<34} {timed.seconds:>8.2f} {rate:>10,.0f} {timed.cpu:>6.2f} "
+              f"{timed.emulator_cpu:>7.2f}")  # fmt: skip
+    cpu_ratio = (served.cpu + served.emulator_cpu) / (synced.cpu + synced.emulator_cpu)
+    print(f"ratio {ratio:.2f} (target >= {TARGET}); "
+          f"the same in CPU seconds (the emulator's included): {cpu_ratio:.2f}")  # fmt: skip
     line = {
         "bench": "connector_salesforce",
         "value": round(sync_rate, 1),

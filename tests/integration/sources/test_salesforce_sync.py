@@ -384,3 +384,40 @@ async def test_a_custom_stage_made_later_maps_from_its_metadata(
         assert (stored.stage, stored.source_stage) == (Stage.PROPOSAL, "Security Review")
         assert stored.probability == pytest.approx(0.6)
         assert (await uow.transitions.for_deal(stored.id))[-1].to_stage is Stage.PROPOSAL
+
+
+#: Each upserted stream's object, to check its cursor against the store.
+STREAM_OBJECTS = {
+    "accounts": ("Account", EntityKind.ACCOUNT),
+    "contacts": ("Contact", EntityKind.CONTACT),
+    "deals": ("Opportunity", EntityKind.DEAL),
+    "contact_roles": ("OpportunityContactRole", EntityKind.STAKEHOLDER),
+    "tasks": ("Task", EntityKind.ACTIVITY),
+    "calendar_events": ("Event", EntityKind.ACTIVITY),
+}
+
+
+@pytest.mark.parametrize("quota_at", [9, 23])
+async def test_a_stop_while_pages_are_read_ahead_commits_no_cursor_past_an_unstored_record(
+    db: Database, emulator: SalesforceEmulator, quota_at: int
+) -> None:
+    """Pages are fetched ahead of storing; when the quota stops the reading, every record at
+    or before each committed cursor is stored (the pages read ahead are stored first)."""
+    tenant = (await db.new_tenant()).tenant.id
+    emulator.fail(403, at=quota_at)
+
+    result = await run(db, tenant, source(emulator))
+
+    assert result.stopped is not None
+    cursors = {s: c for s, c in result.report.cursors.items() if s in STREAM_OBJECTS}
+    assert cursors
+    for stream, cursor in cursors.items():
+        sobject, kind = STREAM_OBJECTS[stream]
+        stamp, ident = cursor.split("|", 1)
+        upto = [
+            r["Id"]
+            for r in emulator.org.live(sobject)
+            if (r["SystemModstamp"], r["Id"]) <= (stamp, ident)
+        ]
+        assert upto, stream
+        assert set(await resolve(db, tenant, kind, upto)) == set(upto), stream

@@ -11,7 +11,7 @@ the CSV import and the API connector share this mapper. "Opportunity" exists onl
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -115,7 +115,12 @@ def flatten(record: Mapping[str, Any]) -> Mapping[str, Any]:
     if "attributes" not in record:
         return record
     flat: dict[str, Any] = {}
-    _flatten(record, "", flat)
+    for key, value in record.items():
+        if isinstance(value, dict):  # a relationship (JSON objects decode to dicts)
+            if key != "attributes":
+                _flatten(value, f"{key}.", flat)
+        else:
+            flat[key] = value
     return flat
 
 
@@ -244,6 +249,8 @@ _ACTIVITY_CARRIED = frozenset(
     {"deal_id", "account_id", "type", "occurred_at", "participants", "subject", "summary"}
 )
 _OPPORTUNITY_PREFIX, _CONTACT_PREFIX = "006", "003"
+#: Streams whose mapping reads relationship fields (``Owner.Name``) or every field (custom ones).
+_NESTED = frozenset({ACCOUNTS, CONTACT_ROLES})
 
 
 def stage_meta(stages: Sequence[Mapping[str, Any]]) -> dict[str, StageMeta]:
@@ -294,7 +301,8 @@ class ApiMapper:
             return self._stages(raw)
         if stream == STAGE_HISTORY:
             return self._history(raw)
-        record = flatten(raw.data)
+        # Tasks, events and contacts are read by their own fields only: no need to flatten
+        record = flatten(raw.data) if stream in _NESTED else raw.data
         ext = _str(record.get("Id"))
         if not ext:
             raise Problem("Id", "is missing")
@@ -339,7 +347,7 @@ class ApiMapper:
                 return None
             if stage is previous:
                 continue  # an amount or close date change, not a stage change
-            at = _parse(row, "CreatedDate", v.to_timestamp)
+            at = _parse(row, "CreatedDate", _timestamp)
             if at is None:
                 raise Problem("CreatedDate", f"is empty in history row {row.get('Id')}")
             try:
@@ -394,9 +402,11 @@ def _nothing(_ids: Ids) -> Records:
     return Records()
 
 
+_DELETED_KIND = {f"deleted:{sobject}": kind for sobject, kind in DELETED_OBJECTS.items()}
+
+
 def _deleted_kind(stream: str) -> EntityKind | None:
-    head, _, sobject = stream.partition(":")
-    return DELETED_OBJECTS.get(sobject) if head == "deleted" else None
+    return _DELETED_KIND.get(stream)
 
 
 def _deleted(raw: RawRecord, kind: EntityKind) -> Draft:
@@ -417,7 +427,26 @@ def _deleted(raw: RawRecord, kind: EntityKind) -> Draft:
 
 
 def _str(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else "" if value is None else str(value)
+    if isinstance(value, str):
+        return value.strip()
+    return "" if value is None else str(value)
+
+
+def _timestamp(value: Any) -> datetime:
+    """A time stamp as the API writes it (``2024-01-02T03:04:05.000+0000``), quickly; anything
+    else as ``values.to_timestamp`` reads it (and refuses it)."""
+    if isinstance(value, str) and len(value) > 19 and value[4] == "-" and value[10] == "T":
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is UTC:
+                return parsed
+            if parsed.tzinfo is None:
+                return parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
+    return v.to_timestamp(value)
 
 
 def _parse(record: Mapping[str, Any], key: str, parse: Callable[[Any], Any]) -> Any:
@@ -450,10 +479,12 @@ def _domain(url: Any) -> str:
 
 
 def _times(record: Mapping[str, Any]) -> tuple[datetime, datetime]:
-    created = _parse(record, "CreatedDate", v.to_timestamp)
+    created = _parse(record, "CreatedDate", _timestamp)
     if created is None:
         raise Problem("CreatedDate", "is missing")
-    updated = _parse(record, "LastModifiedDate", v.to_timestamp) or created
+    if record.get("LastModifiedDate") == record.get("CreatedDate"):
+        return created, created
+    updated = _parse(record, "LastModifiedDate", _timestamp) or created
     return created, updated
 
 
@@ -570,7 +601,7 @@ def activity_type(record: Mapping[str, Any], *, event: bool) -> ActivityType:
 
 def _activity(where: str, ext: str, rec: Mapping[str, Any], *, event: bool) -> Draft:
     created, _ = _times(rec)
-    at = _parse(rec, "StartDateTime", v.to_timestamp) if event else None
+    at = _parse(rec, "StartDateTime", _timestamp) if event else None
     what, who, account = _str(rec.get("WhatId")), _str(rec.get("WhoId")), _str(rec.get("AccountId"))
     opportunity = what if what.startswith(_OPPORTUNITY_PREFIX) else ""
     contact = who if who.startswith(_CONTACT_PREFIX) else ""

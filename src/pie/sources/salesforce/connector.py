@@ -8,11 +8,13 @@ as one record: metadata the mapper learns custom stages from), then ``accounts``
 per opportunity with all its rows).
 
 Each stream is one SOQL query, ``WHERE SystemModstamp >= <cursor - overlap> ORDER BY
-SystemModstamp, Id``, paged with ``nextRecordsUrl`` (the next page is fetched while the
-current one is stored). Records re-read in the overlap are dropped when already met in this
-run and are otherwise cheap (their digest is unchanged). For ``stage_history`` the changed
-rows only say which opportunities changed; their whole histories are then read, so each
-opportunity's transitions are rebuilt from all its rows.
+SystemModstamp, Id``, paged with ``nextRecordsUrl``. Reading runs ahead of storing
+(``pie.sources.readahead``): a few pages, of this stream or the next ones, are fetched while
+the current one is mapped and stored; an error or a stop reaches the sink only after the pages
+read before it, so the cursor never passes a record that was not stored. Records re-read in
+the overlap are dropped when already met in this run and are otherwise cheap (their digest is
+unchanged). For ``stage_history`` the changed rows only say which opportunities changed; their
+whole histories are then read, so each opportunity's transitions are rebuilt from all its rows.
 
 When the org's daily API quota runs out the source stops where it is (``stopped`` says why):
 what was read is stored and checkpointed, and the next sync resumes there.
@@ -29,11 +31,13 @@ from typing import Any
 
 from pie.importing.mapping import salesforce as m
 from pie.importing.source import RawRecord
+from pie.sources.readahead import read_ahead
 from pie.sources.salesforce import soql
 from pie.sources.salesforce.client import QuotaExceeded, SalesforceClient
 
 DEFAULT_OVERLAP = timedelta(minutes=1)
 HISTORY_IDS_PER_QUERY = 200  # opportunity ids per ``OpportunityId IN (...)`` query
+PAGES_AHEAD = 3  # pages read ahead of the one being stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +161,12 @@ class SalesforceSource:
         self.reconcile: list[str] = []
 
     async def records(self, since: Mapping[str, str]) -> AsyncIterator[RawRecord]:
+        async for page in read_ahead(self._read(since), depth=PAGES_AHEAD):
+            for raw in page:
+                yield raw
+
+    async def _read(self, since: Mapping[str, str]) -> AsyncIterator[list[RawRecord]]:
+        """The records, a page at a time (a list, maybe empty, per page read)."""
         self.stopped, self.read, self.pages, self.retried = None, {}, 0, set()
         self.reconcile = []
         since = {} if self.full else since
@@ -164,18 +174,18 @@ class SalesforceSource:
             stages = [r async for r in self._all(_select(STAGE_FIELDS, "OpportunityStage"))]
             began = self.client.server_time or datetime.now(UTC)  # the org's clock
             self.read[m.STAGES] = len(stages)
-            yield RawRecord(m.STAGES, {"records": stages}, "OpportunityStage metadata")
+            yield [RawRecord(m.STAGES, {"records": stages}, "OpportunityStage metadata")]
             for stream in STREAMS:
-                async for raw in self._stream(stream, since.get(stream.name)):
-                    yield raw
-            async for raw in self._history(since.get(m.STAGE_HISTORY)):
-                yield raw
+                async for page in self._stream(stream, since.get(stream.name)):
+                    yield page
+            async for page in self._history(since.get(m.STAGE_HISTORY)):
+                yield page
             for sobject in m.DELETED_OBJECTS:
                 # No delete cursor yet: what this source stored was read at or after its own
                 # stream's cursor, so it can only have been deleted after that.
                 cursor = since.get(f"deleted:{sobject}") or since.get(UPSERTED_IN[sobject])
-                async for raw in self._deleted(sobject, cursor, began):
-                    yield raw
+                async for page in self._deleted(sobject, cursor, began):
+                    yield page
         except QuotaExceeded as exc:
             self.stopped = str(exc)
 
@@ -194,37 +204,42 @@ class SalesforceSource:
             self._fields[stream.name] = tuple(chosen)
         return self._fields[stream.name]
 
-    async def _stream(self, stream: Stream, cursor: str | None) -> AsyncIterator[RawRecord]:
+    async def _stream(self, stream: Stream, cursor: str | None) -> AsyncIterator[list[RawRecord]]:
         fields = await self.fields(stream)
+        name, sobject = stream.name, stream.sobject
         seen: set[str] = set()
-        again = self.retry.get(stream.name) or []
+        again = self.retry.get(name) or []
         every = stream.archived  # queryAll, for the archived activities
         live = ["IsDeleted = false"] if every else []
         for i in range(0, len(again), HISTORY_IDS_PER_QUERY):
             chunk = ", ".join(soql.quote(x) for x in again[i : i + HISTORY_IDS_PER_QUERY])
             where = " AND ".join([*live, f"Id IN ({chunk})"])
-            async for record in self._all(_select(fields, stream.sobject, where), deleted=every):
-                seen.add(record["Id"])
-                self.read[stream.name] = self.read.get(stream.name, 0) + 1
-                where_ = f"{stream.sobject} {record['Id']} (rejected before)"
-                yield RawRecord(stream.name, record, where_)
+            async for page in self._pages(_select(fields, sobject, where), deleted=every):
+                records = page.get("records") or ()
+                seen.update(r["Id"] for r in records)
+                self.read[name] = self.read.get(name, 0) + len(records)
+                yield [
+                    RawRecord(name, r, f"{sobject} {r['Id']} (rejected before)") for r in records
+                ]
             self.retried.update(again[i : i + HISTORY_IDS_PER_QUERY])
         start = since_time(cursor, self.overlap)
         since = [f"SystemModstamp >= {soql.soql_datetime(start)}"] if start else []
-        query = _select(fields, stream.sobject, " AND ".join([*live, *since]), "SystemModstamp, Id")
+        query = _select(fields, sobject, " AND ".join([*live, *since]), "SystemModstamp, Id")
         page_no = 0
         async for page in self._pages(query, deleted=every):
             page_no += 1
+            out: list[RawRecord] = []
             for n, record in enumerate(page.get("records") or (), 1):
                 ident = record.get("Id")
                 if ident in seen:
                     continue
                 seen.add(ident)
-                self.read[stream.name] = self.read.get(stream.name, 0) + 1
-                where_ = f"{stream.sobject} page {page_no}, record {n}"
-                yield RawRecord(stream.name, record, where_, position=position(record))
+                where_ = f"{sobject} page {page_no}, record {n}"
+                out.append(RawRecord(name, record, where_, position=position(record)))
+            self.read[name] = self.read.get(name, 0) + len(out)
+            yield out
 
-    async def _history(self, cursor: str | None) -> AsyncIterator[RawRecord]:
+    async def _history(self, cursor: str | None) -> AsyncIterator[list[RawRecord]]:
         """One record per changed opportunity: all its history rows. The last record of each
         page of changed rows carries the page's position."""
         start = since_time(cursor, self.overlap)
@@ -237,18 +252,20 @@ class SalesforceSource:
         again = self.retry.get(m.STAGE_HISTORY) or []
         if again:
             histories = await self._histories(again)
-            for opportunity in again:
-                if opportunity in histories:
-                    done.add(opportunity)
-                    yield RawRecord(
-                        m.STAGE_HISTORY,
-                        {"OpportunityId": opportunity, "rows": histories[opportunity]},
-                        f"OpportunityHistory of {opportunity} (rejected before)",
-                    )
+            retried = [o for o in again if o in histories]
+            done.update(retried)
+            yield [
+                RawRecord(
+                    m.STAGE_HISTORY,
+                    {"OpportunityId": opportunity, "rows": histories[opportunity]},
+                    f"OpportunityHistory of {opportunity} (rejected before)",
+                )
+                for opportunity in retried
+            ]
             self.retried.update(again)
         if start is None:  # everything: one query, grouped by opportunity
-            async for raw in self._all_histories(done):
-                yield raw
+            async for out in self._all_histories(done):
+                yield out
             return
         page_no = 0
         async for page in self._pages(changed):
@@ -261,23 +278,28 @@ class SalesforceSource:
             done.update(todo)
             histories = await self._histories(todo)
             mark = position(rows[-1])
-            for k, opportunity in enumerate(todo):
-                self.read[m.STAGE_HISTORY] = self.read.get(m.STAGE_HISTORY, 0) + 1
-                yield RawRecord(
+            self.read[m.STAGE_HISTORY] = self.read.get(m.STAGE_HISTORY, 0) + len(todo)
+            if not todo:  # every opportunity on the page is stored already: move on
+                yield [
+                    RawRecord(
+                        m.STAGE_HISTORY,
+                        {"OpportunityId": "", "rows": []},
+                        f"OpportunityHistory page {page_no}",
+                        position=mark,
+                    )
+                ]
+                continue
+            yield [
+                RawRecord(
                     m.STAGE_HISTORY,
                     {"OpportunityId": opportunity, "rows": histories.get(opportunity, [])},
                     f"OpportunityHistory of {opportunity} (page {page_no})",
                     position=mark if k == len(todo) - 1 else None,
                 )
-            if not todo:  # every opportunity on the page is stored already: move on
-                yield RawRecord(
-                    m.STAGE_HISTORY,
-                    {"OpportunityId": "", "rows": []},
-                    f"OpportunityHistory page {page_no}",
-                    position=mark,
-                )
+                for k, opportunity in enumerate(todo)
+            ]
 
-    async def _all_histories(self, done: set[str]) -> AsyncIterator[RawRecord]:
+    async def _all_histories(self, done: set[str]) -> AsyncIterator[list[RawRecord]]:
         """Every opportunity's history (a first or full sync), read once, ordered by
         opportunity. The cursor is the latest SystemModstamp read, on the last record (a sync
         that stops before the end reads them all again next time)."""
@@ -295,26 +317,31 @@ class SalesforceSource:
                 position=f"{latest}|" if last and latest else None,
             )
 
-        async for record in self._all(query):
-            stamp = record.get("SystemModstamp")
-            if stamp and (latest is None or stamp > latest):
-                latest = stamp
-            if record["OpportunityId"] != current:
-                if current is not None and current not in done:
-                    yield group(False)
-                current, rows = record["OpportunityId"], []
-            rows.append(record)
+        async for page in self._pages(query):
+            out: list[RawRecord] = []  # the opportunities whose rows all came
+            for record in page.get("records") or ():
+                stamp = record.get("SystemModstamp")
+                if stamp and (latest is None or stamp > latest):
+                    latest = stamp
+                if record["OpportunityId"] != current:
+                    if current is not None and current not in done:
+                        out.append(group(False))
+                    current, rows = record["OpportunityId"], []
+                rows.append(record)
+            yield out
         if current is not None and current not in done:
-            yield group(True)
+            yield [group(True)]
         elif latest:
-            yield RawRecord(
-                m.STAGE_HISTORY, {"OpportunityId": "", "rows": []},
-                "OpportunityHistory (all read)", position=f"{latest}|",
-            )  # fmt: skip
+            yield [
+                RawRecord(
+                    m.STAGE_HISTORY, {"OpportunityId": "", "rows": []},
+                    "OpportunityHistory (all read)", position=f"{latest}|",
+                )
+            ]  # fmt: skip
 
     async def _deleted(
         self, sobject: str, cursor: str | None, began: datetime
-    ) -> AsyncIterator[RawRecord]:
+    ) -> AsyncIterator[list[RawRecord]]:
         """The object's records deleted since the cursor (``queryAll``); none on a first sync
         (nothing was stored before it). When the recycle bin has been emptied past the
         cursor, the object is listed in ``reconcile``."""
@@ -334,9 +361,13 @@ class SalesforceSource:
         page_no = 0
         async for page in self._pages(query, deleted=True):
             page_no += 1
-            for n, record in enumerate(page.get("records") or (), 1):
-                where_ = f"{sobject} deletes page {page_no}, record {n}"
-                yield RawRecord(stream, record, where_, position=position(record))
+            yield [
+                RawRecord(
+                    stream, record, f"{sobject} deletes page {page_no}, record {n}",
+                    position=position(record),
+                )
+                for n, record in enumerate(page.get("records") or (), 1)
+            ]  # fmt: skip
 
     async def _histories(self, opportunities: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
