@@ -82,7 +82,7 @@ def _sqlite_by_ids(table: Table) -> TextualSelect:
     columns = ", ".join(f"t.{c.name}" for c in table.c)
     return (
         text(
-            f"SELECT {columns} FROM {table.name} AS t WHERE t.tenant_id = :tenant"
+            f"SELECT {columns} FROM {table.name} AS t WHERE +t.tenant_id = :tenant"
             " AND t.id IN (SELECT value FROM json_each(:ids))"
         )
         .bindparams(bindparam("ids", type_=String()), bindparam("tenant", type_=Uuid()))

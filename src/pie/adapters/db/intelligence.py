@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import ColumnElement, Table, delete, func, or_, select, text
+from sqlalchemy import ColumnElement, Table, delete, func, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -152,10 +152,16 @@ class SqlIntelligenceRepository:
     ) -> list[Any]:
         out: list[Any] = []
         wanted = list(dict.fromkeys(ids))
+        mine = self._mine(table)
+        if column == "id" and (await self._session.connection()).dialect.name == "sqlite":
+            # by primary key: ``+`` keeps SQLite's planner (no statistics) off the tenant index,
+            # which would read every row of the tenant for each chunk
+            tenant = literal_column(f"+{table.name}.tenant_id", type_=table.c.tenant_id.type)
+            mine = tenant == self._tenant
         for start in range(0, len(wanted), _IN_CHUNK):
             part = wanted[start : start + _IN_CHUNK]
             rows = await self._session.execute(
-                select(table).where(self._mine(table), table.c[column].in_(part), *extra)
+                select(table).where(mine, table.c[column].in_(part), *extra)
             )
             out.extend(rows.mappings().all())
         return out
