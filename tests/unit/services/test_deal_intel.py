@@ -442,6 +442,9 @@ class CountingExtractor:
             raise RuntimeError("the extractor broke")
         return await self.inner.extract(conversation)
 
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
 
 async def _import(w: World, *activities: Activity, account: Account | None = None) -> None:
     """What an import does: upsert records as their source."""
