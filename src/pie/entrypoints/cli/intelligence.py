@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from textwrap import shorten
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -119,7 +120,8 @@ def _qualification_table(q: Any, title: str) -> Table:
         t.add_column(col, overflow="fold")
     for f in q.fields:
         quote = f'"{f.evidence.quote}"' if f.evidence else ("(a person)" if f.by_human else "—")
-        t.add_row(f.name, f.value[:60], f"{f.confidence:.2f}", quote[:120])
+        value = shorten(f.value, 60, placeholder=" …")  # at a word, not mid-word
+        t.add_row(f.name, value, f"{f.confidence:.2f}", shorten(quote, 120, placeholder=" …"))
     if q.missing:
         t.caption = "missing: " + ", ".join(q.missing)
     return t
