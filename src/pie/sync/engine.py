@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -423,7 +423,7 @@ class SyncEngine:
                         )
                         continue
                     values = {k: v for k, v in record.fields.items() if k in fields}
-                    await store.create_record(kind, pie_id, values)
+                    made_local = await store.create_record(kind, pie_id, values)
                     made = Link(
                         kind,
                         pie_id,
@@ -434,10 +434,17 @@ class SyncEngine:
                     )
                     await uow.sync.save_link(cfg.connection, made)
                     by_pie[(kind, pie_id)] = by_ext[(kind, ext)] = made
-                    await uow.sync.save_base(cfg.connection, kind, pie_id, values)
-                    report.created_local += 1
-                    seen.add((kind, pie_id))
-                    continue
+                    if made_local.created:
+                        await uow.sync.save_base(cfg.connection, kind, pie_id, values)
+                        report.created_local += 1
+                        seen.add((kind, pie_id))
+                        continue
+                    # PIE made this record and the CRM's answer to the create was lost: agree
+                    # only on what is provably agreed, then merge it like any linked record
+                    base = self._adopted_base(record, made_local.record.fields, fields)
+                    await uow.sync.save_base(cfg.connection, kind, pie_id, base)
+                    self._bases[(kind, pie_id)] = base
+                    link = made
                 if link.status is LinkStatus.TRASHED and not record.in_trash:
                     link = replace(link, status=LinkStatus.LINKED)  # restored in the CRM
                     conflicts.append(
@@ -473,7 +480,9 @@ class SyncEngine:
                 if link.error is not None and not t.changed_at and t.deleted_by is None:
                     continue  # in the error queue until its data changes
                 seen_remote: CrmRecord | None = None
-                if t.deleted_by is not None:
+                agreed = self._bases.get((kind, pie_id), {})
+                if t.deleted_by is not None or any(name not in agreed for name in fields):
+                    # a delete, or a record never fully agreed (an adopted create): read it
                     seen_remote = await self._call(
                         partial(self.crm.get_record, kind, link.external_id)
                     )
@@ -560,7 +569,11 @@ class SyncEngine:
             None
             if record is None
             else Remote(
-                record.fields, record.last_edited_time, record.last_edited_by, record.in_trash
+                record.fields,
+                record.last_edited_time,
+                record.last_edited_by,
+                record.in_trash,
+                unseen_edit=self._unseen_edit(link, record),
             )
         )
         return plan_record(
@@ -572,6 +585,25 @@ class SyncEngine:
             remote=remote,
             timing=timing,
         )
+
+    def _adopted_base(
+        self, record: CrmRecord, mine: Mapping[str, Value], fields: Iterable[str]
+    ) -> dict[str, Value]:
+        """The base of a record PIE created whose create answer was lost (found again by its
+        PIE id): what the CRM has, if PIE was its last editor (it holds what PIE wrote);
+        else only the fields where the CRM and PIE agree, so that a person's edit since the
+        create is merged (a conflict decided and logged), never overwritten as if agreed."""
+        theirs = {k: v for k, v in record.fields.items() if k in fields}
+        if record.last_edited_by == self.crm.capabilities.self_actor:
+            return theirs
+        return {k: v for k, v in theirs.items() if k in mine and mine[k] == v}
+
+    def _unseen_edit(self, link: Link, record: CrmRecord) -> bool:
+        """Someone other than PIE edited the record since PIE last read or wrote it."""
+        if record.last_edited_by == self.crm.capabilities.self_actor:
+            return False
+        seen = (link.remote_edited_time, link.remote_edited_by)
+        return seen != (record.last_edited_time, record.last_edited_by)
 
     async def _apply(
         self,
@@ -650,9 +682,11 @@ class SyncEngine:
                 failed.append(seq)
                 continue
             async with self._uow() as uow:
-                base = values if result.created else dict(result.record.fields)
-                if not result.created:  # it existed (a retried create): agree on what it has
-                    base = {k: v for k, v in result.record.fields.items() if k in values}
+                base = (
+                    values
+                    if result.created  # it existed (a retried create): see _adopted_base
+                    else self._adopted_base(result.record, values, values)
+                )
                 await uow.sync.save_link(
                     cfg.connection,
                     Link(
