@@ -241,7 +241,9 @@ class FakeCrm(CrmAdapter):
         return self._caps
 
     async def create_record(self, kind: RecordKind, pie_id: UUID, fields: Fields) -> WriteResult:
-        lost = self._request("create")
+        if self.dedupe_creates:  # like Notion: the PIE-id lookup is a request of its own
+            self._answer(await self._send("find"), None)
+        lost = await self._send("create")
         existing = self._by_pie_id(kind, pie_id) if self.dedupe_creates else None
         if existing is not None:
             return self._answer(lost, WriteResult(self._out(existing), created=False))
@@ -252,7 +254,7 @@ class FakeCrm(CrmAdapter):
     async def update_record(
         self, kind: RecordKind, external_id: str, fields: Fields
     ) -> WriteResult:
-        lost = self._request("update")
+        lost = await self._send("update")
         row = self._visible(kind, external_id)
         while self.before_update:
             self.before_update.pop(0)(self._out(row), fields)
@@ -267,20 +269,20 @@ class FakeCrm(CrmAdapter):
         return self._answer(lost, WriteResult(self._out(row)))
 
     async def get_record(self, kind: RecordKind, external_id: str) -> CrmRecord | None:
-        lost = self._request("get")
+        lost = await self._send("get")
         row = self.rows.get(external_id)
         found = row if row is not None and row.kind is kind and row.visible else None
         return self._answer(lost, None if found is None else self._out(found))
 
     async def find_by_pie_id(self, kind: RecordKind, pie_id: UUID) -> CrmRecord | None:
-        lost = self._request("find")
+        lost = await self._send("find")
         row = self._by_pie_id(kind, pie_id)
         return self._answer(lost, None if row is None else self._out(row))
 
     async def list_records(
         self, kind: RecordKind, *, cursor: str | None = None, page_size: int = 100
     ) -> Page:
-        lost = self._request("list")
+        lost = await self._send("list")
         rows = sorted(self._live(kind), key=lambda r: r.external_id)
         after = _decode(cursor)
         if after is not None:
@@ -298,7 +300,7 @@ class FakeCrm(CrmAdapter):
         cursor: str | None = None,
         page_size: int = 100,
     ) -> Page:
-        lost = self._request("query")
+        lost = await self._send("query")
         now = self.clock.now()
         rows = sorted(
             (r for r in self._live(kind) if self._reported(r) >= since and r.indexed_at <= now),
@@ -317,7 +319,7 @@ class FakeCrm(CrmAdapter):
         return self._answer(lost, Page([self._out(r) for r in page], token))
 
     async def set_trash(self, kind: RecordKind, external_id: str, in_trash: bool) -> WriteResult:
-        lost = self._request("trash")
+        lost = await self._send("trash")
         row = self._visible(kind, external_id)
         if row.in_trash != in_trash:
             row.in_trash = in_trash
@@ -328,7 +330,7 @@ class FakeCrm(CrmAdapter):
     async def create_activity(
         self, deal_external_id: str, activity: ActivityInput
     ) -> ActivityResult:
-        lost = self._request("activity")
+        lost = await self._send("activity")
         self._visible(RecordKind.DEAL, deal_external_id)
         done = self.activities.setdefault(deal_external_id, [])
         for item in done:
@@ -340,12 +342,16 @@ class FakeCrm(CrmAdapter):
         return self._answer(lost, ActivityResult(item.pie_id, item.external_id, True))
 
     async def list_activities(self, deal_external_id: str) -> Sequence[ActivityResult]:
-        lost = self._request("list")
+        lost = await self._send("list")
         self._visible(RecordKind.DEAL, deal_external_id)
         items = self.activities.get(deal_external_id, [])
         return self._answer(lost, [ActivityResult(a.pie_id, a.external_id) for a in items])
 
     # --- internals -------------------------------------------------------------------------
+
+    async def _send(self, op: str) -> bool:
+        await self.before_request()
+        return self._request(op)
 
     def _request(self, op: str) -> bool:
         """Log the request and raise its fault, if any; True: apply, then lose the answer."""

@@ -25,6 +25,7 @@ checks run against deliberately broken engines (tests/sync/test_sync_proof.py).
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -295,10 +296,16 @@ class SyncMachine(RuleBasedStateMachine):
             assert before is None or now >= before, "the cursor went back"
             self.cursors[kind] = now
 
-    def _check_requests(self) -> None:  # I9
+    def _check_requests(self) -> None:  # I9, on every request sent (lookups and retries too)
         requests = self.crm.requests
         limit, window = BUDGET
         assert not any(r.kind == "429-budget" for r in requests), "the rate budget was exceeded"
+        rate, burst = self.config.requests_per_second, self.config.burst
+        times = [r.at for r in requests]
+        for i in range(self.checked_requests, len(requests)):
+            for span, most in ((window, limit), (10.0, rate * 10.0 + burst)):
+                sent = i + 1 - bisect_right(times, times[i] - timedelta(seconds=span))
+                assert sent <= most, f"{sent} requests sent in {span}s (budget {most})"
         for i in range(self.checked_requests, len(requests)):
             r = requests[i]
             if r.kind not in ("429", "529"):

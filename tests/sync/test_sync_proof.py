@@ -41,6 +41,7 @@ BROKEN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "404 treated as a delete": ({"detach_on_404": False}, {}),
     "agent-owned fields not protected": ({"agent_rule": False}, {}),
     "create retried without the PIE-id lookup": ({}, {"dedupe_creates": False}),
+    "the limiter counts operations, not requests sent": ({"count_operations": True}, {}),
 }
 
 

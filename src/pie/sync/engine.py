@@ -118,6 +118,7 @@ class SyncConfig:
     honour_retry_after: bool = True
     detach_on_404: bool = True
     agent_rule: bool = True
+    count_operations: bool = False  # the limiter counts operations, not requests sent
 
     def __post_init__(self) -> None:
         if self.requests_per_second <= 0:
@@ -178,7 +179,8 @@ class RateLimiter:
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
                 return
-            await self.clock.sleep((1.0 - self._tokens) / self.rate)
+            # at least a microsecond (a clock's resolution), or a tiny deficit never refills
+            await self.clock.sleep(max(1e-6, (1.0 - self._tokens) / self.rate))
 
     def pause(self, seconds: float) -> None:
         until = self.clock.now() + timedelta(seconds=max(0.0, seconds))
@@ -226,6 +228,8 @@ class SyncEngine:
         self._report: RunReport | None = None
         self._skew = 0.0
         self._bases: dict[tuple[RecordKind, UUID], dict[str, Value]] = {}
+        # every request the adapter sends waits for the limiter (lookups, retries, appends)
+        crm.use_gate(None if config.count_operations else self._gate)
 
     # --- running ---------------------------------------------------------------------------
 
@@ -851,8 +855,15 @@ class SyncEngine:
 
     # --- requests --------------------------------------------------------------------------
 
+    async def _gate(self) -> None:
+        """Before every request the adapter sends: the connection's budget, and the count."""
+        await self.limiter.acquire()
+        if self._report is not None:
+            self._report.requests += 1
+
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """One CRM request through the limiter, retried on retryable errors."""
+        """One CRM operation (one or more requests, each through the limiter via the
+        adapter's gate), retried on retryable errors."""
         cfg = self.config
         report = self._report
 
@@ -873,9 +884,8 @@ class SyncEngine:
         )
         async for attempt in retrying:
             with attempt:
-                await self.limiter.acquire()
-                if report is not None:
-                    report.requests += 1
+                if cfg.count_operations:  # a broken variant: one token per operation
+                    await self._gate()
                 try:
                     return await make()
                 except CrmError as err:
