@@ -83,8 +83,14 @@ class FaultKind(StrEnum):
     REFUSED = "refused"  # never reached the CRM
     CONFLICT = "409"
     VALIDATION = "400"
-    UNAUTHORIZED = "401"
-    FORBIDDEN = "403"
+    UNAUTHORIZED = "401"  # and every request after it, until renew_token()
+    FORBIDDEN = "403"  # likewise (access to the databases withdrawn)
+    CRASH_BEFORE = "crash_before"  # PIE's process dies just before sending (nothing sent)
+    CRASH_AFTER = "crash_after"  # the request is applied, PIE dies before reading the answer
+
+
+class EngineCrash(BaseException):
+    """PIE's process died (a crash fault): nothing after it in the run happens."""
 
 
 #: The operations a fault can target (``Fault.ops``).
@@ -178,7 +184,12 @@ class FakeCrm(CrmAdapter):
         #: request indexes of PIE's updates that changed nothing (while every edit of the
         #: page was visible to queries: PIE could have known)
         self.noop_writes: list[int] = []
+        #: pages whose last update was applied but its answer never reached PIE (lost, or
+        #: PIE crashed): PIE may rightly send the same values again
+        self.unanswered: set[str] = set()
         self.writes_applied = 0  # writes that changed the CRM (incl. ones whose answer was lost)
+        #: a 401/403 fault revokes access until renew_token(): every request answers it
+        self.revoked: FaultKind | None = None
         self._ids = itertools.count(1)
 
     # --- test controls ---------------------------------------------------------------------
@@ -188,6 +199,10 @@ class FakeCrm(CrmAdapter):
 
     def heal(self) -> None:
         self.faults.clear()
+
+    def renew_token(self) -> None:
+        """A person renewed the token (or shared the databases again)."""
+        self.revoked = None
 
     def crm_now(self) -> datetime:
         return self.clock.now() + timedelta(seconds=self.skew)
@@ -260,12 +275,18 @@ class FakeCrm(CrmAdapter):
             self.before_update.pop(0)(self._out(row), fields)
         self._validate(kind, fields)
         names = field_names(kind)
-        if row.indexed_at <= self.clock.now() and all(
-            row.fields.get(k) == v for k, v in fields.items() if k in names
+        if (
+            row.indexed_at <= self.clock.now()
+            and external_id not in self.unanswered
+            and all(row.fields.get(k) == v for k, v in fields.items() if k in names)
         ):
             self.noop_writes.append(len(self.requests) - 1)
         self._update(row, fields, self._caps.self_actor)
         self.write_log.append((self.clock.now(), external_id, dict(fields)))
+        if lost:
+            self.unanswered.add(external_id)
+        else:
+            self.unanswered.discard(external_id)
         return self._answer(lost, WriteResult(self._out(row)))
 
     async def get_record(self, kind: RecordKind, external_id: str) -> CrmRecord | None:
@@ -349,13 +370,23 @@ class FakeCrm(CrmAdapter):
 
     # --- internals -------------------------------------------------------------------------
 
-    async def _send(self, op: str) -> bool:
+    async def _send(self, op: str) -> str:
         await self.before_request()
         return self._request(op)
 
-    def _request(self, op: str) -> bool:
-        """Log the request and raise its fault, if any; True: apply, then lose the answer."""
+    def _request(self, op: str) -> str:
+        """Log the request and raise its fault, if any. What happens to the answer once the
+        request is applied: "" delivered, "lost", or "crash" (PIE dies before reading it)."""
         now = self.clock.now()
+        crash = next(
+            (f for f in self.faults if f.matches(op) and f.kind is FaultKind.CRASH_BEFORE), None
+        )
+        if crash is not None:
+            self.faults.remove(crash)
+            raise EngineCrash(f"crash before {op}")
+        if self.revoked is not None:
+            self.requests.append(Request(now, op, self.revoked.value))
+            raise _rejected(self.revoked)
         if self.budget is not None:
             limit, window = self.budget
             recent = [r.at for r in self.requests if r.kind != "refused"]
@@ -367,7 +398,7 @@ class FakeCrm(CrmAdapter):
         fault = next((f for f in self.faults if f.matches(op)), None)
         if fault is None:
             self.requests.append(Request(now, op, "ok"))
-            return False
+            return ""
         fault.times -= 1
         if fault.times <= 0:
             self.faults.remove(fault)
@@ -376,7 +407,11 @@ class FakeCrm(CrmAdapter):
         if kind in (FaultKind.RATE_LIMITED, FaultKind.OVERLOADED) and fault.retry_after:
             self.retry_afters[len(self.requests) - 1] = fault.retry_after
         if kind is FaultKind.LOST_RESPONSE:
-            return True
+            return "lost"
+        if kind is FaultKind.CRASH_AFTER:
+            return "crash"
+        if kind in (FaultKind.UNAUTHORIZED, FaultKind.FORBIDDEN):
+            self.revoked = kind
         if kind is FaultKind.RATE_LIMITED:
             raise CrmRateLimited("rate limited", retry_after=fault.retry_after)
         if kind is FaultKind.OVERLOADED:
@@ -391,12 +426,12 @@ class FakeCrm(CrmAdapter):
             raise CrmUnavailable("connection refused", outcome_unknown=False)
         if kind is FaultKind.CONFLICT:
             raise CrmConflict("could not complete the transaction (data collision)")
-        status = {FaultKind.VALIDATION: 400, FaultKind.UNAUTHORIZED: 401}.get(kind, 403)
-        code = {400: "validation_error", 401: "unauthorized"}.get(status, "restricted_resource")
-        raise CrmRejected(status, f"injected {code}", code=code)
+        raise _rejected(kind)
 
-    def _answer(self, lost: bool, result: R) -> R:
-        if lost:
+    def _answer(self, after: str, result: R) -> R:
+        if after == "crash":
+            raise EngineCrash("crash after the request was applied")
+        if after:
             raise CrmTimeout("the answer was lost")
         return result
 
@@ -498,6 +533,12 @@ class FakeCrm(CrmAdapter):
         )
 
 
+def _rejected(kind: FaultKind) -> CrmRejected:
+    status = {FaultKind.VALIDATION: 400, FaultKind.UNAUTHORIZED: 401}.get(kind, 403)
+    code = {400: "validation_error", 401: "unauthorized"}.get(status, "restricted_resource")
+    return CrmRejected(status, f"injected {code}", code=code)
+
+
 def _size(page_size: int) -> int:
     if not 1 <= page_size <= 100:
         raise CrmRejected(400, "page_size should be ≤ 100", code="validation_error")
@@ -521,6 +562,7 @@ def _decode(cursor: str | None) -> tuple[str, str] | None:
 __all__ = [
     "EPOCH",
     "HUMAN_ACTOR",
+    "EngineCrash",
     "OPS",
     "SELF_ACTOR",
     "WRITE_OPS",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pie.domain.crm_fields import RecordKind
 from pie.domain.ownership import HUMAN
-from tests.fakes.crm import Fault, FaultKind
+from tests.fakes.crm import EngineCrash, Fault, FaultKind
 from tests.sync.harness import make_world
 
 
@@ -220,8 +222,121 @@ async def test_401_pauses_the_connection_until_resumed() -> None:
     before = len(w.crm.requests)
     paused = await w.run()
     assert paused.status.value == "paused" and len(w.crm.requests) == before
+    w.crm.renew_token()  # a person renews the token, then `pie sync resume`
     await w.engine.resume()
     resumed = await w.run()
     assert resumed.pushed == 1
     ext = await w.external_id(deal)
     assert ext is not None and w.page(ext)["stage"] == "demo"
+
+
+async def test_a_field_a_person_changed_and_changed_back_is_not_overwritten_silently() -> None:
+    """The proof's counterexample (random seed, skew -300 s), shrunk: PIE renames a deal;
+    in the same minute a person renames its page to PIE's new name and back. Notion's values
+    show no change (Globex = the base) and its timestamps are per page and per minute, so
+    no read tells whether the person re-set the name: PIE's value is written (most such page
+    edits are of other fields) and the overwrite is logged, never silent."""
+    for skew in (-300.0, 0.0, 300.0):
+        w = await make_world(skew=skew, query_lag=45.0, budget=(3, 1.0))
+        deal = await w.add_deal("Globex", stage="lead")
+        await w.run()
+        ext = await w.external_id(deal)
+        assert ext is not None
+        await w.add_deal("Acme", stage="lead")
+        await w.edit_deal(deal, name="Acme")
+        w.crm.human_edit(RecordKind.DEAL, ext, {"name": "Acme"})
+        w.crm.human_edit(RecordKind.DEAL, ext, {"name": "Globex"})
+        w.clock.advance(180)
+        for _ in range(3):
+            await w.run()
+            w.clock.advance(61)
+        assert w.page(ext)["name"] == "Acme"
+        [row] = await w.conflicts()
+        assert (row.field, row.base, row.local, row.remote) == ("name", "Globex", "Acme", "Globex")
+        assert (row.winner, row.rule) == ("pie", "page_edit_may_include_field")
+
+
+async def test_a_page_edit_pie_has_seen_is_not_logged_again() -> None:
+    """Once PIE has read the page after a person's edit, a later change in PIE is an
+    ordinary push: no log row."""
+    w = await make_world()
+    deal = await w.add_deal("Acme", stage="lead")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    w.clock.advance(120)
+    w.crm.human_edit(RecordKind.DEAL, ext, {"owner": "erin"})
+    w.clock.advance(61)
+    await w.run()
+    w.clock.advance(120)
+    await w.edit_deal(deal, name="Globex")
+    await w.run()
+    assert w.page(ext)["name"] == "Globex"
+    assert await w.conflicts() == []
+
+
+async def test_a_lost_create_then_a_person_edit_is_merged_not_overwritten() -> None:
+    """A create lands in Notion but every answer is lost; a person edits the new page before
+    PIE finds it again by its PIE id: the person's edit is merged (their value wins, logged),
+    not overwritten as if PIE's create values were agreed."""
+    for lag in (0.0, 45.0):
+        w = await make_world(query_lag=lag)
+        deal = await w.add_deal("Acme", value=1000)
+        w.crm.inject(Fault(FaultKind.LOST_RESPONSE, frozenset({"create"})))
+        w.crm.inject(Fault(FaultKind.TIMEOUT, frozenset({"create"}), times=10))
+        await w.run()
+        assert await w.external_id(deal) is None
+        w.crm.heal()
+        [page] = w.crm.all_records(RecordKind.DEAL)
+        w.clock.advance(30)
+        w.crm.human_edit(RecordKind.DEAL, page.external_id, {"value": 2500.5})
+        for _ in range(3):
+            w.clock.advance(61)
+            await w.run()
+        assert await w.external_id(deal) == page.external_id
+        assert w.page(page.external_id)["value"] == 2500.5
+        got = await w.pie_deal(deal)
+        assert got is not None and got["value"] == 2500.5
+        [row] = await w.conflicts()
+        assert (row.field, row.local, row.remote, row.winner) == ("value", 1000.0, 2500.5, "crm")
+
+
+async def test_a_crash_between_the_write_and_the_checkpoint_replays_without_duplicates() -> None:
+    """F5: the CRM applied the create (then the update) and PIE died before recording it; the
+    restarted engine finds the page by its PIE id, resends nothing twice, loses nothing."""
+    w = await make_world(query_lag=45.0)
+    deal = await w.add_deal("Acme", value=1000)
+    w.crm.inject(Fault(FaultKind.CRASH_AFTER, frozenset({"create"})))
+    with pytest.raises(EngineCrash):
+        await w.run()
+    w.restart()
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None and len(w.crm.all_records(RecordKind.DEAL)) == 1
+    w.clock.advance(60)
+    await w.edit_deal(deal, stage="demo")
+    w.crm.inject(Fault(FaultKind.CRASH_AFTER, frozenset({"update"})))
+    with pytest.raises(EngineCrash):
+        await w.run()
+    w.restart()
+    w.clock.advance(60)
+    again = await w.run()  # Notion shows the change already: agreed, not resent
+    assert again.pushed == 0 and w.page(ext)["stage"] == "demo"
+    w.clock.advance(60)
+    assert (await w.run()).idle and len(w.crm.all_records(RecordKind.DEAL)) == 1
+    assert await w.conflicts() == []
+
+
+async def test_every_request_sent_is_counted_and_spaced_by_the_budget() -> None:
+    """A create costs the PIE-id lookup and the create: both go through the limiter."""
+    w = await make_world(budget=(3, 1.0))
+    for i in range(5):
+        await w.add_deal(f"deal {i}")
+    sent = len(w.crm.requests)
+    report = await w.run()
+    new = w.crm.requests[sent:]
+    assert report.created_remote == 5
+    assert report.requests == len(new) >= 10
+    gaps = [(b.at - a.at).total_seconds() for a, b in zip(new, new[1:], strict=False)]
+    assert min(gaps) >= 1 / w.engine.config.requests_per_second - 1e-6
+    assert not any(r.kind == "429-budget" for r in w.crm.requests)

@@ -42,6 +42,11 @@ BROKEN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "agent-owned fields not protected": ({"agent_rule": False}, {}),
     "create retried without the PIE-id lookup": ({}, {"dedupe_creates": False}),
     "the limiter counts operations, not requests sent": ({"count_operations": True}, {}),
+    "the base checkpointed before the CRM confirmed the write (F5)": (
+        {"checkpoint_before_write": True},
+        {},
+    ),
+    "401/403 do not pause the connection (F13)": ({"pause_on_auth_error": False}, {}),
 }
 
 

@@ -119,6 +119,8 @@ class SyncConfig:
     detach_on_404: bool = True
     agent_rule: bool = True
     count_operations: bool = False  # the limiter counts operations, not requests sent
+    checkpoint_before_write: bool = False  # the base saved before the CRM confirmed a write
+    pause_on_auth_error: bool = True  # 401/403 pause the connection
 
     def __post_init__(self) -> None:
         if self.requests_per_second <= 0:
@@ -269,7 +271,7 @@ class SyncEngine:
             failed_seqs += await self._push_activities(feed.activities)
             await self._advance_outbox(feed.last_seq, failed_seqs, report)
         except CrmRejected as err:
-            if err.pauses_connection:
+            if err.pauses_connection and cfg.pause_on_auth_error:
                 await self._pause(str(err))
                 report.status = ConnectionStatus.PAUSED
             report.errors.append(str(err))
@@ -678,7 +680,7 @@ class SyncEngine:
             try:
                 result = await self._call(partial(self.crm.create_record, kind, pie_id, values))
             except CrmRejected as err:
-                if err.pauses_connection:
+                if err.pauses_connection and cfg.pause_on_auth_error:
                     raise
                 report.errors.append(f"{kind.value} {pie_id}: {err}")
                 continue
@@ -707,12 +709,16 @@ class SyncEngine:
                 await uow.commit()
             report.created_remote += 1
         for link, values, seq in pushes:
+            if cfg.checkpoint_before_write:  # a broken variant: agreed before it is written
+                async with self._uow() as uow:
+                    await uow.sync.save_base(cfg.connection, link.kind, link.pie_id, values)
+                    await uow.commit()
             try:
                 result = await self._call(
                     partial(self.crm.update_record, link.kind, link.external_id, values)
                 )
             except CrmRejected as err:
-                if err.pauses_connection:
+                if err.pauses_connection and cfg.pause_on_auth_error:
                     raise
                 if err.status == 404:
                     await self._detach(link)
@@ -744,7 +750,7 @@ class SyncEngine:
             try:
                 await self._call(partial(self.crm.set_trash, link.kind, link.external_id, True))
             except CrmRejected as err:
-                if err.pauses_connection:
+                if err.pauses_connection and cfg.pause_on_auth_error:
                     raise
                 if err.status == 404:
                     await self._detach(link)
@@ -785,7 +791,7 @@ class SyncEngine:
             try:
                 await self._call(partial(self.crm.create_activity, link.external_id, item))
             except CrmRejected as err:
-                if err.pauses_connection:
+                if err.pauses_connection and cfg.pause_on_auth_error:
                     raise
             except CrmError:
                 failed.append(seq)
