@@ -562,10 +562,10 @@ def _decode(cursor: str | None) -> tuple[str, str] | None:
 __all__ = [
     "EPOCH",
     "HUMAN_ACTOR",
-    "EngineCrash",
     "OPS",
     "SELF_ACTOR",
     "WRITE_OPS",
+    "EngineCrash",
     "FakeCrm",
     "Fault",
     "FaultKind",

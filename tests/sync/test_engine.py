@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from pie.domain.crm_fields import RecordKind
@@ -337,6 +339,54 @@ async def test_every_request_sent_is_counted_and_spaced_by_the_budget() -> None:
     new = w.crm.requests[sent:]
     assert report.created_remote == 5
     assert report.requests == len(new) >= 10
-    gaps = [(b.at - a.at).total_seconds() for a, b in zip(new, new[1:], strict=False)]
+    gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(new)]
     assert min(gaps) >= 1 / w.engine.config.requests_per_second - 1e-6
     assert not any(r.kind == "429-budget" for r in w.crm.requests)
+
+
+@pytest.mark.parametrize(
+    ("deleted_in", "deleter", "editor", "expect_rule", "record_survives_in_notion"),
+    [
+        # a person trashes in Notion; PIE edits (an agent's, or a person's in PIE): trash wins
+        ("notion", HUMAN, "pie", "remote_trash_wins", False),
+        ("notion", HUMAN, HUMAN, "remote_trash_wins", False),
+        # PIE deletes; a person edits in Notion: a person's delete wins, an agent's loses
+        ("pie", HUMAN, "notion", "local_delete_wins", False),
+        ("pie", "pie", "notion", "human_edit_beats_agent_delete", True),
+    ],
+)
+async def test_the_delete_rule_from_both_sides(
+    deleted_in: str,
+    deleter: str,
+    editor: str,
+    expect_rule: str,
+    record_survives_in_notion: bool,
+) -> None:
+    """One rule, both directions: a delete beats an agent's edit, a person's edit beats an
+    agent's delete, a person's delete beats a person's edit; the loser is logged."""
+    w = await make_world()
+    deal = await w.add_deal("Acme", stage="lead")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    w.clock.advance(120)
+    if deleted_in == "notion":
+        w.crm.human_trash(RecordKind.DEAL, ext)
+        await w.edit_deal(deal, origin=editor, stage="demo")
+    else:
+        await w.delete_deal(deal, origin=deleter)
+        w.crm.human_edit(RecordKind.DEAL, ext, {"stage": "proposal"})
+    w.clock.advance(61)
+    await w.run(reconcile=True)
+    w.clock.advance(61)
+    await w.run(reconcile=True)
+    rows = await w.conflicts()
+    assert any(c.rule == expect_rule for c in rows), rows
+    assert w.crm.record(RecordKind.DEAL, ext).in_trash is not record_survives_in_notion
+    kept = await w.pie_deal(deal)
+    if deleted_in == "notion":
+        assert kept is not None and kept["stage"] == "demo"  # nothing hard-deleted by the sync
+    elif record_survives_in_notion:
+        assert kept is not None and kept["stage"] == "proposal"  # back from Notion
+    else:
+        assert kept is None

@@ -106,7 +106,9 @@ async def sync_rate(deps: NotionDeps, tenant_id: UUID, *, set_to: float | None =
         return _rate_of(stored.settings)
     rate = check_rate(set_to)
     settings = {**stored.settings, RATE_SETTING: repr(rate)}
-    await deps.connections(tenant_id).save(replace(stored, settings=settings, updated_at=deps.now()))
+    await deps.connections(tenant_id).save(
+        replace(stored, settings=settings, updated_at=deps.now())
+    )
     return rate
 
 

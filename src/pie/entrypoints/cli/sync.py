@@ -148,7 +148,7 @@ def log_command(
         table.add_row(
             str(c.id),
             f"{c.kind} {str(c.pie_id)[:8]}",
-            c.field,
+            "(record)" if c.field == "_record" else c.field,  # a delete or trash
             _text(c.local),
             _text(c.remote),
             "PIE" if c.winner == "pie" else "Notion",
