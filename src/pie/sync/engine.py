@@ -17,7 +17,8 @@ A run (``run_once``):
    become the base, conflicts are logged (once per divergence), and the inbound cursors
    advance — all in one commit.
 4. **Push.** Coalesced per record (one write per record, whatever number of fields changed),
-   through the connection's rate limiter; each success sets the base of *the fields written*
+   through the connection's rate limiter, which counts every request the adapter sends
+   (its gate: a create's PIE-id lookup, block lists, retries), not operations; each success sets the base of *the fields written*
    (never the others, whatever the write's response shows) in a short transaction. Creates
    carry the PIE id (a retried create finds the record instead of duplicating). Retries
    (tenacity): 429/529/5xx/timeouts/409, honouring Retry-After (decimals too), else
