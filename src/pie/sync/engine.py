@@ -283,6 +283,7 @@ class SyncEngine:
 
     def _finish(self, report: RunReport) -> RunReport:
         report.finished_at = self.clock.now()
+        self._report = None  # requests sent outside a run count in no run's report
         return report
 
     # --- inbound ---------------------------------------------------------------------------
