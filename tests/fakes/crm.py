@@ -181,12 +181,14 @@ class FakeCrm(CrmAdapter):
         self.before_update: list[Callable[[CrmRecord, Fields], None]] = []
         #: PIE's writes as applied: (PIE's clock, external id, fields written)
         self.write_log: list[tuple[datetime, str, dict[str, FieldValue]]] = []
-        #: request indexes of PIE's updates that changed nothing (while every edit of the
-        #: page was visible to queries: PIE could have known)
+        #: request indexes of PIE's updates that changed nothing although every edit of the
+        #: page was visible to PIE's last query before it (PIE could have known)
         self.noop_writes: list[int] = []
         #: pages whose last update was applied but its answer never reached PIE (lost, or
         #: PIE crashed): PIE may rightly send the same values again
         self.unanswered: set[str] = set()
+        #: when PIE last received an answer to a query (what it could know of the CRM)
+        self.last_read: dict[RecordKind, datetime] = {}
         self.writes_applied = 0  # writes that changed the CRM (incl. ones whose answer was lost)
         #: a 401/403 fault revokes access until renew_token(): every request answers it
         self.revoked: FaultKind | None = None
@@ -275,8 +277,10 @@ class FakeCrm(CrmAdapter):
             self.before_update.pop(0)(self._out(row), fields)
         self._validate(kind, fields)
         names = field_names(kind)
+        read = self.last_read.get(kind)
         if (
-            row.indexed_at <= self.clock.now()
+            read is not None
+            and row.indexed_at <= read
             and external_id not in self.unanswered
             and all(row.fields.get(k) == v for k, v in fields.items() if k in names)
         ):
@@ -322,6 +326,8 @@ class FakeCrm(CrmAdapter):
         page_size: int = 100,
     ) -> Page:
         lost = await self._send("query")
+        if not lost:
+            self.last_read[kind] = self.clock.now()
         now = self.clock.now()
         rows = sorted(
             (r for r in self._live(kind) if self._reported(r) >= since and r.indexed_at <= now),
