@@ -302,7 +302,7 @@ class SyncMachine(RuleBasedStateMachine):
             self.run(self.world.run())
         except EngineCrash:
             self.world.restart()  # F5: the process comes back; nothing in memory survives
-        if paused:  # I13: a paused connection sends nothing and changes nothing
+        if paused:  # F13: a paused connection sends nothing and changes nothing
             assert len(self.crm.requests) == sent, "requests sent while paused"
         self._after_run()
 
@@ -380,7 +380,7 @@ class SyncMachine(RuleBasedStateMachine):
         for i in range(self.checked_requests, len(requests)):
             r = requests[i]
             before = requests[i - 1].kind if i else None
-            if before in ("401", "403"):  # I13: nothing more until a person resumes
+            if before in ("401", "403"):  # F13: nothing more until a person resumes
                 assert i in self.resumed_at, f"a request after a {before} before `pie sync resume`"
             if r.kind not in ("429", "529"):
                 continue
