@@ -390,3 +390,31 @@ async def test_the_delete_rule_from_both_sides(
         assert kept is not None and kept["stage"] == "proposal"  # back from Notion
     else:
         assert kept is None
+
+
+@pytest.mark.parametrize("fault", [FaultKind.CRASH_BEFORE, FaultKind.SERVER_ERROR])
+async def test_a_restore_notion_called_for_survives_a_failed_write(fault: FaultKind) -> None:
+    """Found by a random seed with the crash rule: a person edits an agent-owned field, PIE's
+    restoring write fails (a crash just before it, or retries given up) and another page's
+    edit moves Notion's newest time on. The inbound cursor does not pass the record whose
+    write failed: the next run reads it again and restores it."""
+    w = await make_world(skew=-300.0)
+    one = await w.add_deal("One", probability=0.5)
+    two = await w.add_deal("Two")
+    await w.run()
+    ext1, ext2 = await w.external_id(one), await w.external_id(two)
+    assert ext1 and ext2
+    w.crm.human_edit(RecordKind.DEAL, ext1, {"probability": 0.9})
+    w.clock.advance(400)
+    w.crm.human_edit(RecordKind.DEAL, ext2, {"owner": "erin"})
+    w.crm.inject(Fault(fault, frozenset({"update"}), times=10))
+    try:
+        await w.run()
+    except EngineCrash:
+        w.restart()
+    w.crm.heal()
+    for _ in range(2):
+        w.clock.advance(61)
+        await w.run()
+    assert w.page(ext1)["probability"] == 0.5
+    assert [(c.field, c.rule) for c in await w.conflicts()] == [("probability", "agent_owned")]

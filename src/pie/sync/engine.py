@@ -14,18 +14,20 @@ A run (``run_once``):
 3. **Plan and apply, one transaction:** for every record touched on either side, the planner
    compares PIE's values and the CRM's with the last agreed values; the CRM's winning values
    are written to PIE (through the repositories, origin = the CRM's name), agreed values
-   become the base, conflicts are logged (once per divergence), and the inbound cursors
-   advance — all in one commit.
+   become the base, conflicts are logged (once per divergence) — all in one commit.
 4. **Push.** Coalesced per record (one write per record, whatever number of fields changed),
    through the connection's rate limiter, which counts every request the adapter sends
-   (its gate: a create's PIE-id lookup, block lists, retries), not operations; each success sets the base of *the fields written*
-   (never the others, whatever the write's response shows) in a short transaction. Creates
+   (its gate: a create's PIE-id lookup, block lists, retries), not operations; each
+   success sets the base of *the fields written* (never the others, whatever the write's
+   response shows) in a short transaction. Creates
    carry the PIE id (a retried create finds the record instead of duplicating). Retries
    (tenacity): 429/529/5xx/timeouts/409, honouring Retry-After (decimals too), else
    exponential backoff with jitter; 400 puts the record in the error queue (its link's
    ``error``) until its data changes; 401/403 pause the connection; 404 detaches the link.
-5. **Outbox position** advances past every change whose record was pushed or needed nothing;
-   a record whose push failed transiently holds it back, so it is retried next run.
+5. **Outbox position and cursors** advance past every change whose record was pushed or
+   needed nothing; a record whose push failed transiently holds them back (the outbox for
+   PIE's changes, the inbound cursor for writes the CRM's side called for), so it is
+   re-planned next run. A run that stops early (a crash, a 401) moves neither.
 
 Nothing here runs in a user's request: ``pie sync run`` (``--once`` or ``--every``) or a
 background job drives it.
@@ -268,9 +270,10 @@ class SyncEngine:
             pushes, creates, trashes, feed = await self._plan_and_apply(
                 state, cursors, remote, policy
             )
-            failed_seqs = await self._push(pushes, creates, trashes)
+            held: dict[str, datetime] = {}
+            failed_seqs = await self._push(pushes, creates, trashes, remote, held)
             failed_seqs += await self._push_activities(feed.activities)
-            await self._advance_outbox(feed.last_seq, failed_seqs, report)
+            await self._advance_outbox(feed.last_seq, failed_seqs, report, cursors, held)
         except CrmRejected as err:
             if err.pauses_connection and cfg.pause_on_auth_error:
                 await self._pause(str(err))
@@ -512,7 +515,6 @@ class SyncEngine:
                 cfg.connection,
                 replace(
                     state,
-                    cursors=cursors,
                     status=ConnectionStatus.OK,
                     reason=None,
                     last_run_at=self.clock.now(),
@@ -672,8 +674,13 @@ class SyncEngine:
         pushes: Sequence[tuple[Link, dict[str, Value], int]],
         creates: Sequence[tuple[RecordKind, UUID, dict[str, Value], int]],
         trashes: Sequence[tuple[Link, int]],
+        remote: Mapping[tuple[RecordKind, str], CrmRecord],
+        held: dict[str, datetime],
     ) -> list[int]:
-        """Write to the CRM; the first feed seq of every record that failed transiently."""
+        """Write to the CRM; the first feed seq of every record that failed transiently.
+        A failed write the CRM's side called for (an agent-owned field restored, a merge)
+        holds the inbound cursor of its kind at that record's edit time in ``held``, so the
+        next run reads it again and re-plans it (the outbox holds PIE's side)."""
         cfg = self.config
         report = self._report
         assert report is not None
@@ -730,6 +737,10 @@ class SyncEngine:
                 continue
             except CrmError:
                 failed.append(seq)
+                seen = remote.get((link.kind, link.external_id))
+                if seen is not None:
+                    at = held.get(link.kind.value)
+                    held[link.kind.value] = min(at or seen.last_edited_time, seen.last_edited_time)
                 continue
             written = dict(result.record.fields) if cfg.refresh_all_from_write else dict(values)
             if not cfg.echo_suppression:
@@ -804,10 +815,28 @@ class SyncEngine:
             await uow.sync.save_link(self.config.connection, replace(link, error=message))
             await uow.commit()
 
-    async def _advance_outbox(self, last_seq: int, failed: list[int], report: RunReport) -> None:
+    async def _advance_outbox(
+        self,
+        last_seq: int,
+        failed: list[int],
+        report: RunReport,
+        cursors: Mapping[str, str],
+        held: Mapping[str, datetime],
+    ) -> None:
+        """After the pushes: the outbox position past every record done, and the inbound
+        cursors past what was read, except where a write the CRM's side called for failed
+        (``held``). A run that stops before this (a crash, a 401, retries given up) leaves
+        both where they were: the next run reads and re-plans the same window, and what was
+        already applied and agreed plans to nothing."""
         position = min([last_seq, *(s - 1 for s in failed)])
         async with self._uow() as uow:
             state = await uow.sync.state(self.config.connection)
+            new_cursors = dict(cursors)
+            for kind, at in held.items():
+                old, new = _parse(state.cursors.get(kind)), _parse(new_cursors.get(kind))
+                if new is not None:
+                    keep = min(new, at) if old is None else max(old, min(new, at))
+                    new_cursors[kind] = keep.isoformat()
             counters = dict(state.counters)
             counters["skew"] = self._skew
             counters["runs"] = int(counters.get("runs", 0)) + 1
@@ -825,6 +854,7 @@ class SyncEngine:
                 replace(
                     state,
                     outbox_seq=max(state.outbox_seq, position),
+                    cursors=new_cursors,
                     status=ConnectionStatus.THROTTLED if report.throttled else state.status,
                     counters=counters,
                 ),
