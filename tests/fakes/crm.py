@@ -273,6 +273,13 @@ class FakeCrm(CrmAdapter):
     ) -> WriteResult:
         lost = await self._send("update")
         row = self._visible(kind, external_id)
+        if row.in_trash:  # like Notion: a trashed page refuses property edits
+            raise CrmRejected(
+                400,
+                "Can't edit block that is archived. You must unarchive the block before "
+                "editing.",
+                code="validation_error",
+            )
         while self.before_update:
             self.before_update.pop(0)(self._out(row), fields)
         self._validate(kind, fields)

@@ -418,3 +418,26 @@ async def test_a_restore_notion_called_for_survives_a_failed_write(fault: FaultK
         await w.run()
     assert w.page(ext1)["probability"] == 0.5
     assert [(c.field, c.rule) for c in await w.conflicts()] == [("probability", "agent_owned")]
+
+
+async def test_a_write_to_a_page_trashed_meanwhile_is_refused_then_tombstoned() -> None:
+    """Found by a random seed: a person edits a page, then trashes it, while an agent edits
+    the deal in PIE. Notion refuses the write (400: the page is archived); the record waits
+    in the error queue, and the next full reconciliation confirms the trash (tombstone,
+    logged); the person's edit stays on the page."""
+    w = await make_world()
+    deal = await w.add_deal("Acme", stage="demo")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    w.crm.human_edit(RecordKind.DEAL, ext, {"stage": "discovery"})
+    w.clock.advance(30)
+    w.crm.human_trash(RecordKind.DEAL, ext)
+    await w.edit_deal(deal, stage="lead")
+    report = await w.run()
+    assert report.pushed == 0 and any("archived" in e for e in report.errors), report
+    w.clock.advance(61)
+    await w.run(reconcile=True)
+    assert w.page(ext)["stage"] == "discovery"
+    rules = {(c.field, c.rule) for c in await w.conflicts()}
+    assert ("_record", "remote_trash_wins") in rules and ("stage", "remote_trash_wins") in rules
