@@ -276,8 +276,7 @@ class FakeCrm(CrmAdapter):
         if row.in_trash:  # like Notion: a trashed page refuses property edits
             raise CrmRejected(
                 400,
-                "Can't edit block that is archived. You must unarchive the block before "
-                "editing.",
+                "Can't edit block that is archived. You must unarchive the block before editing.",
                 code="validation_error",
             )
         while self.before_update:
