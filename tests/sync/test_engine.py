@@ -441,3 +441,20 @@ async def test_a_write_to_a_page_trashed_meanwhile_is_refused_then_tombstoned() 
     assert w.page(ext)["stage"] == "discovery"
     rules = {(c.field, c.rule) for c in await w.conflicts()}
     assert ("_record", "remote_trash_wins") in rules and ("stage", "remote_trash_wins") in rules
+
+
+async def test_a_record_refused_because_trashed_goes_out_once_the_page_is_restored() -> None:
+    """The error queue holds a record until its data changes on either side: a page restored
+    in Notion is such a change (found by a random seed)."""
+    w = await make_world()
+    deal = await w.add_deal("Acme")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    await w.edit_deal(deal, detection_confidence=0.2)
+    w.crm.human_trash(RecordKind.DEAL, ext)
+    assert (await w.run()).errors
+    w.crm.human_trash(RecordKind.DEAL, ext, False)
+    w.clock.advance(61)
+    report = await w.run()
+    assert report.pushed == 1 and w.page(ext)["detection_confidence"] == 0.2, report

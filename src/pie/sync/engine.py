@@ -467,8 +467,14 @@ class SyncEngine:
                 seen.add((kind, link.pie_id))
                 t = touched.get((kind, link.pie_id))
                 plan = await self._plan(uow, store, kind, link, fields, record, t, timing)
-                if link.error is not None and not (t and t.changed_at):
-                    plan = replace(plan, push={})  # in the error queue until its data changes
+                moved = (record.last_edited_time, record.last_edited_by) != (
+                    link.remote_edited_time,
+                    link.remote_edited_by,
+                )
+                if link.error is not None and not (t and t.changed_at) and not moved:
+                    # in the error queue until its data changes, on either side (a page
+                    # restored from the trash, say)
+                    plan = replace(plan, push={})
                 await self._apply(uow, store, link, plan, record, conflicts, report)
                 if plan.push:
                     pushes.append((link, plan.push, t.first_seq if t else 0))
