@@ -23,7 +23,8 @@ A run (``run_once``):
    carry the PIE id (a retried create finds the record instead of duplicating). Retries
    (tenacity): 429/529/5xx/timeouts/409, honouring Retry-After (decimals too), else
    exponential backoff with jitter; 400 puts the record in the error queue (its link's
-   ``error``) until its data changes; 401/403 pause the connection; 404 detaches the link.
+   ``error``) until its data changes (either side); 401/403 pause the connection; 404
+   detaches the link.
 5. **Outbox position and cursors** advance past every change whose record was pushed or
    needed nothing; a record whose push failed transiently holds them back (the outbox for
    PIE's changes, the inbound cursor for writes the CRM's side called for), so it is
