@@ -14,7 +14,7 @@ import base64
 import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -130,6 +130,7 @@ class Request:
     at: datetime  # PIE's clock
     op: str
     kind: str  # what happened: "ok", a FaultKind value, "429-budget"
+    record: str = ""  # a query's record kind
 
 
 @dataclass
@@ -331,7 +332,7 @@ class FakeCrm(CrmAdapter):
         cursor: str | None = None,
         page_size: int = 100,
     ) -> Page:
-        lost = await self._send("query")
+        lost = await self._send("query", kind.value)
         if not lost:
             self.last_read[kind] = self.clock.now()
         now = self.clock.now()
@@ -382,9 +383,14 @@ class FakeCrm(CrmAdapter):
 
     # --- internals -------------------------------------------------------------------------
 
-    async def _send(self, op: str) -> str:
+    async def _send(self, op: str, record: str = "") -> str:
         await self.before_request()
-        return self._request(op)
+        sent = len(self.requests)
+        try:
+            return self._request(op)
+        finally:
+            for i in range(sent, len(self.requests)):
+                self.requests[i] = replace(self.requests[i], record=record)
 
     def _request(self, op: str) -> str:
         """Log the request and raise its fault, if any. What happens to the answer once the

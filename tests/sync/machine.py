@@ -465,7 +465,11 @@ class SyncMachine(RuleBasedStateMachine):
     def _raced(self, e: HumanEdit) -> bool:
         """PIE wrote the same field while the CRM's queries did not show the edit yet: the
         CRM has no conditional write, so nobody can see this (a documented limit)."""
-        queries = [r.at for r in self.crm.requests if r.op == "query" and r.kind == "ok"]
+        queries = [
+            r.at
+            for r in self.crm.requests
+            if r.op == "query" and r.kind == "ok" and r.record == RecordKind.DEAL.value
+        ]
         for at, ext, fields in self.crm.write_log:
             if ext != e.external_id or e.field not in fields or at < e.at:
                 continue
