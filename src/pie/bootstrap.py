@@ -84,16 +84,21 @@ class Container:
         )
 
     @asynccontextmanager
-    async def crm_sync(self, tenant_id: UUID, *, interval: float = 60.0) -> AsyncIterator[Any]:
+    async def crm_sync(
+        self, tenant_id: UUID, *, interval: float = 60.0, rate: float | None = None
+    ) -> AsyncIterator[Any]:
         """The tenant's two-way Notion sync engine (pie.sync.engine.SyncEngine); one rate
-        limiter per tenant's connection in this process, shared by every engine using it."""
+        limiter per tenant's connection in this process, shared by every engine using it, at
+        the connection's stored budget (``rate`` stores a new one)."""
         from pie.services import notion
         from pie.sync.engine import RateLimiter, SyncConfig, SyncEngine, SystemClock
 
-        config = SyncConfig(connection="notion", interval=interval)
+        budget = await notion.sync_rate(self.notion_deps(), tenant_id, set_to=rate)
+        config = SyncConfig(connection="notion", interval=interval, requests_per_second=budget)
         key = f"limiter:{tenant_id}:notion"
         if key not in self._jobs:
             self._jobs[key] = RateLimiter(config.requests_per_second, config.burst, SystemClock())
+        self._jobs[key].rate = budget
         async with notion.crm(self.notion_deps(), tenant_id) as crm:
             yield SyncEngine(
                 lambda: self.uow(tenant_id, writes=True),

@@ -14,7 +14,7 @@ import base64
 import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -83,8 +83,14 @@ class FaultKind(StrEnum):
     REFUSED = "refused"  # never reached the CRM
     CONFLICT = "409"
     VALIDATION = "400"
-    UNAUTHORIZED = "401"
-    FORBIDDEN = "403"
+    UNAUTHORIZED = "401"  # and every request after it, until renew_token()
+    FORBIDDEN = "403"  # likewise (access to the databases withdrawn)
+    CRASH_BEFORE = "crash_before"  # PIE's process dies just before sending (nothing sent)
+    CRASH_AFTER = "crash_after"  # the request is applied, PIE dies before reading the answer
+
+
+class EngineCrash(BaseException):
+    """PIE's process died (a crash fault): nothing after it in the run happens."""
 
 
 #: The operations a fault can target (``Fault.ops``).
@@ -124,6 +130,7 @@ class Request:
     at: datetime  # PIE's clock
     op: str
     kind: str  # what happened: "ok", a FaultKind value, "429-budget"
+    record: str = ""  # a query's record kind
 
 
 @dataclass
@@ -175,10 +182,17 @@ class FakeCrm(CrmAdapter):
         self.before_update: list[Callable[[CrmRecord, Fields], None]] = []
         #: PIE's writes as applied: (PIE's clock, external id, fields written)
         self.write_log: list[tuple[datetime, str, dict[str, FieldValue]]] = []
-        #: request indexes of PIE's updates that changed nothing (while every edit of the
-        #: page was visible to queries: PIE could have known)
+        #: request indexes of PIE's updates that changed nothing although every edit of the
+        #: page was visible to PIE's last query before it (PIE could have known)
         self.noop_writes: list[int] = []
+        #: pages whose last update was applied but its answer never reached PIE (lost, or
+        #: PIE crashed): PIE may rightly send the same values again
+        self.unanswered: set[str] = set()
+        #: when PIE last received an answer to a query (what it could know of the CRM)
+        self.last_read: dict[RecordKind, datetime] = {}
         self.writes_applied = 0  # writes that changed the CRM (incl. ones whose answer was lost)
+        #: a 401/403 fault revokes access until renew_token(): every request answers it
+        self.revoked: FaultKind | None = None
         self._ids = itertools.count(1)
 
     # --- test controls ---------------------------------------------------------------------
@@ -188,6 +202,10 @@ class FakeCrm(CrmAdapter):
 
     def heal(self) -> None:
         self.faults.clear()
+
+    def renew_token(self) -> None:
+        """A person renewed the token (or shared the databases again)."""
+        self.revoked = None
 
     def crm_now(self) -> datetime:
         return self.clock.now() + timedelta(seconds=self.skew)
@@ -241,7 +259,9 @@ class FakeCrm(CrmAdapter):
         return self._caps
 
     async def create_record(self, kind: RecordKind, pie_id: UUID, fields: Fields) -> WriteResult:
-        lost = self._request("create")
+        if self.dedupe_creates:  # like Notion: the PIE-id lookup is a request of its own
+            self._answer(await self._send("find"), None)
+        lost = await self._send("create")
         existing = self._by_pie_id(kind, pie_id) if self.dedupe_creates else None
         if existing is not None:
             return self._answer(lost, WriteResult(self._out(existing), created=False))
@@ -252,35 +272,49 @@ class FakeCrm(CrmAdapter):
     async def update_record(
         self, kind: RecordKind, external_id: str, fields: Fields
     ) -> WriteResult:
-        lost = self._request("update")
+        lost = await self._send("update")
         row = self._visible(kind, external_id)
+        if row.in_trash:  # like Notion: a trashed page refuses property edits
+            raise CrmRejected(
+                400,
+                "Can't edit block that is archived. You must unarchive the block before editing.",
+                code="validation_error",
+            )
         while self.before_update:
             self.before_update.pop(0)(self._out(row), fields)
         self._validate(kind, fields)
         names = field_names(kind)
-        if row.indexed_at <= self.clock.now() and all(
-            row.fields.get(k) == v for k, v in fields.items() if k in names
+        read = self.last_read.get(kind)
+        if (
+            read is not None
+            and row.indexed_at <= read
+            and external_id not in self.unanswered
+            and all(row.fields.get(k) == v for k, v in fields.items() if k in names)
         ):
             self.noop_writes.append(len(self.requests) - 1)
         self._update(row, fields, self._caps.self_actor)
         self.write_log.append((self.clock.now(), external_id, dict(fields)))
+        if lost:
+            self.unanswered.add(external_id)
+        else:
+            self.unanswered.discard(external_id)
         return self._answer(lost, WriteResult(self._out(row)))
 
     async def get_record(self, kind: RecordKind, external_id: str) -> CrmRecord | None:
-        lost = self._request("get")
+        lost = await self._send("get")
         row = self.rows.get(external_id)
         found = row if row is not None and row.kind is kind and row.visible else None
         return self._answer(lost, None if found is None else self._out(found))
 
     async def find_by_pie_id(self, kind: RecordKind, pie_id: UUID) -> CrmRecord | None:
-        lost = self._request("find")
+        lost = await self._send("find")
         row = self._by_pie_id(kind, pie_id)
         return self._answer(lost, None if row is None else self._out(row))
 
     async def list_records(
         self, kind: RecordKind, *, cursor: str | None = None, page_size: int = 100
     ) -> Page:
-        lost = self._request("list")
+        lost = await self._send("list")
         rows = sorted(self._live(kind), key=lambda r: r.external_id)
         after = _decode(cursor)
         if after is not None:
@@ -298,7 +332,9 @@ class FakeCrm(CrmAdapter):
         cursor: str | None = None,
         page_size: int = 100,
     ) -> Page:
-        lost = self._request("query")
+        lost = await self._send("query", kind.value)
+        if not lost:
+            self.last_read[kind] = self.clock.now()
         now = self.clock.now()
         rows = sorted(
             (r for r in self._live(kind) if self._reported(r) >= since and r.indexed_at <= now),
@@ -317,7 +353,7 @@ class FakeCrm(CrmAdapter):
         return self._answer(lost, Page([self._out(r) for r in page], token))
 
     async def set_trash(self, kind: RecordKind, external_id: str, in_trash: bool) -> WriteResult:
-        lost = self._request("trash")
+        lost = await self._send("trash")
         row = self._visible(kind, external_id)
         if row.in_trash != in_trash:
             row.in_trash = in_trash
@@ -328,7 +364,7 @@ class FakeCrm(CrmAdapter):
     async def create_activity(
         self, deal_external_id: str, activity: ActivityInput
     ) -> ActivityResult:
-        lost = self._request("activity")
+        lost = await self._send("activity")
         self._visible(RecordKind.DEAL, deal_external_id)
         done = self.activities.setdefault(deal_external_id, [])
         for item in done:
@@ -340,16 +376,35 @@ class FakeCrm(CrmAdapter):
         return self._answer(lost, ActivityResult(item.pie_id, item.external_id, True))
 
     async def list_activities(self, deal_external_id: str) -> Sequence[ActivityResult]:
-        lost = self._request("list")
+        lost = await self._send("list")
         self._visible(RecordKind.DEAL, deal_external_id)
         items = self.activities.get(deal_external_id, [])
         return self._answer(lost, [ActivityResult(a.pie_id, a.external_id) for a in items])
 
     # --- internals -------------------------------------------------------------------------
 
-    def _request(self, op: str) -> bool:
-        """Log the request and raise its fault, if any; True: apply, then lose the answer."""
+    async def _send(self, op: str, record: str = "") -> str:
+        await self.before_request()
+        sent = len(self.requests)
+        try:
+            return self._request(op)
+        finally:
+            for i in range(sent, len(self.requests)):
+                self.requests[i] = replace(self.requests[i], record=record)
+
+    def _request(self, op: str) -> str:
+        """Log the request and raise its fault, if any. What happens to the answer once the
+        request is applied: "" delivered, "lost", or "crash" (PIE dies before reading it)."""
         now = self.clock.now()
+        crash = next(
+            (f for f in self.faults if f.matches(op) and f.kind is FaultKind.CRASH_BEFORE), None
+        )
+        if crash is not None:
+            self.faults.remove(crash)
+            raise EngineCrash(f"crash before {op}")
+        if self.revoked is not None:
+            self.requests.append(Request(now, op, self.revoked.value))
+            raise _rejected(self.revoked)
         if self.budget is not None:
             limit, window = self.budget
             recent = [r.at for r in self.requests if r.kind != "refused"]
@@ -361,7 +416,7 @@ class FakeCrm(CrmAdapter):
         fault = next((f for f in self.faults if f.matches(op)), None)
         if fault is None:
             self.requests.append(Request(now, op, "ok"))
-            return False
+            return ""
         fault.times -= 1
         if fault.times <= 0:
             self.faults.remove(fault)
@@ -370,7 +425,11 @@ class FakeCrm(CrmAdapter):
         if kind in (FaultKind.RATE_LIMITED, FaultKind.OVERLOADED) and fault.retry_after:
             self.retry_afters[len(self.requests) - 1] = fault.retry_after
         if kind is FaultKind.LOST_RESPONSE:
-            return True
+            return "lost"
+        if kind is FaultKind.CRASH_AFTER:
+            return "crash"
+        if kind in (FaultKind.UNAUTHORIZED, FaultKind.FORBIDDEN):
+            self.revoked = kind
         if kind is FaultKind.RATE_LIMITED:
             raise CrmRateLimited("rate limited", retry_after=fault.retry_after)
         if kind is FaultKind.OVERLOADED:
@@ -385,12 +444,12 @@ class FakeCrm(CrmAdapter):
             raise CrmUnavailable("connection refused", outcome_unknown=False)
         if kind is FaultKind.CONFLICT:
             raise CrmConflict("could not complete the transaction (data collision)")
-        status = {FaultKind.VALIDATION: 400, FaultKind.UNAUTHORIZED: 401}.get(kind, 403)
-        code = {400: "validation_error", 401: "unauthorized"}.get(status, "restricted_resource")
-        raise CrmRejected(status, f"injected {code}", code=code)
+        raise _rejected(kind)
 
-    def _answer(self, lost: bool, result: R) -> R:
-        if lost:
+    def _answer(self, after: str, result: R) -> R:
+        if after == "crash":
+            raise EngineCrash("crash after the request was applied")
+        if after:
             raise CrmTimeout("the answer was lost")
         return result
 
@@ -492,6 +551,12 @@ class FakeCrm(CrmAdapter):
         )
 
 
+def _rejected(kind: FaultKind) -> CrmRejected:
+    status = {FaultKind.VALIDATION: 400, FaultKind.UNAUTHORIZED: 401}.get(kind, 403)
+    code = {400: "validation_error", 401: "unauthorized"}.get(status, "restricted_resource")
+    return CrmRejected(status, f"injected {code}", code=code)
+
+
 def _size(page_size: int) -> int:
     if not 1 <= page_size <= 100:
         raise CrmRejected(400, "page_size should be ≤ 100", code="validation_error")
@@ -518,6 +583,7 @@ __all__ = [
     "OPS",
     "SELF_ACTOR",
     "WRITE_OPS",
+    "EngineCrash",
     "FakeCrm",
     "Fault",
     "FaultKind",

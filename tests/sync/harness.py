@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -26,18 +26,51 @@ from tests.fakes.uow import InMemoryStore, InMemoryUnitOfWork
 CONN = "notion"
 
 
+class PieClock:
+    """PIE's clock: the world's (true) clock plus an offset, so PIE's clock can jump back
+    while the CRM's keeps going. Sleeping lets true time pass."""
+
+    def __init__(self, true: VirtualClock) -> None:
+        self.true = true
+        self.offset = 0.0
+
+    def now(self) -> datetime:
+        return self.true.now() + timedelta(seconds=self.offset)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.true.sleep(seconds)
+
+    def jump(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 @dataclass
 class World:
-    clock: VirtualClock
+    clock: VirtualClock  # true time (the CRM's clock is this plus its skew)
     store: InMemoryStore
     tenant: UUID
     crm: FakeCrm
     engine: SyncEngine
+    pie_clock: PieClock
     reports: list[RunReport] = field(default_factory=list)
     made: int = 0  # deals made here: their ids are deterministic (replayable examples)
+    restarts: int = 0
 
     def uow(self) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(self.tenant, self.store, clock=self.clock.now)
+        return InMemoryUnitOfWork(self.tenant, self.store, clock=self.pie_clock.now)
+
+    def restart(self) -> None:
+        """PIE's process died and came back: a new engine (nothing in memory survives, its
+        limiter starts afresh) on the same store and CRM."""
+        self.restarts += 1
+        self.clock.advance(5.0)  # a process takes a few seconds to come back
+        self.engine = SyncEngine(
+            self.uow,
+            self.crm,
+            config=self.engine.config,
+            clock=self.pie_clock,
+            rng=random.Random(self.restarts),
+        )
 
     async def run(self, **kwargs: Any) -> RunReport:
         report = await self.engine.run_once(**kwargs)
@@ -47,7 +80,7 @@ class World:
     # --- PIE's side ------------------------------------------------------------------------
 
     async def add_deal(self, name: str = "Acme", **values: Any) -> UUID:
-        now = self.clock.now()
+        now = self.pie_clock.now()
         self.made += 1
         deal = Deal(
             id=UUID(int=(0xD << 124) + self.made),
@@ -69,7 +102,7 @@ class World:
         async with self.uow() as uow:
             deal = await uow.deals.get(deal_id)
             assert deal is not None
-            changed = dataclasses.replace(deal, updated_at=self.clock.now(), **converted)
+            changed = dataclasses.replace(deal, updated_at=self.pie_clock.now(), **converted)
             await uow.deals.update(
                 changed, origin=origin, fields=frozenset(converted) | {"updated_at"}
             )
@@ -119,15 +152,16 @@ async def make_world(
 
     tenant = (await FakeTenantDirectory(store, clock=clock.now).create("sync")).tenant.id
     fake = crm or FakeCrm(clock, **crm_kw)
-    world_uow = lambda: InMemoryUnitOfWork(tenant, store, clock=clock.now)  # noqa: E731
+    pie_clock = PieClock(clock)
+    world_uow = lambda: InMemoryUnitOfWork(tenant, store, clock=pie_clock.now)  # noqa: E731
     engine = SyncEngine(
         world_uow,
         fake,
         config=config or SyncConfig(connection=CONN),
-        clock=clock,
+        clock=pie_clock,
         rng=random.Random(seed),
     )
-    return World(clock, store, tenant, fake, engine)
+    return World(clock, store, tenant, fake, engine, pie_clock)
 
 
-__all__ = ["CONN", "HUMAN", "PIE", "World", "make_world"]
+__all__ = ["CONN", "HUMAN", "PIE", "PieClock", "World", "make_world"]

@@ -25,6 +25,7 @@ checks run against deliberately broken engines (tests/sync/test_sync_proof.py).
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,10 +38,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from pie.domain.crm_fields import DEAL_FIELDS, Ownership, RecordKind
 from pie.domain.ownership import HUMAN, PIE
 from pie.ports.crm import CrmRecord
-from pie.ports.sync import LinkStatus
+from pie.ports.sync import ConnectionStatus, LinkStatus
 from pie.sync.engine import SyncConfig
 from pie.sync.planner import RECORD
-from tests.fakes.crm import FakeCrm, Fault, FaultKind, VirtualClock
+from tests.fakes.crm import EngineCrash, FakeCrm, Fault, FaultKind, VirtualClock
 from tests.sync.harness import CONN, World, make_world
 
 VALUES: dict[str, list[Any]] = {
@@ -73,6 +74,15 @@ FAULTS = st.sampled_from(
 OPS = st.sampled_from(["create", "update", "query", "get", "list", "trash", ""])
 
 
+@dataclass(frozen=True)
+class PieEdit:
+    n: int
+    deal: UUID
+    field: str
+    value: Any
+    at: datetime  # true time
+
+
 @dataclass
 class HumanEdit:
     n: int
@@ -96,10 +106,12 @@ class SyncMachine(RuleBasedStateMachine):
         self.deleted: set[UUID] = set()
         self.pages: list[str] = []
         self.edits: list[HumanEdit] = []
+        self.pie_edits: list[PieEdit] = []
         self.agent_values: dict[UUID, dict[str, Any]] = {}
         self.cursors: dict[str, datetime] = {}
         self.retry_windows: list[tuple[datetime, datetime]] = []
         self.checked_requests = 0
+        self.resumed_at: list[int] = []  # request counts when the connection was resumed
 
     async def _make(self) -> World:
         clock = VirtualClock()
@@ -149,9 +161,18 @@ class SyncMachine(RuleBasedStateMachine):
         value = data.draw(st.sampled_from(VALUES[field]))
         if field in ("name", "stage") and value is None:
             return
+        before = self.run(self.world.pie_deal(deal))
         self.run(self.world.edit_deal(deal, origin=by, **{field: value}))
         if field in AGENT_FIELDS:
             self.agent_values[deal][field] = value
+        after = self.run(self.world.pie_deal(deal))
+        if before is not None and after is not None and before[field] != after[field] == value:
+            # (a write the store's provenance policy refused, e.g. an agent's over a
+            # person's value, is no edit)
+            self.pie_edits.append(PieEdit(len(self.pie_edits), deal, field, value, self._now()))
+
+    def _now(self) -> datetime:
+        return self.world.clock.now()
 
     @precondition(lambda self: self.pie_ids)
     @rule(data=st.data(), by=st.sampled_from([PIE, HUMAN]))
@@ -213,9 +234,13 @@ class SyncMachine(RuleBasedStateMachine):
 
     # --- time, faults, runs ----------------------------------------------------------------
 
-    @rule(seconds=st.sampled_from([1, 10, 30, 61, 150, 400]))
+    @rule(seconds=st.sampled_from([1, 10, 30, 61, 150, 400, -120]))
     def tick(self, seconds: int) -> None:
-        self.world.clock.advance(seconds)
+        """Time passes; a negative tick is PIE's clock jumping back (F6; the CRM's does not)."""
+        if seconds < 0:
+            self.world.pie_clock.jump(seconds)
+        else:
+            self.world.clock.advance(seconds)
 
     @rule(
         kind=FAULTS,
@@ -237,10 +262,57 @@ class SyncMachine(RuleBasedStateMachine):
         """F1: a storm of 429s with Retry-After (decimals, and beyond a minute)."""
         self.crm.inject(Fault(FaultKind.RATE_LIMITED, frozenset(), times, retry_after))
 
+    @rule(
+        kind=st.sampled_from(
+            [
+                FaultKind.CRASH_BEFORE,
+                FaultKind.CRASH_AFTER,
+                FaultKind.UNAUTHORIZED,
+                FaultKind.FORBIDDEN,
+                FaultKind.VALIDATION,
+            ]
+        ),
+        op=st.sampled_from(["update", "create", "query", ""]),
+        times=st.integers(1, 3),
+    )
+    def fault_scenario(self, kind: FaultKind, op: str, times: int) -> None:
+        """F5: PIE's process dies at the next request of this kind, after the CRM applied it
+        (between the external write and PIE's checkpoint) or just before sending it.
+        F13: the token is revoked (401) or the databases unshared (403) mid-run: from the
+        next request of this kind on, every request is refused until renewed.
+        F12: a partial batch: the next ``times`` writes of this kind fail 400."""
+        ops = frozenset({op}) if op else frozenset()
+        if kind is FaultKind.VALIDATION:
+            ops = frozenset({op}) if op in ("create", "update") else frozenset({"update"})
+            self.crm.inject(Fault(kind, ops, times))
+        else:
+            self.crm.inject(Fault(kind, ops))
+
+    @rule()
+    def renew_access_and_resume(self) -> None:
+        """A person renews the token and runs `pie sync resume`."""
+        self.crm.renew_token()
+        self._resume()
+
     @rule()
     def sync(self) -> None:
-        self.run(self.world.run())
+        paused = self.run(self._paused())
+        sent = len(self.crm.requests)
+        try:
+            self.run(self.world.run())
+        except EngineCrash:
+            self.world.restart()  # F5: the process comes back; nothing in memory survives
+        if paused:  # F13: a paused connection sends nothing and changes nothing
+            assert len(self.crm.requests) == sent, "requests sent while paused"
         self._after_run()
+
+    async def _paused(self) -> bool:
+        async with self.world.uow() as uow:
+            return (await uow.sync.state(CONN)).status is ConnectionStatus.PAUSED
+
+    def _resume(self) -> None:
+        self.run(self.world.engine.resume())
+        self.resumed_at.append(len(self.crm.requests))
 
     # --- checks ----------------------------------------------------------------------------
 
@@ -295,12 +367,21 @@ class SyncMachine(RuleBasedStateMachine):
             assert before is None or now >= before, "the cursor went back"
             self.cursors[kind] = now
 
-    def _check_requests(self) -> None:  # I9
+    def _check_requests(self) -> None:  # I9, on every request sent (lookups and retries too)
         requests = self.crm.requests
         limit, window = BUDGET
         assert not any(r.kind == "429-budget" for r in requests), "the rate budget was exceeded"
+        rate, burst = self.config.requests_per_second, self.config.burst
+        times = [r.at for r in requests]
+        for i in range(self.checked_requests, len(requests)):
+            for span, most in ((window, limit), (10.0, rate * 10.0 + burst)):
+                sent = i + 1 - bisect_right(times, times[i] - timedelta(seconds=span))
+                assert sent <= most, f"{sent} requests sent in {span}s (budget {most})"
         for i in range(self.checked_requests, len(requests)):
             r = requests[i]
+            before = requests[i - 1].kind if i else None
+            if before in ("401", "403"):  # F13: nothing more until a person resumes
+                assert i in self.resumed_at, f"a request after a {before} before `pie sync resume`"
             if r.kind not in ("429", "529"):
                 continue
             fault_after = self._retry_after_of(i)
@@ -378,17 +459,17 @@ class SyncMachine(RuleBasedStateMachine):
                 assert not final, f"a human edit never reached PIE: {e}"
 
     def _check_no_echo_writes(self) -> None:  # I5: every write PIE sent changed something
-        faults = {k.value for k in FaultKind} | {"429-budget"}
-        for index in self.crm.noop_writes:
-            before = self.crm.requests[index - 1] if index else None
-            if before is not None and before.op == "update" and before.kind in faults:
-                continue  # the retry of a write whose outcome was unknown
+        for index in self.crm.noop_writes:  # (the resend of an unanswered write is excused)
             raise AssertionError(f"an echo: PIE rewrote values the CRM had (request {index})")
 
     def _raced(self, e: HumanEdit) -> bool:
         """PIE wrote the same field while the CRM's queries did not show the edit yet: the
         CRM has no conditional write, so nobody can see this (a documented limit)."""
-        queries = [r.at for r in self.crm.requests if r.op == "query" and r.kind == "ok"]
+        queries = [
+            r.at
+            for r in self.crm.requests
+            if r.op == "query" and r.kind == "ok" and r.record == RecordKind.DEAL.value
+        ]
         for at, ext, fields in self.crm.write_log:
             if ext != e.external_id or e.field not in fields or at < e.at:
                 continue
@@ -403,6 +484,9 @@ class SyncMachine(RuleBasedStateMachine):
         """Heal every fault, let time pass, run until a run does nothing, then check I1, I2,
         I3 and I5."""
         self.crm.heal()
+        if self.crm.revoked is not None or self.run(self._paused()):
+            self.crm.renew_token()
+            self._resume()
         self.world.clock.advance(180)
         for _ in range(8):
             report = self.run(self.world.run(reconcile=True))
@@ -419,6 +503,37 @@ class SyncMachine(RuleBasedStateMachine):
         self._check_no_echo_writes()
         self.run(self._check_converged())
         self.run(self._check_edits(final=True))
+        self.run(self._check_pie_edits())
+
+    async def _check_pie_edits(self) -> None:  # I2's mirror: no edit made in PIE lost silently
+        from pie.sync.store import from_model
+
+        logged = await self.world.conflicts()
+        async with self.world.uow() as uow:
+            for e in self.pie_edits:
+                if e.deal in self.deleted or any(
+                    x.deal == e.deal and x.field == e.field and x.n > e.n for x in self.pie_edits
+                ):
+                    continue  # deleted, or superseded by a later edit in PIE
+                deal = await uow.deals.get(e.deal)
+                assert deal is not None
+                if from_model(RecordKind.DEAL, deal)[e.field] == e.value:
+                    continue
+                if any(
+                    c.pie_id == e.deal
+                    and (c.field == RECORD or (c.field == e.field and c.local == e.value))
+                    for c in logged
+                ):
+                    continue  # logged as a conflict's loser (or the record's trash)
+                link = await uow.sync.link(CONN, RecordKind.DEAL, e.deal)
+                if link is not None and link.status is LinkStatus.DETACHED:
+                    continue
+                if link is not None and any(
+                    x.external_id == link.external_id and x.field == e.field and x.at >= e.at
+                    for x in self.edits
+                ):
+                    continue  # a person's later edit in the CRM replaced it
+                raise AssertionError(f"an edit made in PIE was lost silently: {e}")
 
     async def _check_converged(self) -> None:  # I1, I3 (human-owned)
         async with self.world.uow() as uow:
@@ -427,6 +542,9 @@ class SyncMachine(RuleBasedStateMachine):
                     continue
                 row = self.crm.rows[link.external_id]
                 if row.in_trash or not row.visible:
+                    continue
+                if link.error is not None:  # F12: in the error queue, with the CRM's message
+                    assert link.error, "an error queue entry without the CRM's message"
                     continue
                 deal = await uow.deals.get(link.pie_id)
                 assert deal is not None, f"linked {link.pie_id} is gone from PIE"

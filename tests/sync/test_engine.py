@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
+import pytest
+
 from pie.domain.crm_fields import RecordKind
 from pie.domain.ownership import HUMAN
-from tests.fakes.crm import Fault, FaultKind
+from tests.fakes.crm import EngineCrash, Fault, FaultKind
 from tests.sync.harness import make_world
 
 
@@ -220,8 +224,237 @@ async def test_401_pauses_the_connection_until_resumed() -> None:
     before = len(w.crm.requests)
     paused = await w.run()
     assert paused.status.value == "paused" and len(w.crm.requests) == before
+    w.crm.renew_token()  # a person renews the token, then `pie sync resume`
     await w.engine.resume()
     resumed = await w.run()
     assert resumed.pushed == 1
     ext = await w.external_id(deal)
     assert ext is not None and w.page(ext)["stage"] == "demo"
+
+
+async def test_a_field_a_person_changed_and_changed_back_is_not_overwritten_silently() -> None:
+    """The proof's counterexample (random seed, skew -300 s), shrunk: PIE renames a deal;
+    in the same minute a person renames its page to PIE's new name and back. Notion's values
+    show no change (Globex = the base) and its timestamps are per page and per minute, so
+    no read tells whether the person re-set the name: PIE's value is written (most such page
+    edits are of other fields) and the overwrite is logged, never silent."""
+    for skew in (-300.0, 0.0, 300.0):
+        w = await make_world(skew=skew, query_lag=45.0, budget=(3, 1.0))
+        deal = await w.add_deal("Globex", stage="lead")
+        await w.run()
+        ext = await w.external_id(deal)
+        assert ext is not None
+        await w.add_deal("Acme", stage="lead")
+        await w.edit_deal(deal, name="Acme")
+        w.crm.human_edit(RecordKind.DEAL, ext, {"name": "Acme"})
+        w.crm.human_edit(RecordKind.DEAL, ext, {"name": "Globex"})
+        w.clock.advance(180)
+        for _ in range(3):
+            await w.run()
+            w.clock.advance(61)
+        assert w.page(ext)["name"] == "Acme"
+        [row] = await w.conflicts()
+        assert (row.field, row.base, row.local, row.remote) == ("name", "Globex", "Acme", "Globex")
+        assert (row.winner, row.rule) == ("pie", "page_edit_may_include_field")
+
+
+async def test_a_page_edit_pie_has_seen_is_not_logged_again() -> None:
+    """Once PIE has read the page after a person's edit, a later change in PIE is an
+    ordinary push: no log row."""
+    w = await make_world()
+    deal = await w.add_deal("Acme", stage="lead")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    w.clock.advance(120)
+    w.crm.human_edit(RecordKind.DEAL, ext, {"owner": "erin"})
+    w.clock.advance(61)
+    await w.run()
+    w.clock.advance(120)
+    await w.edit_deal(deal, name="Globex")
+    await w.run()
+    assert w.page(ext)["name"] == "Globex"
+    assert await w.conflicts() == []
+
+
+async def test_a_lost_create_then_a_person_edit_is_merged_not_overwritten() -> None:
+    """A create lands in Notion but every answer is lost; a person edits the new page before
+    PIE finds it again by its PIE id: the person's edit is merged (their value wins, logged),
+    not overwritten as if PIE's create values were agreed."""
+    for lag in (0.0, 45.0):
+        w = await make_world(query_lag=lag)
+        deal = await w.add_deal("Acme", value=1000)
+        w.crm.inject(Fault(FaultKind.LOST_RESPONSE, frozenset({"create"})))
+        w.crm.inject(Fault(FaultKind.TIMEOUT, frozenset({"create"}), times=10))
+        await w.run()
+        assert await w.external_id(deal) is None
+        w.crm.heal()
+        [page] = w.crm.all_records(RecordKind.DEAL)
+        w.clock.advance(30)
+        w.crm.human_edit(RecordKind.DEAL, page.external_id, {"value": 2500.5})
+        for _ in range(3):
+            w.clock.advance(61)
+            await w.run()
+        assert await w.external_id(deal) == page.external_id
+        assert w.page(page.external_id)["value"] == 2500.5
+        got = await w.pie_deal(deal)
+        assert got is not None and got["value"] == 2500.5
+        [row] = await w.conflicts()
+        assert (row.field, row.local, row.remote, row.winner) == ("value", 1000.0, 2500.5, "crm")
+
+
+async def test_a_crash_between_the_write_and_the_checkpoint_replays_without_duplicates() -> None:
+    """F5: the CRM applied the create (then the update) and PIE died before recording it; the
+    restarted engine finds the page by its PIE id, resends nothing twice, loses nothing."""
+    w = await make_world(query_lag=45.0)
+    deal = await w.add_deal("Acme", value=1000)
+    w.crm.inject(Fault(FaultKind.CRASH_AFTER, frozenset({"create"})))
+    with pytest.raises(EngineCrash):
+        await w.run()
+    w.restart()
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None and len(w.crm.all_records(RecordKind.DEAL)) == 1
+    w.clock.advance(60)
+    await w.edit_deal(deal, stage="demo")
+    w.crm.inject(Fault(FaultKind.CRASH_AFTER, frozenset({"update"})))
+    with pytest.raises(EngineCrash):
+        await w.run()
+    w.restart()
+    w.clock.advance(60)
+    again = await w.run()  # Notion shows the change already: agreed, not resent
+    assert again.pushed == 0 and w.page(ext)["stage"] == "demo"
+    w.clock.advance(60)
+    assert (await w.run()).idle and len(w.crm.all_records(RecordKind.DEAL)) == 1
+    assert await w.conflicts() == []
+
+
+async def test_every_request_sent_is_counted_and_spaced_by_the_budget() -> None:
+    """A create costs the PIE-id lookup and the create: both go through the limiter."""
+    w = await make_world(budget=(3, 1.0))
+    for i in range(5):
+        await w.add_deal(f"deal {i}")
+    sent = len(w.crm.requests)
+    report = await w.run()
+    new = w.crm.requests[sent:]
+    assert report.created_remote == 5
+    assert report.requests == len(new) >= 10
+    gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(new)]
+    assert min(gaps) >= 1 / w.engine.config.requests_per_second - 1e-6
+    assert not any(r.kind == "429-budget" for r in w.crm.requests)
+
+
+@pytest.mark.parametrize(
+    ("deleted_in", "deleter", "editor", "expect_rule", "record_survives_in_notion"),
+    [
+        # a person trashes in Notion; PIE edits (an agent's, or a person's in PIE): trash wins
+        ("notion", HUMAN, "pie", "remote_trash_wins", False),
+        ("notion", HUMAN, HUMAN, "remote_trash_wins", False),
+        # PIE deletes; a person edits in Notion: a person's delete wins, an agent's loses
+        ("pie", HUMAN, "notion", "local_delete_wins", False),
+        ("pie", "pie", "notion", "human_edit_beats_agent_delete", True),
+    ],
+)
+async def test_the_delete_rule_from_both_sides(
+    deleted_in: str,
+    deleter: str,
+    editor: str,
+    expect_rule: str,
+    record_survives_in_notion: bool,
+) -> None:
+    """One rule, both directions: a delete beats an agent's edit, a person's edit beats an
+    agent's delete, a person's delete beats a person's edit; the loser is logged."""
+    w = await make_world()
+    deal = await w.add_deal("Acme", stage="lead")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    w.clock.advance(120)
+    if deleted_in == "notion":
+        w.crm.human_trash(RecordKind.DEAL, ext)
+        await w.edit_deal(deal, origin=editor, stage="demo")
+    else:
+        await w.delete_deal(deal, origin=deleter)
+        w.crm.human_edit(RecordKind.DEAL, ext, {"stage": "proposal"})
+    w.clock.advance(61)
+    await w.run(reconcile=True)
+    w.clock.advance(61)
+    await w.run(reconcile=True)
+    rows = await w.conflicts()
+    assert any(c.rule == expect_rule for c in rows), rows
+    assert w.crm.record(RecordKind.DEAL, ext).in_trash is not record_survives_in_notion
+    kept = await w.pie_deal(deal)
+    if deleted_in == "notion":
+        assert kept is not None and kept["stage"] == "demo"  # nothing hard-deleted by the sync
+    elif record_survives_in_notion:
+        assert kept is not None and kept["stage"] == "proposal"  # back from Notion
+    else:
+        assert kept is None
+
+
+@pytest.mark.parametrize("fault", [FaultKind.CRASH_BEFORE, FaultKind.SERVER_ERROR])
+async def test_a_restore_notion_called_for_survives_a_failed_write(fault: FaultKind) -> None:
+    """Found by a random seed with the crash rule: a person edits an agent-owned field, PIE's
+    restoring write fails (a crash just before it, or retries given up) and another page's
+    edit moves Notion's newest time on. The inbound cursor does not pass the record whose
+    write failed: the next run reads it again and restores it."""
+    w = await make_world(skew=-300.0)
+    one = await w.add_deal("One", probability=0.5)
+    two = await w.add_deal("Two")
+    await w.run()
+    ext1, ext2 = await w.external_id(one), await w.external_id(two)
+    assert ext1 and ext2
+    w.crm.human_edit(RecordKind.DEAL, ext1, {"probability": 0.9})
+    w.clock.advance(400)
+    w.crm.human_edit(RecordKind.DEAL, ext2, {"owner": "erin"})
+    w.crm.inject(Fault(fault, frozenset({"update"}), times=10))
+    try:
+        await w.run()
+    except EngineCrash:
+        w.restart()
+    w.crm.heal()
+    for _ in range(2):
+        w.clock.advance(61)
+        await w.run()
+    assert w.page(ext1)["probability"] == 0.5
+    assert [(c.field, c.rule) for c in await w.conflicts()] == [("probability", "agent_owned")]
+
+
+async def test_a_write_to_a_page_trashed_meanwhile_is_refused_then_tombstoned() -> None:
+    """Found by a random seed: a person edits a page, then trashes it, while an agent edits
+    the deal in PIE. Notion refuses the write (400: the page is archived); the record waits
+    in the error queue, and the next full reconciliation confirms the trash (tombstone,
+    logged); the person's edit stays on the page."""
+    w = await make_world()
+    deal = await w.add_deal("Acme", stage="demo")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    w.crm.human_edit(RecordKind.DEAL, ext, {"stage": "discovery"})
+    w.clock.advance(30)
+    w.crm.human_trash(RecordKind.DEAL, ext)
+    await w.edit_deal(deal, stage="lead")
+    report = await w.run()
+    assert report.pushed == 0 and any("archived" in e for e in report.errors), report
+    w.clock.advance(61)
+    await w.run(reconcile=True)
+    assert w.page(ext)["stage"] == "discovery"
+    rules = {(c.field, c.rule) for c in await w.conflicts()}
+    assert ("_record", "remote_trash_wins") in rules and ("stage", "remote_trash_wins") in rules
+
+
+async def test_a_record_refused_because_trashed_goes_out_once_the_page_is_restored() -> None:
+    """The error queue holds a record until its data changes on either side: a page restored
+    in Notion is such a change (found by a random seed)."""
+    w = await make_world()
+    deal = await w.add_deal("Acme")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    await w.edit_deal(deal, detection_confidence=0.2)
+    w.crm.human_trash(RecordKind.DEAL, ext)
+    assert (await w.run()).errors
+    w.crm.human_trash(RecordKind.DEAL, ext, False)
+    w.clock.advance(61)
+    report = await w.run()
+    assert report.pushed == 1 and w.page(ext)["detection_confidence"] == 0.2, report

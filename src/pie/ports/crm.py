@@ -44,7 +44,7 @@ The rules every implementation keeps (tests/contract/test_crm_contract.py checks
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -250,7 +250,23 @@ class ActivityResult:
 class CrmAdapter(abc.ABC):
     """A CRM backend (see the module docstring for the rules). One instance serves one
     connection of one tenant. The seed's named operations (``create_deal``, ``get_deal``,
-    ...) are the kind-generic abstract methods applied to deals or contacts."""
+    ...) are the kind-generic abstract methods applied to deals or contacts.
+
+    **Every request an adapter sends awaits its gate first** (``use_gate``): an operation
+    may cost several requests (Notion: a create is the PIE-id lookup and the create; the
+    first activity appended to a page lists the page's blocks first; a retry is another
+    request), and the caller's rate limiter must count the requests, not the operations."""
+
+    _gate: Callable[[], Awaitable[None]] | None = None
+
+    def use_gate(self, gate: Callable[[], Awaitable[None]] | None) -> None:
+        """Await ``gate`` before every request this adapter sends (None: no gate)."""
+        self._gate = gate
+
+    async def before_request(self) -> None:
+        """Implementations call this just before each request they send."""
+        if self._gate is not None:
+            await self._gate()
 
     @property
     @abc.abstractmethod

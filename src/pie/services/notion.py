@@ -25,6 +25,10 @@ from pie.ports.notion import NotionAdmin, NotionDatabase, SchemaReport
 from pie.services.schemas.notion import NotionDatabaseRead, NotionSetupRead
 
 CONNECTION = "notion"
+#: the connection's request budget for the sync, requests a second (a connection setting)
+RATE_SETTING = "requests_per_second"
+DEFAULT_RATE = 2.5  # below Notion's average of 3 a second per connection
+MAX_RATE = 50.0
 CREDENTIAL = f"connection:{CONNECTION}"  # the same naming as pie.services.connections
 NOTION_API = "https://api.notion.com"
 _KEYS = {RecordKind.DEAL: "deals", RecordKind.CONTACT: "contacts"}
@@ -75,6 +79,39 @@ def _read(report: SchemaReport) -> list[NotionDatabaseRead]:
     ]
 
 
+def check_rate(rate: float) -> float:
+    if not 0 < rate <= MAX_RATE:
+        raise InvalidInput(
+            f"must be more than 0 and at most {MAX_RATE:g} requests a second (Notion allows "
+            f"about 3; the default is {DEFAULT_RATE:g})",
+            field="rate",
+        )
+    return float(rate)
+
+
+def _rate_of(settings: Mapping[str, str]) -> float:
+    try:
+        return check_rate(float(settings.get(RATE_SETTING, DEFAULT_RATE)))
+    except (TypeError, ValueError, InvalidInput):
+        return DEFAULT_RATE
+
+
+async def sync_rate(deps: NotionDeps, tenant_id: UUID, *, set_to: float | None = None) -> float:
+    """The request budget (requests a second) the sync spends on the tenant's Notion
+    connection; ``set_to`` stores a new one first (it holds for every later run)."""
+    stored = await _stored(deps, tenant_id)
+    if stored is None:
+        raise NotConfigured("Notion is not set up: run `pie notion setup --parent PAGE_ID`")
+    if set_to is None:
+        return _rate_of(stored.settings)
+    rate = check_rate(set_to)
+    settings = {**stored.settings, RATE_SETTING: repr(rate)}
+    await deps.connections(tenant_id).save(
+        replace(stored, settings=settings, updated_at=deps.now())
+    )
+    return rate
+
+
 async def _token(deps: NotionDeps, tenant_id: UUID, token: Secret | None) -> Secret:
     if token is not None and token.reveal().strip():
         return Secret(token.reveal().strip())
@@ -93,6 +130,7 @@ async def _save(
     token: Secret,
     databases: Mapping[RecordKind, NotionDatabase],
     base_url: str,
+    rate: float | None = None,
 ) -> Connection:
     await deps.credentials(tenant_id).put(CREDENTIAL, {"token": token})
     store = deps.connections(tenant_id)
@@ -102,6 +140,9 @@ async def _save(
         raise InvalidInput(
             f"the connection {CONNECTION!r} is a {existing.vendor} connection", field="name"
         )
+    kept = existing.settings.get(RATE_SETTING) if existing is not None else None
+    chosen = repr(rate) if rate is not None else kept
+    extra = {RATE_SETTING: chosen} if chosen is not None else {}
     if existing is None:
         return await store.add(
             Connection(
@@ -111,7 +152,7 @@ async def _save(
                 name=CONNECTION,
                 base_url=base_url,
                 auth="token",
-                settings=_settings_of(databases),
+                settings={**_settings_of(databases), **extra},
                 credential=CREDENTIAL,
                 schedule_minutes=None,
                 state=ACTIVE,
@@ -123,7 +164,7 @@ async def _save(
         replace(
             existing,
             base_url=base_url,
-            settings=_settings_of(databases),
+            settings={**_settings_of(databases), **extra},
             updated_at=now,
         )
     )
@@ -144,10 +185,12 @@ async def setup(
     *,
     token: Secret | None = None,
     again: bool = False,
+    rate: float | None = None,
 ) -> NotionSetupRead:
     """Create the deals and contacts databases under ``parent_page_id`` with PIE's schema,
     then store the token (encrypted) and the ids. A tenant already set up keeps its
-    databases unless ``again`` (new, empty ones replace them; the old ones stay in Notion)."""
+    databases unless ``again`` (new, empty ones replace them; the old ones stay in Notion).
+    ``rate``: the sync's request budget on this connection (requests a second)."""
     if not parent_page_id.strip():
         raise InvalidInput(
             "give the id of a Notion page shared with the integration", field="parent"
@@ -160,10 +203,12 @@ async def setup(
             "to create new databases",
             field="parent",
         )
+    if rate is not None:
+        check_rate(rate)
     secret = await _token(deps, tenant_id, token)
     base_url = _base_url(deps, stored)
     made = await deps.admin.create_databases(secret, parent_page_id.strip(), base_url)
-    await _save(deps, tenant_id, secret, made, base_url)
+    await _save(deps, tenant_id, secret, made, base_url, rate)
     report = SchemaReport(made, dict.fromkeys(made, ()))
     return NotionSetupRead(
         connection=CONNECTION, base_url=base_url, databases=_read(report), ok=True

@@ -14,17 +14,21 @@ A run (``run_once``):
 3. **Plan and apply, one transaction:** for every record touched on either side, the planner
    compares PIE's values and the CRM's with the last agreed values; the CRM's winning values
    are written to PIE (through the repositories, origin = the CRM's name), agreed values
-   become the base, conflicts are logged (once per divergence), and the inbound cursors
-   advance — all in one commit.
+   become the base, conflicts are logged (once per divergence) — all in one commit.
 4. **Push.** Coalesced per record (one write per record, whatever number of fields changed),
-   through the connection's rate limiter; each success sets the base of *the fields written*
-   (never the others, whatever the write's response shows) in a short transaction. Creates
+   through the connection's rate limiter, which counts every request the adapter sends
+   (its gate: a create's PIE-id lookup, block lists, retries), not operations; each
+   success sets the base of *the fields written* (never the others, whatever the write's
+   response shows) in a short transaction. Creates
    carry the PIE id (a retried create finds the record instead of duplicating). Retries
    (tenacity): 429/529/5xx/timeouts/409, honouring Retry-After (decimals too), else
    exponential backoff with jitter; 400 puts the record in the error queue (its link's
-   ``error``) until its data changes; 401/403 pause the connection; 404 detaches the link.
-5. **Outbox position** advances past every change whose record was pushed or needed nothing;
-   a record whose push failed transiently holds it back, so it is retried next run.
+   ``error``) until its data changes (either side); 401/403 pause the connection; 404
+   detaches the link.
+5. **Outbox position and cursors** advance past every change whose record was pushed or
+   needed nothing; a record whose push failed transiently holds them back (the outbox for
+   PIE's changes, the inbound cursor for writes the CRM's side called for), so it is
+   re-planned next run. A run that stops early (a crash, a 401) moves neither.
 
 Nothing here runs in a user's request: ``pie sync run`` (``--once`` or ``--every``) or a
 background job drives it.
@@ -35,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -118,6 +122,9 @@ class SyncConfig:
     honour_retry_after: bool = True
     detach_on_404: bool = True
     agent_rule: bool = True
+    count_operations: bool = False  # the limiter counts operations, not requests sent
+    checkpoint_before_write: bool = False  # the base saved before the CRM confirmed a write
+    pause_on_auth_error: bool = True  # 401/403 pause the connection
 
     def __post_init__(self) -> None:
         if self.requests_per_second <= 0:
@@ -178,7 +185,8 @@ class RateLimiter:
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
                 return
-            await self.clock.sleep((1.0 - self._tokens) / self.rate)
+            # at least a microsecond (a clock's resolution), or a tiny deficit never refills
+            await self.clock.sleep(max(1e-6, (1.0 - self._tokens) / self.rate))
 
     def pause(self, seconds: float) -> None:
         until = self.clock.now() + timedelta(seconds=max(0.0, seconds))
@@ -226,6 +234,8 @@ class SyncEngine:
         self._report: RunReport | None = None
         self._skew = 0.0
         self._bases: dict[tuple[RecordKind, UUID], dict[str, Value]] = {}
+        # every request the adapter sends waits for the limiter (lookups, retries, appends)
+        crm.use_gate(None if config.count_operations else self._gate)
 
     # --- running ---------------------------------------------------------------------------
 
@@ -261,11 +271,12 @@ class SyncEngine:
             pushes, creates, trashes, feed = await self._plan_and_apply(
                 state, cursors, remote, policy
             )
-            failed_seqs = await self._push(pushes, creates, trashes)
+            held: dict[str, datetime] = {}
+            failed_seqs = await self._push(pushes, creates, trashes, remote, held)
             failed_seqs += await self._push_activities(feed.activities)
-            await self._advance_outbox(feed.last_seq, failed_seqs, report)
+            await self._advance_outbox(feed.last_seq, failed_seqs, report, cursors, held)
         except CrmRejected as err:
-            if err.pauses_connection:
+            if err.pauses_connection and cfg.pause_on_auth_error:
                 await self._pause(str(err))
                 report.status = ConnectionStatus.PAUSED
             report.errors.append(str(err))
@@ -276,6 +287,7 @@ class SyncEngine:
 
     def _finish(self, report: RunReport) -> RunReport:
         report.finished_at = self.clock.now()
+        self._report = None  # requests sent outside a run count in no run's report
         return report
 
     # --- inbound ---------------------------------------------------------------------------
@@ -423,7 +435,7 @@ class SyncEngine:
                         )
                         continue
                     values = {k: v for k, v in record.fields.items() if k in fields}
-                    await store.create_record(kind, pie_id, values)
+                    made_local = await store.create_record(kind, pie_id, values)
                     made = Link(
                         kind,
                         pie_id,
@@ -434,10 +446,17 @@ class SyncEngine:
                     )
                     await uow.sync.save_link(cfg.connection, made)
                     by_pie[(kind, pie_id)] = by_ext[(kind, ext)] = made
-                    await uow.sync.save_base(cfg.connection, kind, pie_id, values)
-                    report.created_local += 1
-                    seen.add((kind, pie_id))
-                    continue
+                    if made_local.created:
+                        await uow.sync.save_base(cfg.connection, kind, pie_id, values)
+                        report.created_local += 1
+                        seen.add((kind, pie_id))
+                        continue
+                    # PIE made this record and the CRM's answer to the create was lost: agree
+                    # only on what is provably agreed, then merge it like any linked record
+                    base = self._adopted_base(record, made_local.record.fields, fields)
+                    await uow.sync.save_base(cfg.connection, kind, pie_id, base)
+                    self._bases[(kind, pie_id)] = base
+                    link = made
                 if link.status is LinkStatus.TRASHED and not record.in_trash:
                     link = replace(link, status=LinkStatus.LINKED)  # restored in the CRM
                     conflicts.append(
@@ -449,8 +468,14 @@ class SyncEngine:
                 seen.add((kind, link.pie_id))
                 t = touched.get((kind, link.pie_id))
                 plan = await self._plan(uow, store, kind, link, fields, record, t, timing)
-                if link.error is not None and not (t and t.changed_at):
-                    plan = replace(plan, push={})  # in the error queue until its data changes
+                moved = (record.last_edited_time, record.last_edited_by) != (
+                    link.remote_edited_time,
+                    link.remote_edited_by,
+                )
+                if link.error is not None and not (t and t.changed_at) and not moved:
+                    # in the error queue until its data changes, on either side (a page
+                    # restored from the trash, say)
+                    plan = replace(plan, push={})
                 await self._apply(uow, store, link, plan, record, conflicts, report)
                 if plan.push:
                     pushes.append((link, plan.push, t.first_seq if t else 0))
@@ -473,7 +498,9 @@ class SyncEngine:
                 if link.error is not None and not t.changed_at and t.deleted_by is None:
                     continue  # in the error queue until its data changes
                 seen_remote: CrmRecord | None = None
-                if t.deleted_by is not None:
+                agreed = self._bases.get((kind, pie_id), {})
+                if t.deleted_by is not None or any(name not in agreed for name in fields):
+                    # a delete, or a record never fully agreed (an adopted create): read it
                     seen_remote = await self._call(
                         partial(self.crm.get_record, kind, link.external_id)
                     )
@@ -495,7 +522,6 @@ class SyncEngine:
                 cfg.connection,
                 replace(
                     state,
-                    cursors=cursors,
                     status=ConnectionStatus.OK,
                     reason=None,
                     last_run_at=self.clock.now(),
@@ -560,7 +586,11 @@ class SyncEngine:
             None
             if record is None
             else Remote(
-                record.fields, record.last_edited_time, record.last_edited_by, record.in_trash
+                record.fields,
+                record.last_edited_time,
+                record.last_edited_by,
+                record.in_trash,
+                unseen_edit=self._unseen_edit(link, record),
             )
         )
         return plan_record(
@@ -572,6 +602,25 @@ class SyncEngine:
             remote=remote,
             timing=timing,
         )
+
+    def _adopted_base(
+        self, record: CrmRecord, mine: Mapping[str, Value], fields: Iterable[str]
+    ) -> dict[str, Value]:
+        """The base of a record PIE created whose create answer was lost (found again by its
+        PIE id): what the CRM has, if PIE was its last editor (it holds what PIE wrote);
+        else only the fields where the CRM and PIE agree, so that a person's edit since the
+        create is merged (a conflict decided and logged), never overwritten as if agreed."""
+        theirs = {k: v for k, v in record.fields.items() if k in fields}
+        if record.last_edited_by == self.crm.capabilities.self_actor:
+            return theirs
+        return {k: v for k, v in theirs.items() if k in mine and mine[k] == v}
+
+    def _unseen_edit(self, link: Link, record: CrmRecord) -> bool:
+        """Someone other than PIE edited the record since PIE last read or wrote it."""
+        if record.last_edited_by == self.crm.capabilities.self_actor:
+            return False
+        seen = (link.remote_edited_time, link.remote_edited_by)
+        return seen != (record.last_edited_time, record.last_edited_by)
 
     async def _apply(
         self,
@@ -632,8 +681,13 @@ class SyncEngine:
         pushes: Sequence[tuple[Link, dict[str, Value], int]],
         creates: Sequence[tuple[RecordKind, UUID, dict[str, Value], int]],
         trashes: Sequence[tuple[Link, int]],
+        remote: Mapping[tuple[RecordKind, str], CrmRecord],
+        held: dict[str, datetime],
     ) -> list[int]:
-        """Write to the CRM; the first feed seq of every record that failed transiently."""
+        """Write to the CRM; the first feed seq of every record that failed transiently.
+        A failed write the CRM's side called for (an agent-owned field restored, a merge)
+        holds the inbound cursor of its kind at that record's edit time in ``held``, so the
+        next run reads it again and re-plans it (the outbox holds PIE's side)."""
         cfg = self.config
         report = self._report
         assert report is not None
@@ -642,7 +696,7 @@ class SyncEngine:
             try:
                 result = await self._call(partial(self.crm.create_record, kind, pie_id, values))
             except CrmRejected as err:
-                if err.pauses_connection:
+                if err.pauses_connection and cfg.pause_on_auth_error:
                     raise
                 report.errors.append(f"{kind.value} {pie_id}: {err}")
                 continue
@@ -650,9 +704,11 @@ class SyncEngine:
                 failed.append(seq)
                 continue
             async with self._uow() as uow:
-                base = values if result.created else dict(result.record.fields)
-                if not result.created:  # it existed (a retried create): agree on what it has
-                    base = {k: v for k, v in result.record.fields.items() if k in values}
+                base = (
+                    values
+                    if result.created  # it existed (a retried create): see _adopted_base
+                    else self._adopted_base(result.record, values, values)
+                )
                 await uow.sync.save_link(
                     cfg.connection,
                     Link(
@@ -669,12 +725,16 @@ class SyncEngine:
                 await uow.commit()
             report.created_remote += 1
         for link, values, seq in pushes:
+            if cfg.checkpoint_before_write:  # a broken variant: agreed before it is written
+                async with self._uow() as uow:
+                    await uow.sync.save_base(cfg.connection, link.kind, link.pie_id, values)
+                    await uow.commit()
             try:
                 result = await self._call(
                     partial(self.crm.update_record, link.kind, link.external_id, values)
                 )
             except CrmRejected as err:
-                if err.pauses_connection:
+                if err.pauses_connection and cfg.pause_on_auth_error:
                     raise
                 if err.status == 404:
                     await self._detach(link)
@@ -684,6 +744,10 @@ class SyncEngine:
                 continue
             except CrmError:
                 failed.append(seq)
+                seen = remote.get((link.kind, link.external_id))
+                if seen is not None:
+                    at = held.get(link.kind.value)
+                    held[link.kind.value] = min(at or seen.last_edited_time, seen.last_edited_time)
                 continue
             written = dict(result.record.fields) if cfg.refresh_all_from_write else dict(values)
             if not cfg.echo_suppression:
@@ -706,7 +770,7 @@ class SyncEngine:
             try:
                 await self._call(partial(self.crm.set_trash, link.kind, link.external_id, True))
             except CrmRejected as err:
-                if err.pauses_connection:
+                if err.pauses_connection and cfg.pause_on_auth_error:
                     raise
                 if err.status == 404:
                     await self._detach(link)
@@ -747,7 +811,7 @@ class SyncEngine:
             try:
                 await self._call(partial(self.crm.create_activity, link.external_id, item))
             except CrmRejected as err:
-                if err.pauses_connection:
+                if err.pauses_connection and cfg.pause_on_auth_error:
                     raise
             except CrmError:
                 failed.append(seq)
@@ -758,10 +822,28 @@ class SyncEngine:
             await uow.sync.save_link(self.config.connection, replace(link, error=message))
             await uow.commit()
 
-    async def _advance_outbox(self, last_seq: int, failed: list[int], report: RunReport) -> None:
+    async def _advance_outbox(
+        self,
+        last_seq: int,
+        failed: list[int],
+        report: RunReport,
+        cursors: Mapping[str, str],
+        held: Mapping[str, datetime],
+    ) -> None:
+        """After the pushes: the outbox position past every record done, and the inbound
+        cursors past what was read, except where a write the CRM's side called for failed
+        (``held``). A run that stops before this (a crash, a 401, retries given up) leaves
+        both where they were: the next run reads and re-plans the same window, and what was
+        already applied and agreed plans to nothing."""
         position = min([last_seq, *(s - 1 for s in failed)])
         async with self._uow() as uow:
             state = await uow.sync.state(self.config.connection)
+            new_cursors = dict(cursors)
+            for kind, at in held.items():
+                old, new = _parse(state.cursors.get(kind)), _parse(new_cursors.get(kind))
+                if new is not None:
+                    keep = min(new, at) if old is None else max(old, min(new, at))
+                    new_cursors[kind] = keep.isoformat()
             counters = dict(state.counters)
             counters["skew"] = self._skew
             counters["runs"] = int(counters.get("runs", 0)) + 1
@@ -779,6 +861,7 @@ class SyncEngine:
                 replace(
                     state,
                     outbox_seq=max(state.outbox_seq, position),
+                    cursors=new_cursors,
                     status=ConnectionStatus.THROTTLED if report.throttled else state.status,
                     counters=counters,
                 ),
@@ -817,8 +900,15 @@ class SyncEngine:
 
     # --- requests --------------------------------------------------------------------------
 
+    async def _gate(self) -> None:
+        """Before every request the adapter sends: the connection's budget, and the count."""
+        await self.limiter.acquire()
+        if self._report is not None:
+            self._report.requests += 1
+
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """One CRM request through the limiter, retried on retryable errors."""
+        """One CRM operation (one or more requests, each through the limiter via the
+        adapter's gate), retried on retryable errors."""
         cfg = self.config
         report = self._report
 
@@ -839,9 +929,8 @@ class SyncEngine:
         )
         async for attempt in retrying:
             with attempt:
-                await self.limiter.acquire()
-                if report is not None:
-                    report.requests += 1
+                if cfg.count_operations:  # a broken variant: one token per operation
+                    await self._gate()
                 try:
                     return await make()
                 except CrmError as err:

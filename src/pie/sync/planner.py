@@ -23,6 +23,12 @@ Ownership (one policy: ``OwnershipPolicy.sync_ownership``):
   ``[t - skew, t - skew + precision)`` on PIE's clock. A PIE change within ``margin`` of that
   interval is *concurrent*, and a concurrent conflict goes to the human (CRM) side.
 
+A CRM record edited by someone since PIE last saw it whose value for a field equals the base
+may still have been changed and changed back (A -> B -> A, between two of PIE's reads): no
+value or timestamp the CRM returns tells. When PIE overwrites such a field, the overwrite is
+logged (``page_edit_may_include_field``, PIE's value wins: most such edits are of other
+fields) rather than silent, when that edit is concurrent with or later than PIE's change.
+
 Deletes (the one rule, both directions): a delete beats an agent's edit; a human's edit beats
 an agent's delete; between a human delete and a human edit, the delete wins and the edit is
 logged for review. Nothing is hard-deleted by the sync: a CRM trash makes the link a tombstone
@@ -61,6 +67,9 @@ class Rule(StrEnum):
     REMOTE_TRASH = "remote_trash_wins"  # a CRM trash beats PIE's edits (a tombstone)
     LOCAL_DELETE = "local_delete_wins"
     HUMAN_EDIT_BEATS_AGENT_DELETE = "human_edit_beats_agent_delete"
+    #: PIE writes a field whose CRM value shows no change, on a record someone edited since
+    #: PIE last saw it in full: that edit may have re-set this field (A -> B -> A)
+    UNSEEN_PAGE_EDIT = "page_edit_may_include_field"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +97,16 @@ class Local:
 
 @dataclass(frozen=True, slots=True)
 class Remote:
-    """The CRM's side of a record, as read in this pass."""
+    """The CRM's side of a record, as read in this pass. ``unseen_edit``: someone other than
+    PIE edited the record since PIE last saw it in full (its ``last_edited_time`` and
+    ``last_edited_by`` moved): values compared with the base cannot show a field that was
+    changed and changed back (A -> B -> A), so a field PIE overwrites is logged."""
 
     values: Mapping[str, Value]
     last_edited_time: datetime
     last_edited_by: str
     in_trash: bool = False
+    unseen_edit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +203,10 @@ def plan_record(
         if local_changed and not remote_changed:
             if lv != rv or not has_base:
                 push[name] = lv
+                if _maybe_reset(remote, local.changed_at.get(name), timing) and has_base:
+                    conflicts.append(
+                        _conflict(name, b, lv, rv, LOCAL, Rule.UNSEEN_PAGE_EDIT, local, remote)
+                    )
             else:
                 agree[name] = lv
             continue
@@ -227,6 +244,14 @@ def plan_record(
             if name not in push and name not in apply:
                 agree[name] = remote.values.get(name)
     return Plan(push, apply, agree, tuple(conflicts))
+
+
+def _maybe_reset(remote: Remote | None, local_at: datetime | None, timing: Timing) -> bool:
+    """An unseen edit of the record by someone else, concurrent with or later than PIE's
+    change of a field: had it re-set that field, that edit would have won."""
+    if remote is None or not remote.unseen_edit:
+        return False
+    return _later(local_at, remote, timing)[0] == REMOTE
 
 
 def _later(local_at: datetime | None, remote: Remote | None, timing: Timing) -> tuple[str, Rule]:

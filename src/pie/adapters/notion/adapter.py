@@ -152,7 +152,8 @@ class NotionAdapter(CrmAdapter):
     # --- plumbing ------------------------------------------------------------------------
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """One request; failures become CRM errors (pie.ports.crm)."""
+        """One request (through the caller's gate); failures become CRM errors."""
+        await self.before_request()
         try:
             return await call(make)
         except CrmError as err:

@@ -64,6 +64,9 @@ def setup(
     again: bool = typer.Option(
         False, "--again", help="Create new databases even if the tenant has some already"
     ),
+    rate: float | None = typer.Option(
+        None, "--rate", help="Requests a second `pie sync` may send (default 2.5; Notion ~3)"
+    ),
     as_json: bool = AS_JSON,
 ) -> None:
     """Create the deals and contacts databases with PIE's schema under a page; store the token
@@ -78,7 +81,7 @@ def setup(
         deps = c.notion_deps()
         stored = await c.credentials(tenant).get(notion.CREDENTIAL)
         token = _token(st, ask=ask_token or not stored)
-        return await notion.setup(deps, tenant, parent, token=token, again=again)
+        return await notion.setup(deps, tenant, parent, token=token, again=again, rate=rate)
 
     _show(run(st, work), as_json, "Notion databases created")
 

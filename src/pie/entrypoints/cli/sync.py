@@ -25,6 +25,12 @@ def run_command(
     every: float | None = typer.Option(
         None, "--every", min=1.0, help="Run a pass every SECONDS until interrupted"
     ),
+    rate: float | None = typer.Option(
+        None,
+        "--rate",
+        help="Requests a second the sync may send to Notion (kept for later runs; "
+        "default 2.5, Notion allows about 3)",
+    ),
     as_json: bool = AS_JSON,
 ) -> None:
     """Sync PIE and Notion both ways: pull edits made in Notion, push PIE's changes."""
@@ -37,12 +43,12 @@ def run_command(
     async def work(c: Container) -> list[SyncRunRead]:
         tid = await tenant_id(st, c)
         reports: list[SyncRunRead] = []
-        async with c.crm_sync(tid, interval=every or 60.0) as engine:
+        async with c.crm_sync(tid, interval=every or 60.0, rate=rate) as engine:
             while True:
                 report = await engine.run_once()
                 read = SyncRunRead(
                     **{k: v for k, v in vars(report).items() if k in SyncRunRead.model_fields}
-                    | {"status": report.status.value}
+                    | {"status": report.status.value, "rate": engine.limiter.rate}
                 )
                 reports.append(read)
                 if once:
@@ -64,7 +70,7 @@ def _show_run(r: SyncRunRead, as_json: bool) -> None:
     console.print(
         f"sync {r.status}: pulled {r.pulled}, applied {r.applied}, pushed {r.pushed} "
         f"(+{r.created_remote} new in Notion, +{r.created_local} new in PIE), "
-        f"{r.conflicts} conflict(s), {r.requests} request(s)"
+        f"{r.conflicts} conflict(s), {r.requests} request(s) at <= {r.rate:g}/s"
         + (f", throttled {r.throttled}x" if r.throttled else "")
     )
     for error in r.errors[:10]:
@@ -142,7 +148,7 @@ def log_command(
         table.add_row(
             str(c.id),
             f"{c.kind} {str(c.pie_id)[:8]}",
-            c.field,
+            "(record)" if c.field == "_record" else c.field,  # a delete or trash
             _text(c.local),
             _text(c.remote),
             "PIE" if c.winner == "pie" else "Notion",

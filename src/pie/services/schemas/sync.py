@@ -26,6 +26,7 @@ class SyncRunRead(BaseModel):
     conflicts: int = Field(0, description="Conflicts logged by this run")
     requests: int = Field(0, description="CRM requests made")
     throttled: int = Field(0, description="429/529 answers")
+    rate: float = Field(2.5, description="The connection's budget, requests a second")
     errors: list[str] = Field(default_factory=list)
     status: str = "ok"
 
