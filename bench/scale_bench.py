@@ -104,8 +104,12 @@ def read_floor(store: Path, tenant: UUID) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def prepare(size: int, cache: Path, seed: int) -> tuple[Path, UUID]:
-    """The cached world file and SQLite store of ``size`` deals (made on first use)."""
+def prepare(
+    size: int, cache: Path, seed: int, *, clone_from: int | None = None
+) -> tuple[Path, UUID]:
+    """The cached world file and SQLite store of ``size`` deals (made on first use). With
+    ``clone_from``, a larger size is the store of ``clone_from`` deals cloned
+    ``size // clone_from`` times (``clone_store``) instead of a generated world imported."""
     from pie.bootstrap import build, ensure_embedded_schema
     from pie.config import Settings
     from pie.importing import import_file
@@ -117,6 +121,17 @@ def prepare(size: int, cache: Path, seed: int) -> tuple[Path, UUID]:
     marker = cache / f"store-{size}-{seed}.tenant"
     if marker.exists() and store.exists():
         return store, UUID(marker.read_text().strip())
+    if clone_from is not None and size > clone_from:
+        if size % clone_from:
+            raise SystemExit(f"--build clone: {size:,} is not a multiple of {clone_from:,}")
+        source, tenant = prepare(clone_from, cache, seed)
+        started = time.perf_counter()
+        clone_store(source, tenant, store, size // clone_from)
+        log(f"cloned {clone_from:,} deals to {size:,} in {time.perf_counter() - started:.0f} s")
+        built(store).write_text(f"{size // clone_from} copies of {clone_from:,} imported deals\n")
+        marker.write_text(str(tenant))
+        return store, tenant
+    built(store).unlink(missing_ok=True)
     if not world.exists():
         started = time.perf_counter()
         generate(world, deals=size, seed=seed, conversations=False)
@@ -139,6 +154,91 @@ def prepare(size: int, cache: Path, seed: int) -> tuple[Path, UUID]:
     log(f"imported {size:,} deals in {time.perf_counter() - started:.0f} s")
     marker.write_text(str(tenant))
     return store, tenant
+
+
+#: the tables a clone copies (every table mining, forecasting and back-testing read, plus
+#: accounts and contacts), each with its columns that hold the id of a cloned row
+CLONED: dict[str, tuple[str, ...]] = {
+    "accounts": ("id",),
+    "contacts": ("id", "account_id"),
+    "deals": ("id", "account_id"),
+    "activities": ("id", "deal_id", "account_id"),
+    "stage_transitions": ("id", "deal_id", "trigger_activity_id"),
+    "stakeholders": ("id", "account_id", "deal_id", "contact_id"),
+    "external_refs": ("entity_id",),
+}
+
+
+#: a copy's version digit in its ids: any hex digit but 5, the originals'
+COPY_DIGITS = "012346789abcdef"
+
+
+def clone_store(source: Path, tenant: UUID, dest: Path, copies: int) -> None:
+    """``dest``: the store ``source`` with its tenant's records ``copies`` times over.
+
+    Copy ``k`` (1 .. copies - 1) of a row gets the ids of its row and of every row it refers to
+    with the UUID's version digit (``5``: every id PIE derives is a version-5 UUID) replaced by
+    the copy's own digit (ids, foreign keys and an activity's participants alike, so every
+    reference stays inside its copy and no two ids of a table can meet), and every external id
+    gets ``~k`` appended (each deal has its own stream identity). Everything else, times, values,
+    stages, texts, is the original's: the copies have the original's distributions. Not copied:
+    the change feed, versions and model cache (mining reads none of them); the model cache of
+    the tenant is emptied, so nothing fitted on the source is reused. The source is not changed.
+    """
+    import shutil
+    import sqlite3
+
+    if not 1 <= copies <= len(COPY_DIGITS) + 1:
+        raise ValueError(f"copies must be between 1 and {len(COPY_DIGITS) + 1}")
+    with sqlite3.connect(source) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    partial = dest.with_name(dest.name + ".partial")
+    shutil.copyfile(source, partial)
+    db = sqlite3.connect(partial, isolation_level=None)
+    try:
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-2000000"):
+            db.execute(f"PRAGMA {pragma}")
+        t = tenant.hex
+        last = {
+            table: db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
+            for table in CLONED
+        }
+        for k in range(1, copies):
+            started = time.perf_counter()
+            db.execute("BEGIN")
+            for table, ids in CLONED.items():
+                names = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+                values = []
+                for name in names:
+                    if name in ids:
+                        values.append(f"substr({name}, 1, 12) || :k || substr({name}, 14)")
+                    elif table == "activities" and name == "participants":
+                        values.append(
+                            "(SELECT json_group_array(substr(value, 1, 14) || :k"
+                            " || substr(value, 16))"
+                            " FROM json_each(participants))"
+                        )
+                    elif table == "external_refs" and name == "external_id":
+                        values.append("external_id || '~' || :k")
+                    else:
+                        values.append(name)
+                db.execute(
+                    f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(values)}"
+                    f" FROM {table} WHERE tenant_id = :t AND rowid <= :last ORDER BY rowid",
+                    {"k": COPY_DIGITS[k - 1], "t": t, "last": last[table]},
+                )
+            db.execute("COMMIT")
+            log(f"clone {k}/{copies - 1} in {time.perf_counter() - started:.0f} s")
+        db.execute("DELETE FROM model_cache WHERE tenant_id = :t", {"t": t})
+        db.execute("PRAGMA journal_mode=WAL")
+    finally:
+        db.close()
+    partial.replace(dest)
+
+
+def built(store: Path) -> Path:
+    """The note of how a cloned store was made (absent for an imported one)."""
+    return store.with_suffix(".built")
 
 
 def log(text: str) -> None:
@@ -339,6 +439,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "pie-scale-bench")
+    parser.add_argument(
+        "--build",
+        choices=("import", "clone"),
+        default="import",
+        help="how a store larger than --clone-from is made: its generated world imported, or"
+        " the --clone-from store's records cloned (minutes instead of hours)",
+    )
+    parser.add_argument("--clone-from", type=int, default=100_000, help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=2, metavar=("STORE", "TENANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -353,7 +461,8 @@ def main() -> None:
         sizes.append(MILLION)
     rows = []
     for size in sorted(sizes):
-        store, tenant = prepare(size, args.cache, args.seed)
+        clone_from = args.clone_from if args.build == "clone" else None
+        store, tenant = prepare(size, args.cache, args.seed, clone_from=clone_from)
         child = subprocess.run(
             [
                 sys.executable,
@@ -369,6 +478,8 @@ def main() -> None:
             text=True,
         )
         row = json.loads(child.stdout.strip().splitlines()[-1])
+        note = built(store)
+        row["built"] = note.read_text().strip() if note.exists() else "imported"
         log(f"{size:,} deals: {json.dumps(row)}")
         rows.append(row)
     print(table(rows))
