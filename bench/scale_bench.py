@@ -241,6 +241,12 @@ def built(store: Path) -> Path:
     return store.with_suffix(".built")
 
 
+def progress(out: dict[str, Any]) -> None:
+    """A measuring child's figures so far, on stderr (shown as they come: a long run that is
+    stopped still leaves its finished steps)."""
+    log(f"  so far: {json.dumps({k: round(v, 3) for k, v in out.items()})}")
+
+
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -263,6 +269,7 @@ async def measure(store: Path, tenant: UUID, runs: int) -> dict[str, Any]:
     floors = [read_floor(store, tenant) for _ in range(2)]
     out["floor_s"] = min(w for w, _ in floors)
     out["floor_cpu_s"] = min(c for _, c in floors)
+    progress(out)
     try:
         uow = container.uow(tenant)
         started, cpu = time.perf_counter(), time.process_time()
@@ -275,6 +282,7 @@ async def measure(store: Path, tenant: UUID, runs: int) -> dict[str, Any]:
         out["transitions"] = int(deals.t_us.size)
         out["activities"] = int(deals.a_us.size)
         out["columns_mb"] = deals.nbytes / 2**20
+        progress(out)
         del deals
 
         started, cpu = time.perf_counter(), time.process_time()
@@ -286,6 +294,7 @@ async def measure(store: Path, tenant: UUID, runs: int) -> dict[str, Any]:
         out["mine_s"] = time.perf_counter() - started
         out["mine_cpu_s"] = time.process_time() - cpu
         out["peak_mine_mb"] = peak_mb()
+        progress(out)
 
         world = World(known, moment, model)
         periods = [parse_period(p) for p in svc.default_periods(moment)]
@@ -294,11 +303,13 @@ async def measure(store: Path, tenant: UUID, runs: int) -> dict[str, Any]:
         pipeline_forecast_by_deal(model, states, periods, as_of=moment, runs=runs, rng=generator(0))
         out["pipeline_s"] = time.perf_counter() - started
         out["open_deals"] = len(states)
+        progress(out)
 
         started = time.perf_counter()
         report = await svc.backtest_histories(deals, runs=runs)
         out["backtest_s"] = time.perf_counter() - started
         out["backtest_forecasts"] = report.model.pooled.n_forecast
+        progress(out)
         del report, world, known, deals
 
         cache = ModelCache(keep_deals=0)
@@ -474,7 +485,7 @@ def main() -> None:
                 str(args.runs),
             ],
             check=True,
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
         )
         row = json.loads(child.stdout.strip().splitlines()[-1])
