@@ -204,19 +204,34 @@ def _extreme(
     return min(sims, key=rank)
 
 
+def _walk_each(
+    model: ProcessModel, states: Sequence[DealState], *, runs: int, rng: np.random.Generator
+) -> list[Chunk]:
+    """Each candidate state's runs, as if it were walked alone: all in one walk (a path's
+    numbers depend only on its deal's stream, run and step, never on the other paths
+    walked with it), then each candidate's column copied out contiguous, so every sum over
+    it is the one a walk of that candidate alone gives."""
+    both = walk(Tables.of(model), Starts.of(model, states), runs=runs, key=new_key(rng))
+    return [
+        Chunk(
+            0,
+            np.ascontiguousarray(both.won[:, i : i + 1]),
+            np.ascontiguousarray(both.days[:, i : i + 1]),
+        )
+        for i in range(len(states))
+    ]
+
+
 def deal_forecast(
     model: ProcessModel, state: DealState, *, runs: int, rng: np.random.Generator
 ) -> DealForecast:
-    key = new_key(rng)
-    tables = Tables.of(model)
-
-    def run(s: DealState) -> Chunk:
-        return walk(tables, Starts.of(model, [s]), runs=runs, key=key)
-
-    best_sims = [(changes, run(s)) for changes, s in best_case_candidates(state, model)]
+    best_cases = best_case_candidates(state, model)
+    worst_cases = worst_case_candidates(state, model)[1:]  # the first: no change, as best's
+    chunks = _walk_each(model, [s for _, s in best_cases + worst_cases], runs=runs, rng=rng)
+    best_sims = [(changes, c) for (changes, _), c in zip(best_cases, chunks, strict=False)]
     base = best_sims[0][1]  # no change
     worst_sims = [((), base)] + [
-        (changes, run(s)) for changes, s in worst_case_candidates(state, model)[1:]
+        (changes, c) for (changes, _), c in zip(worst_cases, chunks[len(best_cases) :], strict=True)
     ]
     best_changes, best = _extreme(best_sims, best=True)
     worst_changes, worst = _extreme(worst_sims, best=False)

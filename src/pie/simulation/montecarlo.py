@@ -214,7 +214,8 @@ def walk(
             cut = np.where(_DEMO_ELIGIBLE[stage], np.minimum(credit, remaining), 0.0)
             remaining, credit = remaining - cut, credit - cut
             d_eff = remaining if step else spent + remaining
-            b = np.clip(np.searchsorted(tables.left, d_eff, side="right") - 1, 0, None)
+            moved = np.clip(np.searchsorted(tables.left, d_eff, side="right") - 1, 0, None)
+            b = np.where(cut > 0, moved, b)  # a path without credit: as if none had any
         cum = np.take(cum_flat, cell * n_bins + b, axis=0)
         dest = np.argmax(cum >= v.astype(np.float32)[:, None], axis=1)  # first reaching v
         if arriving:

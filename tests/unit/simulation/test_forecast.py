@@ -87,3 +87,25 @@ def test_forecasters_predict_every_open_deal(gt_world: GtWorld) -> None:
         for e, w in zip(eventual, within, strict=True):
             assert 0 <= w.p_win <= e.p_win <= 1
             assert e.days_p10 <= e.expected_days * 3 and e.days_p10 <= e.days_p90
+
+
+def test_a_deal_forecasts_candidates_walked_together_as_each_alone(gt_world: GtWorld) -> None:
+    """deal_forecast walks all its candidate states at once; each one's runs must be exactly
+    those of a walk of that candidate alone (demo credit, arrivals and all)."""
+    from pie.simulation.forecast import _walk_each, best_case_candidates, worst_case_candidates
+    from pie.simulation.montecarlo import Starts, Tables, new_key, walk
+
+    histories, _, as_of, model = gt_world
+    states = [deal_state(h, model, as_of=as_of) for h in histories if h.deal.is_open][:12]
+    tables, credited = Tables.of(model), 0
+    for state in states:
+        cands = [s for _, s in best_case_candidates(state, model)]
+        cands += [s for _, s in worst_case_candidates(state, model)[1:]]
+        credited += sum(s.demo_credit > 0 for s in cands)
+        together = _walk_each(model, cands, runs=400, rng=np.random.default_rng(3))
+        key = new_key(np.random.default_rng(3))
+        for cand, got in zip(cands, together, strict=True):
+            alone = walk(tables, Starts.of(model, [cand]), runs=400, key=key)
+            assert np.array_equal(got.won, alone.won)
+            assert np.array_equal(got.days, alone.days, equal_nan=True)
+    assert credited  # a candidate with demo credit walked beside ones without
