@@ -13,7 +13,7 @@ import typer
 from pie.domain.summary import PipelineSummary
 from pie.entrypoints.cli import render
 from pie.entrypoints.cli.common import State, console, err_console, print_json, run, state
-from pie.entrypoints.cli.progress import progress_bar
+from pie.entrypoints.cli.progress import import_progress, progress_bar
 
 if TYPE_CHECKING:
     from pie.bootstrap import Container
@@ -27,8 +27,7 @@ if TYPE_CHECKING:
 DEMO_TENANT = "demo"
 #: The sample world's sellers write from this domain (pie.sample.deals).
 SAMPLE_SELLER_DOMAIN = "pie-demo.example"
-#: Deals whose conversations the demo runs through the pipeline (the rest: `pie conversations
-#: reprocess --pending`); the demo stays fast.
+#: Deals the demo shows with what the pipeline found in their conversations.
 DEMO_INTEL_DEALS = 3
 
 
@@ -101,30 +100,31 @@ async def _import_and_report(st: State, c: Container, sample: Path, size: int) -
     from pie.services.tenants import ensure_tenant
 
     tid, key = await ensure_tenant(c.tenants, DEMO_TENANT)
-    # no import hook: the sample's 8,000 conversations would take minutes; the demo runs a
-    # few deals' (below) and `pie conversations reprocess --pending` the rest
-    with progress_bar(f"importing {sample.name}", size, in_bytes=True) as advance_to:
+    # as every import: the intelligence pipeline then reads the sample's conversations (about
+    # 8,000 at the default size, a minute or two on one core)
+    with import_progress(f"importing {sample.name}", size) as (advance_to, conversations_to):
+        hook = c.import_hook(tid, seller_domains=(SAMPLE_SELLER_DOMAIN,), progress=conversations_to)
         imported = await import_file(
             c.uow(tid, writes=True),
             sample,
             suggestions_dir=st.settings.data_dir,
             progress=lambda done, _total: advance_to(done),
+            after=hook,
         )
     summary = await pipeline_summary(c.uow(tid))
     with err_console.status("mining, forecasting the open pipeline and back-testing"):
         report = await build_report(c.uow(tid), title="PIE demo: the sample pipeline")
-    with err_console.status("reading a few deals' conversations (deal intelligence)"):
-        intel = await _intelligence(c, tid)
+    processed = imported.conversations.processed if imported.conversations else 0
+    intel = await _intelligence(c, tid, processed)
     return DemoResult(tid, key, imported, summary, report, intel)
 
 
-async def _intelligence(c: Container, tid: UUID) -> list[DemoDeal]:
-    """Run a few open deals' conversations through the pipeline and read back what it found:
+async def _intelligence(c: Container, tid: UUID, processed: int) -> list[DemoDeal]:
+    """A few open deals with conversations, read back after the import's pipeline ran:
     qualification with evidence, the account's political map and the opportunity plan."""
     from datetime import UTC, datetime
 
     from pie.ports.repositories import DealFilter
-    from pie.services.conversations import process_activities
     from pie.services.intel_reads import deal_intelligence, plan_view
     from pie.services.political_map import political_map
 
@@ -136,15 +136,6 @@ async def _intelligence(c: Container, tid: UUID) -> list[DemoDeal]:
                 chosen.append(deal)
             if len(chosen) == DEMO_INTEL_DEALS:
                 break
-    seller = (SAMPLE_SELLER_DOMAIN,)
-    report = await process_activities(
-        lambda: c.uow(tid, writes=True),
-        c.extractor(seller_domains=seller),
-        seller_domains=seller,
-        narrator=c.narrator(),
-        deals=[d.id for d in chosen],
-        stall=False,
-    )
     out: list[DemoDeal] = []
     now = datetime.now(UTC)
     for deal in chosen:
@@ -153,7 +144,7 @@ async def _intelligence(c: Container, tid: UUID) -> list[DemoDeal]:
             pm = await political_map(uow, deal.account_id) if deal.account_id else None
             fresh = await uow.deals.get(deal.id)
         plan = await plan_view(c.uow(tid, writes=True), str(deal.id), now=now, only="deal")
-        out.append(DemoDeal(fresh or deal, di, pm, plan, report.processed))
+        out.append(DemoDeal(fresh or deal, di, pm, plan, processed))
     return out
 
 
@@ -244,12 +235,14 @@ def _intel_dict(d: DemoDeal) -> dict[str, Any]:
 
 def _print_demo(st: State, result: DemoResult, report_path: Path) -> None:
     from pie.entrypoints.cli import render_forecasts
-    from pie.entrypoints.cli.importing import report_table
+    from pie.entrypoints.cli.importing import conversations_line, report_table
     from pie.importing.report import ImportReport as FileReport
     from pie.services.schemas import BacktestRead, PeriodForecastRead
 
     if isinstance(result.imported, FileReport):
         console.print(report_table(result.imported))
+        if line := conversations_line(result.imported):
+            console.print(line, highlight=False, markup=False)
     else:
         from pie.entrypoints.cli.sources import print_result
 
@@ -274,8 +267,7 @@ def _print_demo(st: State, result: DemoResult, report_path: Path) -> None:
         console.print(
             f"deal intelligence: [bold]pie -t demo deals explain {first.id}[/], "
             f"[bold]pie -t demo plans show {first.id}[/], "
-            "[bold]pie -t demo conversations reprocess --pending "
-            f"--seller-domain {SAMPLE_SELLER_DOMAIN}[/] (all the sample's conversations)"
+            "[bold]pie -t demo stakeholders map ACCOUNT[/]"
         )
 
 
