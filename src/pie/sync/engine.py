@@ -7,7 +7,9 @@ A run (``run_once``):
    2 minutes of overlap), every page. A page the CRM reports incomplete keeps the cursor where
    it was. Every ``reconcile_every`` runs, the live ids are listed as well, to find records
    trashed (confirmed with a read) or no longer visible (404: the link is detached, nothing
-   is deleted).
+   is deleted). A record PIE changed, last seen inside a complete read's window and missing
+   from it (trashed, unshared, or edited again and not yet shown by the CRM's queries) is
+   read before PIE writes to it.
 2. **Outbox read.** PIE's change feed since the outbox position: per record, the fields that
    changed, when and by whom. Changes whose origin is the CRM itself are the sync's own
    applies and never go back out (echo suppression).
