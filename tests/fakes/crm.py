@@ -190,6 +190,11 @@ class FakeCrm(CrmAdapter):
         self.unanswered: set[str] = set()
         #: when PIE last received an answer to a query (what it could know of the CRM)
         self.last_read: dict[RecordKind, datetime] = {}
+        #: per query PIE received an answer to: (clock, kind, the pages it could not show:
+        #: trashed, unshared, or their last edit not shown by queries yet)
+        self.query_hidden: list[tuple[datetime, RecordKind, frozenset[str]]] = []
+        #: per get PIE received a page from: (clock, external id)
+        self.got: list[tuple[datetime, str]] = []
         self.writes_applied = 0  # writes that changed the CRM (incl. ones whose answer was lost)
         #: a 401/403 fault revokes access until renew_token(): every request answers it
         self.revoked: FaultKind | None = None
@@ -304,6 +309,8 @@ class FakeCrm(CrmAdapter):
         lost = await self._send("get")
         row = self.rows.get(external_id)
         found = row if row is not None and row.kind is kind and row.visible else None
+        if not lost and found is not None:
+            self.got.append((self.clock.now(), external_id))
         return self._answer(lost, None if found is None else self._out(found))
 
     async def find_by_pie_id(self, kind: RecordKind, pie_id: UUID) -> CrmRecord | None:
@@ -333,9 +340,15 @@ class FakeCrm(CrmAdapter):
         page_size: int = 100,
     ) -> Page:
         lost = await self._send("query", kind.value)
-        if not lost:
-            self.last_read[kind] = self.clock.now()
         now = self.clock.now()
+        if not lost:
+            self.last_read[kind] = now
+            hidden = frozenset(
+                r.external_id
+                for r in self.rows.values()
+                if r.kind is kind and (r.in_trash or not r.visible or r.indexed_at > now)
+            )
+            self.query_hidden.append((now, kind, hidden))
         rows = sorted(
             (r for r in self._live(kind) if self._reported(r) >= since and r.indexed_at <= now),
             key=lambda r: (self._reported(r), r.external_id),

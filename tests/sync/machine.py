@@ -90,7 +90,6 @@ class HumanEdit:
     field: str
     value: Any
     at: datetime
-    visible_at: datetime  # when the CRM's queries show it (the fake's indexing delay)
     done: bool = False
 
 
@@ -205,8 +204,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.crm.human_edit(RecordKind.DEAL, ext, {field: value})
         if before == value:
             return  # touched, not changed: nothing to deliver
-        at, visible = self.world.clock.now(), self.crm.rows[ext].indexed_at
-        self.edits.append(HumanEdit(len(self.edits), ext, field, value, at, visible))
+        self.edits.append(HumanEdit(len(self.edits), ext, field, value, self.world.clock.now()))
 
     @rule(field=st.sampled_from(sorted(VALUES)), data=st.data())
     def edit_in_crm_during_the_next_write(self, field: str, data: st.DataObject) -> None:
@@ -463,19 +461,20 @@ class SyncMachine(RuleBasedStateMachine):
             raise AssertionError(f"an echo: PIE rewrote values the CRM had (request {index})")
 
     def _raced(self, e: HumanEdit) -> bool:
-        """PIE wrote the same field while the CRM's queries did not show the edit yet: the
-        CRM has no conditional write, so nobody can see this (a documented limit)."""
-        queries = [
-            r.at
-            for r in self.crm.requests
-            if r.op == "query" and r.kind == "ok" and r.record == RecordKind.DEAL.value
-        ]
+        """PIE wrote the same field while none of its reads since the edit could show it: the
+        CRM has no conditional write, so nobody can see this (a documented limit). A query
+        cannot show a page that is trashed, or whose last edit (this one, or a later one of
+        any field) its index has not caught up with; a get shows the page as it is."""
         for at, ext, fields in self.crm.write_log:
             if ext != e.external_id or e.field not in fields or at < e.at:
                 continue
-            read = max((q for q in queries if q <= at), default=None)
-            if read is None or read < e.visible_at:
-                return True  # PIE's last read before this write could not show the edit
+            got = any(e.at <= t <= at and x == ext for t, x in self.crm.got)
+            shown = any(
+                e.at <= t <= at and kind is RecordKind.DEAL and ext not in hidden
+                for t, kind, hidden in self.crm.query_hidden
+            )
+            if not got and not shown:
+                return True  # no read of PIE's between the edit and this write showed it
         return False
 
     # --- quiescence ------------------------------------------------------------------------

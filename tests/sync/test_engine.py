@@ -9,7 +9,7 @@ import pytest
 from pie.domain.crm_fields import RecordKind
 from pie.domain.ownership import HUMAN
 from tests.fakes.crm import EngineCrash, Fault, FaultKind
-from tests.sync.harness import make_world
+from tests.sync.harness import World, make_world
 
 
 async def test_a_new_deal_goes_out_once_and_a_quiet_run_writes_nothing() -> None:
@@ -420,14 +420,33 @@ async def test_a_restore_notion_called_for_survives_a_failed_write(fault: FaultK
     assert [(c.field, c.rule) for c in await w.conflicts()] == [("probability", "agent_owned")]
 
 
-async def test_a_write_to_a_page_trashed_meanwhile_is_refused_then_tombstoned() -> None:
+async def _out_of_the_read_window(w: World) -> None:
+    """Time passes and another page's edit moves the inbound cursor on: PIE's last sight of
+    the other pages is older than the next read's window (their absence from it is normal)."""
+    other = await w.add_deal("Other")
+    await w.run()
+    w.clock.advance(400)
+    ext = await w.external_id(other)
+    assert ext is not None
+    w.crm.human_edit(RecordKind.DEAL, ext, {"owner": "erin"})
+    w.clock.advance(61)
+    await w.run()
+
+
+@pytest.mark.parametrize("seen_lately", [True, False])
+async def test_a_write_to_a_page_trashed_meanwhile_is_refused_then_tombstoned(
+    seen_lately: bool,
+) -> None:
     """Found by a random seed: a person edits a page, then trashes it, while an agent edits
-    the deal in PIE. Notion refuses the write (400: the page is archived); the record waits
-    in the error queue, and the next full reconciliation confirms the trash (tombstone,
-    logged); the person's edit stays on the page."""
+    the deal in PIE. A page PIE saw inside the read's window and missing from it is read
+    before the write: the trash is confirmed at once (tombstone, logged). Otherwise Notion
+    refuses the write (400: the page is archived); the record waits in the error queue, and
+    the next full reconciliation confirms the trash. The person's edit stays on the page."""
     w = await make_world()
     deal = await w.add_deal("Acme", stage="demo")
     await w.run()
+    if not seen_lately:
+        await _out_of_the_read_window(w)
     ext = await w.external_id(deal)
     assert ext is not None
     w.crm.human_edit(RecordKind.DEAL, ext, {"stage": "discovery"})
@@ -435,25 +454,35 @@ async def test_a_write_to_a_page_trashed_meanwhile_is_refused_then_tombstoned() 
     w.crm.human_trash(RecordKind.DEAL, ext)
     await w.edit_deal(deal, stage="lead")
     report = await w.run()
-    assert report.pushed == 0 and any("archived" in e for e in report.errors), report
-    w.clock.advance(61)
-    await w.run(reconcile=True)
+    if seen_lately:
+        assert report.tombstoned == 1 and not report.errors, report
+    else:
+        assert report.pushed == 0 and any("archived" in e for e in report.errors), report
+        w.clock.advance(61)
+        await w.run(reconcile=True)
     assert w.page(ext)["stage"] == "discovery"
     rules = {(c.field, c.rule) for c in await w.conflicts()}
     assert ("_record", "remote_trash_wins") in rules and ("stage", "remote_trash_wins") in rules
 
 
-async def test_a_record_refused_because_trashed_goes_out_once_the_page_is_restored() -> None:
+@pytest.mark.parametrize("seen_lately", [True, False])
+async def test_a_record_refused_because_trashed_goes_out_once_the_page_is_restored(
+    seen_lately: bool,
+) -> None:
     """The error queue holds a record until its data changes on either side: a page restored
-    in Notion is such a change (found by a random seed)."""
+    in Notion is such a change (found by a random seed). A page PIE saw inside the read's
+    window is read first instead: the trash tombstones it, the restore relinks it."""
     w = await make_world()
     deal = await w.add_deal("Acme")
     await w.run()
+    if not seen_lately:
+        await _out_of_the_read_window(w)
     ext = await w.external_id(deal)
     assert ext is not None
     await w.edit_deal(deal, detection_confidence=0.2)
     w.crm.human_trash(RecordKind.DEAL, ext)
-    assert (await w.run()).errors
+    report = await w.run()
+    assert report.tombstoned == 1 if seen_lately else report.errors, report
     w.crm.human_trash(RecordKind.DEAL, ext, False)
     w.clock.advance(61)
     report = await w.run()

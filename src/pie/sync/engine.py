@@ -7,7 +7,9 @@ A run (``run_once``):
    2 minutes of overlap), every page. A page the CRM reports incomplete keeps the cursor where
    it was. Every ``reconcile_every`` runs, the live ids are listed as well, to find records
    trashed (confirmed with a read) or no longer visible (404: the link is detached, nothing
-   is deleted).
+   is deleted). A record PIE changed, last seen inside a complete read's window and missing
+   from it (trashed, unshared, or edited again and not yet shown by the CRM's queries) is
+   read before PIE writes to it.
 2. **Outbox read.** PIE's change feed since the outbox position: per record, the fields that
    changed, when and by whom. Changes whose origin is the CRM itself are the sync's own
    applies and never go back out (echo suppression).
@@ -234,6 +236,8 @@ class SyncEngine:
         self._report: RunReport | None = None
         self._skew = 0.0
         self._bases: dict[tuple[RecordKind, UUID], dict[str, Value]] = {}
+        #: per kind, the lower bound of this pass's inbound read, when it read every page
+        self._windows: dict[RecordKind, datetime] = {}
         # every request the adapter sends waits for the limiter (lookups, retries, appends)
         crm.use_gate(None if config.count_operations else self._gate)
 
@@ -298,6 +302,7 @@ class SyncEngine:
         cfg = self.config
         remote: dict[tuple[RecordKind, str], CrmRecord] = {}
         cursors = dict(state.cursors)
+        self._windows = {}
         for kind in RecordKind:
             cursor = _parse(state.cursors.get(kind.value))
             if cursor is None:
@@ -329,6 +334,8 @@ class SyncEngine:
                     break
             if complete and newest is not None:
                 cursors[kind.value] = newest.isoformat()
+            if complete:
+                self._windows[kind] = since
         if self._report is not None:
             self._report.pulled += len(remote)
         return remote, cursors
@@ -499,8 +506,13 @@ class SyncEngine:
                     continue  # in the error queue until its data changes
                 seen_remote: CrmRecord | None = None
                 agreed = self._bases.get((kind, pie_id), {})
-                if t.deleted_by is not None or any(name not in agreed for name in fields):
-                    # a delete, or a record never fully agreed (an adopted create): read it
+                if (
+                    t.deleted_by is not None
+                    or any(name not in agreed for name in fields)
+                    or self._missing(link)
+                ):
+                    # a delete, a record never fully agreed (an adopted create), or one the
+                    # read should have shown and did not: read it before writing over it
                     seen_remote = await self._call(
                         partial(self.crm.get_record, kind, link.external_id)
                     )
@@ -614,6 +626,16 @@ class SyncEngine:
         if record.last_edited_by == self.crm.capabilities.self_actor:
             return theirs
         return {k: v for k, v in theirs.items() if k in mine and mine[k] == v}
+
+    def _missing(self, link: Link) -> bool:
+        """PIE last saw the record inside this pass's complete inbound read window, yet the
+        read did not list it. Its ``last_edited_time`` only moves forward, so something
+        happened to it that PIE has not seen: trashed, no longer shared, or edited again and
+        not shown by the CRM's queries yet (an index catching up). A person's earlier edit
+        may be on it: PIE reads it (one request, only in this case) before writing over it."""
+        since = self._windows.get(link.kind)
+        seen = link.remote_edited_time
+        return since is not None and seen is not None and seen >= since
 
     def _unseen_edit(self, link: Link, record: CrmRecord) -> bool:
         """Someone other than PIE edited the record since PIE last read or wrote it."""
