@@ -13,6 +13,7 @@ import hashlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from pie.domain.model import (
     EntityKind,
     StageTransition,
     Stakeholder,
+    StakeholderRole,
     derive_id,
 )
 
@@ -183,6 +185,31 @@ def contact_draft(
         build=build,
         own=[(EntityKind.CONTACT, ext)],
         refs=[(EntityKind.ACCOUNT, account, account_field)] if account else [],
+    )
+
+
+def deal_stakeholder(
+    ids: Ids,
+    deal: Deal,
+    contact_id: UUID,
+    *,
+    created_at: datetime,
+    updated_at: datetime,
+    roles: tuple[StakeholderRole, ...] = (),
+    is_primary: bool = False,
+) -> Stakeholder:
+    """A contact's place on a deal's political map, as a source's deal names it: its id derived
+    from the deal and the contact, so every sync of that deal finds the same stakeholder."""
+    return Stakeholder(
+        id=derive_id(ids.tenant_id, EntityKind.STAKEHOLDER, deal.id, contact_id),
+        tenant_id=ids.tenant_id,
+        account_id=deal.account_id,
+        deal_id=deal.id,
+        contact_id=contact_id,
+        roles=roles,
+        is_primary=is_primary,
+        created_at=created_at,
+        updated_at=updated_at,
     )
 
 

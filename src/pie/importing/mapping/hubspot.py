@@ -24,14 +24,13 @@ from pie.domain.model import (
     Contact,
     EntityKind,
     StageTransition,
-    Stakeholder,
     StakeholderRole,
     derive_id,
 )
 from pie.domain.stage_mapping import StageMeta, normalize_name
 from pie.domain.stages import Stage
 from pie.importing import values as v
-from pie.importing.draft import Draft, Ids, Problem, Records, account_draft
+from pie.importing.draft import Draft, Ids, Problem, Records, account_draft, deal_stakeholder
 from pie.importing.mapping import MapContext
 from pie.importing.mapping.crm import CrmDealMapper, Vendor, _several, _text, fraction
 from pie.importing.mapping.salesforce import ROLES
@@ -554,15 +553,13 @@ class ApiMapper:
                     continue  # not stored (rejected, or not read yet): linked next time
                 labelled = roles.get(contact, ())
                 out.stakeholders.add(
-                    Stakeholder(
-                        id=derive_id(ids.tenant_id, EntityKind.STAKEHOLDER, deal.id, contact_id),
-                        tenant_id=ids.tenant_id,
-                        account_id=deal.account_id,
-                        deal_id=deal.id,
-                        contact_id=contact_id,
-                        roles=labelled,
+                    deal_stakeholder(
+                        ids,
+                        deal,
+                        contact_id,
                         created_at=deal.updated_at,
                         updated_at=deal.updated_at,
+                        roles=labelled,
                     ),
                     STAKEHOLDER_LINK | {"roles"} if labelled else STAKEHOLDER_LINK,
                 )

@@ -38,13 +38,20 @@ from pie.domain.model import (
     Deal,
     EntityKind,
     StageTransition,
-    Stakeholder,
     derive_id,
 )
 from pie.domain.stage_mapping import StageMeta
 from pie.domain.stages import InvalidTransition, Stage, classify_transition
 from pie.importing import values as v
-from pie.importing.draft import Draft, Ids, Problem, Records, account_draft, contact_draft
+from pie.importing.draft import (
+    Draft,
+    Ids,
+    Problem,
+    Records,
+    account_draft,
+    contact_draft,
+    deal_stakeholder,
+)
 from pie.importing.mapping import MapContext
 from pie.importing.source import RawRecord
 
@@ -337,15 +344,13 @@ class PipedriveMapper:
             if person:
                 contact_id = ids.need(EntityKind.CONTACT, person, "person_id")
                 out.stakeholders.add(
-                    Stakeholder(
-                        id=derive_id(ids.tenant_id, EntityKind.STAKEHOLDER, deal.id, contact_id),
-                        tenant_id=ids.tenant_id,
-                        account_id=deal.account_id,
-                        deal_id=deal.id,
-                        contact_id=contact_id,
-                        is_primary=True,
+                    deal_stakeholder(
+                        ids,
+                        deal,
+                        contact_id,
                         created_at=created,
                         updated_at=updated,
+                        is_primary=True,
                     ),
                     STAKEHOLDER_FIELDS | {"updated_at"},
                 )
@@ -353,14 +358,8 @@ class PipedriveMapper:
                 if (taking_part := ids.ref(EntityKind.CONTACT, other)) is None:
                     continue
                 out.stakeholders.add(
-                    Stakeholder(
-                        id=derive_id(ids.tenant_id, EntityKind.STAKEHOLDER, deal.id, taking_part),
-                        tenant_id=ids.tenant_id,
-                        account_id=deal.account_id,
-                        deal_id=deal.id,
-                        contact_id=taking_part,
-                        created_at=created,
-                        updated_at=updated,
+                    deal_stakeholder(
+                        ids, deal, taking_part, created_at=created, updated_at=updated
                     ),
                     STAKEHOLDER_FIELDS | {"updated_at"},
                 )
