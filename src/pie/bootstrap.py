@@ -99,7 +99,8 @@ class Container:
         if key not in self._jobs:
             self._jobs[key] = RateLimiter(config.requests_per_second, config.burst, SystemClock())
         self._jobs[key].rate = budget
-        async with notion.crm(self.notion_deps(), tenant_id) as crm:
+        limiter = self._jobs[key]
+        async with notion.crm(self.notion_deps(), tenant_id, gate=limiter.acquire) as crm:
             yield SyncEngine(
                 lambda: self.uow(tenant_id, writes=True),
                 crm,

@@ -4,7 +4,7 @@ a stored configuration. Implemented by ``pie.adapters.notion.admin``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -55,9 +55,11 @@ class NotionAdmin(Protocol):
         base_url: str,
         *,
         retries: bool = False,
+        gate: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[CrmAdapter, Mapping[RecordKind, NotionDatabase]]:
         """A ready CRM adapter (close it with ``aclose()``) and the databases with their
         data sources resolved (to store when they were not yet). ``retries``: the adapter
         retries failed operations itself (False: every failure goes to the caller, like the
-        sync engine wants, which owns waits and retries)."""
+        sync engine wants, which owns waits and retries). ``gate``: awaited before every
+        request, the opening ones included (the connection's rate limiter)."""
         ...

@@ -10,7 +10,7 @@ are not secret, in the tenant's ``notion`` connection (``pie.ports.connections``
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -248,7 +248,11 @@ async def check(
 
 @asynccontextmanager
 async def crm(
-    deps: NotionDeps, tenant_id: UUID, *, retries: bool = False
+    deps: NotionDeps,
+    tenant_id: UUID,
+    *,
+    retries: bool = False,
+    gate: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[CrmAdapter]:
     """The tenant's Notion CRM adapter, ready (data sources resolved once and stored); the
     sync engine's way to Notion. ``retries`` False (default): the adapter raises every
@@ -260,7 +264,9 @@ async def crm(
     databases = _databases_of(stored.settings)
     secret = await _token(deps, tenant_id, None)
     base_url = _base_url(deps, stored)
-    adapter, resolved = await deps.admin.open_adapter(secret, databases, base_url, retries=retries)
+    adapter, resolved = await deps.admin.open_adapter(
+        secret, databases, base_url, retries=retries, gate=gate
+    )
     try:
         if dict(resolved) != databases:
             await _save(deps, tenant_id, secret, resolved, stored.base_url or base_url)

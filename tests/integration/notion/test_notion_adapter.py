@@ -244,3 +244,30 @@ async def test_appending_activities_lists_the_page_once() -> None:
         assert not (await adapter.create_activity(deal.external_id, late)).created
         listed = await adapter.list_activities(deal.external_id)
         assert [a.pie_id for a in listed] == [a.pie_id for a in acts] + [late.pie_id]
+
+
+async def test_the_requests_of_opening_wait_for_the_gate_too() -> None:
+    """The connection's rate limiter counts the requests ``open()`` sends (the data-source
+    lookups), not only those of the sync's operations."""
+    from pie.adapters.notion.admin import NotionWorkspaceAdmin
+    from pie.ports.notion import NotionDatabase
+
+    async with notion_harness() as (adapter, emu, _):
+        kept = adapter.resolved
+        gated = 0
+
+        async def gate() -> None:
+            nonlocal gated
+            gated += 1
+
+        before = len(emu.log)
+        unresolved = {k: NotionDatabase(t.database_id) for k, t in kept.items()}
+        again, _ = await NotionWorkspaceAdmin().open_adapter(
+            Secret(TOKEN), unresolved, emu.url, gate=gate
+        )
+        assert isinstance(again, NotionAdapter)
+        await again.list_deals()
+        await again.aclose()
+        sent = len(emu.log) - before
+        assert sent >= 4  # two data-source lookups, users/me, the query
+        assert gated == sent

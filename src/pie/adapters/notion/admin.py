@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from pie.adapters.notion.adapter import NotionAdapter, NotionTarget
 from pie.adapters.notion.errors import NO_RETRY
@@ -46,6 +46,7 @@ class NotionWorkspaceAdmin:
         base_url: str,
         *,
         retries: bool = False,
+        gate: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[CrmAdapter, Mapping[RecordKind, NotionDatabase]]:
         adapter = NotionAdapter(
             token,
@@ -54,6 +55,7 @@ class NotionWorkspaceAdmin:
             base_url=base_url,
             retry=None if retries else NO_RETRY,
         )
+        adapter.use_gate(gate)  # the opening requests count against the budget too
         try:
             await adapter.open()
         except BaseException:
