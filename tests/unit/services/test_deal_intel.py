@@ -285,9 +285,9 @@ async def test_plans_are_versioned_capped_and_their_narrative_cached() -> None:
     assert md.startswith("# Opportunity plan") and "## Qualification" in md
 
 
-async def test_the_import_hook_processes_each_activity_version_once() -> None:
-    w = await world()
-    acc = Account(
+def globex(w: World) -> Account:
+    """The buyer's account these tests' conversations come from."""
+    return Account(
         id=derive_id(w.tenant, EntityKind.ACCOUNT, "t", "globex"),
         tenant_id=w.tenant,
         name="Globex",
@@ -295,6 +295,11 @@ async def test_the_import_hook_processes_each_activity_version_once() -> None:
         created_at=NOW,
         updated_at=NOW,
     )
+
+
+async def test_pending_processing_reads_each_activity_version_once() -> None:
+    w = await world()
+    acc = globex(w)
     act = Activity(
         id=derive_id(w.tenant, EntityKind.ACTIVITY, "t", "a1"),
         tenant_id=w.tenant,
@@ -399,14 +404,7 @@ async def test_an_undated_conversation_added_twice_is_one_activity() -> None:
 
 async def test_an_imported_activity_keeps_what_its_source_wrote() -> None:
     w = await world()
-    acc = Account(
-        id=derive_id(w.tenant, EntityKind.ACCOUNT, "t", "globex"),
-        tenant_id=w.tenant,
-        name="Globex",
-        domain="globex.com",
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    acc = globex(w)
     act = Activity(
         id=derive_id(w.tenant, EntityKind.ACTIVITY, "t", "a1"),
         tenant_id=w.tenant,
@@ -457,14 +455,7 @@ async def _import(w: World, *activities: Activity, account: Account | None = Non
 
 async def test_the_import_hook_runs_once_per_activity_version_and_skips_empty_ones() -> None:
     w = await world()
-    acc = Account(
-        id=derive_id(w.tenant, EntityKind.ACCOUNT, "t", "globex"),
-        tenant_id=w.tenant,
-        name="Globex",
-        domain="globex.com",
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    acc = globex(w)
 
     def activity(key: str, content: str | None) -> Activity:
         return Activity(
