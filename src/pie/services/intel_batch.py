@@ -347,24 +347,15 @@ class Batch:
             await uow.transitions.upsert_many(p.transitions, origin=PIE)
         plans = [
             PlanSave(
-                kind="deal",
-                owner_id=deal_id,
+                kind=kind,
+                owner_id=owner_id,
                 data=data,
                 expected_version=current.version if current else 0,
                 plan_id=current.id if current else None,
                 saved_at=self.now,
             )
-            for deal_id, (current, data) in p.deal_plans.items()
-        ] + [
-            PlanSave(
-                kind="account",
-                owner_id=account_id,
-                data=adata,
-                expected_version=acurrent.version if acurrent else 0,
-                plan_id=acurrent.id if acurrent else None,
-                saved_at=self.now,
-            )
-            for account_id, (acurrent, adata) in p.account_plans.items()
+            for kind, pending in (("deal", p.deal_plans), ("account", p.account_plans))
+            for owner_id, (current, data) in pending.items()
         ]
         await uow.intel.save_many(
             IntelWrites(
