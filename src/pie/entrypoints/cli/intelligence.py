@@ -151,7 +151,7 @@ def reprocess(
                 force=not pending,
                 seller_domains=tuple(seller_domain),
                 narrator=c.narrator(),
-                progress=lambda done, _total: advance_to(done),
+                progress=advance_to,
             )
 
     report = run(st, work)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 from rich.markup import escape
 from rich.progress import (
@@ -26,12 +27,18 @@ from pie.entrypoints.cli.common import err_console
 ItemsProgress = Callable[[int, int], None]
 
 
+class Advance(Protocol):
+    """Moves a bar to ``done``, and to a new ``total`` when the work learns its size."""
+
+    def __call__(self, done: int, total: int | None = None, /) -> None: ...
+
+
 @contextmanager
 def progress_bar(
     description: str, total: int | None, *, in_bytes: bool = False
-) -> Iterator[Callable[[int], None]]:
-    """Yields ``advance_to(done)``: move the bar to ``done`` of ``total`` (items, or bytes
-    shown as MB)."""
+) -> Iterator[Advance]:
+    """Yields ``advance_to(done, total)``: move the bar to ``done`` of ``total`` (items, or
+    bytes shown as MB); a work whose size is learnt on the way passes it there."""
     columns = [
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -43,7 +50,11 @@ def progress_bar(
     with Progress(*columns, console=err_console, transient=False) as bar:
         task = bar.add_task(description, total=total)
 
-        def advance_to(done: int) -> None:
+        def advance_to(done: int, known: int | None = None) -> None:
+            nonlocal total
+            if known is not None and known != total:
+                total = known
+                bar.update(task, total=known)
             bar.update(task, completed=done)
 
         yield advance_to
