@@ -132,7 +132,7 @@ async def update_rows(
         for start in range(0, len(rows), PG_CHUNK):
             part = rows[start : start + PG_CHUNK]
             sql = _pg_update_sql(table, columns, versioned=versioned)
-            for record in await _pg_staged(session, table, columns, part, sql):
+            for record in await _pg_staged(session, table, columns, part, sql, fetch=True):
                 written.add(record[0])
         return {r["id"] for r in rows} - written
     settable = [c for c in columns if c not in ("id", "tenant_id")]
@@ -178,7 +178,7 @@ async def upsert_rows(
         changed = 0
         for start in range(0, len(unique), PG_CHUNK):
             part = unique[start : start + PG_CHUNK]
-            changed += len(await _pg_staged(session, table, columns, part, sql))
+            changed += _row_count(await _pg_staged(session, table, columns, part, sql))
         return changed
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -229,7 +229,7 @@ def _pg_insert_sql(
             f" ON CONFLICT ({', '.join(key)}) DO UPDATE"
             f" SET {', '.join(f'{c} = EXCLUDED.{c}' for c in rest)} WHERE {distinct}"
         )
-    return sql + " RETURNING 1"
+    return sql
 
 
 def _pg_update_sql(table: Table, columns: Sequence[str], *, versioned: bool) -> str:
@@ -257,9 +257,12 @@ async def _pg_staged(
     columns: list[str],
     rows: Sequence[Row],
     sql: str,
-) -> list[Any]:
+    *,
+    fetch: bool = False,
+) -> Any:
     """COPY ``rows`` into the table's staging table, run ``sql`` (``{stage}`` names it), empty
-    the staging table and return the statement's records."""
+    the staging table and return the statement's records (``fetch``) or its status (such as
+    ``INSERT 0 12``: nothing is sent back per row)."""
     stage = f"pie_stage_{table.name}"
     conn = await session.connection()
     # Through SQLAlchemy, so the transaction (and the tenant setting) is begun before raw COPY.
@@ -271,9 +274,15 @@ async def _pg_staged(
     records = _records(rows, columns, [_pg_converter(table, c) for c in columns])
     with _pg_conflicts(table):
         await raw.copy_records_to_table(stage, records=records, columns=columns)
-        result = await raw.fetch(sql.format(stage=stage))
+        run = raw.fetch if fetch else raw.execute
+        result = await run(sql.format(stage=stage))
         await raw.execute(f"TRUNCATE {stage}")
-    return list(result)
+    return result
+
+
+def _row_count(status: str) -> int:
+    """The rows a statement wrote, from its status (``INSERT 0 12``, ``UPDATE 3``)."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 def _conv(conv: Convert, value: Any) -> Any:
