@@ -173,14 +173,14 @@ class Timed:
 
 
 class _Timed:
-    """A repository whose ``upsert_many`` and ``resolve`` calls add to a stopwatch."""
+    """A repository whose ``upsert_many``, ``add_many`` and ``resolve`` calls add to a stopwatch."""
 
     def __init__(self, repo: Any, clock: list[float]) -> None:
         self._repo, self._clock = repo, clock
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._repo, name)
-        if name not in ("upsert_many", "resolve"):
+        if name not in ("upsert_many", "add_many", "resolve"):
             return attr
 
         async def timed(*args: Any, **kwargs: Any) -> Any:
@@ -195,7 +195,7 @@ class _Timed:
 
 class StoreTimingUnitOfWork(SqlUnitOfWork):
     """The real unit of work; also adds up the time spent in the store calls the importer makes
-    (``upsert_many`` of every repository and ``refs.resolve``)."""
+    (``upsert_many`` of every repository, ``refs.add_many`` and ``refs.resolve``)."""
 
     store_seconds: list[float]
 

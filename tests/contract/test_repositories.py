@@ -238,6 +238,24 @@ async def test_external_refs_resolve_and_upsert(store: Store) -> None:
         }
 
 
+async def test_new_external_refs_are_added_and_one_that_exists_is_a_conflict(
+    store: Store,
+) -> None:
+    t = await store.tenant()
+    a, b = uuid.uuid4(), uuid.uuid4()
+    first = ExternalRef(
+        tenant_id=t, kind=EntityKind.DEAL, source="crm", external_id="1", entity_id=a
+    )
+    again = dataclasses.replace(first, entity_id=b, digest="d2")
+    other = dataclasses.replace(first, external_id="2", entity_id=b)
+    async with store.uow(t) as uow:
+        await uow.refs.add_many([first, again, other])  # a later duplicate wins
+        assert await uow.refs.resolve(EntityKind.DEAL, "crm", ["1", "2"]) == {"1": b, "2": b}
+        assert await uow.refs.digests(EntityKind.DEAL, "crm", ["1", "2"]) == {"1": "d2"}
+        with pytest.raises(Conflict):
+            await uow.refs.add_many([dataclasses.replace(first, external_id="2")])
+
+
 async def test_iter_all_yields_every_record_in_batches_ordered_by_id(store: Store) -> None:
     t = await store.tenant()
     accounts = [r.account(t, name=f"a{i}") for i in range(7)]

@@ -467,6 +467,12 @@ class FakeExternalRefRepository:
             self._refs[key] = ref
         return UpsertCounts(created, updated, unchanged)
 
+    async def add_many(self, refs: Sequence[ExternalRef]) -> None:
+        unique = {(r.kind, r.source, r.external_id): r for r in refs}
+        if any(key in self._refs for key in unique):
+            raise Conflict("external_refs: a ref was created by someone else at the same time")
+        self._refs.update(unique)
+
     async def for_entity(self, kind: EntityKind, entity_id: UUID) -> Sequence[ExternalRef]:
         return sorted(
             (r for r in self._refs.values() if r.kind == kind and r.entity_id == entity_id),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, SafeUUID
 
@@ -82,10 +83,14 @@ class DealOutcome(StrEnum):
 def derive_id(tenant_id: UUID, kind: EntityKind | str, *key: object) -> UUID:
     """A stable id for a record identified by a natural key within a tenant: the name-based
     UUID (version 5) ``uuid.uuid5(PIE_NAMESPACE, "tenant|kind|key...")``, made without
-    ``uuid5``'s checks (an import derives one per record)."""
-    name = "|".join((str(tenant_id), str(kind), *map(str, key)))
-    digest = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()
-    value = (int.from_bytes(digest[:16]) & _UUID5_CLEAR) | _UUID5_SET
+    ``uuid5``'s checks (an import derives one per record), from the hash of the name's
+    "tenant|kind|" start kept per tenant and kind."""
+    if key:
+        hashed = _name_start(tenant_id, kind).copy()
+        hashed.update("|".join(map(str, key)).encode())
+    else:  # "tenant|kind"
+        hashed = hashlib.sha1(_NAMESPACE_BYTES + f"{tenant_id}|{kind}".encode())
+    value = (int.from_bytes(hashed.digest()[:16]) & _UUID5_CLEAR) | _UUID5_SET
     made = _new_uuid(UUID)
     _set_slot(made, "int", value)
     _set_slot(made, "is_safe", SafeUUID.unknown)
@@ -93,6 +98,13 @@ def derive_id(tenant_id: UUID, kind: EntityKind | str, *key: object) -> UUID:
 
 
 _NAMESPACE_BYTES = PIE_NAMESPACE.bytes
+
+
+@lru_cache(maxsize=256)
+def _name_start(tenant_id: UUID, kind: EntityKind | str) -> Any:
+    return hashlib.sha1(_NAMESPACE_BYTES + f"{tenant_id}|{kind}|".encode())
+
+
 _UUID5_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # version and variant bits
 _UUID5_SET = (5 << 76) | (0x8000 << 48)  # version 5, RFC 4122 variant
 _new_uuid, _set_slot = object.__new__, object.__setattr__

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -35,6 +36,12 @@ DEFAULT_CHUNK_SIZE = 5000
 #: drafts per batch when writes overlap reading: small enough for several batches to overlap
 OVERLAP_CHUNK_SIZE = 1000
 T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Refs:
+    new: list[ExternalRef] = field(default_factory=list)
+    known: list[ExternalRef] = field(default_factory=list)
 
 
 class Rejecter:
@@ -162,8 +169,10 @@ class Sink:
             ids.resolved[kind] = await self.uow.refs.resolve(kind, self.source, sorted(exts))
         return ids
 
-    def _build(self, drafts: Sequence[Draft], ids: Ids) -> tuple[Records, list[ExternalRef]]:
-        out, refs = Records(), []
+    def _build(self, drafts: Sequence[Draft], ids: Ids) -> tuple[Records, _Refs]:
+        """The batch's records and their refs: ``new`` those of external ids the store did
+        not hold when the batch was resolved, ``known`` the others (and aliases)."""
+        out, refs = Records(), _Refs()
         for d in drafts:
             mine = {key: ids.own(*key) for key in d.own}
             ids.local.update(mine)
@@ -178,8 +187,8 @@ class Sink:
                 continue
             out.extend(built)
             main = (d.kind, d.record_id)
-            refs += [
-                ExternalRef(
+            for (kind, ext), ident in mine.items():
+                ref = ExternalRef(
                     tenant_id=self.uow.tenant_id,
                     kind=kind,
                     source=self.source,
@@ -187,11 +196,11 @@ class Sink:
                     entity_id=ident,
                     digest=d.digest if (kind, ext) == main else None,
                 )
-                for (kind, ext), ident in mine.items()
-            ]
+                stored = ids.resolved.get(kind)
+                (refs.known if stored and ext in stored else refs.new).append(ref)
             if d.aliases:  # ids merged into this record now name it
                 me = ids.own(*main)
-                refs += [
+                refs.known += [
                     ExternalRef(
                         tenant_id=self.uow.tenant_id,
                         kind=kind,
@@ -204,7 +213,7 @@ class Sink:
                 ]
         return out, refs
 
-    async def _write(self, out: Records, refs: list[ExternalRef]) -> None:
+    async def _write(self, out: Records, refs: _Refs) -> None:
         uow = self.uow
         await self._upsert(EntityKind.ACCOUNT, uow.accounts, out.accounts)
         await self._upsert(EntityKind.CONTACT, uow.contacts, out.contacts)
@@ -212,8 +221,10 @@ class Sink:
         await self._upsert(EntityKind.STAKEHOLDER, uow.stakeholders, out.stakeholders)
         await self._upsert(EntityKind.ACTIVITY, uow.activities, out.activities)
         await self._upsert(EntityKind.STAGE_TRANSITION, uow.transitions, out.transitions)
-        if refs:
-            await uow.refs.upsert_many(refs)
+        if refs.new:
+            await uow.refs.add_many(refs.new)
+        if refs.known:
+            await uow.refs.upsert_many(refs.known)
         # after the refs: a deleted record takes its refs along
         await self._delete(out.deletes, out.merges)
 

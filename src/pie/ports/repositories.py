@@ -216,6 +216,12 @@ class ExternalRefRepository(Protocol):
         ref without one keeps the stored digest)."""
         ...
 
+    async def add_many(self, refs: Sequence[ExternalRef]) -> None:
+        """Store refs that ``resolve`` found absent earlier in this transaction, without
+        looking them up again (a later duplicate wins); one that exists after all (written by
+        someone else meanwhile) is a Conflict."""
+        ...
+
     async def for_entity(self, kind: EntityKind, entity_id: UUID) -> Sequence[ExternalRef]: ...
 
 

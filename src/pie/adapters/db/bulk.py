@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import sqlite3
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
@@ -33,6 +34,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import SessionTransaction
 
 from pie.adapters.db.engine import json_dumps
 from pie.adapters.db.types import Money, UtcDateTime, to_money
@@ -110,7 +112,8 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Row]) 
     if await dialect(session) == "postgresql":
         for start in range(0, len(rows), PG_CHUNK):
             part = rows[start : start + PG_CHUNK]
-            await _pg_staged(session, table, columns, part, _pg_insert_sql(table, columns))
+            sql = _pg_insert_sql(table, columns)
+            await _pg_staged(session, table, columns, part, sql, result="none")
         return
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -132,7 +135,7 @@ async def update_rows(
         for start in range(0, len(rows), PG_CHUNK):
             part = rows[start : start + PG_CHUNK]
             sql = _pg_update_sql(table, columns, versioned=versioned)
-            for record in await _pg_staged(session, table, columns, part, sql):
+            for record in await _pg_staged(session, table, columns, part, sql, result="records"):
                 written.add(record[0])
         return {r["id"] for r in rows} - written
     settable = [c for c in columns if c not in ("id", "tenant_id")]
@@ -178,7 +181,7 @@ async def upsert_rows(
         changed = 0
         for start in range(0, len(unique), PG_CHUNK):
             part = unique[start : start + PG_CHUNK]
-            changed += len(await _pg_staged(session, table, columns, part, sql))
+            changed += _row_count(await _pg_staged(session, table, columns, part, sql))
         return changed
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -229,7 +232,7 @@ def _pg_insert_sql(
             f" ON CONFLICT ({', '.join(key)}) DO UPDATE"
             f" SET {', '.join(f'{c} = EXCLUDED.{c}' for c in rest)} WHERE {distinct}"
         )
-    return sql + " RETURNING 1"
+    return sql
 
 
 def _pg_update_sql(table: Table, columns: Sequence[str], *, versioned: bool) -> str:
@@ -257,23 +260,54 @@ async def _pg_staged(
     columns: list[str],
     rows: Sequence[Row],
     sql: str,
-) -> list[Any]:
+    *,
+    result: Literal["none", "status", "records"] = "status",
+) -> Any:
     """COPY ``rows`` into the table's staging table, run ``sql`` (``{stage}`` names it), empty
-    the staging table and return the statement's records."""
+    the staging table and return what ``result`` asks for: the statement's records, its
+    status (such as ``INSERT 0 12``: nothing is sent back per row), or nothing (the statement
+    and the emptying then go in one round trip)."""
     stage = f"pie_stage_{table.name}"
     conn = await session.connection()
-    # Through SQLAlchemy, so the transaction (and the tenant setting) is begun before raw COPY.
-    await conn.exec_driver_sql(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DROP"
-    )
+    staged = _stages_of(session)
+    if staged is None or stage not in staged:
+        # Through SQLAlchemy, so the transaction (and the tenant setting) is begun before COPY.
+        await conn.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DROP"
+        )
+        if staged is not None:
+            staged.add(stage)
     raw = (await conn.get_raw_connection()).driver_connection
     assert isinstance(raw, asyncpg.Connection)
     records = _records(rows, columns, [_pg_converter(table, c) for c in columns])
+    statement = sql.format(stage=stage)
     with _pg_conflicts(table):
         await raw.copy_records_to_table(stage, records=records, columns=columns)
-        result = await raw.fetch(sql.format(stage=stage))
+        if result == "none":  # one simple query, two statements
+            await raw.execute(f"{statement}; TRUNCATE {stage}")
+            return None
+        out = await (raw.fetch if result == "records" else raw.execute)(statement)
         await raw.execute(f"TRUNCATE {stage}")
-    return list(result)
+    return out
+
+
+#: the staging tables made in a session's transaction (dropped when it ends)
+_STAGES: weakref.WeakKeyDictionary[SessionTransaction, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _stages_of(session: AsyncSession) -> set[str] | None:
+    """The staging tables the session's current transaction has made; None inside a savepoint
+    (rolling one back drops the tables it made, so each use makes sure of its table)."""
+    sync = session.sync_session
+    transaction = sync.get_transaction()
+    if transaction is None or sync.in_nested_transaction():
+        return None
+    return _STAGES.setdefault(transaction, set())
+
+
+def _row_count(status: str) -> int:
+    """The rows a statement wrote, from its status (``INSERT 0 12``, ``UPDATE 3``)."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 def _conv(conv: Convert, value: Any) -> Any:

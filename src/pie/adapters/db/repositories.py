@@ -503,16 +503,25 @@ class SqlExternalRefRepository:
                 found[ext] = (ident, digest)
         return found
 
-    async def upsert_many(self, refs: Sequence[ExternalRef]) -> UpsertCounts:
-        """Only refs that are new, point elsewhere now or bring a new digest are written."""
-        unique = list({mapping.ref_key(ref): ref for ref in refs}.values())
-        groups: dict[tuple[EntityKind, str], list[ExternalRef]] = {}
-        for ref in unique:
+    def _unique(self, refs: Sequence[ExternalRef]) -> builtins.list[ExternalRef]:
+        """``refs`` by key (a later duplicate wins), each checked to be the tenant's."""
+        unique = {mapping.ref_key(ref): ref for ref in refs}
+        for ref in unique.values():
             if ref.tenant_id != self._tenant:
                 raise InvalidInput(
                     f"external ref {ref.source}/{ref.external_id} belongs to another tenant",
                     field="tenant_id",
                 )
+        return list(unique.values())
+
+    async def add_many(self, refs: Sequence[ExternalRef]) -> None:
+        rows = [mapping.ref_to_row(ref) for ref in self._unique(refs)]
+        await insert_rows(self._session, REFS, rows)
+
+    async def upsert_many(self, refs: Sequence[ExternalRef]) -> UpsertCounts:
+        """Only refs that are new, point elsewhere now or bring a new digest are written."""
+        groups: dict[tuple[EntityKind, str], list[ExternalRef]] = {}
+        for ref in self._unique(refs):
             groups.setdefault((ref.kind, ref.source), []).append(ref)
         created: list[ExternalRef] = []
         moved: list[ExternalRef] = []
