@@ -21,7 +21,7 @@ Revises: 0009_trigger_index
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from alembic import op
 from sqlalchemy import text
@@ -114,11 +114,10 @@ def _with_fk(table: str, sql: str) -> str:
     )
 
 
-def _sqlite_rewrite(rewrite: object) -> None:
+def _sqlite_rewrite(rewrite: Callable[[str, str], str]) -> None:
     """Edit the stored ``CREATE TABLE`` of each table (SQLite's procedure for removing or adding
     a constraint the stored rows already satisfy), then bump the schema version so every
     connection reloads the schema."""
-    assert callable(rewrite)
     bind = op.get_bind()
     version = int(bind.exec_driver_sql("PRAGMA schema_version").scalar_one())
     bind.exec_driver_sql("PRAGMA writable_schema=ON")
