@@ -14,13 +14,18 @@ their stage histories, contact roles, tasks and events, accounts and contacts. T
   nothing else: how fast the emulator serves those pages.
 
 Records are the API records served (the same count for both), so the ratio is the ceiling's
-seconds over the sync's. The machine may be loaded by other work: absolute numbers are
-unreliable, the ratio is what counts. Beside the wall-clock seconds the table shows the CPU
-seconds of this process (all its threads: the sync's SQLite driver thread too) and of the
-emulator's, and the ratio in CPU seconds, which the machine's load sways much less.
+seconds over the sync's. ``--breakdown`` also times, after the ceiling, the connector reading
+the org alone (the same source, read ahead, no mapping, no store) and reading and mapping
+(the pipeline's describe, digest and draft per record, no store): the rows between them say
+what reading, mapping and storing each cost. The machine may be loaded by other work:
+absolute numbers are unreliable, the ratio is what counts. Beside the wall-clock seconds the
+table shows the CPU seconds of this process (all its threads: the sync's SQLite driver thread
+too) and of the emulator's, and the ratio in CPU seconds, which the machine's load sways much
+less.
 
     .venv/bin/python bench/connector_bench.py [--deals 300] [--seed 7] [--page-size 2000]
     .venv/bin/python bench/connector_bench.py --deals 100000     # the issue's size
+    .venv/bin/python bench/connector_bench.py --deals 3000 --breakdown
 
 Ends with one JSON line:
 {"bench": "connector_salesforce", "value": sync rec/s, "unit": "records/s",
@@ -39,6 +44,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -51,6 +57,11 @@ from pie.adapters.db import migrate
 from pie.adapters.db.engine import make_engine, make_sessions
 from pie.adapters.db.tenants import SqlTenantDirectory
 from pie.adapters.db.uow import SqlUnitOfWork
+from pie.domain.stage_mapping import StageMapper
+from pie.importing import pipeline
+from pie.importing.draft import SeenIds
+from pie.importing.mapping import MapContext
+from pie.importing.mapping import salesforce as m
 from pie.sources.salesforce.client import Credentials, SalesforceClient
 from pie.sources.salesforce.connector import SalesforceSource
 from pie.sources.salesforce.emulator import SalesforceEmulator
@@ -155,6 +166,29 @@ async def timed_sync(em: Served, folder: Path, clock: Clock) -> tuple[Timed, Rec
         await engine.dispose()
 
 
+async def timed_read(em: Served, clock: Clock, *, mapping: bool) -> Timed:
+    """The connector reading the whole org (as the sync does, read ahead), each record also
+    mapped as the pipeline maps it when ``mapping``; nothing stored."""
+    credentials = Credentials(
+        client_id=em.client_id,
+        client_secret=em.client_secret,
+        refresh_token=em.refresh_token,
+        login_url=em.url,
+        ca_file=em.ca_file,
+    )
+    source = SalesforceSource(SalesforceClient(credentials))
+    stages = StageMapper(source.name, {}, vendor="salesforce")
+    mapper = m.api_mapper(MapContext(stages, SeenIds(), datetime.now(UTC), scope="in this run"))
+    salt = pipeline.fingerprint("api", source.name, "salesforce", stages.fingerprint())
+    stop = clock.time()
+    async for raw in source.records({}):
+        if mapping:
+            mapper.describe(raw)
+            pipeline.digest(raw, salt)
+            mapper.draft(raw)
+    return stop()
+
+
 def replay(
     em: Served, queries: list[tuple[str, bool]], token: str, clock: Clock
 ) -> tuple[Timed, int]:
@@ -185,6 +219,9 @@ def main() -> int:
     parser.add_argument("--deals", type=int, default=300, help="opportunities in the org")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--page-size", type=int, default=2000)
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time reading alone, and reading and mapping"
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -202,6 +239,11 @@ def main() -> int:
             synced, client, result = asyncio.run(timed_sync(em, Path(folder), clock))
         assert client._sf is not None
         served, records = replay(em, client.queries, client._sf.session_id, clock)
+        parts: list[tuple[str, Timed]] = []
+        if args.breakdown:
+            for what, mapping in (("reading only (no map, no store)", False),
+                                  ("reading and mapping (no store)", True)):  # fmt: skip
+                parts.append((what, asyncio.run(timed_read(em, clock, mapping=mapping))))
     finally:
         parent.send("stop")
         process.join(timeout=30)
@@ -211,12 +253,13 @@ def main() -> int:
     print(f"sync: {records:,} API records ({stored:,} records stored) in "
           f"{synced.seconds:.2f} s, {client.calls} API calls")  # fmt: skip
     print(f"{'what':<34} {'seconds':>8} {'records/s':>10} {'CPU s':>6} {'emu CPU':>7}")
-    for what, timed, rate in (
-        ("full sync into SQLite", synced, sync_rate),
-        ("emulator serving the same pages", served, ceiling_rate),
-    ):
+    rows = [("full sync into SQLite", synced), ("emulator serving the same pages", served)]
+    for what, timed in rows + parts:
+        rate = records / timed.seconds
         print(f"{what:<34} {timed.seconds:>8.2f} {rate:>10,.0f} {timed.cpu:>6.2f} "
               f"{timed.emulator_cpu:>7.2f}")  # fmt: skip
+    for what, timed in parts:
+        print(f"  {what}: ratio {served.seconds / timed.seconds:.2f}")
     cpu_ratio = (served.cpu + served.emulator_cpu) / (synced.cpu + synced.emulator_cpu)
     print(f"ratio {ratio:.2f} (target >= {TARGET}); "
           f"the same in CPU seconds (the emulator's included): {cpu_ratio:.2f}")  # fmt: skip

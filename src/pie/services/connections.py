@@ -19,6 +19,7 @@ from uuid import UUID
 from pie.domain.errors import InvalidInput, NotConfigured, NotFound, PieError
 from pie.importing.report import KIND_ORDER, ImportReport
 from pie.importing.service import AfterImport, import_source
+from pie.importing.sink import DEFAULT_CHUNK_SIZE
 from pie.importing.source import RawRecord, Source
 from pie.ports.connections import (
     ACTIVE,
@@ -352,6 +353,7 @@ async def run_sync(
                     now=started,
                     show_rejected=MAX_FAILED_LISTED,
                     after=deps.after_import(tenant_id) if deps.after_import else None,
+                    chunk_size=getattr(conn, "chunk_size", DEFAULT_CHUNK_SIZE),
                 )
                 after = getattr(conn, "after_sync", None)
                 if after is not None:

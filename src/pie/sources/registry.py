@@ -116,7 +116,10 @@ class Connector(Protocol):
     missed are reconciled); ``make_mapper`` is the mapper ``import_source`` runs over its
     records; ``vendor`` also picks the stock stage names (``StageMapper(vendor=...)``).
 
-    Optional, not part of the Protocol (the sync use case calls them when they are there):
+    Optional, not part of the Protocol (the sync use case uses them when they are there):
+
+    * ``chunk_size``, the records per committed batch when the import default
+      (``pie.importing.sink.DEFAULT_CHUNK_SIZE``) does not suit the vendor's volumes;
 
     * ``async def before_sync(uow, source)``, before ``import_source``, with the source it
       will read (possibly wrapped: its ``inner`` is the connector's own; its ``name`` the one

@@ -1,15 +1,18 @@
 """HubSpot merges and purges, on both engines: records merged in HubSpot become one PIE record
 (the merged ids name the survivor, the duplicate's activities and links move to it, the
-duplicate is deleted), and a full sync deletes what HubSpot purged."""
+duplicate is deleted), and a sync that reads everything (a full one, or an incremental one once
+the last purge is older than the horizon) deletes what HubSpot purged."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from pie.domain.model import EntityKind
 from pie.ports.repositories import Repository
 from pie.services import connections as svc
+from pie.sources.hubspot.connector import PURGE_HORIZON, WHOLE
 from tests.dbfixtures import Database
 from tests.hubspot_helpers import TOKEN, differences, expected, rig, stored
 from tests.integration.connect.conftest import deps_over
@@ -111,3 +114,36 @@ async def test_a_full_sync_deletes_what_hubspot_purged(db: Database) -> None:
         assert await _ids(db, tenant, EntityKind.DEAL, [gone_deal]) == {}
         async with db.uow(tenant) as uow:
             assert await uow.deals.get(ids[gone_deal]) is None
+
+
+async def test_an_incremental_sync_purges_once_the_last_purge_is_older_than_the_horizon(
+    db: Database,
+) -> None:
+    deps, tenant = deps_over(db), (await db.new_tenant("hubspot")).tenant.id
+    async with rig(8, page_size=9) as r:
+        p = r.portal
+        c, _ = await svc.connect(deps, tenant, "hubspot", {"token": TOKEN}, base_url=r.server.url)
+        await svc.run_sync(deps, tenant, c.id)  # a first sync reads everything: a purge
+        async with db.uow(tenant) as uow:
+            assert await uow.cursors.get("hubspot", WHOLE) is not None
+        gone = next(
+            co.id for co in p.live("companies") if not p.associated("companies", co.id, "deals")
+        )
+        p.purge("companies", gone)  # a GDPR delete: neither list shows it
+        soon = await svc.run_sync(deps, tenant, c.id)
+        assert soon.records_deleted == 0  # within the horizon: incremental
+        assert await _ids(db, tenant, EntityKind.ACCOUNT, [gone])
+        long_ago = datetime.now(UTC) - PURGE_HORIZON - timedelta(days=1)
+        async with db.uow(tenant) as uow:
+            await uow.cursors.save("hubspot", WHOLE, long_ago.isoformat())
+            await uow.commit()
+
+        late = await svc.run_sync(deps, tenant, c.id)
+
+        assert late.status == "succeeded" and late.counts["account"].deleted == 1
+        assert await _ids(db, tenant, EntityKind.ACCOUNT, [gone]) == {}
+        assert not differences(expected(p), await stored(db.uow(tenant)))
+        async with db.uow(tenant) as uow:
+            noted = await uow.cursors.get("hubspot", WHOLE)
+        assert noted is not None
+        assert datetime.fromisoformat(noted.value) > long_ago + PURGE_HORIZON  # noted anew

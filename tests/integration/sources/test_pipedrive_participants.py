@@ -57,3 +57,29 @@ async def test_participants_become_stakeholders(
 
     assert newcomer in (await _stakeholders(db, tenant, world))[deal["id"]]
     assert await _stakeholders(db, tenant, world) == _expected(world)
+
+
+async def test_participants_are_asked_for_only_where_others_take_part(
+    db: Database, emulator: Emulator, world: World
+) -> None:
+    """The deals list asks for ``participants_count`` (v2 sends it only then), so the v1
+    participants call is made for the deals that have others than their person, not for all."""
+    alone = next(d for d in live(world, "deals") if d.get("person_id"))["id"]
+    with world.lock:  # a deal whose person is the only one taking part
+        deal = world.records["deals"][alone]
+        world.participants[alone] = [deal["person_id"]]
+        deal["participants_count"] = 1
+    tenant = (await db.new_tenant()).tenant.id
+    await run(db, tenant, emulator)
+    others = {
+        d["id"]
+        for d in live(world, "deals")
+        if d["participants_count"] > (1 if d.get("person_id") else 0)
+    }
+    asked = {
+        int(line.split("/")[4])
+        for line in emulator.log
+        if line.split("?")[0].endswith("/participants")
+    }
+    assert others and alone not in others and asked == others
+    assert await _stakeholders(db, tenant, world) == _expected(world)

@@ -101,6 +101,20 @@ def test_the_v1_flow_pages_by_offset_newest_first(emulator: Emulator, http: http
     assert missing.status_code == 404 and missing.json()["error"] == "Deal not found"
 
 
+def test_a_deals_participant_count_comes_only_when_asked_for(
+    emulator: Emulator, http: httpx.Client
+) -> None:
+    """As v2 sends it: ``participants_count`` is one of the deal's ``include_fields``."""
+    plain = get(http, "/api/v2/deals", limit=100).json()["data"]
+    asked = get(http, "/api/v2/deals", limit=100, include_fields="participants_count").json()
+    assert plain and all("participants_count" not in d for d in plain)
+    deal = emulator.world.records["deals"][plain[0]["id"]]
+    assert asked["data"][0]["participants_count"] == deal["participants_count"]
+    one = f"/api/v2/deals/{deal['id']}"
+    assert "participants_count" not in get(http, one).json()["data"]
+    assert get(http, one, include_fields="participants_count").json()["data"]["id"] == deal["id"]
+
+
 def test_auth_errors_and_writes_over_http(emulator: Emulator) -> None:
     refused = httpx.get(emulator.base_url + "/api/v2/deals", params={"api_token": "nope"})
     assert refused.status_code == 401

@@ -4,8 +4,11 @@ imported with ``import_source(uow, source, hubspot.api_mapper, vendor="hubspot")
 Streams, in the order they are stored: ``pipelines`` (stage metadata for the mapper), then
 ``companies``, ``contacts``, ``deals``, ``calls``, ``emails``, ``meetings``, ``notes``, each
 read through the search API sorted by its modification property, and ``archived:<type>`` (the
-archived records, deleted in PIE). A full sync (``full=True``) then ``purge``s the records
-HubSpot no longer has at all.
+archived records, deleted in PIE). A run that reads everything then ``purge``s the records
+HubSpot no longer has at all: a full sync (``full=True``), a first one, and an incremental one
+whose last purge (cursor stream ``whole``) is older than ``PURGE_HORIZON``. HubSpot forgets an
+archived record after ~90 days, and a GDPR delete at once: no list shows those, so only a read
+of everything finds them gone; the horizon bounds how long such a record stays in PIE.
 
 **Reading changes without losing any.** Each object type's cursor is the position of the last
 stored record, ``<modified ms>|<id>``. A run starts ``overlap`` before it (the search index
@@ -27,7 +30,7 @@ in the custom-field map.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pie.domain.errors import ConnectorError
@@ -55,6 +58,10 @@ ASSOCIATIONS: Mapping[str, tuple[str, ...]] = {
     **dict.fromkeys(("calls", "emails", "meetings", "notes"), ("deals", "contacts", "companies")),
 }
 SEARCH_LIMIT = 200  # the most a search page holds
+#: the cursor stream that holds when the last purge's read began (ISO 8601, UTC)
+WHOLE = "whole"
+#: an incremental sync reads everything and purges when the last purge is older than this
+PURGE_HORIZON = timedelta(days=30)
 BATCH_LIMIT = 100  # the most a batch read takes (50 with propertiesWithHistory)
 
 
@@ -89,6 +96,7 @@ class HubSpotSource:
             hs.PIPELINES,
             *self.objects,
             *(f"{hs.ARCHIVED}{o}" for o in reversed(self.objects)),
+            WHOLE,  # no records: its cursor is written by ``purge``
         )
         #: records read per stream in the last run (including the overlap), for reports
         self.read: dict[str, int] = {}
@@ -97,6 +105,10 @@ class HubSpotSource:
         #: object type -> ids of the records read in this run (live ones)
         self.listed: dict[str, set[str]] = {o: set() for o in self.objects}
         self.finished = False  # every stream was read to its end
+        #: this run reads everything (``full``, a first sync, or the last purge is too old)
+        self.whole = False
+        self.began = datetime.now(UTC)  # when this run began reading
+        self.last_purge: datetime | None = None  # when the last purge's read began
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -104,7 +116,12 @@ class HubSpotSource:
     async def records(self, since: Mapping[str, str]) -> AsyncIterator[RawRecord]:
         self.finished = False
         self.listed = {o: set() for o in self.objects}
-        if self.full:
+        self.began = datetime.now(UTC)
+        self.last_purge = _when(since.get(WHOLE))
+        first = not any(since.get(o) for o in self.objects)
+        stale = self.last_purge is not None and self.last_purge < self.began - PURGE_HORIZON
+        self.whole = self.full or first or stale
+        if self.whole:
             since = {}
         if "deals" in self.objects:
             for pipeline in await self.client.pipelines("deals"):
@@ -262,19 +279,26 @@ class HubSpotSource:
 
 
 async def purge(uow: UnitOfWork, source: HubSpotSource, *, name: str) -> dict[EntityKind, int]:
-    """After a full read: delete the records of this source (ids kept under ``name``) that
-    HubSpot no longer has, neither live nor archived (purged: archived records are deleted
-    after 90 days, and the archive list forgets them). A record counts as there when any of
-    its external ids was read (the ids merged into a record name it too). Only kinds whose
-    object types were all read whole, without a stop, are purged. Returns the deletes."""
+    """After a run that read everything (``source.whole``): delete the records of this source
+    (ids kept under ``name``) that HubSpot no longer has, neither live nor archived (purged:
+    archived records are deleted after 90 days, and the archive list forgets them). A record
+    counts as there when any of its external ids was read (the ids merged into a record name it
+    too). Only kinds whose object types were all read whole, without a stop, are purged; when
+    every kind was, the purge is noted (cursor ``whole``): the next one is due
+    ``PURGE_HORIZON`` later. A connection with no purge noted yet (synced before purges were
+    noted) starts that clock now. Returns the deletes."""
     deleted: dict[EntityKind, int] = {}
-    if not (source.full and source.finished):
+    if not (source.whole and source.finished):
+        if source.last_purge is None and source.finished:
+            await _note_purge(uow, name, source.began)
         return deleted
     by_kind: dict[EntityKind, list[str]] = {}
     for object_type in OBJECTS:
         by_kind.setdefault(hs.KINDS[object_type], []).append(object_type)
+    every = True
     for kind, types in by_kind.items():
         if any(t not in source.objects or t in source.stopped for t in types):
+            every = False
             continue
         listed = set().union(*(source.listed[t] for t in types))
         async with uow:
@@ -288,7 +312,26 @@ async def purge(uow: UnitOfWork, source: HubSpotSource, *, name: str) -> dict[En
             await uow.commit()
         if n:
             deleted[kind] = n
+    if every:
+        await _note_purge(uow, name, source.began)
     return deleted
+
+
+async def _note_purge(uow: UnitOfWork, name: str, began: datetime) -> None:
+    async with uow:
+        await uow.cursors.save(name, WHOLE, began.isoformat())
+        await uow.commit()
+
+
+def _when(value: str | None) -> datetime | None:
+    """A ``whole`` cursor's time (None when there is none or it cannot be read)."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _repository(uow: UnitOfWork, kind: EntityKind) -> Repository[Any]:

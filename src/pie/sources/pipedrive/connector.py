@@ -54,6 +54,9 @@ SOURCE = "pipedrive"
 OVERLAP = timedelta(minutes=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PURGE_HORIZON = timedelta(days=29)  # Pipedrive keeps deleted records 30 days
+#: v2 sends a deal's participant count only when ``include_fields`` asks for it; without it
+#: every live deal's participants would be asked for (a v1 call each)
+PARTICIPANTS_COUNT = "participants_count"
 RETRY = "retry"
 MAX_RETRY = 5000  # rejected ids kept per stream
 
@@ -142,6 +145,7 @@ class PipedriveSource:
         }
         if stream == mapping.DEALS:
             params["status"] = "open,won,lost,deleted"
+            params["include_fields"] = PARTICIPANTS_COUNT
         metadata = self._metadata.get(stream)
         last = _key(cursor) if cursor else None  # (update_time, id) as text: sorts as listed
         read_at = _rfc3339(now)
@@ -177,7 +181,8 @@ class PipedriveSource:
         the cursor passed it. They move no cursor."""
         for n, ext in enumerate(self.retry.get(stream, ()), start=1):
             try:
-                record = (await self.client.get(f"/api/v2/{stream}/{ext}")).get("data")
+                asked = {"include_fields": PARTICIPANTS_COUNT} if stream == mapping.DEALS else None
+                record = (await self.client.get(f"/api/v2/{stream}/{ext}", asked)).get("data")
             except ApiNotFound:
                 record = None
             self.retried[stream].add(ext)

@@ -5,7 +5,9 @@ pipedrive.md lists what it serves).
   ``limit`` (default 100, at most ``max_limit``), ``cursor`` / ``additional_data.next_cursor``,
   ``updated_since`` (inclusive) / ``updated_until`` (exclusive), ``sort_by``
   (``id``, ``update_time``, ``add_time``; stages ``order_nr``), ``sort_direction``, deals'
-  ``status`` (default ``open,won,lost``; ``deleted`` lists deleted deals), ``pipeline_id``.
+  ``status`` (default ``open,won,lost``; ``deleted`` lists deleted deals), ``pipeline_id``,
+  ``include_fields`` (a deal's ``participants_count`` is sent only when asked for, there and
+  on ``GET /api/v2/deals/{id}``).
   Deleted persons, organizations and activities are listed (``is_deleted: true``) when
   ``updated_since`` is given; otherwise left out.
 * API v1: ``GET /api/v1/deals/{id}/flow`` (offset paging, newest first, ``items=dealChange``),
@@ -45,6 +47,8 @@ from pie.sources.pipedrive.world import World, parse_time, seeded
 DEFAULT_TOKEN = "pipedrive-emulator-token"
 ERROR_INFO = "Please check developers.pipedrive.com for more information about Pipedrive API."
 V2_LISTS = ("deals", "persons", "organizations", "activities", "pipelines", "stages")
+#: fields v2 sends only when ``include_fields`` asks for them (the world keeps them all)
+ON_REQUEST: Mapping[str, frozenset[str]] = {"deals": frozenset({"participants_count"})}
 COST_V2, COST_V1 = 10, 20
 ME = {
     "id": 1,
@@ -244,7 +248,7 @@ class Emulator:
             return 200, self._list(entity, query)
         if m := re.fullmatch(r"/api/v2/(\w+)/(\d+)", path):
             entity, ident = m.group(1), int(m.group(2))
-            return 200, self._one(method, entity, ident, body)
+            return 200, self._one(method, entity, ident, body, query)
         if m := re.fullmatch(r"/api/v1/deals/(\d+)/flow", path):
             return 200, self._flow(int(m.group(1)), query)
         if m := re.fullmatch(r"/api/v1/deals/(\d+)/participants", path):
@@ -320,14 +324,15 @@ class Emulator:
         with world.lock:
             page = copy.deepcopy(rows[:limit])
         next_cursor = _encode_cursor(key(page[-1])) if len(rows) > limit else None
+        page = [_shown(entity, r, query) for r in page]
         return {"success": True, "data": page, "additional_data": {"next_cursor": next_cursor}}
 
-    def _one(self, method: str, entity: str, ident: int, body: bytes) -> Any:
+    def _one(self, method: str, entity: str, ident: int, body: bytes, query: dict[str, str]) -> Any:
         world = self.world
-        if entity not in V2_LISTS or world.get(entity, ident) is None:
+        if entity not in V2_LISTS or (record := world.get(entity, ident)) is None:
             raise _HttpError(404, f"{entity[:-1].capitalize()} not found")
         if method == "GET":
-            return {"success": True, "data": world.get(entity, ident)}
+            return {"success": True, "data": _shown(entity, record, query)}
         if method == "PATCH":
             try:
                 changes = json.loads(body or b"{}")
@@ -335,7 +340,8 @@ class Emulator:
                 raise _HttpError(400, "Invalid JSON") from None
             if not isinstance(changes, dict) or "id" in changes:
                 raise _HttpError(400, "Validation failed: body must be an object without id")
-            return {"success": True, "data": world.update(entity, ident, **changes)}
+            updated = world.update(entity, ident, **changes)
+            return {"success": True, "data": _shown(entity, updated, query)}
         if method == "DELETE":
             world.delete(entity, ident)
             return {"success": True, "data": {"id": ident}}
@@ -348,6 +354,14 @@ class Emulator:
         if kinds := query.get("items"):
             items = [i for i in items if i["object"] in kinds.split(",")]
         return _v1_page(items, query)
+
+
+def _shown(entity: str, record: Mapping[str, Any], query: Mapping[str, str]) -> Any:
+    """A v2 record as sent: without the fields only ``include_fields`` brings, unless asked."""
+    hidden = ON_REQUEST.get(entity, frozenset()) - set(query.get("include_fields", "").split(","))
+    if not hidden or not isinstance(record, Mapping):
+        return record
+    return {k: v for k, v in record.items() if k not in hidden}
 
 
 class _HttpError(ConnectorError):

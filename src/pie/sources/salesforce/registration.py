@@ -27,6 +27,7 @@ from pie.sources.salesforce.connector import SalesforceSource
 from pie.sources.salesforce.emulator import SalesforceEmulator
 from pie.sources.salesforce.org import seeded_org
 from pie.sources.salesforce.sync import (
+    CHUNK_SIZE,
     SyncResult,
     failed_of,
     load_retry,
@@ -67,6 +68,7 @@ class SalesforceConnector:
     vendor = VENDOR
     title = "Salesforce"
     default_base_url = LOGIN_URL
+    chunk_size = CHUNK_SIZE  # records per committed batch (``sync.CHUNK_SIZE``)
     auth_flows = (
         AuthFlow(
             "refresh-token",
