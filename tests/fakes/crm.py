@@ -121,8 +121,9 @@ class _Row:
     edited_at: datetime  # exact CRM-clock time of the last edit (reported floored)
     last_edited_by: str
     in_trash: bool = False
-    visible: bool = True  # False: unshared from the integration (404)
+    visible: bool = True  # False: unshared from the integration, or moved out of it (404)
     indexed_at: datetime = EPOCH  # PIE's clock: queries show the row from then on
+    created_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,18 +235,34 @@ class FakeCrm(CrmAdapter):
         *,
         actor: str = HUMAN_ACTOR,
     ) -> None:
-        """A person edits fields in the CRM (no request)."""
-        self._update(self._row(kind, external_id), fields, actor)
+        """A person edits fields in the CRM (no request); also a page the integration cannot
+        see (moved out of the database, say): people still can."""
+        self._update(self._row(kind, external_id, any_visibility=True), fields, actor)
 
     def human_trash(
         self, kind: RecordKind, external_id: str, in_trash: bool = True, *, actor: str = HUMAN_ACTOR
     ) -> None:
-        row = self._row(kind, external_id)
+        row = self._row(kind, external_id, any_visibility=True)
         row.in_trash = in_trash
         self._touch(row, actor)
 
-    def unshare(self, kind: RecordKind, external_id: str, visible: bool = False) -> None:
-        self._row(kind, external_id, any_visibility=True).visible = visible
+    def unshare(
+        self,
+        kind: RecordKind,
+        external_id: str,
+        visible: bool = False,
+        *,
+        touch: bool = False,
+        actor: str = HUMAN_ACTOR,
+    ) -> None:
+        """A person hides a page from the integration (moves it out of the database, or
+        disconnects the connection from it), or makes it visible again (``visible=True``).
+        ``touch``: the move counts as the person's edit of the page (its ``last_edited_time``
+        and ``last_edited_by`` change); otherwise the page is as it was."""
+        row = self._row(kind, external_id, any_visibility=True)
+        row.visible = visible
+        if touch:
+            self._touch(row, actor)
 
     def record(self, kind: RecordKind, external_id: str) -> CrmRecord:
         """The record as it is, bypassing faults, budget and visibility (for assertions)."""
@@ -503,6 +520,7 @@ class FakeCrm(CrmAdapter):
             actor,
         )
         row.indexed_at = self.clock.now() + timedelta(seconds=self._lag())
+        row.created_by = actor
         self.rows[ext] = row
         self.writes_applied += 1
         return row
@@ -543,10 +561,12 @@ class FakeCrm(CrmAdapter):
         return self._row(kind, external_id)
 
     def _by_pie_id(self, kind: RecordKind, pie_id: UUID) -> _Row | None:
-        for row in self.rows.values():
-            if row.kind is kind and row.pie_id == pie_id and row.visible:
-                return row
-        return None
+        """Like the Notion adapter's lookup: among the pages the integration can see, a live
+        one first, then the oldest."""
+        rows = [r for r in self.rows.values() if r.kind is kind and r.pie_id == pie_id]
+        rows = [r for r in rows if r.visible]
+        rows.sort(key=lambda r: (r.in_trash, r.created_time, r.external_id))
+        return rows[0] if rows else None
 
     def _live(self, kind: RecordKind) -> Iterable[_Row]:
         return (r for r in self.rows.values() if r.kind is kind and r.visible and not r.in_trash)
@@ -561,6 +581,7 @@ class FakeCrm(CrmAdapter):
             last_edited_time=self._reported(row),
             last_edited_by=row.last_edited_by,
             in_trash=row.in_trash,
+            created_by=row.created_by or None,
         )
 
 

@@ -40,7 +40,7 @@ from pie.domain.ownership import HUMAN, PIE
 from pie.ports.crm import CrmRecord
 from pie.ports.sync import ConnectionStatus, LinkStatus
 from pie.sync.engine import SyncConfig
-from pie.sync.planner import RECORD
+from pie.sync.planner import RECORD, Rule
 from tests.fakes.crm import EngineCrash, FakeCrm, Fault, FaultKind, VirtualClock
 from tests.sync.harness import CONN, World, make_world
 
@@ -59,6 +59,7 @@ OWNER = {f.name: f.ownership for f in DEAL_FIELDS}
 PIE_EDITABLE = sorted(n for n, o in OWNER.items() if o is not Ownership.HUMAN)
 AGENT_FIELDS = sorted(n for n, o in OWNER.items() if o is Ownership.AGENT)
 BUDGET = (3, 1.0)  # the fake CRM answers 429 beyond 3 requests a second
+DUPLICATE_RULES = frozenset({Rule.DUPLICATE_TRASHED.value, Rule.DUPLICATE_KEPT.value})
 
 FAULTS = st.sampled_from(
     [
@@ -111,6 +112,8 @@ class SyncMachine(RuleBasedStateMachine):
         self.retry_windows: list[tuple[datetime, datetime]] = []
         self.checked_requests = 0
         self.resumed_at: list[int] = []  # request counts when the connection was resumed
+        #: pages visible again since the last full reconciliation that ran clean
+        self.reshared: set[str] = set()
 
     async def _make(self) -> World:
         clock = VirtualClock()
@@ -221,12 +224,24 @@ class SyncMachine(RuleBasedStateMachine):
         self.crm.before_update.append(edit)
 
     @precondition(lambda self: self._crm_pages())
-    @rule(data=st.data(), what=st.sampled_from(["trash", "restore", "unshare"]))
+    @rule(
+        data=st.data(),
+        what=st.sampled_from(["trash", "restore", "unshare", "reshare", "move_back"]),
+    )
     def trash_in_crm(self, data: st.DataObject, what: str) -> None:
+        """A person trashes or restores a page; or hides it from PIE's integration (moves it
+        out of the database, or disconnects the connection from it: "unshare"), or makes it
+        visible again: reconnected ("reshare", the page itself untouched, so its
+        ``last_edited_time`` may be older than any read's window) or moved back into the
+        database ("move_back", counted as the person's edit of the page)."""
         ext = data.draw(st.sampled_from(self._crm_pages(any_state=True)))
         row = self.crm.rows[ext]
         if what == "unshare":
-            row.visible = False
+            self.crm.unshare(RecordKind.DEAL, ext)
+        elif what in ("reshare", "move_back"):
+            if not row.visible:
+                self.crm.unshare(RecordKind.DEAL, ext, visible=True, touch=what == "move_back")
+                self.reshared.add(ext)
         elif row.visible:
             self.crm.human_trash(RecordKind.DEAL, ext, what == "trash")
 
@@ -297,9 +312,12 @@ class SyncMachine(RuleBasedStateMachine):
         paused = self.run(self._paused())
         sent = len(self.crm.requests)
         try:
-            self.run(self.world.run())
+            report = self.run(self.world.run())
         except EngineCrash:
             self.world.restart()  # F5: the process comes back; nothing in memory survives
+        else:
+            if report.reconciled and not report.errors:
+                self.reshared.clear()
         if paused:  # F13: a paused connection sends nothing and changes nothing
             assert len(self.crm.requests) == sent, "requests sent while paused"
         self._after_run()
@@ -322,20 +340,58 @@ class SyncMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_duplicates(self) -> None:  # I6
-        seen: dict[UUID, str] = {}
+        self.run(self._check_duplicates(final=False))
+
+    async def _check_duplicates(self, *, final: bool) -> None:  # I6
+        """I6, stated for what an integration can know. Notion shows an integration only the
+        pages shared with it: a page a person moved out of the database, or disconnected the
+        connection from, answers 404 and drops out of every query, the lookup by PIE id
+        included, and nothing in the API finds it (sync-and-notion.md §1.5, docs/sync.md).
+        So after a create whose answer PIE never read (F5) and such a move, PIE cannot tell
+        "hidden" from "never made" and creates the record again: two pages with one PIE id
+        can exist while one of them is hidden. What PIE guarantees, checked here:
+
+        * at every step, among the pages the integration can see, one live page per PIE id,
+          and it is the linked one when there is a link; any other is a duplicate the rule
+          decided and logged (trashed, or kept for review, never linked), or one visible
+          again since the last full reconciliation that ran clean (not found yet: a page
+          reconnected untouched is older than any incremental read's window);
+        * after quiescence (``final``: full reconciliations, faults healed), none pending:
+          every duplicate visible again is decided, logged, and a trashed one is in the
+          trash (soft: it is still there, never deleted);
+        * never a second link: a page is linked once, and a linked page carries its link's
+          PIE id (PIE's links are keyed by PIE id, so never a second PIE record either)."""
+        logged: dict[str, list[str]] = {}
+        for c in await self.world.conflicts():
+            if c.field == RECORD and c.rule in DUPLICATE_RULES and c.external_id is not None:
+                logged.setdefault(c.external_id, []).append(c.rule)
+        async with self.world.uow() as uow:
+            links = await uow.sync.links(CONN, RecordKind.DEAL)
+        exts = [link.external_id for link in links]
+        assert len(exts) == len(set(exts)), "a page linked twice"
+        linked = {link.pie_id: link.external_id for link in links}
+        for link in links:
+            carried = self.crm.rows[link.external_id].pie_id
+            assert carried in (None, link.pie_id), f"{link} links a page of {carried}"
+        pages: dict[UUID, list[str]] = {}
         for record in self.crm.all_records(RecordKind.DEAL):
-            if record.pie_id is None:
+            if record.pie_id is None or not self.crm.rows[record.external_id].visible:
                 continue
-            assert record.pie_id not in seen, f"two pages for {record.pie_id}"
-            seen[record.pie_id] = record.external_id
-
-        async def links() -> None:
-            async with self.world.uow() as uow:
-                found = await uow.sync.links(CONN, RecordKind.DEAL)
-            exts = [link.external_id for link in found]
-            assert len(exts) == len(set(exts)), "a page linked twice"
-
-        self.run(links())
+            if not record.in_trash:
+                pages.setdefault(record.pie_id, []).append(record.external_id)
+        for pie_id, exts in pages.items():
+            the_one = [e for e in exts if e == linked.get(pie_id)]
+            for ext in exts:
+                rules = logged.get(ext, [])
+                if ext in the_one or (rules and rules[-1] == Rule.DUPLICATE_KEPT.value):
+                    continue  # the linked page, or one kept for review (never linked)
+                if rules:  # decided: trashed; a trash may wait for a fault to heal
+                    assert not final, f"{ext}: {rules[-1]} decided, yet it is live"
+                    continue
+                if not final and ext in self.reshared:
+                    continue  # visible again, not reconciled yet
+                the_one.append(ext)
+            assert len(the_one) <= 1, f"two pages for {pie_id}: {sorted(the_one)}"
 
     @invariant()
     def nothing_deleted_by_the_sync(self) -> None:  # I10
@@ -425,6 +481,14 @@ class SyncMachine(RuleBasedStateMachine):
                 link = await uow.sync.link_by_external(CONN, RecordKind.DEAL, e.external_id)
                 if link is None:
                     row = self.crm.rows[e.external_id]
+                    if any(
+                        c.external_id == e.external_id
+                        and c.field == RECORD
+                        and c.rule == Rule.DUPLICATE_KEPT.value
+                        for c in logged
+                    ):
+                        e.done = True  # on a duplicate kept for review: logged, not synced
+                        continue
                     if final:
                         assert row.in_trash or not row.visible, f"edit never synced: {e}"
                     continue
@@ -491,6 +555,8 @@ class SyncMachine(RuleBasedStateMachine):
             report = self.run(self.world.run(reconcile=True))
             self._after_run()
             self.world.clock.advance(61)
+            if not report.errors:
+                self.reshared.clear()
             if report.idle and not report.errors:
                 break
         writes = self.crm.writes_applied
@@ -500,6 +566,7 @@ class SyncMachine(RuleBasedStateMachine):
             assert report.idle, f"an echo after quiescence: {report}"
         assert self.crm.writes_applied == writes, "CRM writes after quiescence"
         self._check_no_echo_writes()
+        self.run(self._check_duplicates(final=True))
         self.run(self._check_converged())
         self.run(self._check_edits(final=True))
         self.run(self._check_pie_edits())

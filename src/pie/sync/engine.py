@@ -74,7 +74,18 @@ from pie.ports.sync import (
     Value,
 )
 from pie.ports.uow import UnitOfWork
-from pie.sync.planner import RECORD, Local, Plan, Remote, Rule, Timing, plan_record
+from pie.sync.planner import (
+    LOCAL,
+    RECORD,
+    REMOTE,
+    Local,
+    Plan,
+    Remote,
+    Rule,
+    Timing,
+    duplicate_rule,
+    plan_record,
+)
 from pie.sync.store import StoreCrmAdapter
 
 T = TypeVar("T")
@@ -151,6 +162,7 @@ class RunReport:
     requests: int = 0
     throttled: int = 0  # 429/529 answers
     status: ConnectionStatus = ConnectionStatus.OK
+    reconciled: bool = False  # this run listed every record (a full reconciliation)
 
     @property
     def idle(self) -> bool:
@@ -204,6 +216,17 @@ class _Touched:
     changed_at: dict[str, datetime] = field(default_factory=dict)
     changed_by: dict[str, str] = field(default_factory=dict)
     deleted_by: str | None = None
+
+
+@dataclass
+class _Outbound:
+    """What a pass writes to the CRM, each with the first feed seq it answers for."""
+
+    pushes: list[tuple[Link, dict[str, Value], int]] = field(default_factory=list)
+    creates: list[tuple[RecordKind, UUID, dict[str, Value], int]] = field(default_factory=list)
+    trashes: list[tuple[Link, int]] = field(default_factory=list)
+    #: second records carrying a linked PIE id that the duplicate rule trashes
+    duplicates: list[CrmRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -272,11 +295,10 @@ class SyncEngine:
             remote, cursors = await self._read_inbound(state)
             if do_reconcile:
                 await self._reconcile(remote)
-            pushes, creates, trashes, feed = await self._plan_and_apply(
-                state, cursors, remote, policy
-            )
+                report.reconciled = True
+            out, feed = await self._plan_and_apply(state, cursors, remote, policy)
             held: dict[str, datetime] = {}
-            failed_seqs = await self._push(pushes, creates, trashes, remote, held)
+            failed_seqs = await self._push(out, remote, held)
             failed_seqs += await self._push_activities(feed.activities)
             await self._advance_outbox(feed.last_seq, failed_seqs, report, cursors, held)
         except CrmRejected as err:
@@ -342,10 +364,14 @@ class SyncEngine:
 
     async def _reconcile(self, remote: dict[tuple[RecordKind, str], CrmRecord]) -> None:
         """Find linked records the CRM no longer lists: trashed (confirmed by a read) or not
-        visible (404: detach)."""
+        visible (404: detach); and records nobody linked that the incremental read cannot
+        show: visible again (moved back into the database, reconnected) with a
+        ``last_edited_time`` older than the read's window. These join this pass's records,
+        so a page made visible again is imported, or, carrying a PIE id linked to another
+        page, handled by the duplicate rule (``_duplicate``)."""
         cfg = self.config
         for kind in RecordKind:
-            live: set[str] = set()
+            live: dict[str, CrmRecord] = {}
             page_cursor: str | None = None
             while True:
                 page = await self._call(
@@ -353,12 +379,16 @@ class SyncEngine:
                         self.crm.list_records, kind, cursor=page_cursor, page_size=cfg.page_size
                     )
                 )
-                live.update(r.external_id for r in page.records)
+                live.update((r.external_id, r) for r in page.records)
                 page_cursor = page.next_cursor
                 if page_cursor is None:
                     break
             async with self._uow() as uow:
                 links = await uow.sync.links(cfg.connection, kind)
+            known = {link.external_id for link in links}
+            for ext, record in live.items():
+                if ext not in known:
+                    remote.setdefault((kind, ext), record)
             for link in links:
                 if link.status is not LinkStatus.LINKED or link.external_id in live:
                     continue
@@ -390,18 +420,12 @@ class SyncEngine:
         cursors: dict[str, str],
         remote: dict[tuple[RecordKind, str], CrmRecord],
         policy: OwnershipPolicy,
-    ) -> tuple[
-        list[tuple[Link, dict[str, Value], int]],
-        list[tuple[RecordKind, UUID, dict[str, Value], int]],
-        list[tuple[Link, int]],
-        _Feed,
-    ]:
+    ) -> tuple[_Outbound, _Feed]:
         cfg = self.config
         report = self._report
         assert report is not None
-        pushes: list[tuple[Link, dict[str, Value], int]] = []
-        creates: list[tuple[RecordKind, UUID, dict[str, Value], int]] = []
-        trashes: list[tuple[Link, int]] = []
+        out = _Outbound()
+        pushes, creates, trashes = out.pushes, out.creates, out.trashes
         timing = Timing(
             precision=self.crm.capabilities.time_precision,
             skew=float(state.counters.get("skew", 0.0)),
@@ -436,10 +460,9 @@ class SyncEngine:
                     pie_id = record.pie_id or uuid.uuid5(_NAMESPACE, f"{cfg.connection}:{ext}")
                     other = by_pie.get((kind, pie_id))
                     if other is not None and other.external_id != ext:
-                        report.errors.append(
-                            f"{kind.value} {ext} carries PIE id {pie_id}, already linked to "
-                            f"{other.external_id}: left alone"
-                        )
+                        # a second record for a linked PIE id: never a second PIE record or
+                        # link; one rule, one log row (see _duplicate)
+                        conflicts.append(self._duplicate(other, record, out))
                         continue
                     values = {k: v for k, v in record.fields.items() if k in fields}
                     made_local = await store.create_record(kind, pie_id, values)
@@ -540,7 +563,7 @@ class SyncEngine:
                 ),
             )
             await uow.commit()
-        return pushes, creates, trashes, feed
+        return out, feed
 
     async def _read_feed(self, uow: UnitOfWork, since: int) -> _Feed:
         cfg = self.config
@@ -700,9 +723,7 @@ class SyncEngine:
 
     async def _push(
         self,
-        pushes: Sequence[tuple[Link, dict[str, Value], int]],
-        creates: Sequence[tuple[RecordKind, UUID, dict[str, Value], int]],
-        trashes: Sequence[tuple[Link, int]],
+        out: _Outbound,
         remote: Mapping[tuple[RecordKind, str], CrmRecord],
         held: dict[str, datetime],
     ) -> list[int]:
@@ -714,7 +735,7 @@ class SyncEngine:
         report = self._report
         assert report is not None
         failed: list[int] = []
-        for kind, pie_id, values, seq in creates:
+        for kind, pie_id, values, seq in out.creates:
             try:
                 result = await self._call(partial(self.crm.create_record, kind, pie_id, values))
             except CrmRejected as err:
@@ -746,7 +767,7 @@ class SyncEngine:
                 self._measure_skew(result.last_edited_time)
                 await uow.commit()
             report.created_remote += 1
-        for link, values, seq in pushes:
+        for link, values, seq in out.pushes:
             if cfg.checkpoint_before_write:  # a broken variant: agreed before it is written
                 async with self._uow() as uow:
                     await uow.sync.save_base(cfg.connection, link.kind, link.pie_id, values)
@@ -788,7 +809,7 @@ class SyncEngine:
                 await uow.commit()
             self._measure_skew(result.last_edited_time)
             report.pushed += 1
-        for link, seq in trashes:
+        for link, seq in out.trashes:
             try:
                 await self._call(partial(self.crm.set_trash, link.kind, link.external_id, True))
             except CrmRejected as err:
@@ -806,7 +827,55 @@ class SyncEngine:
                 await uow.sync.save_link(cfg.connection, replace(link, status=LinkStatus.DELETED))
                 await uow.commit()
             report.trashed_remote += 1
+        for record in out.duplicates:
+            try:
+                await self._call(partial(self.crm.set_trash, record.kind, record.external_id, True))
+            except CrmRejected as err:
+                if err.pauses_connection and cfg.pause_on_auth_error:
+                    raise
+                if err.status != 404:  # hidden again: decided again when next seen
+                    report.errors.append(f"{record.kind.value} {record.external_id}: {err}")
+                continue
+            except CrmError:  # decided again when next seen (the inbound read held for it)
+                at = held.get(record.kind.value)
+                at = record.last_edited_time if at is None else min(at, record.last_edited_time)
+                held[record.kind.value] = at
+                continue
+            report.trashed_remote += 1
         return failed
+
+    def _duplicate(self, linked: Link, record: CrmRecord, out: _Outbound) -> Conflict:
+        """A CRM record carrying the PIE id of a record linked to another one. How it comes
+        about: PIE's create was applied but PIE never read the answer (its process died, F5),
+        and before PIE found the record again by its PIE id, a person moved it out of the
+        database or disconnected PIE's connection from it. Notion gives an integration no way
+        to find a page it cannot see, so the next create's lookup found nothing and PIE
+        created the record again. When the first one is visible again (moved back,
+        reconnected), PIE keeps the link it has (the record it synced since) and applies
+        ``duplicate_rule``: its own untouched copy is trashed (softly, never deleted);
+        anything a person made or edited is kept, not linked, for review. Logged once per
+        decision (the row names both records); never a second PIE record or link."""
+        rule = duplicate_rule(
+            record.created_by, record.last_edited_by, self.crm.capabilities.self_actor
+        )
+        trash = rule is Rule.DUPLICATE_TRASHED
+        if trash:
+            out.duplicates.append(record)
+        report = self._report
+        assert report is not None
+        return Conflict(
+            kind=record.kind,
+            pie_id=linked.pie_id,
+            external_id=record.external_id,
+            field=RECORD,
+            base=f"linked to {linked.external_id}",
+            local=f"linked to {linked.external_id}",
+            remote=f"duplicate {record.external_id}: {'trashed' if trash else 'kept'}",
+            winner=LOCAL if trash else REMOTE,
+            rule=rule.value,
+            run_id=report.run_id,
+            remote_time=record.last_edited_time,
+        )
 
     async def _push_activities(self, activities: Sequence[tuple[UUID, int]]) -> list[int]:
         """Activities created in PIE since the outbox position, appended to their linked deal
