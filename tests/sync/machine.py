@@ -1,5 +1,6 @@
 """The sync proof: a Hypothesis state machine interleaving edits on both sides (agents and
-people in PIE, people in the CRM), creates, trashes, deletes and unshares, a virtual clock,
+people in PIE, people in the CRM), creates, trashes, deletes, pages hidden from PIE and
+visible again (unshared and reshared, moved out of the database and back), a virtual clock,
 clock skew, and injected faults (429 with Retry-After, 529, 500, timeouts, writes applied
 whose answer is lost, refused connections, 409), running the engine between them.
 
@@ -8,15 +9,23 @@ Checked after every step (S) and after quiescence (Q), see sync-and-notion.md §
 * I1 (Q) convergence: every linked record has the same values on both sides.
 * I2 (S+Q) no silent loss of a person's CRM edit: it reaches PIE, or a later person's edit
   of the same field superseded it, or the sync log names it as a conflict's loser (or the
-  record's trash/delete/detach).
+  record's trash/delete, or the page as a duplicate kept for review), or the page is
+  hidden from PIE (detached; once visible again, it is linked again and the edit must
+  arrive).
 * I3 (S+Q) agent-owned fields are never overwritten from outside; human-owned fields end as
   the CRM's.
 * I4 (S) every conflict is logged once, none for equal values.
 * I5 (Q) no echoes: once quiet, further runs write nothing to either side.
-* I6 (S) no duplicates: one CRM page per PIE id, one link per page.
+* I6 (S+Q) no duplicates, stated for what an integration can know (``_check_duplicates``:
+  Notion hides pages moved out of the database or disconnected from PIE, even from the
+  lookup by PIE id): among the pages PIE can see, one live page per PIE id, the linked one;
+  any other is decided by the duplicate rule and logged (trashed, or kept for review and
+  never linked), or visible again since the last clean full reconciliation; after
+  quiescence, none pending. One link per page, to the page's own PIE id.
 * I8 (S) the inbound cursor never goes back.
 * I9 (S) the rate budget is never exceeded, and nothing is sent during a Retry-After.
-* I10 (S) nothing is deleted from PIE by the sync (a 404 only detaches).
+* I10 (S) nothing is deleted from PIE by the sync (a 404 only detaches; a page visible
+  again is linked again: Q).
 
 ``machine_for(config, **crm)`` builds the machine for an engine configuration, so the same
 checks run against deliberately broken engines (tests/sync/test_sync_proof.py).
@@ -38,7 +47,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from pie.domain.crm_fields import DEAL_FIELDS, Ownership, RecordKind
 from pie.domain.ownership import HUMAN, PIE
 from pie.ports.crm import CrmRecord
-from pie.ports.sync import ConnectionStatus, LinkStatus
+from pie.ports.sync import Conflict, ConnectionStatus, LinkStatus
 from pie.sync.engine import SyncConfig
 from pie.sync.planner import RECORD, Rule
 from tests.fakes.crm import EngineCrash, FakeCrm, Fault, FaultKind, VirtualClock
@@ -311,13 +320,16 @@ class SyncMachine(RuleBasedStateMachine):
     def sync(self) -> None:
         paused = self.run(self._paused())
         sent = len(self.crm.requests)
+        queries = len(self.crm.query_shown)
         try:
             report = self.run(self.world.run())
         except EngineCrash:
             self.world.restart()  # F5: the process comes back; nothing in memory survives
         else:
-            if report.reconciled and not report.errors:
-                self.reshared.clear()
+            if not report.errors:  # a run that stopped early (401, retries given up) aside
+                self.run(self._check_read(queries))
+                if report.reconciled:
+                    self.reshared.clear()
         if paused:  # F13: a paused connection sends nothing and changes nothing
             assert len(self.crm.requests) == sent, "requests sent while paused"
         self._after_run()
@@ -412,6 +424,29 @@ class SyncMachine(RuleBasedStateMachine):
             if c.field != RECORD:
                 assert c.local != c.remote, f"a conflict logged for equal values: {c}"
 
+    async def _check_read(self, queries: int) -> None:  # I8: the read skips no change
+        """After a run that completed: every linked page the run's first query of deals
+        could show (live, visible to PIE, its last edit in the query index) was processed
+        as of that edit: the link records a later ``last_edited_time``, or the same one and
+        the same ``last_edited_by`` (times are floored to the minute). Pages
+        visible again since the last full reconciliation are excused: untouched, they can
+        be older than any incremental read's window (the reconciliation takes them in)."""
+        first = next((s for k, s in self.crm.query_shown[queries:] if k is RecordKind.DEAL), None)
+        if first is None:
+            return
+        async with self.world.uow() as uow:
+            links = await uow.sync.links(CONN, RecordKind.DEAL)
+        for link in links:
+            at = first.get(link.external_id)
+            if link.status is not LinkStatus.LINKED or at is None:
+                continue
+            if link.external_id in self.reshared:
+                continue
+            seen = (link.remote_edited_time, link.remote_edited_by)
+            assert seen[0] is not None and (seen[0] > at[0] or seen == at), (
+                f"the read skipped a change of {link.external_id}: {at} (PIE saw {seen})"
+            )
+
     async def _check_cursor(self) -> None:  # I8
         async with self.world.uow() as uow:
             state = await uow.sync.state(CONN)
@@ -492,9 +527,10 @@ class SyncMachine(RuleBasedStateMachine):
                     if final:
                         assert row.in_trash or not row.visible, f"edit never synced: {e}"
                     continue
+                hidden = not self.crm.rows[e.external_id].visible
                 if link.status is not LinkStatus.LINKED and (
-                    link.status is LinkStatus.DETACHED
-                    or any(c.pie_id == link.pie_id and c.field == RECORD for c in logged)
+                    (link.status is LinkStatus.DETACHED and hidden)  # visible again: relinked
+                    or any(c.pie_id == link.pie_id and _ends_sync(c) for c in logged)
                 ):
                     e.done = True
                     continue
@@ -587,13 +623,17 @@ class SyncMachine(RuleBasedStateMachine):
                     continue
                 if any(
                     c.pie_id == e.deal
-                    and (c.field == RECORD or (c.field == e.field and c.local == e.value))
+                    and (_ends_sync(c) or (c.field == e.field and c.local == e.value))
                     for c in logged
                 ):
                     continue  # logged as a conflict's loser (or the record's trash)
                 link = await uow.sync.link(CONN, RecordKind.DEAL, e.deal)
-                if link is not None and link.status is LinkStatus.DETACHED:
-                    continue
+                if (
+                    link is not None
+                    and link.status is LinkStatus.DETACHED
+                    and not self.crm.rows[link.external_id].visible
+                ):
+                    continue  # hidden from PIE (once visible again, it is linked again)
                 if link is not None and any(
                     x.external_id == link.external_id and x.field == e.field and x.at >= e.at
                     for x in self.edits
@@ -604,9 +644,11 @@ class SyncMachine(RuleBasedStateMachine):
     async def _check_converged(self) -> None:  # I1, I3 (human-owned)
         async with self.world.uow() as uow:
             for link in await uow.sync.links(CONN, RecordKind.DEAL):
+                row = self.crm.rows[link.external_id]
+                if link.status is LinkStatus.DETACHED:  # hidden from PIE, and still hidden
+                    assert row.in_trash or not row.visible, f"visible again, not synced: {link}"
                 if link.status is not LinkStatus.LINKED:
                     continue
-                row = self.crm.rows[link.external_id]
                 if row.in_trash or not row.visible:
                     continue
                 if link.error is not None:  # F12: in the error queue, with the CRM's message
@@ -625,6 +667,12 @@ class SyncMachine(RuleBasedStateMachine):
         if any_state:
             return pages
         return [p for p in pages if self.crm.rows[p].visible and not self.crm.rows[p].in_trash]
+
+
+def _ends_sync(c: Conflict) -> bool:
+    """A record-level log row that ends the sync of a record (a trash, a delete; not the row
+    of a duplicate page or of a record linked again)."""
+    return c.field == RECORD and c.rule not in (*DUPLICATE_RULES, Rule.VISIBLE_AGAIN.value)
 
 
 def _model(values: dict[str, Any]) -> dict[str, Any]:

@@ -5,11 +5,13 @@ A run (``run_once``):
 
 1. **Inbound read.** Per record kind, ``changes_since(cursor - overlap)`` (inclusive, at least
    2 minutes of overlap), every page. A page the CRM reports incomplete keeps the cursor where
-   it was. Every ``reconcile_every`` runs, the live ids are listed as well, to find records
-   trashed (confirmed with a read) or no longer visible (404: the link is detached, nothing
-   is deleted). A record PIE changed, last seen inside a complete read's window and missing
-   from it (trashed, unshared, or edited again and not yet shown by the CRM's queries) is
-   read before PIE writes to it.
+   it was. Every ``reconcile_every`` runs, the live records are listed as well (a full
+   reconciliation), to find linked records trashed (confirmed with a read) or no longer
+   visible (404: the link is detached, nothing is deleted), and records nobody linked that
+   the incremental read cannot show (visible again with an old ``last_edited_time``: moved
+   back into the database, reconnected). A record PIE changed, last seen inside a complete
+   read's window and missing from it (trashed, unshared, or edited again and not yet shown
+   by the CRM's queries) is read before PIE writes to it.
 2. **Outbox read.** PIE's change feed since the outbox position: per record, the fields that
    changed, when and by whom. Changes whose origin is the CRM itself are the sync's own
    applies and never go back out (echo suppression).
@@ -31,6 +33,22 @@ A run (``run_once``):
    needed nothing; a record whose push failed transiently holds them back (the outbox for
    PIE's changes, the inbound cursor for writes the CRM's side called for), so it is
    re-planned next run. A run that stops early (a crash, a 401) moves neither.
+
+**A second record for one PIE id.** Every create is preceded by a lookup by PIE id (in the
+adapter), and PIE's change stays past the outbox position until the link is saved, so a
+create whose answer was lost, or whose process died before the link was saved (F5), is
+verified before it is sent again. The lookup can only see what Notion shows the
+integration: a page a person moved out of the database or disconnected PIE's connection
+from answers 404 and is in no query. If that happens to a page whose create PIE never
+confirmed, PIE creates the record again (it cannot tell "hidden" from "never made"; a
+"create in flight" marker would not help: it could only refuse to create, leaving a PIE
+record unsynced because of a page that most likely never existed). When the first page is
+visible again, ``_duplicate`` applies one rule, logged once (``pie sync log``, a
+``_record`` row naming both pages): PIE keeps the link it has; the other page, if PIE's
+integration made it and was its last editor, is trashed (soft, restorable in Notion; rule
+``duplicate_by_sync_trashed``); anything a person made (a duplicated page) or edited is
+kept as it is, never linked, for a person to review (``duplicate_kept_for_review``). Never a
+second PIE record, never a second link.
 
 Nothing here runs in a user's request: ``pie sync run`` (``--once`` or ``--every``) or a
 background job drives it.
@@ -364,11 +382,13 @@ class SyncEngine:
 
     async def _reconcile(self, remote: dict[tuple[RecordKind, str], CrmRecord]) -> None:
         """Find linked records the CRM no longer lists: trashed (confirmed by a read) or not
-        visible (404: detach); and records nobody linked that the incremental read cannot
-        show: visible again (moved back into the database, reconnected) with a
-        ``last_edited_time`` older than the read's window. These join this pass's records,
-        so a page made visible again is imported, or, carrying a PIE id linked to another
-        page, handled by the duplicate rule (``_duplicate``)."""
+        visible (404: detach); and live records the incremental read cannot show, visible
+        again (moved back into the database, reconnected) with a ``last_edited_time`` older
+        than its window: not linked (never, or no longer: detached, trashed), or linked and
+        edited since PIE last saw them (an edit made before or while hidden). These join
+        this pass's records: a detached page is linked again, a page nobody linked is
+        imported, one carrying a PIE id linked to another page goes to the duplicate rule
+        (``_duplicate``), and a linked one is merged like any changed record."""
         cfg = self.config
         for kind in RecordKind:
             live: dict[str, CrmRecord] = {}
@@ -385,9 +405,13 @@ class SyncEngine:
                     break
             async with self._uow() as uow:
                 links = await uow.sync.links(cfg.connection, kind)
-            known = {link.external_id for link in links}
+            seen = {
+                link.external_id: (link.remote_edited_time, link.remote_edited_by)
+                for link in links
+                if link.status is LinkStatus.LINKED
+            }
             for ext, record in live.items():
-                if ext not in known:
+                if seen.get(ext) != (record.last_edited_time, record.last_edited_by):
                     remote.setdefault((kind, ext), record)
             for link in links:
                 if link.status is not LinkStatus.LINKED or link.external_id in live:
@@ -491,6 +515,14 @@ class SyncEngine:
                     link = replace(link, status=LinkStatus.LINKED)  # restored in the CRM
                     conflicts.append(
                         _record_row(link, "trashed", "restored", Rule.REMOTE_TRASH, report)
+                    )
+                    await uow.sync.save_link(cfg.connection, link)
+                if link.status is LinkStatus.DETACHED and not record.in_trash:
+                    # visible again (moved back into the database, reconnected): synced
+                    # again, merged with the last agreed values like any linked record
+                    link = replace(link, status=LinkStatus.LINKED)
+                    conflicts.append(
+                        _record_row(link, "detached", "visible again", Rule.VISIBLE_AGAIN, report)
                     )
                     await uow.sync.save_link(cfg.connection, link)
                 if link.status is not LinkStatus.LINKED:

@@ -76,6 +76,8 @@ class Rule(StrEnum):
     DUPLICATE_TRASHED = "duplicate_by_sync_trashed"
     #: ... one a person made or edited is kept, never linked, and left for review
     DUPLICATE_KEPT = "duplicate_kept_for_review"
+    #: a record detached after a 404 (hidden from PIE) is visible again: linked again
+    VISIBLE_AGAIN = "visible_again_relinked"
 
 
 def duplicate_rule(created_by: str | None, last_edited_by: str, self_actor: str) -> Rule:
