@@ -449,7 +449,6 @@ class SyncEngine:
         report = self._report
         assert report is not None
         out = _Outbound()
-        pushes, creates, trashes = out.pushes, out.creates, out.trashes
         timing = Timing(
             precision=self.crm.capabilities.time_precision,
             skew=float(state.counters.get("skew", 0.0)),
@@ -540,9 +539,9 @@ class SyncEngine:
                     plan = replace(plan, push={})
                 await self._apply(uow, store, link, plan, record, conflicts, report)
                 if plan.push:
-                    pushes.append((link, plan.push, t.first_seq if t else 0))
+                    out.pushes.append((link, plan.push, t.first_seq if t else 0))
                 if plan.trash_remote:
-                    trashes.append((link, t.first_seq if t else 0))
+                    out.trashes.append((link, t.first_seq if t else 0))
             # records only PIE changed
             for (kind, pie_id), t in sorted(touched.items(), key=lambda kv: str(kv[0][1])):
                 if (kind, pie_id) in seen:
@@ -553,7 +552,7 @@ class SyncEngine:
                     current = await store.get_record(kind, str(pie_id))
                     if current is not None:
                         values = {k: v for k, v in current.fields.items() if k in fields}
-                        creates.append((kind, pie_id, values, t.first_seq))
+                        out.creates.append((kind, pie_id, values, t.first_seq))
                     continue
                 if link.status is not LinkStatus.LINKED:
                     continue
@@ -574,15 +573,15 @@ class SyncEngine:
                 plan = await self._plan(uow, store, kind, link, fields, seen_remote, t, timing)
                 await self._apply(uow, store, link, plan, seen_remote, conflicts, report)
                 if plan.push:
-                    pushes.append((link, plan.push, t.first_seq))
+                    out.pushes.append((link, plan.push, t.first_seq))
                 if plan.trash_remote:
-                    trashes.append((link, t.first_seq))
+                    out.trashes.append((link, t.first_seq))
             for (kind, pie_id), names in feed.echoes.items():  # a broken variant only
                 echo_link = await uow.sync.link(cfg.connection, kind, pie_id)
                 current = await store.get_record(kind, str(pie_id))
                 if echo_link is not None and current is not None:
                     values = {n: current.fields.get(n) for n in names if n in current.fields}
-                    pushes.append((echo_link, values, feed.last_seq))
+                    out.pushes.append((echo_link, values, feed.last_seq))
             report.conflicts += await uow.sync.log_conflicts(cfg.connection, conflicts)
             state = await uow.sync.state(cfg.connection)
             await uow.sync.save_state(
