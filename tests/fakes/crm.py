@@ -195,9 +195,11 @@ class FakeCrm(CrmAdapter):
         #: trashed, unshared, or their last edit not shown by queries yet)
         self.query_hidden: list[tuple[datetime, RecordKind, frozenset[str]]] = []
         #: per query PIE received an answer to: (kind, every page a query could show then,
-        #: with its reported ``last_edited_time`` and ``last_edited_by``), whatever the
-        #: query's own filter
-        self.query_shown: list[tuple[RecordKind, dict[str, tuple[datetime, str]]]] = []
+        #: whatever its filter, with its reported ``last_edited_time`` and
+        #: ``last_edited_by``; the pages this query returned)
+        self.query_shown: list[
+            tuple[RecordKind, dict[str, tuple[datetime, str]], frozenset[str]]
+        ] = []
         #: per get PIE received a page from: (clock, external id)
         self.got: list[tuple[datetime, str]] = []
         self.writes_applied = 0  # writes that changed the CRM (incl. ones whose answer was lost)
@@ -370,12 +372,6 @@ class FakeCrm(CrmAdapter):
                 if r.kind is kind and (r.in_trash or not r.visible or r.indexed_at > now)
             )
             self.query_hidden.append((now, kind, hidden))
-            shown = {
-                r.external_id: (self._reported(r), r.last_edited_by)
-                for r in self._live(kind)
-                if r.external_id not in hidden
-            }
-            self.query_shown.append((kind, shown))
         rows = sorted(
             (r for r in self._live(kind) if self._reported(r) >= since and r.indexed_at <= now),
             key=lambda r: (self._reported(r), r.external_id),
@@ -390,6 +386,13 @@ class FakeCrm(CrmAdapter):
             if more and page
             else None
         )
+        if not lost:
+            shown = {
+                r.external_id: (self._reported(r), r.last_edited_by)
+                for r in self._live(kind)
+                if r.indexed_at <= now
+            }
+            self.query_shown.append((kind, shown, frozenset(r.external_id for r in page)))
         return self._answer(lost, Page([self._out(r) for r in page], token))
 
     async def set_trash(self, kind: RecordKind, external_id: str, in_trash: bool) -> WriteResult:

@@ -321,13 +321,14 @@ class SyncMachine(RuleBasedStateMachine):
         paused = self.run(self._paused())
         sent = len(self.crm.requests)
         queries = len(self.crm.query_shown)
+        seen = self.run(self._seen())
         try:
             report = self.run(self.world.run())
         except EngineCrash:
             self.world.restart()  # F5: the process comes back; nothing in memory survives
         else:
             if not report.errors:  # a run that stopped early (401, retries given up) aside
-                self.run(self._check_read(queries))
+                self._check_read(queries, seen)
                 if report.reconciled:
                     self.reshared.clear()
         if paused:  # F13: a paused connection sends nothing and changes nothing
@@ -424,28 +425,35 @@ class SyncMachine(RuleBasedStateMachine):
             if c.field != RECORD:
                 assert c.local != c.remote, f"a conflict logged for equal values: {c}"
 
-    async def _check_read(self, queries: int) -> None:  # I8: the read skips no change
-        """After a run that completed: every linked page the run's first query of deals
-        could show (live, visible to PIE, its last edit in the query index) was processed
-        as of that edit: the link records a later ``last_edited_time``, or the same one and
-        the same ``last_edited_by`` (times are floored to the minute). Pages
-        visible again since the last full reconciliation are excused: untouched, they can
-        be older than any incremental read's window (the reconciliation takes them in)."""
-        first = next((s for k, s in self.crm.query_shown[queries:] if k is RecordKind.DEAL), None)
-        if first is None:
-            return
+    async def _seen(self) -> dict[str, tuple[datetime | None, str | None]]:
+        """Per linked page, the ``last_edited_time`` and ``last_edited_by`` PIE last saw."""
         async with self.world.uow() as uow:
             links = await uow.sync.links(CONN, RecordKind.DEAL)
-        for link in links:
-            at = first.get(link.external_id)
-            if link.status is not LinkStatus.LINKED or at is None:
+        return {
+            link.external_id: (link.remote_edited_time, link.remote_edited_by)
+            for link in links
+            if link.status is LinkStatus.LINKED
+        }
+
+    def _check_read(
+        self, queries: int, seen: Mapping[str, tuple[datetime | None, str | None]]
+    ) -> None:  # I8: the read skips no change
+        """After a run that completed: its read of deals returned every linked page that its
+        first query could show (live, visible to PIE, its last edit in the query index) in
+        a state PIE had not seen before the run (another ``last_edited_time`` or
+        ``last_edited_by``; times are floored to the minute). Pages visible again since the
+        last full reconciliation are excused: untouched, they can be older than any
+        incremental read's window (the reconciliation takes them in)."""
+        reads = [(s, got) for k, s, got in self.crm.query_shown[queries:] if k is RecordKind.DEAL]
+        if not reads:
+            return
+        first = reads[0][0]
+        returned = frozenset().union(*(got for _, got in reads))
+        for ext, before in seen.items():
+            at = first.get(ext)
+            if at is None or at == before or ext in self.reshared:
                 continue
-            if link.external_id in self.reshared:
-                continue
-            seen = (link.remote_edited_time, link.remote_edited_by)
-            assert seen[0] is not None and (seen[0] > at[0] or seen == at), (
-                f"the read skipped a change of {link.external_id}: {at} (PIE saw {seen})"
-            )
+            assert ext in returned, f"the read skipped a change of {ext}: {at} (PIE saw {before})"
 
     async def _check_cursor(self) -> None:  # I8
         async with self.world.uow() as uow:
