@@ -22,7 +22,8 @@ Checked after every step (S) and after quiescence (Q), see sync-and-notion.md §
   any other is decided by the duplicate rule and logged (trashed, or kept for review and
   never linked), or visible again since the last clean full reconciliation; after
   quiescence, none pending. One link per page, to the page's own PIE id.
-* I8 (S) the inbound cursor never goes back.
+* I8 (S) the inbound cursor never goes back, and a complete run's read skips no change its
+  first query could show (``_check_read``).
 * I9 (S) the rate budget is never exceeded, and nothing is sent during a Retry-After.
 * I10 (S) nothing is deleted from PIE by the sync (a 404 only detaches; a page visible
   again is linked again: Q).
