@@ -940,8 +940,12 @@ class SyncEngine:
         return failed
 
     async def _set_error(self, link: Link, message: str) -> None:
+        """Put the record in the error queue; the link as stored now (the plan may have
+        recorded the CRM's latest edit on it since ``link`` was read) keeps all but ``error``."""
+        cfg = self.config
         async with self._uow() as uow:
-            await uow.sync.save_link(self.config.connection, replace(link, error=message))
+            current = await uow.sync.link(cfg.connection, link.kind, link.pie_id) or link
+            await uow.sync.save_link(cfg.connection, replace(current, error=message))
             await uow.commit()
 
     async def _advance_outbox(
