@@ -99,6 +99,9 @@ async def test_create_get_and_results_carry_ids_and_edit_times(crm: Harness) -> 
     for name, value in DEAL.items():
         assert got.fields[name] == value
     assert not got.in_trash
+    # where the CRM names a record's creator, the adapter's own creates name its own actor
+    assert got.created_by in (None, a.capabilities.self_actor)
+    assert made.record.created_by == got.created_by
 
 
 async def test_time_precision_is_what_the_capabilities_say(crm: Harness) -> None:

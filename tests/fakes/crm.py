@@ -121,8 +121,9 @@ class _Row:
     edited_at: datetime  # exact CRM-clock time of the last edit (reported floored)
     last_edited_by: str
     in_trash: bool = False
-    visible: bool = True  # False: unshared from the integration (404)
+    visible: bool = True  # False: unshared from the integration, or moved out of it (404)
     indexed_at: datetime = EPOCH  # PIE's clock: queries show the row from then on
+    created_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,12 @@ class FakeCrm(CrmAdapter):
         #: per query PIE received an answer to: (clock, kind, the pages it could not show:
         #: trashed, unshared, or their last edit not shown by queries yet)
         self.query_hidden: list[tuple[datetime, RecordKind, frozenset[str]]] = []
+        #: per query PIE received an answer to: (kind, every page a query could show then,
+        #: whatever its filter, with its reported ``last_edited_time`` and
+        #: ``last_edited_by``; the pages this query returned)
+        self.query_shown: list[
+            tuple[RecordKind, dict[str, tuple[datetime, str]], frozenset[str]]
+        ] = []
         #: per get PIE received a page from: (clock, external id)
         self.got: list[tuple[datetime, str]] = []
         self.writes_applied = 0  # writes that changed the CRM (incl. ones whose answer was lost)
@@ -234,18 +241,34 @@ class FakeCrm(CrmAdapter):
         *,
         actor: str = HUMAN_ACTOR,
     ) -> None:
-        """A person edits fields in the CRM (no request)."""
-        self._update(self._row(kind, external_id), fields, actor)
+        """A person edits fields in the CRM (no request); also a page the integration cannot
+        see (moved out of the database, say): people still can."""
+        self._update(self._row(kind, external_id, any_visibility=True), fields, actor)
 
     def human_trash(
         self, kind: RecordKind, external_id: str, in_trash: bool = True, *, actor: str = HUMAN_ACTOR
     ) -> None:
-        row = self._row(kind, external_id)
+        row = self._row(kind, external_id, any_visibility=True)
         row.in_trash = in_trash
         self._touch(row, actor)
 
-    def unshare(self, kind: RecordKind, external_id: str, visible: bool = False) -> None:
-        self._row(kind, external_id, any_visibility=True).visible = visible
+    def unshare(
+        self,
+        kind: RecordKind,
+        external_id: str,
+        visible: bool = False,
+        *,
+        touch: bool = False,
+        actor: str = HUMAN_ACTOR,
+    ) -> None:
+        """A person hides a page from the integration (moves it out of the database, or
+        disconnects the connection from it), or makes it visible again (``visible=True``).
+        ``touch``: the move counts as the person's edit of the page (its ``last_edited_time``
+        and ``last_edited_by`` change); otherwise the page is as it was."""
+        row = self._row(kind, external_id, any_visibility=True)
+        row.visible = visible
+        if touch:
+            self._touch(row, actor)
 
     def record(self, kind: RecordKind, external_id: str) -> CrmRecord:
         """The record as it is, bypassing faults, budget and visibility (for assertions)."""
@@ -363,6 +386,13 @@ class FakeCrm(CrmAdapter):
             if more and page
             else None
         )
+        if not lost:
+            shown = {
+                r.external_id: (self._reported(r), r.last_edited_by)
+                for r in self._live(kind)
+                if r.indexed_at <= now
+            }
+            self.query_shown.append((kind, shown, frozenset(r.external_id for r in page)))
         return self._answer(lost, Page([self._out(r) for r in page], token))
 
     async def set_trash(self, kind: RecordKind, external_id: str, in_trash: bool) -> WriteResult:
@@ -503,6 +533,7 @@ class FakeCrm(CrmAdapter):
             actor,
         )
         row.indexed_at = self.clock.now() + timedelta(seconds=self._lag())
+        row.created_by = actor
         self.rows[ext] = row
         self.writes_applied += 1
         return row
@@ -543,10 +574,12 @@ class FakeCrm(CrmAdapter):
         return self._row(kind, external_id)
 
     def _by_pie_id(self, kind: RecordKind, pie_id: UUID) -> _Row | None:
-        for row in self.rows.values():
-            if row.kind is kind and row.pie_id == pie_id and row.visible:
-                return row
-        return None
+        """Like the Notion adapter's lookup: among the pages the integration can see, a live
+        one first, then the oldest."""
+        rows = [r for r in self.rows.values() if r.kind is kind and r.pie_id == pie_id]
+        rows = [r for r in rows if r.visible]
+        rows.sort(key=lambda r: (r.in_trash, r.created_time, r.external_id))
+        return rows[0] if rows else None
 
     def _live(self, kind: RecordKind) -> Iterable[_Row]:
         return (r for r in self.rows.values() if r.kind is kind and r.visible and not r.in_trash)
@@ -561,6 +594,7 @@ class FakeCrm(CrmAdapter):
             last_edited_time=self._reported(row),
             last_edited_by=row.last_edited_by,
             in_trash=row.in_trash,
+            created_by=row.created_by or None,
         )
 
 

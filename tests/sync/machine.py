@@ -1,5 +1,6 @@
 """The sync proof: a Hypothesis state machine interleaving edits on both sides (agents and
-people in PIE, people in the CRM), creates, trashes, deletes and unshares, a virtual clock,
+people in PIE, people in the CRM), creates, trashes, deletes, pages hidden from PIE and
+visible again (unshared and reshared, moved out of the database and back), a virtual clock,
 clock skew, and injected faults (429 with Retry-After, 529, 500, timeouts, writes applied
 whose answer is lost, refused connections, 409), running the engine between them.
 
@@ -8,15 +9,24 @@ Checked after every step (S) and after quiescence (Q), see sync-and-notion.md §
 * I1 (Q) convergence: every linked record has the same values on both sides.
 * I2 (S+Q) no silent loss of a person's CRM edit: it reaches PIE, or a later person's edit
   of the same field superseded it, or the sync log names it as a conflict's loser (or the
-  record's trash/delete/detach).
+  record's trash/delete, or the page as a duplicate kept for review), or the page is
+  hidden from PIE (detached; once visible again, it is linked again and the edit must
+  arrive).
 * I3 (S+Q) agent-owned fields are never overwritten from outside; human-owned fields end as
   the CRM's.
 * I4 (S) every conflict is logged once, none for equal values.
 * I5 (Q) no echoes: once quiet, further runs write nothing to either side.
-* I6 (S) no duplicates: one CRM page per PIE id, one link per page.
-* I8 (S) the inbound cursor never goes back.
+* I6 (S+Q) no duplicates, stated for what an integration can know (``_check_duplicates``:
+  Notion hides pages moved out of the database or disconnected from PIE, even from the
+  lookup by PIE id): among the pages PIE can see, one live page per PIE id, the linked one;
+  any other is decided by the duplicate rule and logged (trashed, or kept for review and
+  never linked), or visible again since the last clean full reconciliation; after
+  quiescence, none pending. One link per page, to the page's own PIE id.
+* I8 (S) the inbound cursor never goes back, and a complete run's read skips no change its
+  first query could show (``_check_read``).
 * I9 (S) the rate budget is never exceeded, and nothing is sent during a Retry-After.
-* I10 (S) nothing is deleted from PIE by the sync (a 404 only detaches).
+* I10 (S) nothing is deleted from PIE by the sync (a 404 only detaches; a page visible
+  again is linked again: Q).
 
 ``machine_for(config, **crm)`` builds the machine for an engine configuration, so the same
 checks run against deliberately broken engines (tests/sync/test_sync_proof.py).
@@ -38,9 +48,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from pie.domain.crm_fields import DEAL_FIELDS, Ownership, RecordKind
 from pie.domain.ownership import HUMAN, PIE
 from pie.ports.crm import CrmRecord
-from pie.ports.sync import ConnectionStatus, LinkStatus
+from pie.ports.sync import Conflict, ConnectionStatus, LinkStatus
 from pie.sync.engine import SyncConfig
-from pie.sync.planner import RECORD
+from pie.sync.planner import RECORD, Rule
 from tests.fakes.crm import EngineCrash, FakeCrm, Fault, FaultKind, VirtualClock
 from tests.sync.harness import CONN, World, make_world
 
@@ -59,6 +69,7 @@ OWNER = {f.name: f.ownership for f in DEAL_FIELDS}
 PIE_EDITABLE = sorted(n for n, o in OWNER.items() if o is not Ownership.HUMAN)
 AGENT_FIELDS = sorted(n for n, o in OWNER.items() if o is Ownership.AGENT)
 BUDGET = (3, 1.0)  # the fake CRM answers 429 beyond 3 requests a second
+DUPLICATE_RULES = frozenset({Rule.DUPLICATE_TRASHED.value, Rule.DUPLICATE_KEPT.value})
 
 FAULTS = st.sampled_from(
     [
@@ -111,6 +122,8 @@ class SyncMachine(RuleBasedStateMachine):
         self.retry_windows: list[tuple[datetime, datetime]] = []
         self.checked_requests = 0
         self.resumed_at: list[int] = []  # request counts when the connection was resumed
+        #: pages visible again since the last full reconciliation that ran clean
+        self.reshared: set[str] = set()
 
     async def _make(self) -> World:
         clock = VirtualClock()
@@ -221,12 +234,24 @@ class SyncMachine(RuleBasedStateMachine):
         self.crm.before_update.append(edit)
 
     @precondition(lambda self: self._crm_pages())
-    @rule(data=st.data(), what=st.sampled_from(["trash", "restore", "unshare"]))
+    @rule(
+        data=st.data(),
+        what=st.sampled_from(["trash", "restore", "unshare", "reshare", "move_back"]),
+    )
     def trash_in_crm(self, data: st.DataObject, what: str) -> None:
+        """A person trashes or restores a page; or hides it from PIE's integration (moves it
+        out of the database, or disconnects the connection from it: "unshare"), or makes it
+        visible again: reconnected ("reshare", the page itself untouched, so its
+        ``last_edited_time`` may be older than any read's window) or moved back into the
+        database ("move_back", counted as the person's edit of the page)."""
         ext = data.draw(st.sampled_from(self._crm_pages(any_state=True)))
         row = self.crm.rows[ext]
         if what == "unshare":
-            row.visible = False
+            self.crm.unshare(RecordKind.DEAL, ext)
+        elif what in ("reshare", "move_back"):
+            if not row.visible:
+                self.crm.unshare(RecordKind.DEAL, ext, visible=True, touch=what == "move_back")
+                self.reshared.add(ext)
         elif row.visible:
             self.crm.human_trash(RecordKind.DEAL, ext, what == "trash")
 
@@ -296,10 +321,17 @@ class SyncMachine(RuleBasedStateMachine):
     def sync(self) -> None:
         paused = self.run(self._paused())
         sent = len(self.crm.requests)
+        queries = len(self.crm.query_shown)
+        seen = self.run(self._seen())
         try:
-            self.run(self.world.run())
+            report = self.run(self.world.run())
         except EngineCrash:
             self.world.restart()  # F5: the process comes back; nothing in memory survives
+        else:
+            if not report.errors:  # a run that stopped early (401, retries given up) aside
+                self._check_read(queries, seen)
+                if report.reconciled:
+                    self.reshared.clear()
         if paused:  # F13: a paused connection sends nothing and changes nothing
             assert len(self.crm.requests) == sent, "requests sent while paused"
         self._after_run()
@@ -322,20 +354,58 @@ class SyncMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_duplicates(self) -> None:  # I6
-        seen: dict[UUID, str] = {}
+        self.run(self._check_duplicates(final=False))
+
+    async def _check_duplicates(self, *, final: bool) -> None:  # I6
+        """I6, stated for what an integration can know. Notion shows an integration only the
+        pages shared with it: a page a person moved out of the database, or disconnected the
+        connection from, answers 404 and drops out of every query, the lookup by PIE id
+        included, and nothing in the API finds it (sync-and-notion.md §1.5, docs/sync.md).
+        So after a create whose answer PIE never read (F5) and such a move, PIE cannot tell
+        "hidden" from "never made" and creates the record again: two pages with one PIE id
+        can exist while one of them is hidden. What PIE guarantees, checked here:
+
+        * at every step, among the pages the integration can see, one live page per PIE id,
+          and it is the linked one when there is a link; any other is a duplicate the rule
+          decided and logged (trashed, or kept for review, never linked), or one visible
+          again since the last full reconciliation that ran clean (not found yet: a page
+          reconnected untouched is older than any incremental read's window);
+        * after quiescence (``final``: full reconciliations, faults healed), none pending:
+          every duplicate visible again is decided, logged, and a trashed one is in the
+          trash (soft: it is still there, never deleted);
+        * never a second link: a page is linked once, and a linked page carries its link's
+          PIE id (PIE's links are keyed by PIE id, so never a second PIE record either)."""
+        logged: dict[str, list[str]] = {}
+        for c in await self.world.conflicts():
+            if c.field == RECORD and c.rule in DUPLICATE_RULES and c.external_id is not None:
+                logged.setdefault(c.external_id, []).append(c.rule)
+        async with self.world.uow() as uow:
+            links = await uow.sync.links(CONN, RecordKind.DEAL)
+        exts = [link.external_id for link in links]
+        assert len(exts) == len(set(exts)), "a page linked twice"
+        linked = {link.pie_id: link.external_id for link in links}
+        for link in links:
+            carried = self.crm.rows[link.external_id].pie_id
+            assert carried in (None, link.pie_id), f"{link} links a page of {carried}"
+        pages: dict[UUID, list[str]] = {}
         for record in self.crm.all_records(RecordKind.DEAL):
-            if record.pie_id is None:
+            if record.pie_id is None or not self.crm.rows[record.external_id].visible:
                 continue
-            assert record.pie_id not in seen, f"two pages for {record.pie_id}"
-            seen[record.pie_id] = record.external_id
-
-        async def links() -> None:
-            async with self.world.uow() as uow:
-                found = await uow.sync.links(CONN, RecordKind.DEAL)
-            exts = [link.external_id for link in found]
-            assert len(exts) == len(set(exts)), "a page linked twice"
-
-        self.run(links())
+            if not record.in_trash:
+                pages.setdefault(record.pie_id, []).append(record.external_id)
+        for pie_id, exts in pages.items():
+            the_one = [e for e in exts if e == linked.get(pie_id)]
+            for ext in exts:
+                rules = logged.get(ext, [])
+                if ext in the_one or (rules and rules[-1] == Rule.DUPLICATE_KEPT.value):
+                    continue  # the linked page, or one kept for review (never linked)
+                if rules:  # decided: trashed; a trash may wait for a fault to heal
+                    assert not final, f"{ext}: {rules[-1]} decided, yet it is live"
+                    continue
+                if not final and ext in self.reshared:
+                    continue  # visible again, not reconciled yet
+                the_one.append(ext)
+            assert len(the_one) <= 1, f"two pages for {pie_id}: {sorted(the_one)}"
 
     @invariant()
     def nothing_deleted_by_the_sync(self) -> None:  # I10
@@ -355,6 +425,36 @@ class SyncMachine(RuleBasedStateMachine):
         for c in logged:
             if c.field != RECORD:
                 assert c.local != c.remote, f"a conflict logged for equal values: {c}"
+
+    async def _seen(self) -> dict[str, tuple[datetime | None, str | None]]:
+        """Per linked page, the ``last_edited_time`` and ``last_edited_by`` PIE last saw."""
+        async with self.world.uow() as uow:
+            links = await uow.sync.links(CONN, RecordKind.DEAL)
+        return {
+            link.external_id: (link.remote_edited_time, link.remote_edited_by)
+            for link in links
+            if link.status is LinkStatus.LINKED
+        }
+
+    def _check_read(
+        self, queries: int, seen: Mapping[str, tuple[datetime | None, str | None]]
+    ) -> None:  # I8: the read skips no change
+        """After a run that completed: its read of deals returned every linked page that its
+        first query could show (live, visible to PIE, its last edit in the query index) in
+        a state PIE had not seen before the run (another ``last_edited_time`` or
+        ``last_edited_by``; times are floored to the minute). Pages visible again since the
+        last full reconciliation are excused: untouched, they can be older than any
+        incremental read's window (the reconciliation takes them in)."""
+        reads = [(s, got) for k, s, got in self.crm.query_shown[queries:] if k is RecordKind.DEAL]
+        if not reads:
+            return
+        first = reads[0][0]
+        returned = frozenset().union(*(got for _, got in reads))
+        for ext, before in seen.items():
+            at = first.get(ext)
+            if at is None or at == before or ext in self.reshared:
+                continue
+            assert ext in returned, f"the read skipped a change of {ext}: {at} (PIE saw {before})"
 
     async def _check_cursor(self) -> None:  # I8
         async with self.world.uow() as uow:
@@ -425,12 +525,21 @@ class SyncMachine(RuleBasedStateMachine):
                 link = await uow.sync.link_by_external(CONN, RecordKind.DEAL, e.external_id)
                 if link is None:
                     row = self.crm.rows[e.external_id]
+                    if any(
+                        c.external_id == e.external_id
+                        and c.field == RECORD
+                        and c.rule == Rule.DUPLICATE_KEPT.value
+                        for c in logged
+                    ):
+                        e.done = True  # on a duplicate kept for review: logged, not synced
+                        continue
                     if final:
                         assert row.in_trash or not row.visible, f"edit never synced: {e}"
                     continue
+                hidden = not self.crm.rows[e.external_id].visible
                 if link.status is not LinkStatus.LINKED and (
-                    link.status is LinkStatus.DETACHED
-                    or any(c.pie_id == link.pie_id and c.field == RECORD for c in logged)
+                    (link.status is LinkStatus.DETACHED and hidden)  # visible again: relinked
+                    or any(c.pie_id == link.pie_id and _ends_sync(c) for c in logged)
                 ):
                     e.done = True
                     continue
@@ -491,6 +600,8 @@ class SyncMachine(RuleBasedStateMachine):
             report = self.run(self.world.run(reconcile=True))
             self._after_run()
             self.world.clock.advance(61)
+            if not report.errors:
+                self.reshared.clear()
             if report.idle and not report.errors:
                 break
         writes = self.crm.writes_applied
@@ -500,6 +611,7 @@ class SyncMachine(RuleBasedStateMachine):
             assert report.idle, f"an echo after quiescence: {report}"
         assert self.crm.writes_applied == writes, "CRM writes after quiescence"
         self._check_no_echo_writes()
+        self.run(self._check_duplicates(final=True))
         self.run(self._check_converged())
         self.run(self._check_edits(final=True))
         self.run(self._check_pie_edits())
@@ -520,13 +632,17 @@ class SyncMachine(RuleBasedStateMachine):
                     continue
                 if any(
                     c.pie_id == e.deal
-                    and (c.field == RECORD or (c.field == e.field and c.local == e.value))
+                    and (_ends_sync(c) or (c.field == e.field and c.local == e.value))
                     for c in logged
                 ):
                     continue  # logged as a conflict's loser (or the record's trash)
                 link = await uow.sync.link(CONN, RecordKind.DEAL, e.deal)
-                if link is not None and link.status is LinkStatus.DETACHED:
-                    continue
+                if (
+                    link is not None
+                    and link.status is LinkStatus.DETACHED
+                    and not self.crm.rows[link.external_id].visible
+                ):
+                    continue  # hidden from PIE (once visible again, it is linked again)
                 if link is not None and any(
                     x.external_id == link.external_id and x.field == e.field and x.at >= e.at
                     for x in self.edits
@@ -537,9 +653,11 @@ class SyncMachine(RuleBasedStateMachine):
     async def _check_converged(self) -> None:  # I1, I3 (human-owned)
         async with self.world.uow() as uow:
             for link in await uow.sync.links(CONN, RecordKind.DEAL):
+                row = self.crm.rows[link.external_id]
+                if link.status is LinkStatus.DETACHED:  # hidden from PIE, and still hidden
+                    assert row.in_trash or not row.visible, f"visible again, not synced: {link}"
                 if link.status is not LinkStatus.LINKED:
                     continue
-                row = self.crm.rows[link.external_id]
                 if row.in_trash or not row.visible:
                     continue
                 if link.error is not None:  # F12: in the error queue, with the CRM's message
@@ -558,6 +676,12 @@ class SyncMachine(RuleBasedStateMachine):
         if any_state:
             return pages
         return [p for p in pages if self.crm.rows[p].visible and not self.crm.rows[p].in_trash]
+
+
+def _ends_sync(c: Conflict) -> bool:
+    """A record-level log row that ends the sync of a record (a trash, a delete; not the row
+    of a duplicate page or of a record linked again)."""
+    return c.field == RECORD and c.rule not in (*DUPLICATE_RULES, Rule.VISIBLE_AGAIN.value)
 
 
 def _model(values: dict[str, Any]) -> dict[str, Any]:

@@ -212,6 +212,33 @@ async def test_rejected_records_wait_in_the_error_queue_and_the_others_go_out() 
     assert ext is not None and w.page(ext)["product_line"] == "core"
 
 
+async def test_a_rejected_write_keeps_what_pie_last_saw_of_the_page() -> None:
+    """Found by a random hunt (seed 200, 50 steps) through I8's read check: a person edits a
+    page, PIE reads it and then writes an agent's change Notion rejects (400): the error
+    queue entry must not put back the page's edit PIE saw before (it would take the
+    person's edit, already merged, for one PIE never read)."""
+    w = await make_world()
+    deal = await w.add_deal("Acme")
+    await w.run()
+    ext = await w.external_id(deal)
+    assert ext is not None
+    w.clock.advance(120)
+    w.crm.human_edit(RecordKind.DEAL, ext, {"owner": "erin"})
+    await w.edit_deal(deal, product_line="plus")
+    w.clock.advance(60)
+    w.crm.inject(Fault(FaultKind.VALIDATION, frozenset({"update"})))
+    report = await w.run()
+    assert report.errors and report.applied == 1
+    async with w.uow() as uow:
+        link = await uow.sync.link("notion", RecordKind.DEAL, deal)
+    assert link is not None and link.error
+    seen = w.crm.record(RecordKind.DEAL, ext)
+    assert (link.remote_edited_time, link.remote_edited_by) == (
+        seen.last_edited_time,
+        seen.last_edited_by,
+    )
+
+
 async def test_401_pauses_the_connection_until_resumed() -> None:
     w = await make_world()
     deal = await w.add_deal("Acme")

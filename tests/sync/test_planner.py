@@ -12,7 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pie.domain.crm_fields import Ownership, RecordKind
-from pie.sync.planner import LOCAL, REMOTE, Local, Remote, Rule, Timing, plan_record
+from pie.sync.planner import (
+    LOCAL,
+    REMOTE,
+    Local,
+    Remote,
+    Rule,
+    Timing,
+    duplicate_rule,
+    plan_record,
+)
 
 FIELDS = {"a": Ownership.AGENT, "h": Ownership.HUMAN, "s": Ownership.SHARED, "t": Ownership.SHARED}
 VALUE = st.sampled_from([None, "x", "y", 1.0])
@@ -91,3 +100,19 @@ def test_shared_conflicts_go_to_the_later_side_and_ties_to_the_human(
         assert (c.winner, c.rule) == (LOCAL, Rule.SHARED_LATER)
     elif offset < -180:
         assert (c.winner, c.rule) == (REMOTE, Rule.SHARED_LATER)
+
+
+@given(
+    created_by=st.sampled_from([None, "", "bot:pie", "user:alice"]),
+    last_edited_by=st.sampled_from(["", "bot:pie", "user:alice"]),
+    self_actor=st.sampled_from(["", "bot:pie"]),
+)
+def test_only_pie_s_own_untouched_duplicate_is_trashed(
+    created_by: str | None, last_edited_by: str, self_actor: str
+) -> None:
+    """A second page for a linked PIE id is trashed only when PIE's own integration (a known
+    actor) made it and is still its last editor; anything a person made or touched, or a
+    page whose maker the CRM does not name, is kept for review."""
+    rule = duplicate_rule(created_by, last_edited_by, self_actor)
+    pie_s_own = bool(self_actor) and created_by == self_actor == last_edited_by
+    assert rule is (Rule.DUPLICATE_TRASHED if pie_s_own else Rule.DUPLICATE_KEPT)

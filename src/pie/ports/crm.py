@@ -20,8 +20,9 @@ The rules every implementation keeps (tests/contract/test_crm_contract.py checks
   are; its result is the whole record as the CRM now has it (other people's edits included):
   the caller must take from it only the fields it wrote.
 * **Results carry** the external id, the CRM's ``last_edited_time`` (as precise as the CRM
-  is: Notion floors to the minute, see ``CrmCapabilities.time_precision``) and
-  ``last_edited_by`` (an actor id; the adapter's own writes show ``capabilities.self_actor``).
+  is: Notion floors to the minute, see ``CrmCapabilities.time_precision``),
+  ``last_edited_by`` (an actor id; the adapter's own writes show ``capabilities.self_actor``)
+  and, where the CRM says, ``created_by`` (likewise).
 * **Incremental reads are inclusive** (``on_or_after``): ``changes_since(kind, since)`` returns
   every live record with ``last_edited_time >= since``, ascending by ``last_edited_time`` (then
   external id), in pages of at most ``page_size``; ``Page.next_cursor`` continues the same
@@ -190,6 +191,9 @@ class CrmRecord:
     last_edited_time: datetime
     last_edited_by: str
     in_trash: bool = False
+    #: the actor that created the record (``capabilities.self_actor`` for the adapter's own
+    #: creates); None when the CRM does not say
+    created_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

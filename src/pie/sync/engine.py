@@ -5,11 +5,13 @@ A run (``run_once``):
 
 1. **Inbound read.** Per record kind, ``changes_since(cursor - overlap)`` (inclusive, at least
    2 minutes of overlap), every page. A page the CRM reports incomplete keeps the cursor where
-   it was. Every ``reconcile_every`` runs, the live ids are listed as well, to find records
-   trashed (confirmed with a read) or no longer visible (404: the link is detached, nothing
-   is deleted). A record PIE changed, last seen inside a complete read's window and missing
-   from it (trashed, unshared, or edited again and not yet shown by the CRM's queries) is
-   read before PIE writes to it.
+   it was. Every ``reconcile_every`` runs, the live records are listed as well (a full
+   reconciliation), to find linked records trashed (confirmed with a read) or no longer
+   visible (404: the link is detached, nothing is deleted), and records nobody linked that
+   the incremental read cannot show (visible again with an old ``last_edited_time``: moved
+   back into the database, reconnected). A record PIE changed, last seen inside a complete
+   read's window and missing from it (trashed, unshared, or edited again and not yet shown
+   by the CRM's queries) is read before PIE writes to it.
 2. **Outbox read.** PIE's change feed since the outbox position: per record, the fields that
    changed, when and by whom. Changes whose origin is the CRM itself are the sync's own
    applies and never go back out (echo suppression).
@@ -31,6 +33,22 @@ A run (``run_once``):
    needed nothing; a record whose push failed transiently holds them back (the outbox for
    PIE's changes, the inbound cursor for writes the CRM's side called for), so it is
    re-planned next run. A run that stops early (a crash, a 401) moves neither.
+
+**A second record for one PIE id.** Every create is preceded by a lookup by PIE id (in the
+adapter), and PIE's change stays past the outbox position until the link is saved, so a
+create whose answer was lost, or whose process died before the link was saved (F5), is
+verified before it is sent again. The lookup can only see what Notion shows the
+integration: a page a person moved out of the database or disconnected PIE's connection
+from answers 404 and is in no query. If that happens to a page whose create PIE never
+confirmed, PIE creates the record again (it cannot tell "hidden" from "never made"; a
+"create in flight" marker would not help: it could only refuse to create, leaving a PIE
+record unsynced because of a page that most likely never existed). When the first page is
+visible again, ``_duplicate`` applies one rule, logged once (``pie sync log``, a
+``_record`` row naming both pages): PIE keeps the link it has; the other page, if PIE's
+integration made it and was its last editor, is trashed (soft, restorable in Notion; rule
+``duplicate_by_sync_trashed``); anything a person made (a duplicated page) or edited is
+kept as it is, never linked, for a person to review (``duplicate_kept_for_review``). Never a
+second PIE record, never a second link.
 
 Nothing here runs in a user's request: ``pie sync run`` (``--once`` or ``--every``) or a
 background job drives it.
@@ -74,7 +92,18 @@ from pie.ports.sync import (
     Value,
 )
 from pie.ports.uow import UnitOfWork
-from pie.sync.planner import RECORD, Local, Plan, Remote, Rule, Timing, plan_record
+from pie.sync.planner import (
+    LOCAL,
+    RECORD,
+    REMOTE,
+    Local,
+    Plan,
+    Remote,
+    Rule,
+    Timing,
+    duplicate_rule,
+    plan_record,
+)
 from pie.sync.store import StoreCrmAdapter
 
 T = TypeVar("T")
@@ -151,6 +180,7 @@ class RunReport:
     requests: int = 0
     throttled: int = 0  # 429/529 answers
     status: ConnectionStatus = ConnectionStatus.OK
+    reconciled: bool = False  # this run listed every record (a full reconciliation)
 
     @property
     def idle(self) -> bool:
@@ -204,6 +234,17 @@ class _Touched:
     changed_at: dict[str, datetime] = field(default_factory=dict)
     changed_by: dict[str, str] = field(default_factory=dict)
     deleted_by: str | None = None
+
+
+@dataclass
+class _Outbound:
+    """What a pass writes to the CRM, each with the first feed seq it answers for."""
+
+    pushes: list[tuple[Link, dict[str, Value], int]] = field(default_factory=list)
+    creates: list[tuple[RecordKind, UUID, dict[str, Value], int]] = field(default_factory=list)
+    trashes: list[tuple[Link, int]] = field(default_factory=list)
+    #: second records carrying a linked PIE id that the duplicate rule trashes
+    duplicates: list[CrmRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -272,11 +313,10 @@ class SyncEngine:
             remote, cursors = await self._read_inbound(state)
             if do_reconcile:
                 await self._reconcile(remote)
-            pushes, creates, trashes, feed = await self._plan_and_apply(
-                state, cursors, remote, policy
-            )
+                report.reconciled = True
+            out, feed = await self._plan_and_apply(state, cursors, remote, policy)
             held: dict[str, datetime] = {}
-            failed_seqs = await self._push(pushes, creates, trashes, remote, held)
+            failed_seqs = await self._push(out, remote, held)
             failed_seqs += await self._push_activities(feed.activities)
             await self._advance_outbox(feed.last_seq, failed_seqs, report, cursors, held)
         except CrmRejected as err:
@@ -342,10 +382,16 @@ class SyncEngine:
 
     async def _reconcile(self, remote: dict[tuple[RecordKind, str], CrmRecord]) -> None:
         """Find linked records the CRM no longer lists: trashed (confirmed by a read) or not
-        visible (404: detach)."""
+        visible (404: detach); and live records the incremental read cannot show, visible
+        again (moved back into the database, reconnected) with a ``last_edited_time`` older
+        than its window: not linked (never, or no longer: detached, trashed), or linked and
+        edited since PIE last saw them (an edit made before or while hidden). These join
+        this pass's records: a detached page is linked again, a page nobody linked is
+        imported, one carrying a PIE id linked to another page goes to the duplicate rule
+        (``_duplicate``), and a linked one is merged like any changed record."""
         cfg = self.config
         for kind in RecordKind:
-            live: set[str] = set()
+            live: dict[str, CrmRecord] = {}
             page_cursor: str | None = None
             while True:
                 page = await self._call(
@@ -353,12 +399,20 @@ class SyncEngine:
                         self.crm.list_records, kind, cursor=page_cursor, page_size=cfg.page_size
                     )
                 )
-                live.update(r.external_id for r in page.records)
+                live.update((r.external_id, r) for r in page.records)
                 page_cursor = page.next_cursor
                 if page_cursor is None:
                     break
             async with self._uow() as uow:
                 links = await uow.sync.links(cfg.connection, kind)
+            seen = {
+                link.external_id: (link.remote_edited_time, link.remote_edited_by)
+                for link in links
+                if link.status is LinkStatus.LINKED
+            }
+            for ext, record in live.items():
+                if seen.get(ext) != (record.last_edited_time, record.last_edited_by):
+                    remote.setdefault((kind, ext), record)
             for link in links:
                 if link.status is not LinkStatus.LINKED or link.external_id in live:
                     continue
@@ -390,18 +444,11 @@ class SyncEngine:
         cursors: dict[str, str],
         remote: dict[tuple[RecordKind, str], CrmRecord],
         policy: OwnershipPolicy,
-    ) -> tuple[
-        list[tuple[Link, dict[str, Value], int]],
-        list[tuple[RecordKind, UUID, dict[str, Value], int]],
-        list[tuple[Link, int]],
-        _Feed,
-    ]:
+    ) -> tuple[_Outbound, _Feed]:
         cfg = self.config
         report = self._report
         assert report is not None
-        pushes: list[tuple[Link, dict[str, Value], int]] = []
-        creates: list[tuple[RecordKind, UUID, dict[str, Value], int]] = []
-        trashes: list[tuple[Link, int]] = []
+        out = _Outbound()
         timing = Timing(
             precision=self.crm.capabilities.time_precision,
             skew=float(state.counters.get("skew", 0.0)),
@@ -436,10 +483,9 @@ class SyncEngine:
                     pie_id = record.pie_id or uuid.uuid5(_NAMESPACE, f"{cfg.connection}:{ext}")
                     other = by_pie.get((kind, pie_id))
                     if other is not None and other.external_id != ext:
-                        report.errors.append(
-                            f"{kind.value} {ext} carries PIE id {pie_id}, already linked to "
-                            f"{other.external_id}: left alone"
-                        )
+                        # a second record for a linked PIE id: never a second PIE record or
+                        # link; one rule, one log row (see _duplicate)
+                        conflicts.append(self._duplicate(other, record, out))
                         continue
                     values = {k: v for k, v in record.fields.items() if k in fields}
                     made_local = await store.create_record(kind, pie_id, values)
@@ -470,6 +516,14 @@ class SyncEngine:
                         _record_row(link, "trashed", "restored", Rule.REMOTE_TRASH, report)
                     )
                     await uow.sync.save_link(cfg.connection, link)
+                if link.status is LinkStatus.DETACHED and not record.in_trash:
+                    # visible again (moved back into the database, reconnected): synced
+                    # again, merged with the last agreed values like any linked record
+                    link = replace(link, status=LinkStatus.LINKED)
+                    conflicts.append(
+                        _record_row(link, "detached", "visible again", Rule.VISIBLE_AGAIN, report)
+                    )
+                    await uow.sync.save_link(cfg.connection, link)
                 if link.status is not LinkStatus.LINKED:
                     continue
                 seen.add((kind, link.pie_id))
@@ -485,9 +539,9 @@ class SyncEngine:
                     plan = replace(plan, push={})
                 await self._apply(uow, store, link, plan, record, conflicts, report)
                 if plan.push:
-                    pushes.append((link, plan.push, t.first_seq if t else 0))
+                    out.pushes.append((link, plan.push, t.first_seq if t else 0))
                 if plan.trash_remote:
-                    trashes.append((link, t.first_seq if t else 0))
+                    out.trashes.append((link, t.first_seq if t else 0))
             # records only PIE changed
             for (kind, pie_id), t in sorted(touched.items(), key=lambda kv: str(kv[0][1])):
                 if (kind, pie_id) in seen:
@@ -498,7 +552,7 @@ class SyncEngine:
                     current = await store.get_record(kind, str(pie_id))
                     if current is not None:
                         values = {k: v for k, v in current.fields.items() if k in fields}
-                        creates.append((kind, pie_id, values, t.first_seq))
+                        out.creates.append((kind, pie_id, values, t.first_seq))
                     continue
                 if link.status is not LinkStatus.LINKED:
                     continue
@@ -519,15 +573,15 @@ class SyncEngine:
                 plan = await self._plan(uow, store, kind, link, fields, seen_remote, t, timing)
                 await self._apply(uow, store, link, plan, seen_remote, conflicts, report)
                 if plan.push:
-                    pushes.append((link, plan.push, t.first_seq))
+                    out.pushes.append((link, plan.push, t.first_seq))
                 if plan.trash_remote:
-                    trashes.append((link, t.first_seq))
+                    out.trashes.append((link, t.first_seq))
             for (kind, pie_id), names in feed.echoes.items():  # a broken variant only
                 echo_link = await uow.sync.link(cfg.connection, kind, pie_id)
                 current = await store.get_record(kind, str(pie_id))
                 if echo_link is not None and current is not None:
                     values = {n: current.fields.get(n) for n in names if n in current.fields}
-                    pushes.append((echo_link, values, feed.last_seq))
+                    out.pushes.append((echo_link, values, feed.last_seq))
             report.conflicts += await uow.sync.log_conflicts(cfg.connection, conflicts)
             state = await uow.sync.state(cfg.connection)
             await uow.sync.save_state(
@@ -540,7 +594,7 @@ class SyncEngine:
                 ),
             )
             await uow.commit()
-        return pushes, creates, trashes, feed
+        return out, feed
 
     async def _read_feed(self, uow: UnitOfWork, since: int) -> _Feed:
         cfg = self.config
@@ -700,9 +754,7 @@ class SyncEngine:
 
     async def _push(
         self,
-        pushes: Sequence[tuple[Link, dict[str, Value], int]],
-        creates: Sequence[tuple[RecordKind, UUID, dict[str, Value], int]],
-        trashes: Sequence[tuple[Link, int]],
+        out: _Outbound,
         remote: Mapping[tuple[RecordKind, str], CrmRecord],
         held: dict[str, datetime],
     ) -> list[int]:
@@ -714,7 +766,7 @@ class SyncEngine:
         report = self._report
         assert report is not None
         failed: list[int] = []
-        for kind, pie_id, values, seq in creates:
+        for kind, pie_id, values, seq in out.creates:
             try:
                 result = await self._call(partial(self.crm.create_record, kind, pie_id, values))
             except CrmRejected as err:
@@ -746,7 +798,7 @@ class SyncEngine:
                 self._measure_skew(result.last_edited_time)
                 await uow.commit()
             report.created_remote += 1
-        for link, values, seq in pushes:
+        for link, values, seq in out.pushes:
             if cfg.checkpoint_before_write:  # a broken variant: agreed before it is written
                 async with self._uow() as uow:
                     await uow.sync.save_base(cfg.connection, link.kind, link.pie_id, values)
@@ -788,7 +840,7 @@ class SyncEngine:
                 await uow.commit()
             self._measure_skew(result.last_edited_time)
             report.pushed += 1
-        for link, seq in trashes:
+        for link, seq in out.trashes:
             try:
                 await self._call(partial(self.crm.set_trash, link.kind, link.external_id, True))
             except CrmRejected as err:
@@ -806,7 +858,55 @@ class SyncEngine:
                 await uow.sync.save_link(cfg.connection, replace(link, status=LinkStatus.DELETED))
                 await uow.commit()
             report.trashed_remote += 1
+        for record in out.duplicates:
+            try:
+                await self._call(partial(self.crm.set_trash, record.kind, record.external_id, True))
+            except CrmRejected as err:
+                if err.pauses_connection and cfg.pause_on_auth_error:
+                    raise
+                if err.status != 404:  # hidden again: decided again when next seen
+                    report.errors.append(f"{record.kind.value} {record.external_id}: {err}")
+                continue
+            except CrmError:  # decided again when next seen (the inbound read held for it)
+                at = held.get(record.kind.value)
+                at = record.last_edited_time if at is None else min(at, record.last_edited_time)
+                held[record.kind.value] = at
+                continue
+            report.trashed_remote += 1
         return failed
+
+    def _duplicate(self, linked: Link, record: CrmRecord, out: _Outbound) -> Conflict:
+        """A CRM record carrying the PIE id of a record linked to another one. How it comes
+        about: PIE's create was applied but PIE never read the answer (its process died, F5),
+        and before PIE found the record again by its PIE id, a person moved it out of the
+        database or disconnected PIE's connection from it. Notion gives an integration no way
+        to find a page it cannot see, so the next create's lookup found nothing and PIE
+        created the record again. When the first one is visible again (moved back,
+        reconnected), PIE keeps the link it has (the record it synced since) and applies
+        ``duplicate_rule``: its own untouched copy is trashed (softly, never deleted);
+        anything a person made or edited is kept, not linked, for review. Logged once per
+        decision (the row names both records); never a second PIE record or link."""
+        rule = duplicate_rule(
+            record.created_by, record.last_edited_by, self.crm.capabilities.self_actor
+        )
+        trash = rule is Rule.DUPLICATE_TRASHED
+        if trash:
+            out.duplicates.append(record)
+        report = self._report
+        assert report is not None
+        return Conflict(
+            kind=record.kind,
+            pie_id=linked.pie_id,
+            external_id=record.external_id,
+            field=RECORD,
+            base=f"linked to {linked.external_id}",
+            local=f"linked to {linked.external_id}",
+            remote=f"duplicate {record.external_id}: {'trashed' if trash else 'kept'}",
+            winner=LOCAL if trash else REMOTE,
+            rule=rule.value,
+            run_id=report.run_id,
+            remote_time=record.last_edited_time,
+        )
 
     async def _push_activities(self, activities: Sequence[tuple[UUID, int]]) -> list[int]:
         """Activities created in PIE since the outbox position, appended to their linked deal
@@ -840,8 +940,12 @@ class SyncEngine:
         return failed
 
     async def _set_error(self, link: Link, message: str) -> None:
+        """Put the record in the error queue; the link as stored now (the plan may have
+        recorded the CRM's latest edit on it since ``link`` was read) keeps all but ``error``."""
+        cfg = self.config
         async with self._uow() as uow:
-            await uow.sync.save_link(self.config.connection, replace(link, error=message))
+            current = await uow.sync.link(cfg.connection, link.kind, link.pie_id) or link
+            await uow.sync.save_link(cfg.connection, replace(current, error=message))
             await uow.commit()
 
     async def _advance_outbox(

@@ -70,6 +70,26 @@ class Rule(StrEnum):
     #: PIE writes a field whose CRM value shows no change, on a record someone edited since
     #: PIE last saw it in full: that edit may have re-set this field (A -> B -> A)
     UNSEEN_PAGE_EDIT = "page_edit_may_include_field"
+    #: a second CRM record carrying the PIE id of a record linked to another one (a create
+    #: applied whose answer PIE never read, the record hidden from PIE before PIE found it,
+    #: created again, then visible again): PIE's own copy that nobody edited since is trashed
+    DUPLICATE_TRASHED = "duplicate_by_sync_trashed"
+    #: ... one a person made or edited is kept, never linked, and left for review
+    DUPLICATE_KEPT = "duplicate_kept_for_review"
+    #: a record detached after a 404 (hidden from PIE) is visible again: linked again
+    VISIBLE_AGAIN = "visible_again_relinked"
+
+
+def duplicate_rule(created_by: str | None, last_edited_by: str, self_actor: str) -> Rule:
+    """What happens to a second CRM record carrying the PIE id of a record already linked to
+    another one. PIE's integration made it and was its last editor (no person touched it since
+    it was made): it is PIE's own copy, trashed (softly: the CRM keeps it in its trash).
+    Anything else (a person made it, e.g. by duplicating a page, or edited it): kept as it is,
+    not linked, left for a person to review. Either way the linked record stays the one PIE
+    syncs, and PIE never makes a second record or link for it."""
+    if self_actor and created_by == self_actor and last_edited_by == self_actor:
+        return Rule.DUPLICATE_TRASHED
+    return Rule.DUPLICATE_KEPT
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,14 +214,17 @@ async def test_check_names_every_missing_or_mistyped_property() -> None:
 async def test_pages_edited_by_a_person_show_their_id_and_values() -> None:
     async with notion_harness() as (adapter, emu, clock):
         made = await adapter.create_deal(uuid4(), DEAL)
-        assert made.last_edited_by == adapter.capabilities.self_actor
+        me = adapter.capabilities.self_actor
+        assert made.last_edited_by == me
+        assert made.record.created_by == me  # the duplicate rule trusts this (docs/sync.md)
         clock.advance(120)
         emu.human_update(made.external_id, {"Stage": {"select": {"name": "negotiation"}}})
         page = await adapter.changes_since(RecordKind.DEAL, made.last_edited_time)
         [record] = page.records
         assert record.fields["stage"] == "negotiation"
         assert record.fields["name"] == DEAL["name"]
-        assert record.last_edited_by != adapter.capabilities.self_actor
+        assert record.last_edited_by != me
+        assert record.created_by == me  # made by PIE, edited by a person since
         assert record.last_edited_time > made.last_edited_time
 
 

@@ -129,6 +129,7 @@ def to_record(kind: RecordKind, page: Mapping[str, Any]) -> CrmRecord:
         last_edited_time=parse_time(str(page["last_edited_time"])),
         last_edited_by=str(page.get("last_edited_by", {}).get("id", "")),
         in_trash=bool(page.get("in_trash", page.get("archived", False))),
+        created_by=str(page.get("created_by", {}).get("id", "")) or None,
     )
 
 
