@@ -165,6 +165,30 @@ def renumber(keep: Bool) -> Int:
     return out
 
 
+def by_deal(deal: Int, us: Us | None = None) -> Int | slice:
+    """The rows of known deals (``deal`` >= 0) in (deal, time) order, ties in store order:
+    ``slice(None)`` (a view, no copy) when every row is known and already in that order, as
+    the store reads them; else the row numbers, sorted stably."""
+    if not deal.size:
+        return slice(None)
+    step = deal[1:] > deal[:-1]
+    if us is not None:
+        step |= (deal[1:] == deal[:-1]) & (us[1:] >= us[:-1])
+    else:
+        step |= deal[1:] == deal[:-1]
+    if deal[0] >= 0 and bool(step.all()):
+        return slice(None)
+    del step
+    keep = np.flatnonzero(deal >= 0)
+    order = (
+        np.argsort(deal[keep], kind="stable")
+        if us is None
+        else np.lexsort((us[keep], deal[keep]))  # stable: store order
+    )
+    out: Int = keep[order]
+    return out
+
+
 def _cat(parts: list[Any], dtype: Any) -> Any:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
@@ -285,23 +309,16 @@ class ColumnsBuilder:
         del s_key, d_key, contact
         t_deal = col("t_deal", ROW)
         t_us = col("t_us", np.int64)
-        t_keep = np.flatnonzero(t_deal >= 0)
-        t_sel = t_keep[np.lexsort((t_us[t_keep], t_deal[t_keep]))]  # stable: store order
-        del t_keep
+        t_sel = by_deal(t_deal, t_us)
         s_deal = col("s_deal", ROW)
-        s_keep = np.flatnonzero(s_deal >= 0)
-        s_sel = s_keep[np.argsort(s_deal[s_keep], kind="stable")]
-        del s_keep
+        s_sel = by_deal(s_deal)
         a_deal = col("a_deal", ROW)
         a_us = col("a_us", np.int64)
-        a_keep = np.flatnonzero(a_deal >= 0)
-        a_sel = a_keep[np.lexsort((a_us[a_keep], a_deal[a_keep]))]
-        del a_keep
+        a_sel = by_deal(a_deal, a_us)
         a_deal, a_us = a_deal[a_sel], a_us[a_sel]
         # details: sorted the same way, each is the activity row at the same place in its deal
         d_deal, d_us = col("d_deal", ROW), col("d_us", np.int64)
-        d_keep = np.flatnonzero(d_deal >= 0)
-        d_sel = d_keep[np.lexsort((d_us[d_keep], d_deal[d_keep]))]
+        d_sel = np.arange(d_deal.size)[by_deal(d_deal, d_us)]  # few: deals with objections
         a_start = np.searchsorted(a_deal, np.arange(n + 1))
         d_start = np.searchsorted(d_deal[d_sel], np.arange(n + 1))
         d_rank = np.arange(d_sel.size) - d_start[d_deal[d_sel]]
