@@ -121,10 +121,16 @@ class DealColumns:
         out: Bool = IS_OPEN[self.stage]
         return out
 
-    def take(self, keep: Bool) -> DealColumns:
-        """Only the deals where ``keep`` is set (rows of other tables follow), renumbered."""
+    def take(
+        self, keep: Bool, *, t: Bool | None = None, s: Bool | None = None, a: Bool | None = None
+    ) -> DealColumns:
+        """Only the deals where ``keep`` is set (rows of other tables follow), renumbered;
+        ``t``, ``s`` and ``a``, where given, drop more transitions, stakeholders and
+        activities (with their participants and objections). One copy of what is kept."""
         new = renumber(keep)
-        t, s, a = keep[self.t_deal], keep[self.s_deal], keep[self.a_deal]
+        t = keep[self.t_deal] if t is None else t & keep[self.t_deal]
+        s = keep[self.s_deal] if s is None else s & keep[self.s_deal]
+        a = keep[self.a_deal] if a is None else a & keep[self.a_deal]
         a_new = renumber(a)
         p, o = a[self.p_act], a[self.o_act]
         return DealColumns(
@@ -870,10 +876,9 @@ def snapshot(cols: DealColumns, cutoff: datetime) -> DealColumns:
     still_open = IS_OPEN[np.maximum(state.stage, 0)] & state.known
     t_keep = cols.t_us < cut
     a_keep = cols.a_us < cut
-    a_open = still_open[cols.a_deal]
     resolved_before = cols.o_resolved & (cols.o_resolved_us != NO_TIME)
     resolved_before &= cols.o_resolved_us < cut
-    in_open = a_open[cols.o_act]
+    in_open = still_open[cols.a_deal[cols.o_act]]
     o_resolved = np.where(in_open, resolved_before, cols.o_resolved)
     o_at = np.where(in_open & ~resolved_before, NO_TIME, cols.o_resolved_us)
     cut_cols = dataclasses.replace(
@@ -885,33 +890,8 @@ def snapshot(cols: DealColumns, cutoff: datetime) -> DealColumns:
         o_resolved=o_resolved,
         o_resolved_us=o_at,
     )
-    # rows dated at or after the cutoff go: drop them by filtering each table
-    a_new = renumber(a_keep)
-    p, o = a_keep[cols.p_act], a_keep[cols.o_act]
-    s_keep = cols.s_created_us < cut
-    cut_cols = dataclasses.replace(
-        cut_cols,
-        t_deal=cols.t_deal[t_keep],
-        t_from=cols.t_from[t_keep],
-        t_to=cols.t_to[t_keep],
-        t_us=cols.t_us[t_keep],
-        t_days_in=cols.t_days_in[t_keep],
-        t_value=cols.t_value[t_keep],
-        t_prob=cols.t_prob[t_keep],
-        s_deal=cols.s_deal[s_keep],
-        s_contact=cols.s_contact[s_keep],
-        s_created_us=cols.s_created_us[s_keep],
-        s_roles=cols.s_roles[s_keep],
-        a_deal=cols.a_deal[a_keep],
-        a_us=cols.a_us[a_keep],
-        a_objections=cols.a_objections[a_keep],
-        p_act=a_new[cols.p_act[p]],
-        p_contact=cols.p_contact[p],
-        o_act=a_new[cols.o_act[o]],
-        o_resolved=o_resolved[o],
-        o_resolved_us=o_at[o],
-    )
-    return cut_cols.take(state.known)
+    # rows dated at or after the cutoff go, with the deals not known then: one copy
+    return cut_cols.take(state.known, t=t_keep, s=cols.s_created_us < cut, a=a_keep)
 
 
 def outcomes_after(
