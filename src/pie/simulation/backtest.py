@@ -294,7 +294,7 @@ def _at_cutoff(
     open_deals = world.take(world.is_open())
     outcomes = columns.outcomes_after(cols, cutoff, horizon_days, end=end)
     stages = dict(
-        zip(open_deals.ids.tolist(), columns.stage_names(open_deals.stage.tolist()), strict=True)
+        zip(open_deals.deal_ids(), columns.stage_names(open_deals.stage.tolist()), strict=True)
     )
     scored: dict[str | None, list[ScoredForecast]] = {}
     raw = None

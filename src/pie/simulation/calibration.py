@@ -158,7 +158,7 @@ def _past_forecasts(
     del past
     preds = inner.predict(open_deals, as_of=cutoff, horizon_days=horizon_days)
     stage = dict(
-        zip(open_deals.ids.tolist(), columns.stage_names(open_deals.stage.tolist()), strict=True)
+        zip(open_deals.deal_ids(), columns.stage_names(open_deals.stage.tolist()), strict=True)
     )
     by_deal = {p.deal_id: p for p in preds}
     return [

@@ -279,7 +279,8 @@ def test_the_sample_world_mines_the_same_from_columns(tmp_path: Path, back_days:
 def test_a_contact_is_one_contact_however_its_id_is_spelled() -> None:
     ids = [derive_id(TENANT, EntityKind.CONTACT, "t", f"c{i}") for i in range(3)]
     canonical = columns.contact_keys([str(i) for i in ids])
-    assert canonical.tolist() == [i.hex.encode() for i in ids]
+    assert canonical.tolist() == columns.hex_keys([i.hex for i in ids]).tolist()
+    assert [bytes(k).ljust(16, b"\0") for k in canonical.tolist()] == [i.bytes for i in ids]
     odd = [str(ids[0]).upper(), ids[1].hex, "{" + str(ids[2]) + "}"]
     assert columns.contact_keys(odd).tolist() == canonical.tolist()
     with pytest.raises(ValueError, match="hexadecimal UUID"):

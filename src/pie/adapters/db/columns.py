@@ -84,7 +84,7 @@ class SqlColumnReader:
         return UUID(hex=value) if self._sqlite else UUID(str(value))
 
     def _keys(self, rows: Rows, i: int) -> NDArray[np.bytes_]:
-        """Ids as 32 hex digits (SQLite stores them so)."""
+        """Ids as ``KEY`` (from the 32 hex digits SQLite stores)."""
         if self._sqlite:
             return hex_keys(_column(rows, i))
         return hex_keys([v.hex for v in _column(rows, i)])
@@ -171,16 +171,14 @@ class SqlColumnReader:
         )
         others: dict[UUID, tuple[int, str]] = {}
         async for rows in self._parts(deals):
-            uuids = [self._uuid(k) for k in _column(rows, 0)]
             streams = _column(rows, 2)
             for j in [j for j, x in enumerate(streams) if x is None]:
-                u = uuids[j]
+                u = self._uuid(rows[j][0])
                 if rows[j][3] is not None:
-                    others[u] = (len(b.ids) + j, rows[j][1])
+                    others[u] = (len(b.stream) + j, rows[j][1])
                 streams[j] = str(u)
             b.add_deals(
                 self._keys(rows, 0),
-                uuids,
                 streams,
                 _codes(rows, 4),
                 self._times(rows, 5),
@@ -251,7 +249,7 @@ class SqlColumnReader:
             case((has, self._json(c.objections))),  # None: none (most activities)
         )
         for lo in range(0, wanted.size, DETAIL_DEALS):
-            chunk = [b.ids[i] for i in wanted[lo : lo + DETAIL_DEALS].tolist()]
+            chunk = b.ids_of(wanted[lo : lo + DETAIL_DEALS])
             part = detail.where(c.tenant_id == me, c.deal_id.in_(chunk))
             async for rows in self._parts(part.order_by(c.deal_id, c.occurred_at, c.id)):
                 b.add_details(
