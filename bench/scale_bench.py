@@ -331,16 +331,18 @@ async def measure(store: Path, tenant: UUID, runs: int) -> dict[str, Any]:
 
         world = World(known, moment, model)
         periods = [parse_period(p) for p in svc.default_periods(moment)]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         states = world.open_states()
         pipeline_forecast_by_deal(model, states, periods, as_of=moment, runs=runs, rng=generator(0))
         out["pipeline_s"] = time.perf_counter() - started
+        out["pipeline_cpu_s"] = time.process_time() - cpu
         out["open_deals"] = len(states)
         progress(out)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = await svc.backtest_histories(deals, runs=runs)
         out["backtest_s"] = time.perf_counter() - started
+        out["backtest_cpu_s"] = time.process_time() - cpu
         out["backtest_forecasts"] = report.model.pooled.n_forecast
         progress(out)
         del report, world, known, deals
@@ -392,7 +394,13 @@ def table(rows: list[dict[str, Any]]) -> str:
         growth = "  ".join(
             f"{s.removesuffix('_s').removesuffix('_ms')} "
             f"{exponent(a['deals'], a[s], b['deals'], b[s]):.2f}"
+            + (
+                f" (CPU {exponent(a['deals'], a[c], b['deals'], b[c]):.2f})"
+                if c in a and c in b
+                else ""
+            )
             for s in steps
+            for c in [s.replace("_s", "_cpu_s").replace("_ms", "_cpu_ms")]
         )
         lines.append(f"growth {a['deals']:,} -> {b['deals']:,}: {growth}")
     return "\n".join(lines)
@@ -459,6 +467,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         a, b = rows[-2], rows[-1]
         for step in ("mine_s", "pipeline_s", "backtest_s"):
             g = exponent(a["deals"], a[step], b["deals"], b[step])
+            cpu = step.replace("_s", "_cpu_s")
             out.append(
                 {
                     "bench": f"scale_growth_{step.removesuffix('_s')}",
@@ -468,6 +477,11 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "target": TARGET_GROWTH,
                     "ok": g <= TARGET_GROWTH,
                     "between": [a["deals"], b["deals"]],
+                    "cpu_value": (
+                        round(exponent(a["deals"], a[cpu], b["deals"], b[cpu]), 3)
+                        if cpu in a and cpu in b
+                        else None
+                    ),
                 }
             )
     return out

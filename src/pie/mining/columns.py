@@ -51,6 +51,9 @@ CODE, ROW = np.int8, np.int32
 #: and sorted as the ids' hex digits (the store's order)
 KEY = np.dtype("S16")
 _RAW = np.dtype((np.void, 16))  # the same bytes, read back whole (S16 drops trailing zeros)
+_DASH = [8, 13, 18, 23]  # where the dashes of an id's text are
+_HEX = np.array([i for i in range(36) if i not in _DASH])  # and its 32 hex digits
+_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
 CHAMPION, BLOCKER = 1, 2  # role bits of a stakeholder row
 IS_OPEN: Bool = np.array([s.is_open for s in ALL_STAGES] + [False], dtype=np.bool_)
 IS_CLOSED: Bool = np.array([s.is_closed for s in ALL_STAGES] + [False], dtype=np.bool_)
@@ -126,6 +129,14 @@ class DealColumns:
         """The ids of the deals at ``rows`` (default: every deal), in order."""
         keys = self.ids if rows is None else self.ids[rows]
         return [UUID(bytes=b) for b in keys.view(_RAW).tolist()]
+
+    def id_texts(self) -> list[str]:
+        """Every deal's id as ``str(UUID)`` gives it, in bulk (no UUID object each)."""
+        raw = np.frombuffer(self.ids.tobytes(), np.uint8).reshape(-1, 16)
+        text = np.full((raw.shape[0], 36), ord("-"), dtype=np.uint8)
+        text[:, _HEX[0::2]] = _DIGITS[raw >> 4]
+        text[:, _HEX[1::2]] = _DIGITS[raw & 15]
+        return np.ascontiguousarray(text).view("S36").reshape(-1).astype(str).tolist()
 
     def stage_of(self, i: int) -> Stage:
         return ALL_STAGES[int(self.stage[i])]
@@ -457,10 +468,6 @@ def contact_key(contact: UUID | str) -> str:
     return contact.hex if isinstance(contact, UUID) else UUID(contact).hex
 
 
-_DASH = [8, 13, 18, 23]
-_HEX = np.array([i for i in range(36) if i not in _DASH])
-
-
 def contact_keys(texts: Sequence[str]) -> NDArray[np.bytes_]:
     """Contact ids given as text (``str(UUID)``: 36 characters, lower case) as ``KEY``, in
     bulk; any other spelling is read by ``UUID`` one by one."""
@@ -604,17 +611,23 @@ def last_known(
         return np.full(q_group.size, -1, dtype=np.int64)
     same = k_group[1:] == k_group[:-1]
     ordered = bool(np.all((k_group[1:] > k_group[:-1]) | (same & (k_time[1:] >= k_time[:-1]))))
-    if not ordered or np.isnan(k_time).any() or np.isnan(q_time).any():
+    if not ordered or np.isnan(k_time).any() or np.isnan(q_time).any() or q_group.min() < 0:
         return _last_known_sorted(k_group, k_time, q_group, q_time, inclusive=inclusive, tie=tie)
-    # the rank of each time among the known ones makes (group, time) one sortable integer
-    times = np.unique(k_time)
-    k_key = k_group.astype(np.int64) * (times.size + 1) + np.searchsorted(times, k_time)
-    rank = np.searchsorted(times, q_time, side="right" if inclusive else "left")
-    q_key = q_group.astype(np.int64) * (times.size + 1) + rank
-    found = np.searchsorted(k_key, q_key, side="left") - 1  # the last row before the query
-    hit = found >= 0
-    hit[hit] = k_group[found[hit]] == q_group[hit]
-    found = np.where(hit, found, -1)
+    # a binary search inside each query's group (its rows are contiguous, sorted by time),
+    # all queries a step at a time: no sort, and the work grows with the queries alone
+    n_groups = int(max(k_group[-1], q_group.max())) + 1
+    starts = np.searchsorted(k_group, np.arange(n_groups + 1, dtype=k_group.dtype))
+    first = starts[q_group]
+    lo, hi = first.copy(), starts[q_group + 1]
+    widest = int((starts[1:] - starts[:-1]).max())
+    for _ in range(widest.bit_length()):
+        mid = (lo + hi) >> 1
+        at = k_time[np.minimum(mid, nk - 1)]
+        go = (at <= q_time) if inclusive else (at < q_time)  # the row counts: look after it
+        go &= lo < hi
+        lo = np.where(go, mid + 1, lo)
+        hi = np.where(go, hi, mid)
+    found = np.where(lo > first, lo - 1, -1)  # the last row at (or before) the query's time
     if tie is not None:  # among rows of one (group, time): the largest tie, then the last
         run_end = np.append(~same | (k_time[1:] != k_time[:-1]), True)
         runs = np.cumsum(np.concatenate([[0], run_end[:-1]]))
@@ -724,15 +737,19 @@ def unresolved_after(deal: Int, unresolved: Bool) -> Bool:
 
 def _next_shared(cols: DealColumns, act: int) -> float:
     """Days of the first activity after row ``act`` of its deal that a blocker stakeholder
-    of the deal or one of the activity's participants takes part in (inf if none)."""
+    of the deal or one of the activity's participants takes part in (inf if none). Binary
+    searches only (stakeholders and participants are sorted by deal and activity): the cost
+    does not grow with the store."""
     deal = cols.a_deal[act]
-    blockers = cols.s_contact[(cols.s_deal == deal) & ((cols.s_roles & BLOCKER) > 0)]
-    lo, hi = np.searchsorted(cols.p_act, [act, act + 1])
-    people = set(blockers.tolist()) | set(cols.p_contact[lo:hi].tolist())
+    lo, hi = np.searchsorted(cols.s_deal, np.array([deal, deal + 1], dtype=cols.s_deal.dtype))
+    mine = slice(int(lo), int(hi))
+    blockers = cols.s_contact[mine][(cols.s_roles[mine] & BLOCKER) > 0]
     end = int(np.searchsorted(cols.a_deal, deal, side="right"))
+    # where each activity's participants start, from ``act`` to the deal's last activity
+    start = np.searchsorted(cols.p_act, np.arange(act, end + 1, dtype=cols.p_act.dtype))
+    people = set(blockers.tolist()) | set(cols.p_contact[start[0] : start[1]].tolist())
     for b in range(act + 1, end):
-        lo, hi = np.searchsorted(cols.p_act, [b, b + 1])
-        if people.intersection(cols.p_contact[lo:hi].tolist()):
+        if people.intersection(cols.p_contact[start[b - act] : start[b - act + 1]].tolist()):
             return float(days(cols.a_us[b : b + 1])[0])
     return float(np.inf)
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from uuid import UUID
 
 import numpy as np
 import pytest
@@ -285,3 +286,17 @@ def test_a_contact_is_one_contact_however_its_id_is_spelled() -> None:
     assert columns.contact_keys(odd).tolist() == canonical.tolist()
     with pytest.raises(ValueError, match="hexadecimal UUID"):
         columns.contact_keys(["not-a-contact-id"])
+
+
+def test_deal_ids_come_back_whole_from_their_keys() -> None:
+    """Ids whose last bytes are zero too (a 16-byte key drops trailing zeros when read as
+    bytes): as UUIDs and as their text."""
+    ids = [derive_id(TENANT, EntityKind.CONTACT, "t", f"d{i}") for i in range(5)]
+    ids += [UUID(int=0), UUID(int=1 << 64)]
+    cols = dataclasses.replace(
+        columns.from_histories([], identity=stream_identity),
+        ids=columns.hex_keys([i.hex for i in ids]),
+    )
+    assert cols.deal_ids() == ids
+    assert [cols.deal_id(i) for i in range(len(ids))] == ids
+    assert cols.id_texts() == [str(i) for i in ids]
