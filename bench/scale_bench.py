@@ -81,34 +81,56 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-#: the same columns ``uow.columns.read()`` selects, fetched raw: the floor of any read
+#: the queries ``uow.columns.read()`` runs on SQLite (``adapters/db/columns.py``), fetched raw:
+#: the floor of any read. Deals with their stream identity (their own source's ref, else any
+#: ref) and industry; transitions, deal stakeholders (role bits) and activities in the order
+#: of their (tenant, deal, time) index; then every activity of the deals with objections
+_OWN_REF = (
+    "(SELECT r.external_id FROM external_refs r WHERE r.tenant_id = :t AND r.kind = 'deal'"
+    " AND r.entity_id = d.id AND r.source = d.source LIMIT 1)"
+)
 FLOOR_QUERIES = (
-    "SELECT d.id, d.source, d.stage, d.created_at, d.closed_at, d.value, a.industry,"
-    " d.probability FROM deals d LEFT JOIN accounts a ON a.id = d.account_id"
+    f"SELECT d.id, d.source, d.source || ':' || {_OWN_REF}, CASE WHEN {_OWN_REF} IS NULL THEN"
+    " (SELECT r.external_id FROM external_refs r WHERE r.tenant_id = :t AND r.kind = 'deal'"
+    " AND r.entity_id = d.id LIMIT 1) END, d.stage, d.created_at, d.closed_at, d.value,"
+    " a.industry, d.probability FROM deals d LEFT JOIN accounts a ON a.id = d.account_id"
     " WHERE d.tenant_id = :t ORDER BY d.id",
-    "SELECT entity_id, source, external_id FROM external_refs WHERE tenant_id = :t"
-    " AND kind = 'deal'",
     "SELECT deal_id, from_stage, to_stage, at, days_in_from_stage, value, probability"
-    " FROM stage_transitions WHERE tenant_id = :t ORDER BY id",
-    "SELECT deal_id, contact_id, created_at, roles FROM stakeholders WHERE tenant_id = :t"
-    " AND deal_id IS NOT NULL ORDER BY id",
+    " FROM stage_transitions WHERE tenant_id = :t ORDER BY deal_id, at, id",
+    "SELECT deal_id, contact_id, created_at, (instr(roles, '\"champion\"') > 0) * 1"
+    " + (instr(roles, '\"blocker\"') > 0) * 2 FROM stakeholders WHERE tenant_id = :t"
+    " AND deal_id IS NOT NULL ORDER BY deal_id, id",
     "SELECT deal_id, occurred_at, json_array_length(objections) > 0 FROM activities"
-    " WHERE tenant_id = :t AND deal_id IS NOT NULL ORDER BY id",
-    "SELECT deal_id, occurred_at, participants, objections FROM activities WHERE tenant_id = :t"
-    " AND deal_id IN (SELECT deal_id FROM activities WHERE tenant_id = :t"
-    " AND json_array_length(objections) > 0) ORDER BY id",
+    " WHERE tenant_id = :t AND deal_id IS NOT NULL ORDER BY deal_id, occurred_at, id",
+)
+#: the activities of the deals with objections (found by the last query), a chunk at a time
+FLOOR_DETAILS = (
+    "SELECT deal_id, occurred_at, participants, CASE WHEN json_array_length(objections) > 0"
+    " THEN objections END FROM activities WHERE tenant_id = ? AND deal_id IN ({})"
+    " ORDER BY deal_id, occurred_at, id"
 )
 
 
 def read_floor(store: Path, tenant: UUID) -> tuple[float, float]:
-    """Seconds (wall, CPU) to fetch the same columns with the C driver, converting nothing."""
+    """Seconds (wall, CPU) to run the reader's queries with the C driver, converting nothing."""
     import sqlite3
 
+    from pie.adapters.db.columns import DETAIL_DEALS
+
     started, cpu = time.perf_counter(), time.process_time()
+    noted: set[str] = set()
     with sqlite3.connect(store) as db:
         for query in FLOOR_QUERIES:
             cursor = db.execute(query, {"t": tenant.hex})
-            while cursor.fetchmany(50_000):
+            while rows := cursor.fetchmany(10_000):
+                if query is FLOOR_QUERIES[-1]:
+                    noted.update([row[0] for row in rows if row[2]])
+        wanted = sorted(noted)
+        for lo in range(0, len(wanted), DETAIL_DEALS):
+            chunk = wanted[lo : lo + DETAIL_DEALS]
+            query = FLOOR_DETAILS.format(", ".join("?" * len(chunk)))
+            cursor = db.execute(query, [tenant.hex, *chunk])
+            while cursor.fetchmany(10_000):
                 pass
     return time.perf_counter() - started, time.process_time() - cpu
 
@@ -262,7 +284,7 @@ def log(text: str) -> None:
 
 async def measure(store: Path, tenant: UUID, runs: int) -> dict[str, Any]:
     """Every timing of one size, in this (fresh) process."""
-    from pie.bootstrap import build
+    from pie.bootstrap import build, ensure_embedded_schema
     from pie.config import Settings
     from pie.mining.dfg import discover_dfg
     from pie.services import simulation as svc
@@ -272,7 +294,9 @@ async def measure(store: Path, tenant: UUID, runs: int) -> dict[str, Any]:
     from pie.simulation.pipeline import parse_period, pipeline_forecast_by_deal
     from pie.simulation.streams import generator
 
-    container = build(Settings(data_dir=store.parent, database_url=f"sqlite+aiosqlite:///{store}"))
+    settings = Settings(data_dir=store.parent, database_url=f"sqlite+aiosqlite:///{store}")
+    ensure_embedded_schema(settings)  # a store cached by an older PIE: its indexes brought up
+    container = build(settings)
     out: dict[str, Any] = {"peak_start_mb": peak_mb()}
     read_floor(store, tenant)  # warm the file cache, as for every read after it
     floors = [read_floor(store, tenant) for _ in range(2)]
@@ -307,16 +331,18 @@ async def measure(store: Path, tenant: UUID, runs: int) -> dict[str, Any]:
 
         world = World(known, moment, model)
         periods = [parse_period(p) for p in svc.default_periods(moment)]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         states = world.open_states()
         pipeline_forecast_by_deal(model, states, periods, as_of=moment, runs=runs, rng=generator(0))
         out["pipeline_s"] = time.perf_counter() - started
+        out["pipeline_cpu_s"] = time.process_time() - cpu
         out["open_deals"] = len(states)
         progress(out)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = await svc.backtest_histories(deals, runs=runs)
         out["backtest_s"] = time.perf_counter() - started
+        out["backtest_cpu_s"] = time.process_time() - cpu
         out["backtest_forecasts"] = report.model.pooled.n_forecast
         progress(out)
         del report, world, known, deals
@@ -368,7 +394,13 @@ def table(rows: list[dict[str, Any]]) -> str:
         growth = "  ".join(
             f"{s.removesuffix('_s').removesuffix('_ms')} "
             f"{exponent(a['deals'], a[s], b['deals'], b[s]):.2f}"
+            + (
+                f" (CPU {exponent(a['deals'], a[c], b['deals'], b[c]):.2f})"
+                if c in a and c in b
+                else ""
+            )
             for s in steps
+            for c in [s.replace("_s", "_cpu_s").replace("_ms", "_cpu_ms")]
         )
         lines.append(f"growth {a['deals']:,} -> {b['deals']:,}: {growth}")
     return "\n".join(lines)
@@ -435,6 +467,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         a, b = rows[-2], rows[-1]
         for step in ("mine_s", "pipeline_s", "backtest_s"):
             g = exponent(a["deals"], a[step], b["deals"], b[step])
+            cpu = step.replace("_s", "_cpu_s")
             out.append(
                 {
                     "bench": f"scale_growth_{step.removesuffix('_s')}",
@@ -444,6 +477,11 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "target": TARGET_GROWTH,
                     "ok": g <= TARGET_GROWTH,
                     "between": [a["deals"], b["deals"]],
+                    "cpu_value": (
+                        round(exponent(a["deals"], a[cpu], b["deals"], b[cpu]), 3)
+                        if cpu in a and cpu in b
+                        else None
+                    ),
                 }
             )
     return out

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from .config import MiningConfig
 from .events import N_STAGES, VisitTable
-from .hazards import shrink
+from .hazards import shrink, time_in_bins
 
 Float = NDArray[np.float64]
 #: Factors whose arrival is mined, in the order of the arrays' first axis.
@@ -81,14 +81,8 @@ def _count(
     offset = np.minimum(table.dwell, arrives - table.start)[risk]  # days at risk in the visit
     stage = table.stage[risk]
     event = (arrives[risk] - table.start[risk]) <= table.dwell[risk]
-    right = np.append(left[1:], np.inf)
-    overlap = np.clip(offset[:, None], left, right) - left
-    reached = offset[:, None] > left
-    reached[:, 0] = True
-    flat = (stage[:, None] * n_bins + np.arange(n_bins)).ravel()
     size = N_STAGES * n_bins
-    exposure = np.bincount(flat, weights=overlap.ravel(), minlength=size)
-    at_risk = np.bincount(flat, weights=reached.ravel().astype(np.float64), minlength=size)
+    exposure, at_risk = time_in_bins(stage, offset, left, N_STAGES)
     ev_bin = np.clip(np.searchsorted(left, offset[event], side="right") - 1, 0, n_bins - 1)
     events = np.bincount(stage[event] * n_bins + ev_bin, minlength=size).astype(np.float64)
     grid = (N_STAGES, n_bins)

@@ -47,6 +47,13 @@ NO_TIME = np.iinfo(np.int64).min
 #: storage types: stage codes and role bits fit a byte, rows and codes 32 bits (2**31 rows a
 #: table); times stay 64-bit microseconds, money and probabilities float64
 CODE, ROW = np.int8, np.int32
+#: an id (a deal's, a contact's) as its 16 bytes (``UUID.bytes``): a quarter of a UUID object,
+#: and sorted as the ids' hex digits (the store's order)
+KEY = np.dtype("S16")
+_RAW = np.dtype((np.void, 16))  # the same bytes, read back whole (S16 drops trailing zeros)
+_DASH = [8, 13, 18, 23]  # where the dashes of an id's text are
+_HEX = np.array([i for i in range(36) if i not in _DASH])  # and its 32 hex digits
+_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
 CHAMPION, BLOCKER = 1, 2  # role bits of a stakeholder row
 IS_OPEN: Bool = np.array([s.is_open for s in ALL_STAGES] + [False], dtype=np.bool_)
 IS_CLOSED: Bool = np.array([s.is_closed for s in ALL_STAGES] + [False], dtype=np.bool_)
@@ -54,7 +61,8 @@ IS_CLOSED: Bool = np.array([s.is_closed for s in ALL_STAGES] + [False], dtype=np
 
 def days(us: Int) -> Float:
     """Days since the epoch, as ``to_days`` gives them for the same moments."""
-    out: Float = us / 1e6 / DAY
+    out: Float = us / 1e6
+    out /= DAY  # in place: the same division, one array
     return out
 
 
@@ -64,13 +72,14 @@ def moment(us: int) -> datetime:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class DealColumns:
-    """Per deal (``n``): ids, stream identities, stage codes (``ALL_STAGES`` order), times,
+    """Per deal (``n``): ids (``KEY``: 16 bytes each, ``deal_id`` gives the UUID), stream
+    identities, stage codes (``ALL_STAGES`` order), times,
     value (NaN: unknown) and industry code (-1: none). Transitions (``t_*``) and activities
     (``a_*``) are sorted by (deal, time, store order); stakeholders (``s_*``) are the deal's.
     Participants (``p_*``, contact codes per activity row) and objections (``o_*``, per
     activity row) are kept only for deals with objections: nothing else reads them."""
 
-    ids: NDArray[np.object_]
+    ids: NDArray[np.bytes_]
     stream: NDArray[np.object_]
     stage: Int
     created_us: Us
@@ -113,6 +122,22 @@ class DealColumns:
     def industry_names(self) -> list[str | None]:
         return [self.industries[i] if i >= 0 else None for i in self.industry.tolist()]
 
+    def deal_id(self, i: int) -> UUID:
+        return UUID(bytes=self.ids[i : i + 1].view(_RAW)[0].tobytes())
+
+    def deal_ids(self, rows: Int | None = None) -> list[UUID]:
+        """The ids of the deals at ``rows`` (default: every deal), in order."""
+        keys = self.ids if rows is None else self.ids[rows]
+        return [UUID(bytes=b) for b in keys.view(_RAW).tolist()]
+
+    def id_texts(self) -> list[str]:
+        """Every deal's id as ``str(UUID)`` gives it, in bulk (no UUID object each)."""
+        raw = np.frombuffer(self.ids.tobytes(), np.uint8).reshape(-1, 16)
+        text = np.full((raw.shape[0], 36), ord("-"), dtype=np.uint8)
+        text[:, _HEX[0::2]] = _DIGITS[raw >> 4]
+        text[:, _HEX[1::2]] = _DIGITS[raw & 15]
+        return np.ascontiguousarray(text).view("S36").reshape(-1).astype(str).tolist()
+
     def stage_of(self, i: int) -> Stage:
         return ALL_STAGES[int(self.stage[i])]
 
@@ -121,10 +146,16 @@ class DealColumns:
         out: Bool = IS_OPEN[self.stage]
         return out
 
-    def take(self, keep: Bool) -> DealColumns:
-        """Only the deals where ``keep`` is set (rows of other tables follow), renumbered."""
+    def take(
+        self, keep: Bool, *, t: Bool | None = None, s: Bool | None = None, a: Bool | None = None
+    ) -> DealColumns:
+        """Only the deals where ``keep`` is set (rows of other tables follow), renumbered;
+        ``t``, ``s`` and ``a``, where given, drop more transitions, stakeholders and
+        activities (with their participants and objections). One copy of what is kept."""
         new = renumber(keep)
-        t, s, a = keep[self.t_deal], keep[self.s_deal], keep[self.a_deal]
+        t = keep[self.t_deal] if t is None else t & keep[self.t_deal]
+        s = keep[self.s_deal] if s is None else s & keep[self.s_deal]
+        a = keep[self.a_deal] if a is None else a & keep[self.a_deal]
         a_new = renumber(a)
         p, o = a[self.p_act], a[self.o_act]
         return DealColumns(
@@ -165,6 +196,30 @@ def renumber(keep: Bool) -> Int:
     return out
 
 
+def by_deal(deal: Int, us: Us | None = None) -> Int | slice:
+    """The rows of known deals (``deal`` >= 0) in (deal, time) order, ties in store order:
+    ``slice(None)`` (a view, no copy) when every row is known and already in that order, as
+    the store reads them; else the row numbers, sorted stably."""
+    if not deal.size:
+        return slice(None)
+    step = deal[1:] > deal[:-1]
+    if us is not None:
+        step |= (deal[1:] == deal[:-1]) & (us[1:] >= us[:-1])
+    else:
+        step |= deal[1:] == deal[:-1]
+    if deal[0] >= 0 and bool(step.all()):
+        return slice(None)
+    del step
+    keep = np.flatnonzero(deal >= 0)
+    order = (
+        np.argsort(deal[keep], kind="stable")
+        if us is None
+        else np.lexsort((us[keep], deal[keep]))  # stable: store order
+    )
+    out: Int = keep[order]
+    return out
+
+
 def _cat(parts: list[Any], dtype: Any) -> Any:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
@@ -173,12 +228,11 @@ class ColumnsBuilder:
     """Collects rows in batches of arrays, table by table (deals first; rows of a table in
     store order), and sorts them into ``DealColumns``; used by the store adapters and by
     ``from_histories``. Rows naming an unknown deal are dropped (as ``load_histories``).
-    Contacts are given as their ids in 32 hex digits and numbered once, at ``build``."""
+    Ids are given as ``KEY`` (``hex_keys``); contacts are numbered once, at ``build``."""
 
     def __init__(self) -> None:
-        self.keys: list[NDArray[np.bytes_]] = []  # deal ids as 32 hex digits, per batch
-        self._index: tuple[NDArray[np.bytes_], Int] | None = None
-        self.ids: list[UUID] = []
+        self.keys: list[NDArray[np.bytes_]] = []  # deal ids, per batch
+        self._index: tuple[NDArray[np.bytes_], Int | None] | None = None
         self.stream: list[str] = []
         self.industries: dict[str, int] = {}
         self.cols: dict[str, list[Any]] = {}
@@ -192,25 +246,38 @@ class ColumnsBuilder:
             return -1
         return self.industries.setdefault(name, len(self.industries))
 
-    def deal_rows(self, keys: Sequence[str | None] | NDArray[np.bytes_]) -> Int:
-        """The row of each deal (its id as 32 hex digits, as given to ``add_deals``), -1 for
-        an unknown one: a binary search in the sorted ids, no dict of every deal."""
+    def deal_rows(self, keys: NDArray[np.bytes_]) -> Int:
+        """The row of each deal (its ``KEY``, as given to ``add_deals``), -1 for an unknown
+        one: a binary search in the sorted ids (as the store reads them: else sorted once), no
+        dict of every deal."""
         if self._index is None:
-            every = np.concatenate(self.keys) if self.keys else np.zeros(0, "S32")
-            order: Int = np.argsort(every, kind="stable").astype(ROW)
-            self._index = every[order], order
+            every = self._every()
+            if bool(np.all(every[1:] > every[:-1])):
+                self._index = every, None
+            else:
+                by_key: Int = np.argsort(every, kind="stable").astype(ROW)
+                self._index = every[by_key], by_key
         ordered, order = self._index
-        wanted = keys if isinstance(keys, np.ndarray) else hex_keys([k or "" for k in keys])
         if not ordered.size:
-            return np.full(wanted.size, -1, dtype=ROW)
-        pos = np.minimum(np.searchsorted(ordered, wanted), ordered.size - 1)
-        found: Int = np.where(ordered[pos] == wanted, order[pos], -1).astype(ROW)
+            return np.full(keys.size, -1, dtype=ROW)
+        pos = np.minimum(np.searchsorted(ordered, keys), ordered.size - 1)
+        hit = ordered[pos] == keys
+        found: Int = np.where(hit, pos if order is None else order[pos], -1).astype(ROW)
         return found
+
+    def _every(self) -> NDArray[np.bytes_]:
+        """Every deal's key, in row order."""
+        if len(self.keys) != 1:
+            self.keys = [np.concatenate(self.keys) if self.keys else np.zeros(0, KEY)]
+        return self.keys[0]
+
+    def ids_of(self, rows: Int) -> list[UUID]:
+        """The ids of the deals at ``rows``."""
+        return [UUID(bytes=k) for k in self._every()[rows].view(_RAW).tolist()]
 
     def add_deals(
         self,
-        keys: Sequence[str] | NDArray[np.bytes_],
-        ids: Sequence[UUID],
+        keys: NDArray[np.bytes_],
         streams: Sequence[str],
         stage: Int,
         created_us: Int,
@@ -219,9 +286,8 @@ class ColumnsBuilder:
         industry: Sequence[str | None],
         probability: Float,
     ) -> None:
-        self.keys.append(keys if isinstance(keys, np.ndarray) else hex_keys(keys))
+        self.keys.append(keys)
         self._index = None
-        self.ids.extend(ids)
         self.stream.extend(streams)
         code = self.industry_code
         self._add(
@@ -240,11 +306,10 @@ class ColumnsBuilder:
         self._add(t_us=at_us, t_din=days_in, t_value=value, t_prob=prob)
 
     def add_stakeholders(
-        self, deal: Int, contact: Sequence[str] | NDArray[np.bytes_], created_us: Int, roles: Int
+        self, deal: Int, contact: NDArray[np.bytes_], created_us: Int, roles: Int
     ) -> None:
-        """``contact``: the contacts' ids as 32 hex digits."""
-        keys = contact if isinstance(contact, np.ndarray) else hex_keys(contact)
-        self._add(s_deal=deal, s_key=keys, s_us=created_us, s_roles=np.asarray(roles, CODE))
+        """``contact``: the contacts' ``KEY``."""
+        self._add(s_deal=deal, s_key=contact, s_us=created_us, s_roles=np.asarray(roles, CODE))
 
     def add_activities(self, deal: Int, at_us: Int, objections: Bool) -> None:
         self._add(a_deal=deal, a_us=at_us, a_obj=objections)
@@ -276,32 +341,24 @@ class ColumnsBuilder:
         def col(name: str, dtype: Any) -> Any:
             return c.pop(name).astype(dtype, copy=False) if name in c else np.zeros(0, dtype)
 
-        n = len(self.ids)
+        n = len(self.stream)
         # contacts: numbered in the order of their ids, stakeholders' and participants' alike
-        s_key, d_key = col("s_key", "S32"), col("d_key", "S32")
-        _, inverse = np.unique(np.concatenate([s_key, d_key]), return_inverse=True)
-        contact = inverse.astype(ROW).reshape(-1)
-        s_contact, d_p = contact[: s_key.size], contact[s_key.size :]
-        del s_key, d_key, contact
+        s_size = c["s_key"].size if "s_key" in c else 0
+        contact = numbered(np.concatenate([col("s_key", KEY), col("d_key", KEY)]))
+        s_contact, d_p = contact[:s_size], contact[s_size:]
+        del contact
         t_deal = col("t_deal", ROW)
         t_us = col("t_us", np.int64)
-        t_keep = np.flatnonzero(t_deal >= 0)
-        t_sel = t_keep[np.lexsort((t_us[t_keep], t_deal[t_keep]))]  # stable: store order
-        del t_keep
+        t_sel = by_deal(t_deal, t_us)
         s_deal = col("s_deal", ROW)
-        s_keep = np.flatnonzero(s_deal >= 0)
-        s_sel = s_keep[np.argsort(s_deal[s_keep], kind="stable")]
-        del s_keep
+        s_sel = by_deal(s_deal)
         a_deal = col("a_deal", ROW)
         a_us = col("a_us", np.int64)
-        a_keep = np.flatnonzero(a_deal >= 0)
-        a_sel = a_keep[np.lexsort((a_us[a_keep], a_deal[a_keep]))]
-        del a_keep
+        a_sel = by_deal(a_deal, a_us)
         a_deal, a_us = a_deal[a_sel], a_us[a_sel]
         # details: sorted the same way, each is the activity row at the same place in its deal
         d_deal, d_us = col("d_deal", ROW), col("d_us", np.int64)
-        d_keep = np.flatnonzero(d_deal >= 0)
-        d_sel = d_keep[np.lexsort((d_us[d_keep], d_deal[d_keep]))]
+        d_sel = np.arange(d_deal.size)[by_deal(d_deal, d_us)]  # few: deals with objections
         a_start = np.searchsorted(a_deal, np.arange(n + 1))
         d_start = np.searchsorted(d_deal[d_sel], np.arange(n + 1))
         d_rank = np.arange(d_sel.size) - d_start[d_deal[d_sel]]
@@ -313,9 +370,8 @@ class ColumnsBuilder:
         o_count = col("d_no", np.int64)
         o_act, o_res = self._ragged(o_count, col("d_ores", np.bool_), d_sel, d_row)
         _, o_at = self._ragged(o_count, col("d_oat", np.int64), d_sel, d_row)
-        ids = np.empty(n, dtype=object)
-        ids[:] = self.ids
-        self.ids = []
+        ids = self._every()
+        self.keys, self._index = [], None
         stream = np.empty(n, dtype=object)
         stream[:] = self.stream
         self.stream = []
@@ -367,9 +423,44 @@ class ColumnsBuilder:
         return act[order], values[index][order]
 
 
-def hex_keys(ids: Sequence[str]) -> NDArray[np.bytes_]:
-    """Ids given as 32 hex digits, as an array (for sorting and binary searches)."""
-    return np.array(ids, dtype="S32") if len(ids) else np.zeros(0, "S32")
+def numbered(keys: NDArray[np.bytes_]) -> Int:
+    """Each key's rank among the distinct keys (``np.unique``'s inverse, in ``ROW``, with a
+    third of its transient memory: one sort order and the keys sorted once)."""
+    if not keys.size:
+        return np.zeros(0, ROW)
+    order = np.argsort(keys)
+    ordered = keys[order]
+    del keys
+    new = np.empty(ordered.size, dtype=ROW)
+    new[0] = 0
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    del ordered
+    np.cumsum(new, out=new)
+    out: Int = np.empty_like(new)
+    out[order] = new
+    return out
+
+
+#: hex digit (ASCII) -> its value; 255: not a hex digit
+_NIBBLE = np.full(256, 255, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_NIBBLE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+_NIBBLE[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
+
+
+def hex_keys(ids: Sequence[str] | NDArray[np.bytes_]) -> NDArray[np.bytes_]:
+    """Ids given as 32 hex digits as ``KEY`` (their 16 bytes), in bulk; ValueError for
+    anything else."""
+    if not len(ids):
+        return np.zeros(0, KEY)
+    digits = np.asarray(ids, dtype="S32")
+    nibbles = _NIBBLE[digits.view(np.uint8).reshape(-1, 32)]
+    if (nibbles == 255).any():
+        bad = digits[(nibbles == 255).any(axis=1)][0]
+        raise ValueError(f"not an id in 32 hex digits: {bad!r}")
+    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    out: NDArray[np.bytes_] = packed.view(KEY).reshape(-1)
+    return out
 
 
 def contact_key(contact: UUID | str) -> str:
@@ -377,15 +468,11 @@ def contact_key(contact: UUID | str) -> str:
     return contact.hex if isinstance(contact, UUID) else UUID(contact).hex
 
 
-_DASH = [8, 13, 18, 23]
-_HEX = np.array([i for i in range(36) if i not in _DASH])
-
-
 def contact_keys(texts: Sequence[str]) -> NDArray[np.bytes_]:
-    """Contact ids given as text (``str(UUID)``: 36 characters, lower case) as 32 hex digits,
-    in bulk; any other spelling is read by ``UUID`` one by one."""
+    """Contact ids given as text (``str(UUID)``: 36 characters, lower case) as ``KEY``, in
+    bulk; any other spelling is read by ``UUID`` one by one."""
     if not texts:
-        return np.zeros(0, "S32")
+        return np.zeros(0, KEY)
     try:
         raw = np.array(texts, dtype="S36") if max(map(len, texts)) <= 36 else None
     except UnicodeEncodeError:
@@ -397,7 +484,7 @@ def contact_keys(texts: Sequence[str]) -> NDArray[np.bytes_]:
             (digits >= ord("a")) & (digits <= ord("f"))
         )
         if np.all(chars[:, _DASH] == ord("-")) and np.all(hexes):
-            return np.ascontiguousarray(digits).view("S32").reshape(-1)
+            return hex_keys(np.ascontiguousarray(digits).view("S32").reshape(-1))
     return hex_keys([contact_key(t) for t in texts])
 
 
@@ -429,8 +516,7 @@ def from_histories(
     hs = list(histories)
     deals = [h.deal for h in hs]
     b.add_deals(
-        [d.id.hex for d in deals],
-        [d.id for d in deals],
+        hex_keys([d.id.hex for d in deals]),
         [identity(d) for d in deals],
         np.array([STAGE_INDEX[d.stage] for d in deals], dtype=np.int64),
         np.array([to_micros(d.created_at) for d in deals], dtype=np.int64),
@@ -452,7 +538,7 @@ def from_histories(
     ss = [(i, s) for i, h in enumerate(hs) for s in h.stakeholders]
     b.add_stakeholders(
         np.array([i for i, _ in ss], dtype=np.int64),
-        [s.contact_id.hex for _, s in ss],
+        hex_keys([s.contact_id.hex for _, s in ss]),
         np.array([to_micros(s.created_at) for _, s in ss], dtype=np.int64),
         np.array([role_bits(s.roles) for _, s in ss], dtype=np.int64),
     )
@@ -525,17 +611,23 @@ def last_known(
         return np.full(q_group.size, -1, dtype=np.int64)
     same = k_group[1:] == k_group[:-1]
     ordered = bool(np.all((k_group[1:] > k_group[:-1]) | (same & (k_time[1:] >= k_time[:-1]))))
-    if not ordered or np.isnan(k_time).any() or np.isnan(q_time).any():
+    if not ordered or np.isnan(k_time).any() or np.isnan(q_time).any() or q_group.min() < 0:
         return _last_known_sorted(k_group, k_time, q_group, q_time, inclusive=inclusive, tie=tie)
-    # the rank of each time among the known ones makes (group, time) one sortable integer
-    times = np.unique(k_time)
-    k_key = k_group.astype(np.int64) * (times.size + 1) + np.searchsorted(times, k_time)
-    rank = np.searchsorted(times, q_time, side="right" if inclusive else "left")
-    q_key = q_group.astype(np.int64) * (times.size + 1) + rank
-    found = np.searchsorted(k_key, q_key, side="left") - 1  # the last row before the query
-    hit = found >= 0
-    hit[hit] = k_group[found[hit]] == q_group[hit]
-    found = np.where(hit, found, -1)
+    # a binary search inside each query's group (its rows are contiguous, sorted by time),
+    # all queries a step at a time: no sort, and the work grows with the queries alone
+    n_groups = int(max(k_group[-1], q_group.max())) + 1
+    starts = np.searchsorted(k_group, np.arange(n_groups + 1, dtype=k_group.dtype))
+    first = starts[q_group]
+    lo, hi = first.copy(), starts[q_group + 1]
+    widest = int((starts[1:] - starts[:-1]).max())
+    for _ in range(widest.bit_length()):
+        mid = (lo + hi) >> 1
+        at = k_time[np.minimum(mid, nk - 1)]
+        go = (at <= q_time) if inclusive else (at < q_time)  # the row counts: look after it
+        go &= lo < hi
+        lo = np.where(go, mid + 1, lo)
+        hi = np.where(go, hi, mid)
+    found = np.where(lo > first, lo - 1, -1)  # the last row at (or before) the query's time
     if tie is not None:  # among rows of one (group, time): the largest tie, then the last
         run_end = np.append(~same | (k_time[1:] != k_time[:-1]), True)
         runs = np.cumsum(np.concatenate([[0], run_end[:-1]]))
@@ -645,15 +737,19 @@ def unresolved_after(deal: Int, unresolved: Bool) -> Bool:
 
 def _next_shared(cols: DealColumns, act: int) -> float:
     """Days of the first activity after row ``act`` of its deal that a blocker stakeholder
-    of the deal or one of the activity's participants takes part in (inf if none)."""
+    of the deal or one of the activity's participants takes part in (inf if none). Binary
+    searches only (stakeholders and participants are sorted by deal and activity): the cost
+    does not grow with the store."""
     deal = cols.a_deal[act]
-    blockers = cols.s_contact[(cols.s_deal == deal) & ((cols.s_roles & BLOCKER) > 0)]
-    lo, hi = np.searchsorted(cols.p_act, [act, act + 1])
-    people = set(blockers.tolist()) | set(cols.p_contact[lo:hi].tolist())
+    lo, hi = np.searchsorted(cols.s_deal, np.array([deal, deal + 1], dtype=cols.s_deal.dtype))
+    mine = slice(int(lo), int(hi))
+    blockers = cols.s_contact[mine][(cols.s_roles[mine] & BLOCKER) > 0]
     end = int(np.searchsorted(cols.a_deal, deal, side="right"))
+    # where each activity's participants start, from ``act`` to the deal's last activity
+    start = np.searchsorted(cols.p_act, np.arange(act, end + 1, dtype=cols.p_act.dtype))
+    people = set(blockers.tolist()) | set(cols.p_contact[start[0] : start[1]].tolist())
     for b in range(act + 1, end):
-        lo, hi = np.searchsorted(cols.p_act, [b, b + 1])
-        if people.intersection(cols.p_contact[lo:hi].tolist()):
+        if people.intersection(cols.p_contact[start[b - act] : start[b - act + 1]].tolist()):
             return float(days(cols.a_us[b : b + 1])[0])
     return float(np.inf)
 
@@ -668,8 +764,9 @@ def arrivals(cols: DealColumns) -> tuple[Float, Float]:
 
 def recency_at(cols: DealColumns, deal: Int, t: Float) -> Float:
     """Days since each deal's last activity strictly before ``t`` (inf: none)."""
-    last = last_known(cols.a_deal, days(cols.a_us), deal, t, inclusive=False)
-    return t - pick(days(cols.a_us), last, -np.inf)
+    at = days(cols.a_us)
+    last = last_known(cols.a_deal, at, deal, t, inclusive=False)
+    return t - pick(at, last, -np.inf)
 
 
 # --- visits ------------------------------------------------------------------------------
@@ -686,6 +783,7 @@ def visit_table(cols: DealColumns, *, as_of: datetime) -> VisitTable:
     m_deal, m_from, m_to, m_at = cols.t_deal[mv], cols.t_from[mv], cols.t_to[mv], t_days[mv]
     m_din = cols.t_days_in[mv]
     k = mv.size
+    del t_days, mv  # here and below: each array dropped once used (memory grows with moves)
     has_moves = np.zeros(n, dtype=np.bool_)
     has_moves[m_deal] = True
     first = np.ones(k, dtype=np.bool_)
@@ -696,32 +794,42 @@ def visit_table(cols: DealColumns, *, as_of: datetime) -> VisitTable:
     closed_to = IS_CLOSED[m_to]
     cont = np.zeros(k, dtype=np.bool_)
     cont[:-1] = closed_to[:-1] & closed_to[1:] & same_next[:-1]
-    idx = np.arange(k)
-    brk = np.where(~cont, idx, k)
+    brk = np.where(~cont, np.arange(k), k)
+    del cont
     run_end = np.minimum.accumulate(brk[::-1])[::-1] if k else brk
+    del brk
     dest_of_end = np.where(closed_to, m_to[np.minimum(run_end, max(k - 1, 0))], m_to)
+    del run_end, closed_to
     created = days(cols.created_us)
     # (a) deals without moves: one censored visit if open and created by the limit
     lone = np.flatnonzero(~has_moves & IS_OPEN[cols.stage] & (created <= limit))
+    del has_moves
     # (b) the visit before the first move, in its from-stage
     f = np.flatnonzero(first & (m_from >= 0))
+    del first
     f = f[IS_OPEN[m_from[f]]]
     start_b = np.where(np.isnan(m_din[f]), created[m_deal[f]], m_at[f] - m_din[f])
     start_b = np.minimum(start_b, m_at[f])
+    del m_din
     # (c) one visit per move into an open stage, ended by the next move of the deal
     c = np.flatnonzero(IS_OPEN[m_to])
     end_c = np.where(same_next[c], c + 1, -1)
+    del same_next
     deal = np.concatenate([lone, m_deal[f], m_deal[c]])
     order_key = np.concatenate([np.full(lone.size, -1), np.full(f.size, -1), c])
     stage = np.concatenate([cols.stage[lone], m_from[f], m_to[c]])
     start = np.concatenate([created[lone], start_b, m_at[c]])
     end_move = np.concatenate([np.full(lone.size, -1), f, end_c])
+    del lone, f, c, end_c, start_b, created, m_deal, m_from, m_to
     order = np.lexsort((order_key, deal))
+    del order_key
     deal, stage, start, end_move = deal[order], stage[order], start[order], end_move[order]
+    del order
     ended = end_move >= 0
     em = np.maximum(end_move, 0)
     end = np.where(ended, m_at[em] if k else limit, limit)
     dest = np.where(ended, dest_of_end[em] if k else -1, -1)
+    del ended, em, end_move, m_at, dest_of_end
     opened, closed = blocker_interval(cols)
     champion_at = known_since(cols, CHAMPION)
     blocker_at = np.where(opened < closed, opened, np.inf)
@@ -853,10 +961,9 @@ def snapshot(cols: DealColumns, cutoff: datetime) -> DealColumns:
     still_open = IS_OPEN[np.maximum(state.stage, 0)] & state.known
     t_keep = cols.t_us < cut
     a_keep = cols.a_us < cut
-    a_open = still_open[cols.a_deal]
     resolved_before = cols.o_resolved & (cols.o_resolved_us != NO_TIME)
     resolved_before &= cols.o_resolved_us < cut
-    in_open = a_open[cols.o_act]
+    in_open = still_open[cols.a_deal[cols.o_act]]
     o_resolved = np.where(in_open, resolved_before, cols.o_resolved)
     o_at = np.where(in_open & ~resolved_before, NO_TIME, cols.o_resolved_us)
     cut_cols = dataclasses.replace(
@@ -868,33 +975,8 @@ def snapshot(cols: DealColumns, cutoff: datetime) -> DealColumns:
         o_resolved=o_resolved,
         o_resolved_us=o_at,
     )
-    # rows dated at or after the cutoff go: drop them by filtering each table
-    a_new = renumber(a_keep)
-    p, o = a_keep[cols.p_act], a_keep[cols.o_act]
-    s_keep = cols.s_created_us < cut
-    cut_cols = dataclasses.replace(
-        cut_cols,
-        t_deal=cols.t_deal[t_keep],
-        t_from=cols.t_from[t_keep],
-        t_to=cols.t_to[t_keep],
-        t_us=cols.t_us[t_keep],
-        t_days_in=cols.t_days_in[t_keep],
-        t_value=cols.t_value[t_keep],
-        t_prob=cols.t_prob[t_keep],
-        s_deal=cols.s_deal[s_keep],
-        s_contact=cols.s_contact[s_keep],
-        s_created_us=cols.s_created_us[s_keep],
-        s_roles=cols.s_roles[s_keep],
-        a_deal=cols.a_deal[a_keep],
-        a_us=cols.a_us[a_keep],
-        a_objections=cols.a_objections[a_keep],
-        p_act=a_new[cols.p_act[p]],
-        p_contact=cols.p_contact[p],
-        o_act=a_new[cols.o_act[o]],
-        o_resolved=o_resolved[o],
-        o_resolved_us=o_at[o],
-    )
-    return cut_cols.take(state.known)
+    # rows dated at or after the cutoff go, with the deals not known then: one copy
+    return cut_cols.take(state.known, t=t_keep, s=cols.s_created_us < cut, a=a_keep)
 
 
 def outcomes_after(
@@ -946,7 +1028,7 @@ def outcomes_after(
             won = None
         out.append(
             OutcomeAfter(
-                deal_id=cols.ids[i],
+                deal_id=cols.deal_id(i),
                 cutoff=cutoff,
                 outcome=outcome,
                 closed_at=closed_at,

@@ -36,6 +36,39 @@ class Counts:
     at_risk: Float
 
 
+#: visits counted at a time: the (visits x bins) arrays of a chunk are the count's transient
+#: memory, whatever the number of visits
+COUNT_CHUNK = 65_536
+
+
+def time_in_bins(
+    cell: NDArray[np.intp], dwell: Float, left: Float, n_cells: int
+) -> tuple[Float, Float]:
+    """Per (cell, dwell bin), flat: the days visits spent in the bin (exposure) and how many
+    reached it (at risk at its start), a chunk of visits at a time. Each bin's days are summed
+    in visit order as one bincount of every visit sums them: a chunk's bincount starts from
+    the totals so far (x + 0.0 is x), so the sums are the same to the last bit."""
+    n_bins = left.size
+    right = np.append(left[1:], np.inf)
+    size = n_cells * n_bins
+    every = np.arange(size)
+    exposure: Float = np.zeros(size)
+    at_risk: Float = np.zeros(size)
+    for lo in range(0, max(cell.size, 1), COUNT_CHUNK):
+        d = dwell[lo : lo + COUNT_CHUNK]
+        overlap = np.clip(d[:, None], left, right) - left  # days spent in each bin
+        reached = d[:, None] > left  # entered the bin (at risk at its start)
+        reached[:, 0] = True
+        flat = (cell[lo : lo + COUNT_CHUNK, None] * n_bins + np.arange(n_bins)).ravel()
+        exposure = np.bincount(  # type: ignore[assignment]  # float64 with weights
+            np.concatenate([every, flat]),
+            weights=np.concatenate([exposure, overlap.ravel()]),
+            minlength=size,
+        )
+        at_risk += np.bincount(flat, weights=reached.ravel().astype(np.float64), minlength=size)
+    return exposure, at_risk
+
+
 def count(
     stage: NDArray[np.intp],
     context: NDArray[np.intp],
@@ -45,20 +78,15 @@ def count(
     n_stages: int,
     config: MiningConfig,
 ) -> Counts:
-    """Sufficient statistics from the visit arrays, with bincount (no loop over visits)."""
+    """Sufficient statistics from the visit arrays, with bincount (no loop over visits; the
+    time in bins a chunk of visits at a time, ``time_in_bins``)."""
     shape = factor_shape(config)
     n_ctx = int(np.prod(shape))
     left = np.asarray(config.dwell_edges, dtype=np.float64)
-    right = np.append(left[1:], np.inf)
     n_bins = left.size
-    cell = stage * n_ctx + context  # (visits,)
-    overlap = np.clip(dwell[:, None], left, right) - left  # days spent in each bin
-    reached = dwell[:, None] > left  # entered the bin (at risk at its start)
-    reached[:, 0] = True
-    flat = (cell[:, None] * n_bins + np.arange(n_bins)).ravel()
     size = n_stages * n_ctx * n_bins
-    exposure = np.bincount(flat, weights=overlap.ravel(), minlength=size)
-    at_risk = np.bincount(flat, weights=reached.ravel().astype(np.float64), minlength=size)
+    cell = stage * n_ctx + context  # (visits,)
+    exposure, at_risk = time_in_bins(cell, dwell, left, n_stages * n_ctx)
     done = dest >= 0
     ev_bin = np.clip(np.searchsorted(left, dwell[done], side="right") - 1, 0, n_bins - 1)
     ev_flat = (cell[done] * n_bins + ev_bin) * n_stages + dest[done]

@@ -28,7 +28,7 @@ def event_log(deals: DealColumns) -> EventLog:
     """``EventLog.from_histories`` of the same deals, from their columns: one event per stage
     transition (activity = the stage entered), in (deal, time) order."""
     return EventLog(
-        case_ids=tuple(str(i) for i in deals.ids.tolist()),
+        case_ids=tuple(deals.id_texts()),
         activities=tuple(str(stage) for stage in ALL_STAGES),
         case=deals.t_deal.astype(np.int64),
         activity=deals.t_to.astype(np.int64),

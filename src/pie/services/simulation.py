@@ -232,7 +232,7 @@ async def _deal_rows(
     """Every open deal, the largest expected value in the first period first."""
     by_id = await _open_deals(uow, [c.deal_id for c in contributions])
     stage = {
-        world.deals.ids[i]: world.deals.stage_of(i)
+        world.deals.deal_id(i): world.deals.stage_of(i)
         for i in np.flatnonzero(world.deals.is_open()).tolist()
     }
     rows = []

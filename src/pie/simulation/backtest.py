@@ -261,21 +261,11 @@ def run_backtest(
     }
     raw: list[tuple[datetime, list[ScoredForecast]]] = []
     for cutoff in cutoffs:
-        world = columns.snapshot(cols, cutoff)
-        open_deals = world.take(world.is_open())
-        outcomes = columns.outcomes_after(cols, cutoff, horizon_days, end=end)
-        stages = dict(
-            zip(
-                open_deals.ids.tolist(), columns.stage_names(open_deals.stage.tolist()), strict=True
-            )
-        )
-        for key, forecaster in forecasters:
-            forecaster.fit(world, as_of=cutoff)
-            predictions = forecaster.predict(open_deals, as_of=cutoff, horizon_days=horizon_days)
-            paired = _pair_up(forecaster.name, predictions, outcomes, stages)
+        scored, uncalibrated = _at_cutoff(cols, cutoff, horizon_days, end, forecasters)
+        for key, paired in scored.items():
             collected[key].append((cutoff, paired))
-            if key is None and isinstance(forecaster, CalibratedForecaster):
-                raw.append((cutoff, _pair_up(model.name, forecaster.raw, outcomes, stages)))
+        if uncalibrated is not None:
+            raw.append((cutoff, uncalibrated))
     return BacktestReport(
         cutoffs=tuple(cutoffs),
         horizon_days=horizon_days,
@@ -288,6 +278,33 @@ def run_backtest(
         },
         uncalibrated=_result(model.name, raw) if raw else None,
     )
+
+
+def _at_cutoff(
+    cols: DealColumns,
+    cutoff: datetime,
+    horizon_days: int | None,
+    end: datetime,
+    forecasters: Sequence[tuple[str | None, Forecaster]],
+) -> tuple[dict[str | None, list[ScoredForecast]], list[ScoredForecast] | None]:
+    """Each forecaster's scored forecasts at ``cutoff`` (key None: the model), and the
+    model's before its calibration map when it has one. The cutoff's world lives only in
+    here: one cutoff's copy of the columns in memory at a time."""
+    world = columns.snapshot(cols, cutoff)
+    open_deals = world.take(world.is_open())
+    outcomes = columns.outcomes_after(cols, cutoff, horizon_days, end=end)
+    stages = dict(
+        zip(open_deals.deal_ids(), columns.stage_names(open_deals.stage.tolist()), strict=True)
+    )
+    scored: dict[str | None, list[ScoredForecast]] = {}
+    raw = None
+    for key, forecaster in forecasters:
+        forecaster.fit(world, as_of=cutoff)
+        predictions = forecaster.predict(open_deals, as_of=cutoff, horizon_days=horizon_days)
+        scored[key] = _pair_up(forecaster.name, predictions, outcomes, stages)
+        if key is None and isinstance(forecaster, CalibratedForecaster):
+            raw = _pair_up(forecaster.name, forecaster.raw, outcomes, stages)
+    return scored, raw
 
 
 def _check(cols: DealColumns, cutoffs: Sequence[datetime], horizon_days: int | None) -> datetime:

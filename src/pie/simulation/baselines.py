@@ -145,11 +145,11 @@ class StageDefaultForecaster:
         require_open(open_deals, self.name)
         elapsed = _days_between(_stage_entered_us(open_deals), to_micros(as_of))
         out = []
-        for i in range(len(open_deals)):
+        for i, deal_id in enumerate(open_deals.deal_ids()):
             stage, p = open_deals.stage_of(i), float(open_deals.probability[i])
             p_win = DEFAULT_PROBABILITY[stage] if np.isnan(p) else min(max(p, 0.0), 1.0)
             mid, lo, hi = self._days.predict(stage, float(elapsed[i]))
-            out.append(DealPrediction(open_deals.ids[i], p_win, mid, lo, hi))
+            out.append(DealPrediction(deal_id, p_win, mid, lo, hi))
         return out
 
 
@@ -219,10 +219,10 @@ class StageWinRateForecaster:
         rates = {s: v.rate(horizon_days, DEFAULT_PROBABILITY[s]) for s, v in self._visits.items()}
         elapsed = _days_between(_stage_entered_us(open_deals), to_micros(as_of))
         out = []
-        for i in range(len(open_deals)):
+        for i, deal_id in enumerate(open_deals.deal_ids()):
             stage = open_deals.stage_of(i)
             mid, lo, hi = self._days.predict(stage, float(elapsed[i]))
-            out.append(DealPrediction(open_deals.ids[i], rates[stage], mid, lo, hi))
+            out.append(DealPrediction(deal_id, rates[stage], mid, lo, hi))
         return out
 
 

@@ -125,33 +125,47 @@ def past_map(
     fs: list[int] = []
     for k in range(PAST_CUTOFFS):
         cutoff = as_of - lag - timedelta(days=SPACING_DAYS * k)
-        past = columns.snapshot(world, cutoff)
-        is_open = past.is_open()
-        if not is_open.any() or is_open.all():
-            continue
-        inner = make()
-        try:
-            inner.fit(past, as_of=cutoff)
-        except InvalidInput:
-            continue  # e.g. nothing closed yet to learn from
-        open_deals = past.take(is_open)
-        preds = inner.predict(open_deals, as_of=cutoff, horizon_days=horizon_days)
-        stage = dict(
-            zip(
-                open_deals.ids.tolist(), columns.stage_names(open_deals.stage.tolist()), strict=True
-            )
-        )
-        by_deal = {p.deal_id: p for p in preds}
-        for o in columns.outcomes_after(world, cutoff, horizon_days, end=as_of):
-            if o.won is None or o.deal_id not in by_deal:
-                continue
-            ps.append(by_deal[o.deal_id].p_win)
-            ys.append(1.0 if o.won else 0.0)
-            gs.append(group_of(stage.get(o.deal_id)))
+        for p, y, g in _past_forecasts(world, as_of, cutoff, horizon_days, make):
+            ps.append(p)
+            ys.append(y)
+            gs.append(g)
             fs.append(k)
     return cross_validated_map(
         np.array(ps), np.array(ys), np.array(gs, dtype=np.intp), np.array(fs, dtype=np.intp)
     )
+
+
+def _past_forecasts(
+    world: DealColumns,
+    as_of: datetime,
+    cutoff: datetime,
+    horizon_days: int | None,
+    make: Callable[[], Forecaster],
+) -> list[tuple[float, float, int]]:
+    """(P(win), won, stage group) of each deal open at ``cutoff`` whose outcome is known by
+    ``as_of``, forecast by ``make()`` fitted at ``cutoff``; none where it cannot be fitted.
+    The cutoff's columns are dropped once fitted (one cutoff's copy in memory at a time)."""
+    past = columns.snapshot(world, cutoff)
+    is_open = past.is_open()
+    if not is_open.any() or is_open.all():
+        return []
+    inner = make()
+    try:
+        inner.fit(past, as_of=cutoff)
+    except InvalidInput:
+        return []  # e.g. nothing closed yet to learn from
+    open_deals = past.take(is_open)
+    del past
+    preds = inner.predict(open_deals, as_of=cutoff, horizon_days=horizon_days)
+    stage = dict(
+        zip(open_deals.deal_ids(), columns.stage_names(open_deals.stage.tolist()), strict=True)
+    )
+    by_deal = {p.deal_id: p for p in preds}
+    return [
+        (by_deal[o.deal_id].p_win, 1.0 if o.won else 0.0, group_of(stage.get(o.deal_id)))
+        for o in columns.outcomes_after(world, cutoff, horizon_days, end=as_of)
+        if o.won is not None and o.deal_id in by_deal
+    ]
 
 
 @dataclass

@@ -210,15 +210,31 @@ def _walk_each(
     """Each candidate state's runs, as if it were walked alone: all in one walk (a path's
     numbers depend only on its deal's stream, run and step, never on the other paths
     walked with it), then each candidate's column copied out contiguous, so every sum over
-    it is the one a walk of that candidate alone gives."""
-    both = walk(Tables.of(model), Starts.of(model, states), runs=runs, key=new_key(rng))
+    it is the one a walk of that candidate alone gives. Candidates that start the walk
+    alike (the same stage, days, context as the model sees it, credit, stream and arrival
+    scales: e.g. a change to a factor the model ignores) are walked once: their runs are
+    the same numbers."""
+    starts = Starts.of(model, states)
+    rows = zip(
+        starts.stage.tolist(),
+        starts.spent.tolist(),
+        starts.context.tolist(),
+        starts.credit.tolist(),
+        starts.stream.tolist(),
+        map(tuple, starts.scale.tolist()),
+        strict=True,
+    )
+    column: dict[tuple[object, ...], int] = {}
+    which = [column.setdefault(row, len(column)) for row in rows]
+    first = np.unique(which, return_index=True)[1]
+    both = walk(Tables.of(model), starts.pick(first), runs=runs, key=new_key(rng))
     return [
         Chunk(
             0,
             np.ascontiguousarray(both.won[:, i : i + 1]),
             np.ascontiguousarray(both.days[:, i : i + 1]),
         )
-        for i in range(len(states))
+        for i in which
     ]
 
 

@@ -61,7 +61,7 @@ def require_open(open_deals: DealColumns, name: str) -> None:
         i = int(closed[0])
         raise InvalidInput(
             f"{name} forecasts open deals only; this deal is {open_deals.stage_of(i)}",
-            record=str(open_deals.ids[i]),
+            record=str(open_deals.deal_id(i)),
             field="stage",
         )
 

@@ -156,6 +156,17 @@ class Starts:
             scale=np.where(has.reshape(-1, 2), 0.0, np.maximum(scale, 0.0)),
         )
 
+    def pick(self, rows: Int) -> Starts:
+        """The deals at ``rows``, in that order."""
+        return Starts(
+            self.stage[rows],
+            self.spent[rows],
+            self.context[rows],
+            self.credit[rows],
+            self.stream[rows],
+            self.scale[rows],
+        )
+
     def part(self, sl: slice) -> Starts:
         return Starts(
             self.stage[sl],

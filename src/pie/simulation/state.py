@@ -104,7 +104,7 @@ def deal_states(cols: DealColumns, model: ProcessModel, *, as_of: datetime) -> l
     late = ~has & (cols.created_us[rows] > cut)
     closed = columns.IS_CLOSED[stage]
     for i in np.flatnonzero(late | closed)[:1].tolist():
-        deal_id = cols.ids[rows[i]]
+        deal_id = cols.deal_id(int(rows[i]))
         if late[i]:
             raise InvalidInput(
                 f"the deal was created after {as_of.isoformat()}: nothing to simulate yet",
@@ -128,6 +128,7 @@ def deal_states(cols: DealColumns, model: ProcessModel, *, as_of: datetime) -> l
     icp = np.array([i in model.icp_industries for i in cols.industries] + [False], np.bool_)
     median = model.median_value
     spent = np.maximum((cut - entered) / 1e6 / 86400.0, 0.0)
+    ids = cols.deal_ids(rows)
     out = []
     for i, row in enumerate(rows.tolist()):
         v = value[i]
@@ -141,7 +142,7 @@ def deal_states(cols: DealColumns, model: ProcessModel, *, as_of: datetime) -> l
         )
         out.append(
             DealState(
-                deal_id=cols.ids[row],
+                deal_id=ids[i],
                 stage=ALL_STAGES[stage[i]],
                 days_in_stage=float(spent[i]),
                 context=ctx,

@@ -85,7 +85,7 @@ async def test_the_store_reads_the_columns_of_its_histories(db: Database, tmp_pa
     got = await _check(db.uow(t), world)
     assert len(got) == 152 and got.t_us.size > 150 and got.a_objections.any()
     assert got.o_act.size and got.p_act.size and got.s_deal.size
-    streams = dict(zip(got.ids.tolist(), got.stream.tolist(), strict=True))
+    streams = dict(zip(got.deal_ids(), got.stream.tolist(), strict=True))
     assert streams[odd[0]] == "hubspot:hubspot-1;salesforce:salesforce-1"
     assert streams[odd[1]] == str(odd[1])
 

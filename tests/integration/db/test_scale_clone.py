@@ -91,7 +91,7 @@ async def test_a_cloned_store_holds_whole_copies_that_read_and_mine_like_the_ori
         async with uow:
             got = await uow.columns.read()
         assert_same(got, expected)
-        assert len(set(got.ids.tolist())) == len(set(got.stream.tolist())) == 3 * 40
+        assert len(set(got.deal_ids())) == len(set(got.stream.tolist())) == 3 * 40
         mined = await process(uow, cache=ModelCache())
     finally:
         await container.aclose()

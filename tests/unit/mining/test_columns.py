@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from uuid import UUID
 
 import numpy as np
 import pytest
@@ -279,8 +280,23 @@ def test_the_sample_world_mines_the_same_from_columns(tmp_path: Path, back_days:
 def test_a_contact_is_one_contact_however_its_id_is_spelled() -> None:
     ids = [derive_id(TENANT, EntityKind.CONTACT, "t", f"c{i}") for i in range(3)]
     canonical = columns.contact_keys([str(i) for i in ids])
-    assert canonical.tolist() == [i.hex.encode() for i in ids]
+    assert canonical.tolist() == columns.hex_keys([i.hex for i in ids]).tolist()
+    assert [bytes(k).ljust(16, b"\0") for k in canonical.tolist()] == [i.bytes for i in ids]
     odd = [str(ids[0]).upper(), ids[1].hex, "{" + str(ids[2]) + "}"]
     assert columns.contact_keys(odd).tolist() == canonical.tolist()
     with pytest.raises(ValueError, match="hexadecimal UUID"):
         columns.contact_keys(["not-a-contact-id"])
+
+
+def test_deal_ids_come_back_whole_from_their_keys() -> None:
+    """Ids whose last bytes are zero too (a 16-byte key drops trailing zeros when read as
+    bytes): as UUIDs and as their text."""
+    ids = [derive_id(TENANT, EntityKind.CONTACT, "t", f"d{i}") for i in range(5)]
+    ids += [UUID(int=0), UUID(int=1 << 64)]
+    cols = dataclasses.replace(
+        columns.from_histories([], identity=stream_identity),
+        ids=columns.hex_keys([i.hex for i in ids]),
+    )
+    assert cols.deal_ids() == ids
+    assert [cols.deal_id(i) for i in range(len(ids))] == ids
+    assert cols.id_texts() == [str(i) for i in ids]

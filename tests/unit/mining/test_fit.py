@@ -128,3 +128,31 @@ def test_stale_visits_are_not_pulled_back_to_the_quick_exits_of_their_stage() ->
     assert stays > 0.9
     fresh = model.survival(Stage.DEMO, PLAIN, np.array([60.0]), days_in_stage=0.0)[0]
     assert fresh < 0.05
+
+
+def test_counting_visits_in_chunks_gives_the_sums_of_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The counts are the same to the last bit however many visits a chunk holds: the
+    exposure of a bin is summed in visit order either way."""
+    from pie.mining import hazards
+    from pie.mining.config import DEFAULT_CONFIG
+    from pie.mining.context import factor_shape
+
+    rng = np.random.default_rng(3)
+    n, n_stages = 5_000, 9
+    n_ctx = int(np.prod(factor_shape(DEFAULT_CONFIG)))
+    stage = rng.integers(0, n_stages, n)
+    context = rng.integers(0, n_ctx, n)
+    dwell = rng.exponential(40.0, n) * rng.random(n) ** 3  # many sizes: rounding shows
+    dest = np.where(rng.random(n) < 0.3, -1, rng.integers(0, n_stages, n))
+
+    def counted() -> hazards.Counts:
+        return hazards.count(stage, context, dwell, dest, n_stages=n_stages, config=DEFAULT_CONFIG)
+
+    whole = counted()
+    monkeypatch.setattr(hazards, "COUNT_CHUNK", 333)
+    chunked = counted()
+    for name in ("events", "exposure", "at_risk"):
+        assert np.array_equal(getattr(whole, name), getattr(chunked, name)), name
+    assert whole.exposure.sum() > 0 and whole.events.sum() > 0

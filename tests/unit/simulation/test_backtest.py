@@ -173,7 +173,7 @@ class _Liar:
     def predict(
         self, open_deals: DealColumns, *, as_of: object, horizon_days: int | None
     ) -> list[DealPrediction]:
-        return [DealPrediction(i, 0.5, 1.0, 0.0, 2.0) for i in open_deals.ids.tolist()[1:]]
+        return [DealPrediction(i, 0.5, 1.0, 0.0, 2.0) for i in open_deals.deal_ids()[1:]]
 
 
 def test_a_forecaster_that_skips_deals_is_caught(world: list[DealHistory]) -> None:

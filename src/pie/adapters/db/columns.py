@@ -41,6 +41,7 @@ from .tables import ActivityRow, StageTransitionRow
 ACTS = ActivityRow.__table__
 TRANS = StageTransitionRow.__table__
 BATCH = 10_000  # rows a fetch: the Python values of a batch are the read's transient memory
+DETAIL_DEALS = 500  # deals a query of the activity details
 Int = NDArray[np.integer[Any]]
 Float = NDArray[np.float64]
 
@@ -83,7 +84,7 @@ class SqlColumnReader:
         return UUID(hex=value) if self._sqlite else UUID(str(value))
 
     def _keys(self, rows: Rows, i: int) -> NDArray[np.bytes_]:
-        """Ids as 32 hex digits (SQLite stores them so)."""
+        """Ids as ``KEY`` (from the 32 hex digits SQLite stores)."""
         if self._sqlite:
             return hex_keys(_column(rows, i))
         return hex_keys([v.hex for v in _column(rows, i)])
@@ -170,16 +171,14 @@ class SqlColumnReader:
         )
         others: dict[UUID, tuple[int, str]] = {}
         async for rows in self._parts(deals):
-            uuids = [self._uuid(k) for k in _column(rows, 0)]
             streams = _column(rows, 2)
             for j in [j for j, x in enumerate(streams) if x is None]:
-                u = uuids[j]
+                u = self._uuid(rows[j][0])
                 if rows[j][3] is not None:
-                    others[u] = (len(b.ids) + j, rows[j][1])
+                    others[u] = (len(b.stream) + j, rows[j][1])
                 streams[j] = str(u)
             b.add_deals(
                 self._keys(rows, 0),
-                uuids,
                 streams,
                 _codes(rows, 4),
                 self._times(rows, 5),
@@ -199,7 +198,9 @@ class SqlColumnReader:
             self._money(t.value),
             t.probability,
         ).where(t.tenant_id == me)
-        async for rows in self._parts(trans.order_by(t.id)):
+        # in the order of the (tenant, deal, time) index, the deals' order: no sort of the
+        # table (SQLite sorts only rows sharing deal and time, by id), and rows come sorted
+        async for rows in self._parts(trans.order_by(t.deal_id, t.at, t.id)):
             b.add_transitions(
                 b.deal_rows(self._keys(rows, 0)),
                 _codes(rows, 1),
@@ -216,7 +217,7 @@ class SqlColumnReader:
             self._time(s.created_at),
             self._roles(s.roles),
         ).where(s.tenant_id == me, s.deal_id.is_not(None))
-        async for rows in self._parts(stakes.order_by(s.id)):
+        async for rows in self._parts(stakes.order_by(s.deal_id, s.id)):
             roles = _column(rows, 3)
             bits = (
                 np.array(roles, dtype=np.int8)
@@ -231,26 +232,32 @@ class SqlColumnReader:
         has = length(c.objections) > 0
         mine = (c.tenant_id == me, c.deal_id.is_not(None))
         acts = select(self._id(c.deal_id), self._time(c.occurred_at), has).where(*mine)
-        async for rows in self._parts(acts.order_by(c.id)):
-            b.add_activities(
-                b.deal_rows(self._keys(rows, 0)),
-                self._times(rows, 1),
-                np.fromiter(map(_SECOND, rows), dtype=np.bool_, count=len(rows)),
-            )
-        noted = select(c.deal_id).where(c.tenant_id == me, has)
+        noted: list[NDArray[np.integer[Any]]] = []  # rows of deals with objections
+        async for rows in self._parts(acts.order_by(c.deal_id, c.occurred_at, c.id)):
+            deal = b.deal_rows(self._keys(rows, 0))
+            objections = np.fromiter(map(_SECOND, rows), dtype=np.bool_, count=len(rows))
+            b.add_activities(deal, self._times(rows, 1), objections)
+            noted.append(np.unique(deal[objections & (deal >= 0)]))
+        # every activity of the deals with objections, a chunk of deals a query (by the
+        # index, as above: a second pass over all activities only to find them would read
+        # the whole table again)
+        wanted = np.unique(np.concatenate(noted)) if noted else np.zeros(0, np.int64)
         detail = select(
             self._id(c.deal_id),
             self._time(c.occurred_at),
             self._json(c.participants),
             case((has, self._json(c.objections))),  # None: none (most activities)
-        ).where(c.tenant_id == me, c.deal_id.in_(noted))
-        async for rows in self._parts(detail.order_by(c.id)):
-            b.add_details(
-                b.deal_rows(self._keys(rows, 0)),
-                self._times(rows, 1),
-                [[str(p) for p in _loads(ps)] for ps in _column(rows, 2)],
-                [objection_values(_loads(os)) if os else _NONE for os in _column(rows, 3)],
-            )
+        )
+        for lo in range(0, wanted.size, DETAIL_DEALS):
+            chunk = b.ids_of(wanted[lo : lo + DETAIL_DEALS])
+            part = detail.where(c.tenant_id == me, c.deal_id.in_(chunk))
+            async for rows in self._parts(part.order_by(c.deal_id, c.occurred_at, c.id)):
+                b.add_details(
+                    b.deal_rows(self._keys(rows, 0)),
+                    self._times(rows, 1),
+                    [[str(p) for p in _loads(ps)] for ps in _column(rows, 2)],
+                    [objection_values(_loads(os)) if os else _NONE for os in _column(rows, 3)],
+                )
         return b.build()
 
     def _roles(self, column: Any) -> ColumnElement[Any]:

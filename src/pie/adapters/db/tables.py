@@ -140,6 +140,7 @@ class DealRow(Base):
         Index(None, "tenant_id", "stage"),
         Index(None, "tenant_id", "account_id"),
         Index(None, "tenant_id", "created_at"),
+        Index(None, "tenant_id", "id"),  # a tenant's deals in id order, unsorted (0013)
     )
 
     id: Mapped[UUID] = mapped_column(primary_key=True)
@@ -246,7 +247,8 @@ class ExternalRefRow(Base):
     into the table ``kind`` names."""
 
     __tablename__ = "external_refs"
-    __table_args__ = (Index(None, "tenant_id", "kind", "entity_id"),)
+    # covering: a deal's own ref (its stream identity) is read from the index alone (0013)
+    __table_args__ = (Index(None, "tenant_id", "kind", "entity_id", "source", "external_id"),)
 
     tenant_id: Mapped[UUID] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
