@@ -7,7 +7,7 @@ and replaces the narrower index: a deal's stream identity (its own source's ref)
 read from the index alone, without a lookup of the ref's row per deal.
 
 Revision ID: 0013_scale
-Revises: 0009_trigger_index
+Revises: 0010_import_speed
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0013_scale"
-down_revision: str | None = "0009_trigger_index"
+down_revision: str | None = "0010_import_speed"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
