@@ -94,6 +94,15 @@ class Served:
     refresh_token: str
     sizes: dict[str, int]
 
+    def credentials(self) -> Credentials:
+        return Credentials(
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            refresh_token=self.refresh_token,
+            login_url=self.url,
+            ca_file=self.ca_file,
+        )
+
 
 @dataclass(frozen=True)
 class Timed:
@@ -147,14 +156,7 @@ async def timed_sync(em: Served, folder: Path, clock: Clock) -> tuple[Timed, Rec
     try:
         sessions = make_sessions(engine)
         tenant = (await SqlTenantDirectory(sessions).create(f"bench-{uuid.uuid4().hex[:8]}")).tenant
-        credentials = Credentials(
-            client_id=em.client_id,
-            client_secret=em.client_secret,
-            refresh_token=em.refresh_token,
-            login_url=em.url,
-            ca_file=em.ca_file,
-        )
-        client = RecordingClient(credentials)
+        client = RecordingClient(em.credentials())
         source = SalesforceSource(client)
         stop = clock.time()
         result = await sync(SqlUnitOfWork(sessions, tenant.id, writes=True), source)
@@ -169,14 +171,7 @@ async def timed_sync(em: Served, folder: Path, clock: Clock) -> tuple[Timed, Rec
 async def timed_read(em: Served, clock: Clock, *, mapping: bool) -> Timed:
     """The connector reading the whole org (as the sync does, read ahead), each record also
     mapped as the pipeline maps it when ``mapping``; nothing stored."""
-    credentials = Credentials(
-        client_id=em.client_id,
-        client_secret=em.client_secret,
-        refresh_token=em.refresh_token,
-        login_url=em.url,
-        ca_file=em.ca_file,
-    )
-    source = SalesforceSource(SalesforceClient(credentials))
+    source = SalesforceSource(SalesforceClient(em.credentials()))
     stages = StageMapper(source.name, {}, vendor="salesforce")
     mapper = m.api_mapper(MapContext(stages, SeenIds(), datetime.now(UTC), scope="in this run"))
     salt = pipeline.fingerprint("api", source.name, "salesforce", stages.fingerprint())
