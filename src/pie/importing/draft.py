@@ -197,6 +197,8 @@ def deal_stakeholder(
     updated_at: datetime,
     roles: tuple[StakeholderRole, ...] = (),
     is_primary: bool = False,
+    sentiment: float | None = None,
+    engagement: float | None = None,
 ) -> Stakeholder:
     """A contact's place on a deal's political map, as a source's deal names it: its id derived
     from the deal and the contact, so every sync of that deal finds the same stakeholder."""
@@ -208,6 +210,8 @@ def deal_stakeholder(
         contact_id=contact_id,
         roles=roles,
         is_primary=is_primary,
+        sentiment=sentiment,
+        engagement=engagement,
         created_at=created_at,
         updated_at=updated_at,
     )

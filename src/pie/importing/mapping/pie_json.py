@@ -31,7 +31,15 @@ from pie.domain.model import (
 from pie.domain.stage_mapping import StageMapper
 from pie.domain.stages import InvalidTransition, Stage, classify_transition
 from pie.importing import values as v
-from pie.importing.draft import Draft, Ids, Problem, Records, account_draft, contact_draft
+from pie.importing.draft import (
+    Draft,
+    Ids,
+    Problem,
+    Records,
+    account_draft,
+    contact_draft,
+    deal_stakeholder,
+)
 from pie.importing.json_stream import schema_problem
 from pie.importing.mapping import MapContext
 from pie.importing.source import RawRecord
@@ -388,12 +396,10 @@ def _stakeholder(ids: Ids, deal: Deal, s: dict[str, Any], updated: datetime) -> 
     # Undated roles are dated at the deal's last update, never at its creation: a champion
     # found late must not look known from the start (that would leak into back-tests).
     known = _ts(s, "created_at") or updated
-    return Stakeholder(
-        id=derive_id(ids.tenant_id, EntityKind.STAKEHOLDER, deal.id, contact_id),
-        tenant_id=ids.tenant_id,
-        account_id=deal.account_id,
-        deal_id=deal.id,
-        contact_id=contact_id,
+    return deal_stakeholder(
+        ids,
+        deal,
+        contact_id,
         roles=tuple(StakeholderRole(r) for r in s.get("roles") or ()),
         is_primary=bool(s.get("primary", False)),
         sentiment=_float(s.get("sentiment")),
