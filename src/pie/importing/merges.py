@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
 from uuid import UUID
 
 from pie.domain.model import Activity, Deal, EntityKind, Stakeholder, derive_id
-from pie.ports.repositories import DealFilter, Repository
-from pie.ports.uow import UnitOfWork
+from pie.ports.repositories import DealFilter
+from pie.ports.uow import UnitOfWork, records_of
 
 _PAGE = 1000
 
@@ -49,15 +48,10 @@ async def merge(
         await _move_stakeholders(uow, duplicate, survivor, origin)
     if accounts or contacts:
         await _move_activities(uow, accounts, contacts, origin)
-    repos: dict[EntityKind, Repository[Any]] = {
-        EntityKind.DEAL: uow.deals,
-        EntityKind.ACCOUNT: uow.accounts,
-        EntityKind.CONTACT: uow.contacts,
-    }
     deleted: list[EntityKind] = []
     for kind, pairs in by_kind.items():
         for duplicate in pairs:
-            if await repos[kind].delete(duplicate, origin=origin):
+            if await records_of(uow, kind).delete(duplicate, origin=origin):
                 deleted.append(kind)
     return deleted
 

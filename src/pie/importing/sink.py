@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
 from pie.domain.errors import InvalidInput
@@ -30,7 +30,7 @@ from pie.importing.draft import Draft, Ids, Problem, Records, Rows
 from pie.importing.merges import merge
 from pie.importing.report import Rejected, Tally
 from pie.ports.repositories import Repository, UpsertCounts
-from pie.ports.uow import UnitOfWork
+from pie.ports.uow import UnitOfWork, records_of
 
 DEFAULT_CHUNK_SIZE = 5000
 #: drafts per batch when writes overlap reading: small enough for several batches to overlap
@@ -243,16 +243,8 @@ class Sink:
         if merges:
             for kind in await merge(uow, merges, origin=self.source):
                 self.tally.delete(kind)
-        repos: dict[EntityKind, Repository[Any]] = {
-            EntityKind.ACCOUNT: uow.accounts,
-            EntityKind.CONTACT: uow.contacts,
-            EntityKind.DEAL: uow.deals,
-            EntityKind.STAKEHOLDER: uow.stakeholders,
-            EntityKind.ACTIVITY: uow.activities,
-            EntityKind.STAGE_TRANSITION: uow.transitions,
-        }
         for kind, ident in deletes:
-            if await repos[kind].delete(ident, origin=self.source):
+            if await records_of(uow, kind).delete(ident, origin=self.source):
                 self.tally.delete(kind)
 
     async def _upsert(self, kind: EntityKind, repo: Repository[T], rows: Rows[T]) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 from uuid import UUID
 
-from pie.domain.model import Tenant
+from pie.domain.model import EntityKind, Tenant
 from pie.ports.columns import ColumnReader
 from pie.ports.intelligence import IntelligenceRepository
 from pie.ports.repositories import (
@@ -27,6 +27,7 @@ from pie.ports.repositories import (
     ModelCacheRepository,
     PlanRepository,
     PolicyRepository,
+    Repository,
     StageTransitionRepository,
     StakeholderRepository,
 )
@@ -85,6 +86,20 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
     async def rollback(self) -> None: ...
+
+
+def records_of(uow: UnitOfWork, kind: EntityKind) -> Repository[Any]:
+    """The repository that keeps records of ``kind`` (a source's deletes and merges name
+    records by kind)."""
+    repos: dict[EntityKind, Repository[Any]] = {
+        EntityKind.ACCOUNT: uow.accounts,
+        EntityKind.CONTACT: uow.contacts,
+        EntityKind.DEAL: uow.deals,
+        EntityKind.STAKEHOLDER: uow.stakeholders,
+        EntityKind.ACTIVITY: uow.activities,
+        EntityKind.STAGE_TRANSITION: uow.transitions,
+    }
+    return repos[kind]
 
 
 @dataclass(frozen=True, slots=True)

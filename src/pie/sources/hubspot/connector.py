@@ -37,8 +37,7 @@ from pie.domain.errors import ConnectorError
 from pie.domain.model import EntityKind
 from pie.importing.mapping import hubspot as hs
 from pie.importing.source import RawRecord
-from pie.ports.repositories import Repository
-from pie.ports.uow import UnitOfWork
+from pie.ports.uow import UnitOfWork, records_of
 from pie.sources.hubspot.client import HubSpotClient
 
 OBJECTS: tuple[str, ...] = (
@@ -305,7 +304,7 @@ async def purge(uow: UnitOfWork, source: HubSpotSource, *, name: str) -> dict[En
             stored = await uow.refs.of_source(kind, name)
             live = {stored[ext] for ext in listed if ext in stored}
             gone = sorted({ident for ident in stored.values() if ident not in live})
-            repo = _repository(uow, kind)
+            repo = records_of(uow, kind)
             n = 0
             for ident in gone:
                 n += await repo.delete(ident, origin=name)
@@ -332,16 +331,6 @@ def _when(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _repository(uow: UnitOfWork, kind: EntityKind) -> Repository[Any]:
-    repos: dict[EntityKind, Repository[Any]] = {
-        EntityKind.ACCOUNT: uow.accounts,
-        EntityKind.CONTACT: uow.contacts,
-        EntityKind.DEAL: uow.deals,
-        EntityKind.ACTIVITY: uow.activities,
-    }
-    return repos[kind]
 
 
 def _filter(name: str, operator: str, value: int) -> dict[str, str]:

@@ -47,7 +47,7 @@ from pie.importing.mapping import pipedrive as mapping
 from pie.importing.report import ImportReport
 from pie.importing.service import import_source
 from pie.importing.source import RawRecord
-from pie.ports.uow import UnitOfWork
+from pie.ports.uow import UnitOfWork, records_of
 from pie.sources.pipedrive.client import ApiNotFound, PipedriveClient
 
 SOURCE = "pipedrive"
@@ -305,7 +305,7 @@ async def reconcile(
         if not gone:
             continue
         async with uow:
-            repo = _repository(uow, kind)
+            repo = records_of(uow, kind)
             n = 0
             for _, ident in gone:
                 n += await repo.delete(ident, origin=name)
@@ -318,7 +318,7 @@ async def _unlisted(
     uow: UnitOfWork, kind: EntityKind, name: str, listed: set[str]
 ) -> list[tuple[str, UUID]]:
     out: list[tuple[str, UUID]] = []
-    async for batch in _repository(uow, kind).iter_all():
+    async for batch in records_of(uow, kind).iter_all():
         for record in batch:
             ext = record.external_ids.get(name)
             if ext is not None and ext not in listed:
@@ -334,15 +334,6 @@ async def _gone(source: PipedriveSource, stream: str, ext: str) -> bool:
     except ApiNotFound:
         return True
     return mapping.is_deleted(body.get("data") or {})
-
-
-def _repository(uow: UnitOfWork, kind: EntityKind) -> Any:
-    return {
-        EntityKind.ACCOUNT: uow.accounts,
-        EntityKind.CONTACT: uow.contacts,
-        EntityKind.DEAL: uow.deals,
-        EntityKind.ACTIVITY: uow.activities,
-    }[kind]
 
 
 def _rfc3339(t: datetime) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import orjson
@@ -24,8 +23,7 @@ from pie.domain.model import EntityKind
 from pie.importing import import_source
 from pie.importing.mapping import salesforce as m
 from pie.importing.report import ImportReport, Rejected
-from pie.ports.repositories import Repository
-from pie.ports.uow import UnitOfWork
+from pie.ports.uow import UnitOfWork, records_of
 from pie.sources.salesforce.client import QuotaExceeded
 from pie.sources.salesforce.connector import STREAMS, SalesforceSource
 
@@ -185,7 +183,7 @@ async def _stored(
     """External ids of ``sobject`` stored from ``source`` that are not in ``live``."""
     prefix = {"Task": "00T", "Event": "00U"}.get(sobject)
     out: list[str] = []
-    async for batch in _repo(uow, kind).iter_all():
+    async for batch in records_of(uow, kind).iter_all():
         for record in batch:
             ext = getattr(record, "external_ids", {}).get(source)
             if ext and ext not in live and (prefix is None or ext.startswith(prefix)):
@@ -211,24 +209,13 @@ async def _reconcile_roles(uow: UnitOfWork, source: str, live: set[str]) -> int:
     return n
 
 
-def _repo(uow: UnitOfWork, kind: EntityKind) -> Repository[Any]:
-    repos: dict[EntityKind, Repository[Any]] = {
-        EntityKind.ACCOUNT: uow.accounts,
-        EntityKind.CONTACT: uow.contacts,
-        EntityKind.DEAL: uow.deals,
-        EntityKind.STAKEHOLDER: uow.stakeholders,
-        EntityKind.ACTIVITY: uow.activities,
-    }
-    return repos[kind]
-
-
 async def _delete(uow: UnitOfWork, source: str, kind: EntityKind, ids: Sequence[str]) -> int:
     """Delete the records these external ids point to (their refs go with them); returns how
     many were there."""
     if not ids:
         return 0
     found = await uow.refs.resolve(kind, source, sorted(set(ids)))
-    repo, n = _repo(uow, kind), 0
+    repo, n = records_of(uow, kind), 0
     for _ext, ident in sorted(found.items()):
         if await repo.delete(ident, origin=source):
             n += 1
