@@ -21,8 +21,11 @@ go.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -79,13 +82,16 @@ class Tables:
     """The model, laid out for gathering by cell = stage * contexts + context."""
 
     left: Float  # (bins,) left edges of the dwell bins
-    right: Float
     total: Float  # (cells, bins) total exit rate per day
     cum_dest: NDArray[np.float32]  # (cells, bins, stages) cumulative destination probabilities
     n_contexts: int
     hazard_at: Float  # (cells, bins): cumulative hazard at each bin's left edge
-    hazard_next: Float  # (cells, bins): ... at each bin's right edge (inf for the last)
-    #: per (stage * bins + bin): the cumulative arrival hazard of a champion at the bin's left
+    #: (bins - 1, cells): the cumulative hazard at each bin's right edge but the last's
+    #: (infinite), one row per bin, so a path's row is gathered from a contiguous array
+    hazard_out: Float
+    #: (cells * bins, 8): ``cum_dest`` but its last column (1.0), padded with +inf
+    dest_below: NDArray[np.float32]
+    #: (4, stage * bins + bin): the cumulative arrival hazard of a champion at the bin's left
     #: edge, its rate per day, and the same for a blocker; None when context is held fixed
     arrive: Float | None = None
     strides: tuple[int, int] = (0, 0)  # what a factor's arrival adds to the context index
@@ -94,6 +100,21 @@ class Tables:
 
     @classmethod
     def of(cls, model: ProcessModel) -> Tables:
+        """The model's tables, laid out once per model (the last few models' are kept)."""
+        with _LOCK:
+            hit = _TABLES.get(id(model))
+            if hit is not None and hit[0] is model:
+                _TABLES.move_to_end(id(model))
+                return hit[1]
+        tables = cls._lay_out(model)
+        with _LOCK:
+            _TABLES[id(model)] = (model, tables)  # the model held: its id is not reused
+            while len(_TABLES) > _KEEP_TABLES:
+                _TABLES.popitem(last=False)
+        return tables
+
+    @classmethod
+    def _lay_out(cls, model: ProcessModel) -> Tables:
         rates = model.rates
         n_ctx, n_bins = rates.shape[1], rates.shape[2]
         total = rates.sum(axis=-1)
@@ -107,26 +128,49 @@ class Tables:
         hazard_at = np.concatenate(
             [np.zeros((flat.shape[0], 1)), np.cumsum(flat[:, :-1] * widths, axis=1)], axis=1
         )
+        cum_dest = cum.reshape(-1, n_bins, N_STAGES).astype(np.float32)
         arrive = None
         if context_arrives(model) and model.arrivals is not None:
             r = model.arrivals.rates[:2]
             at = np.concatenate(
                 [np.zeros((*r.shape[:2], 1)), np.cumsum(r[..., :-1] * widths, axis=-1)], -1
             )
-            arrive = np.stack([at[0], r[0], at[1], r[1]], axis=-1).reshape(-1, 4)
+            arrive = np.stack([at[0], r[0], at[1], r[1]]).reshape(4, -1)
         shape = factor_shape(model.config)
         return cls(
             left=left,
-            right=np.append(left[1:], np.inf),
             total=flat,
-            cum_dest=cum.reshape(-1, n_bins, N_STAGES).astype(np.float32),
+            cum_dest=cum_dest,
             n_contexts=n_ctx,
             hazard_at=hazard_at,
-            hazard_next=np.append(hazard_at[:, 1:], np.full((flat.shape[0], 1), np.inf), axis=1),
+            hazard_out=_rising(hazard_at[:, 1:]).T.copy(),
+            dest_below=_padded(_rising(cum_dest[..., :-1].reshape(-1, N_STAGES - 1))),
             arrive=arrive,
             strides=(int(np.prod(shape[1:])), int(np.prod(shape[2:]))),
             calibration=_calibration(model),
         )
+
+
+def _rising(rows: NDArray[Any]) -> NDArray[Any]:
+    """Each row's running maximum (NaN as below everything), so that the first value above a
+    number (``_first_above``) is the count of values below it. The first value above a
+    number is the same in a row and in its running maximum: a row's own, for any rates."""
+    out: NDArray[Any] = np.fmax.accumulate(np.where(np.isnan(rows), -np.inf, rows), axis=1)
+    return out
+
+
+def _padded(rows: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``rows`` with +inf columns added up to a multiple of 8 (a flag per column fills whole
+    8-byte words; +inf is below no draw)."""
+    width = -(-rows.shape[1] // 8) * 8
+    out = np.full((rows.shape[0], width), np.inf, dtype=np.float32)
+    out[:, : rows.shape[1]] = rows
+    return out
+
+
+_KEEP_TABLES = 8
+_TABLES: OrderedDict[int, tuple[ProcessModel, Tables]] = OrderedDict()
+_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,71 +241,172 @@ def walk(
     first_deal: int = 0,
     max_days: float = 3650.0,
 ) -> Chunk:
-    """Simulate ``runs`` paths of each deal in ``starts`` (one chunk: all in memory)."""
+    """Simulate ``runs`` paths of each deal in ``starts`` (one chunk: all in memory).
+
+    A path's numbers depend only on its deal's stream, its run and the step: deals that share
+    a stream (a deal's scenarios, walked together) share each run's uniforms, so while there
+    are more paths than (run, stream) slots the uniforms of a step are drawn once per slot and
+    gathered. Every path then takes the same operations on the same numbers as alone."""
     n_deals = len(starts)
     n = runs * n_deals
     path = np.arange(n, dtype=np.intp)  # run-major: path = run * n_deals + deal
-    deal = path % n_deals
-    counter = (path // n_deals).astype(np.uint64) * np.uint64(STEPS_PER_RUN)
-    origin = stream_origin(deal_keys(key, starts.stream)[deal], counter)  # the deal's stream
-    stage, spent = starts.stage[deal], starts.spent[deal]
-    ctx, credit = starts.context[deal], starts.credit[deal]
+    deal = np.tile(np.arange(n_deals, dtype=np.intp), runs)
+    streams, stream_of = np.unique(starts.stream, return_inverse=True)
+    slot = None  # each path's (run, stream) slot; None: the path itself (a stream per deal)
+    if streams.size < n_deals:
+        slot = (np.arange(runs)[:, None] * streams.size + stream_of[None, :]).ravel()
+    else:
+        streams = starts.stream
+    counter = np.arange(runs, dtype=np.uint64)[:, None] * np.uint64(STEPS_PER_RUN)
+    origin = stream_origin(deal_keys(key, streams)[None, :], counter).ravel()  # per slot
+    first = _First.of(tables, starts)
+    stage, ctx = np.take(starts.stage, deal), np.take(starts.context, deal)
+    credit = np.take(starts.credit, deal) if starts.credit.any() else None
     arriving = tables.arrive is not None and bool(starts.scale.any())
-    scale = starts.scale[deal].T.copy() if arriving else np.zeros((2, 0))  # (factor, path)
+    scale = np.take(starts.scale.T, deal, axis=1) if arriving else None  # (factor, path)
     clock = np.zeros(n)
     won = np.zeros(n, dtype=np.bool_)
     days = np.full(n, np.nan)
     n_bins = tables.left.size
-    cum_flat = tables.cum_dest.reshape(-1, N_STAGES)
-    # np.take and np.compress rather than fancy and boolean indexing: the same values, faster
     for step in range(MAX_STEPS):
         if path.size == 0:
             break
-        here = np.take(origin, path)
-        u, v = uniforms(here, step)
+        src = path if slot is None else slot
+        target, v = _draws(origin, src, step)
         cell = stage * tables.n_contexts + ctx
-        remaining, b = _dwell(tables, cell, spent if step == 0 else None, u)
-        if credit.any():
-            cut = np.where(_DEMO_ELIGIBLE[stage], np.minimum(credit, remaining), 0.0)
-            remaining, credit = remaining - cut, credit - cut
-            d_eff = remaining if step else spent + remaining
-            moved = np.clip(np.searchsorted(tables.left, d_eff, side="right") - 1, 0, None)
-            b = np.where(cut > 0, moved, b)  # a path without credit: as if none had any
-        cum = np.take(cum_flat, cell * n_bins + b, axis=0)
-        dest = np.argmax(cum >= v.astype(np.float32)[:, None], axis=1)  # first reaching v
-        if arriving:
-            _arrive(tables, here, step, stage, spent if step == 0 else None,
-                    remaining, b, ctx, scale)  # fmt: skip
+        if step == 0:
+            target = target + np.take(first.done, deal)
+        b = _first_above(tables.hazard_out, cell, target)
+        flat = cell * n_bins + b
+        remaining = np.take(tables.left, b) + (
+            target - np.take(tables.hazard_at, flat)
+        ) / np.take(tables.total, flat)
+        if step == 0:
+            remaining = remaining - np.take(first.spent, deal)
+        if credit is not None and credit.any():
+            _use_credit(tables, step, stage, remaining, b, credit, first.spent, deal)
+        dest = _destination(tables.dest_below, cell * n_bins + b, v)
+        if scale is not None:
+            at_start = (first, deal) if step == 0 else None
+            _arrive(tables, origin, src, step, stage, remaining, b, ctx, scale, at_start)
         clock = clock + remaining
-        closed = (dest == WON) | (dest == LOST)
+        closed = np.take(_CLOSED, dest)
         ended = np.compress(closed, path)
         won[ended] = np.compress(closed, dest) == WON
         days[ended] = np.compress(closed, clock)
         keep = ~closed & (clock <= max_days)
-        path, stage, clock = (np.compress(keep, x) for x in (path, dest, clock))
-        ctx, credit = np.compress(keep, ctx), np.compress(keep, credit)
-        if arriving:
+        path, stage, clock, ctx = (np.compress(keep, x) for x in (path, dest, clock, ctx))
+        if slot is not None:
+            slot = np.compress(keep, slot)
+        if credit is not None:
+            credit = np.compress(keep, credit)
+        if scale is not None:
             scale = np.compress(keep, scale, axis=1)
     by_run = Chunk(first_deal, won.reshape(runs, n_deals), days.reshape(runs, n_deals))
     if tables.calibration is not None:
         coef = tables.calibration[starts.stage]
-        _calibrate(coef, origin.reshape(runs, n_deals), by_run.won, by_run.days)
+        u, _ = uniforms(origin ^ CALIBRATION_SALT)
+        by_stream = u.reshape(runs, streams.size)
+        _calibrate(coef, by_stream if slot is None else by_stream[:, stream_of], by_run)
     return by_run
 
 
-def _calibrate(
-    coef: Float, origin: NDArray[np.uint64], won: NDArray[np.bool_], days: Float
+_CLOSED = np.isin(np.arange(N_STAGES), [WON, LOST])
+
+
+@dataclass(frozen=True, slots=True)
+class _First:
+    """Per deal, what its first visit starts from: the days already ``spent`` in it, the
+    cumulative hazard of leaving done by then, and that of each factor's arrival (None: no
+    arrivals)."""
+
+    spent: Float
+    done: Float
+    arrived: Float | None  # (2, deals)
+
+    @classmethod
+    def of(cls, tables: Tables, starts: Starts) -> _First:
+        spent, n_bins = starts.spent, tables.left.size
+        b0 = np.searchsorted(tables.left, spent, side="right") - 1
+        into = spent - np.take(tables.left, b0)
+        flat0 = (starts.stage * tables.n_contexts + starts.context) * n_bins + b0
+        done = np.take(tables.hazard_at, flat0) + np.take(tables.total, flat0) * into
+        arrived = None
+        if tables.arrive is not None:
+            at0 = starts.stage * n_bins + b0
+            a = tables.arrive
+            arrived = np.stack(
+                [np.take(a[2 * f], at0) + np.take(a[2 * f + 1], at0) * into for f in range(2)]
+            )
+        return cls(spent, done, arrived)
+
+
+def _draws(
+    origin: NDArray[np.uint64], src: Int, step: int
+) -> tuple[Float, NDArray[np.float32]]:
+    """Each path's dwell draw, -log(u), and destination draw, v, of ``step`` (``src``: its
+    slot in ``origin``): drawn once per slot and gathered when paths outnumber slots."""
+    if src.size > origin.size:
+        u, v = uniforms(origin, step)
+        return np.take(-np.log(u), src), np.take(v.astype(np.float32), src)
+    u, v = uniforms(np.take(origin, src), step)
+    return -np.log(u), v.astype(np.float32)
+
+
+def _first_above(rows: Float, index: Int, x: Float) -> NDArray[np.intp]:
+    """For each path, the first k with ``rows[k][index]`` above ``x`` (each ``rows[:, i]``
+    rising, see ``_rising``, with an implied last row above every finite number): the count
+    of the rows at or below ``x``."""
+    out = np.zeros(index.size, dtype=np.intp)
+    for row in rows:
+        out += np.take(row, index) <= x
+    return out
+
+
+def _destination(below: NDArray[np.float32], index: Int, v: NDArray[np.float32]) -> Int:
+    """For each path, the first destination whose cumulative probability in row ``index``
+    reaches ``v``: the count of those below it (``below``: rising rows, the last, 1.0, left
+    out, padded to whole 8-byte words), one byte a flag, eight flags counted at once."""
+    flags = np.less(np.take(below, index, axis=0), v[:, None])
+    words = np.bitwise_count(flags.view(np.uint64))
+    return (words[:, 0] if words.shape[1] == 1 else words.sum(axis=1)).astype(np.intp)
+
+
+def _use_credit(
+    tables: Tables,
+    step: int,
+    stage: Int,
+    remaining: Float,
+    b: NDArray[np.intp],
+    credit: Float,
+    spent: Float,
+    deal: Int,
 ) -> None:
+    """accelerate_demo: take the paths' demo credit off the time left in a stage up to the
+    demo (``remaining`` shrinks, ``b`` becomes the bin the shorter visit ends in; in place).
+    Only paths with credit (or an exit a rounding before its start) can change."""
+    rows = np.flatnonzero((credit != 0) | (remaining < 0))
+    left, c = np.take(remaining, rows), np.take(credit, rows)
+    cut = np.where(_DEMO_ELIGIBLE[np.take(stage, rows)], np.minimum(c, left), 0.0)
+    left, c = left - cut, c - cut
+    d_eff = left if step else np.take(spent, np.take(deal, rows)) + left
+    moved = np.clip(np.searchsorted(tables.left, d_eff, side="right") - 1, 0, None)
+    remaining[rows], credit[rows] = left, c
+    b[rows] = np.where(cut > 0, moved, np.take(b, rows))
+
+
+def _calibrate(coef: Float, u: Float, by_run: Chunk) -> None:
     """Apply the calibration map to each deal's runs (in place): with p its share of won runs
     and q = map(p), a deal whose q is below p keeps each won run with probability q / p (the
     others count as lost then); one whose q is above p turns each lost run into a won one with
-    probability (q - p) / (share of lost runs). The uniform of each (deal, run) is drawn from
-    the deal's own stream, so a baseline and a scenario of the deal are thinned alike."""
+    probability (q - p) / (share of lost runs). The uniform ``u`` of each (run, deal) is
+    drawn from the deal's own stream, so a baseline and a scenario of the deal are thinned
+    alike."""
+    won, days = by_run.won, by_run.days
     p = won.mean(axis=0)
     z = coef[:, 0] + coef[:, 1] * logit(p)
     q = np.where((p <= 0) | (p >= 1), p, 1.0 / (1.0 + np.exp(-z)))
     lost = ~won & np.isfinite(days)
-    u, _ = uniforms(origin ^ CALIBRATION_SALT)
     with np.errstate(divide="ignore", invalid="ignore"):
         keep = np.where(p > 0, q / p, 1.0)
         add = np.where(lost.any(axis=0), (q - p) / lost.mean(axis=0), 0.0)
@@ -274,65 +419,52 @@ def _calibrate(
 def _arrive(
     tables: Tables,
     origin: NDArray[np.uint64],
+    src: Int,
     step: int,
     stage: Int,
-    spent: Float | None,
     remaining: Float,
     b: NDArray[np.intp],
     ctx: Int,
     scale: Float,
+    at_start: tuple[_First, Int] | None,
 ) -> None:
-    """Draw, for the paths at risk, whether each factor arrives during this visit (from
-    ``spent``, or 0, to the end of the visit, which ends in bin ``b``); where it does, switch it
-    on in ``ctx`` for the next visit and end the path's risk of it (``scale``: (2, paths); both
-    in place)."""
-    assert tables.arrive is not None
-    idx = np.flatnonzero((scale[0] > 0) | (scale[1] > 0))
-    if idx.size == 0:
+    """Draw, for the paths at risk, whether each factor arrives during this visit (from the
+    days already spent at step 0, ``at_start``, or 0, to the end of the visit, which ends in
+    bin ``b``); where it does, switch it on in ``ctx`` for the next visit and end the path's
+    risk of it (``scale``: (2, paths); both in place). A path not at risk of a factor
+    (scale 0) never draws it: 0 x hazard is never above -log(w) > 0."""
+    risky = [f for f in range(2) if scale[f].any()]
+    if not risky:
         return
-    n_bins = tables.left.size
-    w = uniforms(np.take(origin, idx), ARRIVAL_STEP + step)
-    st = np.take(stage, idx) * n_bins
-    bi = np.take(b, idx)
-    offset = np.minimum(np.take(remaining, idx), 1e6)  # an endless visit: long, finite
-    if spent is not None:
-        start = np.take(spent, idx)
-        b0 = np.searchsorted(tables.left, start, side="right") - 1
-        at0 = np.take(tables.arrive, st + b0, axis=0)
-        offset = offset + start
-    at = np.take(tables.arrive, st + bi, axis=0)  # (paths, 4): champion at, rate, blocker ...
-    into = offset - np.take(tables.left, bi)
-    for f in range(2):
-        hazard = at[:, 2 * f] + at[:, 2 * f + 1] * into
-        if spent is not None:
-            hazard -= at0[:, 2 * f] + at0[:, 2 * f + 1] * (start - np.take(tables.left, b0))
-        hit = np.take(scale[f], idx) * hazard > -np.log(w[f])
+    w = _arrival_draws(origin, src, step, risky)
+    cell = stage * tables.left.size + b
+    offset = np.minimum(remaining, 1e6)  # an endless visit: long, finite
+    if at_start is not None:
+        first, deal = at_start
+        offset = offset + np.take(first.spent, deal)
+    into = offset - np.take(tables.left, b)
+    a = tables.arrive
+    assert a is not None
+    for f in risky:
+        hazard = np.take(a[2 * f], cell) + np.take(a[2 * f + 1], cell) * into
+        if at_start is not None:
+            assert at_start[0].arrived is not None
+            hazard -= np.take(at_start[0].arrived[f], at_start[1])
+        hit = scale[f] * hazard > w[f]
         if hit.any():
-            rows = idx[hit]
+            rows = np.flatnonzero(hit)
             ctx[rows] += tables.strides[f]
             scale[f, rows] = 0.0
 
 
-def _dwell(
-    tables: Tables, cell: Int, spent: Float | None, u: Float
-) -> tuple[Float, NDArray[np.intp]]:
-    """Remaining days in the stage (inverting the cumulative hazard H, conditioned on ``spent``
-    days already done) and the dwell bin the visit ends in."""
-    n_bins = tables.left.size
-    target = -np.log(u)
-    if spent is not None:
-        b0 = np.searchsorted(tables.left, spent, side="right") - 1
-        flat0 = cell * n_bins + b0
-        done = np.take(tables.hazard_at, flat0) + np.take(tables.total, flat0) * (
-            spent - np.take(tables.left, b0)
-        )
-        target = target + done
-    b = np.argmax(np.take(tables.hazard_next, cell, axis=0) > target[:, None], axis=1)
-    flat = cell * n_bins + b
-    exit_at = np.take(tables.left, b) + (target - np.take(tables.hazard_at, flat)) / np.take(
-        tables.total, flat
-    )
-    return (exit_at if spent is None else exit_at - spent), b
+def _arrival_draws(
+    origin: NDArray[np.uint64], src: Int, step: int, factors: Sequence[int]
+) -> dict[int, Float]:
+    """-log of each path's arrival uniform of ``step`` for each factor asked (0: champion,
+    1: blocker), drawn once per slot and gathered when paths outnumber slots."""
+    shared = src.size > origin.size
+    drawn = uniforms(origin if shared else np.take(origin, src), ARRIVAL_STEP + step)
+    return {f: np.take(-np.log(drawn[f]), src) if shared else -np.log(drawn[f]) for f in factors}
 
 
 def chunks(
