@@ -36,7 +36,7 @@ from pie.mining.evidence import Evidence
 from pie.mining.model import ProcessModel
 
 from .montecarlo import Chunk, Starts, Tables, context_arrives, new_key, walk
-from .scenarios import Scenario, ScenarioResult, apply, arm, paired_delta
+from .scenarios import Arm, Scenario, ScenarioResult, apply, arm, paired_delta
 from .state import DealState
 from .stats import Z95, confidence_level
 
@@ -184,8 +184,7 @@ def worst_case_candidates(
     return out
 
 
-def _trajectory(name: str, chunk: Chunk, changes: tuple[str, ...]) -> Trajectory:
-    a = arm(chunk.won[:, 0], chunk.days[:, 0])
+def _trajectory(name: str, a: Arm, changes: tuple[str, ...]) -> Trajectory:
     return Trajectory(name, a.p_win, a.days, a.p_win_ci, a.days_ci, changes)
 
 
@@ -251,10 +250,17 @@ def deal_forecast(
     ]
     best_changes, best = _extreme(best_sims, best=True)
     worst_changes, worst = _extreme(worst_sims, best=False)
+    arms: dict[int, Arm] = {}  # each candidate's summary, made once
+
+    def arm_of(c: Chunk) -> Arm:
+        if id(c) not in arms:
+            arms[id(c)] = arm(c.won[:, 0], c.days[:, 0])
+        return arms[id(c)]
+
     trajectories = (
-        _trajectory("current_trajectory", base, ()),
-        _trajectory("best_case", best, best_changes),
-        _trajectory("worst_case", worst, worst_changes),
+        _trajectory("current_trajectory", arm_of(base), ()),
+        _trajectory("best_case", arm_of(best), best_changes),
+        _trajectory("worst_case", arm_of(worst), worst_changes),
     )
     single = {changes[0]: c for changes, c in best_sims if len(changes) == 1}
     recs, notes = [], []
@@ -262,8 +268,8 @@ def deal_forecast(
         result = ScenarioResult(
             scenario=str(sc),
             runs=runs,
-            baseline=arm(base.won[:, 0], base.days[:, 0]),
-            modified=arm(single[str(sc)].won[:, 0], single[str(sc)].days[:, 0]),
+            baseline=arm_of(base),
+            modified=arm_of(single[str(sc)]),
             delta=paired_delta(base, single[str(sc)]),
             confidence=confidence_level(Z95),
         )

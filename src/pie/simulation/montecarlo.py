@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from pie.domain.stages import Stage
 from pie.mining.calibration_map import group_of, logit
-from pie.mining.context import factor_shape
+from pie.mining.context import encode, factor_shape
 from pie.mining.events import LOST, N_STAGES, STAGE_INDEX, WON
 from pie.mining.model import ProcessModel
 
@@ -189,15 +189,27 @@ class Starts:
     @classmethod
     def of(cls, model: ProcessModel, states: Sequence[DealState]) -> Starts:
         seen = [model.effective(s.context) for s in states]
-        has = np.array([[c.has_champion, c.unresolved_blocker] for c in seen], dtype=np.bool_)
+        has = np.array(
+            [[c.has_champion, c.unresolved_blocker] for c in seen], dtype=np.bool_
+        ).reshape(-1, 2)
         scale = np.array([s.arrival_scale for s in states], dtype=np.float64).reshape(-1, 2)
+        context = encode(  # model.context_index of every state at once
+            has[:, 0],
+            has[:, 1],
+            np.array([c.icp_match for c in seen], dtype=np.bool_),
+            np.array([np.nan if c.size_ratio is None else c.size_ratio for c in seen],
+                     dtype=np.float64),
+            np.array([np.inf if c.days_since_activity is None else c.days_since_activity
+                      for c in seen], dtype=np.float64),
+            model.config,
+        )  # fmt: skip
         return cls(
             stage=np.array([STAGE_INDEX[s.stage] for s in states], dtype=np.intp),
             spent=np.array([s.days_in_stage for s in states], dtype=np.float64),
-            context=np.array([model.context_index(s.context) for s in states], dtype=np.intp),
+            context=context,
             credit=np.array([s.demo_credit for s in states], dtype=np.float64),
             stream=identity_hash([s.stream or str(s.deal_id) for s in states]),
-            scale=np.where(has.reshape(-1, 2), 0.0, np.maximum(scale, 0.0)),
+            scale=np.where(has, 0.0, np.maximum(scale, 0.0)),
         )
 
     def pick(self, rows: Int) -> Starts:
@@ -243,74 +255,43 @@ def walk(
 ) -> Chunk:
     """Simulate ``runs`` paths of each deal in ``starts`` (one chunk: all in memory).
 
-    A path's numbers depend only on its deal's stream, its run and the step: deals that share
-    a stream (a deal's scenarios, walked together) share each run's uniforms, so while there
-    are more paths than (run, stream) slots the uniforms of a step are drawn once per slot and
-    gathered. Every path then takes the same operations on the same numbers as alone."""
+    A path's numbers depend only on its deal's stream, its run and the step, never on the
+    other paths walked with it. So the paths are walked in blocks of runs (about
+    ``BLOCK_PATHS`` paths, all blocks a step at a time: a block's arrays stay in the
+    processor's cache and the allocator reuses them instead of mapping fresh pages), merged
+    into one once the paths still open fit in a block; and deals that share a stream (a
+    deal's scenarios, walked together) share each run's uniforms: while there are more paths
+    than (run, stream) slots, a step's uniforms are drawn once per slot and gathered."""
     n_deals = len(starts)
-    n = runs * n_deals
-    path = np.arange(n, dtype=np.intp)  # run-major: path = run * n_deals + deal
-    deal = np.tile(np.arange(n_deals, dtype=np.intp), runs)
     streams, stream_of = np.unique(starts.stream, return_inverse=True)
-    slot = None  # each path's (run, stream) slot; None: the path itself (a stream per deal)
-    if streams.size < n_deals:
-        slot = (np.arange(runs)[:, None] * streams.size + stream_of[None, :]).ravel()
-    else:
+    shared = streams.size < n_deals
+    if not shared:  # a stream per deal: a path's slot is the path itself
         streams = starts.stream
     counter = np.arange(runs, dtype=np.uint64)[:, None] * np.uint64(STEPS_PER_RUN)
     origin = stream_origin(deal_keys(key, streams)[None, :], counter).ravel()  # per slot
     first = _First.of(tables, starts)
-    stage, ctx = np.take(starts.stage, deal), np.take(starts.context, deal)
-    credit = np.take(starts.credit, deal) if starts.credit.any() else None
-    arriving = tables.arrive is not None and bool(starts.scale.any())
-    scale = np.take(starts.scale.T, deal, axis=1) if arriving else None  # (factor, path)
-    clock = np.zeros(n)
-    won = np.zeros(n, dtype=np.bool_)
-    days = np.full(n, np.nan)
-    n_bins = tables.left.size
+    won = np.zeros(runs * n_deals, dtype=np.bool_)
+    days = np.full(runs * n_deals, np.nan)
+    blocks = _Paths.start(tables, starts, runs, stream_of if shared else None)
     for step in range(MAX_STEPS):
-        if path.size == 0:
+        alive = sum(len(b) for b in blocks)
+        if alive == 0:
             break
-        src = path if slot is None else slot
-        target, v = _draws(origin, src, step)
-        cell = stage * tables.n_contexts + ctx
-        if step == 0:
-            target = target + np.take(first.done, deal)
-        b = _first_above(tables.hazard_out, cell, target)
-        flat = cell * n_bins + b
-        remaining = np.take(tables.left, b) + (
-            target - np.take(tables.hazard_at, flat)
-        ) / np.take(tables.total, flat)
-        if step == 0:
-            remaining = remaining - np.take(first.spent, deal)
-        if credit is not None and credit.any():
-            _use_credit(tables, step, stage, remaining, b, credit, first.spent, deal)
-        dest = _destination(tables.dest_below, cell * n_bins + b, v)
-        if scale is not None:
-            at_start = (first, deal) if step == 0 else None
-            _arrive(tables, origin, src, step, stage, remaining, b, ctx, scale, at_start)
-        clock = clock + remaining
-        closed = np.take(_CLOSED, dest)
-        ended = np.compress(closed, path)
-        won[ended] = np.compress(closed, dest) == WON
-        days[ended] = np.compress(closed, clock)
-        keep = ~closed & (clock <= max_days)
-        path, stage, clock, ctx = (np.compress(keep, x) for x in (path, dest, clock, ctx))
-        if slot is not None:
-            slot = np.compress(keep, slot)
-        if credit is not None:
-            credit = np.compress(keep, credit)
-        if scale is not None:
-            scale = np.compress(keep, scale, axis=1)
+        if len(blocks) > 1 and alive <= BLOCK_PATHS:
+            blocks = [_Paths.merge(blocks)]
+        draws = _Draws(origin, step, shared=alive > origin.size)
+        blocks = [_step(tables, b, draws, first, won, days, max_days) for b in blocks]
     by_run = Chunk(first_deal, won.reshape(runs, n_deals), days.reshape(runs, n_deals))
     if tables.calibration is not None:
         coef = tables.calibration[starts.stage]
         u, _ = uniforms(origin ^ CALIBRATION_SALT)
         by_stream = u.reshape(runs, streams.size)
-        _calibrate(coef, by_stream if slot is None else by_stream[:, stream_of], by_run)
+        _calibrate(coef, by_stream[:, stream_of] if shared else by_stream, by_run)
     return by_run
 
 
+#: paths walked at a time (see ``walk``)
+BLOCK_PATHS = 32_768
 _CLOSED = np.isin(np.arange(N_STAGES), [WON, LOST])
 
 
@@ -341,16 +322,151 @@ class _First:
         return cls(spent, done, arrived)
 
 
-def _draws(
-    origin: NDArray[np.uint64], src: Int, step: int
-) -> tuple[Float, NDArray[np.float32]]:
-    """Each path's dwell draw, -log(u), and destination draw, v, of ``step`` (``src``: its
-    slot in ``origin``): drawn once per slot and gathered when paths outnumber slots."""
-    if src.size > origin.size:
-        u, v = uniforms(origin, step)
-        return np.take(-np.log(u), src), np.take(v.astype(np.float32), src)
-    u, v = uniforms(np.take(origin, src), step)
-    return -np.log(u), v.astype(np.float32)
+@dataclass(frozen=True, slots=True)
+class _Paths:
+    """A block of open paths, one entry a path: its index in the chunk's (run, deal)
+    outcomes (``path``, run-major), its (run, stream) slot (None: the path), stage, context
+    index, days walked, demo credit (None: no deal has any), arrival scales ((2, paths); None:
+    nothing arrives) and, before the first step only, its deal."""
+
+    path: Int
+    slot: Int | None
+    stage: Int
+    ctx: Int
+    clock: Float
+    credit: Float | None
+    scale: Float | None
+    deal: Int | None = None
+
+    def __len__(self) -> int:
+        return int(self.path.size)
+
+    @classmethod
+    def start(
+        cls, tables: Tables, starts: Starts, runs: int, stream_of: Int | None
+    ) -> list[_Paths]:
+        """Every path at its deal's start, in blocks of whole runs."""
+        n_deals = len(starts)
+        arriving = tables.arrive is not None and bool(starts.scale.any())
+        has_credit = bool(starts.credit.any())
+        per = max(1, BLOCK_PATHS // max(n_deals, 1))
+        if stream_of is not None:  # the first slot of each run
+            slots = np.arange(runs)[:, None] * (int(stream_of.max()) + 1)
+        out = []
+        for lo in range(0, runs, per):
+            hi = min(lo + per, runs)
+            deal = np.tile(np.arange(n_deals, dtype=np.intp), hi - lo)
+            out.append(
+                cls(
+                    path=np.arange(lo * n_deals, hi * n_deals, dtype=np.intp),
+                    slot=None if stream_of is None else (slots[lo:hi] + stream_of).ravel(),
+                    stage=np.take(starts.stage, deal),
+                    ctx=np.take(starts.context, deal),
+                    clock=np.zeros(deal.size),
+                    credit=np.take(starts.credit, deal) if has_credit else None,
+                    scale=np.take(starts.scale.T, deal, axis=1) if arriving else None,
+                    deal=deal,
+                )
+            )
+        return out
+
+    def kept(self, keep: NDArray[np.bool_], stage: Int, clock: Float) -> _Paths:
+        """The paths at ``keep``, in ``stage`` after ``clock`` days."""
+
+        def cut(x: NDArray[Any] | None, axis: int = 0) -> Any:
+            return None if x is None else np.compress(keep, x, axis=axis)
+
+        return _Paths(
+            cut(self.path), cut(self.slot), cut(stage), cut(self.ctx), cut(clock),
+            cut(self.credit), cut(self.scale, axis=1),
+        )  # fmt: skip
+
+    @staticmethod
+    def merge(blocks: Sequence[_Paths]) -> _Paths:
+        """The blocks' paths as one block (after the first step)."""
+
+        def join(name: str, axis: int = 0) -> Any:
+            parts = [getattr(b, name) for b in blocks]
+            return None if parts[0] is None else np.concatenate(parts, axis=axis)
+
+        return _Paths(
+            join("path"), join("slot"), join("stage"), join("ctx"), join("clock"),
+            join("credit"), join("scale", axis=1),
+        )  # fmt: skip
+
+
+class _Draws:
+    """A step's uniforms: with ``shared``, drawn once for every (run, stream) slot of
+    ``origin`` (when first asked for) and gathered for each path; else drawn for the paths
+    asking, at their slots."""
+
+    def __init__(self, origin: NDArray[np.uint64], step: int, *, shared: bool) -> None:
+        self.origin, self.step, self.shared = origin, step, shared
+        self._main: tuple[Float, NDArray[np.float32]] | None = None
+        self._arrival: dict[int, Float] = {}
+
+    def main(self, src: Int) -> tuple[Float, NDArray[np.float32]]:
+        """Each path's dwell draw, -log(u), and destination draw, v (``src``: its slot)."""
+        if not self.shared:
+            u, v = uniforms(np.take(self.origin, src), self.step)
+            return -np.log(u), v.astype(np.float32)
+        if self._main is None:
+            u, v = uniforms(self.origin, self.step)
+            self._main = (-np.log(u), v.astype(np.float32))
+        return np.take(self._main[0], src), np.take(self._main[1], src)
+
+    def arrival(self, src: Int, factors: Sequence[int]) -> dict[int, Float]:
+        """-log of each path's arrival uniform for each factor asked (0: champion, 1:
+        blocker)."""
+        step = ARRIVAL_STEP + self.step
+        if not self.shared:
+            drawn = uniforms(np.take(self.origin, src), step)
+            return {f: -np.log(drawn[f]) for f in factors}
+        if any(f not in self._arrival for f in factors):
+            drawn = uniforms(self.origin, step)
+            self._arrival = {f: -np.log(drawn[f]) for f in range(2)}
+        return {f: np.take(self._arrival[f], src) for f in factors}
+
+
+def _step(
+    tables: Tables,
+    paths: _Paths,
+    draws: _Draws,
+    first: _First,
+    won: NDArray[np.bool_],
+    days: Float,
+    max_days: float,
+) -> _Paths:
+    """One jump of every path of a block: its dwell in the stage and next stage (and what
+    arrives meanwhile); a closing path's outcome goes in ``won`` and ``days`` (by path), the
+    others (closed neither by the walk nor by ``max_days``) are returned. At the first step
+    (``paths.deal`` known) each visit starts ``first.spent`` days in."""
+    src = paths.path if paths.slot is None else paths.slot
+    target, v = draws.main(src)
+    cell = paths.stage * tables.n_contexts + paths.ctx
+    deal = paths.deal
+    if deal is not None:
+        target = target + np.take(first.done, deal)
+    n_bins = tables.left.size
+    b = _first_above(tables.hazard_out, cell, target)
+    flat = cell * n_bins + b
+    left = np.take(tables.left, b)
+    remaining = left + (target - np.take(tables.hazard_at, flat)) / np.take(tables.total, flat)
+    if deal is not None:
+        remaining = remaining - np.take(first.spent, deal)
+    if paths.credit is not None and paths.credit.any():
+        at_start = None if deal is None else np.take(first.spent, deal)
+        _use_credit(tables, paths.stage, remaining, b, paths.credit, at_start)
+        flat = cell * n_bins + b  # the bin of a shortened visit
+    dest = _destination(tables.dest_below, flat, v)
+    if paths.scale is not None:
+        _arrive(tables, draws, src, paths, remaining, b, None if deal is None else first)
+    clock = paths.clock + remaining
+    closed = np.take(_CLOSED, dest)
+    ended = np.compress(closed, paths.path)
+    won[ended] = np.compress(closed, dest) == WON
+    days[ended] = np.compress(closed, clock)
+    return paths.kept(~closed & (clock <= max_days), dest, clock)
 
 
 def _first_above(rows: Float, index: Int, x: Float) -> NDArray[np.intp]:
@@ -374,22 +490,21 @@ def _destination(below: NDArray[np.float32], index: Int, v: NDArray[np.float32])
 
 def _use_credit(
     tables: Tables,
-    step: int,
     stage: Int,
     remaining: Float,
     b: NDArray[np.intp],
     credit: Float,
-    spent: Float,
-    deal: Int,
+    spent: Float | None,
 ) -> None:
     """accelerate_demo: take the paths' demo credit off the time left in a stage up to the
     demo (``remaining`` shrinks, ``b`` becomes the bin the shorter visit ends in; in place).
-    Only paths with credit (or an exit a rounding before its start) can change."""
+    ``spent``: each path's days already in the stage at the first step (None after it).
+    Only paths with credit (or an exit a rounding before the visit's start) can change."""
     rows = np.flatnonzero((credit != 0) | (remaining < 0))
     left, c = np.take(remaining, rows), np.take(credit, rows)
     cut = np.where(_DEMO_ELIGIBLE[np.take(stage, rows)], np.minimum(c, left), 0.0)
     left, c = left - cut, c - cut
-    d_eff = left if step else np.take(spent, np.take(deal, rows)) + left
+    d_eff = left if spent is None else np.take(spent, rows) + left
     moved = np.clip(np.searchsorted(tables.left, d_eff, side="right") - 1, 0, None)
     remaining[rows], credit[rows] = left, c
     b[rows] = np.where(cut > 0, moved, np.take(b, rows))
@@ -418,53 +533,41 @@ def _calibrate(coef: Float, u: Float, by_run: Chunk) -> None:
 
 def _arrive(
     tables: Tables,
-    origin: NDArray[np.uint64],
+    draws: _Draws,
     src: Int,
-    step: int,
-    stage: Int,
+    paths: _Paths,
     remaining: Float,
     b: NDArray[np.intp],
-    ctx: Int,
-    scale: Float,
-    at_start: tuple[_First, Int] | None,
+    first: _First | None,
 ) -> None:
     """Draw, for the paths at risk, whether each factor arrives during this visit (from the
-    days already spent at step 0, ``at_start``, or 0, to the end of the visit, which ends in
-    bin ``b``); where it does, switch it on in ``ctx`` for the next visit and end the path's
-    risk of it (``scale``: (2, paths); both in place). A path not at risk of a factor
-    (scale 0) never draws it: 0 x hazard is never above -log(w) > 0."""
+    days already spent, ``first``, at the first step, or 0, to the end of the visit, which
+    ends in bin ``b``); where it does, switch it on in the paths' context for the next visit
+    and end their risk of it (``paths.ctx`` and ``paths.scale``: in place). A path not at
+    risk of a factor (scale 0) never draws it: 0 x hazard is never above -log(w) > 0."""
+    scale, ctx, a = paths.scale, paths.ctx, tables.arrive
+    assert scale is not None and a is not None
     risky = [f for f in range(2) if scale[f].any()]
     if not risky:
         return
-    w = _arrival_draws(origin, src, step, risky)
-    cell = stage * tables.left.size + b
+    w = draws.arrival(src, risky)
+    cell = paths.stage * tables.left.size + b
     offset = np.minimum(remaining, 1e6)  # an endless visit: long, finite
-    if at_start is not None:
-        first, deal = at_start
-        offset = offset + np.take(first.spent, deal)
+    before = None  # at the first step: each factor's hazard done in the days already spent
+    if first is not None:
+        assert paths.deal is not None and first.arrived is not None
+        offset = offset + np.take(first.spent, paths.deal)
+        before = np.take(first.arrived, paths.deal, axis=1)
     into = offset - np.take(tables.left, b)
-    a = tables.arrive
-    assert a is not None
     for f in risky:
         hazard = np.take(a[2 * f], cell) + np.take(a[2 * f + 1], cell) * into
-        if at_start is not None:
-            assert at_start[0].arrived is not None
-            hazard -= np.take(at_start[0].arrived[f], at_start[1])
+        if before is not None:
+            hazard -= before[f]
         hit = scale[f] * hazard > w[f]
         if hit.any():
             rows = np.flatnonzero(hit)
             ctx[rows] += tables.strides[f]
             scale[f, rows] = 0.0
-
-
-def _arrival_draws(
-    origin: NDArray[np.uint64], src: Int, step: int, factors: Sequence[int]
-) -> dict[int, Float]:
-    """-log of each path's arrival uniform of ``step`` for each factor asked (0: champion,
-    1: blocker), drawn once per slot and gathered when paths outnumber slots."""
-    shared = src.size > origin.size
-    drawn = uniforms(origin if shared else np.take(origin, src), ARRIVAL_STEP + step)
-    return {f: np.take(-np.log(drawn[f]), src) if shared else -np.log(drawn[f]) for f in factors}
 
 
 def chunks(

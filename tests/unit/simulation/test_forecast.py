@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import numpy as np
@@ -109,3 +110,59 @@ def test_a_deal_forecasts_candidates_walked_together_as_each_alone(gt_world: GtW
             assert np.array_equal(got.won, alone.won)
             assert np.array_equal(got.days, alone.days, equal_nan=True)
     assert credited  # a candidate with demo credit walked beside ones without
+
+
+def test_a_walk_is_the_same_in_any_blocks_of_runs(
+    gt_world: GtWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A walk goes a block of runs at a time and merges the blocks once few paths are left;
+    every path's outcome must be the one of a walk in one block, whatever the block size:
+    a deal's scenarios (sharing its stream, so its uniforms), demo credit, arrivals and a
+    calibration map included."""
+    from pie.mining.calibration_map import GROUPS, CalibrationMap
+    from pie.simulation import montecarlo
+    from pie.simulation.forecast import best_case_candidates
+
+    histories, _, as_of, fitted = gt_world
+    tilted = CalibrationMap(tuple((0.2 * i - 0.3, 0.9) for i in range(len(GROUPS))))
+    model = dataclasses.replace(fitted, calibration=tilted)
+    states = [deal_state(h, model, as_of=as_of) for h in histories if h.deal.is_open][:12]
+    cands = [s for state in states for _, s in best_case_candidates(state, model)]
+    assert any(s.demo_credit > 0 for s in cands)
+    tables = montecarlo.Tables.of(model)
+    assert tables.arrive is not None and tables.calibration is not None
+    starts = montecarlo.Starts.of(model, cands)
+    whole = montecarlo.walk(tables, starts, runs=300, key=5)
+    for block in (7, 64, 1000):
+        monkeypatch.setattr(montecarlo, "BLOCK_PATHS", block)
+        got = montecarlo.walk(tables, starts, runs=300, key=5)
+        assert np.array_equal(got.won, whole.won)
+        assert np.array_equal(got.days, whole.days, equal_nan=True)
+
+
+def test_the_first_row_above_a_draw_is_counted_exactly_in_any_rows() -> None:
+    """A path's dwell bin and destination are the first of its row's values above its draw
+    (``argmax``); the walk counts the values at or below the draw in each row's running
+    maximum instead, which must give the same index for any rows: falling, flat or NaN."""
+    from pie.simulation.montecarlo import _first_above, _rising
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(50, 9)).round(1)
+    rows[rng.random(rows.shape) < 0.1] = np.nan
+    rows[:10].sort(axis=1)
+    index = rng.integers(0, 50, 5000)
+    x = rng.normal(size=5000).round(1)  # ties with the rows' values too
+    full = np.concatenate([rows, np.full((50, 1), np.inf)], axis=1)  # the implied last column
+    expected = np.argmax(full[index] > x[:, None], axis=1)
+    got = _first_above(_rising(rows).T.copy(), index, x)
+    assert np.array_equal(got, expected)
+
+
+def test_a_models_tables_are_laid_out_once(gt_world: GtWorld) -> None:
+    """A warm forecast does no work in proportion to the model's size: its tables come from
+    the last models' (another model object, even an equal one, gets its own)."""
+    from pie.simulation.montecarlo import Tables
+
+    model = gt_world[3]
+    assert Tables.of(model) is Tables.of(model)
+    assert Tables.of(dataclasses.replace(model)) is not Tables.of(model)
