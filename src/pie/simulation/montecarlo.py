@@ -87,11 +87,11 @@ class Tables:
     n_contexts: int
     hazard_at: Float  # (cells, bins): cumulative hazard at each bin's left edge
     #: (bins - 1, cells): the cumulative hazard at each bin's right edge but the last's
-    #: (infinite), one row per bin, so a path's row is gathered from a contiguous array
+    #: (infinite), as a running maximum (``_rising``), a column of a cell's values per bin
     hazard_out: Float
     #: (cells * bins, 8): ``cum_dest`` but its last column (1.0), padded with +inf
     dest_below: NDArray[np.float32]
-    #: (4, stage * bins + bin): the cumulative arrival hazard of a champion at the bin's left
+    #: per (stage * bins + bin): the cumulative arrival hazard of a champion at the bin's left
     #: edge, its rate per day, and the same for a blocker; None when context is held fixed
     arrive: Float | None = None
     strides: tuple[int, int] = (0, 0)  # what a factor's arrival adds to the context index
@@ -135,7 +135,7 @@ class Tables:
             at = np.concatenate(
                 [np.zeros((*r.shape[:2], 1)), np.cumsum(r[..., :-1] * widths, axis=-1)], -1
             )
-            arrive = np.stack([at[0], r[0], at[1], r[1]]).reshape(4, -1)
+            arrive = np.stack([at[0], r[0], at[1], r[1]], axis=-1).reshape(-1, 4)
         shape = factor_shape(model.config)
         return cls(
             left=left,
@@ -314,11 +314,8 @@ class _First:
         done = np.take(tables.hazard_at, flat0) + np.take(tables.total, flat0) * into
         arrived = None
         if tables.arrive is not None:
-            at0 = starts.stage * n_bins + b0
-            a = tables.arrive
-            arrived = np.stack(
-                [np.take(a[2 * f], at0) + np.take(a[2 * f + 1], at0) * into for f in range(2)]
-            )
+            at0 = np.take(tables.arrive, starts.stage * n_bins + b0, axis=0)
+            arrived = np.stack([at0[:, 2 * f] + at0[:, 2 * f + 1] * into for f in range(2)])
         return cls(spent, done, arrived)
 
 
@@ -459,23 +456,31 @@ def _step(
         _use_credit(tables, paths.stage, remaining, b, paths.credit, at_start)
         flat = cell * n_bins + b  # the bin of a shortened visit
     dest = _destination(tables.dest_below, flat, v)
-    if paths.scale is not None:
-        _arrive(tables, draws, src, paths, remaining, b, None if deal is None else first)
     clock = paths.clock + remaining
     closed = np.take(_CLOSED, dest)
     ended = np.compress(closed, paths.path)
     won[ended] = np.compress(closed, dest) == WON
     days[ended] = np.compress(closed, clock)
-    return paths.kept(~closed & (clock <= max_days), dest, clock)
+    keep = ~closed & (clock <= max_days)
+    kept = paths.kept(keep, dest, clock)
+    if kept.scale is not None and len(kept):  # what arrives only matters to the paths going on
+        start = None
+        if deal is not None and first.arrived is not None:
+            d = np.compress(keep, deal)
+            start = (np.take(first.spent, d), np.take(first.arrived, d, axis=1))
+        src = kept.path if kept.slot is None else kept.slot
+        visit = (np.compress(keep, paths.stage), np.compress(keep, b), np.compress(keep, remaining))
+        _arrive(tables, draws, src, *visit, kept.ctx, kept.scale, start)
+    return kept
 
 
-def _first_above(rows: Float, index: Int, x: Float) -> NDArray[np.intp]:
-    """For each path, the first k with ``rows[k][index]`` above ``x`` (each ``rows[:, i]``
-    rising, see ``_rising``, with an implied last row above every finite number): the count
-    of the rows at or below ``x``."""
+def _first_above(columns: Float, index: Int, x: Float) -> NDArray[np.intp]:
+    """For each path, the first k with ``columns[k, index]`` above ``x`` (each row
+    ``columns[:, i]`` rising, see ``_rising``, with an implied last value above every finite
+    number): the count of the values at or below ``x``."""
     out = np.zeros(index.size, dtype=np.intp)
-    for row in rows:
-        out += np.take(row, index) <= x
+    for column in columns:
+        out += np.take(column, index) <= x
     return out
 
 
@@ -535,34 +540,34 @@ def _arrive(
     tables: Tables,
     draws: _Draws,
     src: Int,
-    paths: _Paths,
-    remaining: Float,
+    stage: Int,
     b: NDArray[np.intp],
-    first: _First | None,
+    remaining: Float,
+    ctx: Int,
+    scale: Float,
+    start: tuple[Float, Float] | None,
 ) -> None:
-    """Draw, for the paths at risk, whether each factor arrives during this visit (from the
-    days already spent, ``first``, at the first step, or 0, to the end of the visit, which
-    ends in bin ``b``); where it does, switch it on in the paths' context for the next visit
-    and end their risk of it (``paths.ctx`` and ``paths.scale``: in place). A path not at
-    risk of a factor (scale 0) never draws it: 0 x hazard is never above -log(w) > 0."""
-    scale, ctx, a = paths.scale, paths.ctx, tables.arrive
-    assert scale is not None and a is not None
+    """Draw, for the paths at risk, whether each factor arrives during the visit of ``stage``
+    just walked (from the days already spent at the first step, ``start``, or 0, to the
+    visit's end, ``remaining`` days on, in bin ``b``); where it does, switch it on in ``ctx``
+    for the next visit and end the path's risk of it (``scale``: (2, paths); both in place).
+    ``start``: each path's days already spent and hazard of each factor done by then
+    ((2, paths)). A path not at risk of a factor (scale 0) never draws it: 0 x hazard is
+    never above -log(w) > 0."""
+    assert tables.arrive is not None
     risky = [f for f in range(2) if scale[f].any()]
     if not risky:
         return
     w = draws.arrival(src, risky)
-    cell = paths.stage * tables.left.size + b
+    at = np.take(tables.arrive, stage * tables.left.size + b, axis=0)  # (paths, 4)
     offset = np.minimum(remaining, 1e6)  # an endless visit: long, finite
-    before = None  # at the first step: each factor's hazard done in the days already spent
-    if first is not None:
-        assert paths.deal is not None and first.arrived is not None
-        offset = offset + np.take(first.spent, paths.deal)
-        before = np.take(first.arrived, paths.deal, axis=1)
+    if start is not None:
+        offset = offset + start[0]
     into = offset - np.take(tables.left, b)
     for f in risky:
-        hazard = np.take(a[2 * f], cell) + np.take(a[2 * f + 1], cell) * into
-        if before is not None:
-            hazard -= before[f]
+        hazard = at[:, 2 * f] + at[:, 2 * f + 1] * into
+        if start is not None:
+            hazard -= start[1][f]
         hit = scale[f] * hazard > w[f]
         if hit.any():
             rows = np.flatnonzero(hit)
