@@ -3,7 +3,8 @@
 Each path (deal x run) draws its dwell in the current stage from the mined piecewise-constant
 hazards, conditioned on the days already spent there, then its next stage from the
 cause-specific rates of the bin it leaves in. Paths are processed in chunks of whole deals
-(all runs of a deal together) to bound memory.
+(all runs of a deal together) to bound memory, and a chunk in blocks of whole runs, a step
+at a time (``walk``).
 
 Context arrives along a path (``MiningConfig.context_arrives``): during each visit, a path
 without a champion gains one, and a path that never had a blocker gets one, at the mined rates
@@ -89,7 +90,8 @@ class Tables:
     #: (bins - 1, cells): the cumulative hazard at each bin's right edge but the last's
     #: (infinite), as a running maximum (``_rising``), a column of a cell's values per bin
     hazard_out: Float
-    #: (cells * bins, 8): ``cum_dest`` but its last column (1.0), padded with +inf
+    #: (cells * bins, 8): ``cum_dest`` but its last column (1.0), as a running maximum
+    #: (``_rising``), padded with +inf
     dest_below: NDArray[np.float32]
     #: per (stage * bins + bin): the cumulative arrival hazard of a champion at the bin's left
     #: edge, its rate per day, and the same for a blocker; None when context is held fixed
@@ -277,7 +279,7 @@ def walk(
         alive = sum(len(b) for b in blocks)
         if alive == 0:
             break
-        if len(blocks) > 1 and alive <= BLOCK_PATHS:
+        if step and len(blocks) > 1 and alive <= BLOCK_PATHS:
             blocks = [_Paths.merge(blocks)]
         draws = _Draws(origin, step, shared=alive > origin.size)
         blocks = [_step(tables, b, draws, first, won, days, max_days) for b in blocks]
