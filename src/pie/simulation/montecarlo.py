@@ -369,11 +369,11 @@ class _Paths:
             )
         return out
 
-    def kept(self, keep: NDArray[np.bool_], stage: Int, clock: Float) -> _Paths:
-        """The paths at ``keep``, in ``stage`` after ``clock`` days."""
+    def kept(self, keep: Int, stage: Int, clock: Float) -> _Paths:
+        """The paths at rows ``keep``, in ``stage`` after ``clock`` days."""
 
         def cut(x: NDArray[Any] | None, axis: int = 0) -> Any:
-            return None if x is None else np.compress(keep, x, axis=axis)
+            return None if x is None else np.take(x, keep, axis=axis)
 
         return _Paths(
             cut(self.path), cut(self.slot), cut(stage), cut(self.ctx), cut(clock),
@@ -460,18 +460,19 @@ def _step(
     dest = _destination(tables.dest_below, flat, v)
     clock = paths.clock + remaining
     closed = np.take(_CLOSED, dest)
-    ended = np.compress(closed, paths.path)
-    won[ended] = np.compress(closed, dest) == WON
-    days[ended] = np.compress(closed, clock)
-    keep = ~closed & (clock <= max_days)
+    # rows picked by index, found once (np.compress finds a mask's rows anew at each call)
+    ended = np.flatnonzero(closed)
+    won[np.take(paths.path, ended)] = np.take(dest, ended) == WON
+    days[np.take(paths.path, ended)] = np.take(clock, ended)
+    keep = np.flatnonzero(~closed & (clock <= max_days))
     kept = paths.kept(keep, dest, clock)
     if kept.scale is not None and len(kept):  # what arrives only matters to the paths going on
         start = None
         if deal is not None and first.arrived is not None:
-            d = np.compress(keep, deal)
+            d = np.take(deal, keep)
             start = (np.take(first.spent, d), np.take(first.arrived, d, axis=1))
         src = kept.path if kept.slot is None else kept.slot
-        visit = (np.compress(keep, paths.stage), np.compress(keep, b), np.compress(keep, remaining))
+        visit = (np.take(paths.stage, keep), np.take(b, keep), np.take(remaining, keep))
         _arrive(tables, draws, src, *visit, kept.ctx, kept.scale, start)
     return kept
 
