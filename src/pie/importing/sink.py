@@ -33,6 +33,7 @@ from pie.ports.repositories import Repository, UpsertCounts
 from pie.ports.uow import UnitOfWork, records_of
 
 DEFAULT_CHUNK_SIZE = 5000
+YIELD_EVERY = 4  # drafts built between turns of the event loop while a write is in flight
 #: drafts per batch when writes overlap reading: small enough for several batches to overlap
 OVERLAP_CHUNK_SIZE = 1000
 T = TypeVar("T")
@@ -91,6 +92,9 @@ class Sink:
         self._pending: asyncio.Task[None] | None = None  # the write in flight
         #: whether the store held records of this source when the run began (None: not asked)
         self.stored_before: bool | None = None
+        #: the refs this run wrote, kind -> external id -> record (None once it deleted,
+        #: merged or re-pointed one: then they are no longer all the store holds)
+        self._written: dict[EntityKind, dict[str, UUID]] | None = {}
 
     def unchanged(self, kind: EntityKind) -> None:
         """A record the source sent exactly as it was stored last time: nothing to write."""
@@ -116,10 +120,18 @@ class Sink:
         """Store the drafts put so far (and, for a resumable source, commit them with the
         positions they reach). With ``overlap`` the write is left running."""
         drafts, self._drafts = self._drafts, []
+        built: tuple[Records, _Refs] | None = None
+        if drafts and not self.halted:
+            if self.stored_before is None:
+                await self.settle()
+                self.stored_before = await self.uow.refs.any_from(self.source)
+            if self._written is not None and not self.stored_before:
+                # No query: built while the write in flight runs on.
+                built = await self._build(drafts, self._ids_written(drafts))
         await self.settle()
         if not self.halted:
             if drafts:
-                out, refs = self._build(drafts, await self._resolve(drafts))
+                out, refs = built or await self._build(drafts, await self._resolve(drafts))
                 if self.overlap:
                     self._pending = asyncio.create_task(self._write(out, refs))
                 else:
@@ -156,24 +168,31 @@ class Sink:
         self.committed.update(positions)
 
     async def _resolve(self, drafts: Sequence[Draft]) -> Ids:
-        wanted: dict[EntityKind, set[str]] = {}
-        for d in drafts:
-            for kind, ext in d.own:
-                wanted.setdefault(kind, set()).add(ext)
-            for kind, ext, _ in d.refs:
-                wanted.setdefault(kind, set()).add(ext)
-            for kind, ext in d.lookups:
-                wanted.setdefault(kind, set()).add(ext)
         ids = Ids(self.uow.tenant_id, self.source)
-        for kind, exts in wanted.items():
+        for kind, exts in _wanted(drafts).items():
             ids.resolved[kind] = await self.uow.refs.resolve(kind, self.source, sorted(exts))
         return ids
 
-    def _build(self, drafts: Sequence[Draft], ids: Ids) -> tuple[Records, _Refs]:
+    def _ids_written(self, drafts: Sequence[Draft]) -> Ids:
+        """What ``_resolve`` would find, without asking the store: used while the store's refs
+        of this source are exactly those this run wrote (none were stored when it began, and
+        no batch deleted, merged or re-pointed one). Refs of a batch still being written
+        count as stored: every later statement runs after that write."""
+        assert self._written is not None
+        ids = Ids(self.uow.tenant_id, self.source)
+        for kind, exts in _wanted(drafts).items():
+            written = self._written.get(kind, {})
+            ids.resolved[kind] = {ext: written[ext] for ext in exts if ext in written}
+        return ids
+
+    async def _build(self, drafts: Sequence[Draft], ids: Ids) -> tuple[Records, _Refs]:
         """The batch's records and their refs: ``new`` those of external ids the store did
-        not hold when the batch was resolved, ``known`` the others (and aliases)."""
+        not hold when the batch was resolved, ``known`` the others (and aliases). Gives the
+        write in flight its turns."""
         out, refs = Records(), _Refs()
-        for d in drafts:
+        for n, d in enumerate(drafts):
+            if n % YIELD_EVERY == 0 and self.writing:
+                await asyncio.sleep(0)  # let the write in flight take its next step
             mine = {key: ids.own(*key) for key in d.own}
             ids.local.update(mine)
             try:
@@ -198,6 +217,8 @@ class Sink:
                 )
                 stored = ids.resolved.get(kind)
                 (refs.known if stored and ext in stored else refs.new).append(ref)
+                if self._written is not None:
+                    self._written.setdefault(kind, {})[ext] = ident
             if d.aliases:  # ids merged into this record now name it
                 me = ids.own(*main)
                 refs.known += [
@@ -211,6 +232,8 @@ class Sink:
                     )
                     for kind, ext in d.aliases
                 ]
+        if out.deletes or out.merges or any(d.aliases for d in drafts):
+            self._written = None  # refs deleted or re-pointed: ask the store from now on
         return out, refs
 
     async def _write(self, out: Records, refs: _Refs) -> None:
@@ -251,3 +274,16 @@ class Sink:
         if rows:
             counts = await repo.upsert_many(rows.items, origin=self.source, fields=rows.carried())
             self.tally.add(kind, counts)
+
+
+def _wanted(drafts: Sequence[Draft]) -> dict[EntityKind, set[str]]:
+    """The external ids a batch names, per kind: its own, those it refers to or looks up."""
+    wanted: dict[EntityKind, set[str]] = {}
+    for d in drafts:
+        for kind, ext in d.own:
+            wanted.setdefault(kind, set()).add(ext)
+        for kind, ext, _ in d.refs:
+            wanted.setdefault(kind, set()).add(ext)
+        for kind, ext in d.lookups:
+            wanted.setdefault(kind, set()).add(ext)
+    return wanted
