@@ -25,8 +25,8 @@ from typing import TypeVar
 from uuid import UUID
 
 from pie.domain.errors import InvalidInput
-from pie.domain.model import MERGED, EntityKind, ExternalRef
-from pie.importing.draft import Draft, Ids, Problem, Records, Rows
+from pie.domain.model import MERGED, EntityKind, ExternalRef, derive_id
+from pie.importing.draft import Draft, Ids, Problem, Records, Rows, SeenIds
 from pie.importing.merges import merge
 from pie.importing.report import Rejected, Tally
 from pie.ports.repositories import Repository, UpsertCounts
@@ -34,6 +34,8 @@ from pie.ports.uow import UnitOfWork, records_of
 
 DEFAULT_CHUNK_SIZE = 5000
 YIELD_EVERY = 4  # drafts built between turns of the event loop while a write is in flight
+#: external ids a run remembers writing (about 60 bytes each) before it asks the store instead
+MAX_WRITTEN = 2_000_000
 #: drafts per batch when writes overlap reading: small enough for several batches to overlap
 OVERLAP_CHUNK_SIZE = 1000
 T = TypeVar("T")
@@ -92,9 +94,9 @@ class Sink:
         self._pending: asyncio.Task[None] | None = None  # the write in flight
         #: whether the store held records of this source when the run began (None: not asked)
         self.stored_before: bool | None = None
-        #: the refs this run wrote, kind -> external id -> record (None once it deleted,
-        #: merged or re-pointed one: then they are no longer all the store holds)
-        self._written: dict[EntityKind, dict[str, UUID]] | None = {}
+        #: the external ids whose refs this run wrote, each to the id derived from it (None
+        #: once a batch deleted, merged or re-pointed one, or there are too many to keep)
+        self._written: SeenIds | None = SeenIds()
 
     def unchanged(self, kind: EntityKind) -> None:
         """A record the source sent exactly as it was stored last time: nothing to write."""
@@ -126,7 +128,7 @@ class Sink:
                 await self.settle()
                 self.stored_before = await self.uow.refs.any_from(self.source)
             if self._written is not None and not self.stored_before:
-                # No query: built while the write in flight runs on.
+                # No query: built while the write in flight (if any) runs on.
                 built = await self._build(drafts, self._ids_written(drafts))
         await self.settle()
         if not self.halted:
@@ -176,13 +178,21 @@ class Sink:
     def _ids_written(self, drafts: Sequence[Draft]) -> Ids:
         """What ``_resolve`` would find, without asking the store: used while the store's refs
         of this source are exactly those this run wrote (none were stored when it began, and
-        no batch deleted, merged or re-pointed one). Refs of a batch still being written
-        count as stored: every later statement runs after that write."""
-        assert self._written is not None
-        ids = Ids(self.uow.tenant_id, self.source)
+        no batch deleted, merged or re-pointed one), so each names the id derived from its
+        external id. Refs of a batch still being written count as stored: every later
+        statement runs after that write. The ids are remembered as 64-bit hashes
+        (``SeenIds``, as the mappers' duplicate check): should a reference to a missing
+        record collide with a written one (odds of about 1 in 10^13 for a million ids), it
+        would name the id derived from it (refused by the foreign key where there is one)
+        instead of being reported."""
+        written = self._written
+        assert written is not None
+        tenant, source = self.uow.tenant_id, self.source
+        ids = Ids(tenant, source)
         for kind, exts in _wanted(drafts).items():
-            written = self._written.get(kind, {})
-            ids.resolved[kind] = {ext: written[ext] for ext in exts if ext in written}
+            ids.resolved[kind] = {
+                ext: derive_id(tenant, kind, source, ext) for ext in exts if (kind, ext) in written
+            }
         return ids
 
     async def _build(self, drafts: Sequence[Draft], ids: Ids) -> tuple[Records, _Refs]:
@@ -218,7 +228,7 @@ class Sink:
                 stored = ids.resolved.get(kind)
                 (refs.known if stored and ext in stored else refs.new).append(ref)
                 if self._written is not None:
-                    self._written.setdefault(kind, {})[ext] = ident
+                    self._written.add(kind, ext)
             if d.aliases:  # ids merged into this record now name it
                 me = ids.own(*main)
                 refs.known += [
@@ -232,8 +242,13 @@ class Sink:
                     )
                     for kind, ext in d.aliases
                 ]
-        if out.deletes or out.merges or any(d.aliases for d in drafts):
-            self._written = None  # refs deleted or re-pointed: ask the store from now on
+        if (
+            out.deletes
+            or out.merges
+            or any(d.aliases for d in drafts)
+            or (self._written is not None and len(self._written) > MAX_WRITTEN)
+        ):
+            self._written = None  # ask the store from now on
         return out, refs
 
     async def _write(self, out: Records, refs: _Refs) -> None:
