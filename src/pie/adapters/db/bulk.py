@@ -16,7 +16,7 @@ import sqlite3
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Literal
 from uuid import UUID
 
@@ -321,7 +321,7 @@ def _records(
     A column holding one value in every row (the tenant, the time of a change) is converted
     once (not a JSON one: equal documents, such as ``{"a": 1}`` and ``{"a": True}``, may be
     written differently)."""
-    values = [[r[c] for r in rows] for c in columns]
+    values = [list(map(itemgetter(c), rows)) for c in columns]
     for i, conv in enumerate(converters):
         column = values[i]
         if conv is None or not column:
