@@ -4,15 +4,17 @@ The ``Sink`` collects drafts into batches; for each batch it resolves external i
 store in one call per kind (records of earlier batches are already written, inside the same
 transaction), builds the records and writes them with ``upsert_many`` as the source's origin,
 each with the fields it carries, and an ExternalRef for every external id it brings. A record
-may only refer to records earlier in the source or already in the store.
+may only refer to records earlier in the source or already in the store. When the store held
+nothing of the source as the run began (a first load), the ids are resolved from the refs the
+run itself wrote, without a query, until a batch deletes, merges or re-points one.
 
 For a resumable source each batch is committed together with the positions its records
 reached (``uow.cursors``); otherwise the caller commits once, at the end, and, on a store that
 works outside the interpreter lock (``uow.overlaps_writes``: PostgreSQL), a batch's write runs
-on while the caller reads and maps the next records: the database works on one batch while
-Python prepares the next. The unit of work serves one statement at a time, so
-the write in flight is awaited (``settle``) before the store is used again, and stopped
-(``abandon``) when the import fails.
+on while the caller reads, maps and (on a first load) builds the next records: the database
+works on one batch while Python prepares the next. The unit of work serves one statement at
+a time, so the write in flight is awaited (``settle``) before the store is used again, and
+stopped (``abandon``) when the import fails.
 """
 
 from __future__ import annotations
