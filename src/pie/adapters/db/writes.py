@@ -231,11 +231,16 @@ class Writer:
         in commit order."""
         if not changes:
             return
-        last = await self._bump(len(changes))
         tenant = self._tenant
-        for seq, change in enumerate(changes, last - len(changes) + 1):
-            change["tenant_id"], change["seq"] = tenant, seq
-        await bulk.insert_rows(self._session, CHANGES, changes)
+        for change in changes:
+            change["tenant_id"] = tenant
+        if len(changes) > bulk.PG_CHUNK or not await bulk.insert_numbered(
+            self._session, CHANGES, COUNTERS, tenant, changes
+        ):
+            last = await self._bump(len(changes))
+            for seq, change in enumerate(changes, last - len(changes) + 1):
+                change["seq"] = seq
+            await bulk.insert_rows(self._session, CHANGES, changes)
 
     async def _bump(self, count: int) -> int:
         result = await self._session.execute(
