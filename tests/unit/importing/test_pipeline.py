@@ -168,7 +168,7 @@ def task(ext: str, opportunity: str) -> dict[str, Any]:
 
 
 class CountingResolves(InMemoryUnitOfWork):
-    """The fake unit of work, counting the store look-ups of external ids."""
+    """The fake unit of work, counting its store look-ups of external ids."""
 
     resolves = 0
 
@@ -177,7 +177,7 @@ class CountingResolves(InMemoryUnitOfWork):
         resolve = self.refs.resolve
 
         async def counted(*args: Any, **kwargs: Any) -> dict[str, UUID]:
-            CountingResolves.resolves += 1
+            self.resolves += 1
             return await resolve(*args, **kwargs)
 
         self.refs.resolve = counted  # type: ignore[method-assign]
@@ -194,14 +194,15 @@ async def test_a_first_load_finds_the_records_of_earlier_batches_without_asking_
     report = await import_source(uow, source, salesforce.api_mapper, chunk_size=2)
 
     assert report.count(EntityKind.ACTIVITY).created == 3
-    assert CountingResolves.resolves == 0  # nothing of this source was stored before
+    assert uow.resolves == 0  # nothing of this source was stored before
     activities = store.tables_for(tenant).rows["activities"].values()
     assert {a.deal_id for a in activities} == expected(tenant, 1, 2, 3)
 
     more = FakePagingSource({"tasks": [*tasks, task("00T4", "00600004")]})  # one more
-    again = await import_source(CountingResolves(tenant, store), more, salesforce.api_mapper)
+    later = CountingResolves(tenant, store)
+    again = await import_source(later, more, salesforce.api_mapper)
     assert again.count(EntityKind.ACTIVITY).created == 1
-    assert CountingResolves.resolves > 0  # the store holds this source's records now
+    assert later.resolves > 0  # the store holds this source's records now
 
 
 async def test_after_a_batch_deleted_a_record_later_batches_no_longer_find_it(
