@@ -7,7 +7,7 @@ fresh migrated database (PostgreSQL: a new database migrated by the superuser an
 a non-owner app role, so row-level security applies, as tests/dbfixtures.py does; SQLite: a
 new file) and a tenant, then the real import path ``pie.importing.service.import_file(uow,
 path)`` is timed, reading and validating the file included, with its defaults (on PostgreSQL
-each 1,000-draft batch is written while the next one is read and mapped, in the one
+each 1,000-draft batch is written while the next one is read, mapped and built, in the one
 transaction; on SQLite, whose driver needs the interpreter lock for every row, batches of
 5,000 are written in turn), twice: the first load, and the
 same file again (an unchanged re-run: nothing may change). Records are every stored record

@@ -228,6 +228,7 @@ class SeenIds:
 
     def __init__(self) -> None:
         self._seen: dict[EntityKind, set[int]] = {}
+        self._count = 0
 
     _h = staticmethod(hash if sys.hash_info.width >= 64 else _blake2b_64)
 
@@ -238,7 +239,11 @@ class SeenIds:
         if h in seen:
             return False
         seen.add(h)
+        self._count += 1
         return True
+
+    def __len__(self) -> int:
+        return self._count
 
     def __contains__(self, key: Key) -> bool:
         return self._h(key[1]) in self._seen.get(key[0], set())

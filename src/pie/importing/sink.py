@@ -4,15 +4,17 @@ The ``Sink`` collects drafts into batches; for each batch it resolves external i
 store in one call per kind (records of earlier batches are already written, inside the same
 transaction), builds the records and writes them with ``upsert_many`` as the source's origin,
 each with the fields it carries, and an ExternalRef for every external id it brings. A record
-may only refer to records earlier in the source or already in the store.
+may only refer to records earlier in the source or already in the store. When the store held
+nothing of the source as the run began (a first load), the ids are resolved from the refs the
+run itself wrote, without a query, until a batch deletes, merges or re-points one.
 
 For a resumable source each batch is committed together with the positions its records
 reached (``uow.cursors``); otherwise the caller commits once, at the end, and, on a store that
 works outside the interpreter lock (``uow.overlaps_writes``: PostgreSQL), a batch's write runs
-on while the caller reads and maps the next records: the database works on one batch while
-Python prepares the next. The unit of work serves one statement at a time, so
-the write in flight is awaited (``settle``) before the store is used again, and stopped
-(``abandon``) when the import fails.
+on while the caller reads, maps and (on a first load) builds the next records: the database
+works on one batch while Python prepares the next. The unit of work serves one statement at
+a time, so the write in flight is awaited (``settle``) before the store is used again, and
+stopped (``abandon``) when the import fails.
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ from typing import TypeVar
 from uuid import UUID
 
 from pie.domain.errors import InvalidInput
-from pie.domain.model import MERGED, EntityKind, ExternalRef
-from pie.importing.draft import Draft, Ids, Problem, Records, Rows
+from pie.domain.model import MERGED, EntityKind, ExternalRef, derive_id
+from pie.importing.draft import Draft, Ids, Problem, Records, Rows, SeenIds
 from pie.importing.merges import merge
 from pie.importing.report import Rejected, Tally
 from pie.ports.repositories import Repository, UpsertCounts
 from pie.ports.uow import UnitOfWork, records_of
 
 DEFAULT_CHUNK_SIZE = 5000
+YIELD_EVERY = 4  # drafts built between turns of the event loop while a write is in flight
+#: external ids a run remembers writing (about 60 bytes each) before it asks the store instead
+MAX_WRITTEN = 2_000_000
 #: drafts per batch when writes overlap reading: small enough for several batches to overlap
 OVERLAP_CHUNK_SIZE = 1000
 T = TypeVar("T")
@@ -91,6 +96,9 @@ class Sink:
         self._pending: asyncio.Task[None] | None = None  # the write in flight
         #: whether the store held records of this source when the run began (None: not asked)
         self.stored_before: bool | None = None
+        #: the external ids whose refs this run wrote, each to the id derived from it (None
+        #: once a batch deleted, merged or re-pointed one, or there are too many to keep)
+        self._written: SeenIds | None = SeenIds()
 
     def unchanged(self, kind: EntityKind) -> None:
         """A record the source sent exactly as it was stored last time: nothing to write."""
@@ -116,10 +124,18 @@ class Sink:
         """Store the drafts put so far (and, for a resumable source, commit them with the
         positions they reach). With ``overlap`` the write is left running."""
         drafts, self._drafts = self._drafts, []
+        built: tuple[Records, _Refs] | None = None
+        if drafts and not self.halted:
+            if self.stored_before is None:
+                await self.settle()
+                self.stored_before = await self.uow.refs.any_from(self.source)
+            if self._written is not None and not self.stored_before:
+                # No query: built while the write in flight (if any) runs on.
+                built = await self._build(drafts, self._ids_written(drafts))
         await self.settle()
         if not self.halted:
             if drafts:
-                out, refs = self._build(drafts, await self._resolve(drafts))
+                out, refs = built or await self._build(drafts, await self._resolve(drafts))
                 if self.overlap:
                     self._pending = asyncio.create_task(self._write(out, refs))
                 else:
@@ -156,24 +172,39 @@ class Sink:
         self.committed.update(positions)
 
     async def _resolve(self, drafts: Sequence[Draft]) -> Ids:
-        wanted: dict[EntityKind, set[str]] = {}
-        for d in drafts:
-            for kind, ext in d.own:
-                wanted.setdefault(kind, set()).add(ext)
-            for kind, ext, _ in d.refs:
-                wanted.setdefault(kind, set()).add(ext)
-            for kind, ext in d.lookups:
-                wanted.setdefault(kind, set()).add(ext)
         ids = Ids(self.uow.tenant_id, self.source)
-        for kind, exts in wanted.items():
+        for kind, exts in _wanted(drafts).items():
             ids.resolved[kind] = await self.uow.refs.resolve(kind, self.source, sorted(exts))
         return ids
 
-    def _build(self, drafts: Sequence[Draft], ids: Ids) -> tuple[Records, _Refs]:
+    def _ids_written(self, drafts: Sequence[Draft]) -> Ids:
+        """What ``_resolve`` would find, without asking the store: used while the store's refs
+        of this source are exactly those this run wrote (none were stored when it began, and
+        no batch deleted, merged or re-pointed one), so each names the id derived from its
+        external id. Refs of a batch still being written count as stored: every later
+        statement runs after that write. The ids are remembered as 64-bit hashes
+        (``SeenIds``, as the mappers' duplicate check): should a reference to a missing
+        record collide with a written one (odds of about 1 in 10^13 for a million ids), it
+        would name the id derived from it (refused by the foreign key where there is one)
+        instead of being reported."""
+        written = self._written
+        assert written is not None
+        tenant, source = self.uow.tenant_id, self.source
+        ids = Ids(tenant, source)
+        for kind, exts in _wanted(drafts).items():
+            ids.resolved[kind] = {
+                ext: derive_id(tenant, kind, source, ext) for ext in exts if (kind, ext) in written
+            }
+        return ids
+
+    async def _build(self, drafts: Sequence[Draft], ids: Ids) -> tuple[Records, _Refs]:
         """The batch's records and their refs: ``new`` those of external ids the store did
-        not hold when the batch was resolved, ``known`` the others (and aliases)."""
+        not hold when the batch was resolved, ``known`` the others (and aliases). Gives the
+        write in flight its turns."""
         out, refs = Records(), _Refs()
-        for d in drafts:
+        for n, d in enumerate(drafts):
+            if n % YIELD_EVERY == 0 and self.writing:
+                await asyncio.sleep(0)  # let the write in flight take its next step
             mine = {key: ids.own(*key) for key in d.own}
             ids.local.update(mine)
             try:
@@ -198,6 +229,8 @@ class Sink:
                 )
                 stored = ids.resolved.get(kind)
                 (refs.known if stored and ext in stored else refs.new).append(ref)
+                if self._written is not None:
+                    self._written.add(kind, ext)
             if d.aliases:  # ids merged into this record now name it
                 me = ids.own(*main)
                 refs.known += [
@@ -211,6 +244,13 @@ class Sink:
                     )
                     for kind, ext in d.aliases
                 ]
+        if (
+            out.deletes
+            or out.merges
+            or any(d.aliases for d in drafts)
+            or (self._written is not None and len(self._written) > MAX_WRITTEN)
+        ):
+            self._written = None  # ask the store from now on
         return out, refs
 
     async def _write(self, out: Records, refs: _Refs) -> None:
@@ -251,3 +291,16 @@ class Sink:
         if rows:
             counts = await repo.upsert_many(rows.items, origin=self.source, fields=rows.carried())
             self.tally.add(kind, counts)
+
+
+def _wanted(drafts: Sequence[Draft]) -> dict[EntityKind, set[str]]:
+    """The external ids a batch names, per kind: its own, those it refers to or looks up."""
+    wanted: dict[EntityKind, set[str]] = {}
+    for d in drafts:
+        for kind, ext in d.own:
+            wanted.setdefault(kind, set()).add(ext)
+        for kind, ext, _ in d.refs:
+            wanted.setdefault(kind, set()).add(ext)
+        for kind, ext in d.lookups:
+            wanted.setdefault(kind, set()).add(ext)
+    return wanted

@@ -154,3 +154,77 @@ async def test_stage_names_map_with_the_vendor_defaults(store: InMemoryStore, te
     )
     (deal,) = store.tables_for(tenant).rows["deals"].values()
     assert deal.stage is Stage.NEGOTIATION
+
+
+def task(ext: str, opportunity: str) -> dict[str, Any]:
+    return {
+        "attributes": {"type": "Task"},
+        "Id": ext,
+        "WhatId": opportunity,
+        "Subject": f"Call about {opportunity}",
+        "CreatedDate": "2025-02-01T10:00:00.000+0000",
+        "LastModifiedDate": "2025-02-01T10:00:00.000+0000",
+    }
+
+
+class CountingResolves(InMemoryUnitOfWork):
+    """The fake unit of work, counting its store look-ups of external ids."""
+
+    resolves = 0
+
+    async def __aenter__(self) -> CountingResolves:
+        await super().__aenter__()
+        resolve = self.refs.resolve
+
+        async def counted(*args: Any, **kwargs: Any) -> dict[str, UUID]:
+            self.resolves += 1
+            return await resolve(*args, **kwargs)
+
+        self.refs.resolve = counted  # type: ignore[method-assign]
+        return self
+
+
+async def test_a_first_load_finds_the_records_of_earlier_batches_without_asking_the_store(
+    store: InMemoryStore, tenant: UUID
+) -> None:
+    tasks = [task(f"00T{i}", f"006{i:05d}") for i in range(1, 4)]
+    source = FakePagingSource({"deals": OPPORTUNITIES, "tasks": tasks})
+    uow = CountingResolves(tenant, store)
+
+    report = await import_source(uow, source, salesforce.api_mapper, chunk_size=2)
+
+    assert report.count(EntityKind.ACTIVITY).created == 3
+    assert uow.resolves == 0  # nothing of this source was stored before
+    activities = store.tables_for(tenant).rows["activities"].values()
+    assert {a.deal_id for a in activities} == expected(tenant, 1, 2, 3)
+
+    more = FakePagingSource({"tasks": [*tasks, task("00T4", "00600004")]})  # one more
+    later = CountingResolves(tenant, store)
+    again = await import_source(later, more, salesforce.api_mapper)
+    assert again.count(EntityKind.ACTIVITY).created == 1
+    assert later.resolves > 0  # the store holds this source's records now
+
+
+async def test_after_a_batch_deleted_a_record_later_batches_no_longer_find_it(
+    store: InMemoryStore, tenant: UUID
+) -> None:
+    source = FakePagingSource(
+        {
+            "deals": OPPORTUNITIES[:2],
+            "deleted:Opportunity": [{"Id": "00600001"}],
+            "tasks": [task("00T1", "00600001"), task("00T2", "00600002")],
+        }
+    )
+
+    report = await import_source(
+        InMemoryUnitOfWork(tenant, store),
+        source,
+        salesforce.api_mapper,
+        chunk_size=1,
+        skip_bad_rows=True,
+    )
+
+    assert report.deleted == {EntityKind.DEAL: 1}
+    assert [(r.record_id, r.field) for r in report.rejected] == [("00T1", "WhatId")]
+    assert report.count(EntityKind.ACTIVITY).created == 1
+    assert deal_ids(store, tenant) == expected(tenant, 2)

@@ -16,7 +16,7 @@ import sqlite3
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Literal
 from uuid import UUID
 
@@ -119,6 +119,31 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Row]) 
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     )
     await _sqlite_many(session, table, columns, rows, sql)
+
+
+async def insert_numbered(
+    session: AsyncSession, table: Table, counters: Table, tenant_id: UUID, rows: Sequence[Row]
+) -> bool:
+    """On PostgreSQL, insert ``rows`` (the tenant's, in order) numbered after the tenant's
+    last number in ``counters`` (``tenant_id``, ``last_seq``), which moves on by as many, in
+    one statement: ``seq`` of each row is set here. False elsewhere (nothing done)."""
+    if await dialect(session) != "postgresql":
+        return False
+    n = len(rows)
+    for place, row in enumerate(rows, 1):  # the place in the batch; the statement adds the rest
+        row["seq"] = place
+    columns = list(table.c.keys())
+    picked = ", ".join(f"s.seq + c.last_seq - {n}" if c == "seq" else f"s.{c}" for c in columns)
+    tenant = UUID(str(tenant_id))  # a literal (the simple query takes no parameters): a uuid
+    sql = (
+        f"WITH c AS (INSERT INTO {counters.name} (tenant_id, last_seq)"
+        f" VALUES ('{tenant}'::uuid, {n}) ON CONFLICT (tenant_id) DO UPDATE"
+        f" SET last_seq = {counters.name}.last_seq + {n} RETURNING last_seq)"
+        f" INSERT INTO {table.name} ({', '.join(columns)}) SELECT {picked}"
+        " FROM {stage} AS s CROSS JOIN c"
+    )
+    await _pg_staged(session, table, columns, rows, sql, result="none")
+    return True
 
 
 async def update_rows(
@@ -321,7 +346,7 @@ def _records(
     A column holding one value in every row (the tenant, the time of a change) is converted
     once (not a JSON one: equal documents, such as ``{"a": 1}`` and ``{"a": True}``, may be
     written differently)."""
-    values = [[r[c] for r in rows] for c in columns]
+    values = [list(map(itemgetter(c), rows)) for c in columns]
     for i, conv in enumerate(converters):
         column = values[i]
         if conv is None or not column:

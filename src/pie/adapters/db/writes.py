@@ -123,10 +123,17 @@ class Writer:
         if fields is not None and len(fields) != len(items):
             raise ValueError("fields must name the carried fields of each item")
         incoming: dict[UUID, tuple[dict[str, Any], frozenset[str]]] = {}
+        mine: dict[frozenset[str], frozenset[str]] = {}  # carried -> the table's fields of it
         for n, item in enumerate(items):
             row = self._row(spec, item)
             carried = fields[n] if fields is not None else None
-            incoming[row["id"]] = (row, spec.fields if carried is None else carried & spec.fields)
+            if carried is None:
+                incoming[row["id"]] = (row, spec.fields)
+                continue
+            kept = mine.get(carried)
+            if kept is None:
+                kept = mine[carried] = carried & spec.fields
+            incoming[row["id"]] = (row, kept)
         stored = await bulk.fetch_by_id(self._session, spec.table, self._tenant, list(incoming))
         if must_exist and len(stored) < len(incoming):
             missing = next(i for i in incoming if i not in stored)
@@ -219,17 +226,21 @@ class Writer:
     # --- the change feed --------------------------------------------------------------------
 
     async def append(self, changes: list[dict[str, Any]]) -> None:
-        """Number ``changes`` after the tenant's last change and store them. The counter row
-        stays locked until the transaction ends, so a tenant's seqs are in commit order."""
+        """Number ``changes`` (made by ``_change``) after the tenant's last change and store
+        them. The counter row stays locked until the transaction ends, so a tenant's seqs are
+        in commit order."""
         if not changes:
             return
-        last = await self._bump(len(changes))
-        first = last - len(changes) + 1
-        rows = [
-            {"tenant_id": self._tenant, "seq": first + n, **change}
-            for n, change in enumerate(changes)
-        ]
-        await bulk.insert_rows(self._session, CHANGES, rows)
+        tenant = self._tenant
+        for change in changes:
+            change["tenant_id"] = tenant
+        if len(changes) > bulk.PG_CHUNK or not await bulk.insert_numbered(
+            self._session, CHANGES, COUNTERS, tenant, changes
+        ):
+            last = await self._bump(len(changes))
+            for seq, change in enumerate(changes, last - len(changes) + 1):
+                change["seq"] = seq
+            await bulk.insert_rows(self._session, CHANGES, changes)
 
     async def _bump(self, count: int) -> int:
         result = await self._session.execute(
@@ -252,9 +263,11 @@ def _change(
     changed: Mapping[str, tuple[Any, Any]],
     at: datetime,
 ) -> dict[str, Any]:
-    """A change row; its ``fields`` values are encoded to JSON (ISO dates, money as strings)
-    by the JSON column's serializer."""
+    """A change row, numbered by ``Writer.append``; its ``fields`` values are encoded to JSON
+    (ISO dates, money as strings) by the JSON column's serializer."""
     return {
+        "tenant_id": None,
+        "seq": None,
         "entity": kind.value,
         "entity_id": ident,
         "op": op,
