@@ -1,4 +1,5 @@
-"""What SQLite does not do by itself: foreign keys, time zones, exact money."""
+"""What SQLite does not do by itself: foreign keys, time zones, exact money; and how the store
+keeps its write-ahead log."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from pie.adapters.db.engine import SQLITE_WAL_CHECKPOINT_PAGES, SQLITE_WAL_KEEP_BYTES
 from pie.domain.errors import Conflict
 from tests.contract import records as r
 from tests.dbfixtures import Database
@@ -25,6 +27,23 @@ async def test_foreign_keys_are_enforced(sqlite_db: Database) -> None:
             await session.execute(
                 text("INSERT INTO api_keys VALUES ('x', 'no-such-tenant', 'h', 'p', '2026', NULL)")
             )
+
+
+async def test_the_wal_is_checkpointed_in_large_steps_and_cut_back_after(
+    sqlite_db: Database,
+) -> None:
+    """Readers never wait for the writer (WAL), a commit is durable against a crash of the
+    process (synchronous NORMAL), and a sync's batches are copied into the database every
+    ``SQLITE_WAL_CHECKPOINT_PAGES`` pages, not after every commit."""
+    async with sqlite_db.sessions() as session:
+
+        async def pragma(name: str) -> object:
+            return (await session.execute(text(f"PRAGMA {name}"))).scalar()
+
+        assert await pragma("journal_mode") == "wal"
+        assert await pragma("synchronous") == 1  # NORMAL
+        assert await pragma("wal_autocheckpoint") == SQLITE_WAL_CHECKPOINT_PAGES
+        assert await pragma("journal_size_limit") == SQLITE_WAL_KEEP_BYTES
 
 
 async def test_timestamps_come_back_aware_utc_and_money_exact(sqlite_db: Database) -> None:
