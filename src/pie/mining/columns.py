@@ -311,8 +311,10 @@ class ColumnsBuilder:
         """``contact``: the contacts' ``KEY``."""
         self._add(s_deal=deal, s_key=contact, s_us=created_us, s_roles=np.asarray(roles, CODE))
 
-    def add_activities(self, deal: Int, at_us: Int, objections: Bool) -> None:
-        self._add(a_deal=deal, a_us=at_us, a_obj=objections)
+    def add_activities(self, deal: Int, at_us: Int) -> None:
+        """Every activity's deal and time; which have objections is known from the details
+        (``add_details``: every activity of the deals with objections)."""
+        self._add(a_deal=deal, a_us=at_us)
 
     def add_details(
         self,
@@ -368,6 +370,8 @@ class ColumnsBuilder:
             raise ValueError("activity details do not match the activities (read apart?)")
         p_act, p_contact = self._ragged(col("d_np", np.int64), d_p, d_sel, d_row)
         o_count = col("d_no", np.int64)
+        a_objections = np.zeros(a_us.size, dtype=np.bool_)
+        a_objections[d_row] = o_count[d_sel] > 0
         o_act, o_res = self._ragged(o_count, col("d_ores", np.bool_), d_sel, d_row)
         _, o_at = self._ragged(o_count, col("d_oat", np.int64), d_sel, d_row)
         ids = self._every()
@@ -398,7 +402,7 @@ class ColumnsBuilder:
             s_roles=col("s_roles", CODE)[s_sel],
             a_deal=a_deal,
             a_us=a_us,
-            a_objections=col("a_obj", np.bool_)[a_sel],
+            a_objections=a_objections,
             p_act=p_act,
             p_contact=p_contact,
             o_act=o_act,
@@ -546,7 +550,6 @@ def from_histories(
     b.add_activities(
         np.array([i for i, _ in acts], dtype=np.int64),
         np.array([to_micros(a.occurred_at) for _, a in acts], dtype=np.int64),
-        np.array([bool(a.objections) for _, a in acts], dtype=np.bool_),
     )
     noted = {i for i, a in acts if a.objections}
     details = [(i, a) for i, a in acts if i in noted]

@@ -16,7 +16,7 @@ from uuid import UUID
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from sqlalchemy import Integer, Select, String, case, func, select, type_coerce
+from sqlalchemy import Integer, Select, String, case, func, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -36,7 +36,7 @@ from pie.mining.eventlog_arrays import to_micros
 from pie.simulation.streams import identity_of
 
 from .repositories import ACCOUNTS, DEALS, REFS, STAKEHOLDERS
-from .tables import ActivityRow, StageTransitionRow
+from .tables import HAS_OBJECTIONS, ActivityRow, StageTransitionRow
 
 ACTS = ActivityRow.__table__
 TRANS = StageTransitionRow.__table__
@@ -228,19 +228,21 @@ class SqlColumnReader:
                 b.deal_rows(self._keys(rows, 0)), self._keys(rows, 1), self._times(rows, 2), bits
             )
         c = ACTS.c
-        length = func.json_array_length if self._sqlite else func.jsonb_array_length
-        has = length(c.objections) > 0
         mine = (c.tenant_id == me, c.deal_id.is_not(None))
-        acts = select(self._id(c.deal_id), self._time(c.occurred_at), has).where(*mine)
+        # (deal, time) from the (tenant, deal, time) index alone: no table row is read (ties
+        # need no order, their rows being alike); which deals have objections, from the
+        # partial index of the activities with some (0016)
+        acts = select(self._id(c.deal_id), self._time(c.occurred_at)).where(*mine)
+        async for rows in self._parts(acts.order_by(c.deal_id, c.occurred_at)):
+            b.add_activities(b.deal_rows(self._keys(rows, 0)), self._times(rows, 1))
+        has = text(HAS_OBJECTIONS["sqlite" if self._sqlite else "postgresql"])
         noted: list[NDArray[np.integer[Any]]] = []  # rows of deals with objections
-        async for rows in self._parts(acts.order_by(c.deal_id, c.occurred_at, c.id)):
+        objected = select(self._id(c.deal_id)).where(*mine, has).distinct()
+        async for rows in self._parts(objected):
             deal = b.deal_rows(self._keys(rows, 0))
-            objections = np.fromiter(map(_SECOND, rows), dtype=np.bool_, count=len(rows))
-            b.add_activities(deal, self._times(rows, 1), objections)
-            noted.append(np.unique(deal[objections & (deal >= 0)]))
-        # every activity of the deals with objections, a chunk of deals a query (by the
-        # index, as above: a second pass over all activities only to find them would read
-        # the whole table again)
+            noted.append(deal[deal >= 0])
+        # every activity of the deals with objections (with its objection flag), a chunk of
+        # deals a query, by the (tenant, deal, time) index
         wanted = np.unique(np.concatenate(noted)) if noted else np.zeros(0, np.int64)
         detail = select(
             self._id(c.deal_id),
@@ -271,7 +273,6 @@ class SqlColumnReader:
 
 
 Rows = Sequence[Sequence[Any]]
-_SECOND = itemgetter(2)
 _NONE: tuple[list[bool], list[int]] = ([], [])  # no objections
 
 
