@@ -20,6 +20,7 @@ Times are integer microseconds since the epoch (``NO_TIME`` for none); days are
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -265,6 +266,17 @@ class ColumnsBuilder:
         found: Int = np.where(hit, pos if order is None else order[pos], -1).astype(ROW)
         return found
 
+    def grouped_deal_rows(self, ids: Sequence[str]) -> Int:
+        """``deal_rows`` of deal ids given as 32 hex digits, rows grouped by deal (as read in
+        (deal, time) order): each run of one id is converted and searched once."""
+        if not ids:
+            return np.zeros(0, ROW)
+        digits = np.asarray(ids, dtype="S32")
+        starts = np.flatnonzero(np.append(True, digits[1:] != digits[:-1]))
+        runs = np.diff(np.append(starts, digits.size))
+        out: Int = np.repeat(self.deal_rows(hex_keys(digits[starts])), runs)
+        return out
+
     def _every(self) -> NDArray[np.bytes_]:
         """Every deal's key, in row order."""
         if len(self.keys) != 1:
@@ -327,9 +339,9 @@ class ColumnsBuilder:
         participants' ids (as ``str(UUID)`` gives them: ``contact_keys``), and its objections
         (``objection_values``)."""
         self._add(d_deal=deal, d_us=at_us)
-        self._add(d_np=np.array([len(p) for p in participants], dtype=np.int64))
+        self._add(d_np=np.fromiter(map(len, participants), np.int64, len(participants)))
         self._add(d_no=np.array([len(o[0]) for o in objections], dtype=np.int64))
-        self._add(d_key=contact_keys([k for p in participants for k in p]))
+        self._add(d_key=contact_keys(list(itertools.chain.from_iterable(participants))))
         self._add(d_ores=np.array([r for o in objections for r in o[0]], dtype=np.bool_))
         self._add(d_oat=np.array([t for o in objections for t in o[1]], dtype=np.int64))
 

@@ -83,11 +83,17 @@ class SqlColumnReader:
     def _uuid(self, value: Any) -> UUID:
         return UUID(hex=value) if self._sqlite else UUID(str(value))
 
+    def _hex(self, rows: Rows, i: int) -> list[str]:
+        """Ids as 32 hex digits (as SQLite stores them)."""
+        return _column(rows, i) if self._sqlite else [v.hex for v in _column(rows, i)]
+
     def _keys(self, rows: Rows, i: int) -> NDArray[np.bytes_]:
-        """Ids as ``KEY`` (from the 32 hex digits SQLite stores)."""
-        if self._sqlite:
-            return hex_keys(_column(rows, i))
-        return hex_keys([v.hex for v in _column(rows, i)])
+        """Ids as ``KEY``."""
+        return hex_keys(self._hex(rows, i))
+
+    def _deals(self, b: ColumnsBuilder, rows: Rows, i: int) -> NDArray[np.integer[Any]]:
+        """The deal row of each row, its deal's id in column ``i`` (rows grouped by deal)."""
+        return b.grouped_deal_rows(self._hex(rows, i))
 
     async def _parts(self, stmt: Select[Any]) -> AsyncIterator[Rows]:
         """The rows of ``stmt`` in batches. On SQLite the compiled statement runs on the
@@ -202,7 +208,7 @@ class SqlColumnReader:
         # table (SQLite sorts only rows sharing deal and time, by id), and rows come sorted
         async for rows in self._parts(trans.order_by(t.deal_id, t.at, t.id)):
             b.add_transitions(
-                b.deal_rows(self._keys(rows, 0)),
+                self._deals(b, rows, 0),
                 _codes(rows, 1),
                 _codes(rows, 2),
                 self._times(rows, 3),
@@ -225,7 +231,7 @@ class SqlColumnReader:
                 else np.array([role_bits(_loads(x)) for x in roles], dtype=np.int8)
             )
             b.add_stakeholders(
-                b.deal_rows(self._keys(rows, 0)), self._keys(rows, 1), self._times(rows, 2), bits
+                self._deals(b, rows, 0), self._keys(rows, 1), self._times(rows, 2), bits
             )
         c = ACTS.c
         mine = (c.tenant_id == me, c.deal_id.is_not(None))
@@ -234,12 +240,12 @@ class SqlColumnReader:
         # partial index of the activities with some (0016)
         acts = select(self._id(c.deal_id), self._time(c.occurred_at)).where(*mine)
         async for rows in self._parts(acts.order_by(c.deal_id, c.occurred_at)):
-            b.add_activities(b.deal_rows(self._keys(rows, 0)), self._times(rows, 1))
+            b.add_activities(self._deals(b, rows, 0), self._times(rows, 1))
         has = text(HAS_OBJECTIONS["sqlite" if self._sqlite else "postgresql"])
         noted: list[NDArray[np.integer[Any]]] = []  # rows of deals with objections
         objected = select(self._id(c.deal_id)).where(*mine, has).distinct()
         async for rows in self._parts(objected):
-            deal = b.deal_rows(self._keys(rows, 0))
+            deal = self._deals(b, rows, 0)
             noted.append(deal[deal >= 0])
         # every activity of the deals with objections (with its objection flag), a chunk of
         # deals a query, by the (tenant, deal, time) index
@@ -255,9 +261,9 @@ class SqlColumnReader:
             part = detail.where(c.tenant_id == me, c.deal_id.in_(chunk))
             async for rows in self._parts(part.order_by(c.deal_id, c.occurred_at, c.id)):
                 b.add_details(
-                    b.deal_rows(self._keys(rows, 0)),
+                    self._deals(b, rows, 0),
                     self._times(rows, 1),
-                    [[str(p) for p in _loads(ps)] for ps in _column(rows, 2)],
+                    _loads_each(_column(rows, 2)),
                     [objection_values(_loads(os)) if os else _NONE for os in _column(rows, 3)],
                 )
         return b.build()
@@ -293,6 +299,14 @@ def _floats(rows: Rows, i: int) -> Float:
 def _loads(value: Any) -> Any:
     """A JSON value: text parsed with orjson; what the driver already decoded, as is."""
     return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _loads_each(values: list[Any]) -> list[Any]:
+    """JSON values (``_loads``), texts parsed in one call: joined into one JSON array."""
+    if values and all(isinstance(v, str) for v in values):
+        parsed: list[Any] = orjson.loads("[" + ",".join(values) + "]")
+        return parsed
+    return [_loads(v) for v in values]
 
 
 def _sqlite_param(value: Any) -> Any:
