@@ -8,7 +8,8 @@ native values. Either way the numbers equal what the domain objects hold.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import ctypes
+from collections.abc import AsyncIterator, Callable, Sequence
 from operator import itemgetter
 from typing import Any
 from uuid import UUID
@@ -266,7 +267,9 @@ class SqlColumnReader:
                     _loads_each(_column(rows, 2)),
                     [objection_values(_loads(os)) if os else _NONE for os in _column(rows, 3)],
                 )
-        return b.build()
+        out = b.build()
+        _release_free_memory()
+        return out
 
     def _roles(self, column: Any) -> ColumnElement[Any]:
         """The role bits (``role_bits``) on SQLite, from the JSON text of role names; the
@@ -307,6 +310,27 @@ def _loads_each(values: list[Any]) -> list[Any]:
         parsed: list[Any] = orjson.loads("[" + ",".join(values) + "]")
         return parsed
     return [_loads(v) for v in values]
+
+
+def _release_free_memory() -> None:
+    """Hand the heap memory the read freed back to the system (glibc's ``malloc_trim``; a
+    no-op elsewhere). The batches' rows and arrays leave about 1.5 times the columns' size
+    free but held in the heap, and the arrays of a large store's fit are too large to reuse
+    it (they are mapped apart): at 1,000,000 deals it would sit under the fit's peak."""
+    if _TRIM is not None:
+        _TRIM(0)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(None)
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    return trim
+
+
+_TRIM = _malloc_trim()
 
 
 def _sqlite_param(value: Any) -> Any:
