@@ -83,8 +83,9 @@ def peak_mb() -> float:
 
 #: the queries ``uow.columns.read()`` runs on SQLite (``adapters/db/columns.py``), fetched raw:
 #: the floor of any read. Deals with their stream identity (their own source's ref, else any
-#: ref) and industry; transitions, deal stakeholders (role bits) and activities in the order
-#: of their (tenant, deal, time) index; then every activity of the deals with objections
+#: ref) and industry; transitions, deal stakeholders (role bits) and activities (from their
+#: index alone) in the order of their (tenant, deal, time) index; the deals with objections
+#: (their partial index); then every activity of the deals with objections
 _OWN_REF = (
     "(SELECT r.external_id FROM external_refs r WHERE r.tenant_id = :t AND r.kind = 'deal'"
     " AND r.entity_id = d.id AND r.source = d.source LIMIT 1)"
@@ -100,8 +101,10 @@ FLOOR_QUERIES = (
     "SELECT deal_id, contact_id, created_at, (instr(roles, '\"champion\"') > 0) * 1"
     " + (instr(roles, '\"blocker\"') > 0) * 2 FROM stakeholders WHERE tenant_id = :t"
     " AND deal_id IS NOT NULL ORDER BY deal_id, id",
-    "SELECT deal_id, occurred_at, json_array_length(objections) > 0 FROM activities"
-    " WHERE tenant_id = :t AND deal_id IS NOT NULL ORDER BY deal_id, occurred_at, id",
+    "SELECT deal_id, occurred_at FROM activities WHERE tenant_id = :t AND deal_id IS NOT NULL"
+    " ORDER BY deal_id, occurred_at",
+    "SELECT DISTINCT deal_id FROM activities WHERE tenant_id = :t AND deal_id IS NOT NULL"
+    " AND json_array_length(objections) > 0",
 )
 #: the activities of the deals with objections (found by the last query), a chunk at a time
 FLOOR_DETAILS = (
@@ -124,7 +127,7 @@ def read_floor(store: Path, tenant: UUID) -> tuple[float, float]:
             cursor = db.execute(query, {"t": tenant.hex})
             while rows := cursor.fetchmany(10_000):
                 if query is FLOOR_QUERIES[-1]:
-                    noted.update([row[0] for row in rows if row[2]])
+                    noted.update([row[0] for row in rows])
         wanted = sorted(noted)
         for lo in range(0, len(wanted), DETAIL_DEALS):
             chunk = wanted[lo : lo + DETAIL_DEALS]

@@ -20,6 +20,7 @@ Times are integer microseconds since the epoch (``NO_TIME`` for none); days are
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -265,6 +266,17 @@ class ColumnsBuilder:
         found: Int = np.where(hit, pos if order is None else order[pos], -1).astype(ROW)
         return found
 
+    def grouped_deal_rows(self, ids: Sequence[str]) -> Int:
+        """``deal_rows`` of deal ids given as 32 hex digits, rows grouped by deal (as read in
+        (deal, time) order): each run of one id is converted and searched once."""
+        if not ids:
+            return np.zeros(0, ROW)
+        digits = np.asarray(ids, dtype="S32")
+        starts = np.flatnonzero(np.append(True, digits[1:] != digits[:-1]))
+        runs = np.diff(np.append(starts, digits.size))
+        out: Int = np.repeat(self.deal_rows(hex_keys(digits[starts])), runs)
+        return out
+
     def _every(self) -> NDArray[np.bytes_]:
         """Every deal's key, in row order."""
         if len(self.keys) != 1:
@@ -311,8 +323,10 @@ class ColumnsBuilder:
         """``contact``: the contacts' ``KEY``."""
         self._add(s_deal=deal, s_key=contact, s_us=created_us, s_roles=np.asarray(roles, CODE))
 
-    def add_activities(self, deal: Int, at_us: Int, objections: Bool) -> None:
-        self._add(a_deal=deal, a_us=at_us, a_obj=objections)
+    def add_activities(self, deal: Int, at_us: Int) -> None:
+        """Every activity's deal and time; which have objections is known from the details
+        (``add_details``: every activity of the deals with objections)."""
+        self._add(a_deal=deal, a_us=at_us)
 
     def add_details(
         self,
@@ -325,9 +339,9 @@ class ColumnsBuilder:
         participants' ids (as ``str(UUID)`` gives them: ``contact_keys``), and its objections
         (``objection_values``)."""
         self._add(d_deal=deal, d_us=at_us)
-        self._add(d_np=np.array([len(p) for p in participants], dtype=np.int64))
+        self._add(d_np=np.fromiter(map(len, participants), np.int64, len(participants)))
         self._add(d_no=np.array([len(o[0]) for o in objections], dtype=np.int64))
-        self._add(d_key=contact_keys([k for p in participants for k in p]))
+        self._add(d_key=contact_keys(list(itertools.chain.from_iterable(participants))))
         self._add(d_ores=np.array([r for o in objections for r in o[0]], dtype=np.bool_))
         self._add(d_oat=np.array([t for o in objections for t in o[1]], dtype=np.int64))
 
@@ -368,6 +382,8 @@ class ColumnsBuilder:
             raise ValueError("activity details do not match the activities (read apart?)")
         p_act, p_contact = self._ragged(col("d_np", np.int64), d_p, d_sel, d_row)
         o_count = col("d_no", np.int64)
+        a_objections = np.zeros(a_us.size, dtype=np.bool_)
+        a_objections[d_row] = o_count[d_sel] > 0
         o_act, o_res = self._ragged(o_count, col("d_ores", np.bool_), d_sel, d_row)
         _, o_at = self._ragged(o_count, col("d_oat", np.int64), d_sel, d_row)
         ids = self._every()
@@ -398,7 +414,7 @@ class ColumnsBuilder:
             s_roles=col("s_roles", CODE)[s_sel],
             a_deal=a_deal,
             a_us=a_us,
-            a_objections=col("a_obj", np.bool_)[a_sel],
+            a_objections=a_objections,
             p_act=p_act,
             p_contact=p_contact,
             o_act=o_act,
@@ -546,7 +562,6 @@ def from_histories(
     b.add_activities(
         np.array([i for i, _ in acts], dtype=np.int64),
         np.array([to_micros(a.occurred_at) for _, a in acts], dtype=np.int64),
-        np.array([bool(a.objections) for _, a in acts], dtype=np.bool_),
     )
     noted = {i for i, a in acts if a.objections}
     details = [(i, a) for i, a in acts if i in noted]

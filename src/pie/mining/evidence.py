@@ -96,13 +96,21 @@ def evidence(
     closed = (final == WON) | (final == LOST)
     x, d, s = present[closed], deal[closed], stage[closed]
     y = final[closed] == WON
-    n_with = int(np.unique(d[x]).size)
-    n_without = int(np.unique(d[~x]).size)
+    n_with = _distinct(d[x], outcome.size)
+    n_without = _distinct(d[~x], outcome.size)
     if min(n_with, n_without) < minimum:
         return Evidence(factor, n_with, n_without, minimum, None, None)
-    per_deal = x.size / max(int(np.unique(d).size), 1)
+    per_deal = x.size / max(_distinct(d, outcome.size), 1)
     ratio, ci = _mantel_haenszel(x, y, s, inflate=per_deal)
     return Evidence(factor, n_with, n_without, minimum, ratio, ci)
+
+
+def _distinct(deal: NDArray[np.intp], n_deals: int) -> int:
+    """How many deals ``deal`` (rows 0 .. ``n_deals`` - 1) names: a mark per deal (a hashed or
+    sorted ``unique`` of the visits cost most of a fit's evidence)."""
+    seen = np.zeros(n_deals, dtype=np.bool_)
+    seen[deal] = True
+    return int(np.count_nonzero(seen))
 
 
 def _mantel_haenszel(
