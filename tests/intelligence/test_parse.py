@@ -126,6 +126,9 @@ def test_plain_free_text_is_one_turn() -> None:
         (b'{"turns": []}', "non-empty list of turns"),
         (b'{"turns": [{"text": 3.5, "speaker": {}}]}', "must be text"),
         (b'"a string"', "object or a list"),
+        (b'{"turns": [{"text": "hi"}], "participants": true}', "must be a list"),
+        (b'{"turns": [{"text": "hi"}], "participants": 3}', "must be a list"),
+        (b'{"turns": [{"text": "hi"}], "seller_domains": 1}', "must be a list"),
         (b"x" * (MAX_BYTES + 1), "larger than 5 MB"),
     ],
 )

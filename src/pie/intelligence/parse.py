@@ -375,8 +375,11 @@ def parse_json(
         raise InvalidInput(
             "a JSON conversation needs a non-empty list of turns", source=source, field="turns"
         )
+    listed = data.get("participants") or []
+    if not isinstance(listed, list):
+        raise InvalidInput("must be a list", source=source, field="participants")
     people: list[Participant] = []
-    for i, p in enumerate(data.get("participants") or []):
+    for i, p in enumerate(listed):
         if not isinstance(p, dict):
             raise InvalidInput("must be an object", source=source, field=f"participants[{i}]")
         people.append(
@@ -439,9 +442,10 @@ def parse_json(
         else Direction.UNKNOWN
     )
     subject = _str(data.get("subject"), "subject", source)
-    domains = list(seller_domains) + [
-        str(d) for d in data.get("seller_domains") or [] if isinstance(d, str)
-    ]
+    named = data.get("seller_domains") or []
+    if not isinstance(named, list):
+        raise InvalidInput("must be a list", source=source, field="seller_domains")
+    domains = list(seller_domains) + [str(d) for d in named if isinstance(d, str)]
     return _build(rendered, drafts, people, kind, when, subject, direction, domains, sellers)
 
 
