@@ -23,15 +23,14 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 from uuid import UUID
 
 from pie.domain.errors import InvalidInput
 from pie.domain.model import MERGED, EntityKind, ExternalRef, derive_id
-from pie.importing.draft import Draft, Ids, Problem, Records, Rows, SeenIds
+from pie.importing.draft import Draft, Ids, Problem, Records, SeenIds
 from pie.importing.merges import merge
 from pie.importing.report import Rejected, Tally
-from pie.ports.repositories import Repository, UpsertCounts
+from pie.ports.repositories import RecordBatch, UpsertCounts
 from pie.ports.uow import UnitOfWork, records_of
 
 DEFAULT_CHUNK_SIZE = 5000
@@ -40,13 +39,21 @@ YIELD_EVERY = 4  # drafts built between turns of the event loop while a write is
 MAX_WRITTEN = 2_000_000
 #: drafts per batch when writes overlap reading: small enough for several batches to overlap
 OVERLAP_CHUNK_SIZE = 1000
-T = TypeVar("T")
 
 
 @dataclass(slots=True)
 class _Refs:
     new: list[ExternalRef] = field(default_factory=list)
     known: list[ExternalRef] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Built:
+    """A batch built, its write handed to the store (made ready, for a first load)."""
+
+    batch: RecordBatch
+    records: Records
+    refs: _Refs
 
 
 class Rejecter:
@@ -124,22 +131,27 @@ class Sink:
         """Store the drafts put so far (and, for a resumable source, commit them with the
         positions they reach). With ``overlap`` the write is left running."""
         drafts, self._drafts = self._drafts, []
-        built: tuple[Records, _Refs] | None = None
+        built: _Built | None = None
         if drafts and not self.halted:
             if self.stored_before is None:
                 await self.settle()
                 self.stored_before = await self.uow.refs.any_from(self.source)
             if self._written is not None and not self.stored_before:
-                # No query: built while the write in flight (if any) runs on.
-                built = await self._build(drafts, self._ids_written(drafts))
+                # No query: built, and its write made ready, while the write in flight (if
+                # any) runs on.
+                out, refs = await self._build(drafts, self._ids_written(drafts))
+                built = await self._ready(out, refs, new=True)
         await self.settle()
         if not self.halted:
             if drafts:
-                out, refs = built or await self._build(drafts, await self._resolve(drafts))
+                if built is None:
+                    out, refs = await self._build(drafts, await self._resolve(drafts))
+                    built = await self._ready(out, refs, new=False)
                 if self.overlap:
-                    self._pending = asyncio.create_task(self._write(out, refs))
+                    self._pending = asyncio.create_task(self._write(built))
+                    await asyncio.sleep(0)  # the write sends its first statement now
                 else:
-                    await self._write(out, refs)
+                    await self._write(built)
             if self.resumable and self._positions:
                 await self._checkpoint()
         if self.on_flush:
@@ -253,14 +265,27 @@ class Sink:
             self._written = None  # ask the store from now on
         return out, refs
 
-    async def _write(self, out: Records, refs: _Refs) -> None:
-        uow = self.uow
-        await self._upsert(EntityKind.ACCOUNT, uow.accounts, out.accounts)
-        await self._upsert(EntityKind.CONTACT, uow.contacts, out.contacts)
-        await self._upsert(EntityKind.DEAL, uow.deals, out.deals)
-        await self._upsert(EntityKind.STAKEHOLDER, uow.stakeholders, out.stakeholders)
-        await self._upsert(EntityKind.ACTIVITY, uow.activities, out.activities)
-        await self._upsert(EntityKind.STAGE_TRANSITION, uow.transitions, out.transitions)
+    async def _ready(self, out: Records, refs: _Refs, *, new: bool) -> _Built:
+        """The batch's records handed to a ``RecordBatch`` (``new``: expected new to the
+        store, so their write can be made ready now), in the order they are written: a record
+        refers only to kinds written before it."""
+        batch = self.uow.batch(origin=self.source)
+        for kind, rows in (
+            (EntityKind.ACCOUNT, out.accounts),
+            (EntityKind.CONTACT, out.contacts),
+            (EntityKind.DEAL, out.deals),
+            (EntityKind.STAKEHOLDER, out.stakeholders),
+            (EntityKind.ACTIVITY, out.activities),
+            (EntityKind.STAGE_TRANSITION, out.transitions),
+        ):
+            if rows:
+                await batch.add(kind, rows.items, fields=rows.carried(), new=new)
+        return _Built(batch, out, refs)
+
+    async def _write(self, built: _Built) -> None:
+        uow, out, refs = self.uow, built.records, built.refs
+        for kind, counts in await built.batch.store():
+            self.tally.add(kind, counts)
         if refs.new:
             await uow.refs.add_many(refs.new)
         if refs.known:
@@ -286,11 +311,6 @@ class Sink:
         for kind, ident in deletes:
             if await records_of(uow, kind).delete(ident, origin=self.source):
                 self.tally.delete(kind)
-
-    async def _upsert(self, kind: EntityKind, repo: Repository[T], rows: Rows[T]) -> None:
-        if rows:
-            counts = await repo.upsert_many(rows.items, origin=self.source, fields=rows.carried())
-            self.tally.add(kind, counts)
 
 
 def _wanted(drafts: Sequence[Draft]) -> dict[EntityKind, set[str]]:

@@ -120,6 +120,11 @@ class _SqlRepository(Generic[T]):
         self._not_found, self._with_refs = not_found, with_refs
 
     @property
+    def spec(self) -> TableSpec[T]:
+        """How the writer writes this repository's table."""
+        return self._spec
+
+    @property
     def _mine(self) -> ColumnElement[bool]:
         return self._table.c.tenant_id == self._tenant
 
