@@ -589,6 +589,7 @@ class FakeRecordBatch:
     def __init__(self, uow: InMemoryUnitOfWork, origin: str) -> None:
         self._uow, self._origin = uow, origin
         self._parts: list[tuple[EntityKind, Sequence[Any], Sequence[Carried] | None]] = []
+        self._refs: list[ExternalRef] = []
 
     async def add(
         self,
@@ -601,9 +602,13 @@ class FakeRecordBatch:
         if items:
             self._parts.append((kind, items, fields))
 
+    async def add_refs(self, refs: Sequence[ExternalRef]) -> None:
+        self._refs += refs
+
     async def store(self) -> list[tuple[EntityKind, UpsertCounts]]:
         parts, self._parts = self._parts, []
-        return [
+        refs, self._refs = self._refs, []
+        counts = [
             (
                 kind,
                 await records_of(self._uow, kind).upsert_many(
@@ -612,6 +617,9 @@ class FakeRecordBatch:
             )
             for kind, items, fields in parts
         ]
+        if refs:
+            await self._uow.refs.add_many(refs)
+        return counts
 
 
 class InMemoryUnitOfWork:

@@ -38,7 +38,9 @@ YIELD_EVERY = 4  # drafts built between turns of the event loop while a write is
 #: external ids a run remembers writing (about 60 bytes each) before it asks the store instead
 MAX_WRITTEN = 2_000_000
 #: drafts per batch when writes overlap reading: small enough for several batches to overlap
-OVERLAP_CHUNK_SIZE = 1000
+OVERLAP_CHUNK_SIZE = 500
+#: writes in flight (one running, the next waiting) before a first load stops building more
+WRITES_AHEAD = 2
 
 
 @dataclass(slots=True)
@@ -100,7 +102,7 @@ class Sink:
         self.committed: dict[str, str] = {}  # stream -> the position committed last
         self._drafts: list[Draft] = []
         self._positions: dict[str, str] = {}
-        self._pending: asyncio.Task[None] | None = None  # the write in flight
+        self._pending: list[asyncio.Task[None]] = []  # the writes in flight, in order
         #: whether the store held records of this source when the run began (None: not asked)
         self.stored_before: bool | None = None
         #: the external ids whose refs this run wrote, each to the id derived from it (None
@@ -125,7 +127,7 @@ class Sink:
     @property
     def writing(self) -> bool:
         """Whether a write is in flight (the caller should give it turns of the event loop)."""
-        return self._pending is not None and not self._pending.done()
+        return any(not task.done() for task in self._pending)
 
     async def flush(self) -> None:
         """Store the drafts put so far (and, for a resumable source, commit them with the
@@ -141,15 +143,19 @@ class Sink:
                 # any) runs on.
                 out, refs = await self._build(drafts, self._ids_written(drafts))
                 built = await self._ready(out, refs, new=True)
-        await self.settle()
+        if built is not None and self.overlap and not self.halted:
+            await self._room()  # its write will follow those in flight
+        else:
+            await self.settle()
         if not self.halted:
             if drafts:
                 if built is None:
                     out, refs = await self._build(drafts, await self._resolve(drafts))
                     built = await self._ready(out, refs, new=False)
                 if self.overlap:
-                    self._pending = asyncio.create_task(self._write(built))
-                    await asyncio.sleep(0)  # the write sends its first statement now
+                    after = self._pending[-1] if self._pending else None
+                    self._pending.append(asyncio.create_task(self._write_after(after, built)))
+                    await asyncio.sleep(0)  # a write not waiting sends its first statement now
                 else:
                     await self._write(built)
             if self.resumable and self._positions:
@@ -158,10 +164,22 @@ class Sink:
             self.on_flush()
 
     async def settle(self) -> None:
-        """Wait for the write in flight; its error, if any, is raised here."""
-        task, self._pending = self._pending, None
-        if task is not None:
+        """Wait for the writes in flight; the error of one, if any, is raised here."""
+        while self._pending:
+            await self._oldest()
+
+    async def _room(self) -> None:
+        """Wait until fewer than ``WRITES_AHEAD`` writes are in flight."""
+        while self._pending and (self._pending[0].done() or len(self._pending) >= WRITES_AHEAD):
+            await self._oldest()
+
+    async def _oldest(self) -> None:
+        task = self._pending.pop(0)
+        try:
             await task
+        except BaseException:
+            await self.abandon()  # the later writes follow it: stop them
+            raise
 
     async def close(self) -> None:
         """Store everything put, and wait for it."""
@@ -169,10 +187,11 @@ class Sink:
         await self.settle()
 
     async def abandon(self) -> None:
-        """Stop the write in flight (the import failed: its transaction is rolled back)."""
-        task, self._pending = self._pending, None
-        if task is not None:
+        """Stop the writes in flight (the import failed: its transaction is rolled back)."""
+        tasks, self._pending = self._pending, []
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
 
@@ -280,14 +299,21 @@ class Sink:
         ):
             if rows:
                 await batch.add(kind, rows.items, fields=rows.carried(), new=new)
+        if refs.new:
+            await batch.add_refs(refs.new)
         return _Built(batch, out, refs)
+
+    async def _write_after(self, previous: asyncio.Task[None] | None, built: _Built) -> None:
+        """``built``'s write once ``previous`` is through: the unit of work serves one
+        statement at a time, and writes go in the order of their batches."""
+        if previous is not None:
+            await previous
+        await self._write(built)
 
     async def _write(self, built: _Built) -> None:
         uow, out, refs = self.uow, built.records, built.refs
         for kind, counts in await built.batch.store():
             self.tally.add(kind, counts)
-        if refs.new:
-            await uow.refs.add_many(refs.new)
         if refs.known:
             await uow.refs.upsert_many(refs.known)
         # after the refs: a deleted record takes its refs along

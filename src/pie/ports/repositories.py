@@ -210,6 +210,10 @@ class RecordBatch(Protocol):
         holds none of them, and otherwise as ``upsert_many`` would."""
         ...
 
+    async def add_refs(self, refs: Sequence[ExternalRef]) -> None:
+        """Refs for ``ExternalRefRepository.add_many``, stored after the records."""
+        ...
+
     async def store(self) -> list[tuple[EntityKind, UpsertCounts]]:
         """Write what was added; the counts of each ``add``, in order."""
         ...

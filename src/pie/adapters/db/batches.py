@@ -22,8 +22,10 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pie.adapters.db import bulk
+from pie.adapters.db.bulk import Row
+from pie.adapters.db.repositories import REFS, SqlExternalRefRepository
 from pie.adapters.db.writes import PREPARE_SLICE, Prepared, TableSpec, Writer
-from pie.domain.model import EntityKind
+from pie.domain.model import EntityKind, ExternalRef
 from pie.ports.repositories import Carried, UpsertCounts
 
 
@@ -45,14 +47,19 @@ class SqlRecordBatch:
         tenant_id: UUID,
         writer: Writer,
         specs: Mapping[EntityKind, TableSpec[Any]],
+        refs: SqlExternalRefRepository,
         *,
         origin: str,
         postgres: bool,
     ) -> None:
         self._session, self._tenant, self._writer = session, tenant_id, writer
         self._specs, self._origin, self._postgres = specs, origin, postgres
+        self._refs_repo = refs
         self._parts: list[_Part] = []
         self._changes = 0  # change rows made ready so far
+        self._refs: list[ExternalRef] = []
+        self._ref_rows: list[Row] = []  # the refs' rows, made ready (PostgreSQL)
+        self._ref_records: list[tuple[Any, ...]] = []  # and as COPY sends them
 
     async def add(
         self,
@@ -80,7 +87,28 @@ class SqlRecordBatch:
             self._changes += len(changes)
         self._parts.append(part)
 
+    async def add_refs(self, refs: Sequence[ExternalRef]) -> None:
+        if not self._postgres:
+            self._refs += refs
+            return
+        await asyncio.sleep(0)
+        rows = self._refs_repo.new_rows(refs)
+        self._ref_rows += rows
+        for start in range(0, len(rows), PREPARE_SLICE):
+            await asyncio.sleep(0)
+            self._ref_records += bulk.pg_records(REFS, rows[start : start + PREPARE_SLICE])
+
     async def store(self) -> list[tuple[EntityKind, UpsertCounts]]:
+        counts = await self._store_records()
+        refs, self._refs = self._refs, []
+        rows, records, self._ref_rows, self._ref_records = self._ref_rows, self._ref_records, [], []
+        if refs:
+            await self._refs_repo.add_many(refs)
+        if rows:
+            await bulk.insert_rows(self._session, REFS, rows, records=records)
+        return counts
+
+    async def _store_records(self) -> list[tuple[EntityKind, UpsertCounts]]:
         parts, self._parts, self._changes = self._parts, [], 0
         writer = self._writer
         if parts and await self._all_new(parts):

@@ -148,6 +148,7 @@ class SqlUnitOfWork:
             self.tenant_id,
             self._writer,
             self._specs,
+            self._refs,
             origin=origin,
             postgres=self.overlaps_writes,
         )
@@ -176,7 +177,7 @@ class SqlUnitOfWork:
             repo.spec.kind: repo.spec
             for repo in (accounts, contacts, stakeholders, deals, activities, transitions)
         }
-        self.refs = SqlExternalRefRepository(session, tenant)
+        self.refs = self._refs = SqlExternalRefRepository(session, tenant)
         self.plans = SqlPlanRepository(session, tenant)
         self.cursors = SqlCursorRepository(session, tenant)
         self.changes = SqlChangeFeed(session, tenant)
