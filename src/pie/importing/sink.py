@@ -38,7 +38,7 @@ YIELD_EVERY = 4  # drafts built between turns of the event loop while a write is
 #: external ids a run remembers writing (about 60 bytes each) before it asks the store instead
 MAX_WRITTEN = 2_000_000
 #: drafts per batch when writes overlap reading: small enough for several batches to overlap
-OVERLAP_CHUNK_SIZE = 500
+OVERLAP_CHUNK_SIZE = 1000
 #: writes in flight (one running, the next waiting) before a first load stops building more
 WRITES_AHEAD = 2
 
