@@ -2,8 +2,9 @@
 
 The ``Sink`` collects drafts into batches; for each batch it resolves external ids against the
 store in one call per kind (records of earlier batches are already written, inside the same
-transaction), builds the records and writes them with ``upsert_many`` as the source's origin,
-each with the fields it carries, and an ExternalRef for every external id it brings. A record
+transaction), builds the records and writes them through a ``RecordBatch`` (``upsert_many``
+of each kind in turn) as the source's origin, each with the fields it carries, and an
+ExternalRef for every external id it brings. A record
 may only refer to records earlier in the source or already in the store. When the store held
 nothing of the source as the run began (a first load), the ids are resolved from the refs the
 run itself wrote, without a query, until a batch deletes, merges or re-points one.
@@ -11,10 +12,11 @@ run itself wrote, without a query, until a batch deletes, merges or re-points on
 For a resumable source each batch is committed together with the positions its records
 reached (``uow.cursors``); otherwise the caller commits once, at the end, and, on a store that
 works outside the interpreter lock (``uow.overlaps_writes``: PostgreSQL), a batch's write runs
-on while the caller reads, maps and (on a first load) builds the next records: the database
-works on one batch while Python prepares the next. The unit of work serves one statement at
-a time, so the write in flight is awaited (``settle``) before the store is used again, and
-stopped (``abandon``) when the import fails.
+on while the caller reads, maps and (on a first load) builds the next records and makes their
+write ready: the database works on one batch while Python prepares the next. On a first load
+up to ``WRITES_AHEAD`` writes are queued, each starting when the one before is through. The
+unit of work serves one statement at a time, so the writes in flight are awaited (``settle``)
+before the store is used otherwise, and stopped (``abandon``) when the import fails.
 """
 
 from __future__ import annotations
