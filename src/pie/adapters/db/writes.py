@@ -76,9 +76,6 @@ class Prepared(Generic[T]):
     plan should none of them be stored yet (all creates: versions, provenance, change rows)."""
 
     spec: TableSpec[T]
-    items: Sequence[T]
-    fields: Sequence[Carried] | None
-    origin: str
     ids: list[UUID]
     plan: _Planned
 
@@ -167,7 +164,8 @@ class Writer:
         """What ``write`` does before it reads the stored rows, and its plan for records none
         of which is stored: to be done ahead (while another write runs), then stored by the
         caller if the store indeed holds none of ``Prepared.ids``, or else written by
-        ``write``. Gives the event loop a turn every ``PREPARE_SLICE`` records."""
+        ``write``. Gives the event loop a turn every ``PREPARE_SLICE`` records (each slice's
+        provenance and change rows take the clock's time when it is planned)."""
         origin = ownership.check_origin(origin)
         _check_fields(items, fields)
         incoming: _Incoming = {}
@@ -184,7 +182,7 @@ class Writer:
             plan.creates += done.creates
             plan.changes += done.changes
         plan.unchanged = len(items) - len(incoming)
-        return Prepared(spec, items, fields, origin, list(incoming), plan)
+        return Prepared(spec, list(incoming), plan)
 
     def _take(
         self,
