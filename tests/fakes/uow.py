@@ -56,7 +56,7 @@ from pie.ports.repositories import (
     DealFilter,
     UpsertCounts,
 )
-from pie.ports.uow import ApiKey, NewTenant
+from pie.ports.uow import ApiKey, NewTenant, records_of
 from pie.simulation.streams import stream_identity
 from tests.fakes.intelligence import FakeIntelligenceRepository
 from tests.fakes.intelligence import new_state as intel_state
@@ -582,8 +582,51 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class FakeRecordBatch:
+    """``upsert_many`` of each kind added, in order (the fake's change feed numbers them the
+    same way one write after another does)."""
+
+    def __init__(self, uow: InMemoryUnitOfWork, origin: str) -> None:
+        self._uow, self._origin = uow, origin
+        self._parts: list[tuple[EntityKind, Sequence[Any], Sequence[Carried] | None]] = []
+        self._refs: list[ExternalRef] = []
+
+    async def add(
+        self,
+        kind: EntityKind,
+        items: Sequence[Any],
+        *,
+        fields: Sequence[Carried] | None = None,
+        new: bool = False,
+    ) -> None:
+        if items:
+            self._parts.append((kind, items, fields))
+
+    async def add_refs(self, refs: Sequence[ExternalRef]) -> None:
+        self._refs += refs
+
+    async def store(self) -> list[tuple[EntityKind, UpsertCounts]]:
+        parts, self._parts = self._parts, []
+        refs, self._refs = self._refs, []
+        counts = [
+            (
+                kind,
+                await records_of(self._uow, kind).upsert_many(
+                    items, origin=self._origin, fields=fields
+                ),
+            )
+            for kind, items, fields in parts
+        ]
+        if refs:
+            await self._uow.refs.add_many(refs)
+        return counts
+
+
 class InMemoryUnitOfWork:
     overlaps_writes = True  # so the importer's overlapped writes are tested
+
+    def batch(self, *, origin: str) -> FakeRecordBatch:
+        return FakeRecordBatch(self, origin)
 
     def __init__(
         self, tenant_id: UUID, store: InMemoryStore, *, clock: Callable[[], datetime] = _utcnow

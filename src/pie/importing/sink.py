@@ -2,8 +2,9 @@
 
 The ``Sink`` collects drafts into batches; for each batch it resolves external ids against the
 store in one call per kind (records of earlier batches are already written, inside the same
-transaction), builds the records and writes them with ``upsert_many`` as the source's origin,
-each with the fields it carries, and an ExternalRef for every external id it brings. A record
+transaction), builds the records and writes them through a ``RecordBatch`` (``upsert_many``
+of each kind in turn) as the source's origin, each with the fields it carries, and an
+ExternalRef for every external id it brings. A record
 may only refer to records earlier in the source or already in the store. When the store held
 nothing of the source as the run began (a first load), the ids are resolved from the refs the
 run itself wrote, without a query, until a batch deletes, merges or re-points one.
@@ -11,10 +12,11 @@ run itself wrote, without a query, until a batch deletes, merges or re-points on
 For a resumable source each batch is committed together with the positions its records
 reached (``uow.cursors``); otherwise the caller commits once, at the end, and, on a store that
 works outside the interpreter lock (``uow.overlaps_writes``: PostgreSQL), a batch's write runs
-on while the caller reads, maps and (on a first load) builds the next records: the database
-works on one batch while Python prepares the next. The unit of work serves one statement at
-a time, so the write in flight is awaited (``settle``) before the store is used again, and
-stopped (``abandon``) when the import fails.
+on while the caller reads, maps and (on a first load) builds the next records and makes their
+write ready: the database works on one batch while Python prepares the next. On a first load
+up to ``WRITES_AHEAD`` writes are queued, each starting when the one before is through. The
+unit of work serves one statement at a time, so the writes in flight are awaited (``settle``)
+before the store is used otherwise, and stopped (``abandon``) when the import fails.
 """
 
 from __future__ import annotations
@@ -23,15 +25,14 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 from uuid import UUID
 
 from pie.domain.errors import InvalidInput
 from pie.domain.model import MERGED, EntityKind, ExternalRef, derive_id
-from pie.importing.draft import Draft, Ids, Problem, Records, Rows, SeenIds
+from pie.importing.draft import Draft, Ids, Problem, Records, SeenIds
 from pie.importing.merges import merge
 from pie.importing.report import Rejected, Tally
-from pie.ports.repositories import Repository, UpsertCounts
+from pie.ports.repositories import RecordBatch, UpsertCounts
 from pie.ports.uow import UnitOfWork, records_of
 
 DEFAULT_CHUNK_SIZE = 5000
@@ -40,13 +41,23 @@ YIELD_EVERY = 4  # drafts built between turns of the event loop while a write is
 MAX_WRITTEN = 2_000_000
 #: drafts per batch when writes overlap reading: small enough for several batches to overlap
 OVERLAP_CHUNK_SIZE = 1000
-T = TypeVar("T")
+#: writes in flight (one running, the next waiting) before a first load stops building more
+WRITES_AHEAD = 2
 
 
 @dataclass(slots=True)
 class _Refs:
     new: list[ExternalRef] = field(default_factory=list)
     known: list[ExternalRef] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Built:
+    """A batch built, its write handed to the store (made ready, for a first load)."""
+
+    batch: RecordBatch
+    records: Records
+    refs: _Refs
 
 
 class Rejecter:
@@ -93,7 +104,7 @@ class Sink:
         self.committed: dict[str, str] = {}  # stream -> the position committed last
         self._drafts: list[Draft] = []
         self._positions: dict[str, str] = {}
-        self._pending: asyncio.Task[None] | None = None  # the write in flight
+        self._pending: list[asyncio.Task[None]] = []  # the writes in flight, in order
         #: whether the store held records of this source when the run began (None: not asked)
         self.stored_before: bool | None = None
         #: the external ids whose refs this run wrote, each to the id derived from it (None
@@ -118,38 +129,59 @@ class Sink:
     @property
     def writing(self) -> bool:
         """Whether a write is in flight (the caller should give it turns of the event loop)."""
-        return self._pending is not None and not self._pending.done()
+        return any(not task.done() for task in self._pending)
 
     async def flush(self) -> None:
         """Store the drafts put so far (and, for a resumable source, commit them with the
         positions they reach). With ``overlap`` the write is left running."""
         drafts, self._drafts = self._drafts, []
-        built: tuple[Records, _Refs] | None = None
+        built: _Built | None = None
         if drafts and not self.halted:
             if self.stored_before is None:
                 await self.settle()
                 self.stored_before = await self.uow.refs.any_from(self.source)
             if self._written is not None and not self.stored_before:
-                # No query: built while the write in flight (if any) runs on.
-                built = await self._build(drafts, self._ids_written(drafts))
-        await self.settle()
+                # No query: built, and its write made ready, while the write in flight (if
+                # any) runs on.
+                out, refs = await self._build(drafts, self._ids_written(drafts))
+                built = await self._ready(out, refs, new=True)
+        if built is not None and self.overlap and not self.halted:
+            await self._room()  # its write will follow those in flight
+        else:
+            await self.settle()
         if not self.halted:
             if drafts:
-                out, refs = built or await self._build(drafts, await self._resolve(drafts))
+                if built is None:
+                    out, refs = await self._build(drafts, await self._resolve(drafts))
+                    built = await self._ready(out, refs, new=False)
                 if self.overlap:
-                    self._pending = asyncio.create_task(self._write(out, refs))
+                    after = self._pending[-1] if self._pending else None
+                    self._pending.append(asyncio.create_task(self._write_after(after, built)))
+                    await asyncio.sleep(0)  # a write not waiting sends its first statement now
                 else:
-                    await self._write(out, refs)
+                    await self._write(built)
             if self.resumable and self._positions:
                 await self._checkpoint()
         if self.on_flush:
             self.on_flush()
 
     async def settle(self) -> None:
-        """Wait for the write in flight; its error, if any, is raised here."""
-        task, self._pending = self._pending, None
-        if task is not None:
+        """Wait for the writes in flight; the error of one, if any, is raised here."""
+        while self._pending:
+            await self._oldest()
+
+    async def _room(self) -> None:
+        """Wait until fewer than ``WRITES_AHEAD`` writes are in flight."""
+        while self._pending and (self._pending[0].done() or len(self._pending) >= WRITES_AHEAD):
+            await self._oldest()
+
+    async def _oldest(self) -> None:
+        task = self._pending.pop(0)
+        try:
             await task
+        except BaseException:
+            await self.abandon()  # the later writes follow it: stop them
+            raise
 
     async def close(self) -> None:
         """Store everything put, and wait for it."""
@@ -157,10 +189,11 @@ class Sink:
         await self.settle()
 
     async def abandon(self) -> None:
-        """Stop the write in flight (the import failed: its transaction is rolled back)."""
-        task, self._pending = self._pending, None
-        if task is not None:
+        """Stop the writes in flight (the import failed: its transaction is rolled back)."""
+        tasks, self._pending = self._pending, []
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
 
@@ -253,16 +286,36 @@ class Sink:
             self._written = None  # ask the store from now on
         return out, refs
 
-    async def _write(self, out: Records, refs: _Refs) -> None:
-        uow = self.uow
-        await self._upsert(EntityKind.ACCOUNT, uow.accounts, out.accounts)
-        await self._upsert(EntityKind.CONTACT, uow.contacts, out.contacts)
-        await self._upsert(EntityKind.DEAL, uow.deals, out.deals)
-        await self._upsert(EntityKind.STAKEHOLDER, uow.stakeholders, out.stakeholders)
-        await self._upsert(EntityKind.ACTIVITY, uow.activities, out.activities)
-        await self._upsert(EntityKind.STAGE_TRANSITION, uow.transitions, out.transitions)
+    async def _ready(self, out: Records, refs: _Refs, *, new: bool) -> _Built:
+        """The batch's records handed to a ``RecordBatch`` (``new``: expected new to the
+        store, so their write can be made ready now), in the order they are written: a record
+        refers only to kinds written before it."""
+        batch = self.uow.batch(origin=self.source)
+        for kind, rows in (
+            (EntityKind.ACCOUNT, out.accounts),
+            (EntityKind.CONTACT, out.contacts),
+            (EntityKind.DEAL, out.deals),
+            (EntityKind.STAKEHOLDER, out.stakeholders),
+            (EntityKind.ACTIVITY, out.activities),
+            (EntityKind.STAGE_TRANSITION, out.transitions),
+        ):
+            if rows:
+                await batch.add(kind, rows.items, fields=rows.carried(), new=new)
         if refs.new:
-            await uow.refs.add_many(refs.new)
+            await batch.add_refs(refs.new)
+        return _Built(batch, out, refs)
+
+    async def _write_after(self, previous: asyncio.Task[None] | None, built: _Built) -> None:
+        """``built``'s write once ``previous`` is through: the unit of work serves one
+        statement at a time, and writes go in the order of their batches."""
+        if previous is not None:
+            await previous
+        await self._write(built)
+
+    async def _write(self, built: _Built) -> None:
+        uow, out, refs = self.uow, built.records, built.refs
+        for kind, counts in await built.batch.store():
+            self.tally.add(kind, counts)
         if refs.known:
             await uow.refs.upsert_many(refs.known)
         # after the refs: a deleted record takes its refs along
@@ -286,11 +339,6 @@ class Sink:
         for kind, ident in deletes:
             if await records_of(uow, kind).delete(ident, origin=self.source):
                 self.tally.delete(kind)
-
-    async def _upsert(self, kind: EntityKind, repo: Repository[T], rows: Rows[T]) -> None:
-        if rows:
-            counts = await repo.upsert_many(rows.items, origin=self.source, fields=rows.carried())
-            self.tally.add(kind, counts)
 
 
 def _wanted(drafts: Sequence[Draft]) -> dict[EntityKind, set[str]]:

@@ -189,6 +189,36 @@ class StageTransitionRepository(Repository[StageTransition], Protocol):
         ...
 
 
+class RecordBatch(Protocol):
+    """One bulk write of records of several kinds as one origin: ``upsert_many`` of each kind
+    added, in the order added, with the change rows of them all appended in one go (numbered
+    as one write after another would number them). Taken in two steps so that a caller can
+    make the next batch ready while another is being stored (``UnitOfWork.overlaps_writes``):
+    ``add`` does only what needs no store, ``store`` reads and writes."""
+
+    async def add(
+        self,
+        kind: EntityKind,
+        items: Sequence[Any],
+        *,
+        fields: Sequence[Carried] | None = None,
+        new: bool = False,
+    ) -> None:
+        """``items`` of ``kind`` for the write; ``fields`` as for ``upsert_many``. With
+        ``new`` (the records are expected to be new to the store, as in a first load) a store
+        may make their creation ready now: ``store`` then writes it as it is if the store
+        holds none of them, and otherwise as ``upsert_many`` would."""
+        ...
+
+    async def add_refs(self, refs: Sequence[ExternalRef]) -> None:
+        """Refs for ``ExternalRefRepository.add_many``, stored after the records."""
+        ...
+
+    async def store(self) -> list[tuple[EntityKind, UpsertCounts]]:
+        """Write what was added; the counts of each ``add``, in order."""
+        ...
+
+
 class ExternalRefRepository(Protocol):
     async def resolve(
         self, kind: EntityKind, source: str, external_ids: Sequence[str]

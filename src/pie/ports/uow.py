@@ -27,6 +27,7 @@ from pie.ports.repositories import (
     ModelCacheRepository,
     PlanRepository,
     PolicyRepository,
+    RecordBatch,
     Repository,
     StageTransitionRepository,
     StakeholderRepository,
@@ -76,6 +77,10 @@ class UnitOfWork(Protocol):
         """Whether a bulk write may run on while the caller prepares the next one: True when
         the store works outside this process's interpreter lock (a database server); False
         for SQLite, whose driver takes the lock back for every row it writes."""
+        ...
+
+    def batch(self, *, origin: str) -> RecordBatch:
+        """A new bulk write of records of several kinds, as ``origin`` (see ``RecordBatch``)."""
         ...
 
     async def __aenter__(self) -> Self: ...

@@ -3,15 +3,17 @@ re-imports, and nothing stored from a bad file."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
 import pytest
 
 from pie.domain.errors import InvalidInput, UnmappedStages
-from pie.domain.model import EntityKind, derive_id
+from pie.domain.model import Account, EntityKind, derive_id
 from pie.domain.stages import Stage
 from pie.importing import import_file
+from pie.importing.report import EntityCounts
 from tests.dbfixtures import Database
 from tests.unit.importing.files import (
     GENERIC_HISTORY,
@@ -150,3 +152,41 @@ async def test_imports_are_kept_apart_by_tenant(db: Database, tmp_path: Path) ->
     report = await import_file(db.uow(b), deals)
     assert report.count(EntityKind.DEAL).created == 3
     assert await stored(db, a) == await stored(db, b) == {"accounts": 2, "deals": 3}
+
+
+async def test_a_first_load_merges_a_record_stored_under_its_id_without_a_ref(
+    db: Database, tmp_path: Path
+) -> None:
+    """A first load makes its writes ready as creates before reading the store; a record that
+    is stored after all (here: under the id the source's id derives to, but without a ref) is
+    merged as any re-import would merge it, not refused as a duplicate."""
+    tenant = (await db.new_tenant()).tenant.id
+    globex = derive_id(tenant, EntityKind.ACCOUNT, "crm-x", "A2")
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    async with db.uow(tenant) as uow:
+        await uow.accounts.add(
+            Account(
+                id=globex,
+                tenant_id=tenant,
+                name="Globex (derived by PIE)",
+                industry="Retail",
+                created_at=at,
+                updated_at=at,
+            )
+        )
+        await uow.commit()
+    path = write_json(tmp_path / "data.json", pie_doc())
+
+    report = await import_file(db.uow(tenant), path, chunk_size=1)
+
+    assert report.count(EntityKind.ACCOUNT) == EntityCounts(created=1, updated=1)
+    async with db.uow(tenant) as uow:
+        stored = await uow.accounts.get(globex)
+        changes = await uow.changes.list(entity=EntityKind.ACCOUNT)
+    assert stored is not None
+    assert (stored.name, stored.industry) == ("Globex", "Retail")  # industry not carried
+    assert [(c.entity_id, c.op) for c in changes] == [
+        (globex, "create"),
+        (derive_id(tenant, EntityKind.ACCOUNT, "crm-x", "A1"), "create"),
+        (globex, "update"),
+    ]

@@ -1,19 +1,30 @@
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
 
 from pie.domain.errors import Conflict, InvalidInput
-from pie.domain.model import ActivityOutcome, ActivityType, EntityKind, StakeholderRole, derive_id
+from pie.domain.model import (
+    ActivityOutcome,
+    ActivityType,
+    EntityKind,
+    ExternalRef,
+    StakeholderRole,
+    derive_id,
+)
 from pie.domain.stages import Stage
 from pie.importing import import_file
 from pie.importing.json_stream import schema
+from pie.ports.repositories import RecordBatch, UpsertCounts
 from tests.fakes.uow import InMemoryStore, InMemoryUnitOfWork
 from tests.unit.importing.files import pie_doc, write, write_json
 
@@ -178,6 +189,43 @@ async def test_a_write_failing_while_the_next_batch_is_read_stores_nothing(
     with pytest.raises(Conflict, match="deals"):
         await import_file(uow, path, chunk_size=1)
     assert all(not rows for rows in store.tables_for(tenant).rows.values())
+
+
+async def test_batches_are_stored_in_order_while_later_ones_are_built(
+    store: InMemoryStore, tenant: UUID, tmp_path: Path
+) -> None:
+    stored: list[EntityKind] = []
+
+    class SlowBatch:
+        def __init__(self, inner: RecordBatch) -> None:
+            self._inner = inner
+
+        async def add(self, *args: Any, **kwargs: Any) -> None:
+            await self._inner.add(*args, **kwargs)
+
+        async def add_refs(self, refs: Sequence[ExternalRef]) -> None:
+            await self._inner.add_refs(refs)
+
+        async def store(self) -> list[tuple[EntityKind, UpsertCounts]]:
+            for _ in range(50):  # the reader builds later batches meanwhile
+                await asyncio.sleep(0)
+            counts = await self._inner.store()
+            stored.extend(kind for kind, _ in counts)
+            return counts
+
+    class SlowStore(InMemoryUnitOfWork):
+        def batch(self, *, origin: str) -> SlowBatch:  # type: ignore[override]
+            return SlowBatch(super().batch(origin=origin))
+
+    path = write_json(tmp_path / "data.json", pie_doc())
+    report = await import_file(SlowStore(tenant, store), path, chunk_size=1)
+
+    # one batch per record, stored in the file's order (a deal with its children)
+    assert stored[:5] == [EntityKind.ACCOUNT] * 2 + [EntityKind.CONTACT] * 2 + [EntityKind.DEAL]
+    assert stored.count(EntityKind.DEAL) == 2
+    assert report.updated == 0
+    deals = store.tables_for(tenant).rows["deals"]
+    assert set(deals) == {ident(tenant, EntityKind.DEAL, d) for d in ("D1", "D2")}
 
 
 async def test_a_bad_record_read_while_a_batch_is_written_fails_the_import_whole(

@@ -41,6 +41,7 @@ from pie.adapters.db.types import Money, UtcDateTime, to_money
 from pie.domain.errors import Conflict
 
 PG_CHUNK = 20_000
+NUMBERED_CHUNK = 200_000  # rows numbered by one statement (a batch's change rows)
 SQLITE_CHUNK = 2_000
 READ_CHUNK = 2_000
 SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection during bulk writes
@@ -104,8 +105,44 @@ def _pg_by_ids(table: Table) -> TextualSelect:
     )
 
 
-async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Row]) -> None:
-    """Insert new rows; an id that exists already raises Conflict (a concurrent writer)."""
+async def any_stored(
+    session: AsyncSession, tenant_id: UUID, wanted: Sequence[tuple[Table, Sequence[UUID]]]
+) -> bool:
+    """Whether the tenant has a row of any of the ids in its table (one statement on
+    PostgreSQL)."""
+    wanted = [(table, ids) for table, ids in wanted if ids]
+    if not wanted:
+        return False
+    if await dialect(session) != "postgresql":
+        for table, ids in wanted:
+            if await fetch_by_id(session, table, tenant_id, ids):
+                return True
+        return False
+    sql = " UNION ALL ".join(
+        f"SELECT 1 FROM unnest(${n}::uuid[]) AS w(id) JOIN {table.name} AS t ON t.id = w.id"
+        " WHERE t.tenant_id = $1"
+        for n, (table, _) in enumerate(wanted, 2)
+    )
+    raw = await _pg_raw(session)
+    found = await raw.fetchval(f"SELECT EXISTS ({sql})", tenant_id, *(list(i) for _, i in wanted))
+    return bool(found)
+
+
+def pg_records(table: Table, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
+    """``rows`` as ``insert_rows`` sends them to PostgreSQL (``records=``), made ahead."""
+    columns = list(table.c.keys())
+    return _records(rows, columns, [_pg_converter(table, c) for c in columns])
+
+
+async def insert_rows(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[Row],
+    *,
+    records: Sequence[tuple[Any, ...]] | None = None,
+) -> None:
+    """Insert new rows; an id that exists already raises Conflict (a concurrent writer).
+    ``records``: the rows as ``pg_records`` made them (PostgreSQL only)."""
     if not rows:
         return
     columns = list(table.c.keys())
@@ -113,8 +150,11 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Row]) 
         for start in range(0, len(rows), PG_CHUNK):
             part = rows[start : start + PG_CHUNK]
             sql = _pg_insert_sql(table, columns)
-            await _pg_staged(session, table, columns, part, sql, result="none")
+            made = None if records is None else records[start : start + PG_CHUNK]
+            await _pg_staged(session, table, columns, part, sql, result="none", records=made)
         return
+    if records is not None:
+        raise ValueError("records are made for PostgreSQL only")
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     )
@@ -122,16 +162,25 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Row]) 
 
 
 async def insert_numbered(
-    session: AsyncSession, table: Table, counters: Table, tenant_id: UUID, rows: Sequence[Row]
+    session: AsyncSession,
+    table: Table,
+    counters: Table,
+    tenant_id: UUID,
+    rows: Sequence[Row],
+    *,
+    records: Sequence[tuple[Any, ...]] | None = None,
 ) -> bool:
     """On PostgreSQL, insert ``rows`` (the tenant's, in order) numbered after the tenant's
     last number in ``counters`` (``tenant_id``, ``last_seq``), which moves on by as many, in
-    one statement: ``seq`` of each row is set here. False elsewhere (nothing done)."""
+    one statement: ``seq`` of each row is set here. False elsewhere (nothing done).
+    ``records``: instead of ``rows``, rows made by ``pg_records`` whose ``seq`` is their place
+    (1, 2, ...) among them."""
     if await dialect(session) != "postgresql":
         return False
-    n = len(rows)
-    for place, row in enumerate(rows, 1):  # the place in the batch; the statement adds the rest
-        row["seq"] = place
+    n = len(rows) if records is None else len(records)
+    if records is None:
+        for place, row in enumerate(rows, 1):  # the place here; the statement adds the rest
+            row["seq"] = place
     columns = list(table.c.keys())
     picked = ", ".join(f"s.seq + c.last_seq - {n}" if c == "seq" else f"s.{c}" for c in columns)
     tenant = UUID(str(tenant_id))  # a literal (the simple query takes no parameters): a uuid
@@ -142,7 +191,7 @@ async def insert_numbered(
         f" INSERT INTO {table.name} ({', '.join(columns)}) SELECT {picked}"
         " FROM {stage} AS s CROSS JOIN c"
     )
-    await _pg_staged(session, table, columns, rows, sql, result="none")
+    await _pg_staged(session, table, columns, rows, sql, result="none", records=records)
     return True
 
 
@@ -287,6 +336,7 @@ async def _pg_staged(
     sql: str,
     *,
     result: Literal["none", "status", "records"] = "status",
+    records: Sequence[tuple[Any, ...]] | None = None,
 ) -> Any:
     """COPY ``rows`` into the table's staging table, run ``sql`` (``{stage}`` names it), empty
     the staging table and return what ``result`` asks for: the statement's records, its
@@ -304,7 +354,8 @@ async def _pg_staged(
             staged.add(stage)
     raw = (await conn.get_raw_connection()).driver_connection
     assert isinstance(raw, asyncpg.Connection)
-    records = _records(rows, columns, [_pg_converter(table, c) for c in columns])
+    if records is None:
+        records = _records(rows, columns, [_pg_converter(table, c) for c in columns])
     statement = sql.format(stage=stage)
     with _pg_conflicts(table):
         await raw.copy_records_to_table(stage, records=records, columns=columns)
@@ -314,6 +365,14 @@ async def _pg_staged(
         out = await (raw.fetch if result == "records" else raw.execute)(statement)
         await raw.execute(f"TRUNCATE {stage}")
     return out
+
+
+async def _pg_raw(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, its transaction begun (and the tenant set)."""
+    conn = await session.connection()
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert isinstance(raw, asyncpg.Connection)
+    return raw
 
 
 #: the staging tables made in a session's transaction (dropped when it ends)

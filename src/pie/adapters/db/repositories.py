@@ -120,6 +120,11 @@ class _SqlRepository(Generic[T]):
         self._not_found, self._with_refs = not_found, with_refs
 
     @property
+    def spec(self) -> TableSpec[T]:
+        """How the writer writes this repository's table."""
+        return self._spec
+
+    @property
     def _mine(self) -> ColumnElement[bool]:
         return self._table.c.tenant_id == self._tenant
 
@@ -514,9 +519,12 @@ class SqlExternalRefRepository:
                 )
         return list(unique.values())
 
+    def new_rows(self, refs: Sequence[ExternalRef]) -> builtins.list[dict[str, Any]]:
+        """The rows ``add_many`` inserts for ``refs``."""
+        return [mapping.ref_to_row(ref) for ref in self._unique(refs)]
+
     async def add_many(self, refs: Sequence[ExternalRef]) -> None:
-        rows = [mapping.ref_to_row(ref) for ref in self._unique(refs)]
-        await insert_rows(self._session, REFS, rows)
+        await insert_rows(self._session, REFS, self.new_rows(refs))
 
     async def upsert_many(self, refs: Sequence[ExternalRef]) -> UpsertCounts:
         """Only refs that are new, point elsewhere now or bring a new digest are written."""

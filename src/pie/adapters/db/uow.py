@@ -15,7 +15,7 @@ held when the timeout runs out is a ``StoreBusy`` error that says what to do.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 from uuid import UUID
 
 from sqlalchemy import Connection, event, text
@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
+from pie.adapters.db.batches import SqlRecordBatch
 from pie.adapters.db.columns import SqlColumnReader
 from pie.adapters.db.feeds import (
     SqlChangeFeed,
@@ -42,8 +43,9 @@ from pie.adapters.db.repositories import (
     SqlStakeholderRepository,
 )
 from pie.adapters.db.sync_state import SqlSyncStateRepository
-from pie.adapters.db.writes import Writer
+from pie.adapters.db.writes import TableSpec, Writer
 from pie.domain.errors import StoreBusy
+from pie.domain.model import EntityKind
 from pie.ports.intelligence import IntelligenceRepository
 from pie.ports.repositories import (
     AccountRepository,
@@ -140,6 +142,17 @@ class SqlUnitOfWork:
         bind = self._sessions.kw.get("bind")
         return bind is not None and bind.dialect.name == "postgresql"
 
+    def batch(self, *, origin: str) -> SqlRecordBatch:
+        return SqlRecordBatch(
+            self.session,
+            self.tenant_id,
+            self._writer,
+            self._specs,
+            self._refs,
+            origin=origin,
+            postgres=self.overlaps_writes,
+        )
+
     @property
     def session(self) -> AsyncSession:
         """The open session (for adapters that need a query the ports do not offer)."""
@@ -153,14 +166,18 @@ class SqlUnitOfWork:
         if self.writes:
             take_write_lock(session)
         self._session, tenant = session, self.tenant_id
-        writer = Writer(session, tenant)
-        self.accounts = SqlAccountRepository(session, tenant, writer)
-        self.contacts = SqlContactRepository(session, tenant, writer)
-        self.stakeholders = SqlStakeholderRepository(session, tenant, writer)
-        self.deals = SqlDealRepository(session, tenant, writer)
-        self.activities = SqlActivityRepository(session, tenant, writer)
-        self.transitions = SqlStageTransitionRepository(session, tenant, writer)
-        self.refs = SqlExternalRefRepository(session, tenant)
+        writer = self._writer = Writer(session, tenant)
+        accounts = self.accounts = SqlAccountRepository(session, tenant, writer)
+        contacts = self.contacts = SqlContactRepository(session, tenant, writer)
+        stakeholders = self.stakeholders = SqlStakeholderRepository(session, tenant, writer)
+        deals = self.deals = SqlDealRepository(session, tenant, writer)
+        activities = self.activities = SqlActivityRepository(session, tenant, writer)
+        transitions = self.transitions = SqlStageTransitionRepository(session, tenant, writer)
+        self._specs: dict[EntityKind, TableSpec[Any]] = {
+            repo.spec.kind: repo.spec
+            for repo in (accounts, contacts, stakeholders, deals, activities, transitions)
+        }
+        self.refs = self._refs = SqlExternalRefRepository(session, tenant)
         self.plans = SqlPlanRepository(session, tenant)
         self.cursors = SqlCursorRepository(session, tenant)
         self.changes = SqlChangeFeed(session, tenant)

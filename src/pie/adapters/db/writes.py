@@ -12,7 +12,9 @@ itself holds them, and there are many.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -37,6 +39,8 @@ POLICIES: Table = FieldPolicyRow.__table__  # type: ignore[assignment]
 STORE_COLUMNS = frozenset({"version", "provenance"})
 NEVER_MERGED = frozenset({"id", "tenant_id"})
 PASSIVE = frozenset({"updated_at"})
+PREPARE_SLICE = 500  # records prepared between turns of the event loop
+_Incoming = dict[UUID, tuple[dict[str, Any], frozenset[str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,16 @@ class _Planned:
     read_versions: dict[UUID, int] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class Prepared(Generic[T]):
+    """A write made ready before the store is read (``Writer.prepare``): its rows, and its
+    plan should none of them be stored yet (all creates: versions, provenance, change rows)."""
+
+    spec: TableSpec[T]
+    ids: list[UUID]
+    plan: _Planned
+
+
 class Writer:
     """Writes of one unit of work (one tenant, one session)."""
 
@@ -78,6 +92,7 @@ class Writer:
     ) -> None:
         self._session, self._tenant, self._clock = session, tenant_id, clock
         self._policy: OwnershipPolicy | None = None
+        self._deferred: list[dict[str, Any]] | None = None  # change rows kept by ``one_append``
 
     # --- the policy -----------------------------------------------------------------------
 
@@ -120,20 +135,9 @@ class Writer:
         if not items:
             return UpsertCounts()
         origin = ownership.check_origin(origin)
-        if fields is not None and len(fields) != len(items):
-            raise ValueError("fields must name the carried fields of each item")
-        incoming: dict[UUID, tuple[dict[str, Any], frozenset[str]]] = {}
-        mine: dict[frozenset[str], frozenset[str]] = {}  # carried -> the table's fields of it
-        for n, item in enumerate(items):
-            row = self._row(spec, item)
-            carried = fields[n] if fields is not None else None
-            if carried is None:
-                incoming[row["id"]] = (row, spec.fields)
-                continue
-            kept = mine.get(carried)
-            if kept is None:
-                kept = mine[carried] = carried & spec.fields
-            incoming[row["id"]] = (row, kept)
+        _check_fields(items, fields)
+        incoming: _Incoming = {}
+        self._take(spec, items, fields, incoming)
         stored = await bulk.fetch_by_id(self._session, spec.table, self._tenant, list(incoming))
         if must_exist and len(stored) < len(incoming):
             missing = next(i for i in incoming if i not in stored)
@@ -148,6 +152,58 @@ class Writer:
             await self._stale(spec, missed, plan.read_versions)
         await self.append(plan.changes)
         return UpsertCounts(len(plan.creates), len(plan.updates), plan.unchanged, tuple(plan.kept))
+
+    async def prepare(
+        self,
+        spec: TableSpec[T],
+        items: Sequence[T],
+        *,
+        origin: str,
+        fields: Sequence[Carried] | None = None,
+    ) -> Prepared[T]:
+        """What ``write`` does before it reads the stored rows, and its plan for records none
+        of which is stored: to be done ahead (while another write runs), then stored by the
+        caller if the store indeed holds none of ``Prepared.ids``, or else written by
+        ``write``. Gives the event loop a turn every ``PREPARE_SLICE`` records (each slice's
+        provenance and change rows take the clock's time when it is planned)."""
+        origin = ownership.check_origin(origin)
+        _check_fields(items, fields)
+        incoming: _Incoming = {}
+        for start in range(0, len(items), PREPARE_SLICE):
+            await asyncio.sleep(0)
+            end = start + PREPARE_SLICE
+            part = None if fields is None else fields[start:end]
+            self._take(spec, items[start:end], part, incoming)
+        plan, entries = _Planned(), list(incoming.items())
+        for start in range(0, len(entries), PREPARE_SLICE):
+            await asyncio.sleep(0)
+            new = dict(entries[start : start + PREPARE_SLICE])
+            done = self._plan(spec, new, {}, origin, DEFAULT_POLICY, None)
+            plan.creates += done.creates
+            plan.changes += done.changes
+        plan.unchanged = len(items) - len(incoming)
+        return Prepared(spec, list(incoming), plan)
+
+    def _take(
+        self,
+        spec: TableSpec[T],
+        items: Sequence[T],
+        fields: Sequence[Carried] | None,
+        incoming: _Incoming,
+    ) -> None:
+        """Add ``items`` to ``incoming``: each one's row and the table's fields it carries
+        (``fields``, aligned with ``items``), by id (a later duplicate wins)."""
+        mine: dict[frozenset[str], frozenset[str]] = {}  # carried -> the table's fields of it
+        for n, item in enumerate(items):
+            row = self._row(spec, item)
+            carried = fields[n] if fields is not None else None
+            if carried is None:
+                incoming[row["id"]] = (row, spec.fields)
+                continue
+            kept = mine.get(carried)
+            if kept is None:
+                kept = mine[carried] = carried & spec.fields
+            incoming[row["id"]] = (row, kept)
 
     def _row(self, spec: TableSpec[T], item: T) -> dict[str, Any]:
         row = spec.to_row(item)
@@ -231,16 +287,52 @@ class Writer:
         in commit order."""
         if not changes:
             return
+        if self._deferred is not None:
+            self._deferred += changes
+            return
         tenant = self._tenant
         for change in changes:
             change["tenant_id"] = tenant
-        if len(changes) > bulk.PG_CHUNK or not await bulk.insert_numbered(
+        if len(changes) > bulk.NUMBERED_CHUNK or not await bulk.insert_numbered(
             self._session, CHANGES, COUNTERS, tenant, changes
         ):
             last = await self._bump(len(changes))
             for seq, change in enumerate(changes, last - len(changes) + 1):
                 change["seq"] = seq
             await bulk.insert_rows(self._session, CHANGES, changes)
+
+    def ready_changes(self, changes: Sequence[dict[str, Any]], first: int) -> list[tuple[Any, ...]]:
+        """Change rows (of ``prepare``) as ``append_ready`` sends them to PostgreSQL, made
+        ahead: the ``first``-th, the next, ... of the change rows appended together."""
+        tenant = self._tenant
+        for seq, change in enumerate(changes, first):
+            change["tenant_id"], change["seq"] = tenant, seq
+        return bulk.pg_records(CHANGES, changes)
+
+    async def append_ready(self, records: Sequence[tuple[Any, ...]]) -> None:
+        """Append change rows made by ``ready_changes`` (from 1 on, in order), numbered after
+        the tenant's last change (PostgreSQL)."""
+        if records:
+            done = await bulk.insert_numbered(
+                self._session, CHANGES, COUNTERS, self._tenant, (), records=records
+            )
+            assert done, "change rows are made ready for PostgreSQL only"
+
+    @contextlib.asynccontextmanager
+    async def one_append(self) -> AsyncIterator[None]:
+        """The change rows of the writes inside are kept, and appended at the end in the order
+        they were made (numbered as if appended one write at a time): one statement instead of
+        one per write. Nothing is appended if the block fails."""
+        if self._deferred is not None:  # inside another: that one appends
+            yield
+            return
+        self._deferred = []
+        try:
+            yield
+            changes = self._deferred
+        finally:
+            self._deferred = None
+        await self.append(changes)
 
     async def _bump(self, count: int) -> int:
         result = await self._session.execute(
@@ -252,6 +344,11 @@ class Writer:
         )
         last = result.scalar_one()
         return int(last)
+
+
+def _check_fields(items: Sequence[Any], fields: Sequence[Carried] | None) -> None:
+    if fields is not None and len(fields) != len(items):
+        raise ValueError("fields must name the carried fields of each item")
 
 
 def _change(
