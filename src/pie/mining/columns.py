@@ -197,10 +197,14 @@ def renumber(keep: Bool) -> Int:
     return out
 
 
-def by_deal(deal: Int, us: Us | None = None) -> Int | slice:
-    """The rows of known deals (``deal`` >= 0) in (deal, time) order, ties in store order:
+def by_deal(deal: Int, us: Any = None) -> Int | slice:
+    """The rows of known deals (``deal`` >= 0) in (deal, ``us``) order, ties in store order:
     ``slice(None)`` (a view, no copy) when every row is known and already in that order, as
-    the store reads them; else the row numbers, sorted stably."""
+    the store reads them; else the row numbers, sorted stably. ``us`` is any sortable key
+    (times, or ids as ``KEY``). A deal's rows being few and usually read one after another
+    in their own order, the rows are sorted by deal first and by ``us`` only if some deal's
+    rows are then out of order (the same order as ``lexsort((us, deal))``, in a third of
+    its time)."""
     if not deal.size:
         return slice(None)
     step = deal[1:] > deal[:-1]
@@ -212,12 +216,11 @@ def by_deal(deal: Int, us: Us | None = None) -> Int | slice:
         return slice(None)
     del step
     keep = np.flatnonzero(deal >= 0)
-    order = (
-        np.argsort(deal[keep], kind="stable")
-        if us is None
-        else np.lexsort((us[keep], deal[keep]))  # stable: store order
-    )
-    out: Int = keep[order]
+    out: Int = keep[np.argsort(deal[keep], kind="stable")]
+    if us is not None:
+        d, u = deal[out], us[out]
+        if bool(((d[1:] == d[:-1]) & (u[1:] < u[:-1])).any()):  # a deal's rows out of order
+            out = out[np.lexsort((u, d))]  # stable: store order
     return out
 
 

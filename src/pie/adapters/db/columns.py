@@ -17,18 +17,32 @@ from uuid import UUID
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from sqlalchemy import Integer, Select, String, case, func, select, text, type_coerce
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    Table,
+    case,
+    exists,
+    func,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from pie.domain.model import EntityKind, StakeholderRole
 from pie.mining.columns import (
     BLOCKER,
+    KEY,
     CHAMPION,
     NO_TIME,
     STAGE_CODES,
     ColumnsBuilder,
     DealColumns,
+    by_deal,
     hex_keys,
     objection_values,
     role_bits,
@@ -195,45 +209,8 @@ class SqlColumnReader:
                 _floats(rows, 9),
             )
         await self._other_refs(b, others)
-        t = TRANS.c
-        trans = select(
-            self._id(t.deal_id),
-            t.from_stage,
-            t.to_stage,
-            self._time(t.at),
-            t.days_in_from_stage,
-            self._money(t.value),
-            t.probability,
-        ).where(t.tenant_id == me)
-        # in the order of the (tenant, deal, time) index, the deals' order: no sort of the
-        # table (SQLite sorts only rows sharing deal and time, by id), and rows come sorted
-        async for rows in self._parts(trans.order_by(t.deal_id, t.at, t.id)):
-            b.add_transitions(
-                self._deals(b, rows, 0),
-                _codes(rows, 1),
-                _codes(rows, 2),
-                self._times(rows, 3),
-                _floats(rows, 4),
-                self._moneys(rows, 5),
-                _floats(rows, 6),
-            )
-        s = STAKEHOLDERS.c
-        stakes = select(
-            self._id(s.deal_id),
-            self._id(s.contact_id),
-            self._time(s.created_at),
-            self._roles(s.roles),
-        ).where(s.tenant_id == me, s.deal_id.is_not(None))
-        async for rows in self._parts(stakes.order_by(s.deal_id, s.id)):
-            roles = _column(rows, 3)
-            bits = (
-                np.array(roles, dtype=np.int8)
-                if self._sqlite
-                else np.array([role_bits(_loads(x)) for x in roles], dtype=np.int8)
-            )
-            b.add_stakeholders(
-                self._deals(b, rows, 0), self._keys(rows, 1), self._times(rows, 2), bits
-            )
+        await self._transitions(b)
+        await self._stakeholders(b)
         c = ACTS.c
         mine = (c.tenant_id == me, c.deal_id.is_not(None))
         # (deal, time) from the (tenant, deal, time) index alone: no table row is read (ties
@@ -271,6 +248,126 @@ class SqlColumnReader:
         _release_free_memory()
         return out
 
+    async def _stored(self, table: Table, stmt: Select[Any]) -> Select[Any]:
+        """``stmt`` (over ``table``) for this tenant's rows in the order they are stored
+        (rowid), read sequentially: a table scan if no other tenant has rows in it (two
+        probes of an index), else the rowids of this tenant's rows from its tenant index,
+        sorted, then their rows one after another. In (deal, ...) index order instead, each
+        row is a read of a table page far from the last one's, which grows faster than the
+        rows once the store outgrows the caches."""
+        tenant = table.c.tenant_id
+        others = select(
+            exists().where(tenant < self._tenant) | exists().where(tenant > self._tenant)
+        )
+        alone = True
+        async for rows in self._parts(others):
+            alone = not rows[0][0]
+        if alone:  # "+": SQLite's planner then uses no index, it scans the table
+            mine = literal_column(f"+{table.name}.tenant_id") == self._tenant
+            return stmt.where(mine).order_by(literal_column(f"{table.name}.rowid"))
+        inner = table.alias("mine")
+        rowids = select(literal_column("mine.rowid")).where(inner.c.tenant_id == self._tenant)
+        rowid = literal_column(f"{table.name}.rowid")
+        return stmt.where(rowid.in_(rowids)).order_by(rowid)
+
+    async def _transitions(self, b: ColumnsBuilder) -> None:
+        """The tenant's stage transitions, sorted by (deal, time, id). On SQLite they are
+        read in stored order (``_stored``) and sorted here: by deal, then by time where a
+        deal's rows are out of order, then by id where a deal has rows at the same time
+        (their ids fetched by rowid: rare)."""
+        t = TRANS.c
+        fields = select(
+            self._id(t.deal_id),
+            t.from_stage,
+            t.to_stage,
+            self._time(t.at),
+            t.days_in_from_stage,
+            self._money(t.value),
+            t.probability,
+        )
+        if self._sqlite:
+            stmt = await self._stored(TRANS, fields.add_columns(literal_column("rowid")))
+        else:
+            stmt = fields.where(t.tenant_id == self._tenant).order_by(t.deal_id, t.at, t.id)
+        got = _Batches()
+        async for rows in self._parts(stmt):
+            got.add(
+                deal=self._deals(b, rows, 0),
+                frm=_codes(rows, 1),
+                to=_codes(rows, 2),
+                us=self._times(rows, 3),
+                din=_floats(rows, 4),
+                value=self._moneys(rows, 5),
+                prob=_floats(rows, 6),
+                rowid=np.fromiter(map(itemgetter(7), rows), np.int64, len(rows))
+                if self._sqlite
+                else np.zeros(0, np.int64),
+            )
+        c = got.join()
+        if not c:
+            return
+        order = by_deal(c["deal"], c["us"])
+        if self._sqlite:
+            order = await self._ties_by_id(c, order)
+        b.add_transitions(
+            *(c[k][order] for k in ("deal", "frm", "to", "us", "din", "value", "prob"))
+        )
+
+    async def _ties_by_id(self, c: dict[str, Any], order: Int | slice) -> Int | slice:
+        """``order`` (rows by deal and time, ties in stored order) with the rows of a deal
+        that share a time sorted by their ids, as ``ORDER BY deal_id, at, id`` gives them."""
+        d, u = c["deal"][order], c["us"][order]
+        tied = (d[1:] == d[:-1]) & (u[1:] == u[:-1])
+        if not tied.any():
+            return order
+        rows = np.arange(d.size) if isinstance(order, slice) else order
+        mark = np.zeros(d.size, dtype=np.bool_)
+        mark[1:] |= tied
+        mark[:-1] |= tied
+        wanted = c["rowid"][rows[mark]].tolist()
+        t, found = TRANS.c, {}
+        rowid = literal_column("stage_transitions.rowid")
+        for lo in range(0, len(wanted), 500):
+            chunk = select(rowid, self._id(t.id)).where(rowid.in_(wanted[lo : lo + 500]))
+            async for part in self._parts(chunk):
+                found.update((r, x) for r, x in part)
+        key = np.zeros(d.size, dtype=KEY)
+        key[mark] = hex_keys([found[r] for r in wanted])
+        out: Int = rows[np.lexsort((key, u, d))]
+        return out
+
+    async def _stakeholders(self, b: ColumnsBuilder) -> None:
+        """The tenant's deal stakeholders, sorted by (deal, id); on SQLite read in stored
+        order (``_stored``) with their ids, and sorted here."""
+        s = STAKEHOLDERS.c
+        fields = select(
+            self._id(s.deal_id),
+            self._id(s.contact_id),
+            self._time(s.created_at),
+            self._roles(s.roles),
+        ).where(s.deal_id.is_not(None))
+        if self._sqlite:
+            stmt = await self._stored(STAKEHOLDERS, fields.add_columns(self._id(s.id)))
+        else:
+            stmt = fields.where(s.tenant_id == self._tenant).order_by(s.deal_id, s.id)
+        got = _Batches()
+        async for rows in self._parts(stmt):
+            roles = _column(rows, 3)
+            got.add(
+                deal=self._deals(b, rows, 0),
+                contact=self._keys(rows, 1),
+                us=self._times(rows, 2),
+                roles=np.array(roles, dtype=np.int8)
+                if self._sqlite
+                else np.array([role_bits(_loads(x)) for x in roles], dtype=np.int8),
+                id=self._keys(rows, 4) if self._sqlite else np.zeros(0, KEY),
+            )
+        c = got.join()
+        if not c:
+            return
+        order = by_deal(c["deal"], c["id"] if self._sqlite else None)
+        b.add_stakeholders(*(c[k][order] for k in ("deal", "contact", "us", "roles")))
+
     def _roles(self, column: Any) -> ColumnElement[Any]:
         """The role bits (``role_bits``) on SQLite, from the JSON text of role names; the
         JSON itself on PostgreSQL."""
@@ -279,6 +376,26 @@ class SqlColumnReader:
         champion = func.instr(column, f'"{StakeholderRole.CHAMPION}"') > 0
         blocker = func.instr(column, f'"{StakeholderRole.BLOCKER}"') > 0
         return type_coerce(champion, Integer) * CHAMPION + type_coerce(blocker, Integer) * BLOCKER
+
+
+class _Batches:
+    """A table's columns collected batch by batch, joined at the end (``join``)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[Any]] = {}
+
+    def add(self, **arrays: Any) -> None:
+        for name, values in arrays.items():
+            self.parts.setdefault(name, []).append(values)
+
+    def join(self) -> dict[str, Any]:
+        """Each column as one array (every batch dropped once joined); empty if no row
+        was read."""
+        out = {}
+        for name in list(self.parts):
+            parts = self.parts.pop(name)
+            out[name] = np.concatenate(parts)
+        return out
 
 
 Rows = Sequence[Sequence[Any]]
