@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import AsyncIterator, Callable, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import numpy as np
@@ -157,6 +157,53 @@ class SqlColumnReader:
 
     async def read(self) -> DealColumns:
         b, me = ColumnsBuilder(), self._tenant
+        if self._sqlite:
+            await self._deals_stored(b)
+        else:
+            await self._deals_by_id(b)
+        await self._transitions(b)
+        await self._stakeholders(b)
+        c = ACTS.c
+        mine = (c.tenant_id == me, c.deal_id.is_not(None))
+        # (deal, time) from the (tenant, deal, time) index alone: no table row is read (ties
+        # need no order, their rows being alike); which deals have objections, from the
+        # partial index of the activities with some (0016)
+        acts = select(self._id(c.deal_id), self._time(c.occurred_at)).where(*mine)
+        async for rows in self._parts(acts.order_by(c.deal_id, c.occurred_at)):
+            b.add_activities(self._deals(b, rows, 0), self._times(rows, 1))
+        has = text(HAS_OBJECTIONS["sqlite" if self._sqlite else "postgresql"])
+        noted: list[NDArray[np.integer[Any]]] = []  # rows of deals with objections
+        objected = select(self._id(c.deal_id)).where(*mine, has).distinct()
+        async for rows in self._parts(objected):
+            deal = self._deals(b, rows, 0)
+            noted.append(deal[deal >= 0])
+        # every activity of the deals with objections (with its objection flag), a chunk of
+        # deals a query, by the (tenant, deal, time) index
+        wanted = np.unique(np.concatenate(noted)) if noted else np.zeros(0, np.int64)
+        detail = select(
+            self._id(c.deal_id),
+            self._time(c.occurred_at),
+            self._json(c.participants),
+            case((has, self._json(c.objections))),  # None: none (most activities)
+        )
+        for lo in range(0, wanted.size, DETAIL_DEALS):
+            chunk = b.ids_of(wanted[lo : lo + DETAIL_DEALS])
+            part = detail.where(c.tenant_id == me, c.deal_id.in_(chunk))
+            async for rows in self._parts(part.order_by(c.deal_id, c.occurred_at, c.id)):
+                b.add_details(
+                    self._deals(b, rows, 0),
+                    self._times(rows, 1),
+                    _loads_each(_column(rows, 2)),
+                    [objection_values(_loads(os)) if os else _NONE for os in _column(rows, 3)],
+                )
+        out = b.build()
+        _release_free_memory()
+        return out
+
+    async def _deals_by_id(self, b: ColumnsBuilder) -> None:
+        """The tenant's deals by id, each with its stream identity and industry (PostgreSQL:
+        by its (tenant, id) index, probing the external refs and the account per deal)."""
+        me = self._tenant
         d, a, r = DEALS.c, ACCOUNTS.c, REFS.c
         kind = str(EntityKind.DEAL)
         # the deal's stream identity is "source:external id" of its own source's ref (one
@@ -209,44 +256,102 @@ class SqlColumnReader:
                 _floats(rows, 9),
             )
         await self._other_refs(b, others)
-        await self._transitions(b)
-        await self._stakeholders(b)
-        c = ACTS.c
-        mine = (c.tenant_id == me, c.deal_id.is_not(None))
-        # (deal, time) from the (tenant, deal, time) index alone: no table row is read (ties
-        # need no order, their rows being alike); which deals have objections, from the
-        # partial index of the activities with some (0016)
-        acts = select(self._id(c.deal_id), self._time(c.occurred_at)).where(*mine)
-        async for rows in self._parts(acts.order_by(c.deal_id, c.occurred_at)):
-            b.add_activities(self._deals(b, rows, 0), self._times(rows, 1))
-        has = text(HAS_OBJECTIONS["sqlite" if self._sqlite else "postgresql"])
-        noted: list[NDArray[np.integer[Any]]] = []  # rows of deals with objections
-        objected = select(self._id(c.deal_id)).where(*mine, has).distinct()
-        async for rows in self._parts(objected):
-            deal = self._deals(b, rows, 0)
-            noted.append(deal[deal >= 0])
-        # every activity of the deals with objections (with its objection flag), a chunk of
-        # deals a query, by the (tenant, deal, time) index
-        wanted = np.unique(np.concatenate(noted)) if noted else np.zeros(0, np.int64)
-        detail = select(
-            self._id(c.deal_id),
-            self._time(c.occurred_at),
-            self._json(c.participants),
-            case((has, self._json(c.objections))),  # None: none (most activities)
+
+    async def _deals_stored(self, b: ColumnsBuilder) -> None:
+        """The tenant's deals (SQLite), read in stored order (``_stored``) and sorted by id
+        here; their industries from the accounts read the same way, their stream identities
+        from the deals' external refs read in the order of their covering index (own
+        source's ref first: the smallest external id of the deal's source, as the indexed
+        probe per deal gives it). No row is looked up per deal: each is a read far from the
+        last once the tables outgrow the caches."""
+        d, r = DEALS.c, REFS.c
+        fields = select(
+            self._id(d.id),
+            d.source,
+            d.stage,
+            self._time(d.created_at),
+            self._time(d.closed_at),
+            self._money(d.value),
+            self._id(d.account_id),
+            d.probability,
         )
-        for lo in range(0, wanted.size, DETAIL_DEALS):
-            chunk = b.ids_of(wanted[lo : lo + DETAIL_DEALS])
-            part = detail.where(c.tenant_id == me, c.deal_id.in_(chunk))
-            async for rows in self._parts(part.order_by(c.deal_id, c.occurred_at, c.id)):
-                b.add_details(
-                    self._deals(b, rows, 0),
-                    self._times(rows, 1),
-                    _loads_each(_column(rows, 2)),
-                    [objection_values(_loads(os)) if os else _NONE for os in _column(rows, 3)],
-                )
-        out = b.build()
-        _release_free_memory()
-        return out
+        got, sources, accounts = _Batches(), [], []
+        async for rows in self._parts(await self._stored(DEALS, fields)):
+            sources.extend(_column(rows, 1))
+            accounts.extend(_column(rows, 6))
+            got.add(
+                key=self._keys(rows, 0),
+                stage=_codes(rows, 2),
+                created=self._times(rows, 3),
+                closed=self._times(rows, 4),
+                value=self._moneys(rows, 5),
+                prob=_floats(rows, 7),
+            )
+        c = got.join()
+        if not c:
+            return
+        order = np.argsort(c["key"], kind="stable")
+        keys = c.pop("key")[order]
+        source = [sources[i] for i in order.tolist()]
+        industry = await self._industries([accounts[i] for i in order.tolist()])
+        del sources, accounts
+        # stream identities: the tenant's deal refs, by (deal, source, external id)
+        kind = str(EntityKind.DEAL)
+        refs = select(self._id(r.entity_id), r.source, r.external_id).where(
+            r.tenant_id == self._tenant, r.kind == kind
+        )
+        ref_keys, ref_source, ref_external = [], [], []
+        async for rows in self._parts(refs.order_by(r.entity_id, r.source, r.external_id)):
+            ref_keys.append(self._keys(rows, 0))
+            ref_source.extend(_column(rows, 1))
+            ref_external.extend(_column(rows, 2))
+        at = _rows_of(keys, np.concatenate(ref_keys) if ref_keys else np.zeros(0, KEY))
+        deal_of = at.tolist()
+        own = [j for j, i in enumerate(deal_of) if i >= 0 and ref_source[j] == source[i]]
+        first = np.array(own, dtype=np.int64)
+        if first.size:  # the first own-source ref of each deal
+            first = first[np.append(True, at[first][1:] != at[first][:-1])]
+        streams: list[str | None] = [None] * keys.size
+        for j, row in zip(first.tolist(), at[first].tolist(), strict=True):
+            streams[row] = f"{source[row]}:{ref_external[j]}"
+        with_refs = np.zeros(keys.size, dtype=np.bool_)
+        with_refs[at[at >= 0]] = True
+        others: dict[UUID, tuple[int, str]] = {}
+        for row in [i for i, x in enumerate(streams) if x is None]:
+            u = UUID(bytes=keys[row : row + 1].view(_RAW)[0].tobytes())
+            if with_refs[row]:
+                others[u] = (row, source[row])
+            streams[row] = str(u)
+        b.add_deals(
+            keys,
+            cast(list[str], streams),
+            c["stage"][order],
+            c["created"][order],
+            c["closed"][order],
+            c["value"][order],
+            industry,
+            c["prob"][order],
+        )
+        await self._other_refs(b, others)
+
+    async def _industries(self, accounts: list[str | None]) -> list[str | None]:
+        """The industry of each account (32 hex digits; None: none), from the tenant's
+        accounts read in stored order (``_stored``)."""
+        a = ACCOUNTS.c
+        keys, names = [], []
+        async for rows in self._parts(
+            await self._stored(ACCOUNTS, select(self._id(a.id), a.industry))
+        ):
+            keys.append(self._keys(rows, 0))
+            names.extend(_column(rows, 1))
+        every = np.concatenate(keys) if keys else np.zeros(0, KEY)
+        order = np.argsort(every, kind="stable")
+        wanted = hex_keys([x or _NO_ID for x in accounts])
+        at = _rows_of(every[order], wanted).tolist()
+        return [
+            None if x is None or i < 0 else names[int(order[i])]
+            for x, i in zip(accounts, at, strict=True)
+        ]
 
     async def _stored(self, table: Table, stmt: Select[Any]) -> Select[Any]:
         """``stmt`` (over ``table``) for this tenant's rows in the order they are stored
@@ -376,6 +481,19 @@ class SqlColumnReader:
         champion = func.instr(column, f'"{StakeholderRole.CHAMPION}"') > 0
         blocker = func.instr(column, f'"{StakeholderRole.BLOCKER}"') > 0
         return type_coerce(champion, Integer) * CHAMPION + type_coerce(blocker, Integer) * BLOCKER
+
+
+_NO_ID = "0" * 32  # stands for a missing id among keys looked up (``_industries``)
+_RAW = np.dtype((np.void, 16))  # a key's 16 bytes, read back whole
+
+
+def _rows_of(ordered: NDArray[np.bytes_], keys: NDArray[np.bytes_]) -> NDArray[np.int64]:
+    """The row of each key in ``ordered`` (sorted keys), -1 where it is not there."""
+    if not ordered.size:
+        return np.full(keys.size, -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(ordered, keys), ordered.size - 1)
+    out: NDArray[np.int64] = np.where(ordered[pos] == keys, pos, -1)
+    return out
 
 
 class _Batches:
