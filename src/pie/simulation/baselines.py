@@ -22,13 +22,13 @@ from pie.mining.columns import IS_OPEN, NO_TIME, DealColumns
 from pie.mining.eventlog_arrays import to_micros
 from pie.mining.events import N_STAGES, STAGE_INDEX
 from pie.simulation.engine import IN_PROCESS, Engine
-from pie.simulation.results import sorted_quantiles
 from pie.simulation.forecaster import (
     DealPrediction,
     Forecaster,
     PlainMarkovForecaster,
     require_open,
 )
+from pie.simulation.results import sorted_quantiles
 
 #: Pseudo-deals at the stage's default probability added to each stage's win count.
 WIN_RATE_PRIOR_WEIGHT = 5.0

@@ -104,7 +104,10 @@ def _quantiles(ordered: Float, n: NDArray[np.int64]) -> Float:
 
 
 def sorted_quantiles(
-    values: Float, first: NDArray[np.integer[Any]], n: NDArray[np.integer[Any]], less: Float | None = None
+    values: Float,
+    first: NDArray[np.integer[Any]],
+    n: NDArray[np.integer[Any]],
+    less: Float | None = None,
 ) -> Float:
     """(queries, QUANTILES): ``numpy.quantile(values[first:first + n] - less, QUANTILES)``
     ("linear", operation for operation) of each query, ``values`` sorted ascending within each

@@ -122,13 +122,15 @@ async def test_a_deals_rows_come_by_time_then_id_beside_another_tenants(
             await uow.transitions.add(
                 r.transition(t, deal.id, id=UUID(digit * 32), to_stage=stages[digit], at=at)
             )
-            await uow.stakeholders.add(
-                r.stakeholder(t, c.id, deal_id=deal.id, id=UUID(digit * 32))
-            )
+            await uow.stakeholders.add(r.stakeholder(t, c.id, deal_id=deal.id, id=UUID(digit * 32)))
         await uow.commit()
     got = await _check(uow, world)
     row = got.deal_ids().index(deal.id)
     mine = got.t_deal == row
-    assert [ALL_STAGES[i] for i in got.t_to[mine]] == [Stage.DEMO, Stage.PROPOSAL, Stage.NEGOTIATION]
+    assert [ALL_STAGES[i] for i in got.t_to[mine]] == [
+        Stage.DEMO,
+        Stage.PROPOSAL,
+        Stage.NEGOTIATION,
+    ]
     assert (got.s_deal == row).sum() == 3
     assert len(got) == 31  # the other tenant's 30 deals are not read

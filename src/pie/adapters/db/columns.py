@@ -36,8 +36,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from pie.domain.model import EntityKind, StakeholderRole
 from pie.mining.columns import (
     BLOCKER,
-    KEY,
     CHAMPION,
+    KEY,
     NO_TIME,
     STAGE_CODES,
     ColumnsBuilder,
@@ -54,7 +54,7 @@ from .repositories import ACCOUNTS, DEALS, REFS, STAKEHOLDERS
 from .tables import HAS_OBJECTIONS, ActivityRow, StageTransitionRow
 
 ACTS = ActivityRow.__table__
-TRANS = StageTransitionRow.__table__
+TRANS: Table = StageTransitionRow.__table__  # type: ignore[assignment]
 BATCH = 10_000  # rows a fetch: the Python values of a batch are the read's transient memory
 DETAIL_DEALS = 500  # deals a query of the activity details
 Int = NDArray[np.integer[Any]]
@@ -371,8 +371,10 @@ class SqlColumnReader:
             mine = literal_column(f"+{table.name}.tenant_id") == self._tenant
             return stmt.where(mine).order_by(literal_column(f"{table.name}.rowid"))
         inner = table.alias("mine")
-        rowids = select(literal_column("mine.rowid")).where(inner.c.tenant_id == self._tenant)
-        rowid = literal_column(f"{table.name}.rowid")
+        rowids: Select[Any] = select(literal_column("mine.rowid")).where(
+            inner.c.tenant_id == self._tenant
+        )
+        rowid: ColumnElement[Any] = literal_column(f"{table.name}.rowid")
         return stmt.where(rowid.in_(rowids)).order_by(rowid)
 
     async def _transitions(self, b: ColumnsBuilder) -> None:
@@ -430,8 +432,8 @@ class SqlColumnReader:
         mark[1:] |= tied
         mark[:-1] |= tied
         wanted = c["rowid"][rows[mark]].tolist()
-        t, found = TRANS.c, {}
-        rowid = literal_column("stage_transitions.rowid")
+        t, found = TRANS.c, dict[int, str]()
+        rowid: ColumnElement[Any] = literal_column("stage_transitions.rowid")
         for lo in range(0, len(wanted), 500):
             chunk = select(rowid, self._id(t.id)).where(rowid.in_(wanted[lo : lo + 500]))
             async for part in self._parts(chunk):
