@@ -417,7 +417,7 @@ class SqlColumnReader:
         if self._sqlite:
             order = await self._ties_by_id(c, order)
         b.add_transitions(
-            *(c[k][order] for k in ("deal", "frm", "to", "us", "din", "value", "prob"))
+            *(c.pop(k)[order] for k in ("deal", "frm", "to", "us", "din", "value", "prob"))
         )
 
     async def _ties_by_id(self, c: dict[str, Any], order: Int | slice) -> Int | slice:
@@ -473,7 +473,7 @@ class SqlColumnReader:
         if not c:
             return
         order = by_deal(c["deal"], c["id"] if self._sqlite else None)
-        b.add_stakeholders(*(c[k][order] for k in ("deal", "contact", "us", "roles")))
+        b.add_stakeholders(*(c.pop(k)[order] for k in ("deal", "contact", "us", "roles")))
 
     def _roles(self, column: Any) -> ColumnElement[Any]:
         """The role bits (``role_bits``) on SQLite, from the JSON text of role names; the
