@@ -42,8 +42,10 @@ from pie.mining.columns import (
     STAGE_CODES,
     ColumnsBuilder,
     DealColumns,
+    KeyIndex,
     by_deal,
     hex_keys,
+    high_bits,
     objection_values,
     role_bits,
 )
@@ -305,7 +307,7 @@ class SqlColumnReader:
             ref_keys.append(self._keys(rows, 0))
             ref_source.extend(_column(rows, 1))
             ref_external.extend(_column(rows, 2))
-        at = _rows_of(keys, np.concatenate(ref_keys) if ref_keys else np.zeros(0, KEY))
+        at = KeyIndex(keys).find(np.concatenate(ref_keys) if ref_keys else np.zeros(0, KEY))
         deal_of = at.tolist()
         own = [j for j, i in enumerate(deal_of) if i >= 0 and ref_source[j] == source[i]]
         first = np.array(own, dtype=np.int64)
@@ -347,7 +349,7 @@ class SqlColumnReader:
         every = np.concatenate(keys) if keys else np.zeros(0, KEY)
         order = np.argsort(every, kind="stable")
         wanted = hex_keys([x or _NO_ID for x in accounts])
-        at = _rows_of(every[order], wanted).tolist()
+        at = KeyIndex(every[order]).find(wanted).tolist()
         return [
             None if x is None or i < 0 else names[int(order[i])]
             for x, i in zip(accounts, at, strict=True)
@@ -472,7 +474,11 @@ class SqlColumnReader:
         c = got.join()
         if not c:
             return
-        order = by_deal(c["deal"], c["id"] if self._sqlite else None)
+        order = by_deal(c["deal"], high_bits(c["id"]) if self._sqlite else None)
+        if self._sqlite:  # by id: by its first 8 bytes unless two of a deal's share them
+            d, high = c["deal"][order], high_bits(c["id"][order])
+            if bool(((d[1:] == d[:-1]) & (high[1:] == high[:-1])).any()):
+                order = by_deal(c["deal"], c["id"])
         b.add_stakeholders(*(c.pop(k)[order] for k in ("deal", "contact", "us", "roles")))
 
     def _roles(self, column: Any) -> ColumnElement[Any]:
@@ -487,15 +493,6 @@ class SqlColumnReader:
 
 _NO_ID = "0" * 32  # stands for a missing id among keys looked up (``_industries``)
 _RAW = np.dtype((np.void, 16))  # a key's 16 bytes, read back whole
-
-
-def _rows_of(ordered: NDArray[np.bytes_], keys: NDArray[np.bytes_]) -> NDArray[np.int64]:
-    """The row of each key in ``ordered`` (sorted keys), -1 where it is not there."""
-    if not ordered.size:
-        return np.full(keys.size, -1, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(ordered, keys), ordered.size - 1)
-    out: NDArray[np.int64] = np.where(ordered[pos] == keys, pos, -1)
-    return out
 
 
 class _Batches:
