@@ -197,10 +197,47 @@ def renumber(keep: Bool) -> Int:
     return out
 
 
-def by_deal(deal: Int, us: Us | None = None) -> Int | slice:
-    """The rows of known deals (``deal`` >= 0) in (deal, time) order, ties in store order:
+def high_bits(keys: NDArray[np.bytes_]) -> NDArray[np.uint64]:
+    """The first 8 bytes of each key as an integer (big-endian: they sort as the keys do)."""
+    out: NDArray[np.uint64] = (
+        np.ascontiguousarray(keys).view(">u8").reshape(-1, 2)[:, 0].astype(np.uint64)
+    )
+    return out
+
+
+class KeyIndex:
+    """Where keys are in sorted keys (``KEY``): a binary search in their first 8 bytes as
+    integers when those are distinct (as for random ids: a native compare over half the
+    memory, about 3 times faster than comparing 16-byte strings once the keys outgrow the
+    processor's caches), else in the keys themselves."""
+
+    def __init__(self, ordered: NDArray[np.bytes_]) -> None:
+        self.ordered = ordered
+        high = high_bits(ordered)
+        self._high = high if bool(np.all(high[1:] > high[:-1])) else None
+
+    def find(self, keys: NDArray[np.bytes_]) -> NDArray[np.int64]:
+        """The position of each key, -1 where it is not there."""
+        n = self.ordered.size
+        if not n:
+            return np.full(keys.size, -1, dtype=np.int64)
+        if self._high is not None:
+            pos = np.searchsorted(self._high, high_bits(keys))
+        else:
+            pos = np.searchsorted(self.ordered, keys)
+        pos = np.minimum(pos, n - 1)
+        out: NDArray[np.int64] = np.where(self.ordered[pos] == keys, pos, -1)
+        return out
+
+
+def by_deal(deal: Int, us: Any = None) -> Int | slice:
+    """The rows of known deals (``deal`` >= 0) in (deal, ``us``) order, ties in store order:
     ``slice(None)`` (a view, no copy) when every row is known and already in that order, as
-    the store reads them; else the row numbers, sorted stably."""
+    the store reads them; else the row numbers, sorted stably. ``us`` is any sortable key
+    (times, or ids as ``KEY``). A deal's rows being few and usually read one after another
+    in their own order, the rows are sorted by deal first and by ``us`` only if some deal's
+    rows are then out of order (the same order as ``lexsort((us, deal))``, in a third of
+    its time)."""
     if not deal.size:
         return slice(None)
     step = deal[1:] > deal[:-1]
@@ -212,12 +249,11 @@ def by_deal(deal: Int, us: Us | None = None) -> Int | slice:
         return slice(None)
     del step
     keep = np.flatnonzero(deal >= 0)
-    order = (
-        np.argsort(deal[keep], kind="stable")
-        if us is None
-        else np.lexsort((us[keep], deal[keep]))  # stable: store order
-    )
-    out: Int = keep[order]
+    out: Int = keep[np.argsort(deal[keep], kind="stable")]
+    if us is not None:
+        d, u = deal[out], us[out]
+        if bool(((d[1:] == d[:-1]) & (u[1:] < u[:-1])).any()):  # a deal's rows out of order
+            out = out[np.lexsort((u, d))]  # stable: store order
     return out
 
 
@@ -233,7 +269,7 @@ class ColumnsBuilder:
 
     def __init__(self) -> None:
         self.keys: list[NDArray[np.bytes_]] = []  # deal ids, per batch
-        self._index: tuple[NDArray[np.bytes_], Int | None] | None = None
+        self._index: tuple[KeyIndex, Int | None] | None = None
         self.stream: list[str] = []
         self.industries: dict[str, int] = {}
         self.cols: dict[str, list[Any]] = {}
@@ -249,21 +285,18 @@ class ColumnsBuilder:
 
     def deal_rows(self, keys: NDArray[np.bytes_]) -> Int:
         """The row of each deal (its ``KEY``, as given to ``add_deals``), -1 for an unknown
-        one: a binary search in the sorted ids (as the store reads them: else sorted once), no
-        dict of every deal."""
+        one: a binary search in the sorted ids (``KeyIndex``; as the store reads them: else
+        sorted once), no dict of every deal."""
         if self._index is None:
             every = self._every()
             if bool(np.all(every[1:] > every[:-1])):
-                self._index = every, None
+                self._index = KeyIndex(every), None
             else:
                 by_key: Int = np.argsort(every, kind="stable").astype(ROW)
-                self._index = every[by_key], by_key
-        ordered, order = self._index
-        if not ordered.size:
-            return np.full(keys.size, -1, dtype=ROW)
-        pos = np.minimum(np.searchsorted(ordered, keys), ordered.size - 1)
-        hit = ordered[pos] == keys
-        found: Int = np.where(hit, pos if order is None else order[pos], -1).astype(ROW)
+                self._index = KeyIndex(every[by_key]), by_key
+        index, order = self._index
+        pos = index.find(keys)
+        found: Int = (pos if order is None else np.where(pos >= 0, order[pos], -1)).astype(ROW)
         return found
 
     def grouped_deal_rows(self, ids: Sequence[str]) -> Int:
@@ -441,16 +474,22 @@ class ColumnsBuilder:
 
 def numbered(keys: NDArray[np.bytes_]) -> Int:
     """Each key's rank among the distinct keys (``np.unique``'s inverse, in ``ROW``, with a
-    third of its transient memory: one sort order and the keys sorted once)."""
+    third of its transient memory: one sort order and the keys sorted once). Sorted by their
+    first 8 bytes as integers (``high_bits``), which is the keys' order unless two different
+    keys share them (then by the keys themselves)."""
     if not keys.size:
         return np.zeros(0, ROW)
-    order = np.argsort(keys)
+    order = np.argsort(high_bits(keys))
     ordered = keys[order]
-    del keys
     new = np.empty(ordered.size, dtype=ROW)
     new[0] = 0
     np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-    del ordered
+    high = high_bits(ordered)
+    if bool((new[1:].astype(np.bool_) & (high[1:] == high[:-1])).any()):  # keys apart, same high
+        order = np.argsort(keys)
+        ordered = keys[order]
+        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    del keys, ordered, high
     np.cumsum(new, out=new)
     out: Int = np.empty_like(new)
     out[order] = new

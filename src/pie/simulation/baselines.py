@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,11 +28,13 @@ from pie.simulation.forecaster import (
     PlainMarkovForecaster,
     require_open,
 )
+from pie.simulation.results import sorted_quantiles
 
 #: Pseudo-deals at the stage's default probability added to each stage's win count.
 WIN_RATE_PRIOR_WEIGHT = 5.0
 
 FloatArray = NDArray[np.float64]
+Int = NDArray[np.integer[Any]]
 
 
 def _days_between(start_us: NDArray[np.int64], end_us: NDArray[np.int64] | int) -> FloatArray:
@@ -104,16 +107,30 @@ class _RemainingDays:
         pooled = np.sort(spans) if spans.size else np.zeros(0)
         return cls(by_stage=by_stage, pooled=pooled)
 
-    def predict(self, stage: Stage, elapsed: float) -> tuple[float, float, float]:
-        spans = self.by_stage.get(stage, self.pooled)
-        if spans.size == 0:
-            spans = self.pooled
-        if spans.size == 0:
-            return float("nan"), float("nan"), float("nan")  # no closed deal left a duration
-        longer = spans[spans > elapsed]
-        remaining = longer - elapsed if longer.size else spans
-        p10, p50, p90 = np.quantile(remaining, [0.1, 0.5, 0.9])
-        return float(p50), float(p10), float(p90)
+    def predict(self, stage: Int, elapsed: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Per deal (its stage code, its days in the stage): the median, 10th and 90th
+        percentile of the remaining days of the entries into its stage that lasted longer
+        than ``elapsed`` (all of them if none did; the pooled entries if the stage has none;
+        NaN if no closed deal left a duration). A binary search and two values per
+        percentile in the sorted spans (``sorted_quantiles``): ``numpy.quantile`` of the
+        longer spans minus ``elapsed``, to the last bit, without copying them per deal."""
+        q = np.full((stage.size, 3), np.nan)
+        for code in np.unique(stage).tolist():
+            spans = self.by_stage.get(ALL_STAGES[code], self.pooled)
+            if spans.size == 0:
+                spans = self.pooled
+            if spans.size == 0:
+                continue  # no closed deal left a duration
+            rows = np.flatnonzero(stage == code)
+            start = np.searchsorted(spans, elapsed[rows], side="right")  # first span longer
+            longer = start < spans.size
+            q[rows] = sorted_quantiles(
+                spans,
+                np.where(longer, start, 0),
+                np.where(longer, spans.size - start, spans.size),
+                np.where(longer, elapsed[rows], 0.0),  # x - 0.0 is x
+            )
+        return q[:, 1], q[:, 0], q[:, 2]
 
 
 def _has_closed(cols: DealColumns, as_of: datetime, name: str) -> None:
@@ -144,12 +161,12 @@ class StageDefaultForecaster:
             raise RuntimeError("fit() before predict()")
         require_open(open_deals, self.name)
         elapsed = _days_between(_stage_entered_us(open_deals), to_micros(as_of))
+        mid, lo, hi = (x.tolist() for x in self._days.predict(open_deals.stage, elapsed))
         out = []
         for i, deal_id in enumerate(open_deals.deal_ids()):
             stage, p = open_deals.stage_of(i), float(open_deals.probability[i])
             p_win = DEFAULT_PROBABILITY[stage] if np.isnan(p) else min(max(p, 0.0), 1.0)
-            mid, lo, hi = self._days.predict(stage, float(elapsed[i]))
-            out.append(DealPrediction(deal_id, p_win, mid, lo, hi))
+            out.append(DealPrediction(deal_id, p_win, mid[i], lo[i], hi[i]))
         return out
 
 
@@ -218,11 +235,11 @@ class StageWinRateForecaster:
         require_open(open_deals, self.name)
         rates = {s: v.rate(horizon_days, DEFAULT_PROBABILITY[s]) for s, v in self._visits.items()}
         elapsed = _days_between(_stage_entered_us(open_deals), to_micros(as_of))
+        mid, lo, hi = (x.tolist() for x in self._days.predict(open_deals.stage, elapsed))
         out = []
         for i, deal_id in enumerate(open_deals.deal_ids()):
             stage = open_deals.stage_of(i)
-            mid, lo, hi = self._days.predict(stage, float(elapsed[i]))
-            out.append(DealPrediction(deal_id, rates[stage], mid, lo, hi))
+            out.append(DealPrediction(deal_id, rates[stage], mid[i], lo[i], hi[i]))
         return out
 
 

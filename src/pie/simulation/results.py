@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import numpy as np
@@ -96,16 +97,34 @@ def _lerp(a: Float, b: Float, t: Float) -> Float:
 def _quantiles(ordered: Float, n: NDArray[np.int64]) -> Float:
     """(rows, QUANTILES): ``numpy.quantile(row[:n], QUANTILES)`` ("linear") of each row of
     ``ordered`` whose first ``n`` values are its sorted sample (NaN where ``n`` is 0)."""
+    rows, width = ordered.shape
+    first = np.arange(rows, dtype=np.intp) * width
+    with np.errstate(invalid="ignore"):  # rows without a finite value: inf - inf
+        return sorted_quantiles(ordered.ravel(), first, n)
+
+
+def sorted_quantiles(
+    values: Float,
+    first: NDArray[np.integer[Any]],
+    n: NDArray[np.integer[Any]],
+    less: Float | None = None,
+) -> Float:
+    """(queries, QUANTILES): ``numpy.quantile(values[first:first + n] - less, QUANTILES)``
+    ("linear", operation for operation) of each query, ``values`` sorted ascending within each
+    query's range, without copying or partitioning the range (a sample minus a number stays
+    sorted: rounding is monotone). NaN where ``n`` is 0."""
+    n = np.asarray(n)
     virtual = (n[:, None] - 1) * np.array(QUANTILES)
     before = np.floor(virtual)
     last = np.maximum(n - 1, 0)[:, None]
     i = np.minimum(before.astype(np.intp), last).clip(0)
     j = np.minimum(i + 1, last)
-    rows = np.arange(ordered.shape[0])[:, None]
-    a = ordered[rows, i] if ordered.size else np.zeros(i.shape)
-    b = ordered[rows, j] if ordered.size else np.zeros(i.shape)
-    with np.errstate(invalid="ignore"):  # rows without a finite value: inf - inf
-        out = _lerp(a, b, virtual - before)
+    at = np.asarray(first, dtype=np.intp)[:, None]
+    a = values[at + i] if values.size else np.zeros(i.shape)
+    b = values[at + j] if values.size else np.zeros(i.shape)
+    if less is not None:
+        a, b = a - less[:, None], b - less[:, None]
+    out = _lerp(a, b, virtual - before)
     out[n == 0] = np.nan
     return out
 

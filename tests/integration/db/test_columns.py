@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
 import numpy as np
 
 from pie.domain.model import EntityKind, ExternalRef
+from pie.domain.stages import ALL_STAGES, Stage
 from pie.importing import import_file
 from pie.mining.columns import DealColumns, from_histories
 from pie.ports.uow import UnitOfWork
@@ -95,3 +97,40 @@ async def test_the_fake_reads_the_same_columns(tmp_path: Path) -> None:
     generate(world, deals=60, seed=12, conversations=False)
     got = await _check(InMemoryUnitOfWork(TENANT, InMemoryStore()), world)
     assert len(got) == 60
+
+
+async def test_a_deals_rows_come_by_time_then_id_beside_another_tenants(
+    db: Database, tmp_path: Path
+) -> None:
+    """Transitions at the same moment come by id, stakeholders by id, whatever order they
+    were stored in, and another tenant's rows in the same tables are not read (SQLite reads
+    these tables in stored order and sorts them: alone in a table, and beside others)."""
+    world = tmp_path / "world.json"
+    generate(world, deals=30, seed=13, conversations=False)
+    other = (await db.new_tenant()).tenant.id
+    await import_file(db.uow(other), world)
+    t = (await db.new_tenant()).tenant.id
+    uow = db.uow(t)
+    deal = r.deal(t, None)
+    at = r.T0 + timedelta(days=5)
+    stages = {"c": Stage.NEGOTIATION, "a": Stage.DEMO, "b": Stage.PROPOSAL}
+    async with uow:
+        await uow.deals.add(deal)
+        contacts = [r.contact(t, None) for _ in stages]
+        for digit, c in zip(stages, contacts, strict=True):  # stored out of id order
+            await uow.contacts.add(c)
+            await uow.transitions.add(
+                r.transition(t, deal.id, id=UUID(digit * 32), to_stage=stages[digit], at=at)
+            )
+            await uow.stakeholders.add(r.stakeholder(t, c.id, deal_id=deal.id, id=UUID(digit * 32)))
+        await uow.commit()
+    got = await _check(uow, world)
+    row = got.deal_ids().index(deal.id)
+    mine = got.t_deal == row
+    assert [ALL_STAGES[i] for i in got.t_to[mine]] == [
+        Stage.DEMO,
+        Stage.PROPOSAL,
+        Stage.NEGOTIATION,
+    ]
+    assert (got.s_deal == row).sum() == 3
+    assert len(got) == 31  # the other tenant's 30 deals are not read

@@ -11,13 +11,25 @@ from __future__ import annotations
 import ctypes
 from collections.abc import AsyncIterator, Callable, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from sqlalchemy import Integer, Select, String, case, func, select, text, type_coerce
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    Table,
+    case,
+    exists,
+    func,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,11 +37,15 @@ from pie.domain.model import EntityKind, StakeholderRole
 from pie.mining.columns import (
     BLOCKER,
     CHAMPION,
+    KEY,
     NO_TIME,
     STAGE_CODES,
     ColumnsBuilder,
     DealColumns,
+    KeyIndex,
+    by_deal,
     hex_keys,
+    high_bits,
     objection_values,
     role_bits,
 )
@@ -40,7 +56,7 @@ from .repositories import ACCOUNTS, DEALS, REFS, STAKEHOLDERS
 from .tables import HAS_OBJECTIONS, ActivityRow, StageTransitionRow
 
 ACTS = ActivityRow.__table__
-TRANS = StageTransitionRow.__table__
+TRANS: Table = StageTransitionRow.__table__  # type: ignore[assignment]
 BATCH = 10_000  # rows a fetch: the Python values of a batch are the read's transient memory
 DETAIL_DEALS = 500  # deals a query of the activity details
 Int = NDArray[np.integer[Any]]
@@ -143,6 +159,53 @@ class SqlColumnReader:
 
     async def read(self) -> DealColumns:
         b, me = ColumnsBuilder(), self._tenant
+        if self._sqlite:
+            await self._deals_stored(b)
+        else:
+            await self._deals_by_id(b)
+        await self._transitions(b)
+        await self._stakeholders(b)
+        c = ACTS.c
+        mine = (c.tenant_id == me, c.deal_id.is_not(None))
+        # (deal, time) from the (tenant, deal, time) index alone: no table row is read (ties
+        # need no order, their rows being alike); which deals have objections, from the
+        # partial index of the activities with some (0016)
+        acts = select(self._id(c.deal_id), self._time(c.occurred_at)).where(*mine)
+        async for rows in self._parts(acts.order_by(c.deal_id, c.occurred_at)):
+            b.add_activities(self._deals(b, rows, 0), self._times(rows, 1))
+        has = text(HAS_OBJECTIONS["sqlite" if self._sqlite else "postgresql"])
+        noted: list[NDArray[np.integer[Any]]] = []  # rows of deals with objections
+        objected = select(self._id(c.deal_id)).where(*mine, has).distinct()
+        async for rows in self._parts(objected):
+            deal = self._deals(b, rows, 0)
+            noted.append(deal[deal >= 0])
+        # every activity of the deals with objections (with its objection flag), a chunk of
+        # deals a query, by the (tenant, deal, time) index
+        wanted = np.unique(np.concatenate(noted)) if noted else np.zeros(0, np.int64)
+        detail = select(
+            self._id(c.deal_id),
+            self._time(c.occurred_at),
+            self._json(c.participants),
+            case((has, self._json(c.objections))),  # None: none (most activities)
+        )
+        for lo in range(0, wanted.size, DETAIL_DEALS):
+            chunk = b.ids_of(wanted[lo : lo + DETAIL_DEALS])
+            part = detail.where(c.tenant_id == me, c.deal_id.in_(chunk))
+            async for rows in self._parts(part.order_by(c.deal_id, c.occurred_at, c.id)):
+                b.add_details(
+                    self._deals(b, rows, 0),
+                    self._times(rows, 1),
+                    _loads_each(_column(rows, 2)),
+                    [objection_values(_loads(os)) if os else _NONE for os in _column(rows, 3)],
+                )
+        out = b.build()
+        _release_free_memory()
+        return out
+
+    async def _deals_by_id(self, b: ColumnsBuilder) -> None:
+        """The tenant's deals by id, each with its stream identity and industry (PostgreSQL:
+        by its (tenant, id) index, probing the external refs and the account per deal)."""
+        me = self._tenant
         d, a, r = DEALS.c, ACCOUNTS.c, REFS.c
         kind = str(EntityKind.DEAL)
         # the deal's stream identity is "source:external id" of its own source's ref (one
@@ -195,8 +258,134 @@ class SqlColumnReader:
                 _floats(rows, 9),
             )
         await self._other_refs(b, others)
+
+    async def _deals_stored(self, b: ColumnsBuilder) -> None:
+        """The tenant's deals (SQLite), read in stored order (``_stored``) and sorted by id
+        here; their industries from the accounts read the same way, their stream identities
+        from the deals' external refs read in the order of their covering index (own
+        source's ref first: the smallest external id of the deal's source, as the indexed
+        probe per deal gives it). No row is looked up per deal: each is a read far from the
+        last once the tables outgrow the caches."""
+        d, r = DEALS.c, REFS.c
+        fields = select(
+            self._id(d.id),
+            d.source,
+            d.stage,
+            self._time(d.created_at),
+            self._time(d.closed_at),
+            self._money(d.value),
+            self._id(d.account_id),
+            d.probability,
+        )
+        got, sources, accounts = _Batches(), [], []
+        async for rows in self._parts(await self._stored(DEALS, fields)):
+            sources.extend(_column(rows, 1))
+            accounts.extend(_column(rows, 6))
+            got.add(
+                key=self._keys(rows, 0),
+                stage=_codes(rows, 2),
+                created=self._times(rows, 3),
+                closed=self._times(rows, 4),
+                value=self._moneys(rows, 5),
+                prob=_floats(rows, 7),
+            )
+        c = got.join()
+        if not c:
+            return
+        order = np.argsort(c["key"], kind="stable")
+        keys = c.pop("key")[order]
+        source = [sources[i] for i in order.tolist()]
+        industry = await self._industries([accounts[i] for i in order.tolist()])
+        del sources, accounts
+        # stream identities: the tenant's deal refs, by (deal, source, external id)
+        kind = str(EntityKind.DEAL)
+        refs = select(self._id(r.entity_id), r.source, r.external_id).where(
+            r.tenant_id == self._tenant, r.kind == kind
+        )
+        ref_keys, ref_source, ref_external = [], [], []
+        async for rows in self._parts(refs.order_by(r.entity_id, r.source, r.external_id)):
+            ref_keys.append(self._keys(rows, 0))
+            ref_source.extend(_column(rows, 1))
+            ref_external.extend(_column(rows, 2))
+        at = KeyIndex(keys).find(np.concatenate(ref_keys) if ref_keys else np.zeros(0, KEY))
+        deal_of = at.tolist()
+        own = [j for j, i in enumerate(deal_of) if i >= 0 and ref_source[j] == source[i]]
+        first = np.array(own, dtype=np.int64)
+        if first.size:  # the first own-source ref of each deal
+            first = first[np.append(True, at[first][1:] != at[first][:-1])]
+        streams: list[str | None] = [None] * keys.size
+        for j, row in zip(first.tolist(), at[first].tolist(), strict=True):
+            streams[row] = f"{source[row]}:{ref_external[j]}"
+        with_refs = np.zeros(keys.size, dtype=np.bool_)
+        with_refs[at[at >= 0]] = True
+        others: dict[UUID, tuple[int, str]] = {}
+        for row in [i for i, x in enumerate(streams) if x is None]:
+            u = UUID(bytes=keys[row : row + 1].view(_RAW)[0].tobytes())
+            if with_refs[row]:
+                others[u] = (row, source[row])
+            streams[row] = str(u)
+        b.add_deals(
+            keys,
+            cast(list[str], streams),
+            c["stage"][order],
+            c["created"][order],
+            c["closed"][order],
+            c["value"][order],
+            industry,
+            c["prob"][order],
+        )
+        await self._other_refs(b, others)
+
+    async def _industries(self, accounts: list[str | None]) -> list[str | None]:
+        """The industry of each account (32 hex digits; None: none), from the tenant's
+        accounts read in stored order (``_stored``)."""
+        a = ACCOUNTS.c
+        keys, names = [], []
+        async for rows in self._parts(
+            await self._stored(ACCOUNTS, select(self._id(a.id), a.industry))
+        ):
+            keys.append(self._keys(rows, 0))
+            names.extend(_column(rows, 1))
+        every = np.concatenate(keys) if keys else np.zeros(0, KEY)
+        order = np.argsort(every, kind="stable")
+        wanted = hex_keys([x or _NO_ID for x in accounts])
+        at = KeyIndex(every[order]).find(wanted).tolist()
+        return [
+            None if x is None or i < 0 else names[int(order[i])]
+            for x, i in zip(accounts, at, strict=True)
+        ]
+
+    async def _stored(self, table: Table, stmt: Select[Any]) -> Select[Any]:
+        """``stmt`` (over ``table``) for this tenant's rows in the order they are stored
+        (rowid), read sequentially: a table scan if no other tenant has rows in it (two
+        probes of an index), else the rowids of this tenant's rows from its tenant index,
+        sorted, then their rows one after another. In (deal, ...) index order instead, each
+        row is a read of a table page far from the last one's, which grows faster than the
+        rows once the store outgrows the caches."""
+        tenant = table.c.tenant_id
+        others = select(
+            exists().where(tenant < self._tenant) | exists().where(tenant > self._tenant)
+        )
+        alone = True
+        async for rows in self._parts(others):
+            alone = not rows[0][0]
+        if alone:  # "+": SQLite's planner then uses no index, it scans the table
+            mine = literal_column(f"+{table.name}.tenant_id") == self._tenant
+            return stmt.where(mine).order_by(literal_column(f"{table.name}.rowid"))
+        inner = table.alias("mine")
+        rowids: Select[Any] = select(literal_column("mine.rowid")).where(
+            inner.c.tenant_id == self._tenant
+        )
+        rowid: ColumnElement[Any] = literal_column(f"{table.name}.rowid")
+        return stmt.where(rowid.in_(rowids)).order_by(rowid)
+
+    async def _transitions(self, b: ColumnsBuilder) -> None:
+        """The tenant's stage transitions, sorted by (deal, time, id). On SQLite they are
+        read in stored order (``_stored``) and sorted here: by deal, then by time where a
+        deal's rows are out of order, then by id where a deal has rows at the same time
+        (their ids fetched by rowid: rare)."""
         t = TRANS.c
-        trans = select(
+        fields = select(
             self._id(t.deal_id),
             t.from_stage,
             t.to_stage,
@@ -204,72 +393,93 @@ class SqlColumnReader:
             t.days_in_from_stage,
             self._money(t.value),
             t.probability,
-        ).where(t.tenant_id == me)
-        # in the order of the (tenant, deal, time) index, the deals' order: no sort of the
-        # table (SQLite sorts only rows sharing deal and time, by id), and rows come sorted
-        async for rows in self._parts(trans.order_by(t.deal_id, t.at, t.id)):
-            b.add_transitions(
-                self._deals(b, rows, 0),
-                _codes(rows, 1),
-                _codes(rows, 2),
-                self._times(rows, 3),
-                _floats(rows, 4),
-                self._moneys(rows, 5),
-                _floats(rows, 6),
+        )
+        if self._sqlite:
+            stmt = await self._stored(TRANS, fields.add_columns(literal_column("rowid")))
+        else:
+            stmt = fields.where(t.tenant_id == self._tenant).order_by(t.deal_id, t.at, t.id)
+        got = _Batches()
+        async for rows in self._parts(stmt):
+            got.add(
+                deal=self._deals(b, rows, 0),
+                frm=_codes(rows, 1),
+                to=_codes(rows, 2),
+                us=self._times(rows, 3),
+                din=_floats(rows, 4),
+                value=self._moneys(rows, 5),
+                prob=_floats(rows, 6),
+                rowid=np.fromiter(map(itemgetter(7), rows), np.int64, len(rows))
+                if self._sqlite
+                else np.zeros(0, np.int64),
             )
+        c = got.join()
+        if not c:
+            return
+        order = by_deal(c["deal"], c["us"])
+        if self._sqlite:
+            order = await self._ties_by_id(c, order)
+        b.add_transitions(
+            *(c.pop(k)[order] for k in ("deal", "frm", "to", "us", "din", "value", "prob"))
+        )
+
+    async def _ties_by_id(self, c: dict[str, Any], order: Int | slice) -> Int | slice:
+        """``order`` (rows by deal and time, ties in stored order) with the rows of a deal
+        that share a time sorted by their ids, as ``ORDER BY deal_id, at, id`` gives them."""
+        d, u = c["deal"][order], c["us"][order]
+        tied = (d[1:] == d[:-1]) & (u[1:] == u[:-1])
+        if not tied.any():
+            return order
+        rows = np.arange(d.size) if isinstance(order, slice) else order
+        mark = np.zeros(d.size, dtype=np.bool_)
+        mark[1:] |= tied
+        mark[:-1] |= tied
+        wanted = c["rowid"][rows[mark]].tolist()
+        t, found = TRANS.c, dict[int, str]()
+        rowid: ColumnElement[Any] = literal_column("stage_transitions.rowid")
+        for lo in range(0, len(wanted), 500):
+            chunk = select(rowid, self._id(t.id)).where(rowid.in_(wanted[lo : lo + 500]))
+            async for part in self._parts(chunk):
+                found.update((r, x) for r, x in part)
+        key = np.zeros(d.size, dtype=KEY)
+        key[mark] = hex_keys([found[r] for r in wanted])
+        out: Int = rows[np.lexsort((key, u, d))]
+        return out
+
+    async def _stakeholders(self, b: ColumnsBuilder) -> None:
+        """The tenant's deal stakeholders, sorted by (deal, id); on SQLite read in stored
+        order (``_stored``) with their ids, and sorted here."""
         s = STAKEHOLDERS.c
-        stakes = select(
+        fields = select(
             self._id(s.deal_id),
             self._id(s.contact_id),
             self._time(s.created_at),
             self._roles(s.roles),
-        ).where(s.tenant_id == me, s.deal_id.is_not(None))
-        async for rows in self._parts(stakes.order_by(s.deal_id, s.id)):
+        ).where(s.deal_id.is_not(None))
+        if self._sqlite:
+            stmt = await self._stored(STAKEHOLDERS, fields.add_columns(self._id(s.id)))
+        else:
+            stmt = fields.where(s.tenant_id == self._tenant).order_by(s.deal_id, s.id)
+        got = _Batches()
+        async for rows in self._parts(stmt):
             roles = _column(rows, 3)
-            bits = (
-                np.array(roles, dtype=np.int8)
+            got.add(
+                deal=self._deals(b, rows, 0),
+                contact=self._keys(rows, 1),
+                us=self._times(rows, 2),
+                roles=np.array(roles, dtype=np.int8)
                 if self._sqlite
-                else np.array([role_bits(_loads(x)) for x in roles], dtype=np.int8)
+                else np.array([role_bits(_loads(x)) for x in roles], dtype=np.int8),
+                id=self._keys(rows, 4) if self._sqlite else np.zeros(0, KEY),
             )
-            b.add_stakeholders(
-                self._deals(b, rows, 0), self._keys(rows, 1), self._times(rows, 2), bits
-            )
-        c = ACTS.c
-        mine = (c.tenant_id == me, c.deal_id.is_not(None))
-        # (deal, time) from the (tenant, deal, time) index alone: no table row is read (ties
-        # need no order, their rows being alike); which deals have objections, from the
-        # partial index of the activities with some (0016)
-        acts = select(self._id(c.deal_id), self._time(c.occurred_at)).where(*mine)
-        async for rows in self._parts(acts.order_by(c.deal_id, c.occurred_at)):
-            b.add_activities(self._deals(b, rows, 0), self._times(rows, 1))
-        has = text(HAS_OBJECTIONS["sqlite" if self._sqlite else "postgresql"])
-        noted: list[NDArray[np.integer[Any]]] = []  # rows of deals with objections
-        objected = select(self._id(c.deal_id)).where(*mine, has).distinct()
-        async for rows in self._parts(objected):
-            deal = self._deals(b, rows, 0)
-            noted.append(deal[deal >= 0])
-        # every activity of the deals with objections (with its objection flag), a chunk of
-        # deals a query, by the (tenant, deal, time) index
-        wanted = np.unique(np.concatenate(noted)) if noted else np.zeros(0, np.int64)
-        detail = select(
-            self._id(c.deal_id),
-            self._time(c.occurred_at),
-            self._json(c.participants),
-            case((has, self._json(c.objections))),  # None: none (most activities)
-        )
-        for lo in range(0, wanted.size, DETAIL_DEALS):
-            chunk = b.ids_of(wanted[lo : lo + DETAIL_DEALS])
-            part = detail.where(c.tenant_id == me, c.deal_id.in_(chunk))
-            async for rows in self._parts(part.order_by(c.deal_id, c.occurred_at, c.id)):
-                b.add_details(
-                    self._deals(b, rows, 0),
-                    self._times(rows, 1),
-                    _loads_each(_column(rows, 2)),
-                    [objection_values(_loads(os)) if os else _NONE for os in _column(rows, 3)],
-                )
-        out = b.build()
-        _release_free_memory()
-        return out
+        c = got.join()
+        if not c:
+            return
+        order = by_deal(c["deal"], high_bits(c["id"]) if self._sqlite else None)
+        if self._sqlite:  # by id: by its first 8 bytes unless two of a deal's share them
+            d, high = c["deal"][order], high_bits(c["id"][order])
+            if bool(((d[1:] == d[:-1]) & (high[1:] == high[:-1])).any()):
+                order = by_deal(c["deal"], c["id"])
+        b.add_stakeholders(*(c.pop(k)[order] for k in ("deal", "contact", "us", "roles")))
 
     def _roles(self, column: Any) -> ColumnElement[Any]:
         """The role bits (``role_bits``) on SQLite, from the JSON text of role names; the
@@ -279,6 +489,30 @@ class SqlColumnReader:
         champion = func.instr(column, f'"{StakeholderRole.CHAMPION}"') > 0
         blocker = func.instr(column, f'"{StakeholderRole.BLOCKER}"') > 0
         return type_coerce(champion, Integer) * CHAMPION + type_coerce(blocker, Integer) * BLOCKER
+
+
+_NO_ID = "0" * 32  # stands for a missing id among keys looked up (``_industries``)
+_RAW = np.dtype((np.void, 16))  # a key's 16 bytes, read back whole
+
+
+class _Batches:
+    """A table's columns collected batch by batch, joined at the end (``join``)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[Any]] = {}
+
+    def add(self, **arrays: Any) -> None:
+        for name, values in arrays.items():
+            self.parts.setdefault(name, []).append(values)
+
+    def join(self) -> dict[str, Any]:
+        """Each column as one array (every batch dropped once joined); empty if no row
+        was read."""
+        out = {}
+        for name in list(self.parts):
+            parts = self.parts.pop(name)
+            out[name] = np.concatenate(parts)
+        return out
 
 
 Rows = Sequence[Sequence[Any]]
