@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
 from pie.domain.model import (
@@ -68,29 +68,58 @@ class Rows(Generic[T]):
         return bool(self.items)
 
 
-@dataclass(slots=True)
 class Records:
-    accounts: Rows[Account] = field(default_factory=Rows)
-    contacts: Rows[Contact] = field(default_factory=Rows)
-    deals: Rows[Deal] = field(default_factory=Rows)
-    stakeholders: Rows[Stakeholder] = field(default_factory=Rows)
-    activities: Rows[Activity] = field(default_factory=Rows)
-    transitions: Rows[StageTransition] = field(default_factory=Rows)
-    #: records the source deleted: (kind, PIE id), deleted after the batch's upserts
-    deletes: list[tuple[EntityKind, UUID]] = field(default_factory=list)
-    #: records the source merged: (kind, duplicate's PIE id, survivor's PIE id); the
-    #: duplicate's records move to the survivor and it is deleted (``pie.importing.merges``)
-    merges: list[tuple[EntityKind, UUID, UUID]] = field(default_factory=list)
+    """The records of a draft, or of a batch of drafts: rows of each kind, and the records the
+    source deleted or merged. A kind's rows are made when first asked for: most drafts make
+    records of one kind, and a batch is the sum of thousands of drafts' records."""
+
+    __slots__ = ("_rows", "deletes", "merges")
+
+    def __init__(self) -> None:
+        self._rows: dict[str, Rows[Any]] = {}
+        #: records the source deleted: (kind, PIE id), deleted after the batch's upserts
+        self.deletes: list[tuple[EntityKind, UUID]] = []
+        #: records the source merged: (kind, duplicate's PIE id, survivor's PIE id); the
+        #: duplicate's records move to the survivor and it is deleted (``pie.importing.merges``)
+        self.merges: list[tuple[EntityKind, UUID, UUID]] = []
+
+    def _of(self, kind: str) -> Rows[Any]:
+        rows = self._rows.get(kind)
+        if rows is None:
+            rows = self._rows[kind] = Rows()
+        return rows
+
+    @property
+    def accounts(self) -> Rows[Account]:
+        return self._of("accounts")
+
+    @property
+    def contacts(self) -> Rows[Contact]:
+        return self._of("contacts")
+
+    @property
+    def deals(self) -> Rows[Deal]:
+        return self._of("deals")
+
+    @property
+    def stakeholders(self) -> Rows[Stakeholder]:
+        return self._of("stakeholders")
+
+    @property
+    def activities(self) -> Rows[Activity]:
+        return self._of("activities")
+
+    @property
+    def transitions(self) -> Rows[StageTransition]:
+        return self._of("transitions")
 
     def extend(self, other: Records) -> None:
-        self.accounts.extend(other.accounts)
-        self.contacts.extend(other.contacts)
-        self.deals.extend(other.deals)
-        self.stakeholders.extend(other.stakeholders)
-        self.activities.extend(other.activities)
-        self.transitions.extend(other.transitions)
-        self.deletes += other.deletes
-        self.merges += other.merges
+        for kind, rows in other._rows.items():
+            self._of(kind).extend(rows)
+        if other.deletes:
+            self.deletes += other.deletes
+        if other.merges:
+            self.merges += other.merges
 
 
 class Ids:
