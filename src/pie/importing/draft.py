@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -122,6 +122,9 @@ class Records:
             self.merges += other.merges
 
 
+_NONE: Mapping[str, UUID] = {}  # no ids of a kind (never written to)
+
+
 class Ids:
     """Ids by external id, for one batch: the batch's own records and the store's."""
 
@@ -135,11 +138,12 @@ class Ids:
         known = self.local.get((kind, external_id))  # set by the sink just before build
         if known is not None:
             return known
-        found = self.resolved.get(kind, {}).get(external_id)
+        found = self.resolved.get(kind, _NONE).get(external_id)
         return found or derive_id(self.tenant_id, kind, self.source, external_id)
 
     def ref(self, kind: EntityKind, external_id: str) -> UUID | None:
-        return self.local.get((kind, external_id)) or self.resolved.get(kind, {}).get(external_id)
+        known = self.local.get((kind, external_id))
+        return known or self.resolved.get(kind, _NONE).get(external_id)
 
     def need(self, kind: EntityKind, external_id: str, field: str) -> UUID:
         ident = self.ref(kind, external_id)
@@ -263,11 +267,13 @@ class SeenIds:
 
     def add(self, kind: EntityKind, external_id: str) -> bool:
         """Remember the id; False if it was met before."""
-        seen = self._seen.setdefault(kind, set())
-        h = self._h(external_id)
-        if h in seen:
+        seen = self._seen.get(kind)
+        if seen is None:
+            seen = self._seen[kind] = set()
+        size = len(seen)
+        seen.add(self._h(external_id))
+        if len(seen) == size:
             return False
-        seen.add(h)
         self._count += 1
         return True
 
