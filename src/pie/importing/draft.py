@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -254,6 +254,9 @@ def _blake2b_64(external_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(external_id.encode(), digest_size=8).digest())
 
 
+_NO_HASHES: frozenset[int] = frozenset()
+
+
 class SeenIds:
     """External ids already met in a source, per kind, kept as 64-bit hashes so a file with
     millions of records needs tens of megabytes, not hundreds (Python's own string hash where
@@ -279,6 +282,11 @@ class SeenIds:
 
     def __len__(self) -> int:
         return self._count
+
+    def among(self, kind: EntityKind, external_ids: Iterable[str]) -> list[str]:
+        """Those of ``external_ids`` (of ``kind``) met already."""
+        seen, h = self._seen.get(kind, _NO_HASHES), self._h
+        return [ext for ext in external_ids if h(ext) in seen]
 
     def __contains__(self, key: Key) -> bool:
         return self._h(key[1]) in self._seen.get(key[0], set())
