@@ -356,21 +356,23 @@ def _records(
         first = column[0]
         if conv is not json_dumps and first is column[-1] and column.count(first) == len(column):
             values[i] = [None if first is None else conv(first)] * len(column)
-        elif conv is _sqlite_datetime:
-            values[i] = _sqlite_datetimes(column)
-        elif conv is json_dumps:
-            values[i] = _json_texts(column)
+        elif conv in _IN_BULK:
+            values[i] = _but_none(_IN_BULK[conv], column)
         else:
             values[i] = [None if v is None else conv(v) for v in column]
     return list(zip(*values, strict=True))
 
 
-def _json_texts(values: list[Any]) -> list[Any]:
-    """``json_dumps`` of each value (None stays None: SQL's NULL), without a Python call per
-    value."""
-    if any(map(is_, values, repeat(None))):
-        texts = iter(_json_texts([v for v in values if v is not None]))
-        return [None if v is None else next(texts) for v in values]
+def _but_none(convert: Callable[[list[Any]], list[Any]], values: list[Any]) -> list[Any]:
+    """``convert`` (of a whole column) of the values; None stays None (SQL's NULL)."""
+    if not any(map(is_, values, repeat(None))):
+        return convert(values)
+    done = iter(convert([v for v in values if v is not None]))
+    return [None if v is None else next(done) for v in values]
+
+
+def _json_texts(values: list[Any]) -> list[str]:
+    """``json_dumps`` of each value, without a Python call per value."""
     encoded = map(orjson.dumps, values, repeat(json_encode), repeat(JSON_OPTIONS))
     return list(map(bytes.decode, encoded))
 
@@ -390,12 +392,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _sqlite_datetimes(values: list[Any]) -> list[Any]:
-    """``_sqlite_datetime`` of each value (None stays None), in bulk: the microseconds since
-    the epoch, formatted by numpy (half the time of ``isoformat`` value by value)."""
-    if any(map(is_, values, repeat(None))):
-        texts = iter(_sqlite_datetimes([v for v in values if v is not None]))
-        return [None if v is None else next(texts) for v in values]
+def _sqlite_datetimes(values: list[datetime]) -> list[str]:
+    """``_sqlite_datetime`` of each value, in bulk: the microseconds since the epoch,
+    formatted by numpy (half the time of ``isoformat`` value by value)."""
     try:
         micros = list(map(floordiv, map(sub, values, repeat(_EPOCH)), repeat(_MICROSECOND)))
     except TypeError:  # a naive datetime: refused as one
@@ -403,6 +402,13 @@ def _sqlite_datetimes(values: list[Any]) -> list[Any]:
     stamps = np.array(micros, dtype="datetime64[us]")
     texts: list[str] = np.datetime_as_string(stamps, unit="us").tolist()
     return list(map(str.replace, texts, repeat("T"), repeat(" ")))
+
+
+#: converters that have a form converting a whole column at once
+_IN_BULK: dict[Callable[[Any], Any], Callable[[list[Any]], list[Any]]] = {
+    json_dumps: _json_texts,
+    _sqlite_datetime: _sqlite_datetimes,
+}
 
 
 def _sqlite_converters(table: Table, columns: Sequence[str]) -> list[Convert]:
