@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
 from pie.domain.model import (
@@ -68,29 +68,61 @@ class Rows(Generic[T]):
         return bool(self.items)
 
 
-@dataclass(slots=True)
 class Records:
-    accounts: Rows[Account] = field(default_factory=Rows)
-    contacts: Rows[Contact] = field(default_factory=Rows)
-    deals: Rows[Deal] = field(default_factory=Rows)
-    stakeholders: Rows[Stakeholder] = field(default_factory=Rows)
-    activities: Rows[Activity] = field(default_factory=Rows)
-    transitions: Rows[StageTransition] = field(default_factory=Rows)
-    #: records the source deleted: (kind, PIE id), deleted after the batch's upserts
-    deletes: list[tuple[EntityKind, UUID]] = field(default_factory=list)
-    #: records the source merged: (kind, duplicate's PIE id, survivor's PIE id); the
-    #: duplicate's records move to the survivor and it is deleted (``pie.importing.merges``)
-    merges: list[tuple[EntityKind, UUID, UUID]] = field(default_factory=list)
+    """The records of a draft, or of a batch of drafts: rows of each kind, and the records the
+    source deleted or merged. A kind's rows are made when first asked for: most drafts make
+    records of one kind, and a batch is the sum of thousands of drafts' records."""
+
+    __slots__ = ("_rows", "deletes", "merges")
+
+    def __init__(self) -> None:
+        self._rows: dict[str, Rows[Any]] = {}
+        #: records the source deleted: (kind, PIE id), deleted after the batch's upserts
+        self.deletes: list[tuple[EntityKind, UUID]] = []
+        #: records the source merged: (kind, duplicate's PIE id, survivor's PIE id); the
+        #: duplicate's records move to the survivor and it is deleted (``pie.importing.merges``)
+        self.merges: list[tuple[EntityKind, UUID, UUID]] = []
+
+    def _of(self, kind: str) -> Rows[Any]:
+        rows = self._rows.get(kind)
+        if rows is None:
+            rows = self._rows[kind] = Rows()
+        return rows
+
+    @property
+    def accounts(self) -> Rows[Account]:
+        return self._of("accounts")
+
+    @property
+    def contacts(self) -> Rows[Contact]:
+        return self._of("contacts")
+
+    @property
+    def deals(self) -> Rows[Deal]:
+        return self._of("deals")
+
+    @property
+    def stakeholders(self) -> Rows[Stakeholder]:
+        return self._of("stakeholders")
+
+    @property
+    def activities(self) -> Rows[Activity]:
+        return self._of("activities")
+
+    @property
+    def transitions(self) -> Rows[StageTransition]:
+        return self._of("transitions")
 
     def extend(self, other: Records) -> None:
-        self.accounts.extend(other.accounts)
-        self.contacts.extend(other.contacts)
-        self.deals.extend(other.deals)
-        self.stakeholders.extend(other.stakeholders)
-        self.activities.extend(other.activities)
-        self.transitions.extend(other.transitions)
-        self.deletes += other.deletes
-        self.merges += other.merges
+        for kind, rows in other._rows.items():
+            self._of(kind).extend(rows)
+        if other.deletes:
+            self.deletes += other.deletes
+        if other.merges:
+            self.merges += other.merges
+
+
+_NONE: Mapping[str, UUID] = {}  # no ids of a kind (never written to)
 
 
 class Ids:
@@ -106,11 +138,12 @@ class Ids:
         known = self.local.get((kind, external_id))  # set by the sink just before build
         if known is not None:
             return known
-        found = self.resolved.get(kind, {}).get(external_id)
+        found = self.resolved.get(kind, _NONE).get(external_id)
         return found or derive_id(self.tenant_id, kind, self.source, external_id)
 
     def ref(self, kind: EntityKind, external_id: str) -> UUID | None:
-        return self.local.get((kind, external_id)) or self.resolved.get(kind, {}).get(external_id)
+        known = self.local.get((kind, external_id))
+        return known or self.resolved.get(kind, _NONE).get(external_id)
 
     def need(self, kind: EntityKind, external_id: str, field: str) -> UUID:
         ident = self.ref(kind, external_id)
@@ -221,6 +254,9 @@ def _blake2b_64(external_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(external_id.encode(), digest_size=8).digest())
 
 
+_NO_HASHES: frozenset[int] = frozenset()
+
+
 class SeenIds:
     """External ids already met in a source, per kind, kept as 64-bit hashes so a file with
     millions of records needs tens of megabytes, not hundreds (Python's own string hash where
@@ -234,16 +270,23 @@ class SeenIds:
 
     def add(self, kind: EntityKind, external_id: str) -> bool:
         """Remember the id; False if it was met before."""
-        seen = self._seen.setdefault(kind, set())
-        h = self._h(external_id)
-        if h in seen:
+        seen = self._seen.get(kind)
+        if seen is None:
+            seen = self._seen[kind] = set()
+        size = len(seen)
+        seen.add(self._h(external_id))
+        if len(seen) == size:
             return False
-        seen.add(h)
         self._count += 1
         return True
 
     def __len__(self) -> int:
         return self._count
+
+    def among(self, kind: EntityKind, external_ids: Iterable[str]) -> list[str]:
+        """Those of ``external_ids`` (of ``kind``) met already."""
+        seen, h = self._seen.get(kind, _NO_HASHES), self._h
+        return [ext for ext in external_ids if h(ext) in seen]
 
     def __contains__(self, key: Key) -> bool:
         return self._h(key[1]) in self._seen.get(key[0], set())

@@ -226,7 +226,7 @@ class Sink:
         ids = Ids(tenant, source)
         for kind, exts in _wanted(drafts).items():
             ids.resolved[kind] = {
-                ext: derive_id(tenant, kind, source, ext) for ext in exts if (kind, ext) in written
+                ext: derive_id(tenant, kind, source, ext) for ext in written.among(kind, exts)
             }
         return ids
 
@@ -235,37 +235,37 @@ class Sink:
         not hold when the batch was resolved, ``known`` the others (and aliases). Gives the
         write in flight its turns."""
         out, refs = Records(), _Refs()
+        tenant, source, local, written = self.uow.tenant_id, self.source, ids.local, self._written
         for n, d in enumerate(drafts):
             if n % YIELD_EVERY == 0 and self.writing:
                 await asyncio.sleep(0)  # let the write in flight take its next step
             mine = {key: ids.own(*key) for key in d.own}
-            ids.local.update(mine)
+            local.update(mine)
             try:
                 for kind, ext, field_name in d.refs:
                     ids.need(kind, ext, field_name)
                 built = d.build(ids)
             except Problem as problem:
                 for key in mine:
-                    ids.local.pop(key, None)
+                    local.pop(key, None)
                 self.reject(d.kind, d.record, d.record_id, problem)
                 continue
             out.extend(built)
-            main = (d.kind, d.record_id)
             for (kind, ext), ident in mine.items():
                 ref = ExternalRef(
-                    tenant_id=self.uow.tenant_id,
+                    tenant_id=tenant,
                     kind=kind,
-                    source=self.source,
+                    source=source,
                     external_id=ext,
                     entity_id=ident,
-                    digest=d.digest if (kind, ext) == main else None,
+                    digest=d.digest if kind == d.kind and ext == d.record_id else None,
                 )
                 stored = ids.resolved.get(kind)
                 (refs.known if stored and ext in stored else refs.new).append(ref)
-                if self._written is not None:
-                    self._written.add(kind, ext)
+                if written is not None:
+                    written.add(kind, ext)
             if d.aliases:  # ids merged into this record now name it
-                me = ids.own(*main)
+                me = ids.own(d.kind, d.record_id)
                 refs.known += [
                     ExternalRef(
                         tenant_id=self.uow.tenant_id,

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.exc import IntegrityError
 
 from pie.adapters.db.engine import SQLITE_WAL_CHECKPOINT_PAGES, SQLITE_WAL_KEEP_BYTES
 from pie.adapters.db.tables import HAS_OBJECTIONS
+from pie.adapters.db.types import UtcDateTime
 from pie.domain.errors import Conflict
 from tests.contract import records as r
 from tests.dbfixtures import Database
@@ -61,6 +62,41 @@ async def test_timestamps_come_back_aware_utc_and_money_exact(sqlite_db: Databas
     assert got.created_at == created
     assert got.created_at.tzinfo is UTC
     assert got.value == Decimal("9999999999999999.99")
+
+
+async def test_times_written_in_bulk_are_the_text_sqlalchemy_writes(sqlite_db: Database) -> None:
+    """A batch's times are converted a column at a time (``bulk._sqlite_datetimes``): stored as
+    the same naive-UTC text as one value bound through SQLAlchemy's own type (text order is
+    time order), and read back as the same instants, empty ones empty."""
+    t = (await sqlite_db.new_tenant()).tenant.id
+    zones = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-9, minutes=-30))]
+    times = [
+        datetime(2026, 3, 29, 1, 59, 59, 999_999, tzinfo=zones[n % 3]) + timedelta(hours=7 * n)
+        for n in range(7)
+    ] + [datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC), datetime(999, 1, 1, tzinfo=UTC)]
+    closed = [None if n % 2 else when for n, when in enumerate(times)]
+    deals = [r.deal(t, None, created_at=c, closed_at=d) for c, d in zip(times, closed, strict=True)]
+    async with sqlite_db.uow(t) as uow:
+        await uow.deals.upsert_many(deals)
+        await uow.commit()
+    async with sqlite_db.sessions() as session:
+        stored = {
+            row[0]: (row[1], row[2])
+            for row in await session.execute(
+                text("SELECT id, created_at, closed_at FROM deals WHERE tenant_id = :t"),
+                {"t": t.hex},
+            )
+        }
+        one = text("SELECT :v").bindparams(bindparam("v", type_=UtcDateTime()))
+        for deal in deals:
+            alone = (await session.execute(one, {"v": deal.created_at})).scalar()
+            assert stored[deal.id.hex][0] == alone
+            assert stored[deal.id.hex][1] == (None if deal.closed_at is None else alone)
+    async with sqlite_db.uow(t) as uow:
+        for deal in deals:
+            got = await uow.deals.get(deal.id)
+            assert got is not None
+            assert (got.created_at, got.closed_at) == (deal.created_at, deal.closed_at)
 
 
 async def test_naive_timestamps_are_refused(sqlite_db: Database) -> None:

@@ -15,12 +15,14 @@ import functools
 import sqlite3
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
-from operator import attrgetter, itemgetter
+from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from operator import attrgetter, floordiv, is_, itemgetter, sub
 from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
+import numpy as np
 import orjson
 from sqlalchemy import (
     ARRAY,
@@ -36,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import SessionTransaction
 
-from pie.adapters.db.engine import json_dumps
+from pie.adapters.db.engine import JSON_OPTIONS, json_dumps, json_encode
 from pie.adapters.db.types import Money, UtcDateTime, to_money
 from pie.domain.errors import Conflict
 
@@ -413,9 +415,25 @@ def _records(
         first = column[0]
         if conv is not json_dumps and first is column[-1] and column.count(first) == len(column):
             values[i] = [None if first is None else conv(first)] * len(column)
+        elif conv in _IN_BULK:
+            values[i] = _but_none(_IN_BULK[conv], column)
         else:
             values[i] = [None if v is None else conv(v) for v in column]
     return list(zip(*values, strict=True))
+
+
+def _but_none(convert: Callable[[list[Any]], list[Any]], values: list[Any]) -> list[Any]:
+    """``convert`` (of a whole column) of the values; None stays None (SQL's NULL)."""
+    if not any(map(is_, values, repeat(None))):
+        return convert(values)
+    done = iter(convert([v for v in values if v is not None]))
+    return [None if v is None else next(done) for v in values]
+
+
+def _json_texts(values: list[Any]) -> list[str]:
+    """``json_dumps`` of each value, without a Python call per value."""
+    encoded = map(orjson.dumps, values, repeat(json_encode), repeat(JSON_OPTIONS))
+    return list(map(bytes.decode, encoded))
 
 
 # --- SQLite -------------------------------------------------------------------------------------
@@ -427,6 +445,29 @@ def _sqlite_datetime(value: datetime) -> str:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()} (PIE stores aware UTC only)")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _sqlite_datetimes(values: list[datetime]) -> list[str]:
+    """``_sqlite_datetime`` of each value, in bulk: the microseconds since the epoch,
+    formatted by numpy (half the time of ``isoformat`` value by value)."""
+    try:
+        micros = list(map(floordiv, map(sub, values, repeat(_EPOCH)), repeat(_MICROSECOND)))
+    except TypeError:  # a naive datetime: refused as one
+        return [_sqlite_datetime(v) for v in values]
+    stamps = np.array(micros, dtype="datetime64[us]")
+    texts: list[str] = np.datetime_as_string(stamps, unit="us").tolist()
+    return list(map(str.replace, texts, repeat("T"), repeat(" ")))
+
+
+#: converters that have a form converting a whole column at once
+_IN_BULK: dict[Callable[[Any], Any], Callable[[list[Any]], list[Any]]] = {
+    json_dumps: _json_texts,
+    _sqlite_datetime: _sqlite_datetimes,
+}
 
 
 def _sqlite_converters(table: Table, columns: Sequence[str]) -> list[Convert]:

@@ -31,10 +31,10 @@ SQLITE_WAL_KEEP_BYTES = 64 * 1024 * 1024
 SQLITE_BUSY_TIMEOUT = 60.0
 
 
-_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
-def _encode(value: Any) -> Any:
+def json_encode(value: Any) -> Any:
     if isinstance(value, Decimal | UUID):  # asyncpg's UUIDs are a subclass orjson leaves to us
         return str(value)
     raise TypeError(f"cannot store a {type(value).__name__} as JSON")
@@ -43,7 +43,7 @@ def _encode(value: Any) -> Any:
 def json_dumps(value: Any) -> str:
     """Canonical JSON (sorted keys, no spaces, UTF-8), so equal documents are equal text on
     SQLite too. Datetimes and dates are ISO 8601, UUIDs and money (Decimal) strings."""
-    return orjson.dumps(value, default=_encode, option=_JSON_OPTIONS).decode()
+    return orjson.dumps(value, default=json_encode, option=JSON_OPTIONS).decode()
 
 
 def json_loads(text: str | bytes) -> Any:

@@ -225,19 +225,25 @@ class Writer:
         policy: OwnershipPolicy,
         expected_version: int | None,
     ) -> _Planned:
-        plan, now = _Planned(), self._clock()
+        plan, now, tenant = _Planned(), self._clock(), self._tenant
         stamp = now.isoformat()
+        logged: dict[frozenset[str], tuple[str, ...]] = {}  # carried -> the fields logged
         for ident, (row, carried) in incoming.items():
             old = stored.get(ident)
             if old is None:
                 changed: Mapping[str, tuple[Any, Any]] = {}
                 if spec.versioned:  # history records (activities, transitions) log no values
+                    names = logged.get(carried)
+                    if names is None:
+                        names = logged[carried] = tuple(n for n in carried if n not in PASSIVE)
                     changed, prov = ownership.created(
-                        values=row, carried=carried, origin=origin, at=stamp, skip=PASSIVE
+                        values=row, carried=names, origin=origin, at=stamp
                     )
                     row["version"], row["provenance"] = 1, prov  # the row is the writer's own
                 plan.creates.append(row)
-                plan.changes.append(_change(spec.kind, ident, "create", 1, origin, changed, now))
+                plan.changes.append(
+                    _change(tenant, spec.kind, ident, "create", 1, origin, changed, now)
+                )
                 continue
             version = int(old.get("version", 0))
             if expected_version is not None and version != expected_version:
@@ -264,7 +270,9 @@ class Writer:
                 plan.read_versions[ident] = version
             plan.updates.append(values)
             plan.changes.append(
-                _change(spec.kind, ident, "update", version + 1, origin, merged.changed, now)
+                _change(
+                    tenant, spec.kind, ident, "update", version + 1, origin, merged.changed, now
+                )
             )
         return plan
 
@@ -277,7 +285,8 @@ class Writer:
         raise StaleVersion(spec.kind.value, ident, read.get(ident, 0), actual)
 
     async def deleted(self, kind: EntityKind, ident: UUID, version: int, origin: str) -> None:
-        await self.append([_change(kind, ident, "delete", version, origin, {}, self._clock())])
+        change = _change(self._tenant, kind, ident, "delete", version, origin, {}, self._clock())
+        await self.append([change])
 
     # --- the change feed --------------------------------------------------------------------
 
@@ -291,8 +300,6 @@ class Writer:
             self._deferred += changes
             return
         tenant = self._tenant
-        for change in changes:
-            change["tenant_id"] = tenant
         if len(changes) > bulk.NUMBERED_CHUNK or not await bulk.insert_numbered(
             self._session, CHANGES, COUNTERS, tenant, changes
         ):
@@ -304,9 +311,8 @@ class Writer:
     def ready_changes(self, changes: Sequence[dict[str, Any]], first: int) -> list[tuple[Any, ...]]:
         """Change rows (of ``prepare``) as ``append_ready`` sends them to PostgreSQL, made
         ahead: the ``first``-th, the next, ... of the change rows appended together."""
-        tenant = self._tenant
         for seq, change in enumerate(changes, first):
-            change["tenant_id"], change["seq"] = tenant, seq
+            change["seq"] = seq
         return bulk.pg_records(CHANGES, changes)
 
     async def append_ready(self, records: Sequence[tuple[Any, ...]]) -> None:
@@ -352,6 +358,7 @@ def _check_fields(items: Sequence[Any], fields: Sequence[Carried] | None) -> Non
 
 
 def _change(
+    tenant: UUID,
     kind: EntityKind,
     ident: UUID,
     op: str,
@@ -360,16 +367,17 @@ def _change(
     changed: Mapping[str, tuple[Any, Any]],
     at: datetime,
 ) -> dict[str, Any]:
-    """A change row, numbered by ``Writer.append``; its ``fields`` values are encoded to JSON
-    (ISO dates, money as strings) by the JSON column's serializer."""
+    """A change row of the tenant, numbered by ``Writer.append``; its ``fields`` (each field's
+    old and new value, a pair: a JSON array) are encoded to JSON (ISO dates, money as
+    strings) by the JSON column's serializer."""
     return {
-        "tenant_id": None,
+        "tenant_id": tenant,
         "seq": None,
         "entity": kind.value,
         "entity_id": ident,
         "op": op,
         "version": version,
         "origin": origin,
-        "fields": {k: [old, new] for k, (old, new) in changed.items()},
+        "fields": changed,
         "at": at,
     }
