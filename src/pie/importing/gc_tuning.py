@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-BULK_THRESHOLDS = (1_000_000, 20, 100)
+BULK_THRESHOLDS = (3_000_000, 20, 100)
 
 _lock = threading.Lock()
 _active = 0

@@ -110,16 +110,27 @@ def _pg_by_ids(table: Table) -> TextualSelect:
 async def any_stored(
     session: AsyncSession, tenant_id: UUID, wanted: Sequence[tuple[Table, Sequence[UUID]]]
 ) -> bool:
-    """Whether the tenant has a row of any of the ids in its table (one statement on
-    PostgreSQL)."""
+    """Whether the tenant has a row of any of the ids in its table (one statement)."""
     wanted = [(table, ids) for table, ids in wanted if ids]
     if not wanted:
         return False
     if await dialect(session) != "postgresql":
-        for table, ids in wanted:
-            if await fetch_by_id(session, table, tenant_id, ids):
-                return True
-        return False
+        # As ``fetch_by_id`` reads them: each table's ids as one JSON array.
+        sql = " UNION ALL ".join(
+            f"SELECT 1 FROM {table.name} AS t WHERE +t.tenant_id = ?"
+            " AND t.id IN (SELECT value FROM json_each(?))"
+            for table, _ in wanted
+        )
+        params: list[str] = []
+        for _, ids in wanted:
+            params += [tenant_id.hex, orjson.dumps(list(map(_hex, ids))).decode()]
+        raw = await _sqlite_raw(session)
+        cursor = await raw.execute(f"SELECT EXISTS ({sql})", params)
+        try:
+            found = await cursor.fetchone()
+        finally:
+            await cursor.close()
+        return bool(found and found[0])
     sql = " UNION ALL ".join(
         f"SELECT 1 FROM unnest(${n}::uuid[]) AS w(id) JOIN {table.name} AS t ON t.id = w.id"
         " WHERE t.tenant_id = $1"
@@ -217,7 +228,7 @@ async def update_rows(
     settable = [c for c in columns if c not in ("id", "tenant_id")]
     where = "id = ? AND tenant_id = ?" + (" AND version = ?" if versioned else "")
     sql = f"UPDATE {table.name} SET {', '.join(f'{c} = ?' for c in settable)} WHERE {where}"
-    converters = dict(zip(columns, _sqlite_converters(table, columns), strict=True))
+    converters = dict(zip(columns, _sqlite_converters(table), strict=True))
 
     def params(row: Row) -> tuple[Any, ...]:
         values = [_conv(converters[c], row[c]) for c in settable]
@@ -415,11 +426,13 @@ def _records(
         first = column[0]
         if conv is not json_dumps and first is column[-1] and column.count(first) == len(column):
             values[i] = [None if first is None else conv(first)] * len(column)
-        elif conv in _IN_BULK:
-            values[i] = _but_none(_IN_BULK[conv], column)
         else:
-            values[i] = [None if v is None else conv(v) for v in column]
+            values[i] = _but_none(_IN_BULK.get(conv) or functools.partial(_each, conv), column)
     return list(zip(*values, strict=True))
+
+
+def _each(convert: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    return list(map(convert, values))
 
 
 def _but_none(convert: Callable[[list[Any]], list[Any]], values: list[Any]) -> list[Any]:
@@ -470,12 +483,13 @@ _IN_BULK: dict[Callable[[Any], Any], Callable[[list[Any]], list[Any]]] = {
 }
 
 
-def _sqlite_converters(table: Table, columns: Sequence[str]) -> list[Convert]:
-    """Per column, what turns a Python value into the value SQLAlchemy's column type stores on
-    SQLite (uuid as 32 hex digits, timestamps as naive UTC text, dates as ISO text, money as
-    integer cents, JSON as canonical text); the rest passes as it is."""
+@functools.cache
+def _sqlite_converters(table: Table) -> list[Convert]:
+    """Per column of ``table``, what turns a Python value into the value SQLAlchemy's column
+    type stores on SQLite (uuid as 32 hex digits, timestamps as naive UTC text, dates as ISO
+    text, money as integer cents, JSON as canonical text); the rest passes as it is."""
     out: list[Convert] = []
-    for name in columns:
+    for name in table.c.keys():
         col_type = table.c[name].type
         if isinstance(col_type, Uuid):
             out.append(_hex)
@@ -512,7 +526,7 @@ async def _sqlite_many(
     sql: str,
 ) -> int:
     raw = await _sqlite_raw(session)
-    converters = _sqlite_converters(table, columns)
+    converters = _sqlite_converters(table)
     total = 0
     for start in range(0, len(rows), SQLITE_CHUNK):
         records = _records(rows[start : start + SQLITE_CHUNK], columns, converters)
