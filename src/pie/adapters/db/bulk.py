@@ -489,8 +489,8 @@ def _sqlite_converters(table: Table) -> list[Convert]:
     type stores on SQLite (uuid as 32 hex digits, timestamps as naive UTC text, dates as ISO
     text, money as integer cents, JSON as canonical text); the rest passes as it is."""
     out: list[Convert] = []
-    for name in table.c.keys():
-        col_type = table.c[name].type
+    for column in table.c:
+        col_type = column.type
         if isinstance(col_type, Uuid):
             out.append(_hex)
         elif isinstance(col_type, UtcDateTime):

@@ -247,7 +247,9 @@ class Writer:
                     )
                     row["version"], row["provenance"] = 1, prov  # the row is the writer's own
                 plan.creates.append(row)
-                plan.changes.append(_change(tenant, entity, ident, "create", 1, origin, changed, now))
+                plan.changes.append(
+                    _change(tenant, entity, ident, "create", 1, origin, changed, now)
+                )
                 continue
             version = int(old.get("version", 0))
             if expected_version is not None and version != expected_version:
