@@ -426,13 +426,11 @@ def _records(
         first = column[0]
         if conv is not json_dumps and first is column[-1] and column.count(first) == len(column):
             values[i] = [None if first is None else conv(first)] * len(column)
+        elif conv in _IN_BULK:
+            values[i] = _but_none(_IN_BULK[conv], column)
         else:
-            values[i] = _but_none(_IN_BULK.get(conv) or functools.partial(_each, conv), column)
+            values[i] = [None if v is None else conv(v) for v in column]
     return list(zip(*values, strict=True))
-
-
-def _each(convert: Callable[[Any], Any], values: list[Any]) -> list[Any]:
-    return list(map(convert, values))
 
 
 def _but_none(convert: Callable[[list[Any]], list[Any]], values: list[Any]) -> list[Any]:
