@@ -154,6 +154,7 @@ class Sink:
                 if built is None:
                     out, refs = await self._build(drafts, await self._resolve(drafts))
                     built = await self._ready(out, refs, new=False)
+                drafts = []  # built: the source's records they hold may go before the write
                 if self.overlap:
                     after = self._pending[-1] if self._pending else None
                     self._pending.append(asyncio.create_task(self._write_after(after, built)))

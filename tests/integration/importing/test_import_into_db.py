@@ -154,6 +154,28 @@ async def test_imports_are_kept_apart_by_tenant(db: Database, tmp_path: Path) ->
     assert await stored(db, a) == await stored(db, b) == {"accounts": 2, "deals": 3}
 
 
+async def test_a_first_load_in_batches_into_two_tenants_logs_each_record_once(
+    db: Database, tmp_path: Path
+) -> None:
+    """A first load's batches are written as creates once the store is found to hold none of
+    their ids (without reading stored rows): into each of two tenants every record is
+    created, and the tenant's change feed has one create per record, numbered from 1 in the
+    order written; the second tenant's load sees nothing of the first's."""
+    path = write_json(tmp_path / "data.json", pie_doc())
+    feeds = []
+    for _ in range(2):
+        tenant = (await db.new_tenant()).tenant.id
+        report = await import_file(db.uow(tenant), path, chunk_size=2)
+        assert (report.created, report.updated) == (12, 0)
+        async with db.uow(tenant) as uow:
+            changes = await uow.changes.list(limit=100)
+        assert [c.seq for c in changes] == list(range(1, 13))
+        assert {(c.op, c.version) for c in changes} == {("create", 1)}
+        assert len({c.entity_id for c in changes}) == 12
+        feeds.append([c.entity for c in changes])
+    assert feeds[0] == feeds[1]
+
+
 async def test_a_first_load_merges_a_record_stored_under_its_id_without_a_ref(
     db: Database, tmp_path: Path
 ) -> None:

@@ -2,13 +2,15 @@
 
 A batch of records expected to be new (``add(..., new=True)``, a first load) is made ready on
 PostgreSQL before the store is read: their rows, versions, provenance and change rows
-(``Writer.prepare``) and the rows as COPY sends them. This is Python's work, and it runs while
-the previous batch's statements run on the server. ``store`` then asks once whether the store
-holds any of the batch's ids; if not (the usual case) it inserts what was made ready, and
-otherwise writes each kind as ``upsert_many`` would (``Writer.write``, which reads the stored
-rows and merges), so the outcome is the same either way. On SQLite, whose driver holds the
-interpreter lock while it writes, nothing runs beside Python, and ``store`` writes each kind
-with ``Writer.write``. Either way the batch's change rows are appended in one statement.
+(``Writer.prepare``) and the rows as COPY sends them (``bulk.pg_records``). This is Python's
+work, and it runs while the previous batch's statements run on the server. ``store`` then asks
+once whether the store holds any of the batch's ids; if not (the usual case) it inserts what
+was made ready, and otherwise writes each kind as ``upsert_many`` would (``Writer.write``, which
+reads the stored rows and merges), so the outcome is the same either way. On SQLite, whose
+driver holds the interpreter lock while it writes, nothing runs beside Python, so nothing is
+made ready: ``store`` writes each kind with ``Writer.write``, but asks first, in one statement,
+whether the store holds any of a new batch's ids, and if not, the writes read no stored rows.
+Either way the batch's change rows are appended in one statement.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class _Part:
     spec: TableSpec[Any]
     items: Sequence[Any]
     fields: Sequence[Carried] | None
+    new: bool
     ready: Prepared[Any] | None = None
     records: list[tuple[Any, ...]] = field(default_factory=list)  # the creates, as COPYed
     changes: list[tuple[Any, ...]] = field(default_factory=list)  # their change rows, too
@@ -71,7 +74,7 @@ class SqlRecordBatch:
     ) -> None:
         if not items:
             return
-        part = _Part(kind, self._specs[kind], items, fields)
+        part = _Part(kind, self._specs[kind], items, fields, new)
         if new and self._postgres:
             ready = await self._writer.prepare(part.spec, items, origin=self._origin, fields=fields)
             part.ready, creates, changes = ready, ready.plan.creates, ready.plan.changes
@@ -111,6 +114,18 @@ class SqlRecordBatch:
     async def _store_records(self) -> list[tuple[EntityKind, UpsertCounts]]:
         parts, self._parts, self._changes = self._parts, [], 0
         writer = self._writer
+        if not self._postgres:
+            new = bool(parts) and await self._none_stored(parts)
+            async with writer.one_append():
+                return [
+                    (
+                        part.kind,
+                        await writer.write(
+                            part.spec, part.items, origin=self._origin, fields=part.fields, new=new
+                        ),
+                    )
+                    for part in parts
+                ]
         if parts and await self._all_new(parts):
             out = []
             for part in parts:
@@ -132,6 +147,14 @@ class SqlRecordBatch:
                 )
                 for part in parts
             ]
+
+    async def _none_stored(self, parts: Sequence[_Part]) -> bool:
+        """Whether every part was added as new and the store holds none of their ids (SQLite:
+        the parts were not made ready)."""
+        if not all(part.new for part in parts):
+            return False
+        wanted = [(part.spec.table, [item.id for item in part.items]) for part in parts]
+        return not await bulk.any_stored(self._session, self._tenant, wanted)
 
     async def _all_new(self, parts: Sequence[_Part]) -> bool:
         """Whether every part was made ready and the store holds none of their ids."""

@@ -110,16 +110,27 @@ def _pg_by_ids(table: Table) -> TextualSelect:
 async def any_stored(
     session: AsyncSession, tenant_id: UUID, wanted: Sequence[tuple[Table, Sequence[UUID]]]
 ) -> bool:
-    """Whether the tenant has a row of any of the ids in its table (one statement on
-    PostgreSQL)."""
+    """Whether the tenant has a row of any of the ids in its table (one statement)."""
     wanted = [(table, ids) for table, ids in wanted if ids]
     if not wanted:
         return False
     if await dialect(session) != "postgresql":
-        for table, ids in wanted:
-            if await fetch_by_id(session, table, tenant_id, ids):
-                return True
-        return False
+        # As ``fetch_by_id`` reads them: each table's ids as one JSON array.
+        sql = " UNION ALL ".join(
+            f"SELECT 1 FROM {table.name} AS t WHERE +t.tenant_id = ?"
+            " AND t.id IN (SELECT value FROM json_each(?))"
+            for table, _ in wanted
+        )
+        params: list[str] = []
+        for _, ids in wanted:
+            params += [tenant_id.hex, orjson.dumps(list(map(_hex, ids))).decode()]
+        raw = await _sqlite_raw(session)
+        cursor = await raw.execute(f"SELECT EXISTS ({sql})", params)
+        try:
+            found = await cursor.fetchone()
+        finally:
+            await cursor.close()
+        return bool(found and found[0])
     sql = " UNION ALL ".join(
         f"SELECT 1 FROM unnest(${n}::uuid[]) AS w(id) JOIN {table.name} AS t ON t.id = w.id"
         " WHERE t.tenant_id = $1"
@@ -217,7 +228,7 @@ async def update_rows(
     settable = [c for c in columns if c not in ("id", "tenant_id")]
     where = "id = ? AND tenant_id = ?" + (" AND version = ?" if versioned else "")
     sql = f"UPDATE {table.name} SET {', '.join(f'{c} = ?' for c in settable)} WHERE {where}"
-    converters = dict(zip(columns, _sqlite_converters(table, columns), strict=True))
+    converters = dict(zip(columns, _sqlite_converters(table), strict=True))
 
     def params(row: Row) -> tuple[Any, ...]:
         values = [_conv(converters[c], row[c]) for c in settable]
@@ -470,13 +481,14 @@ _IN_BULK: dict[Callable[[Any], Any], Callable[[list[Any]], list[Any]]] = {
 }
 
 
-def _sqlite_converters(table: Table, columns: Sequence[str]) -> list[Convert]:
-    """Per column, what turns a Python value into the value SQLAlchemy's column type stores on
-    SQLite (uuid as 32 hex digits, timestamps as naive UTC text, dates as ISO text, money as
-    integer cents, JSON as canonical text); the rest passes as it is."""
+@functools.cache
+def _sqlite_converters(table: Table) -> list[Convert]:
+    """Per column of ``table``, what turns a Python value into the value SQLAlchemy's column
+    type stores on SQLite (uuid as 32 hex digits, timestamps as naive UTC text, dates as ISO
+    text, money as integer cents, JSON as canonical text); the rest passes as it is."""
     out: list[Convert] = []
-    for name in columns:
-        col_type = table.c[name].type
+    for column in table.c:
+        col_type = column.type
         if isinstance(col_type, Uuid):
             out.append(_hex)
         elif isinstance(col_type, UtcDateTime):
@@ -512,7 +524,7 @@ async def _sqlite_many(
     sql: str,
 ) -> int:
     raw = await _sqlite_raw(session)
-    converters = _sqlite_converters(table, columns)
+    converters = _sqlite_converters(table)
     total = 0
     for start in range(0, len(rows), SQLITE_CHUNK):
         records = _records(rows[start : start + SQLITE_CHUNK], columns, converters)

@@ -130,15 +130,21 @@ class Writer:
         fields: Sequence[Carried] | None = None,
         expected_version: int | None = None,
         must_exist: bool = False,
+        new: bool = False,
     ) -> UpsertCounts:
-        """Create or update ``items`` (keyed by id; a later duplicate wins)."""
+        """Create or update ``items`` (keyed by id; a later duplicate wins). ``new``: the
+        caller made sure the store holds none of them (nothing to read)."""
         if not items:
             return UpsertCounts()
         origin = ownership.check_origin(origin)
         _check_fields(items, fields)
         incoming: _Incoming = {}
         self._take(spec, items, fields, incoming)
-        stored = await bulk.fetch_by_id(self._session, spec.table, self._tenant, list(incoming))
+        stored = (
+            {}
+            if new and not must_exist
+            else await bulk.fetch_by_id(self._session, spec.table, self._tenant, list(incoming))
+        )
         if must_exist and len(stored) < len(incoming):
             missing = next(i for i in incoming if i not in stored)
             raise NotFound(missing)
@@ -226,7 +232,7 @@ class Writer:
         expected_version: int | None,
     ) -> _Planned:
         plan, now, tenant = _Planned(), self._clock(), self._tenant
-        stamp = now.isoformat()
+        stamp, entity = now.isoformat(), spec.kind.value
         logged: dict[frozenset[str], tuple[str, ...]] = {}  # carried -> the fields logged
         for ident, (row, carried) in incoming.items():
             old = stored.get(ident)
@@ -242,7 +248,7 @@ class Writer:
                     row["version"], row["provenance"] = 1, prov  # the row is the writer's own
                 plan.creates.append(row)
                 plan.changes.append(
-                    _change(tenant, spec.kind, ident, "create", 1, origin, changed, now)
+                    _change(tenant, entity, ident, "create", 1, origin, changed, now)
                 )
                 continue
             version = int(old.get("version", 0))
@@ -270,9 +276,7 @@ class Writer:
                 plan.read_versions[ident] = version
             plan.updates.append(values)
             plan.changes.append(
-                _change(
-                    tenant, spec.kind, ident, "update", version + 1, origin, merged.changed, now
-                )
+                _change(tenant, entity, ident, "update", version + 1, origin, merged.changed, now)
             )
         return plan
 
@@ -285,7 +289,9 @@ class Writer:
         raise StaleVersion(spec.kind.value, ident, read.get(ident, 0), actual)
 
     async def deleted(self, kind: EntityKind, ident: UUID, version: int, origin: str) -> None:
-        change = _change(self._tenant, kind, ident, "delete", version, origin, {}, self._clock())
+        change = _change(
+            self._tenant, kind.value, ident, "delete", version, origin, {}, self._clock()
+        )
         await self.append([change])
 
     # --- the change feed --------------------------------------------------------------------
@@ -359,7 +365,7 @@ def _check_fields(items: Sequence[Any], fields: Sequence[Carried] | None) -> Non
 
 def _change(
     tenant: UUID,
-    kind: EntityKind,
+    entity: str,
     ident: UUID,
     op: str,
     version: int,
@@ -373,7 +379,7 @@ def _change(
     return {
         "tenant_id": tenant,
         "seq": None,
-        "entity": kind.value,
+        "entity": entity,
         "entity_id": ident,
         "op": op,
         "version": version,
