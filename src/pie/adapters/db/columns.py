@@ -9,6 +9,7 @@ native values. Either way the numbers equal what the domain objects hold.
 from __future__ import annotations
 
 import ctypes
+import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 from operator import itemgetter
 from typing import Any, cast
@@ -47,7 +48,9 @@ from pie.mining.columns import (
     hex_keys,
     high_bits,
     objection_values,
+    participant_keys,
     role_bits,
+    text_keys,
 )
 from pie.mining.eventlog_arrays import to_micros
 from pie.simulation.streams import identity_of
@@ -59,6 +62,8 @@ ACTS = ActivityRow.__table__
 TRANS: Table = StageTransitionRow.__table__  # type: ignore[assignment]
 BATCH = 10_000  # rows a fetch: the Python values of a batch are the read's transient memory
 DETAIL_DEALS = 500  # deals a query of the activity details
+ACT_DEALS = 2_000  # deals a query of the activities (SQLite: their ids and times joined)
+_ID_HEX, _TIME_TEXT = 32, 26  # an id and a time as SQLite stores them (``Uuid``, ``DateTime``)
 Int = NDArray[np.integer[Any]]
 Float = NDArray[np.float64]
 
@@ -165,22 +170,57 @@ class SqlColumnReader:
             await self._deals_by_id(b)
         await self._transitions(b)
         await self._stakeholders(b)
+        await self._activities(b)
+        await self._details(b)
+        out = b.build()
+        _release_free_memory()
+        return out
+
+    async def _activities(self, b: ColumnsBuilder) -> None:
+        """Every activity's deal and time, from the (tenant, deal, time) index alone: no table
+        row is read (ties need no order, their rows being alike). On SQLite a range of
+        ``ACT_DEALS`` deals at a time, each range's ids and times as two texts joined by
+        SQLite (``group_concat``): two Python values a range, not two a row, parsed in numpy."""
         c = ACTS.c
-        mine = (c.tenant_id == me, c.deal_id.is_not(None))
-        # (deal, time) from the (tenant, deal, time) index alone: no table row is read (ties
-        # need no order, their rows being alike); which deals have objections, from the
-        # partial index of the activities with some (0016)
-        acts = select(self._id(c.deal_id), self._time(c.occurred_at)).where(*mine)
-        async for rows in self._parts(acts.order_by(c.deal_id, c.occurred_at)):
-            b.add_activities(self._deals(b, rows, 0), self._times(rows, 1))
+        mine = (c.tenant_id == self._tenant, c.deal_id.is_not(None))
+        rows_of = select(self._id(c.deal_id), self._time(c.occurred_at)).where(*mine)
+        if not self._sqlite:
+            async for rows in self._parts(rows_of.order_by(c.deal_id, c.occurred_at)):
+                b.add_activities(self._deals(b, rows, 0), self._times(rows, 1))
+            return
+        joined = select(
+            func.group_concat(self._id(c.deal_id), ""),
+            func.group_concat(self._time(c.occurred_at), ""),
+            func.count(),
+        ).where(*mine)
+        bounds: list[UUID | None] = [None, *b.ids_of(np.arange(ACT_DEALS, b.count, ACT_DEALS)), None]
+        for lo, hi in itertools.pairwise(bounds):
+            where = [c.deal_id >= lo] if lo is not None else []
+            where += [c.deal_id < hi] if hi is not None else []
+            async for rows in self._parts(joined.where(*where)):
+                ids, times, n = rows[0]
+                if n and len(ids) == n * _ID_HEX and len(times) == n * _TIME_TEXT:
+                    digits = np.frombuffer(ids.encode("ascii"), dtype=f"S{_ID_HEX}")
+                    stamps = np.frombuffer(times.encode("ascii"), dtype=f"S{_TIME_TEXT}")
+                    us = stamps.astype("datetime64[us]").astype(np.int64)
+                    b.add_activities(b.grouped_deal_rows(digits), us)
+                elif n:  # ids or times stored in another form: row by row
+                    ordered = rows_of.where(*where).order_by(c.deal_id, c.occurred_at)
+                    async for part in self._parts(ordered):
+                        b.add_activities(self._deals(b, part, 0), self._times(part, 1))
+
+    async def _details(self, b: ColumnsBuilder) -> None:
+        """Every activity of the deals with objections (with its participants and objection
+        flags), a chunk of deals a query, by the (tenant, deal, time) index; which deals have
+        objections, from the partial index of the activities with some (0016)."""
+        c = ACTS.c
+        mine = (c.tenant_id == self._tenant, c.deal_id.is_not(None))
         has = text(HAS_OBJECTIONS["sqlite" if self._sqlite else "postgresql"])
         noted: list[NDArray[np.integer[Any]]] = []  # rows of deals with objections
         objected = select(self._id(c.deal_id)).where(*mine, has).distinct()
         async for rows in self._parts(objected):
             deal = self._deals(b, rows, 0)
             noted.append(deal[deal >= 0])
-        # every activity of the deals with objections (with its objection flag), a chunk of
-        # deals a query, by the (tenant, deal, time) index
         wanted = np.unique(np.concatenate(noted)) if noted else np.zeros(0, np.int64)
         detail = select(
             self._id(c.deal_id),
@@ -190,17 +230,14 @@ class SqlColumnReader:
         )
         for lo in range(0, wanted.size, DETAIL_DEALS):
             chunk = b.ids_of(wanted[lo : lo + DETAIL_DEALS])
-            part = detail.where(c.tenant_id == me, c.deal_id.in_(chunk))
+            part = detail.where(c.tenant_id == self._tenant, c.deal_id.in_(chunk))
             async for rows in self._parts(part.order_by(c.deal_id, c.occurred_at, c.id)):
                 b.add_details(
                     self._deals(b, rows, 0),
                     self._times(rows, 1),
-                    _loads_each(_column(rows, 2)),
+                    _participants(_column(rows, 2)),
                     [objection_values(_loads(os)) if os else _NONE for os in _column(rows, 3)],
                 )
-        out = b.build()
-        _release_free_memory()
-        return out
 
     async def _deals_by_id(self, b: ColumnsBuilder) -> None:
         """The tenant's deals by id, each with its stream identity and industry (PostgreSQL:
@@ -544,6 +581,51 @@ def _loads_each(values: list[Any]) -> list[Any]:
         parsed: list[Any] = orjson.loads("[" + ",".join(values) + "]")
         return parsed
     return [_loads(v) for v in values]
+
+
+def _participants(texts: list[Any]) -> tuple[NDArray[np.int64], NDArray[np.bytes_]]:
+    """Activities' participants (``participant_keys``) from their stored JSON arrays of
+    contact ids: parsed in numpy when every array is in the form PIE writes (ids as
+    ``str(UUID)``, compact as on SQLite or with ", " as PostgreSQL prints ``jsonb``), else
+    by orjson."""
+    if all(isinstance(t, str) for t in texts):
+        for sep in (b",", b", "):
+            got = _id_arrays(texts, sep)
+            if got is not None:
+                return got
+    return participant_keys(_loads_each(texts))
+
+
+_ID_TEXT = 38  # an id's text in quotes
+
+
+def _id_arrays(texts: list[str], sep: bytes) -> tuple[NDArray[np.int64], NDArray[np.bytes_]] | None:
+    """JSON arrays of ids, each ``["<id>"<sep>"<id>"...]`` or ``[]``, as (ids per array,
+    every id as ``KEY``); None if any array is written otherwise."""
+    try:
+        buf = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        return None
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    width = _ID_TEXT + len(sep)  # an id's text and the separator after it
+    counts, rest = np.divmod(lengths - 2 + len(sep), width)
+    if bool(((rest != 0) & (lengths != 2)).any()) or bool((lengths < 2).any()):
+        return None
+    starts = np.cumsum(lengths) - lengths
+    if not (bool((buf[starts] == ord("[")).all()) and bool((buf[starts + lengths - 1] == ord("]")).all())):
+        return None
+    total = int(counts.sum())
+    nth = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)  # within its array
+    at = np.repeat(starts + 1, counts) + nth * width  # each id's opening quote
+    quoted = buf[at[:, None] + np.arange(_ID_TEXT)]
+    if not (bool((quoted[:, 0] == ord('"')).all()) and bool((quoted[:, -1] == ord('"')).all())):
+        return None
+    between = at[nth < np.repeat(counts, counts) - 1] + _ID_TEXT  # separators
+    for i, char in enumerate(sep):
+        if not bool((buf[between + i] == char).all()):
+            return None
+    keys = text_keys(quoted[:, 1:-1])
+    return None if keys is None else (counts, keys)
 
 
 def _release_free_memory() -> None:
