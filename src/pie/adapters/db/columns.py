@@ -63,6 +63,7 @@ TRANS: Table = StageTransitionRow.__table__  # type: ignore[assignment]
 BATCH = 10_000  # rows a fetch: the Python values of a batch are the read's transient memory
 DETAIL_DEALS = 500  # deals a query of the activity details
 ACT_DEALS = 2_000  # deals a query of the activities (SQLite: their ids and times joined)
+ROWIDS = 20_000  # rowids a query of a table read with its values joined (``_joined``)
 _ID_HEX, _TIME_TEXT = 32, 26  # an id and a time as SQLite stores them (``Uuid``, ``DateTime``)
 Int = NDArray[np.integer[Any]]
 Float = NDArray[np.float64]
@@ -198,16 +199,17 @@ class SqlColumnReader:
             where = [c.deal_id >= lo] if lo is not None else []
             where += [c.deal_id < hi] if hi is not None else []
             async for rows in self._parts(joined.where(*where)):
-                ids, times, n = rows[0]
-                if n and len(ids) == n * _ID_HEX and len(times) == n * _TIME_TEXT:
-                    digits = np.frombuffer(ids.encode("ascii"), dtype=f"S{_ID_HEX}")
-                    stamps = np.frombuffer(times.encode("ascii"), dtype=f"S{_TIME_TEXT}")
-                    us = stamps.astype("datetime64[us]").astype(np.int64)
-                    b.add_activities(b.grouped_deal_rows(digits), us)
-                elif n:  # ids or times stored in another form: row by row
+                *texts, n = rows[0]
+                if not n:
+                    continue
+                try:
+                    digits, stamps = _fixed(texts, [_ID_HEX, _TIME_TEXT], n)
+                except _NotFixed:  # ids or times stored in another form: row by row
                     ordered = rows_of.where(*where).order_by(c.deal_id, c.occurred_at)
                     async for part in self._parts(ordered):
                         b.add_activities(self._deals(b, part, 0), self._times(part, 1))
+                else:
+                    b.add_activities(b.grouped_deal_rows(digits), _parse_times(stamps))
 
     async def _details(self, b: ColumnsBuilder) -> None:
         """Every activity of the deals with objections (with its participants and objection
@@ -392,13 +394,8 @@ class SqlColumnReader:
             for x, i in zip(accounts, at, strict=True)
         ]
 
-    async def _stored(self, table: Table, stmt: Select[Any]) -> Select[Any]:
-        """``stmt`` (over ``table``) for this tenant's rows in the order they are stored
-        (rowid), read sequentially: a table scan if no other tenant has rows in it (two
-        probes of an index), else the rowids of this tenant's rows from its tenant index,
-        sorted, then their rows one after another. In (deal, ...) index order instead, each
-        row is a read of a table page far from the last one's, which grows faster than the
-        rows once the store outgrows the caches."""
+    async def _alone(self, table: Table) -> bool:
+        """Whether no other tenant has rows in ``table`` (two probes of its tenant index)."""
         tenant = table.c.tenant_id
         others = select(
             exists().where(tenant < self._tenant) | exists().where(tenant > self._tenant)
@@ -406,7 +403,38 @@ class SqlColumnReader:
         alone = True
         async for rows in self._parts(others):
             alone = not rows[0][0]
-        if alone:  # "+": SQLite's planner then uses no index, it scans the table
+        return alone
+
+    async def _joined(
+        self, table: Table, fields: Sequence[tuple[ColumnElement[Any], int]], *where: Any
+    ) -> AsyncIterator[list[NDArray[np.bytes_]]]:
+        """The tenant's rows of ``table`` (SQLite, the tenant alone in it) in stored order,
+        ``ROWIDS`` rowids a query, each field of fixed width (characters) given as one text
+        of a query's rows joined by SQLite (``group_concat``): a handful of Python values a
+        query instead of one a field and row. Yields each query's fields as ``S<width>``
+        arrays (ASCII); ``_NotFixed`` if a value is not of its width (then none is used)."""
+        rowid: ColumnElement[Any] = literal_column(f"{table.name}.rowid")
+        mine = literal_column(f"+{table.name}.tenant_id") == self._tenant
+        joined = select(*(func.group_concat(f, "") for f, _ in fields), func.count()).where(
+            mine, *where
+        )
+        last = 0
+        async for rows in self._parts(select(func.max(rowid)).select_from(table)):
+            last = rows[0][0] or 0
+        for lo in range(0, last + 1, ROWIDS):
+            async for rows in self._parts(joined.where(rowid >= lo, rowid < lo + ROWIDS)):
+                *texts, n = rows[0]
+                if n:
+                    yield _fixed(texts, [w for _, w in fields], n)
+
+    async def _stored(self, table: Table, stmt: Select[Any]) -> Select[Any]:
+        """``stmt`` (over ``table``) for this tenant's rows in the order they are stored
+        (rowid), read sequentially: a table scan if no other tenant has rows in it (two
+        probes of an index), else the rowids of this tenant's rows from its tenant index,
+        sorted, then their rows one after another. In (deal, ...) index order instead, each
+        row is a read of a table page far from the last one's, which grows faster than the
+        rows once the store outgrows the caches."""
+        if await self._alone(table):  # "+": SQLite's planner then uses no index, it scans the table
             mine = literal_column(f"+{table.name}.tenant_id") == self._tenant
             return stmt.where(mine).order_by(literal_column(f"{table.name}.rowid"))
         inner = table.alias("mine")
@@ -492,11 +520,29 @@ class SqlColumnReader:
             self._time(s.created_at),
             self._roles(s.roles),
         ).where(s.deal_id.is_not(None))
+        got = _Batches()
+        if self._sqlite and await self._alone(STAKEHOLDERS):
+            widths = [_ID_HEX, _ID_HEX, _TIME_TEXT, 1, _ID_HEX]  # roles: one digit
+            try:
+                async for deal, contact, created, roles, ident in self._joined(
+                    STAKEHOLDERS, list(zip([*fields.selected_columns, self._id(s.id)], widths)), s.deal_id.is_not(None)
+                ):
+                    got.add(
+                        deal=b.grouped_deal_rows(deal),
+                        contact=hex_keys(contact),
+                        us=_parse_times(created),
+                        roles=(roles.view(np.uint8) - ord("0")).astype(np.int8),
+                        id=hex_keys(ident),
+                    )
+            except _NotFixed:  # another form: row by row
+                got = _Batches()
+            else:
+                self._stakeholders_sorted(b, got.join())
+                return
         if self._sqlite:
             stmt = await self._stored(STAKEHOLDERS, fields.add_columns(self._id(s.id)))
         else:
             stmt = fields.where(s.tenant_id == self._tenant).order_by(s.deal_id, s.id)
-        got = _Batches()
         async for rows in self._parts(stmt):
             roles = _column(rows, 3)
             got.add(
@@ -508,7 +554,10 @@ class SqlColumnReader:
                 else np.array([role_bits(_loads(x)) for x in roles], dtype=np.int8),
                 id=self._keys(rows, 4) if self._sqlite else np.zeros(0, KEY),
             )
-        c = got.join()
+        self._stakeholders_sorted(b, got.join())
+
+    def _stakeholders_sorted(self, b: ColumnsBuilder, c: dict[str, Any]) -> None:
+        """The stakeholders' columns ``c`` added to ``b`` by (deal, id)."""
         if not c:
             return
         order = by_deal(c["deal"], high_bits(c["id"]) if self._sqlite else None)
@@ -626,6 +675,30 @@ def _id_arrays(texts: list[str], sep: bytes) -> tuple[NDArray[np.int64], NDArray
             return None
     keys = text_keys(quoted[:, 1:-1])
     return None if keys is None else (counts, keys)
+
+
+class _NotFixed(Exception):
+    """Values joined by SQLite are not each of their fixed width."""
+
+
+def _fixed(texts: Sequence[Any], widths: Sequence[int], n: int) -> list[NDArray[np.bytes_]]:
+    """``n`` values of fixed widths joined into one text each (``group_concat``) as
+    ``S<width>`` arrays of their ASCII; ``_NotFixed`` unless every text is ``n`` values'
+    worth of ASCII (ids as 32 hex digits and times as 26 characters, as SQLite stores them:
+    a time without its fraction, or a NULL, which ``group_concat`` leaves out, would not
+    be; each value is checked as it is parsed)."""
+    out = []
+    for text_, width in zip(texts, widths, strict=True):
+        if not isinstance(text_, str) or len(text_) != n * width or not text_.isascii():
+            raise _NotFixed
+        out.append(np.frombuffer(text_.encode("ascii"), dtype=f"S{width}"))
+    return out
+
+
+def _parse_times(stamps: NDArray[np.bytes_]) -> NDArray[np.int64]:
+    """Times as SQLite stores them (``YYYY-MM-DD HH:MM:SS.ffffff``, naive UTC), in bulk."""
+    out: NDArray[np.int64] = stamps.astype("datetime64[us]").astype(np.int64)
+    return out
 
 
 def _release_free_memory() -> None:
