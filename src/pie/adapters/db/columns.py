@@ -459,11 +459,39 @@ class SqlColumnReader:
             self._money(t.value),
             t.probability,
         )
+        got = _Batches()
         if self._sqlite:
+            # a row's deal and time as one text, its stages as codes: 3 Python values fewer
+            packed = select(
+                self._id(t.deal_id) + self._time(t.at),
+                _stage_code(t.from_stage),
+                _stage_code(t.to_stage),
+                t.days_in_from_stage,
+                self._money(t.value),
+                t.probability,
+                literal_column("rowid"),
+            )
+            try:
+                async for rows in self._parts(await self._stored(TRANS, packed)):
+                    digits, stamps = _split(_column(rows, 0), (_ID_HEX, _TIME_TEXT))
+                    got.add(
+                        deal=b.grouped_deal_rows(digits),
+                        frm=_known_codes(rows, 1),
+                        to=_known_codes(rows, 2),
+                        us=_parse_times(stamps),
+                        din=_floats(rows, 3),
+                        value=self._moneys(rows, 4),
+                        prob=_floats(rows, 5),
+                        rowid=np.fromiter(map(itemgetter(6), rows), np.int64, len(rows)),
+                    )
+            except _NotFixed:  # ids or times in another form, or a stage PIE does not know
+                got = _Batches()
+            else:
+                await self._transitions_sorted(b, got.join())
+                return
             stmt = await self._stored(TRANS, fields.add_columns(literal_column("rowid")))
         else:
             stmt = fields.where(t.tenant_id == self._tenant).order_by(t.deal_id, t.at, t.id)
-        got = _Batches()
         async for rows in self._parts(stmt):
             got.add(
                 deal=self._deals(b, rows, 0),
@@ -477,7 +505,10 @@ class SqlColumnReader:
                 if self._sqlite
                 else np.zeros(0, np.int64),
             )
-        c = got.join()
+        await self._transitions_sorted(b, got.join())
+
+    async def _transitions_sorted(self, b: ColumnsBuilder, c: dict[str, Any]) -> None:
+        """The transitions' columns ``c`` added to ``b`` by (deal, time, id)."""
         if not c:
             return
         order = by_deal(c["deal"], c["us"])
@@ -616,7 +647,43 @@ def _codes(rows: Rows, i: int) -> NDArray[np.int8]:
 
 def _floats(rows: Rows, i: int) -> Float:
     """A nullable number column (None: NaN)."""
-    return np.array([np.nan if v is None else v for v in map(itemgetter(i), rows)], np.float64)
+    return np.array(_column(rows, i), np.float64)
+
+
+_UNKNOWN_STAGE = -128
+
+
+def _stage_code(column: Any) -> ColumnElement[Any]:
+    """A stage's code (``STAGE_CODES``) computed by SQLite: a small integer, which Python
+    does not allocate; -1 for none, ``_UNKNOWN_STAGE`` for a stage PIE does not know."""
+    known = {name: code for name, code in STAGE_CODES.items() if name is not None}
+    return case(known, value=column, else_=case((column.is_(None), -1), else_=_UNKNOWN_STAGE))
+
+
+def _known_codes(rows: Rows, i: int) -> NDArray[np.int8]:
+    """Stage codes (``_stage_code``); ``_NotFixed`` if one is of a stage PIE does not know."""
+    codes = np.fromiter(map(itemgetter(i), rows), np.int8, len(rows))
+    if bool((codes == _UNKNOWN_STAGE).any()):
+        raise _NotFixed
+    return codes
+
+
+def _split(texts: list[Any], widths: Sequence[int]) -> list[NDArray[np.bytes_]]:
+    """Texts each of fixed-width ASCII fields one after another (e.g. an id and a time
+    joined in SQL) as one ``S<width>`` array a field; ``_NotFixed`` unless every text is
+    exactly that long."""
+    total = sum(widths)
+    try:
+        chars = np.array(texts, dtype=f"S{total + 1}").view(np.uint8).reshape(-1, total + 1)
+    except (UnicodeEncodeError, TypeError, ValueError):  # not ASCII text
+        raise _NotFixed from None
+    if chars.size and not (bool(chars[:, total - 1].all()) and not bool(chars[:, total].any())):
+        raise _NotFixed  # shorter or longer
+    out, at = [], 0
+    for width in widths:
+        out.append(np.ascontiguousarray(chars[:, at : at + width]).view(f"S{width}").reshape(-1))
+        at += width
+    return out
 
 
 def _loads(value: Any) -> Any:
