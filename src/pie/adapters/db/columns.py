@@ -12,7 +12,7 @@ import ctypes
 import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import numpy as np
@@ -318,8 +318,8 @@ class SqlColumnReader:
         )
         got, sources, accounts = _Batches(), [], []
         async for rows in self._parts(await self._stored(DEALS, fields)):
-            sources.extend(_column(rows, 1))
-            accounts.extend(_column(rows, 6))
+            sources.append(_objects(rows, 1))
+            accounts.append(_objects(rows, 6))
             got.add(
                 key=self._keys(rows, 0),
                 stage=_codes(rows, 2),
@@ -333,39 +333,41 @@ class SqlColumnReader:
             return
         order = np.argsort(c["key"], kind="stable")
         keys = c.pop("key")[order]
-        source = [sources[i] for i in order.tolist()]
-        industry = await self._industries([accounts[i] for i in order.tolist()])
+        source = np.concatenate(sources)[order]
+        industry = await self._industries(np.concatenate(accounts)[order])
         del sources, accounts
         # stream identities: the tenant's deal refs, by (deal, source, external id)
         kind = str(EntityKind.DEAL)
         refs = select(self._id(r.entity_id), r.source, r.external_id).where(
             r.tenant_id == self._tenant, r.kind == kind
         )
-        ref_keys, ref_source, ref_external = [], [], []
+        ref_keys, ref_sources, ref_externals = [], [], []
         async for rows in self._parts(refs.order_by(r.entity_id, r.source, r.external_id)):
             ref_keys.append(self._keys(rows, 0))
-            ref_source.extend(_column(rows, 1))
-            ref_external.extend(_column(rows, 2))
+            ref_sources.append(_objects(rows, 1))
+            ref_externals.append(_objects(rows, 2))
         at = KeyIndex(keys).find(np.concatenate(ref_keys) if ref_keys else np.zeros(0, KEY))
-        deal_of = at.tolist()
-        own = [j for j, i in enumerate(deal_of) if i >= 0 and ref_source[j] == source[i]]
-        first = np.array(own, dtype=np.int64)
+        ref_source = np.concatenate(ref_sources) if ref_sources else np.zeros(0, object)
+        ref_external = np.concatenate(ref_externals) if ref_externals else np.zeros(0, object)
+        known = at >= 0
+        own = np.zeros(at.size, dtype=np.bool_)
+        own[known] = ref_source[known] == source[at[known]]
+        first = np.flatnonzero(own)
         if first.size:  # the first own-source ref of each deal
             first = first[np.append(True, at[first][1:] != at[first][:-1])]
-        streams: list[str | None] = [None] * keys.size
-        for j, row in zip(first.tolist(), at[first].tolist(), strict=True):
-            streams[row] = f"{source[row]}:{ref_external[j]}"
+        streams = np.full(keys.size, None, dtype=object)
+        streams[at[first]] = source[at[first]] + ":" + ref_external[first]
         with_refs = np.zeros(keys.size, dtype=np.bool_)
-        with_refs[at[at >= 0]] = True
+        with_refs[at[known]] = True
         others: dict[UUID, tuple[int, str]] = {}
-        for row in [i for i, x in enumerate(streams) if x is None]:
+        for row in np.flatnonzero(np.equal(streams, None)).tolist():
             u = UUID(bytes=keys[row : row + 1].view(_RAW)[0].tobytes())
             if with_refs[row]:
                 others[u] = (row, source[row])
             streams[row] = str(u)
         b.add_deals(
             keys,
-            cast(list[str], streams),
+            streams.tolist(),
             c["stage"][order],
             c["created"][order],
             c["closed"][order],
@@ -375,7 +377,7 @@ class SqlColumnReader:
         )
         await self._other_refs(b, others)
 
-    async def _industries(self, accounts: list[str | None]) -> list[str | None]:
+    async def _industries(self, accounts: NDArray[np.object_]) -> list[str | None]:
         """The industry of each account (32 hex digits; None: none), from the tenant's
         accounts read in stored order (``_stored``)."""
         a = ACCOUNTS.c
@@ -384,15 +386,15 @@ class SqlColumnReader:
             await self._stored(ACCOUNTS, select(self._id(a.id), a.industry))
         ):
             keys.append(self._keys(rows, 0))
-            names.extend(_column(rows, 1))
+            names.append(_objects(rows, 1))
         every = np.concatenate(keys) if keys else np.zeros(0, KEY)
         order = np.argsort(every, kind="stable")
-        wanted = hex_keys([x or _NO_ID for x in accounts])
-        at = KeyIndex(every[order]).find(wanted).tolist()
-        return [
-            None if x is None or i < 0 else names[int(order[i])]
-            for x, i in zip(accounts, at, strict=True)
-        ]
+        named = np.append(np.concatenate(names)[order] if names else [], None)  # [-1]: none
+        some = np.flatnonzero(np.not_equal(accounts, None))
+        at = np.full(accounts.size, -1, dtype=np.int64)
+        at[some] = KeyIndex(every[order]).find(hex_keys(accounts[some].tolist()))
+        out: list[str | None] = named[at].tolist()
+        return out
 
     async def _alone(self, table: Table) -> bool:
         """Whether no other tenant has rows in ``table`` (two probes of its tenant index)."""
@@ -608,7 +610,6 @@ class SqlColumnReader:
         return type_coerce(champion, Integer) * CHAMPION + type_coerce(blocker, Integer) * BLOCKER
 
 
-_NO_ID = "0" * 32  # stands for a missing id among keys looked up (``_industries``)
 _RAW = np.dtype((np.void, 16))  # a key's 16 bytes, read back whole
 
 
@@ -638,6 +639,13 @@ _NONE: tuple[list[bool], list[int]] = ([], [])  # no objections
 
 def _column(rows: Rows, i: int) -> list[Any]:
     return list(map(itemgetter(i), rows))
+
+
+def _objects(rows: Rows, i: int) -> NDArray[np.object_]:
+    """A column's values as they come (strings, None) in an array, for numpy to gather."""
+    out = np.empty(len(rows), dtype=object)
+    out[:] = _column(rows, i)
+    return out
 
 
 def _codes(rows: Rows, i: int) -> NDArray[np.int8]:
