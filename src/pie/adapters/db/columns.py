@@ -8,6 +8,7 @@ native values. Either way the numbers equal what the domain objects hold.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -134,10 +135,15 @@ class SqlColumnReader:
             driver = raw.driver_connection
             assert driver is not None  # an open session's connection
             cursor = await driver.execute(str(compiled), args)
+            # the next batch is fetched (in the driver's thread) while this one is converted
+            ahead = asyncio.ensure_future(cursor.fetchmany(BATCH))
             try:
-                while rows := await cursor.fetchmany(BATCH):
+                while rows := await ahead:
+                    ahead = asyncio.ensure_future(cursor.fetchmany(BATCH))
                     yield rows
             finally:
+                if not ahead.done():
+                    await asyncio.wait([ahead])
                 await cursor.close()
             return
         result = await self._session.stream(stmt.execution_options(yield_per=BATCH))
