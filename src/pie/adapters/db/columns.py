@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import itertools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 from uuid import UUID
@@ -124,17 +124,8 @@ class SqlColumnReader:
         session's own driver connection (same transaction): rows come as plain tuples,
         without a SQLAlchemy row object each (half the cost of the read)."""
         if self._sqlite:
-            compiled = stmt.compile(
-                dialect=self._session.get_bind().dialect,
-                compile_kwargs={"render_postcompile": True},
-            )
-            params = compiled.construct_params()
-            args = [_sqlite_param(params[name]) for name in compiled.positiontup or ()]
-            connection = await self._session.connection()
-            raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None  # an open session's connection
-            cursor = await driver.execute(str(compiled), args)
+            driver = await self._driver()
+            cursor = await driver.execute(*self._compiled(stmt))
             # the next batch is fetched (in the driver's thread) while this one is converted
             ahead = asyncio.ensure_future(cursor.fetchmany(BATCH))
             try:
@@ -149,6 +140,48 @@ class SqlColumnReader:
         result = await self._session.stream(stmt.execution_options(yield_per=BATCH))
         async for part in result.partitions(BATCH):
             yield part
+
+    def _compiled(self, stmt: Select[Any]) -> tuple[str, list[Any]]:
+        """``stmt`` as SQLite's SQL and its arguments."""
+        compiled = stmt.compile(
+            dialect=self._session.get_bind().dialect,
+            compile_kwargs={"render_postcompile": True},
+        )
+        params = compiled.construct_params()
+        return str(compiled), [_sqlite_param(params[name]) for name in compiled.positiontup or ()]
+
+    async def _driver(self) -> Any:
+        """The session's own driver connection (SQLite: aiosqlite's; same transaction)."""
+        connection = await self._session.connection()
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None  # an open session's connection
+        return driver
+
+    async def _one_each(self, stmts: Iterable[Select[Any]]) -> AsyncIterator[Sequence[Any]]:
+        """The one row of each statement (SQLite: aggregates), in order; the next statement
+        runs in the driver's thread while this one's row is used."""
+        driver = await self._driver()
+
+        async def one(stmt: Select[Any]) -> Sequence[Any]:
+            cursor = await driver.execute(*self._compiled(stmt))
+            try:
+                row: Sequence[Any] = await cursor.fetchone()
+                return row
+            finally:
+                await cursor.close()
+
+        pending: list[asyncio.Future[Sequence[Any]]] = []  # this statement's and the next
+        try:
+            for stmt in stmts:
+                pending.append(asyncio.ensure_future(one(stmt)))
+                if len(pending) == 2:
+                    yield await pending.pop(0)
+            while pending:
+                yield await pending.pop(0)
+        finally:
+            if pending:  # stopped early: the driver's queue runs them, wait for it
+                await asyncio.wait(pending)
 
     async def _other_refs(self, b: ColumnsBuilder, deals: dict[UUID, tuple[int, str]]) -> None:
         """The stream identity of deals whose refs are all from other sources."""
@@ -170,7 +203,7 @@ class SqlColumnReader:
     # -- the tables ---------------------------------------------------------------------------
 
     async def read(self) -> DealColumns:
-        b, me = ColumnsBuilder(), self._tenant
+        b = ColumnsBuilder()
         if self._sqlite:
             await self._deals_stored(b)
         else:
@@ -200,22 +233,30 @@ class SqlColumnReader:
             func.group_concat(self._time(c.occurred_at), ""),
             func.count(),
         ).where(*mine)
-        bounds: list[UUID | None] = [None, *b.ids_of(np.arange(ACT_DEALS, b.count, ACT_DEALS)), None]
-        for lo, hi in itertools.pairwise(bounds):
-            where = [c.deal_id >= lo] if lo is not None else []
-            where += [c.deal_id < hi] if hi is not None else []
-            async for rows in self._parts(joined.where(*where)):
-                *texts, n = rows[0]
-                if not n:
-                    continue
-                try:
-                    digits, stamps = _fixed(texts, [_ID_HEX, _TIME_TEXT], n)
-                except _NotFixed:  # ids or times stored in another form: row by row
-                    ordered = rows_of.where(*where).order_by(c.deal_id, c.occurred_at)
-                    async for part in self._parts(ordered):
-                        b.add_activities(self._deals(b, part, 0), self._times(part, 1))
-                else:
-                    b.add_activities(b.grouped_deal_rows(digits), _parse_times(stamps))
+        bounds: list[UUID | None] = [
+            None,
+            *b.ids_of(np.arange(ACT_DEALS, b.count, ACT_DEALS)),
+            None,
+        ]
+        ranges = [
+            [
+                *([c.deal_id >= lo] if lo is not None else []),
+                *([c.deal_id < hi] if hi is not None else []),
+            ]
+            for lo, hi in itertools.pairwise(bounds)
+        ]
+        each = self._one_each(joined.where(*where) for where in ranges)
+        async for where, (*texts, n) in _zip_async(ranges, each):
+            if not n:
+                continue
+            try:
+                digits, stamps = _fixed(texts, [_ID_HEX, _TIME_TEXT], n)
+            except _NotFixed:  # ids or times stored in another form: row by row
+                ordered = rows_of.where(*where).order_by(c.deal_id, c.occurred_at)
+                async for part in self._parts(ordered):
+                    b.add_activities(self._deals(b, part, 0), self._times(part, 1))
+            else:
+                b.add_activities(b.grouped_deal_rows(digits), _parse_times(stamps))
 
     async def _details(self, b: ColumnsBuilder) -> None:
         """Every activity of the deals with objections (with its participants and objection
@@ -429,11 +470,12 @@ class SqlColumnReader:
         last = 0
         async for rows in self._parts(select(func.max(rowid)).select_from(table)):
             last = rows[0][0] or 0
-        for lo in range(0, last + 1, ROWIDS):
-            async for rows in self._parts(joined.where(rowid >= lo, rowid < lo + ROWIDS)):
-                *texts, n = rows[0]
-                if n:
-                    yield _fixed(texts, [w for _, w in fields], n)
+        chunks = (
+            joined.where(rowid >= lo, rowid < lo + ROWIDS) for lo in range(0, last + 1, ROWIDS)
+        )
+        async for *texts, n in self._one_each(chunks):
+            if n:
+                yield _fixed(texts, [w for _, w in fields], n)
 
     async def _stored(self, table: Table, stmt: Select[Any]) -> Select[Any]:
         """``stmt`` (over ``table``) for this tenant's rows in the order they are stored
@@ -564,7 +606,9 @@ class SqlColumnReader:
             widths = [_ID_HEX, _ID_HEX, _TIME_TEXT, 1, _ID_HEX]  # roles: one digit
             try:
                 async for deal, contact, created, roles, ident in self._joined(
-                    STAKEHOLDERS, list(zip([*fields.selected_columns, self._id(s.id)], widths)), s.deal_id.is_not(None)
+                    STAKEHOLDERS,
+                    list(zip([*fields.selected_columns, self._id(s.id)], widths, strict=True)),
+                    s.deal_id.is_not(None),
                 ):
                     got.add(
                         deal=b.grouped_deal_rows(deal),
@@ -742,7 +786,10 @@ def _id_arrays(texts: list[str], sep: bytes) -> tuple[NDArray[np.int64], NDArray
     if bool(((rest != 0) & (lengths != 2)).any()) or bool((lengths < 2).any()):
         return None
     starts = np.cumsum(lengths) - lengths
-    if not (bool((buf[starts] == ord("[")).all()) and bool((buf[starts + lengths - 1] == ord("]")).all())):
+    if not (
+        bool((buf[starts] == ord("[")).all())
+        and bool((buf[starts + lengths - 1] == ord("]")).all())
+    ):
         return None
     total = int(counts.sum())
     nth = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)  # within its array
@@ -756,6 +803,16 @@ def _id_arrays(texts: list[str], sep: bytes) -> tuple[NDArray[np.int64], NDArray
             return None
     keys = text_keys(quoted[:, 1:-1])
     return None if keys is None else (counts, keys)
+
+
+async def _zip_async(
+    items: Sequence[Any], each: AsyncIterator[Any]
+) -> AsyncIterator[tuple[Any, Any]]:
+    """``items`` paired with what ``each`` yields, in order."""
+    i = 0
+    async for got in each:
+        yield items[i], got
+        i += 1
 
 
 class _NotFixed(Exception):
