@@ -126,15 +126,10 @@ class SqlColumnReader:
         if self._sqlite:
             driver = await self._driver()
             cursor = await driver.execute(*self._compiled(stmt))
-            # the next batch is fetched (in the driver's thread) while this one is converted
-            ahead = asyncio.ensure_future(cursor.fetchmany(BATCH))
             try:
-                while rows := await ahead:
-                    ahead = asyncio.ensure_future(cursor.fetchmany(BATCH))
+                while rows := await cursor.fetchmany(BATCH):
                     yield rows
             finally:
-                if not ahead.done():
-                    await asyncio.wait([ahead])
                 await cursor.close()
             return
         result = await self._session.stream(stmt.execution_options(yield_per=BATCH))
