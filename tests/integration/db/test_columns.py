@@ -192,4 +192,4 @@ def test_participants_are_parsed_in_bulk_as_orjson_parses_them() -> None:
         assert counts.tolist() == [0, 1, 3, 0, 3, 1]
         assert np.array_equal(keys, expected[1])
     assert column_reader._id_arrays([orjson.dumps(ids).decode()], b",") is not None
-    assert column_reader._id_arrays(['["%s"]' % ids[0].upper()], b",") is None
+    assert column_reader._id_arrays([f'["{ids[0].upper()}"]'], b",") is None
