@@ -402,7 +402,7 @@ class SqlColumnReader:
         with_refs = np.zeros(keys.size, dtype=np.bool_)
         with_refs[at[known]] = True
         others: dict[UUID, tuple[int, str]] = {}
-        for row in np.flatnonzero(np.equal(streams, None)).tolist():
+        for row in np.flatnonzero(_is_none(streams)).tolist():
             u = UUID(bytes=keys[row : row + 1].view(_RAW)[0].tobytes())
             if with_refs[row]:
                 others[u] = (row, source[row])
@@ -431,8 +431,10 @@ class SqlColumnReader:
             names.append(_objects(rows, 1))
         every = np.concatenate(keys) if keys else np.zeros(0, KEY)
         order = np.argsort(every, kind="stable")
-        named = np.append(np.concatenate(names)[order] if names else [], None)  # [-1]: none
-        some = np.flatnonzero(np.not_equal(accounts, None))
+        named = np.empty(every.size + 1, dtype=object)  # [-1]: none
+        named[:-1] = np.concatenate(names)[order] if names else []
+        named[-1] = None
+        some = np.flatnonzero(~_is_none(accounts))
         at = np.full(accounts.size, -1, dtype=np.int64)
         at[some] = KeyIndex(every[order]).find(hex_keys(accounts[some].tolist()))
         out: list[str | None] = named[at].tolist()
@@ -600,7 +602,7 @@ class SqlColumnReader:
         if self._sqlite and await self._alone(STAKEHOLDERS):
             widths = [_ID_HEX, _ID_HEX, _TIME_TEXT, 1, _ID_HEX]  # roles: one digit
             try:
-                async for deal, contact, created, roles, ident in self._joined(
+                async for deal, contact, created, bits, ident in self._joined(
                     STAKEHOLDERS,
                     list(zip([*fields.selected_columns, self._id(s.id)], widths, strict=True)),
                     s.deal_id.is_not(None),
@@ -609,7 +611,7 @@ class SqlColumnReader:
                         deal=b.grouped_deal_rows(deal),
                         contact=hex_keys(contact),
                         us=_parse_times(created),
-                        roles=(roles.view(np.uint8) - ord("0")).astype(np.int8),
+                        roles=(bits.view(np.uint8) - ord("0")).astype(np.int8),
                         id=hex_keys(ident),
                     )
             except _NotFixed:  # another form: row by row
@@ -686,6 +688,15 @@ def _column(rows: Rows, i: int) -> list[Any]:
     return list(map(itemgetter(i), rows))
 
 
+_NULL = np.array(None, dtype=object)
+
+
+def _is_none(values: NDArray[np.object_]) -> NDArray[np.bool_]:
+    """Where ``values`` (Python objects) are None."""
+    out: NDArray[np.bool_] = np.equal(values, _NULL)
+    return out
+
+
 def _objects(rows: Rows, i: int) -> NDArray[np.object_]:
     """A column's values as they come (strings, None) in an array, for numpy to gather."""
     out = np.empty(len(rows), dtype=object)
@@ -752,7 +763,7 @@ def _loads_each(values: list[Any]) -> list[Any]:
     return [_loads(v) for v in values]
 
 
-def _participants(texts: list[Any]) -> tuple[NDArray[np.int64], NDArray[np.bytes_]]:
+def _participants(texts: list[Any]) -> tuple[Int, NDArray[np.bytes_]]:
     """Activities' participants (``participant_keys``) from their stored JSON arrays of
     contact ids: parsed in numpy when every array is in the form PIE writes (ids as
     ``str(UUID)``, compact as on SQLite or with ", " as PostgreSQL prints ``jsonb``), else
@@ -768,7 +779,7 @@ def _participants(texts: list[Any]) -> tuple[NDArray[np.int64], NDArray[np.bytes
 _ID_TEXT = 38  # an id's text in quotes
 
 
-def _id_arrays(texts: list[str], sep: bytes) -> tuple[NDArray[np.int64], NDArray[np.bytes_]] | None:
+def _id_arrays(texts: list[str], sep: bytes) -> tuple[Int, NDArray[np.bytes_]] | None:
     """JSON arrays of ids, each ``["<id>"<sep>"<id>"...]`` or ``[]``, as (ids per array,
     every id as ``KEY``); None if any array is written otherwise."""
     try:
