@@ -165,7 +165,9 @@ def test_counting_only_the_bins_a_visit_reaches_gives_the_sums_of_every_bin() ->
     included."""
     from pie.mining import hazards
 
-    def every_bin(cell: np.ndarray, dwell: np.ndarray, left: np.ndarray, n_cells: int) -> tuple:
+    def every_bin(
+        cell: np.ndarray, dwell: np.ndarray, left: np.ndarray, n_cells: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         right = np.append(left[1:], np.inf)
         overlap = np.clip(dwell[:, None], left, right) - left
         reached = dwell[:, None] > left
