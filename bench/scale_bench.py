@@ -81,13 +81,16 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-#: the queries ``uow.columns.read()`` runs on SQLite (``adapters/db/columns.py``) for a tenant
-#: alone in its store (the bench's), fetched raw: the floor of any read. Deals, their
-#: accounts' industries, transitions and deal stakeholders (with the ids and rowids their
-#: order needs) in stored order, by table scans; the deals' external refs (their stream
-#: identities) from their covering index; activities' deal and time from their (tenant, deal,
-#: time) index alone; the deals with objections (their partial index); then every activity of
-#: the deals with objections. The reader sorts the first four in numpy (not timed here).
+#: the columns ``uow.columns.read()`` reads on SQLite (``adapters/db/columns.py``) for a tenant
+#: alone in its store (the bench's), fetched raw, row by row, in the order the reader reads
+#: them: the floor of any read. Deals, their accounts' industries, transitions and deal
+#: stakeholders (with the ids and rowids their order needs) in stored order, by table scans;
+#: the deals' external refs (their stream identities) from their covering index; activities'
+#: deal and time from their (tenant, deal, time) index alone; the deals with objections (their
+#: partial index); then every activity of the deals with objections. The reader sorts the
+#: first four in numpy (not timed here), and has SQLite join some values before they reach
+#: Python (activities' and stakeholders' ids and times, a transition's deal and time: docs/
+#: scale.md, "Values joined by SQLite"); the floor stays the plain fetch of the same columns.
 FLOOR_QUERIES = (
     "SELECT id, source, stage, created_at, closed_at, value, account_id, probability"
     " FROM deals WHERE +tenant_id = :t ORDER BY rowid",

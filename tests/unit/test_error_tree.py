@@ -25,6 +25,7 @@ INTERNAL = {
     "pie.sources.hubspot.emulator._RateLimited": "the HubSpot emulator's 429: an HTTP response",
     "pie.sources.salesforce.emulator.ApiError": "the emulator's HTTP error answer (JSON array)",
     "pie.sources.salesforce.soql.SoqlError": "a query outside the subset: the emulator's 400",
+    "pie.adapters.db.columns._NotFixed": "values joined by SQLite not of their width: read by row",
 }
 
 #: Importing these runs Alembic's migration environment.

@@ -299,10 +299,16 @@ class ColumnsBuilder:
         found: Int = (pos if order is None else np.where(pos >= 0, order[pos], -1)).astype(ROW)
         return found
 
-    def grouped_deal_rows(self, ids: Sequence[str]) -> Int:
-        """``deal_rows`` of deal ids given as 32 hex digits, rows grouped by deal (as read in
-        (deal, time) order): each run of one id is converted and searched once."""
-        if not ids:
+    @property
+    def count(self) -> int:
+        """How many deals were added."""
+        return len(self.stream)
+
+    def grouped_deal_rows(self, ids: Sequence[str] | NDArray[np.bytes_]) -> Int:
+        """``deal_rows`` of deal ids given as 32 hex digits (text, or ASCII as ``S32``), rows
+        grouped by deal (as read in (deal, time) order): each run of one id is converted and
+        searched once."""
+        if not len(ids):
             return np.zeros(0, ROW)
         digits = np.asarray(ids, dtype="S32")
         starts = np.flatnonzero(np.append(True, digits[1:] != digits[:-1]))
@@ -365,16 +371,16 @@ class ColumnsBuilder:
         self,
         deal: Int,
         at_us: Int,
-        participants: Sequence[Sequence[str]],
+        participants: tuple[Int, NDArray[np.bytes_]],
         objections: Sequence[tuple[Sequence[bool], Sequence[int]]],
     ) -> None:
         """Every activity of the deals that have objections (in store order): its
-        participants' ids (as ``str(UUID)`` gives them: ``contact_keys``), and its objections
-        (``objection_values``)."""
+        participants (``participant_keys``: how many each has, and their ids as ``KEY``, all
+        activities' one after another), and its objections (``objection_values``)."""
+        counts, keys = participants
         self._add(d_deal=deal, d_us=at_us)
-        self._add(d_np=np.fromiter(map(len, participants), np.int64, len(participants)))
+        self._add(d_np=np.asarray(counts, dtype=np.int64), d_key=keys)
         self._add(d_no=np.array([len(o[0]) for o in objections], dtype=np.int64))
-        self._add(d_key=contact_keys(list(itertools.chain.from_iterable(participants))))
         self._add(d_ores=np.array([r for o in objections for r in o[0]], dtype=np.bool_))
         self._add(d_oat=np.array([t for o in objections for t in o[1]], dtype=np.int64))
 
@@ -533,14 +539,29 @@ def contact_keys(texts: Sequence[str]) -> NDArray[np.bytes_]:
     except UnicodeEncodeError:
         raw = None
     if raw is not None:
-        chars = raw.view(np.uint8).reshape(-1, 36)
-        digits = chars[:, _HEX]
-        hexes = ((digits >= ord("0")) & (digits <= ord("9"))) | (
-            (digits >= ord("a")) & (digits <= ord("f"))
-        )
-        if np.all(chars[:, _DASH] == ord("-")) and np.all(hexes):
-            return hex_keys(np.ascontiguousarray(digits).view("S32").reshape(-1))
+        keys = text_keys(raw.view(np.uint8).reshape(-1, 36))
+        if keys is not None:
+            return keys
     return hex_keys([contact_key(t) for t in texts])
+
+
+def text_keys(chars: NDArray[np.uint8]) -> NDArray[np.bytes_] | None:
+    """Ids given as the ASCII codes of their text, one id a row of 36 (``str(UUID)``: lower
+    case, dashes), as ``KEY``; None if any row is not in that form."""
+    digits = chars[:, _HEX]
+    hexes = ((digits >= ord("0")) & (digits <= ord("9"))) | (
+        (digits >= ord("a")) & (digits <= ord("f"))
+    )
+    if not (np.all(chars[:, _DASH] == ord("-")) and np.all(hexes)):
+        return None
+    return hex_keys(np.ascontiguousarray(digits).view("S32").reshape(-1))
+
+
+def participant_keys(participants: Sequence[Sequence[str]]) -> tuple[Int, NDArray[np.bytes_]]:
+    """Activities' participants (contact ids as text, ``contact_keys``) as ``add_details``
+    takes them: how many each activity has, and every id as ``KEY``, one after another."""
+    counts = np.fromiter(map(len, participants), np.int64, len(participants))
+    return counts, contact_keys(list(itertools.chain.from_iterable(participants)))
 
 
 def role_bits(roles: Iterable[StakeholderRole | str]) -> int:
@@ -607,7 +628,7 @@ def from_histories(
     b.add_details(
         np.array([i for i, _ in details], dtype=np.int64),
         np.array([to_micros(a.occurred_at) for _, a in details], dtype=np.int64),
-        [[str(p) for p in a.participants] for _, a in details],
+        participant_keys([[str(p) for p in a.participants] for _, a in details]),
         [objection_values(a.objections) for _, a in details],
     )
     return b.build()

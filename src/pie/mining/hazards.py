@@ -45,9 +45,12 @@ def time_in_bins(
     cell: NDArray[np.intp], dwell: Float, left: Float, n_cells: int
 ) -> tuple[Float, Float]:
     """Per (cell, dwell bin), flat: the days visits spent in the bin (exposure) and how many
-    reached it (at risk at its start), a chunk of visits at a time. Each bin's days are summed
-    in visit order as one bincount of every visit sums them: a chunk's bincount starts from
-    the totals so far (x + 0.0 is x), so the sums are the same to the last bit."""
+    reached it (at risk at its start), a chunk of visits at a time. Only the bins a visit
+    reaches are counted (its first, and those starting before its dwell ends: a few of the
+    bins for most visits): the others would add 0 days and 0 visits, which change no sum.
+    Each bin's days are summed in visit order as one bincount of every visit sums them: a
+    chunk's bincount starts from the totals so far (x + 0.0 is x), so the sums are the same
+    to the last bit."""
     n_bins = left.size
     right = np.append(left[1:], np.inf)
     size = n_cells * n_bins
@@ -56,16 +59,21 @@ def time_in_bins(
     at_risk: Float = np.zeros(size)
     for lo in range(0, max(cell.size, 1), COUNT_CHUNK):
         d = dwell[lo : lo + COUNT_CHUNK]
-        overlap = np.clip(d[:, None], left, right) - left  # days spent in each bin
-        reached = d[:, None] > left  # entered the bin (at risk at its start)
-        reached[:, 0] = True
-        flat = (cell[lo : lo + COUNT_CHUNK, None] * n_bins + np.arange(n_bins)).ravel()
+        # bins reached: those starting before the dwell ends (every bin for a NaN dwell)
+        n = np.maximum(np.searchsorted(left, d, side="left"), 1)
+        total = int(n.sum())
+        visit = np.repeat(np.arange(d.size), n)
+        b = np.arange(total) - np.repeat(np.cumsum(n) - n, n)  # bin, within each visit
+        days = d[visit]
+        overlap = np.clip(days, left[b], right[b]) - left[b]  # days spent in the bin
+        reached = (days > left[b]) | (b == 0)  # entered the bin (at risk at its start)
+        flat = cell[lo : lo + COUNT_CHUNK][visit] * n_bins + b
         exposure = np.bincount(  # type: ignore[assignment]  # float64 with weights
             np.concatenate([every, flat]),
-            weights=np.concatenate([exposure, overlap.ravel()]),
+            weights=np.concatenate([exposure, overlap]),
             minlength=size,
         )
-        at_risk += np.bincount(flat, weights=reached.ravel().astype(np.float64), minlength=size)
+        at_risk += np.bincount(flat, weights=reached.astype(np.float64), minlength=size)
     return exposure, at_risk
 
 

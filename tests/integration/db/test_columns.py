@@ -6,14 +6,17 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import numpy as np
+import orjson
+import pytest
 
+from pie.adapters.db import columns as column_reader
 from pie.domain.model import EntityKind, ExternalRef
 from pie.domain.stages import ALL_STAGES, Stage
 from pie.importing import import_file
-from pie.mining.columns import DealColumns, from_histories
+from pie.mining.columns import DealColumns, from_histories, participant_keys
 from pie.ports.uow import UnitOfWork
 from pie.sample.generate import generate
 from pie.services.histories import load_histories
@@ -134,3 +137,59 @@ async def test_a_deals_rows_come_by_time_then_id_beside_another_tenants(
     ]
     assert (got.s_deal == row).sum() == 3
     assert len(got) == 31  # the other tenant's 30 deals are not read
+
+
+async def test_columns_read_in_small_ranges_and_from_values_in_other_forms_are_the_same(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite reads activities, stakeholders and transitions as values joined in SQL, a
+    range of deals or rowids a query, parsed in numpy when they have the width PIE writes
+    them with: in many small ranges, and with some times stored in another form (read row by
+    row instead), the columns are still those of the histories."""
+    monkeypatch.setattr(column_reader, "ACT_DEALS", 7)
+    monkeypatch.setattr(column_reader, "ROWIDS", 50)
+    world = tmp_path / "world.json"
+    generate(world, deals=60, seed=14, conversations=False)
+    t = (await db.new_tenant()).tenant.id
+    got = await _check(db.uow(t), world)  # many ranges
+    assert len(got) == 60 and got.a_us.size > 60 and got.s_deal.size > 50  # ranges: 9, and 2+
+    if db.kind != "sqlite":
+        return
+    async with db.engine.begin() as connection:  # times without their fraction: 19 characters
+        for table, column in (
+            ("activities", "occurred_at"),
+            ("stakeholders", "created_at"),
+            ("stage_transitions", "at"),
+        ):
+            await connection.exec_driver_sql(
+                f"UPDATE {table} SET {column} = substr({column}, 1, 19)"
+                f" WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} LIKE '%.000000'"
+                " LIMIT 5)"
+            )
+    uow = db.uow(t)
+    expected = from_histories(await load_histories(uow), identity=stream_identity)
+    async with uow:
+        again = await uow.columns.read()
+    assert_same(again, expected)
+    assert_same(again, got)  # the same moments
+
+
+def test_participants_are_parsed_in_bulk_as_orjson_parses_them() -> None:
+    """Participants' JSON arrays of contact ids, compact (SQLite) or with ", " (PostgreSQL's
+    jsonb), empty or not, give the ids orjson and ``UUID`` give; arrays in any other form
+    are parsed by orjson."""
+    ids = [str(uuid4()) for _ in range(7)]
+    lists = [[], ids[:1], ids[1:4], [], ids[4:], ids[2:3]]
+    expected = participant_keys(lists)
+    for texts in (
+        [orjson.dumps(one).decode() for one in lists],
+        ["[" + ", ".join(f'"{x}"' for x in one) + "]" for one in lists],
+        [orjson.dumps(one).decode().upper() for one in lists],  # ids in upper case
+        ["[ " + ",".join(f'"{x}"' for x in one) + " ]" for one in lists],  # spaces
+        [orjson.dumps([x.replace("-", "") for x in one]).decode() for one in lists],  # no dashes
+    ):
+        counts, keys = column_reader._participants(texts)
+        assert counts.tolist() == [0, 1, 3, 0, 3, 1]
+        assert np.array_equal(keys, expected[1])
+    assert column_reader._id_arrays([orjson.dumps(ids).decode()], b",") is not None
+    assert column_reader._id_arrays([f'["{ids[0].upper()}"]'], b",") is None

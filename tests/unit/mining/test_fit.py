@@ -156,3 +156,36 @@ def test_counting_visits_in_chunks_gives_the_sums_of_one_pass(
     for name in ("events", "exposure", "at_risk"):
         assert np.array_equal(getattr(whole, name), getattr(chunked, name)), name
     assert whole.exposure.sum() > 0 and whole.events.sum() > 0
+
+
+def test_counting_only_the_bins_a_visit_reaches_gives_the_sums_of_every_bin() -> None:
+    """The time in bins counts, per visit, only its first bin and those starting before its
+    dwell ends; the sums are those of counting every bin of every visit (the others add 0
+    days and 0 visits), to the last bit, dwells on a bin's edge, beyond the last and NaN
+    included."""
+    from pie.mining import hazards
+
+    def every_bin(
+        cell: np.ndarray, dwell: np.ndarray, left: np.ndarray, n_cells: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        right = np.append(left[1:], np.inf)
+        overlap = np.clip(dwell[:, None], left, right) - left
+        reached = dwell[:, None] > left
+        reached[:, 0] = True
+        flat = (cell[:, None] * left.size + np.arange(left.size)).ravel()
+        size = n_cells * left.size
+        return (
+            np.bincount(flat, weights=overlap.ravel(), minlength=size),
+            np.bincount(flat, weights=reached.ravel().astype(np.float64), minlength=size),
+        )
+
+    rng = np.random.default_rng(5)
+    left = np.array([0.0, 7.0, 14.0, 30.0, 90.0])
+    n = 20_000
+    cell = rng.integers(0, 40, n)
+    dwell = rng.exponential(20.0, n) * rng.random(n) ** 2
+    dwell[:6] = [0.0, 7.0, 14.0, 90.0, 1e6, np.nan]
+    got = hazards.time_in_bins(cell, dwell, left, 40)
+    for a, b in zip(got, every_bin(cell, dwell, left, 40), strict=True):
+        assert a.tobytes() == b.tobytes()
+    assert np.isnan(got[0][cell[5] * left.size + 1])  # a NaN dwell counts in every bin
