@@ -224,12 +224,15 @@ def pipeline_forecast_by_deal(
         )
     deals = [
         DealContribution(
-            deal_id=st.deal_id,
-            value=float(values[j]),
-            p_win=float(p_win[j]),
-            median_days_to_win=float(median_days[j]),
-            p_win_in=tuple(float(p) for p in p_in[:, j]),
+            deal_id=st.deal_id, value=v, p_win=p, median_days_to_win=d, p_win_in=tuple(p_k)
         )
-        for j, st in enumerate(states)
+        for st, v, p, d, p_k in zip(
+            states,
+            values.tolist(),
+            p_win.tolist(),
+            median_days.tolist(),
+            p_in.T.tolist(),
+            strict=True,
+        )
     ]
     return out, deals
