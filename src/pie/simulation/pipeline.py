@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from pie.domain.errors import InvalidInput
 from pie.mining.model import ProcessModel
 
+from . import heap
 from .engine import IN_PROCESS, PART_DEALS, Engine, parts
 from .montecarlo import chunks, new_key
 from .state import DealState
@@ -137,6 +138,7 @@ class _Job:
 
 
 def _simulate_part(job: _Job, first: int, states: Sequence[DealState]) -> _Part:
+    heap.settle()  # in the process that runs the part (a Dask worker's too)
     n_periods = job.bounds.shape[0]
     values = np.array([s.value for s in states], dtype=np.float64)
     p_win = np.zeros(len(states))
