@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,6 @@ import pytest
 from pie.domain.history import DealHistory
 from pie.mining import ProcessModel
 from pie.simulation import deal_state
-from pie.simulation.heap import settle
 from tests.unit.simulation.synth import AS_OF
 
 _RUN = """
@@ -53,7 +53,7 @@ def _faults(world: Path, mode: str) -> dict[str, object]:
     return result
 
 
-@pytest.mark.skipif(not settle(), reason="glibc's mallopt only")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
 def test_a_second_pipeline_forecast_takes_little_fresh_memory(
     synth: tuple[list[DealHistory], ProcessModel], tmp_path: Path
 ) -> None:
