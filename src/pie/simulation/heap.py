@@ -5,8 +5,8 @@ such array is fresh memory: a page fault per 4 KB, the kernel zeroing each page.
 threshold by itself as large mappings are freed (up to 32 MB on 64-bit systems, trimming the
 heap's top beyond twice that), so how many of the simulation's arrays (a block's 256 KB, a
 chunk's 1.6 MB) are fresh depends on what the process did before: measured on the pipeline
-forecast, 5 minor page faults after a fit, 172,000 to 571,000 after reading a pickled world,
-up to 8 % of its CPU time in the kernel. ``settle`` sets the thresholds where glibc's own rule
+forecast, 5 minor page faults after a fit, 42,000 to 571,000 after loading a pickled world,
+up to 13 % of its CPU time in the kernel. ``settle`` sets the thresholds where glibc's own rule
 ends up, once per process, so the simulation reuses the heap whatever ran before it.
 """
 
