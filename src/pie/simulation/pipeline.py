@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from pie.domain.errors import InvalidInput
 from pie.mining.model import ProcessModel
 
+from . import heap
 from .engine import IN_PROCESS, PART_DEALS, Engine, parts
 from .montecarlo import chunks, new_key
 from .state import DealState
@@ -137,6 +138,7 @@ class _Job:
 
 
 def _simulate_part(job: _Job, first: int, states: Sequence[DealState]) -> _Part:
+    heap.settle()  # in the process that runs the part (a Dask worker's too)
     n_periods = job.bounds.shape[0]
     values = np.array([s.value for s in states], dtype=np.float64)
     p_win = np.zeros(len(states))
@@ -224,12 +226,15 @@ def pipeline_forecast_by_deal(
         )
     deals = [
         DealContribution(
-            deal_id=st.deal_id,
-            value=float(values[j]),
-            p_win=float(p_win[j]),
-            median_days_to_win=float(median_days[j]),
-            p_win_in=tuple(float(p) for p in p_in[:, j]),
+            deal_id=st.deal_id, value=v, p_win=p, median_days_to_win=d, p_win_in=tuple(p_k)
         )
-        for j, st in enumerate(states)
+        for st, v, p, d, p_k in zip(
+            states,
+            values.tolist(),
+            p_win.tolist(),
+            median_days.tolist(),
+            p_in.T.tolist(),
+            strict=True,
+        )
     ]
     return out, deals
