@@ -4,7 +4,6 @@ on SQLite and PostgreSQL alike, never a 500 from deeper down, and it is refused 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -90,11 +89,12 @@ async def test_a_lone_surrogate_in_a_body_is_refused(api: Api) -> None:
     assert _error(r)["field"] == "deal_id"
 
 
-async def test_thousands_of_periods_are_refused_fast(api: Api) -> None:
+async def test_thousands_of_periods_are_refused_before_any_work(
+    api: Api, fits: list[object]
+) -> None:
     params = {"period": ["2026Q1"] * 3000}
-    start = time.perf_counter()
     r = await api.client.get("/api/forecast/pipeline", params=params, headers=api.headers)
-    assert time.perf_counter() - start < 1.0
+    assert fits == []  # refused at the edge: no model fitted (what made it take seconds)
     detail = _error(r)
     assert detail["field"] == "period"
     assert "12" in detail["message"]
