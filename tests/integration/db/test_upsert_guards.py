@@ -4,27 +4,34 @@ its id."""
 from __future__ import annotations
 
 import dataclasses
+from uuid import UUID
 
 import pytest
 
 from pie.domain.errors import Conflict
-from pie.domain.model import EntityKind
+from pie.domain.model import Deal, EntityKind
 from pie.ports.repositories import UpsertCounts
 from tests.contract import records as r
 from tests.dbfixtures import Database
 
 
-async def test_upsert_with_another_tenants_id_is_refused_and_changes_nothing(db: Database) -> None:
+async def _another_tenants_deal(db: Database) -> tuple[UUID, Deal]:
+    """A tenant of one's own, and a deal stored by another tenant."""
     a = (await db.new_tenant()).tenant.id
     b = (await db.new_tenant()).tenant.id
     theirs = r.deal(b, None)
     async with db.uow(b) as uow:
         await uow.deals.add(theirs)
         await uow.commit()
+    return a, theirs
+
+
+async def test_upsert_with_another_tenants_id_is_refused_and_changes_nothing(db: Database) -> None:
+    a, theirs = await _another_tenants_deal(db)
     async with db.uow(a) as uow:
         with pytest.raises(Conflict):
             await uow.deals.upsert_many([dataclasses.replace(theirs, tenant_id=a, name="mine")])
-    async with db.uow(b) as uow:
+    async with db.uow(theirs.tenant_id) as uow:
         assert await uow.deals.get(theirs.id) == dataclasses.replace(theirs, version=1)
 
 
@@ -34,12 +41,7 @@ async def test_a_new_batch_with_another_tenants_id_is_refused_and_changes_nothin
     """A batch added as new (a first load) asks the store once whether it holds any of the
     batch's ids, among the tenant's rows only: another tenant's row under the same id is not
     merged into but refused as a duplicate, and nothing of the batch is stored."""
-    a = (await db.new_tenant()).tenant.id
-    b = (await db.new_tenant()).tenant.id
-    theirs = r.deal(b, None)
-    async with db.uow(b) as uow:
-        await uow.deals.add(theirs)
-        await uow.commit()
+    a, theirs = await _another_tenants_deal(db)
     account = r.account(a)
     async with db.uow(a) as uow:
         batch = uow.batch(origin="crm-x")
@@ -52,7 +54,7 @@ async def test_a_new_batch_with_another_tenants_id_is_refused_and_changes_nothin
     async with db.uow(a) as uow:
         assert await uow.accounts.get(account.id) is None
         assert await uow.changes.list() == []
-    async with db.uow(b) as uow:
+    async with db.uow(theirs.tenant_id) as uow:
         assert await uow.deals.get(theirs.id) == dataclasses.replace(theirs, version=1)
 
 
