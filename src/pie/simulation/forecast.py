@@ -12,6 +12,14 @@ recommendations the data supports, ranked by their simulated impact.
 
 Every candidate is simulated with the deal's own random stream (common random numbers), and
 "no change" is among them, so best_case >= current_trajectory >= worst_case always holds.
+With more than ``2 * SCREEN_RUNS`` runs, the candidates are first screened on their first
+``SCREEN_RUNS`` runs (the first runs of a full simulation, before any calibration map); only the
+finalists are simulated in full: no change, each single favourable change (the
+recommendations) and the ``FINALISTS`` leading candidates at each end. The best and worst
+cases are chosen among them on their full runs, so every figure shown is a full simulation's.
+With common random numbers the screening ranks candidates far more precisely than their own
+intervals suggest: where it picks another candidate than simulating all of them in full would,
+the two are a near tie (docs/benchmarks.md, "Screening a deal's candidates").
 
 A recommendation is one favourable change, simulated against the current trajectory. It is
 made only when the data supports it: the factor it acts on has enough closed deals with and
@@ -35,7 +43,7 @@ from pie.mining.events import STAGE_INDEX
 from pie.mining.evidence import Evidence
 from pie.mining.model import ProcessModel
 
-from .montecarlo import Chunk, Starts, Tables, context_arrives, new_key, walk
+from .montecarlo import Chunk, Starts, Tables, calibrated, context_arrives, new_key, walk
 from .scenarios import Arm, Scenario, ScenarioResult, apply, arm, paired_delta
 from .state import DealState
 from .stats import Z95, confidence_level
@@ -188,29 +196,36 @@ def _trajectory(name: str, a: Arm, changes: tuple[str, ...]) -> Trajectory:
     return Trajectory(name, a.p_win, a.days, a.p_win_ci, a.days_ci, changes)
 
 
+def _rank(item: tuple[tuple[str, ...], Chunk], *, best: bool) -> tuple[float, float, int]:
+    """Highest (best) or lowest P(win) first; ties go to the faster (best) or slower close,
+    then to fewer changes."""
+    changes, c = item
+    p = float(c.won.mean())
+    days = float(np.nanmean(c.days)) if np.isfinite(c.days).any() else np.inf
+    return (-p, days, len(changes)) if best else (p, -days, len(changes))
+
+
 def _extreme(
     sims: Sequence[tuple[tuple[str, ...], Chunk]], *, best: bool
 ) -> tuple[tuple[str, ...], Chunk]:
-    """The candidate with the highest (best) or lowest P(win); ties go to the faster (best)
-    or slower close, then to fewer changes."""
-
-    def rank(item: tuple[tuple[str, ...], Chunk]) -> tuple[float, float, int]:
-        changes, c = item
-        p = float(c.won.mean())
-        days = float(np.nanmean(c.days)) if np.isfinite(c.days).any() else np.inf
-        return (-p, days, len(changes)) if best else (p, -days, len(changes))
-
-    return min(sims, key=rank)
+    """The candidate with the highest (best) or lowest P(win) (see ``_rank``)."""
+    return min(sims, key=lambda item: _rank(item, best=best))
 
 
 def _walk_each(
-    model: ProcessModel, states: Sequence[DealState], *, runs: int, rng: np.random.Generator
+    model: ProcessModel,
+    states: Sequence[DealState],
+    *,
+    runs: int,
+    key: int,
+    first_run: int = 0,
+    calibrate: bool = True,
 ) -> list[Chunk]:
-    """Each candidate state's runs, as if it were walked alone: all in one walk (a path's
-    numbers depend only on its deal's stream, run and step, never on the other paths
-    walked with it), then each candidate's column copied out contiguous, so every sum over
-    it is the one a walk of that candidate alone gives. Candidates that start the walk
-    alike (the same stage, days, context as the model sees it, credit, stream and arrival
+    """Each candidate state's runs (``first_run`` on), as if it were walked alone: all in one
+    walk (a path's numbers depend only on its deal's stream, run and step, never on the
+    other paths walked with it), then each candidate's column copied out contiguous, so every
+    sum over it is the one a walk of that candidate alone gives. Candidates that start the
+    walk alike (the same stage, days, context as the model sees it, credit, stream and arrival
     scales: e.g. a change to a factor the model ignores) are walked once: their runs are
     the same numbers."""
     starts = Starts.of(model, states)
@@ -226,15 +241,82 @@ def _walk_each(
     column: dict[tuple[object, ...], int] = {}
     which = [column.setdefault(row, len(column)) for row in rows]
     first = np.unique(which, return_index=True)[1]
-    both = walk(Tables.of(model), starts.pick(first), runs=runs, key=new_key(rng))
-    return [
-        Chunk(
-            0,
-            np.ascontiguousarray(both.won[:, i : i + 1]),
-            np.ascontiguousarray(both.days[:, i : i + 1]),
-        )
-        for i in which
+    both = walk(
+        Tables.of(model),
+        starts.pick(first),
+        runs=runs,
+        key=key,
+        first_run=first_run,
+        calibrate=calibrate,
+    )
+    return [_column(both, i) for i in which]
+
+
+def _column(chunk: Chunk, i: int) -> Chunk:
+    return Chunk(
+        0,
+        np.ascontiguousarray(chunk.won[:, i : i + 1]),
+        np.ascontiguousarray(chunk.days[:, i : i + 1]),
+    )
+
+
+#: runs each candidate is screened on before the finalists are simulated in full
+SCREEN_RUNS = 1_000
+#: candidates at each end (best, worst) that go on from the screening
+FINALISTS = 2
+
+Candidate = tuple[tuple[str, ...], DealState]
+
+
+def _finalists(
+    best_cases: Sequence[Candidate], worst_cases: Sequence[Candidate], screened: Sequence[Chunk]
+) -> list[int]:
+    """The candidates (indexes into ``best_cases + worst_cases``) simulated in full after the
+    screening: no change, every single favourable change (a recommendation each) and the
+    ``FINALISTS`` leaders at each end."""
+    n_best = len(best_cases)
+    best = [(i, (best_cases[i][0], screened[i])) for i in range(n_best)]
+    worst = [(0, ((), screened[0]))] + [
+        (n_best + i, (changes, screened[n_best + i])) for i, (changes, _) in enumerate(worst_cases)
     ]
+    keep = {0} | {i for i, (changes, _) in enumerate(best_cases) if len(changes) == 1}
+    keep |= {i for i, _ in sorted(best, key=lambda c: _rank(c[1], best=True))[:FINALISTS]}
+    keep |= {i for i, _ in sorted(worst, key=lambda c: _rank(c[1], best=False))[:FINALISTS]}
+    return sorted(keep)
+
+
+def _simulated(
+    model: ProcessModel,
+    best_cases: Sequence[Candidate],
+    worst_cases: Sequence[Candidate],
+    *,
+    runs: int,
+    key: int,
+) -> dict[int, Chunk]:
+    """Each candidate simulated in full (by its index into ``best_cases + worst_cases``): all
+    of them when ``runs`` is not well above ``SCREEN_RUNS``; else the finalists of a screening
+    on every candidate's first ``SCREEN_RUNS`` runs, their other runs walked on from there
+    (the same numbers as one walk of all their runs)."""
+    states = [s for _, s in best_cases] + [s for _, s in worst_cases]
+    if runs <= 2 * SCREEN_RUNS:
+        return dict(enumerate(_walk_each(model, states, runs=runs, key=key)))
+    screened = _walk_each(model, states, runs=SCREEN_RUNS, key=key, calibrate=False)
+    chosen = _finalists(best_cases, worst_cases, screened)
+    finalists = [states[i] for i in chosen]
+    rest = _walk_each(
+        model, finalists, runs=runs - SCREEN_RUNS, key=key, first_run=SCREEN_RUNS, calibrate=False
+    )
+    joined = Chunk(
+        0,
+        np.concatenate(
+            [np.hstack([screened[i].won for i in chosen]), np.hstack([r.won for r in rest])]
+        ),
+        np.concatenate(
+            [np.hstack([screened[i].days for i in chosen]), np.hstack([r.days for r in rest])]
+        ),
+    )
+    calibrated(Tables.of(model), Starts.of(model, finalists), joined, key=key)
+    return {i: _column(joined, k) for k, i in enumerate(chosen)}
 
 
 def deal_forecast(
@@ -242,11 +324,12 @@ def deal_forecast(
 ) -> DealForecast:
     best_cases = best_case_candidates(state, model)
     worst_cases = worst_case_candidates(state, model)[1:]  # the first: no change, as best's
-    chunks = _walk_each(model, [s for _, s in best_cases + worst_cases], runs=runs, rng=rng)
-    best_sims = [(changes, c) for (changes, _), c in zip(best_cases, chunks, strict=False)]
-    base = best_sims[0][1]  # no change
+    sims = _simulated(model, best_cases, worst_cases, runs=runs, key=new_key(rng))
+    n_best = len(best_cases)
+    best_sims = [(best_cases[i][0], c) for i, c in sims.items() if i < n_best]
+    base = sims[0]  # no change
     worst_sims = [((), base)] + [
-        (changes, c) for (changes, _), c in zip(worst_cases, chunks[len(best_cases) :], strict=True)
+        (worst_cases[i - n_best][0], c) for i, c in sims.items() if i >= n_best
     ]
     best_changes, best = _extreme(best_sims, best=True)
     worst_changes, worst = _extreme(worst_sims, best=False)

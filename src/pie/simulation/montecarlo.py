@@ -254,8 +254,12 @@ def walk(
     key: int,
     first_deal: int = 0,
     max_days: float = 3650.0,
+    first_run: int = 0,
+    calibrate: bool = True,
 ) -> Chunk:
-    """Simulate ``runs`` paths of each deal in ``starts`` (one chunk: all in memory).
+    """Simulate ``runs`` paths of each deal in ``starts`` (one chunk: all in memory), runs
+    ``first_run`` to ``first_run + runs`` of each deal's stream, with the model's calibration
+    map applied (``calibrate``; else raw: see ``calibrated``).
 
     A path's numbers depend only on its deal's stream, its run and the step, never on the
     other paths walked with it. So the paths are walked in blocks of runs (about
@@ -269,8 +273,7 @@ def walk(
     shared = streams.size < n_deals
     if not shared:  # a stream per deal: a path's slot is the path itself
         streams = starts.stream
-    counter = np.arange(runs, dtype=np.uint64)[:, None] * np.uint64(STEPS_PER_RUN)
-    origin = stream_origin(deal_keys(key, streams)[None, :], counter).ravel()  # per slot
+    origin = stream_origin(deal_keys(key, streams)[None, :], _counter(first_run, runs)).ravel()
     first = _First.of(tables, starts)
     won = np.zeros(runs * n_deals, dtype=np.bool_)
     days = np.full(runs * n_deals, np.nan)
@@ -284,12 +287,32 @@ def walk(
         draws = _Draws(origin, step, shared=alive > origin.size)
         blocks = [_step(tables, b, draws, first, won, days, max_days) for b in blocks]
     by_run = Chunk(first_deal, won.reshape(runs, n_deals), days.reshape(runs, n_deals))
-    if tables.calibration is not None:
-        coef = tables.calibration[starts.stage]
-        u, _ = uniforms(origin ^ CALIBRATION_SALT)
-        by_stream = u.reshape(runs, streams.size)
-        _calibrate(coef, by_stream[:, stream_of] if shared else by_stream, by_run)
+    if calibrate:
+        calibrated(tables, starts, by_run, key=key, first_run=first_run)
     return by_run
+
+
+def _counter(first_run: int, runs: int) -> NDArray[np.uint64]:
+    """(runs, 1): where each run's counters start in a stream."""
+    return np.arange(first_run, first_run + runs, dtype=np.uint64)[:, None] * np.uint64(
+        STEPS_PER_RUN
+    )
+
+
+def calibrated(
+    tables: Tables, starts: Starts, chunk: Chunk, *, key: int, first_run: int = 0
+) -> None:
+    """Apply the model's calibration map (if any) to ``chunk``, the raw runs of ``starts``
+    from ``first_run`` on (in place): what ``walk`` does to its runs, so a walk's runs in
+    parts, joined and then calibrated, equal those of one walk."""
+    if tables.calibration is None:
+        return
+    streams, stream_of = np.unique(starts.stream, return_inverse=True)
+    origin = stream_origin(
+        deal_keys(key, streams)[None, :], _counter(first_run, chunk.won.shape[0])
+    )
+    u, _ = uniforms(origin ^ CALIBRATION_SALT)
+    _calibrate(tables.calibration[starts.stage], u[:, stream_of], chunk)
 
 
 #: paths walked at a time (see ``walk``)

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pytest
 
 from pie.domain.errors import InvalidInput
+from pie.mining.calibration_map import CalibrationMap
 from pie.simulation import (
     MarkovForecaster,
     PlainMarkovForecaster,
@@ -17,6 +19,8 @@ from pie.simulation import (
 )
 from pie.simulation.backtest import as_columns
 from tests.unit.simulation.conftest import GtWorld
+
+DOWN = CalibrationMap(((-0.6, 0.8), (-0.4, 1.0), (0.3, 1.0)), 500)
 
 
 def test_a_deal_forecast_has_three_trajectories_and_ranked_recommendations(
@@ -103,8 +107,8 @@ def test_a_deal_forecasts_candidates_walked_together_as_each_alone(gt_world: GtW
         cands = [s for _, s in best_case_candidates(state, model)]
         cands += [s for _, s in worst_case_candidates(state, model)[1:]]
         credited += sum(s.demo_credit > 0 for s in cands)
-        together = _walk_each(model, cands, runs=400, rng=np.random.default_rng(3))
         key = new_key(np.random.default_rng(3))
+        together = _walk_each(model, cands, runs=400, key=key)
         for cand, got in zip(cands, together, strict=True):
             alone = walk(tables, Starts.of(model, [cand]), runs=400, key=key)
             assert np.array_equal(got.won, alone.won)
@@ -166,3 +170,86 @@ def test_a_models_tables_are_laid_out_once(gt_world: GtWorld) -> None:
     model = gt_world[3]
     assert Tables.of(model) is Tables.of(model)
     assert Tables.of(dataclasses.replace(model)) is not Tables.of(model)
+
+
+def test_a_walk_in_parts_of_runs_joined_then_calibrated_is_one_walk(gt_world: GtWorld) -> None:
+    """A deal's forecast screens its candidates on their first runs and walks the finalists'
+    other runs from there: the parts, joined and calibrated, must be exactly one walk of all
+    the runs (a calibration map, demo credit and arrivals included)."""
+    from pie.mining.calibration_map import GROUPS, CalibrationMap
+    from pie.simulation import montecarlo
+    from pie.simulation.forecast import best_case_candidates
+
+    histories, _, as_of, fitted = gt_world
+    tilted = CalibrationMap(tuple((0.2 * i - 0.3, 0.9) for i in range(len(GROUPS))))
+    model = dataclasses.replace(fitted, calibration=tilted)
+    states = [deal_state(h, model, as_of=as_of) for h in histories if h.deal.is_open][:8]
+    cands = [s for state in states for _, s in best_case_candidates(state, model)]
+    tables, starts = montecarlo.Tables.of(model), montecarlo.Starts.of(model, cands)
+    whole = montecarlo.walk(tables, starts, runs=500, key=9)
+    head = montecarlo.walk(tables, starts, runs=120, key=9, calibrate=False)
+    tail = montecarlo.walk(tables, starts, runs=380, key=9, first_run=120, calibrate=False)
+    joined = montecarlo.Chunk(
+        0, np.concatenate([head.won, tail.won]), np.concatenate([head.days, tail.days])
+    )
+    assert not np.array_equal(joined.won, whole.won)  # the map thins and adds wins
+    montecarlo.calibrated(tables, starts, joined, key=9)
+    assert np.array_equal(joined.won, whole.won)
+    assert np.array_equal(joined.days, whole.days, equal_nan=True)
+
+
+def test_a_screened_forecast_shows_full_simulations_of_near_best_candidates(
+    gt_world: GtWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With many runs, a deal's candidates are screened on their first runs and only the
+    finalists are simulated in full. Every trajectory and recommendation shown must be its
+    candidate's full simulation, no change and every single change among them; the best and
+    worst cases must be those of simulating every candidate in full, or within a near tie of
+    them, and stay on either side of the current trajectory."""
+    from pie.simulation import forecast
+    from pie.simulation.forecast import (
+        SCREEN_RUNS,
+        _walk_each,
+        best_case_candidates,
+        worst_case_candidates,
+    )
+    from pie.simulation.montecarlo import new_key, walk
+
+    walked: list[tuple[int, int]] = []  # (first run, candidates walked from it)
+
+    def spy(tables: Any, starts: Any, **kw: Any) -> Any:
+        walked.append((kw.get("first_run", 0), len(starts)))
+        return walk(tables, starts, **kw)
+
+    monkeypatch.setattr(forecast, "walk", spy)
+
+    histories, _, as_of, fitted = gt_world
+    model = dataclasses.replace(fitted, calibration=DOWN)
+    states = [deal_state(h, model, as_of=as_of) for h in histories if h.deal.is_open][:30]
+    runs, same, screened_out = 3 * SCREEN_RUNS, 0, 0
+    for state in states:
+        walked.clear()
+        got = deal_forecast(model, state, runs=runs, rng=np.random.default_rng(4))
+        (_, screened), (rest_from, finalists) = walked
+        assert rest_from == SCREEN_RUNS
+        screened_out += screened - finalists
+        best, worst = best_case_candidates(state, model), worst_case_candidates(state, model)
+        every = _walk_each(
+            model,
+            [s for _, s in best + worst[1:]],
+            runs=runs,
+            key=new_key(np.random.default_rng(4)),
+        )
+        p = {c: float(ch.won.mean()) for (c, _), ch in zip(best + worst[1:], every, strict=True)}
+        current, top, bottom = got.scenarios
+        assert current.p_win == p[()]
+        assert top.p_win == p[top.changes] and bottom.p_win == p[bottom.changes]
+        assert top.p_win >= current.p_win >= bottom.p_win
+        for rec in got.recommendations:
+            assert rec.result.modified.p_win == p[(rec.scenario,)]
+        tie = 2.0 * np.sqrt(0.25 / runs)
+        assert max(p[c] for c, _ in best) - top.p_win <= tie
+        assert bottom.p_win - min(p[c] for c, _ in worst) <= tie
+        same += top.p_win == max(p[c] for c, _ in best)
+    assert screened_out > len(states)  # candidates left out of the full simulation
+    assert same >= 0.9 * len(states)
