@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,7 +39,7 @@ from pie.domain.stages import ALL_STAGES, Stage
 from .context import DAY
 from .eventlog_arrays import EPOCH, to_micros
 from .events import LOST, N_STAGES, STAGE_INDEX, WON, VisitTable
-from .snapshot import OutcomeAfter, days_between, require_aware
+from .snapshot import _DAY_SECONDS, OutcomeAfter, days_between, require_aware
 
 Int = NDArray[np.integer[Any]]  # int8 codes, int32 rows (CODE, ROW), or int64
 Us = NDArray[np.int64]  # times: microseconds since the epoch
@@ -130,6 +131,13 @@ class DealColumns:
         """The ids of the deals at ``rows`` (default: every deal), in order."""
         keys = self.ids if rows is None else self.ids[rows]
         return [UUID(bytes=b) for b in keys.view(_RAW).tolist()]
+
+    def id_keys(self, rows: Int | None = None) -> list[bytes]:
+        """The 16 bytes of the ids of the deals at ``rows`` (default: every deal), in order:
+        keys to match deals by, without a UUID object each."""
+        keys = self.ids if rows is None else self.ids[rows]
+        out: list[bytes] = keys.view(_RAW).tolist()
+        return out
 
     def id_texts(self) -> list[str]:
         """Every deal's id as ``str(UUID)`` gives it, in bulk (no UUID object each)."""
@@ -1054,14 +1062,27 @@ def snapshot(cols: DealColumns, cutoff: datetime) -> DealColumns:
     return cut_cols.take(state.known, t=t_keep, s=cols.s_created_us < cut, a=a_keep)
 
 
-def outcomes_after(
+@dataclass(frozen=True, slots=True)
+class Outcomes:
+    """How each deal open at a cutoff ended, as arrays (``outcome_arrays``): its row in the
+    columns, final stage code, when it entered that closed state (``NO_TIME``: still open at
+    the end of the data) and the label a P(win) is scored against (1.0 won, 0.0 not won, NaN
+    the data cannot tell: ``snapshot.OutcomeAfter.won``)."""
+
+    rows: Int
+    final: Int
+    closed_us: Int
+    won: NDArray[np.float64]
+
+
+def outcome_arrays(
     cols: DealColumns,
     cutoff: datetime,
     horizon_days: int | None,
     *,
     end: datetime | None = None,
-) -> list[OutcomeAfter]:
-    """For each deal open at ``cutoff``, how it ended (``snapshot.outcomes_after``)."""
+) -> Outcomes:
+    """``outcomes_after`` as arrays, without an object per deal."""
     require_aware(cutoff, "cutoff")
     if horizon_days is not None and horizon_days <= 0:
         raise InvalidInput(
@@ -1071,44 +1092,57 @@ def outcomes_after(
     end = data_end(cols) if end is None else end
     cut = to_micros(cutoff)
     state = state_at(cols, cut)
-    open_at = state.known & IS_OPEN[np.maximum(state.stage, 0)]
-    n = len(cols)
-    starts = _starts(cols.t_deal, n)
-    has_t = starts[1:] > starts[:-1]
+    rows = np.flatnonzero(state.known & IS_OPEN[np.maximum(state.stage, 0)])
+    starts = _starts(cols.t_deal, len(cols))
+    has_t = (starts[1:] > starts[:-1])[rows]
     last = np.maximum(starts[1:] - 1, 0)
-    final = np.where(has_t, cols.t_to[last] if cols.t_to.size else -1, cols.stage)
-    since = _closed_since(cols, np.arange(cols.t_us.size), last) if cols.t_us.size else None
+    final = np.where(has_t, cols.t_to[last[rows]] if cols.t_to.size else -1, cols.stage[rows])
+    stored = cols.closed_us[rows]
+    us = stored
+    if cols.t_us.size:
+        us = np.where(has_t, _closed_since(cols, np.arange(cols.t_us.size), last)[rows], stored)
+    fallback = np.where(stored != NO_TIME, stored, cut)
+    us = np.where((us == NO_TIME) | (us < cut), fallback, us)
+    closed = IS_CLOSED[final]
+    closed_us = np.where(closed, us, NO_TIME)
+    won = np.where(closed, (final == WON).astype(np.float64), np.nan)
+    if horizon_days is not None:
+        days = (np.where(closed, us, cut) - cut) / 1e6 / _DAY_SECONDS  # as days_between
+        seen_to_horizon = end is not None and end >= cutoff + timedelta(days=horizon_days)
+        within = closed & (days <= horizon_days)
+        won = np.where(within, won, 0.0 if seen_to_horizon else np.where(closed, 0.0, np.nan))
+    return Outcomes(rows, final, closed_us, won)
+
+
+def outcomes_after(
+    cols: DealColumns,
+    cutoff: datetime,
+    horizon_days: int | None,
+    *,
+    end: datetime | None = None,
+) -> list[OutcomeAfter]:
+    """For each deal open at ``cutoff``, how it ended (``snapshot.outcomes_after``)."""
+    found = outcome_arrays(cols, cutoff, horizon_days, end=end)
     out = []
-    horizon_end = None if horizon_days is None else cutoff + timedelta(days=horizon_days)
-    for i in np.flatnonzero(open_at).tolist():
-        fin = int(final[i])
-        closed_at: datetime | None = None
-        if IS_CLOSED[fin]:
-            us = int(since[i]) if has_t[i] and since is not None else int(cols.closed_us[i])
-            if us == NO_TIME or us < cut:
-                us = int(cols.closed_us[i]) if cols.closed_us[i] != NO_TIME else cut
-            closed_at = moment(us)
+    for i, fin, us, won in zip(
+        found.rows.tolist(),
+        found.final.tolist(),
+        found.closed_us.tolist(),
+        found.won.tolist(),
+        strict=True,
+    ):
+        closed_at = None if us == NO_TIME else moment(us)
         outcome = (
             DealOutcome.WON if fin == WON else DealOutcome.LOST if fin == LOST else DealOutcome.OPEN
         )
-        d = None if closed_at is None else days_between(cutoff, closed_at)
-        won: bool | None
-        if horizon_days is None:
-            won = None if outcome is DealOutcome.OPEN else outcome is DealOutcome.WON
-        elif d is not None and d <= horizon_days:
-            won = outcome is DealOutcome.WON
-        elif d is not None or (end is not None and horizon_end is not None and end >= horizon_end):
-            won = False
-        else:
-            won = None
         out.append(
             OutcomeAfter(
                 deal_id=cols.deal_id(i),
                 cutoff=cutoff,
                 outcome=outcome,
                 closed_at=closed_at,
-                days_to_close=d,
-                won=won,
+                days_to_close=None if closed_at is None else days_between(cutoff, closed_at),
+                won=None if math.isnan(won) else won == 1.0,  # NaN: the data cannot tell
             )
         )
     return out
@@ -1125,6 +1159,7 @@ __all__ = [
     "arrivals",
     "data_end",
     "from_histories",
+    "outcome_arrays",
     "outcomes_after",
     "snapshot",
     "visit_table",

@@ -31,7 +31,7 @@ from pie.mining.calibration_map import logit as _logit
 from pie.mining.columns import DealColumns
 from pie.mining.config import DEFAULT_CONFIG, MiningConfig
 
-from .forecaster import DealPrediction, Forecaster, MarkovForecaster
+from .forecaster import DealPrediction, Forecaster, MarkovForecaster, win_probabilities
 
 __all__ = ["CalibratedForecaster", "CalibrationMap", "fit_calibration", "group_of"]
 
@@ -105,8 +105,13 @@ def fit_calibration(
     return past_map(world, as_of, None, lambda: MarkovForecaster(config, runs, seed))
 
 
+#: the calibration map's stage group of each stage code
+_GROUP = np.array([group_of(s) for s in ALL_STAGES], dtype=np.intp)
+
+
 def _groups(cols: DealColumns) -> NDArray[np.intp]:
-    return np.array([group_of(ALL_STAGES[c]) for c in cols.stage.tolist()], dtype=np.intp)
+    out: NDArray[np.intp] = _GROUP[cols.stage]
+    return out
 
 
 def past_map(
@@ -119,19 +124,18 @@ def past_map(
     ``as_of`` and fit the cross-validated map on its forecasts (identity if it does not
     help)."""
     lag = timedelta(days=horizon_days or LABEL_DAYS)
-    ps: list[float] = []
-    ys: list[float] = []
-    gs: list[int] = []
-    fs: list[int] = []
-    for k in range(PAST_CUTOFFS):
-        cutoff = as_of - lag - timedelta(days=SPACING_DAYS * k)
-        for p, y, g in _past_forecasts(world, as_of, cutoff, horizon_days, make):
-            ps.append(p)
-            ys.append(y)
-            gs.append(g)
-            fs.append(k)
+    found = [
+        _past_forecasts(
+            world, as_of, as_of - lag - timedelta(days=SPACING_DAYS * k), horizon_days, make
+        )
+        for k in range(PAST_CUTOFFS)
+    ]
+    folds = [np.full(p.size, k, dtype=np.intp) for k, (p, _, _) in enumerate(found)]
     return cross_validated_map(
-        np.array(ps), np.array(ys), np.array(gs, dtype=np.intp), np.array(fs, dtype=np.intp)
+        np.concatenate([p for p, _, _ in found]),
+        np.concatenate([y for _, y, _ in found]),
+        np.concatenate([g for _, _, g in found]),
+        np.concatenate(folds),
     )
 
 
@@ -141,31 +145,32 @@ def _past_forecasts(
     cutoff: datetime,
     horizon_days: int | None,
     make: Callable[[], Forecaster],
-) -> list[tuple[float, float, int]]:
-    """(P(win), won, stage group) of each deal open at ``cutoff`` whose outcome is known by
-    ``as_of``, forecast by ``make()`` fitted at ``cutoff``; none where it cannot be fitted.
-    The cutoff's columns are dropped once fitted (one cutoff's copy in memory at a time)."""
+) -> tuple[Float, Float, NDArray[np.intp]]:
+    """P(win), won (1.0 or 0.0) and stage group of each deal open at ``cutoff`` whose outcome
+    is known by ``as_of`` (in the columns' order), forecast by ``make()`` fitted at
+    ``cutoff``; none where it cannot be fitted. The cutoff's columns are dropped once fitted
+    (one cutoff's copy in memory at a time)."""
+    none = (np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.intp))
     past = columns.snapshot(world, cutoff)
     is_open = past.is_open()
     if not is_open.any() or is_open.all():
-        return []
+        return none
     inner = make()
     try:
         inner.fit(past, as_of=cutoff)
     except InvalidInput:
-        return []  # e.g. nothing closed yet to learn from
+        return none  # e.g. nothing closed yet to learn from
     open_deals = past.take(is_open)
     del past
-    preds = inner.predict(open_deals, as_of=cutoff, horizon_days=horizon_days)
-    stage = dict(
-        zip(open_deals.deal_ids(), columns.stage_names(open_deals.stage.tolist()), strict=True)
-    )
-    by_deal = {p.deal_id: p for p in preds}
-    return [
-        (by_deal[o.deal_id].p_win, 1.0 if o.won else 0.0, group_of(stage.get(o.deal_id)))
-        for o in columns.outcomes_after(world, cutoff, horizon_days, end=as_of)
-        if o.won is not None and o.deal_id in by_deal
-    ]
+    p = win_probabilities(inner, open_deals, as_of=cutoff, horizon_days=horizon_days)
+    row_of = {key: i for i, key in enumerate(open_deals.id_keys())}
+    ended = columns.outcome_arrays(world, cutoff, horizon_days, end=as_of)
+    known = ~np.isnan(ended.won)
+    keys = world.id_keys(ended.rows[known])
+    at = np.array([row_of.get(k, -1) for k in keys], dtype=np.intp)
+    forecast = at >= 0
+    at = at[forecast]
+    return p[at], ended.won[known][forecast], _GROUP[open_deals.stage[at]]
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Protocol
 from uuid import UUID
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pie.domain.errors import InvalidInput, NotConfigured
 from pie.mining.columns import DealColumns
@@ -24,9 +25,11 @@ from pie.mining.fit import fit_columns
 from pie.mining.model import ProcessModel
 
 from .engine import IN_PROCESS, PART_DEALS, Engine, parts
-from .results import DealSimulation, simulate
+from .results import DealSimulation, simulate, win_shares
 from .state import DealState, deal_states
 from .streams import check_seed, generator
+
+Float = NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +92,7 @@ class MarkovForecaster:
     def predict(
         self, open_deals: DealColumns, *, as_of: datetime, horizon_days: int | None
     ) -> list[DealPrediction]:
-        if self.model is None:
-            raise NotConfigured(f"{self.name}: call fit before predict")
-        require_open(open_deals, self.name)
-        states = deal_states(open_deals, self.model, as_of=as_of)
-        # every part draws the same run key from the seed; each deal its own stream
-        job = (self.model, self.runs, self.seed, horizon_days)
-        done = self.engine.map(
-            _simulate_part, [(job, states[sl]) for sl in parts(len(states), self.part_deals)]
-        )
+        done = self.engine.map(_simulate_part, self._parts(open_deals, as_of, horizon_days))
         outcomes = [o for part in done for o in part]
         return [
             DealPrediction(
@@ -110,12 +105,51 @@ class MarkovForecaster:
             for o in outcomes
         ]
 
+    def win_shares(
+        self, open_deals: DealColumns, *, as_of: datetime, horizon_days: int | None
+    ) -> Float:
+        """Each open deal's ``p_win`` as ``predict`` gives it (in order), and nothing else."""
+        done = self.engine.map(_shares_part, self._parts(open_deals, as_of, horizon_days))
+        return np.concatenate(done) if done else np.zeros(0)
 
-def _simulate_part(
-    args: tuple[tuple[ProcessModel, int, int, int | None], list[DealState]],
-) -> list[DealSimulation]:
+    def _parts(
+        self, open_deals: DealColumns, as_of: datetime, horizon_days: int | None
+    ) -> list[Part]:
+        """The open deals' states in parts for the engine; every part draws the same run key
+        from the seed, each deal its own stream."""
+        if self.model is None:
+            raise NotConfigured(f"{self.name}: call fit before predict")
+        require_open(open_deals, self.name)
+        states = deal_states(open_deals, self.model, as_of=as_of)
+        job = (self.model, self.runs, self.seed, horizon_days)
+        return [(job, states[sl]) for sl in parts(len(states), self.part_deals)]
+
+
+Part = tuple[tuple[ProcessModel, int, int, int | None], list[DealState]]
+
+
+def win_probabilities(
+    forecaster: Forecaster, open_deals: DealColumns, *, as_of: datetime, horizon_days: int | None
+) -> Float:
+    """Each open deal's P(win) from ``forecaster`` (in order): PIE's own gives its win shares
+    alone (the same numbers), any other its predictions'."""
+    if (
+        isinstance(forecaster, MarkovForecaster)
+        and type(forecaster).predict is MarkovForecaster.predict  # not overridden
+    ):
+        return forecaster.win_shares(open_deals, as_of=as_of, horizon_days=horizon_days)
+    preds = forecaster.predict(open_deals, as_of=as_of, horizon_days=horizon_days)
+    return np.array([p.p_win for p in preds], dtype=np.float64)
+
+
+def _simulate_part(args: Part) -> list[DealSimulation]:
     (model, runs, seed, horizon_days), states = args
     return simulate(model, states, runs=runs, rng=generator(seed), horizon_days=horizon_days)
+
+
+def _shares_part(args: Part) -> Float:
+    (model, runs, seed, horizon_days), states = args
+    return win_shares(model, states, runs=runs, rng=generator(seed), horizon_days=horizon_days)
 
 
 #: No context and a single dwell bin (constant hazards): a plain continuous-time Markov chain.

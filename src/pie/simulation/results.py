@@ -49,7 +49,7 @@ def summarise(
     runs, k = won.shape
     wins = won.sum(axis=0, dtype=np.int64)
     lo, hi = wilson(wins.astype(np.float64), np.full(k, float(runs)))
-    p = wins / runs
+    p = _shares(won, days, None)
     by_deal = np.ascontiguousarray(days.T)  # each deal's runs contiguous: sums as alone
     mean, dlo, dhi = mean_ci(by_deal, axis=1)
     finite = np.isfinite(by_deal)
@@ -60,8 +60,7 @@ def summarise(
     vq = _won_value_quantiles(value, wins, runs)
     within: list[float | None] = [None] * k
     if horizon_days is not None:
-        hit = won & (np.nan_to_num(days, nan=np.inf) <= horizon_days)
-        within = (hit.sum(axis=0) / runs).tolist()
+        within = _shares(won, days, horizon_days).tolist()
     se = (dhi - mean) / 1.959963984540054
     out = []
     for j, state in enumerate(states):
@@ -83,6 +82,14 @@ def summarise(
                 p_win_within_horizon=within[j],
             )
         )
+    return out
+
+
+def _shares(won: NDArray[np.bool_], days: Float, horizon_days: float | None) -> Float:
+    """Each deal's (column's) share of runs won, within ``horizon_days`` when given."""
+    if horizon_days is not None:
+        won = won & (np.nan_to_num(days, nan=np.inf) <= horizon_days)
+    out: Float = won.sum(axis=0, dtype=np.int64) / won.shape[0]
     return out
 
 
@@ -166,3 +173,25 @@ def simulate(
         part = states[chunk.first_deal : chunk.first_deal + chunk.won.shape[1]]
         out.extend(summarise(part, chunk.won, chunk.days, horizon_days))
     return out
+
+
+def win_shares(
+    model: ProcessModel,
+    states: Sequence[DealState],
+    *,
+    runs: int,
+    rng: np.random.Generator,
+    horizon_days: float | None = None,
+    chunk_paths: int = 200_000,
+    max_days: float = 3650.0,
+) -> Float:
+    """Each deal's ``p_win`` (``p_win_within_horizon`` with ``horizon_days``) as ``simulate``
+    gives it, from the same runs, without its other figures."""
+    key = new_key(rng)
+    parts = [
+        _shares(chunk.won, chunk.days, horizon_days)
+        for chunk in chunks(
+            model, states, runs=runs, key=key, chunk_paths=chunk_paths, max_days=max_days
+        )
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0)

@@ -94,6 +94,32 @@ def test_forecasters_predict_every_open_deal(gt_world: GtWorld) -> None:
             assert e.days_p10 <= e.expected_days * 3 and e.days_p10 <= e.days_p90
 
 
+def test_win_shares_are_the_predictions_p_win_and_an_override_is_kept(gt_world: GtWorld) -> None:
+    """The calibration map reads only each deal's P(win): PIE's forecaster gives it without
+    its other figures, the same numbers as its predictions, with and without a horizon; a
+    forecaster that overrides ``predict`` is asked through it."""
+    from pie.simulation.forecaster import win_probabilities
+
+    histories, _, as_of, _ = gt_world
+    open_deals = as_columns([h for h in histories if h.deal.is_open][:40])
+    fc = MarkovForecaster(runs=300, seed=2)
+    fc.fit(as_columns(histories), as_of=as_of)
+    for horizon in (None, 45):
+        shares = win_probabilities(fc, open_deals, as_of=as_of, horizon_days=horizon)
+        preds = fc.predict(open_deals, as_of=as_of, horizon_days=horizon)
+        assert shares.tolist() == [p.p_win for p in preds]
+
+    class Halved(MarkovForecaster):
+        def predict(self, *args: Any, **kw: Any) -> Any:
+            return [dataclasses.replace(p, p_win=p.p_win / 2) for p in super().predict(*args, **kw)]
+
+    halved = Halved(runs=300, seed=2)
+    halved.model = fc.model
+    got = win_probabilities(halved, open_deals, as_of=as_of, horizon_days=None)
+    eventual = fc.predict(open_deals, as_of=as_of, horizon_days=None)
+    assert got.tolist() == [p.p_win / 2 for p in eventual]
+
+
 def test_a_deal_forecasts_candidates_walked_together_as_each_alone(gt_world: GtWorld) -> None:
     """deal_forecast walks all its candidate states at once; each one's runs must be exactly
     those of a walk of that candidate alone (demo credit, arrivals and all)."""
