@@ -369,6 +369,14 @@ class SqlDealRepository(_SqlRepository[Deal]):
         )
         return int(total or 0)
 
+    async def get_many(self, idents: Sequence[UUID]) -> dict[UUID, Deal]:
+        wanted = list(dict.fromkeys(idents))
+        found: dict[UUID, Deal] = {}
+        for start in range(0, len(wanted), _IN_CHUNK):
+            for deal in await self._select(DEALS.c.id.in_(wanted[start : start + _IN_CHUNK])):
+                found[deal.id] = deal
+        return found
+
     async def find_matching(
         self, *, account_id: UUID, product_line: str | None, expected_close: date | None
     ) -> Deal | None:
