@@ -9,6 +9,7 @@ runs. Each size is then measured in a fresh child process (so its peak memory is
 * mine: read + the model with its calibration map + the directly-follows graph (what a cold
   ``pie mine`` does);
 * pipeline: every open deal's state and the pipeline forecast (2,000 runs), on that model;
+* pipeline deals: the rows ``--deals`` adds to it (each open deal read back by id), no target;
 * backtest: three cutoffs (``default_cutoffs``), one read, every forecaster (2,000 runs);
 * deal warm: ``forecast_deal`` of one open deal with a warm model cache (median of 5);
 * peak: the child's peak RSS right after mining, and at its end.
@@ -337,11 +338,20 @@ async def measure(store: Path, tenant: UUID, runs: int) -> dict[str, Any]:
         periods = [parse_period(p) for p in svc.default_periods(moment)]
         started, cpu = time.perf_counter(), time.process_time()
         states = world.open_states()
-        pipeline_forecast_by_deal(model, states, periods, as_of=moment, runs=runs, rng=generator(0))
+        _, contributions = pipeline_forecast_by_deal(
+            model, states, periods, as_of=moment, runs=runs, rng=generator(0)
+        )
         out["pipeline_s"] = time.perf_counter() - started
         out["pipeline_cpu_s"] = time.process_time() - cpu
         out["open_deals"] = len(states)
         progress(out)
+
+        started, cpu = time.perf_counter(), time.process_time()
+        await svc._deal_rows(container.uow(tenant), world, periods, contributions)
+        out["pipeline_deals_s"] = time.perf_counter() - started
+        out["pipeline_deals_cpu_s"] = time.process_time() - cpu
+        progress(out)
+        del contributions
 
         started, cpu = time.perf_counter(), time.process_time()
         report = await svc.backtest_histories(deals, runs=runs)
@@ -395,7 +405,15 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['mine_s'] / r['floor_s']:>5.2f} {r['mine_cpu_s'] / r['floor_cpu_s']:>4.2f}"
         )
     lines.append("(mine/floor: wall, then CPU)")
-    steps = ("floor_s", "read_s", "mine_s", "pipeline_s", "backtest_s", "deal_warm_ms")
+    steps = (
+        "floor_s",
+        "read_s",
+        "mine_s",
+        "pipeline_s",
+        "pipeline_deals_s",
+        "backtest_s",
+        "deal_warm_ms",
+    )
     for a, b in itertools.pairwise(rows):
         growth = "  ".join(
             f"{s.removesuffix('_s').removesuffix('_ms')} "

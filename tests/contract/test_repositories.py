@@ -306,6 +306,34 @@ async def test_deal_list_filters_pages_and_counts(store: Store) -> None:
         assert [d.name for d in await uow.deals.list(both)] == ["Acme Platform"]
 
 
+async def test_deals_are_got_by_id_in_chunks_with_their_refs_and_missing_ids_left_out(
+    store: Store,
+) -> None:
+    t = await store.tenant()
+    acc = r.account(t)
+    deals = [r.deal(t, acc.id, name=f"d{i}") for i in range(2500)]  # more than one chunk
+    closed = r.deal(t, acc.id, name="won", stage=Stage.CLOSED_WON)
+    ref = ExternalRef(
+        tenant_id=t, kind=EntityKind.DEAL, source="crm", external_id="7", entity_id=deals[-1].id
+    )
+    async with store.uow(t) as uow:
+        await uow.accounts.add(acc)
+        await uow.deals.upsert_many([*deals, closed])
+        await uow.refs.upsert_many([ref])
+        await uow.commit()
+    missing = uuid.uuid4()
+    async with store.uow(t) as uow:
+        wanted = [d.id for d in deals[::-1]] + [missing, closed.id, deals[0].id]
+        got = await uow.deals.get_many(wanted)
+        assert got.keys() == {d.id for d in [*deals, closed]}
+        assert got[deals[0].id] == v(deals[0], 1)
+        assert got[deals[-1].id] == await uow.deals.get(deals[-1].id)
+        assert got[deals[-1].id].external_ids == {"crm": "7"}
+        assert got[closed.id].stage is Stage.CLOSED_WON
+        assert await uow.deals.get_many([]) == {}
+        assert await uow.deals.get_many([missing]) == {}
+
+
 async def test_find_matching_prefers_the_closest_open_deal_of_the_same_line(store: Store) -> None:
     t = await store.tenant()
     acc, elsewhere = r.account(t), r.account(t)
@@ -419,6 +447,7 @@ async def test_a_tenant_never_reaches_another_tenants_records(store: Store) -> N
         assert await uow.deals.list() == []
         assert await uow.deals.count() == 0
         assert await uow.deals.count(DealFilter(account_id=acc.id)) == 0
+        assert await uow.deals.get_many([deal.id]) == {}
         assert (
             await uow.deals.find_matching(
                 account_id=acc.id, product_line="platform", expected_close=None

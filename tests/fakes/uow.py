@@ -394,6 +394,10 @@ class FakeDealRepository(_Repo[Deal]):
     async def count(self, flt: DealFilter = DealFilter()) -> int:
         return sum(1 for d in self._rows.values() if _matches(d, flt))
 
+    async def get_many(self, idents: Sequence[UUID]) -> dict[UUID, Deal]:
+        found = [self._rows[i] for i in dict.fromkeys(idents) if i in self._rows]
+        return {d.id: d for d in self._outs(found)}
+
     async def find_matching(
         self, *, account_id: UUID, product_line: str | None, expected_close: date | None
     ) -> Deal | None:

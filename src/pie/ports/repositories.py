@@ -170,6 +170,11 @@ class DealRepository(Repository[Deal], Provenanced, Protocol):
 
     async def count(self, flt: DealFilter = DealFilter()) -> int: ...
 
+    async def get_many(self, idents: Sequence[UUID]) -> dict[UUID, Deal]:
+        """The deals of ``idents`` by id, as ``get`` gives them; ids the tenant has no deal
+        for are left out."""
+        ...
+
     async def find_matching(
         self, *, account_id: UUID, product_line: str | None, expected_close: date | None
     ) -> Deal | None:

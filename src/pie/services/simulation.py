@@ -23,7 +23,6 @@ from pie.mining import ProcessModel, columns
 from pie.mining.columns import DealColumns
 from pie.mining.eventlog_import import read_event_log
 from pie.mining.eventlog_mapping import load_mapping
-from pie.ports.repositories import DealFilter
 from pie.ports.uow import UnitOfWork
 from pie.services.histories import load_history
 from pie.services.model_cache import ModelCache
@@ -206,23 +205,6 @@ def _close_date(as_of: datetime, days: float) -> date | None:
     return (as_of + timedelta(days=days)).date() if np.isfinite(days) else None
 
 
-async def _open_deals(uow: UnitOfWork, ids: Sequence[UUID]) -> dict[UUID, Deal]:
-    """The deals named (open at the world's moment): today's open deals in one read, any other
-    one by its id."""
-    wanted = set(ids)
-    found: dict[UUID, Deal] = {}
-    async with uow:
-        total = await uow.deals.count(DealFilter(is_open=True))
-        for d in await uow.deals.list(DealFilter(is_open=True), limit=max(total, 1)):
-            if d.id in wanted:
-                found[d.id] = d
-        for missing in wanted - found.keys():
-            deal = await uow.deals.get(missing)
-            if deal is not None:
-                found[missing] = deal
-    return found
-
-
 async def _deal_rows(
     uow: UnitOfWork,
     world: World,
@@ -230,7 +212,8 @@ async def _deal_rows(
     contributions: Sequence[DealContribution],
 ) -> list[OpenDealForecastRead]:
     """Every open deal, the largest expected value in the first period first."""
-    by_id = await _open_deals(uow, [c.deal_id for c in contributions])
+    async with uow:
+        by_id = await uow.deals.get_many([c.deal_id for c in contributions])
     stage = {
         world.deals.deal_id(i): world.deals.stage_of(i)
         for i in np.flatnonzero(world.deals.is_open()).tolist()

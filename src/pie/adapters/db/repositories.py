@@ -118,6 +118,8 @@ class _SqlRepository(Generic[T]):
         self._session, self._tenant, self._writer = session, tenant_id, writer
         self._spec, self._table, self._from_row = spec, spec.table, from_row
         self._not_found, self._with_refs = not_found, with_refs
+        # what a record is made of: the store's provenance is the writer's (and provenance()'s)
+        self._columns = [c for c in self._table.c if c.name != "provenance"]
 
     @property
     def spec(self) -> TableSpec[T]:
@@ -140,7 +142,7 @@ class _SqlRepository(Generic[T]):
         self, *where: ColumnElement[bool], order_by: Sequence[Any] = ()
     ) -> builtins.list[T]:
         rows = await self._session.execute(
-            select(self._table).where(self._mine, *where).order_by(*order_by)
+            select(*self._columns).where(self._mine, *where).order_by(*order_by)
         )
         return await self._objects(rows.mappings().all())
 
@@ -213,7 +215,7 @@ class _SqlRepository(Generic[T]):
     async def iter_all(self, *, batch_size: int = 5000) -> AsyncIterator[Sequence[T]]:
         last: UUID | None = None
         while True:
-            stmt = select(self._table).where(self._mine).order_by(self._table.c.id)
+            stmt = select(*self._columns).where(self._mine).order_by(self._table.c.id)
             if last is not None:
                 stmt = stmt.where(self._table.c.id > last)
             rows = (await self._session.execute(stmt.limit(batch_size))).mappings().all()
@@ -259,7 +261,7 @@ class SqlAccountRepository(_SqlRepository[Account]):
 
     async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Account]:
         rows = await self._session.execute(
-            select(ACCOUNTS)
+            select(*self._columns)
             .where(self._mine)
             .order_by(ACCOUNTS.c.name, ACCOUNTS.c.id)
             .limit(limit)
@@ -355,7 +357,7 @@ class SqlDealRepository(_SqlRepository[Deal]):
         self, flt: DealFilter = DealFilter(), *, limit: int = 100, offset: int = 0
     ) -> Sequence[Deal]:
         rows = await self._session.execute(
-            select(DEALS)
+            select(*self._columns)
             .where(self._mine, *_deal_filter(flt))
             .order_by(DEALS.c.created_at.desc(), DEALS.c.id)
             .limit(limit)
@@ -368,6 +370,14 @@ class SqlDealRepository(_SqlRepository[Deal]):
             select(func.count()).select_from(DEALS).where(self._mine, *_deal_filter(flt))
         )
         return int(total or 0)
+
+    async def get_many(self, idents: Sequence[UUID]) -> dict[UUID, Deal]:
+        wanted = list(dict.fromkeys(idents))
+        found: dict[UUID, Deal] = {}
+        for start in range(0, len(wanted), _IN_CHUNK):
+            for deal in await self._select(DEALS.c.id.in_(wanted[start : start + _IN_CHUNK])):
+                found[deal.id] = deal
+        return found
 
     async def find_matching(
         self, *, account_id: UUID, product_line: str | None, expected_close: date | None
