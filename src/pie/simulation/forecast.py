@@ -208,8 +208,12 @@ def _rank(item: tuple[tuple[str, ...], Chunk], *, best: bool) -> tuple[float, fl
 def _extreme(
     sims: Sequence[tuple[tuple[str, ...], Chunk]], *, best: bool
 ) -> tuple[tuple[str, ...], Chunk]:
-    """The candidate with the highest (best) or lowest P(win) (see ``_rank``)."""
-    return min(sims, key=lambda item: _rank(item, best=best))
+    """The candidate with the highest (best) or lowest P(win) (see ``_rank``; the days are
+    summed only where P(win) ties)."""
+    p = [float(c.won.mean()) for _, c in sims]
+    top = max(p) if best else min(p)
+    tied = [item for item, q in zip(sims, p, strict=True) if q == top]
+    return tied[0] if len(tied) == 1 else min(tied, key=lambda item: _rank(item, best=best))
 
 
 def _walk_each(
