@@ -182,16 +182,10 @@ def win_shares(
     runs: int,
     rng: np.random.Generator,
     horizon_days: float | None = None,
-    chunk_paths: int = 200_000,
-    max_days: float = 3650.0,
 ) -> Float:
     """Each deal's ``p_win`` (``p_win_within_horizon`` with ``horizon_days``) as ``simulate``
-    gives it, from the same runs, without its other figures."""
+    gives it with its default limits, from the same runs, without its other figures."""
     key = new_key(rng)
-    parts = [
-        _shares(chunk.won, chunk.days, horizon_days)
-        for chunk in chunks(
-            model, states, runs=runs, key=key, chunk_paths=chunk_paths, max_days=max_days
-        )
-    ]
+    walked = chunks(model, states, runs=runs, key=key)
+    parts = [_shares(chunk.won, chunk.days, horizon_days) for chunk in walked]
     return np.concatenate(parts) if parts else np.zeros(0)
