@@ -287,8 +287,9 @@ def walk(
         draws = _Draws(origin, step, shared=alive > origin.size)
         blocks = [_step(tables, b, draws, first, won, days, max_days) for b in blocks]
     by_run = Chunk(first_deal, won.reshape(runs, n_deals), days.reshape(runs, n_deals))
-    if calibrate:
-        calibrated(tables, starts, by_run, key=key, first_run=first_run)
+    if calibrate and tables.calibration is not None:  # the origins drawn above, per slot
+        by_stream = origin.reshape(runs, streams.size)
+        _apply_map(tables, starts, by_run, by_stream, stream_of if shared else None)
     return by_run
 
 
@@ -311,8 +312,17 @@ def calibrated(
     origin = stream_origin(
         deal_keys(key, streams)[None, :], _counter(first_run, chunk.won.shape[0])
     )
+    _apply_map(tables, starts, chunk, origin, stream_of)
+
+
+def _apply_map(
+    tables: Tables, starts: Starts, chunk: Chunk, origin: NDArray[np.uint64], stream_of: Int | None
+) -> None:
+    """``_calibrate`` ``chunk`` with each run's uniform read at its stream's ``origin``
+    ((runs, streams); ``stream_of``: each deal's stream, None: a stream per deal)."""
+    assert tables.calibration is not None
     u, _ = uniforms(origin ^ CALIBRATION_SALT)
-    _calibrate(tables.calibration[starts.stage], u[:, stream_of], chunk)
+    _calibrate(tables.calibration[starts.stage], u if stream_of is None else u[:, stream_of], chunk)
 
 
 #: paths walked at a time (see ``walk``)

@@ -49,7 +49,7 @@ def summarise(
     runs, k = won.shape
     wins = won.sum(axis=0, dtype=np.int64)
     lo, hi = wilson(wins.astype(np.float64), np.full(k, float(runs)))
-    p = _shares(won, days, None)
+    p = wins / runs
     by_deal = np.ascontiguousarray(days.T)  # each deal's runs contiguous: sums as alone
     mean, dlo, dhi = mean_ci(by_deal, axis=1)
     finite = np.isfinite(by_deal)
